@@ -1,0 +1,72 @@
+import { Packr } from "msgpackr";
+import type { z } from "zod";
+
+/**
+ * One msgpackr configuration for every byte that leaves a process: snapshots,
+ * history, effects and (later) wire frames. `useRecords: false` keeps the
+ * encoding plain msgpack, so a pilot written in another language can read it.
+ */
+const packr = new Packr({ useRecords: false, mapsAsObjects: true, moreTypes: false });
+
+export function encode(value: unknown): Buffer {
+  return packr.pack(value);
+}
+
+export function decode(bytes: Uint8Array): unknown {
+  return packr.unpack(bytes);
+}
+
+export type CodecErrorCode = "MALFORMED" | "SCHEMA" | "TOO_LARGE";
+
+/** A value that could not be decoded or did not match its schema. */
+export class CodecError extends Error {
+  override readonly name = "CodecError";
+  constructor(
+    readonly code: CodecErrorCode,
+    message: string,
+    readonly issues: { path: string; message: string }[] = [],
+  ) {
+    super(message);
+  }
+}
+
+/** Turns zod issues into `path: message` pairs that name the bad field. */
+export function describeIssues(error: z.ZodError): { path: string; message: string }[] {
+  return error.issues.map((issue) => ({
+    path: issue.path.length > 0 ? issue.path.map(String).join(".") : "(root)",
+    message: issue.message,
+  }));
+}
+
+/** Validates an already decoded value; throws `CodecError("SCHEMA")` naming each bad field. */
+export function validate<S extends z.ZodType>(schema: S, value: unknown, what: string): z.output<S> {
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) {
+    const issues = describeIssues(parsed.error);
+    const detail = issues.map((i) => `${i.path}: ${i.message}`).join("; ");
+    throw new CodecError("SCHEMA", `invalid ${what}: ${detail}`, issues);
+  }
+  return parsed.data;
+}
+
+/** Decodes bytes and validates them; throws `CodecError` with a code, never anything else. */
+export function decodeWith<S extends z.ZodType>(
+  schema: S,
+  bytes: Uint8Array,
+  what: string,
+  maxBytes = Number.POSITIVE_INFINITY,
+): z.output<S> {
+  if (bytes.byteLength > maxBytes) {
+    throw new CodecError(
+      "TOO_LARGE",
+      `${what} of ${bytes.byteLength} bytes exceeds the limit of ${maxBytes}`,
+    );
+  }
+  let value: unknown;
+  try {
+    value = decode(bytes);
+  } catch (err) {
+    throw new CodecError("MALFORMED", `${what} is not valid msgpack: ${(err as Error).message}`);
+  }
+  return validate(schema, value, what);
+}

@@ -1,0 +1,30 @@
+/** Every failure the runtime reports to a caller, with a code to switch on. */
+export type RuntimeErrorCode =
+  | "UNKNOWN_KIND"
+  | "BAD_ACTOR_REF"
+  | "BAD_EVENT"
+  | "EVENT_NOT_ACCEPTED"
+  | "ACTOR_NOT_FOUND"
+  | "ACTOR_EXISTS"
+  | "CORRUPT_SNAPSHOT"
+  | "UNSUPPORTED_MACHINE_VERSION"
+  | "IMPURE_MACHINE"
+  | "MACHINE_ERROR"
+  | "SHARD_LOST"
+  | "CONFLICT"
+  | "STOPPED";
+
+export class RuntimeError extends Error {
+  override readonly name = "RuntimeError";
+  constructor(
+    readonly code: RuntimeErrorCode,
+    message: string,
+    readonly details: Record<string, unknown> = {},
+  ) {
+    super(message);
+  }
+}
+
+export function isRuntimeError(err: unknown, code?: RuntimeErrorCode): err is RuntimeError {
+  return err instanceof RuntimeError && (code === undefined || err.code === code);
+}

@@ -1,0 +1,69 @@
+import type { AnyStateMachine } from "xstate";
+import type { z } from "zod";
+import { actorKindSchema } from "./actor-ref.js";
+import { RuntimeError } from "./errors.js";
+
+/** A snapshot as persisted: plain data, no functions, no children. */
+export interface PersistedState {
+  value: unknown;
+  context: unknown;
+  status: "active" | "done" | "error" | "stopped";
+  output?: unknown;
+}
+
+/**
+ * A machine kind the runtime can host.
+ *
+ * `version` is bumped whenever a change to the machine could misread an old
+ * snapshot; `migrate` lifts a snapshot from an older supported version.
+ */
+export interface KindDefinition<M extends AnyStateMachine = AnyStateMachine> {
+  kind: string;
+  machine: M;
+  version: number;
+  /** The event type that creates the actor; its `input` field becomes the machine's input. */
+  createEvent?: string;
+  /** Validates the payload of every event sent to this kind, before the machine sees it. */
+  eventSchema?: z.ZodType;
+  /** Oldest stored version `migrate` can lift; defaults to `version` (no migration). */
+  minVersion?: number;
+  migrate?: (fromVersion: number, state: PersistedState) => PersistedState;
+}
+
+export const DEFAULT_CREATE_EVENT = "create";
+
+export class KindRegistry {
+  private readonly kinds = new Map<string, KindDefinition>();
+
+  register<M extends AnyStateMachine>(definition: KindDefinition<M>): this {
+    const kind = actorKindSchema.safeParse(definition.kind);
+    if (!kind.success)
+      throw new RuntimeError("UNKNOWN_KIND", `bad kind name ${JSON.stringify(definition.kind)}`);
+    if (this.kinds.has(definition.kind)) {
+      throw new RuntimeError("UNKNOWN_KIND", `kind ${definition.kind} is already registered`);
+    }
+    if (!Number.isInteger(definition.version) || definition.version < 1) {
+      throw new RuntimeError("UNKNOWN_KIND", `kind ${definition.kind}: version must be a positive integer`);
+    }
+    this.kinds.set(definition.kind, definition as KindDefinition);
+    return this;
+  }
+
+  get(kind: string): KindDefinition {
+    const definition = this.kinds.get(kind);
+    if (!definition) {
+      throw new RuntimeError("UNKNOWN_KIND", `unknown actor kind ${JSON.stringify(kind)}`, {
+        known: [...this.kinds.keys()],
+      });
+    }
+    return definition;
+  }
+
+  has(kind: string): boolean {
+    return this.kinds.has(kind);
+  }
+
+  list(): string[] {
+    return [...this.kinds.keys()].sort();
+  }
+}

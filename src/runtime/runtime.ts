@@ -1,0 +1,520 @@
+import { randomUUID } from "node:crypto";
+import { hostname } from "node:os";
+import { encode } from "../protocol/codec.js";
+import type { Fence, Store } from "../store/types.js";
+import { type ActorRef, actorKeyOf, parseActorKey, shardOf } from "./actor-ref.js";
+import { type Clock, systemClock, type TimerHandle } from "./clock.js";
+import { RuntimeError } from "./errors.js";
+import { KeyedBatcher } from "./keyed-batcher.js";
+import type { KindRegistry } from "./kinds.js";
+import { type Logger, silentLogger } from "./logger.js";
+import {
+  type AnyEvent,
+  decodeEffectPayload,
+  decodeHistoryEntry,
+  type EffectPayload,
+  type HistoryEntry,
+  parseEvent,
+  stateValueToString,
+} from "./records.js";
+import { type CommittedTransition, type SendResult, ShardHost, type ShardHostConfig } from "./shard-host.js";
+import { restore } from "./step.js";
+
+export interface RuntimeOptions {
+  store: Store;
+  registry: KindRegistry;
+  /** Fixed for the life of a deployment: it decides which shard every actor lives in. */
+  shardCount?: number;
+  nodeId?: string;
+  clock?: Clock;
+  log?: Logger;
+  leaseMs?: number;
+  /** How often leases are renewed and membership checked; well under `leaseMs`. */
+  renewEveryMs?: number;
+  sweepEveryMs?: number;
+  historyCap?: number;
+  dedupeWindowMs?: number;
+  maxBatchRecords?: number;
+  idleEvictMs?: number;
+  maxResidentActorsPerShard?: number;
+  /** Take no shards: a client that only sends into the durable inboxes and reads state. */
+  clientOnly?: boolean;
+}
+
+export interface EffectContext {
+  /** The actor that emitted the effect. */
+  from: ActorRef;
+  /** Stable across redeliveries: handlers use it to drop duplicates. */
+  effectId: string;
+  runtime: Runtime;
+}
+
+export type EffectHandler = (data: unknown, context: EffectContext) => Promise<void> | void;
+
+export interface SendOptions {
+  /** A stable id makes the send idempotent: a second send with it is dropped as a duplicate. */
+  eventId?: string;
+  cause?: string;
+}
+
+export interface ActorView {
+  kind: string;
+  id: string;
+  version: number;
+  state: string;
+  value: unknown;
+  status: string;
+  context: unknown;
+  history: HistoryEntry[];
+}
+
+export interface RuntimeStats {
+  ownedShards: number;
+  residentActors: number;
+  commits: number;
+  committedRecords: number;
+  effectsDelivered: number;
+}
+
+const DEFAULTS = {
+  shardCount: 64,
+  leaseMs: 10_000,
+  sweepEveryMs: 5_000,
+  historyCap: 200,
+  dedupeWindowMs: 3_600_000,
+  maxBatchRecords: 512,
+  idleEvictMs: 60_000,
+  maxResidentActorsPerShard: 20_000,
+};
+
+/**
+ * A runtime node: owns a share of the shards through fenced leases, hosts
+ * their actors, routes events and effects, and lets anyone inspect any actor.
+ */
+export class Runtime {
+  readonly nodeId: string;
+  readonly shardCount: number;
+  readonly store: Store;
+  readonly registry: KindRegistry;
+  readonly clock: Clock;
+  private readonly log: Logger;
+  private readonly leaseMs: number;
+  private readonly renewEveryMs: number;
+  private readonly sweepEveryMs: number;
+  private readonly hostConfig: ShardHostConfig;
+  private readonly clientOnly: boolean;
+  private readonly hosts = new Map<number, ShardHost>();
+  private readonly handlers = new Map<string, EffectHandler>();
+  private readonly effectsInFlight = new Set<string>();
+  private readonly unhandledWarned = new Set<string>();
+  private readonly outboxAcks: KeyedBatcher<number, string>;
+  private readonly inboxAppends: KeyedBatcher<number, { eventId: string; payload: Buffer }>;
+  private leaseTimer: TimerHandle | null = null;
+  private sweepTimer: TimerHandle | null = null;
+  private leaseTick: Promise<void> | null = null;
+  private unsubscribe: (() => Promise<void>) | null = null;
+  private running = false;
+  private readonly counters = { commits: 0, committedRecords: 0, effectsDelivered: 0 };
+  private readonly commitObservers = new Set<(shard: number, records: number, durationMs: number) => void>();
+  private readonly transitionListeners = new Set<(transitions: CommittedTransition[]) => void>();
+
+  constructor(options: RuntimeOptions) {
+    this.store = options.store;
+    this.registry = options.registry;
+    this.shardCount = options.shardCount ?? DEFAULTS.shardCount;
+    this.nodeId = options.nodeId ?? `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
+    this.clock = options.clock ?? systemClock;
+    this.log = options.log ?? silentLogger;
+    this.leaseMs = options.leaseMs ?? DEFAULTS.leaseMs;
+    this.renewEveryMs = options.renewEveryMs ?? Math.max(50, Math.floor(this.leaseMs / 3));
+    this.sweepEveryMs = options.sweepEveryMs ?? DEFAULTS.sweepEveryMs;
+    this.clientOnly = options.clientOnly ?? false;
+    this.hostConfig = {
+      historyCap: options.historyCap ?? DEFAULTS.historyCap,
+      dedupeWindowMs: options.dedupeWindowMs ?? DEFAULTS.dedupeWindowMs,
+      maxBatchRecords: options.maxBatchRecords ?? DEFAULTS.maxBatchRecords,
+      maxCommitAttempts: 8,
+      idleEvictMs: options.idleEvictMs ?? DEFAULTS.idleEvictMs,
+      maxResidentActors: options.maxResidentActorsPerShard ?? DEFAULTS.maxResidentActorsPerShard,
+    };
+    if (!Number.isInteger(this.shardCount) || this.shardCount < 1 || this.shardCount > 4096) {
+      throw new RuntimeError("BAD_EVENT", `shardCount must be an integer in 1..4096, got ${this.shardCount}`);
+    }
+    this.outboxAcks = new KeyedBatcher((shard, ids) => this.store.ackOutbox(shard, ids));
+    this.inboxAppends = new KeyedBatcher(async (shard, entries) => {
+      await this.store.appendInbox(shard, entries);
+    });
+  }
+
+  /** Joins the cluster of nodes: takes this node's share of shards before resolving. */
+  async start(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    if (this.clientOnly) return;
+    this.unsubscribe = await this.store.subscribeInbox((shard) => this.hosts.get(shard)?.inboxNotified());
+    await this.tickLeases();
+    this.scheduleLeaseTick();
+    this.scheduleSweep();
+  }
+
+  /** Leaves cleanly: finishes commits in flight, gives up every shard at once, forgets this node. */
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    if (this.leaseTimer) this.clock.clearTimer(this.leaseTimer);
+    if (this.sweepTimer) this.clock.clearTimer(this.sweepTimer);
+    await this.leaseTick?.catch(() => {});
+    await Promise.all([...this.hosts.keys()].map((shard) => this.dropShard(shard, true)));
+    await this.unsubscribe?.();
+    if (!this.clientOnly) await this.store.removeNode(this.nodeId).catch(() => {});
+  }
+
+  onEffect(effect: string, handler: EffectHandler): void {
+    this.handlers.set(effect, handler);
+  }
+
+  /** Observes every group commit (metrics, benchmarks). */
+  onCommit(observer: (shard: number, records: number, durationMs: number) => void): () => void {
+    this.commitObservers.add(observer);
+    return () => this.commitObservers.delete(observer);
+  }
+
+  /** Hears every transition committed on this node (live monitors, tests awaiting a state). */
+  onTransitions(listener: (transitions: CommittedTransition[]) => void): () => void {
+    this.transitionListeners.add(listener);
+    return () => this.transitionListeners.delete(listener);
+  }
+
+  /** Resolves with the first committed transition of `ref` for which `predicate` holds. */
+  waitForTransition(
+    ref: ActorRef,
+    predicate: (t: CommittedTransition) => boolean,
+  ): Promise<CommittedTransition> {
+    const actor = actorKeyOf(ref);
+    return new Promise((resolve) => {
+      const off = this.onTransitions((transitions) => {
+        const hit = transitions.find((t) => t.actor === actor && predicate(t));
+        if (hit) {
+          off();
+          resolve(hit);
+        }
+      });
+    });
+  }
+
+  ownedShards(): number[] {
+    return [...this.hosts.keys()].sort((a, b) => a - b);
+  }
+
+  stats(): RuntimeStats {
+    let residentActors = 0;
+    for (const host of this.hosts.values()) residentActors += host.residentActors;
+    return { ownedShards: this.hosts.size, residentActors, ...this.counters };
+  }
+
+  /**
+   * Delivers an event to an actor. On the node that hosts the actor's shard
+   * it resolves once the transition is committed; elsewhere once the event is
+   * durably queued for the owner. A refused event rejects with a RuntimeError.
+   */
+  async send(ref: ActorRef, event: unknown, options: SendOptions = {}): Promise<SendResult> {
+    const actor = actorKeyOf(ref);
+    const definition = this.registry.get(ref.kind);
+    let parsed: AnyEvent;
+    try {
+      parsed = parseEvent(event);
+    } catch (err) {
+      throw new RuntimeError("BAD_EVENT", `event for ${actor}: ${(err as Error).message}`);
+    }
+    if (definition.eventSchema && !parsed.type.startsWith("xstate.")) {
+      const check = definition.eventSchema.safeParse(parsed);
+      if (!check.success) {
+        const detail = check.error.issues
+          .map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`)
+          .join("; ");
+        throw new RuntimeError("BAD_EVENT", `bad ${parsed.type} event for ${actor}: ${detail}`);
+      }
+    }
+    if (!this.running) throw new RuntimeError("STOPPED", "runtime is not running");
+    const shard = shardOf(actor, this.shardCount);
+    const cause = options.cause ?? "send";
+    const host = this.hosts.get(shard);
+    if (host?.accepting) {
+      return new Promise<SendResult>((resolve, reject) => {
+        host.enqueue({
+          actor,
+          event: parsed,
+          eventId: options.eventId ?? randomUUID(),
+          dedupe: options.eventId !== undefined,
+          ack: null,
+          cause,
+          waiter: { resolve, reject },
+          attempts: 0,
+        });
+      });
+    }
+    const eventId = options.eventId ?? randomUUID();
+    await this.inboxAppends.add(shard, { eventId, payload: encode({ a: actor, e: parsed, c: cause }) });
+    return { outcome: "queued" };
+  }
+
+  /** Reads any actor's state and recent history straight from the store, from any node. */
+  async inspect(ref: ActorRef, historyLimit = 1000): Promise<ActorView | null> {
+    const actor = actorKeyOf(ref);
+    const definition = this.registry.get(ref.kind);
+    const shard = shardOf(actor, this.shardCount);
+    const [stored] = await this.store.loadActors(shard, [actor]);
+    const historyBytes = await this.store.readHistory(shard, actor, historyLimit);
+    const history = historyBytes.map((bytes) => decodeHistoryEntry(bytes));
+    if (!stored) return null;
+    const live = restore(definition, actor, stored.version, stored.snapshot);
+    return {
+      kind: ref.kind,
+      id: ref.id,
+      version: live.version,
+      state: stateValueToString(live.state.value),
+      value: live.state.value,
+      status: live.state.status,
+      context: live.state.context,
+      history,
+    };
+  }
+
+  private scheduleLeaseTick(): void {
+    if (!this.running) return;
+    this.leaseTimer = this.clock.setTimer(() => {
+      this.leaseTick = this.tickLeases()
+        .catch((err: unknown) => this.log.warn({ err: (err as Error).message }, "lease tick failed"))
+        .finally(() => {
+          this.leaseTick = null;
+          this.scheduleLeaseTick();
+        });
+    }, this.renewEveryMs);
+  }
+
+  private scheduleSweep(): void {
+    if (!this.running) return;
+    this.sweepTimer = this.clock.setTimer(() => {
+      void this.sweep().finally(() => this.scheduleSweep());
+    }, this.sweepEveryMs);
+  }
+
+  /** Renews what we hold, then moves toward an even share: ceil(shards / live nodes). */
+  private async tickLeases(): Promise<void> {
+    const nowMs = this.clock.nowMs();
+    const renewals = await Promise.all(
+      [...this.hosts.values()].map(async (host) => ({
+        host,
+        lease: await this.store
+          .renewLease(host.shard, host.fence, this.leaseMs, nowMs)
+          .catch(() => undefined),
+      })),
+    );
+    for (const { host, lease } of renewals) {
+      // undefined: the store did not answer; keep the shard, the fence protects us if the lease lapses meanwhile.
+      if (lease === null) {
+        this.log.warn({ shard: host.shard, epoch: host.fence.epoch }, "lease lost");
+        await this.dropShard(host.shard, false);
+      }
+    }
+    if (!this.running) return;
+    const nodes = await this.store.heartbeatNode(this.nodeId, this.leaseMs, nowMs);
+    const liveCount = Math.max(1, nodes.includes(this.nodeId) ? nodes.length : nodes.length + 1);
+    const target = Math.ceil(this.shardCount / liveCount);
+    const owned = this.hosts.size;
+    if (owned < target) await this.acquireShards(target - owned, nowMs);
+    else if (owned > target) await this.releaseShards(owned - target);
+  }
+
+  /** Shards in an order that starts at a node-specific offset, so joining nodes do not all race for shard 0. */
+  private shardOrder(): number[] {
+    const offset = shardOf(this.nodeId, this.shardCount);
+    return Array.from({ length: this.shardCount }, (_, i) => (i + offset) % this.shardCount);
+  }
+
+  private async acquireShards(wanted: number, nowMs: number): Promise<void> {
+    const candidates = this.shardOrder().filter((s) => !this.hosts.has(s));
+    const leases = await Promise.all(candidates.map((s) => this.store.readLease(s)));
+    const free = candidates.filter((_, i) => {
+      const lease = leases[i];
+      return !lease || lease.expiresAtMs <= nowMs || lease.owner === this.nodeId;
+    });
+    const acquired = await Promise.all(
+      free.slice(0, wanted).map((s) => this.store.acquireLease(s, this.nodeId, this.leaseMs, nowMs)),
+    );
+    await Promise.all(
+      acquired.map(async (lease) => {
+        if (!lease || !this.running) return;
+        await this.hostShard(lease.shard, { owner: lease.owner, epoch: lease.epoch });
+      }),
+    );
+  }
+
+  private async releaseShards(count: number): Promise<void> {
+    const mine = this.shardOrder()
+      .filter((s) => this.hosts.has(s))
+      .reverse()
+      .slice(0, count);
+    await Promise.all(mine.map((s) => this.dropShard(s, true)));
+  }
+
+  private async hostShard(shard: number, fence: Fence): Promise<void> {
+    const host = new ShardHost(shard, fence, {
+      store: this.store,
+      registry: this.registry,
+      clock: this.clock,
+      log: this.log,
+      config: this.hostConfig,
+      deliverEffects: (from, effects) => this.deliverEffects(from, effects),
+      onFenced: (s) => {
+        this.log.warn({ shard: s, epoch: fence.epoch }, "commit fenced: shard taken by another node");
+        void this.dropShard(s, false);
+      },
+      onTransitions: (transitions) => {
+        for (const listener of this.transitionListeners) listener(transitions);
+      },
+      onCommit: (s, records, durationMs) => {
+        this.counters.commits++;
+        this.counters.committedRecords += records;
+        for (const observer of this.commitObservers) observer(s, records, durationMs);
+      },
+    });
+    this.hosts.set(shard, host);
+    this.log.info({ shard, epoch: fence.epoch }, "shard acquired");
+    await host.start();
+    await this.redeliverOutbox(shard);
+  }
+
+  /**
+   * Stops hosting a shard. A graceful drop hands pending direct sends to the
+   * durable inbox for the next owner and releases the lease at once; a lost
+   * shard rejects them (their commit was refused) and releases nothing.
+   */
+  private async dropShard(shard: number, graceful: boolean): Promise<void> {
+    const host = this.hosts.get(shard);
+    if (!host) return;
+    this.hosts.delete(shard);
+    const orphaned = await host.stop();
+    for (const d of orphaned) {
+      if (!d.waiter) continue;
+      if (!graceful) {
+        d.waiter.reject(new RuntimeError("SHARD_LOST", `shard ${shard} was taken by another node`));
+        continue;
+      }
+      const waiter = d.waiter;
+      this.inboxAppends
+        .add(shard, { eventId: d.eventId, payload: encode({ a: d.actor, e: d.event, c: d.cause }) })
+        .then(
+          () => waiter.resolve({ outcome: "queued" }),
+          (err: unknown) => waiter.reject(err),
+        );
+    }
+    if (graceful) await this.store.releaseLease(shard, host.fence).catch(() => {});
+  }
+
+  private async sweep(): Promise<void> {
+    await Promise.all(
+      [...this.hosts.values()].map(async (host) => {
+        await host.sweep();
+        await this.redeliverOutbox(host.shard);
+      }),
+    ).catch((err: unknown) => this.log.warn({ err: (err as Error).message }, "sweep failed"));
+  }
+
+  /** Effects committed but not yet acknowledged: left by a crash, a failed delivery, or a missing handler. */
+  private async redeliverOutbox(shard: number): Promise<void> {
+    const entries = await this.store.readOutbox(shard, 1000);
+    const effects: EffectPayload[] = [];
+    for (const entry of entries) {
+      if (this.effectsInFlight.has(entry.effectId)) continue;
+      try {
+        effects.push(decodeEffectPayload(entry.payload));
+      } catch (err) {
+        this.log.error(
+          { shard, effectId: entry.effectId, err: (err as Error).message },
+          "unreadable effect dropped",
+        );
+        await this.store.ackOutbox(shard, [entry.effectId]);
+      }
+    }
+    if (effects.length > 0) this.deliverEffects(shard, effects);
+  }
+
+  private deliverEffects(fromShard: number, effects: EffectPayload[]): void {
+    for (const effect of effects) {
+      if (this.effectsInFlight.has(effect.id)) continue;
+      this.effectsInFlight.add(effect.id);
+      const done = () => {
+        this.effectsInFlight.delete(effect.id);
+        this.counters.effectsDelivered++;
+        return this.outboxAcks.add(fromShard, effect.id);
+      };
+      const failed = (err: unknown) => {
+        this.effectsInFlight.delete(effect.id);
+        this.log.warn(
+          { effectId: effect.id, err: (err as Error)?.message },
+          "effect delivery failed; will retry",
+        );
+      };
+      if (effect.t === "send") this.deliverSend(effect, done, failed);
+      else this.runHandler(effect, done, failed);
+    }
+  }
+
+  private deliverSend(
+    effect: Extract<EffectPayload, { t: "send" }>,
+    done: () => Promise<void>,
+    failed: (err: unknown) => void,
+  ): void {
+    const shard = shardOf(effect.to, this.shardCount);
+    const host = this.hosts.get(shard);
+    const cause = `effect:${effect.from}`;
+    if (host?.accepting) {
+      host.enqueue({
+        actor: effect.to,
+        event: effect.e,
+        eventId: effect.id,
+        dedupe: true,
+        ack: null,
+        cause,
+        waiter: {
+          resolve: () => {},
+          // A refusal is committed and final; only a lost shard or conflicts leave it to a retry.
+          reject: (err) => {
+            if (err instanceof RuntimeError && (err.code === "SHARD_LOST" || err.code === "CONFLICT"))
+              failed(err);
+          },
+        },
+        onSettled: () => void done().catch(failed),
+        attempts: 0,
+      });
+      return;
+    }
+    this.inboxAppends
+      .add(shard, { eventId: effect.id, payload: encode({ a: effect.to, e: effect.e, c: cause }) })
+      .then(done)
+      .catch(failed);
+  }
+
+  private runHandler(
+    effect: Extract<EffectPayload, { t: "emit" }>,
+    done: () => Promise<void>,
+    failed: (err: unknown) => void,
+  ): void {
+    const handler = this.handlers.get(effect.effect);
+    if (!handler) {
+      this.effectsInFlight.delete(effect.id);
+      if (!this.unhandledWarned.has(effect.effect)) {
+        this.unhandledWarned.add(effect.effect);
+        this.log.warn({ effect: effect.effect }, "no handler for effect; it stays in the outbox");
+      }
+      return;
+    }
+    Promise.resolve()
+      .then(() =>
+        handler(effect.data, { from: parseActorKey(effect.from), effectId: effect.id, runtime: this }),
+      )
+      .then(done)
+      .catch(failed);
+  }
+}

@@ -1,0 +1,569 @@
+import { encode } from "../protocol/codec.js";
+import { FencedError } from "../store/errors.js";
+import type { ActorKey, CommitOutcome, CommitRecord, DeliveryAck, Fence, Store } from "../store/types.js";
+import { parseActorKey } from "./actor-ref.js";
+import type { Clock, TimerHandle } from "./clock.js";
+import { RuntimeError } from "./errors.js";
+import type { KindRegistry } from "./kinds.js";
+import type { Logger } from "./logger.js";
+import {
+  type AnyEvent,
+  decodeInboxPayload,
+  decodeTimerPayload,
+  type EffectPayload,
+  type HistoryEntry,
+} from "./records.js";
+import { type LiveActor, restore, type StepResult, step } from "./step.js";
+
+/** What a `send` resolved to. A refused event rejects with a `RuntimeError` instead. */
+export type SendResult =
+  | { outcome: "committed"; version: number; state: LiveActor["state"] }
+  | { outcome: "duplicate" }
+  | { outcome: "stale" }
+  | { outcome: "queued" };
+
+interface Waiter {
+  resolve(result: SendResult): void;
+  reject(err: unknown): void;
+}
+
+/** One event on its way into one actor of this shard. */
+export interface Delivery {
+  actor: ActorKey;
+  event: AnyEvent;
+  eventId: string;
+  /** Remember the id so a redelivery is dropped (events that may arrive twice). */
+  dedupe: boolean;
+  ack: DeliveryAck | null;
+  cause: string;
+  waiter: Waiter | null;
+  /** Called once the event's fate is committed (applied, refused or found duplicate). */
+  onSettled?: () => void;
+  attempts: number;
+}
+
+/** An actor of this shard as held in memory: alive, absent (version 0) or unreadable. */
+interface Slot {
+  live: LiveActor | null;
+  /** Set when the stored snapshot cannot be restored; events are refused with this error. */
+  broken: { version: number; error: RuntimeError } | null;
+  lastUsedMs: number;
+}
+
+export interface ShardHostConfig {
+  historyCap: number;
+  dedupeWindowMs: number;
+  maxBatchRecords: number;
+  maxCommitAttempts: number;
+  idleEvictMs: number;
+  maxResidentActors: number;
+}
+
+export interface ShardHostDeps {
+  store: Store;
+  registry: KindRegistry;
+  clock: Clock;
+  log: Logger;
+  config: ShardHostConfig;
+  /** Delivers committed effects (the runtime routes them and acknowledges the outbox). */
+  deliverEffects(shard: number, effects: EffectPayload[]): void;
+  /** The store refused our fence: the runtime must drop this shard. */
+  onFenced(shard: number): void;
+  onCommit?(shard: number, records: number, durationMs: number): void;
+  /** Every transition (or recorded refusal) once committed, in commit order. */
+  onTransitions?(transitions: CommittedTransition[]): void;
+}
+
+export interface CommittedTransition {
+  actor: ActorKey;
+  entry: HistoryEntry;
+  /** The actor's state after the event; null when it is unreadable. */
+  state: LiveActor["state"] | null;
+}
+
+const INBOX_PAGE = 512;
+const TIMER_PAGE = 512;
+
+/**
+ * Hosts the actors of one shard on this node while it holds the shard's
+ * lease: a serial mailbox per actor, group commit of everything that queued up
+ * while the previous commit was in flight, durable timers and the inbox.
+ */
+export class ShardHost {
+  private readonly slots = new Map<ActorKey, Slot>();
+  private readonly mailboxes = new Map<ActorKey, Delivery[]>();
+  private readonly inboxPending = new Set<string>();
+  private readonly timersPending = new Set<string>();
+  private inboxCursor = 0;
+  private inboxDraining: Promise<void> | null = null;
+  private inboxDirty = false;
+  private committing: Promise<void> | null = null;
+  private pumpScheduled = false;
+  private timerWake: { atMs: number; handle: TimerHandle } | null = null;
+  private retryHandle: TimerHandle | null = null;
+  private stopped = false;
+
+  constructor(
+    readonly shard: number,
+    readonly fence: Fence,
+    private readonly deps: ShardHostDeps,
+  ) {}
+
+  get accepting(): boolean {
+    return !this.stopped;
+  }
+
+  get residentActors(): number {
+    return this.slots.size;
+  }
+
+  /** Starts hosting: picks up durable timers and queued inbox events left by any earlier owner. */
+  async start(): Promise<void> {
+    await this.refreshTimerWake();
+    await this.drainInbox(true);
+  }
+
+  enqueue(delivery: Delivery): void {
+    if (this.stopped) {
+      delivery.waiter?.reject(new RuntimeError("SHARD_LOST", `shard ${this.shard} is no longer hosted here`));
+      return;
+    }
+    let mailbox = this.mailboxes.get(delivery.actor);
+    if (!mailbox) {
+      mailbox = [];
+      this.mailboxes.set(delivery.actor, mailbox);
+    }
+    mailbox.push(delivery);
+    this.schedulePump();
+  }
+
+  /** New events were appended to this shard's inbox somewhere. */
+  inboxNotified(): void {
+    void this.drainInbox(false);
+  }
+
+  /** Periodic safety net: re-reads the whole inbox and the timer schedule, evicts idle actors. */
+  async sweep(): Promise<void> {
+    if (this.stopped) return;
+    await this.drainInbox(true);
+    await this.refreshTimerWake();
+    this.evictIdle();
+  }
+
+  /**
+   * Stops hosting. Pending direct sends are rejected with SHARD_LOST; events
+   * that came from the store (inbox, timers) stay there for the next owner.
+   */
+  async stop(): Promise<Delivery[]> {
+    this.stopped = true;
+    if (this.timerWake) this.deps.clock.clearTimer(this.timerWake.handle);
+    if (this.retryHandle) this.deps.clock.clearTimer(this.retryHandle);
+    this.timerWake = null;
+    await this.committing?.catch(() => {});
+    const orphaned: Delivery[] = [];
+    for (const mailbox of this.mailboxes.values()) orphaned.push(...mailbox);
+    this.mailboxes.clear();
+    this.slots.clear();
+    return orphaned;
+  }
+
+  private schedulePump(): void {
+    if (this.pumpScheduled || this.committing || this.stopped) return;
+    this.pumpScheduled = true;
+    // setImmediate lets every event that arrives in this turn join one commit.
+    setImmediate(() => {
+      this.pumpScheduled = false;
+      if (this.committing || this.stopped || this.retryHandle) return;
+      this.committing = this.commitBatch().finally(() => {
+        this.committing = null;
+        if (this.mailboxes.size > 0) this.schedulePump();
+      });
+    });
+  }
+
+  /** Takes the head of every mailbox, up to the batch limit, in mailbox order per actor. */
+  private takeBatch(): Delivery[] {
+    const batch: Delivery[] = [];
+    for (const [actor, mailbox] of this.mailboxes) {
+      const room = this.deps.config.maxBatchRecords - batch.length;
+      if (room <= 0) break;
+      const taken = mailbox.splice(0, room);
+      batch.push(...taken);
+      if (mailbox.length === 0) this.mailboxes.delete(actor);
+    }
+    return batch;
+  }
+
+  private requeueFront(deliveries: Delivery[]): void {
+    const byActor = new Map<ActorKey, Delivery[]>();
+    for (const d of deliveries) {
+      const list = byActor.get(d.actor) ?? [];
+      list.push(d);
+      byActor.set(d.actor, list);
+    }
+    for (const [actor, list] of byActor) {
+      const rest = this.mailboxes.get(actor) ?? [];
+      this.mailboxes.delete(actor);
+      this.mailboxes.set(actor, [...list, ...rest]);
+    }
+  }
+
+  private async loadSlots(actors: ActorKey[]): Promise<void> {
+    const missing = [...new Set(actors)].filter((a) => !this.slots.has(a));
+    if (missing.length === 0) return;
+    const stored = await this.deps.store.loadActors(this.shard, missing);
+    const nowMs = this.deps.clock.nowMs();
+    missing.forEach((actor, i) => {
+      const record = stored[i] ?? null;
+      const slot: Slot = { live: null, broken: null, lastUsedMs: nowMs };
+      if (record) {
+        try {
+          const definition = this.deps.registry.get(parseActorKey(actor).kind);
+          slot.live = restore(definition, actor, record.version, record.snapshot);
+        } catch (err) {
+          const error =
+            err instanceof RuntimeError ? err : new RuntimeError("CORRUPT_SNAPSHOT", (err as Error).message);
+          slot.broken = { version: record.version, error };
+        }
+      }
+      this.slots.set(actor, slot);
+    });
+  }
+
+  private async commitBatch(): Promise<void> {
+    const batch = this.takeBatch();
+    if (batch.length === 0) return;
+    const { store, clock, config } = this.deps;
+    const startedMs = performance.now();
+    try {
+      await this.loadSlots(batch.map((d) => d.actor));
+      const nowMs = clock.nowMs();
+      const working = new Map<ActorKey, LiveActor | null>();
+      const planned: { delivery: Delivery; record: CommitRecord | null; result: StepResult | null }[] = [];
+      for (const delivery of batch) {
+        planned.push(this.plan(delivery, working, nowMs));
+      }
+      const toCommit = planned.filter((p) => p.record !== null);
+      const outcomes =
+        toCommit.length > 0
+          ? await store.commit(
+              this.shard,
+              this.fence,
+              toCommit.map((p) => p.record!),
+              { nowMs, dedupeWindowMs: config.dedupeWindowMs },
+            )
+          : [];
+      this.deps.onCommit?.(this.shard, toCommit.length, performance.now() - startedMs);
+      this.settle(planned, toCommit, outcomes);
+    } catch (err) {
+      if (err instanceof FencedError) {
+        for (const d of batch) d.waiter?.reject(new RuntimeError("SHARD_LOST", err.message));
+        this.deps.onFenced(this.shard);
+        return;
+      }
+      this.deps.log.warn({ shard: this.shard, err: (err as Error).message }, "commit failed; retrying");
+      this.requeueFront(batch);
+      this.retryHandle = clock.setTimer(() => {
+        this.retryHandle = null;
+        this.schedulePump();
+      }, 100);
+    }
+  }
+
+  /** Computes one delivery's commit record against the working copy of its actor. */
+  private plan(
+    delivery: Delivery,
+    working: Map<ActorKey, LiveActor | null>,
+    nowMs: number,
+  ): { delivery: Delivery; record: CommitRecord | null; result: StepResult | null } {
+    const slot = this.slots.get(delivery.actor)!;
+    slot.lastUsedMs = nowMs;
+    const base = { dedupeId: delivery.dedupe ? delivery.eventId : null, ack: delivery.ack };
+    if (slot.broken) {
+      const history = {
+        v: slot.broken.version,
+        at: nowMs,
+        id: delivery.eventId,
+        event: delivery.event,
+        from: null,
+        to: "(unreadable)",
+        cause: delivery.cause,
+        refused: { code: slot.broken.error.code, message: slot.broken.error.message },
+      };
+      return {
+        delivery,
+        result: null,
+        record: this.record(delivery.actor, slot.broken.version, null, history, base),
+      };
+    }
+    const current = working.has(delivery.actor) ? working.get(delivery.actor)! : slot.live;
+    const definition = this.deps.registry.get(parseActorKey(delivery.actor).kind);
+    const result = step({
+      definition,
+      actor: delivery.actor,
+      current,
+      event: delivery.event,
+      eventId: delivery.eventId,
+      cause: delivery.cause,
+      nowMs,
+    });
+    working.set(delivery.actor, result.next);
+    // A refused direct send to an actor that does not exist leaves no trace: there is nothing to record it on.
+    if (result.refusal && !current && !delivery.ack && !delivery.dedupe)
+      return { delivery, result, record: null };
+    const record = this.record(
+      delivery.actor,
+      current?.version ?? 0,
+      result.snapshotBytes,
+      result.history,
+      base,
+    );
+    record.timerAdds = result.timerAdds;
+    record.timerCancels = result.timerCancels;
+    record.outbox = result.effects.map((e) => ({ effectId: e.id, payload: encodeEffect(e) }));
+    return { delivery, result, record };
+  }
+
+  private record(
+    actor: ActorKey,
+    expectedVersion: number,
+    snapshot: Buffer | null,
+    history: StepResult["history"],
+    base: Pick<CommitRecord, "dedupeId" | "ack">,
+  ): CommitRecord {
+    return {
+      actor,
+      expectedVersion,
+      snapshot,
+      history: encodeHistory(history),
+      historyCap: this.deps.config.historyCap,
+      timerAdds: [],
+      timerCancels: [],
+      outbox: [],
+      ...base,
+    };
+  }
+
+  private settle(
+    planned: { delivery: Delivery; record: CommitRecord | null; result: StepResult | null }[],
+    committed: { delivery: Delivery; record: CommitRecord | null; result: StepResult | null }[],
+    outcomes: CommitOutcome[],
+  ): void {
+    const outcomeOf = new Map<Delivery, CommitOutcome>();
+    committed.forEach((p, i) => {
+      outcomeOf.set(p.delivery, outcomes[i] ?? "conflict");
+    });
+    const effects: EffectPayload[] = [];
+    const transitions: CommittedTransition[] = [];
+    const retry: Delivery[] = [];
+    const conflicted = new Set<ActorKey>();
+    let timersChanged = false;
+    for (const { delivery, record, result } of planned) {
+      if (conflicted.has(delivery.actor)) {
+        // An earlier event of this actor in the batch did not apply as planned: recompute from the store.
+        retry.push(delivery);
+        continue;
+      }
+      const outcome: CommitOutcome = record ? outcomeOf.get(delivery)! : "ok";
+      if (outcome === "conflict") {
+        conflicted.add(delivery.actor);
+        this.slots.delete(delivery.actor);
+        retry.push(delivery);
+        continue;
+      }
+      this.release(delivery);
+      if (outcome === "duplicate" || outcome === "stale") {
+        // The stored state did not move; any later planned event of this actor assumed it did.
+        if (record?.snapshot) {
+          conflicted.add(delivery.actor);
+          this.slots.delete(delivery.actor);
+        }
+        delivery.waiter?.resolve({ outcome });
+        delivery.onSettled?.();
+        continue;
+      }
+      const slot = this.slots.get(delivery.actor);
+      if (result?.next && slot && !result.refusal) slot.live = result.next;
+      if (record && (record.timerAdds.length > 0 || record.ack?.kind === "timer")) timersChanged = true;
+      if (result) effects.push(...result.effects);
+      if (result && record) {
+        transitions.push({ actor: delivery.actor, entry: result.history, state: result.next?.state ?? null });
+      }
+      if (result?.refusal || !result) {
+        delivery.waiter?.reject(result?.refusal ?? this.slots.get(delivery.actor)?.broken?.error);
+      } else {
+        delivery.waiter?.resolve({
+          outcome: "committed",
+          version: result.next!.version,
+          state: result.next!.state,
+        });
+      }
+      delivery.onSettled?.();
+    }
+    for (const d of retry) {
+      d.attempts++;
+      if (d.attempts >= this.deps.config.maxCommitAttempts) {
+        this.release(d);
+        d.waiter?.reject(
+          new RuntimeError("CONFLICT", `${d.actor}: gave up after ${d.attempts} version conflicts`),
+        );
+      }
+    }
+    const again = retry.filter((d) => d.attempts < this.deps.config.maxCommitAttempts);
+    if (again.length > 0) this.requeueFront(again);
+    if (transitions.length > 0) this.deps.onTransitions?.(transitions);
+    if (effects.length > 0) this.deps.deliverEffects(this.shard, effects);
+    if (timersChanged) void this.refreshTimerWake();
+  }
+
+  /** Forgets that a store-originated delivery is in progress, so a sweep may pick it up again. */
+  private release(delivery: Delivery): void {
+    if (delivery.ack?.kind === "inbox") this.inboxPending.delete(delivery.ack.eventId);
+    if (delivery.ack?.kind === "timer") this.timersPending.delete(delivery.ack.fireId);
+  }
+
+  private async drainInbox(fromStart: boolean): Promise<void> {
+    if (fromStart) this.inboxCursor = 0;
+    if (this.inboxDraining) {
+      this.inboxDirty = true;
+      return this.inboxDraining;
+    }
+    this.inboxDraining = (async () => {
+      do {
+        this.inboxDirty = false;
+        for (;;) {
+          if (this.stopped) return;
+          const entries = await this.deps.store.readInbox(this.shard, this.inboxCursor, INBOX_PAGE);
+          for (const entry of entries) {
+            this.inboxCursor = Math.max(this.inboxCursor, entry.seq);
+            if (this.inboxPending.has(entry.eventId)) continue;
+            let payload: ReturnType<typeof decodeInboxPayload>;
+            try {
+              payload = decodeInboxPayload(entry.payload);
+            } catch (err) {
+              this.deps.log.error(
+                { shard: this.shard, eventId: entry.eventId, err: (err as Error).message },
+                "unreadable inbox entry skipped",
+              );
+              continue;
+            }
+            this.inboxPending.add(entry.eventId);
+            this.enqueue({
+              actor: payload.a,
+              event: payload.e,
+              eventId: entry.eventId,
+              dedupe: true,
+              ack: { kind: "inbox", eventId: entry.eventId },
+              cause: payload.c,
+              waiter: null,
+              attempts: 0,
+            });
+          }
+          if (entries.length < INBOX_PAGE) break;
+        }
+      } while (this.inboxDirty);
+    })()
+      .catch((err: unknown) => {
+        this.deps.log.warn({ shard: this.shard, err: (err as Error).message }, "inbox read failed");
+      })
+      .finally(() => {
+        this.inboxDraining = null;
+      });
+    return this.inboxDraining;
+  }
+
+  private async refreshTimerWake(): Promise<void> {
+    if (this.stopped) return;
+    let nextMs: number | null;
+    try {
+      nextMs = await this.deps.store.nextTimerDueMs(this.shard);
+    } catch (err) {
+      this.deps.log.warn({ shard: this.shard, err: (err as Error).message }, "timer read failed");
+      return;
+    }
+    if (nextMs !== null) this.armTimerWake(nextMs);
+  }
+
+  private armTimerWake(atMs: number): void {
+    if (this.stopped) return;
+    if (this.timerWake && this.timerWake.atMs <= atMs) return;
+    if (this.timerWake) this.deps.clock.clearTimer(this.timerWake.handle);
+    const delayMs = Math.max(0, atMs - this.deps.clock.nowMs());
+    const handle = this.deps.clock.setTimer(() => {
+      this.timerWake = null;
+      void this.fireDueTimers();
+    }, delayMs);
+    this.timerWake = { atMs, handle };
+  }
+
+  private async fireDueTimers(): Promise<void> {
+    if (this.stopped) return;
+    const nowMs = this.deps.clock.nowMs();
+    let due: Awaited<ReturnType<Store["dueTimers"]>>;
+    try {
+      due = await this.deps.store.dueTimers(this.shard, nowMs, TIMER_PAGE);
+    } catch (err) {
+      this.deps.log.warn({ shard: this.shard, err: (err as Error).message }, "timer read failed");
+      this.armTimerWake(nowMs + 100);
+      return;
+    }
+    let fresh = 0;
+    for (const timer of due) {
+      if (this.timersPending.has(timer.fireId)) continue;
+      let payload: ReturnType<typeof decodeTimerPayload>;
+      try {
+        payload = decodeTimerPayload(timer.payload);
+      } catch (err) {
+        this.deps.log.error(
+          { shard: this.shard, timer: timer.timerKey, err: (err as Error).message },
+          "unreadable timer skipped",
+        );
+        continue;
+      }
+      fresh++;
+      this.timersPending.add(timer.fireId);
+      this.enqueue({
+        actor: payload.a,
+        event: payload.e,
+        eventId: timer.fireId,
+        dedupe: false,
+        ack: { kind: "timer", timerKey: timer.timerKey, fireId: timer.fireId },
+        cause: "timer",
+        waiter: null,
+        attempts: 0,
+      });
+    }
+    // Timers already in flight re-arm the wake when their commit lands; only look again if this page was full of new ones.
+    if (fresh > 0 && due.length === TIMER_PAGE) this.armTimerWake(nowMs);
+    else if (fresh === 0) await this.refreshTimerWakeAfter(nowMs);
+  }
+
+  /** Arms the wake for the next timer that is not already being delivered. */
+  private async refreshTimerWakeAfter(nowMs: number): Promise<void> {
+    const nextMs = await this.deps.store.nextTimerDueMs(this.shard).catch(() => null);
+    if (nextMs !== null && nextMs > nowMs) this.armTimerWake(nextMs);
+  }
+
+  private evictIdle(): void {
+    // Actors of a batch in flight are out of their mailboxes but still in use.
+    if (this.committing) return;
+    const { idleEvictMs, maxResidentActors } = this.deps.config;
+    const horizon = this.deps.clock.nowMs() - idleEvictMs;
+    for (const [actor, slot] of this.slots) {
+      if (slot.lastUsedMs < horizon && !this.mailboxes.has(actor)) this.slots.delete(actor);
+    }
+    if (this.slots.size > maxResidentActors) {
+      const idle = [...this.slots].filter(([actor]) => !this.mailboxes.has(actor));
+      idle.sort((a, b) => a[1].lastUsedMs - b[1].lastUsedMs);
+      for (const [actor] of idle.slice(0, this.slots.size - maxResidentActors)) this.slots.delete(actor);
+    }
+  }
+}
+
+function encodeEffect(effect: EffectPayload): Buffer {
+  return encode(effect);
+}
+
+function encodeHistory(entry: StepResult["history"]): Buffer {
+  return encode(entry);
+}

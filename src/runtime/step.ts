@@ -1,0 +1,283 @@
+import { type AnyMachineSnapshot, initialTransition, transition } from "xstate";
+import type { ActorKey, TimerEntry } from "../store/types.js";
+import { actorKeyOf, parseActorKey } from "./actor-ref.js";
+import { EFFECT_ACTION_TYPES, type EmitEffectParams, type SendEventParams } from "./effects.js";
+import { RuntimeError } from "./errors.js";
+import { DEFAULT_CREATE_EVENT, type KindDefinition, type PersistedState } from "./kinds.js";
+import {
+  type AnyEvent,
+  decodeSnapshotRecord,
+  type EffectPayload,
+  encodeRecord,
+  type HistoryEntry,
+  type SnapshotRecord,
+  stateValueToString,
+} from "./records.js";
+
+/** An actor as the runtime holds it in memory between events. */
+export interface LiveActor {
+  version: number;
+  state: AnyMachineSnapshot;
+}
+
+export interface StepInput {
+  definition: KindDefinition;
+  actor: ActorKey;
+  current: LiveActor | null;
+  event: AnyEvent;
+  eventId: string;
+  cause: string;
+  nowMs: number;
+}
+
+/** Everything one event does to one actor, ready to commit. Computed without I/O. */
+export interface StepResult {
+  /** The actor after the step; unchanged (same object) when the event was refused. */
+  next: LiveActor | null;
+  refusal: RuntimeError | null;
+  snapshotBytes: Buffer | null;
+  history: HistoryEntry;
+  timerAdds: TimerEntry[];
+  timerCancels: string[];
+  effects: EffectPayload[];
+}
+
+/** Applies one event to one actor: the pure heart of the runtime. */
+export function step(input: StepInput): StepResult {
+  const { definition, current, event } = input;
+  const createEvent = definition.createEvent ?? DEFAULT_CREATE_EVENT;
+  let refusal: RuntimeError | null = null;
+  let computed: [AnyMachineSnapshot, unknown[]] | null = null;
+  try {
+    if (definition.eventSchema && !event.type.startsWith("xstate.")) {
+      const parsed = definition.eventSchema.safeParse(event);
+      if (!parsed.success) {
+        const detail = parsed.error.issues
+          .map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`)
+          .join("; ");
+        throw new RuntimeError("BAD_EVENT", `bad ${event.type} event for ${input.actor}: ${detail}`);
+      }
+    }
+    if (!current) {
+      if (event.type !== createEvent) {
+        throw new RuntimeError(
+          "ACTOR_NOT_FOUND",
+          `${input.actor} does not exist (create it with '${createEvent}')`,
+        );
+      }
+      computed = initialTransition(definition.machine, (event as { input?: unknown }).input) as [
+        AnyMachineSnapshot,
+        unknown[],
+      ];
+    } else {
+      if (current.state.status !== "active") {
+        throw new RuntimeError(
+          "EVENT_NOT_ACCEPTED",
+          `${input.actor} is final (${stateValueToString(current.state.value)})`,
+        );
+      }
+      if (!current.state.can(event)) {
+        const code = event.type === createEvent ? "ACTOR_EXISTS" : "EVENT_NOT_ACCEPTED";
+        throw new RuntimeError(
+          code,
+          `${input.actor} in state ${stateValueToString(current.state.value)} does not accept ${event.type}`,
+        );
+      }
+      computed = transition(definition.machine, current.state, event) as [AnyMachineSnapshot, unknown[]];
+    }
+    if (computed[0].status === "error") {
+      throw new RuntimeError("MACHINE_ERROR", `${input.actor}: ${event.type} put the machine in error`, {
+        error: String(computed[0].error),
+      });
+    }
+  } catch (err) {
+    refusal =
+      err instanceof RuntimeError
+        ? err
+        : new RuntimeError("MACHINE_ERROR", `${input.actor}: ${event.type} threw: ${(err as Error).message}`);
+    computed = null;
+  }
+
+  const from = current ? stateValueToString(current.state.value) : null;
+  const version = (current?.version ?? 0) + (computed ? 1 : 0);
+  const history: HistoryEntry = {
+    v: version,
+    at: input.nowMs,
+    id: input.eventId,
+    event: event,
+    from,
+    to: computed ? stateValueToString(computed[0].value) : (from ?? "(none)"),
+    cause: input.cause,
+  };
+  if (!computed) {
+    history.refused = { code: refusal!.code, message: refusal!.message };
+    return {
+      next: current,
+      refusal,
+      snapshotBytes: null,
+      history,
+      timerAdds: [],
+      timerCancels: [],
+      effects: [],
+    };
+  }
+
+  const [nextState, actions] = computed;
+  const sorted = sortActions(input, actions);
+  if (sorted instanceof RuntimeError) {
+    history.refused = { code: sorted.code, message: sorted.message };
+    history.to = from ?? "(none)";
+    history.v = current?.version ?? 0;
+    return {
+      next: current,
+      refusal: sorted,
+      snapshotBytes: null,
+      history,
+      timerAdds: [],
+      timerCancels: [],
+      effects: [],
+    };
+  }
+  const record: SnapshotRecord = {
+    k: definition.kind,
+    mv: definition.version,
+    s: persistState(nextState),
+  };
+  return {
+    next: { version, state: nextState },
+    refusal: null,
+    snapshotBytes: encodeRecord(record),
+    history,
+    ...sorted,
+  };
+}
+
+function persistState(state: AnyMachineSnapshot): PersistedState {
+  const persisted: PersistedState = { value: state.value, context: state.context, status: state.status };
+  if (state.status === "done") persisted.output = state.output;
+  return persisted;
+}
+
+interface ExecutableAction {
+  type: string;
+  params?: unknown;
+}
+
+/** Turns xstate's returned actions into durable timer changes and outbox effects; anything else is impure. */
+function sortActions(
+  input: StepInput,
+  actions: unknown[],
+): Pick<StepResult, "timerAdds" | "timerCancels" | "effects"> | RuntimeError {
+  const timers = new Map<string, TimerEntry | "cancel">();
+  const effects: EffectPayload[] = [];
+  let index = 0;
+  for (const raw of actions) {
+    const action = raw as ExecutableAction;
+    const params = (action.params ?? {}) as Record<string, unknown>;
+    index++;
+    if (action.type === "xstate.raise" && typeof params.delay === "number") {
+      const timerKey = `${input.actor}#${String(params.id ?? `raise-${index}`)}`;
+      timers.set(timerKey, {
+        timerKey,
+        fireId: `${input.eventId}:t${index}`,
+        dueAtMs: input.nowMs + params.delay,
+        payload: encodeRecord({ a: input.actor, e: params.event }),
+      });
+    } else if (action.type === "xstate.cancel") {
+      timers.set(`${input.actor}#${String(params.sendId)}`, "cancel");
+    } else if (action.type === "sendEvent") {
+      const send = params as unknown as SendEventParams;
+      let to: ActorKey;
+      try {
+        to = actorKeyOf(send.to);
+      } catch (err) {
+        return err as RuntimeError;
+      }
+      effects.push({
+        t: "send",
+        id: `${input.eventId}:e${index}`,
+        from: input.actor,
+        to,
+        e: send.event as AnyEvent,
+      });
+    } else if (action.type === "emitEffect") {
+      const emit = params as unknown as EmitEffectParams;
+      effects.push({
+        t: "emit",
+        id: `${input.eventId}:e${index}`,
+        from: input.actor,
+        effect: emit.effect,
+        data: emit.data,
+      });
+    } else if (!EFFECT_ACTION_TYPES.has(action.type)) {
+      return new RuntimeError(
+        "IMPURE_MACHINE",
+        `${input.actor}: action ${action.type} is not an effect; hosted machines may only use assign, raise, delays, sendEvent and emitEffect`,
+      );
+    }
+  }
+  const timerAdds: TimerEntry[] = [];
+  const timerCancels: string[] = [];
+  for (const [key, op] of timers) {
+    timerCancels.push(key);
+    if (op !== "cancel") timerAdds.push(op);
+  }
+  return { timerAdds, timerCancels, effects };
+}
+
+/**
+ * Restores a stored snapshot without running any action (restore is not a
+ * transition), checking kind, machine version and status.
+ */
+export function restore(
+  definition: KindDefinition,
+  actor: ActorKey,
+  version: number,
+  bytes: Buffer,
+): LiveActor {
+  let record: SnapshotRecord;
+  try {
+    record = decodeSnapshotRecord(bytes);
+  } catch (err) {
+    throw new RuntimeError(
+      "CORRUPT_SNAPSHOT",
+      `${actor}: stored snapshot is unreadable: ${(err as Error).message}`,
+    );
+  }
+  if (record.k !== definition.kind || parseActorKey(actor).kind !== definition.kind) {
+    throw new RuntimeError("CORRUPT_SNAPSHOT", `${actor}: stored snapshot belongs to kind ${record.k}`);
+  }
+  let persisted = record.s;
+  if (record.mv !== definition.version) {
+    const oldest = definition.minVersion ?? definition.version;
+    if (record.mv > definition.version || record.mv < oldest || !definition.migrate) {
+      throw new RuntimeError(
+        "UNSUPPORTED_MACHINE_VERSION",
+        `${actor}: snapshot of machine version ${record.mv}, this node supports ${oldest}..${definition.version}`,
+      );
+    }
+    persisted = definition.migrate(record.mv, persisted);
+  }
+  if (persisted.status === "error" || persisted.status === "stopped") {
+    throw new RuntimeError("CORRUPT_SNAPSHOT", `${actor}: stored snapshot has status ${persisted.status}`);
+  }
+  let state: AnyMachineSnapshot;
+  try {
+    state = definition.machine.resolveState({
+      value: persisted.value as never,
+      context: persisted.context as never,
+    }) as AnyMachineSnapshot;
+  } catch (err) {
+    throw new RuntimeError(
+      "CORRUPT_SNAPSHOT",
+      `${actor}: stored state does not fit the machine: ${(err as Error).message}`,
+    );
+  }
+  if (state.status !== persisted.status) {
+    throw new RuntimeError(
+      "CORRUPT_SNAPSHOT",
+      `${actor}: stored status ${persisted.status} but state ${stateValueToString(persisted.value)} is ${state.status}`,
+    );
+  }
+  return { version, state };
+}

@@ -1,0 +1,265 @@
+import { FencedError, StoreError } from "./errors.js";
+import type {
+  ActorKey,
+  CommitOptions,
+  CommitOutcome,
+  CommitRecord,
+  Fence,
+  InboxEntry,
+  Lease,
+  OutboxEntry,
+  Store,
+  StoredActor,
+  TimerEntry,
+} from "./types.js";
+
+interface ShardState {
+  lease: Lease | null;
+  actors: Map<ActorKey, StoredActor>;
+  history: Map<ActorKey, Buffer[]>;
+  timers: Map<string, TimerEntry>;
+  inbox: Map<string, InboxEntry>;
+  inboxSeq: number;
+  outbox: Map<string, OutboxEntry>;
+  outboxSeq: number;
+  seen: Map<string, number>;
+}
+
+/**
+ * The embedded store: the same semantics as `RedisStore` in one process, for
+ * `panda up`, simulations and fast tests. Every method mutates synchronously
+ * inside one microtask, which is what makes each call atomic here.
+ * Buffers are copied in and out so callers cannot alias stored state.
+ */
+export class MemoryStore implements Store {
+  readonly name = "memory";
+  private readonly shards = new Map<number, ShardState>();
+  private readonly nodes = new Map<string, number>();
+  private readonly inboxListeners = new Set<(shard: number) => void>();
+  private closed = false;
+
+  private shard(shard: number): ShardState {
+    if (this.closed) throw new StoreError("UNAVAILABLE", "store is closed");
+    if (!Number.isInteger(shard) || shard < 0) throw new StoreError("BAD_ARGUMENT", `bad shard ${shard}`);
+    let state = this.shards.get(shard);
+    if (!state) {
+      state = {
+        lease: null,
+        actors: new Map(),
+        history: new Map(),
+        timers: new Map(),
+        inbox: new Map(),
+        inboxSeq: 0,
+        outbox: new Map(),
+        outboxSeq: 0,
+        seen: new Map(),
+      };
+      this.shards.set(shard, state);
+    }
+    return state;
+  }
+
+  private checkFence(shard: number, state: ShardState, fence: Fence): void {
+    const lease = state.lease;
+    if (!lease || lease.owner !== fence.owner || lease.epoch !== fence.epoch) {
+      throw new FencedError(shard, fence.owner, fence.epoch);
+    }
+  }
+
+  async acquireLease(shard: number, owner: string, ttlMs: number, nowMs: number): Promise<Lease | null> {
+    const state = this.shard(shard);
+    const current = state.lease;
+    if (current && current.owner !== owner && current.expiresAtMs > nowMs) return null;
+    const epoch =
+      current && current.owner === owner && current.expiresAtMs > nowMs
+        ? current.epoch
+        : (current?.epoch ?? 0) + 1;
+    state.lease = { shard, owner, epoch, expiresAtMs: nowMs + ttlMs };
+    return { ...state.lease };
+  }
+
+  async renewLease(shard: number, fence: Fence, ttlMs: number, nowMs: number): Promise<Lease | null> {
+    const state = this.shard(shard);
+    const lease = state.lease;
+    if (!lease || lease.owner !== fence.owner || lease.epoch !== fence.epoch) return null;
+    lease.expiresAtMs = nowMs + ttlMs;
+    return { ...lease };
+  }
+
+  async releaseLease(shard: number, fence: Fence): Promise<void> {
+    const state = this.shard(shard);
+    const lease = state.lease;
+    // Expire rather than delete, so the next owner's epoch still increases.
+    if (lease && lease.owner === fence.owner && lease.epoch === fence.epoch) lease.expiresAtMs = 0;
+  }
+
+  async readLease(shard: number): Promise<Lease | null> {
+    const lease = this.shard(shard).lease;
+    return lease ? { ...lease } : null;
+  }
+
+  async heartbeatNode(nodeId: string, ttlMs: number, nowMs: number): Promise<string[]> {
+    this.nodes.set(nodeId, nowMs + ttlMs);
+    for (const [node, expiresAtMs] of this.nodes) if (expiresAtMs <= nowMs) this.nodes.delete(node);
+    return [...this.nodes.keys()].sort();
+  }
+
+  async removeNode(nodeId: string): Promise<void> {
+    this.nodes.delete(nodeId);
+  }
+
+  async commit(
+    shard: number,
+    fence: Fence,
+    records: CommitRecord[],
+    options: CommitOptions,
+  ): Promise<CommitOutcome[]> {
+    const state = this.shard(shard);
+    this.checkFence(shard, state, fence);
+    const horizon = options.nowMs - options.dedupeWindowMs;
+    for (const [id, atMs] of state.seen) {
+      if (atMs >= horizon) break; // insertion order is time order
+      state.seen.delete(id);
+    }
+    return records.map((record) => this.applyRecord(state, record, options.nowMs));
+  }
+
+  private applyRecord(state: ShardState, record: CommitRecord, nowMs: number): CommitOutcome {
+    const current = state.actors.get(record.actor);
+    if ((current?.version ?? 0) !== record.expectedVersion) return "conflict";
+    const ack = record.ack;
+    if (ack?.kind === "timer" && state.timers.get(ack.timerKey)?.fireId !== ack.fireId) return "stale";
+    if (ack?.kind === "inbox" && !state.inbox.has(ack.eventId)) return "stale";
+    if (ack?.kind === "timer") state.timers.delete(ack.timerKey);
+    if (ack?.kind === "inbox") state.inbox.delete(ack.eventId);
+    if (record.dedupeId !== null) {
+      if (state.seen.has(record.dedupeId)) return "duplicate";
+      state.seen.set(record.dedupeId, nowMs);
+    }
+    if (record.snapshot) {
+      state.actors.set(record.actor, {
+        version: record.expectedVersion + 1,
+        snapshot: Buffer.from(record.snapshot),
+      });
+    }
+    let history = state.history.get(record.actor);
+    if (!history) {
+      history = [];
+      state.history.set(record.actor, history);
+    }
+    history.push(Buffer.from(record.history));
+    if (history.length > record.historyCap) history.splice(0, history.length - record.historyCap);
+    for (const timerKey of record.timerCancels) state.timers.delete(timerKey);
+    for (const timer of record.timerAdds)
+      state.timers.set(timer.timerKey, { ...timer, payload: Buffer.from(timer.payload) });
+    for (const effect of record.outbox) {
+      if (state.outbox.has(effect.effectId)) continue;
+      state.outbox.set(effect.effectId, {
+        seq: ++state.outboxSeq,
+        effectId: effect.effectId,
+        payload: Buffer.from(effect.payload),
+      });
+    }
+    return "ok";
+  }
+
+  async loadActors(shard: number, actors: ActorKey[]): Promise<(StoredActor | null)[]> {
+    const state = this.shard(shard);
+    return actors.map((key) => {
+      const stored = state.actors.get(key);
+      return stored ? { version: stored.version, snapshot: Buffer.from(stored.snapshot) } : null;
+    });
+  }
+
+  async readHistory(shard: number, actor: ActorKey, limit: number): Promise<Buffer[]> {
+    const history = this.shard(shard).history.get(actor) ?? [];
+    return history.slice(Math.max(0, history.length - limit)).map((entry) => Buffer.from(entry));
+  }
+
+  async scanActors(
+    shard: number,
+    cursor: string,
+    limit: number,
+  ): Promise<{ cursor: string; actors: ActorKey[] }> {
+    const keys = [...this.shard(shard).actors.keys()].sort();
+    const start = cursor === "0" ? 0 : Number(cursor);
+    const actors = keys.slice(start, start + limit);
+    const next = start + limit >= keys.length ? "0" : String(start + limit);
+    return { cursor: next, actors };
+  }
+
+  async importActor(
+    shard: number,
+    fence: Fence,
+    actor: ActorKey,
+    version: number,
+    snapshot: Buffer,
+  ): Promise<void> {
+    const state = this.shard(shard);
+    this.checkFence(shard, state, fence);
+    state.actors.set(actor, { version, snapshot: Buffer.from(snapshot) });
+  }
+
+  async appendInbox(shard: number, entries: { eventId: string; payload: Buffer }[]): Promise<number> {
+    const state = this.shard(shard);
+    let added = 0;
+    for (const entry of entries) {
+      if (state.inbox.has(entry.eventId)) continue;
+      state.inbox.set(entry.eventId, {
+        seq: ++state.inboxSeq,
+        eventId: entry.eventId,
+        payload: Buffer.from(entry.payload),
+      });
+      added++;
+    }
+    if (added > 0) {
+      // Listeners run after the caller's await, as a pub/sub message would.
+      queueMicrotask(() => {
+        for (const listener of this.inboxListeners) listener(shard);
+      });
+    }
+    return added;
+  }
+
+  async readInbox(shard: number, afterSeq: number, limit: number): Promise<InboxEntry[]> {
+    const entries = [...this.shard(shard).inbox.values()].filter((e) => e.seq > afterSeq);
+    entries.sort((a, b) => a.seq - b.seq);
+    return entries.slice(0, limit).map((e) => ({ ...e, payload: Buffer.from(e.payload) }));
+  }
+
+  async subscribeInbox(listener: (shard: number) => void): Promise<() => Promise<void>> {
+    this.inboxListeners.add(listener);
+    return async () => {
+      this.inboxListeners.delete(listener);
+    };
+  }
+
+  async dueTimers(shard: number, nowMs: number, limit: number): Promise<TimerEntry[]> {
+    const due = [...this.shard(shard).timers.values()].filter((t) => t.dueAtMs <= nowMs);
+    due.sort((a, b) => a.dueAtMs - b.dueAtMs || (a.timerKey < b.timerKey ? -1 : 1));
+    return due.slice(0, limit).map((t) => ({ ...t, payload: Buffer.from(t.payload) }));
+  }
+
+  async nextTimerDueMs(shard: number): Promise<number | null> {
+    let next: number | null = null;
+    for (const timer of this.shard(shard).timers.values()) {
+      if (next === null || timer.dueAtMs < next) next = timer.dueAtMs;
+    }
+    return next;
+  }
+
+  async readOutbox(shard: number, limit: number): Promise<OutboxEntry[]> {
+    const entries = [...this.shard(shard).outbox.values()].sort((a, b) => a.seq - b.seq);
+    return entries.slice(0, limit).map((e) => ({ ...e, payload: Buffer.from(e.payload) }));
+  }
+
+  async ackOutbox(shard: number, effectIds: string[]): Promise<void> {
+    const state = this.shard(shard);
+    for (const id of effectIds) state.outbox.delete(id);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.inboxListeners.clear();
+  }
+}

@@ -1,0 +1,139 @@
+/**
+ * The durable store behind the actor runtime. Everything is scoped to a shard:
+ * every key one call touches carries that shard's hash tag, so each call is one
+ * atomic step on Redis, on Redis Cluster, and in `MemoryStore`.
+ *
+ * The store is deliberately ignorant of xstate: snapshots, history entries,
+ * timer events, inbox events and outbox effects are opaque bytes that the
+ * runtime encodes. What the store owns is ordering, versions, fencing and
+ * acknowledgement: the parts that must be atomic.
+ */
+
+/** `kind/id`, e.g. `job/1234`. Built and parsed by `src/runtime/actor-ref.ts`. */
+export type ActorKey = string;
+
+/** The proof of shard ownership that every commit presents. */
+export interface Fence {
+  owner: string;
+  epoch: number;
+}
+
+export interface Lease {
+  shard: number;
+  owner: string;
+  /** Strictly increases every time the shard changes hands. */
+  epoch: number;
+  expiresAtMs: number;
+}
+
+export interface StoredActor {
+  version: number;
+  snapshot: Buffer;
+}
+
+export interface TimerEntry {
+  /** Unique per actor and timer name: arming the same key again replaces it. */
+  timerKey: string;
+  /** Unique per arming: a fire is acknowledged only if it is still this arming. */
+  fireId: string;
+  dueAtMs: number;
+  payload: Buffer;
+}
+
+export interface InboxEntry {
+  seq: number;
+  eventId: string;
+  payload: Buffer;
+}
+
+export interface OutboxEntry {
+  seq: number;
+  effectId: string;
+  payload: Buffer;
+}
+
+/** What consumed the event being committed, removed in the same atomic step. */
+export type DeliveryAck =
+  | { kind: "inbox"; eventId: string }
+  | { kind: "timer"; timerKey: string; fireId: string };
+
+/** One actor's transition, committed atomically with everything it caused. */
+export interface CommitRecord {
+  actor: ActorKey;
+  /** 0 for an actor that does not exist yet. */
+  expectedVersion: number;
+  /** The new snapshot (version becomes expectedVersion + 1), or null to leave state and version as they are (a refused event). */
+  snapshot: Buffer | null;
+  history: Buffer;
+  historyCap: number;
+  timerAdds: TimerEntry[];
+  timerCancels: string[];
+  outbox: { effectId: string; payload: Buffer }[];
+  /** Event id remembered for the dedupe window; a second commit with it is a duplicate. */
+  dedupeId: string | null;
+  ack: DeliveryAck | null;
+}
+
+/**
+ * - `ok`: applied.
+ * - `duplicate`: the dedupe id was seen; only the ack was applied.
+ * - `conflict`: the stored version was not `expectedVersion`; nothing applied.
+ * - `stale`: the acknowledged delivery is gone (timer cancelled or re-armed, inbox entry consumed); nothing applied.
+ */
+export type CommitOutcome = "ok" | "duplicate" | "conflict" | "stale";
+
+export interface CommitOptions {
+  nowMs: number;
+  /** How long event ids are remembered for dedupe. */
+  dedupeWindowMs: number;
+}
+
+export interface Store {
+  /** Short name for logs and metrics: `memory`, `redis`, `redis-cluster`. */
+  readonly name: string;
+
+  // Leases and membership.
+  /** Takes the shard if it is free, expired, or already ours (then renews it). Returns null if another node holds it. */
+  acquireLease(shard: number, owner: string, ttlMs: number, nowMs: number): Promise<Lease | null>;
+  /** Extends our lease; null if it is no longer ours under this epoch. */
+  renewLease(shard: number, fence: Fence, ttlMs: number, nowMs: number): Promise<Lease | null>;
+  /** Gives the shard up at once so another node need not wait for expiry; a no-op if it is not ours. */
+  releaseLease(shard: number, fence: Fence): Promise<void>;
+  readLease(shard: number): Promise<Lease | null>;
+  /** Announces a live node until `nowMs + ttlMs`; returns the nodes alive at `nowMs`, sorted. */
+  heartbeatNode(nodeId: string, ttlMs: number, nowMs: number): Promise<string[]>;
+  removeNode(nodeId: string): Promise<void>;
+
+  // Actors.
+  /** Atomic per record; the fence is checked once for the whole batch and a mismatch throws `FencedError`. */
+  commit(
+    shard: number,
+    fence: Fence,
+    records: CommitRecord[],
+    options: CommitOptions,
+  ): Promise<CommitOutcome[]>;
+  loadActors(shard: number, actors: ActorKey[]): Promise<(StoredActor | null)[]>;
+  /** Oldest first, at most `limit` of the newest entries. */
+  readHistory(shard: number, actor: ActorKey, limit: number): Promise<Buffer[]>;
+  /** Actor keys of a shard in a stable order, `limit` at a time from `cursor` ("0" to start; "0" back at the end). */
+  scanActors(shard: number, cursor: string, limit: number): Promise<{ cursor: string; actors: ActorKey[] }>;
+  /** Writes a snapshot outside the runtime: for restores and repair tools. Fenced like a commit. */
+  importActor(shard: number, fence: Fence, actor: ActorKey, version: number, snapshot: Buffer): Promise<void>;
+
+  // Deliveries into a shard.
+  /** Durably queues events for a shard's owner; an event id already queued is ignored. Returns how many were new. */
+  appendInbox(shard: number, entries: { eventId: string; payload: Buffer }[]): Promise<number>;
+  readInbox(shard: number, afterSeq: number, limit: number): Promise<InboxEntry[]>;
+  /** Calls `listener(shard)` whenever events are appended to a shard's inbox, on any node. Resolves once listening. */
+  subscribeInbox(listener: (shard: number) => void): Promise<() => Promise<void>>;
+
+  // Timers.
+  dueTimers(shard: number, nowMs: number, limit: number): Promise<TimerEntry[]>;
+  nextTimerDueMs(shard: number): Promise<number | null>;
+
+  // Outbox.
+  readOutbox(shard: number, limit: number): Promise<OutboxEntry[]>;
+  ackOutbox(shard: number, effectIds: string[]): Promise<void>;
+
+  close(): Promise<void>;
+}
