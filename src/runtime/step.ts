@@ -1,9 +1,10 @@
-import { type AnyMachineSnapshot, initialTransition, transition } from "xstate";
+import type { AnyMachineSnapshot } from "xstate";
 import type { ActorKey, TimerEntry } from "../store/types.js";
 import { actorKeyOf, parseActorKey } from "./actor-ref.js";
 import { EFFECT_ACTION_TYPES, type EmitEffectParams, type SendEventParams } from "./effects.js";
 import { RuntimeError } from "./errors.js";
 import { DEFAULT_CREATE_EVENT, type KindDefinition, type PersistedState } from "./kinds.js";
+import { pureTransitionsOf } from "./pure-transition.js";
 import {
   type AnyEvent,
   decodeSnapshotRecord,
@@ -65,10 +66,7 @@ export function step(input: StepInput): StepResult {
           `${input.actor} does not exist (create it with '${createEvent}')`,
         );
       }
-      computed = initialTransition(definition.machine, (event as { input?: unknown }).input) as [
-        AnyMachineSnapshot,
-        unknown[],
-      ];
+      computed = pureTransitionsOf(definition.machine).initial((event as { input?: unknown }).input);
     } else {
       if (current.state.status !== "active") {
         throw new RuntimeError(
@@ -83,7 +81,7 @@ export function step(input: StepInput): StepResult {
           `${input.actor} in state ${stateValueToString(current.state.value)} does not accept ${event.type}`,
         );
       }
-      computed = transition(definition.machine, current.state, event) as [AnyMachineSnapshot, unknown[]];
+      computed = pureTransitionsOf(definition.machine).transition(current.state, event);
     }
     if (computed[0].status === "error") {
       throw new RuntimeError("MACHINE_ERROR", `${input.actor}: ${event.type} put the machine in error`, {

@@ -1,0 +1,294 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { assign, log, setup } from "xstate";
+import { encode } from "../../src/protocol/codec.js";
+import { actorKeyOf, shardOf } from "../../src/runtime/actor-ref.js";
+import { effectActions } from "../../src/runtime/effects.js";
+import { isRuntimeError, type RuntimeErrorCode } from "../../src/runtime/errors.js";
+import { KindRegistry } from "../../src/runtime/kinds.js";
+import { Runtime, type RuntimeOptions } from "../../src/runtime/runtime.js";
+import type { Store } from "../../src/store/types.js";
+import { counterMachine, testRegistry } from "../support/test-machines.js";
+
+export type StoreFactory = () => Promise<{ store: Store; cleanup: () => Promise<void> }>;
+
+const SHARDS = 8;
+const ref = (id: string) => ({ kind: "counter", id });
+
+async function expectRuntimeError(promise: Promise<unknown>, code: RuntimeErrorCode): Promise<void> {
+  const err = await promise.then(
+    () => null,
+    (e: unknown) => e,
+  );
+  expect(isRuntimeError(err), `expected RuntimeError ${code}, got ${String(err)}`).toBe(true);
+  expect((err as { code: string }).code).toBe(code);
+}
+
+/** Runtime behaviour that must hold on every store. */
+export function describeRuntimeBehaviour(storeName: string, makeStore: StoreFactory): void {
+  describe(`runtime on ${storeName}`, () => {
+    const opened: { runtime: Runtime; cleanup?: () => Promise<void> }[] = [];
+
+    async function boot(options: Partial<RuntimeOptions> = {}, shared?: Store) {
+      let store = shared;
+      let cleanup: (() => Promise<void>) | undefined;
+      if (!store) {
+        const made = await makeStore();
+        store = made.store;
+        cleanup = made.cleanup;
+      }
+      const runtime = new Runtime({ store, registry: testRegistry(), shardCount: SHARDS, ...options });
+      await runtime.start();
+      opened.push({ runtime, cleanup });
+      return runtime;
+    }
+
+    afterEach(async () => {
+      for (const { runtime } of opened) await runtime.stop();
+      for (const { cleanup } of opened) await cleanup?.();
+      opened.length = 0;
+    });
+
+    async function fenceFor(runtime: Runtime, id: string) {
+      const shard = shardOf(actorKeyOf(ref(id)), SHARDS);
+      const lease = await runtime.store.readLease(shard);
+      return { shard, fence: { owner: lease!.owner, epoch: lease!.epoch } };
+    }
+
+    it("creates an actor, chains versions and keeps every transition in history", async () => {
+      const runtime = await boot();
+      const created = await runtime.send(ref("a"), { type: "create" });
+      expect(created).toMatchObject({ outcome: "committed", version: 1 });
+      for (const by of [1, 2, 3]) await runtime.send(ref("a"), { type: "inc", by });
+      const view = await runtime.inspect(ref("a"));
+      expect(view).toMatchObject({ version: 4, state: "counting", status: "active", context: { count: 6 } });
+      expect(view!.history.map((h) => [h.v, h.event.type, h.from, h.to])).toEqual([
+        [1, "create", null, "counting"],
+        [2, "inc", "counting", "counting"],
+        [3, "inc", "counting", "counting"],
+        [4, "inc", "counting", "counting"],
+      ]);
+    });
+
+    it("refuses bad input with typed errors and leaves stored state untouched", async () => {
+      const runtime = await boot();
+      await runtime.send(ref("a"), { type: "create" });
+      await runtime.send(ref("a"), { type: "inc" });
+      await expectRuntimeError(
+        runtime.send({ kind: "nosuchkind", id: "a" }, { type: "inc" }),
+        "UNKNOWN_KIND",
+      );
+      await expectRuntimeError(
+        runtime.send({ kind: "counter", id: "a/b" }, { type: "inc" }),
+        "BAD_ACTOR_REF",
+      );
+      await expectRuntimeError(runtime.send({ kind: "counter", id: "" }, { type: "inc" }), "BAD_ACTOR_REF");
+      await expectRuntimeError(runtime.send(ref("a"), { kind: "no type" }), "BAD_EVENT");
+      await expectRuntimeError(runtime.send(ref("a"), "inc"), "BAD_EVENT");
+      await expectRuntimeError(runtime.send(ref("a"), { type: "disarm" }), "EVENT_NOT_ACCEPTED");
+      await expectRuntimeError(runtime.send(ref("a"), { type: "create" }), "ACTOR_EXISTS");
+      await expectRuntimeError(runtime.send(ref("ghost"), { type: "inc" }), "ACTOR_NOT_FOUND");
+      const view = await runtime.inspect(ref("a"));
+      expect(view).toMatchObject({ version: 2, state: "counting", context: { count: 1 } });
+      // Refusals are recorded for operators, without changing state or version.
+      const refused = view!.history.filter((h) => h.refused);
+      expect(refused.map((h) => h.refused!.code)).toEqual(["EVENT_NOT_ACCEPTED", "ACTOR_EXISTS"]);
+      expect(refused.every((h) => h.v === 2)).toBe(true);
+      expect(await runtime.inspect(ref("ghost"))).toBeNull();
+    });
+
+    it("keeps final states final", async () => {
+      const runtime = await boot();
+      await runtime.send(ref("f"), { type: "create" });
+      await runtime.send(ref("f"), { type: "finish" });
+      await expectRuntimeError(runtime.send(ref("f"), { type: "inc" }), "EVENT_NOT_ACCEPTED");
+      expect(await runtime.inspect(ref("f"))).toMatchObject({
+        state: "finished",
+        status: "done",
+        version: 2,
+      });
+    });
+
+    it("refuses corrupt, foreign and too-new snapshots without touching them", async () => {
+      const runtime = await boot();
+      const cases: [string, Buffer, RuntimeErrorCode][] = [
+        ["garbage", Buffer.from([0xc1, 0xff, 0x00, 0x13]), "CORRUPT_SNAPSHOT"],
+        ["shape", encode({ hello: "world" }), "CORRUPT_SNAPSHOT"],
+        [
+          "foreign",
+          encode({ k: "job", mv: 1, s: { value: "running", context: {}, status: "active" } }),
+          "CORRUPT_SNAPSHOT",
+        ],
+        [
+          "badstate",
+          encode({ k: "counter", mv: 1, s: { value: "nowhere", context: {}, status: "active" } }),
+          "CORRUPT_SNAPSHOT",
+        ],
+        [
+          "future",
+          encode({ k: "counter", mv: 99, s: { value: "counting", context: {}, status: "active" } }),
+          "UNSUPPORTED_MACHINE_VERSION",
+        ],
+        [
+          "errored",
+          encode({ k: "counter", mv: 1, s: { value: "counting", context: {}, status: "error" } }),
+          "CORRUPT_SNAPSHOT",
+        ],
+      ];
+      for (const [id, bytes, code] of cases) {
+        const { shard, fence } = await fenceFor(runtime, id);
+        await runtime.store.importActor(shard, fence, actorKeyOf(ref(id)), 7, bytes);
+        await expectRuntimeError(runtime.send(ref(id), { type: "inc" }), code);
+        await expectRuntimeError(runtime.inspect(ref(id)), code);
+        const [stored] = await runtime.store.loadActors(shard, [actorKeyOf(ref(id))]);
+        expect(stored?.version).toBe(7);
+        expect(Buffer.compare(stored!.snapshot, bytes)).toBe(0);
+      }
+    });
+
+    it("drops a duplicate of an event sent with the same id", async () => {
+      const runtime = await boot();
+      await runtime.send(ref("d"), { type: "create" }, { eventId: "create-d" });
+      expect(await runtime.send(ref("d"), { type: "create" }, { eventId: "create-d" })).toEqual({
+        outcome: "duplicate",
+      });
+      await runtime.send(ref("d"), { type: "inc" }, { eventId: "inc-1" });
+      expect(await runtime.send(ref("d"), { type: "inc" }, { eventId: "inc-1" })).toEqual({
+        outcome: "duplicate",
+      });
+      expect(await runtime.inspect(ref("d"))).toMatchObject({ version: 2, context: { count: 1 } });
+    });
+
+    it("commits events for many actors of a shard in one group commit", async () => {
+      const runtime = await boot();
+      const sizes: number[] = [];
+      runtime.onCommit((_shard, records) => sizes.push(records));
+      await Promise.all(
+        Array.from({ length: 400 }, (_, i) => runtime.send(ref(`g${i}`), { type: "create" })),
+      );
+      expect(sizes.reduce((a, b) => a + b, 0)).toBe(400);
+      expect(Math.max(...sizes)).toBeGreaterThan(1);
+      expect(sizes.length).toBeLessThan(400);
+      // Events for one actor queued together keep their order inside a batch.
+      await Promise.all(
+        Array.from({ length: 20 }, (_, k) => runtime.send(ref("g0"), { type: "inc", tag: `t${k}` })),
+      );
+      const g0 = await runtime.inspect(ref("g0"));
+      expect((g0!.context as { seen: string }).seen).toBe(
+        Array.from({ length: 20 }, (_, k) => `t${k},`).join(""),
+      );
+    });
+
+    it("caps history", async () => {
+      const runtime = await boot({ historyCap: 5 });
+      await runtime.send(ref("h"), { type: "create" });
+      for (let i = 0; i < 9; i++) await runtime.send(ref("h"), { type: "inc", tag: `n${i}` });
+      const view = await runtime.inspect(ref("h"));
+      expect(view!.history.map((h) => h.v)).toEqual([6, 7, 8, 9, 10]);
+    });
+
+    it("fires a durable timer set before a restart exactly once after it", async () => {
+      const { store, cleanup } = await makeStore();
+      const first = new Runtime({ store, registry: testRegistry(), shardCount: SHARDS });
+      await first.start();
+      await first.send(ref("t"), { type: "create" });
+      await first.send(ref("t"), { type: "arm", delayMs: 150 });
+      await first.stop();
+      const second = await boot({}, store);
+      opened[opened.length - 1]!.cleanup = cleanup;
+      const view = await second.inspect(ref("t"));
+      if (view?.state === "armed") {
+        await second.waitForTransition(ref("t"), (t) => t.entry.cause === "timer");
+      }
+      const after = await second.inspect(ref("t"));
+      expect(after).toMatchObject({ state: "counting", context: { ticks: 1 } });
+      expect(after!.history.filter((h) => h.cause === "timer")).toHaveLength(1);
+    });
+
+    it("cancels a timer when its state is left", async () => {
+      const runtime = await boot();
+      await runtime.send(ref("c"), { type: "create" });
+      await runtime.send(ref("c"), { type: "arm", delayMs: 60_000 });
+      const shard = shardOf(actorKeyOf(ref("c")), SHARDS);
+      expect(await runtime.store.nextTimerDueMs(shard)).not.toBeNull();
+      await runtime.send(ref("c"), { type: "disarm" });
+      expect(await runtime.store.nextTimerDueMs(shard)).toBeNull();
+    });
+
+    it("delivers emitted effects to their handler and retries a failing handler", async () => {
+      const runtime = await boot({ sweepEveryMs: 50 });
+      const seen: { note: string; effectId: string }[] = [];
+      let failures = 1;
+      const delivered = new Promise<void>((resolve) => {
+        runtime.onEffect("test.notify", (data, { effectId }) => {
+          if (failures-- > 0) throw new Error("handler down");
+          seen.push({ note: (data as { note: string }).note, effectId });
+          resolve();
+        });
+      });
+      await runtime.send(ref("n"), { type: "create" });
+      await runtime.send(ref("n"), { type: "notify", note: "hello" });
+      await delivered;
+      expect(seen.map((s) => s.note)).toEqual(["hello"]);
+      const shard = shardOf(actorKeyOf(ref("n")), SHARDS);
+      await new Promise((r) => setImmediate(r));
+      await runtime.send(ref("n"), { type: "inc" });
+      // The acknowledgement is batched: await the next sweep to see the outbox drained.
+      for (let i = 0; i < 50 && (await runtime.store.readOutbox(shard, 10)).length > 0; i++) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      expect(await runtime.store.readOutbox(shard, 10)).toEqual([]);
+    });
+
+    it("refuses a machine that tries to run an action itself", async () => {
+      const impure = setup({}).createMachine({
+        id: "impure",
+        initial: "a",
+        states: { a: { on: { go: { target: "b", actions: log("side effect") } } }, b: {} },
+      });
+      const { store, cleanup } = await makeStore();
+      const registry = new KindRegistry().register({ kind: "impure", machine: impure, version: 1 });
+      const runtime = new Runtime({ store, registry, shardCount: SHARDS });
+      await runtime.start();
+      opened.push({ runtime, cleanup });
+      await runtime.send({ kind: "impure", id: "x" }, { type: "create" });
+      await expectRuntimeError(runtime.send({ kind: "impure", id: "x" }, { type: "go" }), "IMPURE_MACHINE");
+      expect(await runtime.inspect({ kind: "impure", id: "x" })).toMatchObject({ state: "a", version: 1 });
+    });
+
+    it("migrates a snapshot from an older machine version on load", async () => {
+      const v2 = setup({
+        types: { context: {} as { total: number } },
+        actions: { ...effectActions },
+      }).createMachine({
+        id: "counter",
+        initial: "counting",
+        context: { total: 0 },
+        states: {
+          counting: { on: { inc: { actions: assign({ total: ({ context }) => context.total + 1 }) } } },
+        },
+      });
+      const { store, cleanup } = await makeStore();
+      const old = new Runtime({ store, registry: testRegistry(), shardCount: SHARDS });
+      await old.start();
+      await old.send(ref("m"), { type: "create" });
+      await old.send(ref("m"), { type: "inc", by: 5 });
+      await old.stop();
+      const registry = new KindRegistry().register({
+        kind: "counter",
+        machine: v2,
+        version: 2,
+        minVersion: 1,
+        migrate: (_from, state) => ({
+          ...state,
+          context: { total: (state.context as { count: number }).count },
+        }),
+      });
+      const runtime = new Runtime({ store, registry, shardCount: SHARDS });
+      await runtime.start();
+      opened.push({ runtime, cleanup });
+      await runtime.send(ref("m"), { type: "inc" });
+      expect(await runtime.inspect(ref("m"))).toMatchObject({ version: 3, context: { total: 6 } });
+      expect(counterMachine.id).toBe("counter");
+    });
+  });
+}

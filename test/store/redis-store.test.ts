@@ -1,0 +1,135 @@
+import { Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { SCRIPT_ERROR, scriptErrorFor } from "../../src/store/errors.js";
+import { commitFixedKeys } from "../../src/store/redis-commit-args.js";
+import { StoreScripts } from "../../src/store/redis-scripts.js";
+import { RedisStore } from "../../src/store/redis-store.js";
+import { ShardKeys } from "../../src/store/shard-keys.js";
+import { cleanupPrefix, findRedisUrl, uniquePrefix } from "../support/redis.js";
+
+const redisUrl = await findRedisUrl();
+
+/** What only the Redis store has: connection ownership, key layout, script argument checks. */
+describe.skipIf(!redisUrl)("RedisStore specifics", () => {
+  let admin: Redis;
+  let prefix: string;
+
+  beforeAll(() => {
+    admin = new Redis(redisUrl!);
+    prefix = uniquePrefix("redis-store");
+  });
+
+  afterAll(async () => {
+    await cleanupPrefix(admin, prefix);
+    await admin.quit();
+  });
+
+  it("leaves a client it was given open, unless told to own it", async () => {
+    const client = new Redis(redisUrl!);
+    await new RedisStore(client).close();
+    await new RedisStore({ client, prefix }).close();
+    expect(await client.ping()).toBe("PONG");
+    await new RedisStore({ client, prefix, ownsClient: true }).close();
+    await expect(client.ping()).rejects.toThrow(/closed/i);
+  });
+
+  it("closes the subscriber connection it opened", async () => {
+    const store = await RedisStore.connect({ url: redisUrl!, prefix });
+    await store.subscribeInbox(() => {});
+    const subscribers = async () =>
+      Number(await admin.pubsub("NUMSUB", `${prefix}:inbox-notify`).then((r) => r[1]));
+    expect(await subscribers()).toBe(1);
+    await store.close();
+    expect(await subscribers()).toBe(0);
+  });
+
+  it("refuses a prefix that would move the shard hash tag", () => {
+    expect(() => new RedisStore({ client: admin, prefix: "a{b}" })).toThrow(/hash tag/);
+  });
+
+  it("names the store after the kind of client", async () => {
+    const store = new RedisStore({ client: admin, prefix });
+    expect(store.name).toBe("redis");
+    await store.close();
+  });
+
+  it("keeps every key of a shard under its hash tag", async () => {
+    const store = new RedisStore({ client: admin, prefix });
+    const lease = await store.acquireLease(12, "node-a", 1000, 0);
+    const fence = { owner: "node-a", epoch: lease!.epoch };
+    await store.appendInbox(12, [{ eventId: "e", payload: Buffer.from("p") }]);
+    await store.commit(
+      12,
+      fence,
+      [
+        {
+          actor: "job/1",
+          expectedVersion: 0,
+          snapshot: Buffer.from("s"),
+          history: Buffer.from("h"),
+          historyCap: 10,
+          timerAdds: [{ timerKey: "job/1:t", fireId: "f", dueAtMs: 5, payload: Buffer.from("t") }],
+          timerCancels: [],
+          outbox: [{ effectId: "x", payload: Buffer.from("x") }],
+          dedupeId: "e",
+          ack: null,
+        },
+      ],
+      { nowMs: 0, dedupeWindowMs: 1000 },
+    );
+    const keys = await admin.keys(`${prefix}:*`);
+    expect(keys.length).toBeGreaterThanOrEqual(10);
+    for (const key of keys) expect(key.startsWith(`${prefix}:{s012}:`)).toBe(true);
+    await store.close();
+  });
+
+  it("never shows half of a commit to a concurrent read", async () => {
+    const writer = await RedisStore.connect({ url: redisUrl!, prefix });
+    const reader = await RedisStore.connect({ url: redisUrl!, prefix });
+    const lease = await writer.acquireLease(20, "node-a", 60_000, 0);
+    const fence = { owner: "node-a", epoch: lease!.epoch };
+    const rearm = (version: number) => ({
+      actor: "job/1",
+      expectedVersion: version,
+      snapshot: Buffer.from(`v${version + 1}`),
+      history: Buffer.from("h"),
+      historyCap: 1,
+      timerAdds: [
+        { timerKey: "job/1:t", fireId: `f${version}`, dueAtMs: version, payload: Buffer.from(`f${version}`) },
+      ],
+      timerCancels: [],
+      outbox: [{ effectId: `x${version}`, payload: Buffer.from(`x${version}`) }],
+      dedupeId: null,
+      ack: null,
+    });
+    const writes = (async () => {
+      for (let version = 0; version < 200; version++) {
+        expect(await writer.commit(20, fence, [rearm(version)], { nowMs: 0, dedupeWindowMs: 0 })).toEqual([
+          "ok",
+        ]);
+      }
+    })();
+    const reads = (async () => {
+      for (let i = 0; i < 200; i++) {
+        const [timers, outbox] = await Promise.all([
+          reader.dueTimers(20, 1000, 10),
+          reader.readOutbox(20, 1000),
+        ]);
+        for (const t of timers) expect(t.payload.toString()).toBe(t.fireId);
+        for (const e of outbox) expect(e.payload.toString()).toBe(e.effectId);
+      }
+    })();
+    await Promise.all([writes, reads]);
+    await Promise.all([writer.close(), reader.close()]);
+  });
+
+  it("rejects a commit whose arguments do not follow the script's layout, changing nothing", async () => {
+    const scripts = new StoreScripts(admin);
+    const fixedKeys = commitFixedKeys(new ShardKeys(prefix, 3));
+    // Claims one record but carries no per-record keys or fields.
+    const reply = await scripts.run("commit", fixedKeys, ["node-a", 1, 0, 0, 1]);
+    expect(reply).toBe(SCRIPT_ERROR.BAD_ARGUMENT);
+    expect(scriptErrorFor(reply as number, 3, "node-a", 1)).toMatchObject({ code: "BAD_ARGUMENT" });
+    expect(await admin.exists(...fixedKeys)).toBe(0);
+  });
+});

@@ -1,0 +1,85 @@
+import { Cluster, Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { MemoryStore } from "../../src/store/memory-store.js";
+import { RedisStore } from "../../src/store/redis-store.js";
+import { cleanupPrefix, findRedisUrl, keysOnNode, uniquePrefix } from "../support/redis.js";
+import { type RedisClusterHandle, startRedisCluster } from "../support/redis-cluster.js";
+import { redisBinariesAvailable, reportUnavailable } from "../support/redis-process.js";
+import { describeStoreContract } from "./store-contract.js";
+
+describeStoreContract("MemoryStore", async () => {
+  const store = new MemoryStore();
+  return { store, cleanup: () => store.close() };
+});
+
+const redisUrl = await findRedisUrl();
+
+describe.skipIf(!redisUrl)("RedisStore on one Redis", () => {
+  let admin: Redis;
+
+  beforeAll(() => {
+    admin = new Redis(redisUrl!);
+  });
+
+  afterAll(async () => {
+    await admin.quit();
+  });
+
+  describeStoreContract("RedisStore", async () => {
+    const prefix = uniquePrefix("contract");
+    const store = await RedisStore.connect({ url: redisUrl!, prefix });
+    return {
+      store,
+      cleanup: async () => {
+        await store.close();
+        await cleanupPrefix(admin, prefix);
+      },
+    };
+  });
+});
+
+const canRunCluster = redisBinariesAvailable();
+if (!canRunCluster) reportUnavailable("Redis Cluster (no redis-server/redis-cli binary)");
+
+describe.skipIf(!canRunCluster)("RedisStore on a 3-master Redis Cluster", () => {
+  let cluster: RedisClusterHandle;
+  let admin: Cluster;
+
+  beforeAll(async () => {
+    const started = await startRedisCluster();
+    if (!started) throw new Error("redis-server and redis-cli were found, yet no cluster started");
+    cluster = started;
+    admin = new Cluster(cluster.nodes);
+  }, 90_000);
+
+  afterAll(async () => {
+    await admin?.quit();
+    await cluster?.stop();
+  });
+
+  describeStoreContract("RedisStore (cluster)", async () => {
+    const prefix = uniquePrefix("cluster");
+    const store = await RedisStore.connect({ clusterNodes: cluster.nodes, prefix });
+    return {
+      store,
+      cleanup: async () => {
+        await store.close();
+        await cleanupPrefix(admin, prefix);
+      },
+    };
+  });
+
+  it("spreads the shards over every master", async () => {
+    const prefix = uniquePrefix("spread");
+    const store = new RedisStore({ client: admin, prefix });
+    try {
+      for (let shard = 0; shard < 16; shard++)
+        await store.appendInbox(shard, [{ eventId: "e", payload: Buffer.from("p") }]);
+      const keysPerMaster = await Promise.all(admin.nodes("master").map((node) => keysOnNode(node, prefix)));
+      expect(keysPerMaster.map((keys) => keys.length > 0)).toEqual([true, true, true]);
+    } finally {
+      await store.close();
+      await cleanupPrefix(admin, prefix);
+    }
+  });
+});
