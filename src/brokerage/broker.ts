@@ -1,0 +1,84 @@
+import { exclusionsFor } from "./filter.js";
+import { ownValue } from "./records.js";
+import { type InputLocality, inputLocality, scoreComponents, scoreOf } from "./score.js";
+import {
+  type BrokerageDecision,
+  type BrokerageInput,
+  BrokerageInputError,
+  type CandidateVerdict,
+  DEFAULT_BROKERAGE_CONFIG,
+} from "./types.js";
+
+interface Scored {
+  verdict: CandidateVerdict & { score: number };
+  locality: InputLocality;
+}
+
+/**
+ * Chooses a site for one job. Pure and deterministic: the same input gives the
+ * same decision, and the decision lists every site with its score or the
+ * reasons it was excluded, so it can be stored and shown as the "why".
+ */
+export function broker(input: BrokerageInput): BrokerageDecision {
+  const { job, sites, nowMs } = input;
+  const config = input.config ?? DEFAULT_BROKERAGE_CONFIG;
+  const replicas = input.replicas ?? {};
+  assertUniqueSiteNames(sites.map((s) => s.name));
+
+  const eligible: Scored[] = [];
+  const excluded: CandidateVerdict[] = [];
+  for (const site of sites) {
+    const locality = inputLocality(job, new Set(ownValue(replicas, site.name) ?? []));
+    const components = scoreComponents(site, locality, config);
+    const exclusions = exclusionsFor(job, site, { nowMs, config });
+    if (exclusions.length > 0) {
+      excluded.push({ site: site.name, excluded: exclusions, components });
+    } else {
+      eligible.push({
+        verdict: { site: site.name, score: scoreOf(components, config), components },
+        locality,
+      });
+    }
+  }
+  eligible.sort((a, b) => b.verdict.score - a.verdict.score || compareNames(a.verdict.site, b.verdict.site));
+  excluded.sort((a, b) => compareNames(a.site, b.site));
+
+  const chosen = choose(eligible, input.random, config.randomTopCandidates);
+  const missing = chosen?.locality.missing ?? [];
+  return {
+    jobId: job.jobId,
+    chosenSite: chosen?.verdict.site ?? null,
+    candidates: [...eligible.map((e) => e.verdict), ...excluded],
+    filesToMove: missing.map((f) => f.lfn),
+    bytesToMove: missing.reduce((sum, f) => sum + f.sizeBytes, 0),
+    atMs: nowMs,
+  };
+}
+
+/** The best site, or with a random number one of the best few in proportion to its score. */
+function choose(ranked: Scored[], random: number | undefined, topCount: number): Scored | undefined {
+  if (random === undefined || ranked.length <= 1) return ranked[0];
+  const top = ranked.slice(0, topCount);
+  const total = top.reduce((sum, s) => sum + s.verdict.score, 0);
+  let target = random * total;
+  for (const candidate of top) {
+    target -= candidate.verdict.score;
+    if (target < 0) return candidate;
+  }
+  // random === 1 (or rounding) lands past the end: the last of the top is the fair answer.
+  return top[top.length - 1];
+}
+
+function compareNames(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function assertUniqueSiteNames(names: string[]): void {
+  const seen = new Set<string>();
+  for (const [i, name] of names.entries()) {
+    if (seen.has(name)) {
+      throw new BrokerageInputError([{ path: `sites.${i}.name`, message: `duplicate site name ${name}` }]);
+    }
+    seen.add(name);
+  }
+}

@@ -1,0 +1,71 @@
+import type { IndexEntry, QueueIndex } from "./queue-index.js";
+
+/** Sorted arrays with binary insertion: the embedded index for `panda up`, simulations and tests. */
+export class MemoryQueueIndex implements QueueIndex {
+  private readonly queues = new Map<string, { entries: IndexEntry[]; scores: Map<string, number> }>();
+
+  private queue(name: string) {
+    let queue = this.queues.get(name);
+    if (!queue) {
+      queue = { entries: [], scores: new Map() };
+      this.queues.set(name, queue);
+    }
+    return queue;
+  }
+
+  /** Position of (score, member) in the order Redis uses: score, then member bytes. */
+  private static position(entries: IndexEntry[], score: number, member: string): number {
+    let low = 0;
+    let high = entries.length;
+    while (low < high) {
+      const mid = (low + high) >>> 1;
+      const e = entries[mid]!;
+      if (e.score < score || (e.score === score && e.member < member)) low = mid + 1;
+      else high = mid;
+    }
+    return low;
+  }
+
+  async add(queue: string, member: string, score: number): Promise<void> {
+    const q = this.queue(queue);
+    const old = q.scores.get(member);
+    if (old !== undefined) {
+      if (old === score) return;
+      q.entries.splice(MemoryQueueIndex.position(q.entries, old, member), 1);
+    }
+    q.entries.splice(MemoryQueueIndex.position(q.entries, score, member), 0, { member, score });
+    q.scores.set(member, score);
+  }
+
+  async remove(queue: string, member: string): Promise<boolean> {
+    const q = this.queue(queue);
+    const score = q.scores.get(member);
+    if (score === undefined) return false;
+    q.entries.splice(MemoryQueueIndex.position(q.entries, score, member), 1);
+    q.scores.delete(member);
+    return true;
+  }
+
+  async popMin(queue: string, count: number): Promise<IndexEntry[]> {
+    const q = this.queue(queue);
+    const popped = q.entries.splice(0, Math.max(0, count));
+    for (const e of popped) q.scores.delete(e.member);
+    return popped.map((e) => ({ ...e }));
+  }
+
+  async range(queue: string, offset: number, count: number): Promise<IndexEntry[]> {
+    return this.queue(queue)
+      .entries.slice(offset, offset + count)
+      .map((e) => ({ ...e }));
+  }
+
+  async rank(queue: string, member: string): Promise<number | null> {
+    const q = this.queue(queue);
+    const score = q.scores.get(member);
+    return score === undefined ? null : MemoryQueueIndex.position(q.entries, score, member);
+  }
+
+  async size(queue: string): Promise<number> {
+    return this.queue(queue).entries.length;
+  }
+}

@@ -1,0 +1,53 @@
+import type { Cluster, Redis } from "ioredis";
+import type { IndexEntry, QueueIndex } from "./queue-index.js";
+
+/**
+ * One sorted set per queue. Each operation is a single Redis command, atomic
+ * by itself; the queue name is the hash tag, so a queue lives in one cluster slot.
+ */
+export class RedisQueueIndex implements QueueIndex {
+  constructor(
+    private readonly client: Redis | Cluster,
+    private readonly prefix: string,
+  ) {}
+
+  private key(queue: string): string {
+    // Braces would move the hash tag; escaping them (and the escape) keeps names distinct.
+    const tag = queue.replace(/[%{}]/g, (c) => `%${c.charCodeAt(0).toString(16)}`);
+    return `${this.prefix}:index:{${tag}}`;
+  }
+
+  async add(queue: string, member: string, score: number): Promise<void> {
+    await this.client.zadd(this.key(queue), score, member);
+  }
+
+  async remove(queue: string, member: string): Promise<boolean> {
+    return (await this.client.zrem(this.key(queue), member)) > 0;
+  }
+
+  async popMin(queue: string, count: number): Promise<IndexEntry[]> {
+    if (count <= 0) return [];
+    return pairs(await this.client.zpopmin(this.key(queue), count));
+  }
+
+  async range(queue: string, offset: number, count: number): Promise<IndexEntry[]> {
+    if (count <= 0) return [];
+    return pairs(
+      await this.client.zrange(this.key(queue), String(offset), String(offset + count - 1), "WITHSCORES"),
+    );
+  }
+
+  async rank(queue: string, member: string): Promise<number | null> {
+    return this.client.zrank(this.key(queue), member);
+  }
+
+  async size(queue: string): Promise<number> {
+    return this.client.zcard(this.key(queue));
+  }
+}
+
+function pairs(flat: string[]): IndexEntry[] {
+  const entries: IndexEntry[] = [];
+  for (let i = 0; i + 1 < flat.length; i += 2) entries.push({ member: flat[i]!, score: Number(flat[i + 1]) });
+  return entries;
+}

@@ -1,0 +1,61 @@
+import { Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { MemoryQueueIndex } from "../../src/store/memory-queue-index.js";
+import type { QueueIndex } from "../../src/store/queue-index.js";
+import { RedisQueueIndex } from "../../src/store/redis-queue-index.js";
+import { cleanupPrefix, getRedisUrl, uniquePrefix } from "../support/redis.js";
+
+function describeQueueIndex(name: string, make: () => QueueIndex) {
+  describe(`QueueIndex on ${name}`, () => {
+    it("orders by score then member, re-scores, removes and ranks", async () => {
+      const index = make();
+      await index.add("q", "b", 2);
+      await index.add("q", "a", 2);
+      await index.add("q", "c", 1);
+      await index.add("q", "d", 5);
+      await index.add("q", "d", 0);
+      expect((await index.range("q", 0, 10)).map((e) => e.member)).toEqual(["d", "c", "a", "b"]);
+      expect(await index.rank("q", "a")).toBe(2);
+      expect(await index.rank("q", "zz")).toBeNull();
+      expect(await index.remove("q", "c")).toBe(true);
+      expect(await index.remove("q", "c")).toBe(false);
+      expect(await index.size("q")).toBe(3);
+      expect(await index.range("q", 1, 1)).toEqual([{ member: "a", score: 2 }]);
+    });
+
+    it("pops each member once, lowest first", async () => {
+      const index = make();
+      for (let i = 0; i < 50; i++) await index.add("jobs", `j${i}`, 50 - i);
+      const popped = (await Promise.all(Array.from({ length: 10 }, () => index.popMin("jobs", 6)))).flat();
+      expect(popped).toHaveLength(50);
+      expect(new Set(popped.map((e) => e.member)).size).toBe(50);
+      expect(await index.popMin("jobs", 3)).toEqual([]);
+      expect(await index.size("jobs")).toBe(0);
+    });
+
+    it("keeps queues apart, including names with braces", async () => {
+      const index = make();
+      await index.add("x{1}", "m", 1);
+      await index.add("x", "m", 1);
+      expect(await index.size("x{1}")).toBe(1);
+      expect(await index.popMin("x", 1)).toEqual([{ member: "m", score: 1 }]);
+      expect(await index.size("x{1}")).toBe(1);
+    });
+  });
+}
+
+describeQueueIndex("memory", () => new MemoryQueueIndex());
+
+describe("redis", () => {
+  let redis: Redis;
+  const prefix = uniquePrefix("qindex");
+  beforeAll(async () => {
+    redis = new Redis(await getRedisUrl());
+  });
+  afterAll(async () => {
+    await cleanupPrefix(redis, prefix);
+    redis.disconnect();
+  });
+  let n = 0;
+  describeQueueIndex("redis", () => new RedisQueueIndex(redis, `${prefix}:${n++}`));
+});
