@@ -1,0 +1,222 @@
+import { z } from "zod";
+import {
+  type AsReceived,
+  atMsSchema,
+  durationMsSchema,
+  type ErrorClass,
+  errorClassSchema,
+  fileToMoveSchema,
+  type JobOutcome,
+  jobTypeSchema,
+  logicalFileSchema,
+  nameSchema,
+} from "../shared/schemas.js";
+
+export const JOB_STATES = [
+  "pending",
+  "defined",
+  "waiting",
+  "assigned",
+  "activated",
+  "throttled",
+  "sent",
+  "starting",
+  "running",
+  "holding",
+  "transferring",
+  "finished",
+  "failed",
+  "cancelled",
+  "closed",
+] as const;
+export const jobStateSchema = z.enum(JOB_STATES);
+export type JobState = z.infer<typeof jobStateSchema>;
+export type JobOutcomeState = Extract<JobState, JobOutcome>;
+
+export const resourcesSchema = z.object({
+  cores: z.number().int().positive(),
+  memoryMb: z.number().int().positive(),
+  diskMb: z.number().int().nonnegative(),
+  walltimeSec: z.number().int().positive(),
+});
+export type JobResources = z.infer<typeof resourcesSchema>;
+
+export const jobInputFileSchema = logicalFileSchema.extend({ dataset: nameSchema });
+export type JobInputFile = z.infer<typeof jobInputFileSchema>;
+
+export const outputSpecSchema = z.object({
+  dataset: nameSchema,
+  /** Where the outputs must end up; null or the job's own site means they stay where they were written. */
+  destination: nameSchema.nullable().default(null),
+});
+export type OutputSpec = z.infer<typeof outputSpecSchema>;
+
+export const DEFAULT_MAX_ATTEMPTS = { production: 3, analysis: 10 } as const;
+/** `payload` is left out: a transformation that exits non-zero usually does so again. */
+export const DEFAULT_RETRY_ERROR_CLASSES: ErrorClass[] = [
+  "pilot",
+  "stagein",
+  "stageout",
+  "lostHeartbeat",
+  "timeout",
+  "system",
+];
+
+export const retryPolicySchema = z.object({
+  /** Attempts that count against the user; defaults by job type. */
+  maxAttempts: z.number().int().positive().optional(),
+  retryErrorClasses: z.array(errorClassSchema).default(DEFAULT_RETRY_ERROR_CLASSES),
+  backoffMs: durationMsSchema.default(0),
+  excludeFailingSite: z.boolean().default(true),
+  /** System errors do not count against `maxAttempts`; this caps them separately so a broken system cannot loop. */
+  maxSystemRetries: z.number().int().nonnegative().default(3),
+});
+export type RetryPolicy = Required<z.infer<typeof retryPolicySchema>>;
+
+export const watchdogsSchema = z.object({
+  sentTimeoutMs: durationMsSchema.default(5 * 60_000),
+  heartbeatTimeoutMs: durationMsSchema.default(10 * 60_000),
+  assignedTimeoutMs: durationMsSchema.default(2 * 3_600_000),
+  holdingTimeoutMs: durationMsSchema.default(3_600_000),
+  rebrokerMs: durationMsSchema.default(60_000),
+  maxBrokerageTries: z.number().int().positive().default(10),
+});
+export type Watchdogs = z.infer<typeof watchdogsSchema>;
+
+/** What every job of a task shares: who runs it, what it needs, where its outputs go. */
+export const workSpecShape = {
+  taskId: nameSchema,
+  user: z.string().min(1),
+  group: z.string().min(1).nullable().default(null),
+  type: jobTypeSchema,
+  priority: z.number().int(),
+  resources: resourcesSchema,
+  release: z.string().min(1).nullable().default(null),
+  outputs: outputSpecSchema,
+};
+
+export const jobInputSchema = z.object({
+  ...workSpecShape,
+  index: z.number().int().nonnegative(),
+  attempt: z.number().int().positive().default(1),
+  inputs: z.array(jobInputFileSchema).default([]),
+  retry: retryPolicySchema.prefault({}),
+  excludedSites: z.array(nameSchema).default([]),
+  watchdogs: watchdogsSchema.prefault({}),
+  /** Earlier attempts of this logical job that failed with a system error. */
+  systemFailures: z.number().int().nonnegative().default(0),
+  /** Retry backoff: the attempt waits this long in `pending` before asking brokerage. */
+  startDelayMs: durationMsSchema.default(0),
+  atMs: atMsSchema,
+});
+export type JobInput = z.input<typeof jobInputSchema>;
+export type ParsedJobInput = z.output<typeof jobInputSchema>;
+
+const pilotReport = { pilotId: nameSchema, attempt: z.number().int().positive(), atMs: atMsSchema };
+const lfnsSchema = z.array(z.string().min(1)).min(1);
+
+export const jobEventSchema = z.discriminatedUnion("type", [
+  z.object({ type: z.literal("create"), input: jobInputSchema }),
+  z.object({
+    type: z.literal("brokered"),
+    site: nameSchema.nullable(),
+    filesToMove: z.array(fileToMoveSchema),
+    /** Lfns of inputs that no dataset holds yet. */
+    waitingFor: z.array(z.string().min(1)),
+    decision: z.unknown(),
+    atMs: atMsSchema,
+  }),
+  z.object({ type: z.literal("inputs.ready"), subscription: nameSchema, atMs: atMsSchema }),
+  z.object({
+    type: z.literal("inputs.failed"),
+    subscription: nameSchema,
+    reason: z.string(),
+    atMs: atMsSchema,
+  }),
+  z.object({ type: z.literal("input.available"), dataset: nameSchema, lfns: lfnsSchema, atMs: atMsSchema }),
+  z.object({ type: z.literal("input.missing"), dataset: nameSchema, lfns: lfnsSchema, atMs: atMsSchema }),
+  z.object({ type: z.literal("throttle"), reason: z.string().optional(), atMs: atMsSchema }),
+  z.object({ type: z.literal("release"), atMs: atMsSchema }),
+  z.object({
+    type: z.literal("dispatch"),
+    pilotId: nameSchema,
+    thread: z.enum(["primary", "secondary"]),
+    atMs: atMsSchema,
+  }),
+  z.object({ type: z.literal("pilot.starting"), ...pilotReport }),
+  z.object({ type: z.literal("pilot.running"), ...pilotReport }),
+  z.object({ type: z.literal("pilot.heartbeat"), ...pilotReport }),
+  z.object({
+    type: z.literal("pilot.ended"),
+    ...pilotReport,
+    exitCode: z.number().int(),
+    errorClass: errorClassSchema.optional(),
+    errorCode: z.union([z.string(), z.number()]).optional(),
+    errorMessage: z.string().optional(),
+    outputs: z.array(logicalFileSchema),
+    log: logicalFileSchema.nullable().optional(),
+  }),
+  z.object({
+    type: z.literal("outputs.registered"),
+    requestId: z.string().min(1),
+    dataset: nameSchema,
+    lfns: z.array(z.string().min(1)),
+    atMs: atMsSchema,
+  }),
+  z.object({ type: z.literal("outputs.transferred"), subscription: nameSchema, atMs: atMsSchema }),
+  z.object({
+    type: z.literal("outputs.failed"),
+    subscription: nameSchema,
+    reason: z.string(),
+    atMs: atMsSchema,
+  }),
+  z.object({ type: z.literal("kill"), by: z.string().min(1), reason: z.string(), atMs: atMsSchema }),
+  z.object({ type: z.literal("close"), reason: z.string(), atMs: atMsSchema }),
+]);
+export type JobEvent = AsReceived<z.infer<typeof jobEventSchema>, JobInput>;
+
+export interface JobError {
+  class: ErrorClass;
+  code: string;
+  message: string;
+}
+
+export interface PilotBinding {
+  pilotId: string;
+  thread: "primary" | "secondary";
+}
+
+export interface JobContext {
+  jobId: string;
+  taskId: string;
+  index: number;
+  attempt: number;
+  user: string;
+  group: string | null;
+  type: ParsedJobInput["type"];
+  priority: number;
+  resources: JobResources;
+  release: string | null;
+  inputs: JobInputFile[];
+  outputs: OutputSpec;
+  site: string | null;
+  pilot: PilotBinding | null;
+  brokerage: { decision: unknown; tries: number };
+  /** Lfns brokerage found not yet produced; the job watches their datasets. */
+  waitingFor: string[];
+  dispatch: { dataset: string; subscription: string } | null;
+  /** What the pilot reported it wrote (outputs and log), registered while holding. */
+  producedFiles: z.infer<typeof logicalFileSchema>[];
+  exitCode: number | null;
+  error: JobError | null;
+  /** The top-level state the job is in and the one before, so `job.state` can say where it came from. */
+  state: JobState | null;
+  previousState: JobState | null;
+  timestamps: Partial<Record<JobState, number>>;
+  lastAtMs: number | null;
+  retry: RetryPolicy;
+  excludedSites: string[];
+  watchdogs: Watchdogs;
+  systemFailures: number;
+  startDelayMs: number;
+}

@@ -1,0 +1,52 @@
+import { z } from "zod";
+import { actorIdSchema, actorRefSchema } from "../../runtime/actor-ref.js";
+
+/** Ids and names of workload actors: they become actor ids, so the runtime's id rules apply. */
+export const nameSchema = actorIdSchema;
+export { actorRefSchema };
+
+/** Milliseconds since the epoch, as told by the sender: machines never read a clock. */
+export const atMsSchema = z.number().nonnegative().optional();
+
+export const durationMsSchema = z.number().int().nonnegative();
+
+export const logicalFileSchema = z.object({
+  lfn: z.string().min(1),
+  sizeBytes: z.number().int().nonnegative(),
+  checksum: z.string().min(1),
+});
+export type LogicalFile = z.infer<typeof logicalFileSchema>;
+
+/** A file to move and the site that already holds it. */
+export const fileToMoveSchema = logicalFileSchema.extend({ sourceSite: nameSchema });
+export type FileToMove = z.infer<typeof fileToMoveSchema>;
+
+export const ERROR_CLASSES = [
+  "pilot",
+  "payload",
+  "stagein",
+  "stageout",
+  "lostHeartbeat",
+  "timeout",
+  "killed",
+  "system",
+  "brokerage",
+] as const;
+export const errorClassSchema = z.enum(ERROR_CLASSES);
+export type ErrorClass = z.infer<typeof errorClassSchema>;
+
+export const jobTypeSchema = z.enum(["production", "analysis"]);
+export type JobType = z.infer<typeof jobTypeSchema>;
+
+export const JOB_OUTCOMES = ["finished", "failed", "cancelled", "closed"] as const;
+export const jobOutcomeSchema = z.enum(JOB_OUTCOMES);
+export type JobOutcome = z.infer<typeof jobOutcomeSchema>;
+
+/**
+ * An event union as machines receive it. The runtime validates events but
+ * hands the machine the raw object, so `create` carries the input before
+ * defaults; the machine applies them when it builds its context.
+ */
+export type AsReceived<TEvent extends { type: string }, TInput> =
+  | Exclude<TEvent, { type: "create" }>
+  | { type: "create"; input: TInput };

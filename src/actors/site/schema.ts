@@ -1,0 +1,110 @@
+import { z } from "zod";
+import { type JobState, jobStateSchema } from "../job/schema.js";
+import {
+  type AsReceived,
+  atMsSchema,
+  durationMsSchema,
+  type ErrorClass,
+  errorClassSchema,
+  jobTypeSchema,
+  nameSchema,
+} from "../shared/schemas.js";
+
+export const SITE_STATUSES = ["online", "offline", "test", "brokeroff"] as const;
+export const siteStatusSchema = z.enum(SITE_STATUSES);
+export type SiteStatus = z.infer<typeof siteStatusSchema>;
+
+export const siteResourcesSchema = z.object({
+  slots: z.number().int().nonnegative(),
+  memoryPerSlotMb: z.number().int().positive(),
+  diskMb: z.number().int().nonnegative(),
+  walltimeSec: z.object({ min: z.number().int().nonnegative(), max: z.number().int().positive() }),
+  releases: z.array(z.string().min(1)).default([]),
+});
+export type SiteResources = z.infer<typeof siteResourcesSchema>;
+
+export const siteThresholdsSchema = z.object({
+  /** Failed / (finished + failed) in the window at which the site turns itself brokeroff. */
+  blackHoleFailureFraction: z.number().gt(0).lte(1).default(0.7),
+  /** Ended jobs the window must hold before the fraction means anything. */
+  blackHoleMinJobs: z.number().int().positive().default(20),
+  failureWindowMs: durationMsSchema.default(3_600_000),
+  recoverySuccesses: z.number().int().positive().default(3),
+  maxRecentOutcomes: z.number().int().positive().default(500),
+  maxIncidents: z.number().int().positive().default(20),
+  pilotWindowMs: durationMsSchema.default(10 * 60_000),
+});
+export type SiteThresholds = z.infer<typeof siteThresholdsSchema>;
+
+export const siteInputSchema = z.object({
+  name: nameSchema,
+  status: siteStatusSchema.default("online"),
+  resources: siteResourcesSchema,
+  storageElement: z.string().min(1).nullable().default(null),
+  thresholds: siteThresholdsSchema.prefault({}),
+  atMs: atMsSchema,
+});
+export type SiteInput = z.input<typeof siteInputSchema>;
+
+export const siteEventSchema = z.discriminatedUnion("type", [
+  z.object({ type: z.literal("create"), input: siteInputSchema }),
+  z.object({
+    type: z.literal("job.state"),
+    jobId: nameSchema,
+    /** Null when the job had no earlier state (never the case once a job has a site, kept for safety). */
+    from: jobStateSchema.nullable(),
+    to: jobStateSchema,
+    jobType: jobTypeSchema,
+    errorClass: errorClassSchema.optional(),
+    atMs: atMsSchema,
+  }),
+  z.object({
+    type: z.literal("setStatus"),
+    status: siteStatusSchema,
+    by: z.string().min(1),
+    reason: z.string(),
+    atMs: atMsSchema,
+  }),
+  z.object({ type: z.literal("pilot.seen"), pilotId: nameSchema.optional(), atMs: atMsSchema }),
+]);
+export type SiteEvent = AsReceived<z.infer<typeof siteEventSchema>, SiteInput>;
+export type JobStateEvent = Extract<SiteEvent, { type: "job.state" }>;
+
+export type RecentOutcome = {
+  atMs: number;
+  outcome: "finished" | "failed" | "closed";
+  errorClass: ErrorClass | null;
+};
+
+export interface SiteIncident {
+  openedAtMs: number | null;
+  closedAtMs: number | null;
+  closedBy: string | null;
+  jobs: number;
+  failed: number;
+  failureFraction: number;
+  errorClasses: Partial<Record<ErrorClass, number>>;
+}
+
+/** Pilot requests counted per bucket of a tenth of the window, so the count stays small however busy the site. */
+export interface PilotRequestBucket {
+  startMs: number;
+  count: number;
+}
+
+export interface SiteContext {
+  name: string;
+  status: SiteStatus;
+  statusInfo: { sinceMs: number | null; by: string; reason: string };
+  resources: SiteResources;
+  storageElement: string | null;
+  thresholds: SiteThresholds;
+  /** Live jobs here per state. */
+  jobs: Partial<Record<JobState, number>>;
+  totals: { finished: number; failed: number; cancelled: number; closed: number };
+  recentOutcomes: RecentOutcome[];
+  consecutiveSuccesses: number;
+  incidents: SiteIncident[];
+  pilots: { lastSeenAtMs: number | null; requests: PilotRequestBucket[] };
+  lastAtMs: number | null;
+}

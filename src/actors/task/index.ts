@@ -1,0 +1,14 @@
+import type { KindDefinition } from "../../runtime/kinds.js";
+import { taskMachine } from "./machine.js";
+import { taskEventSchema } from "./schema.js";
+
+export { taskMachine } from "./machine.js";
+export * from "./schema.js";
+
+export const taskKind: KindDefinition<typeof taskMachine> = {
+  kind: "task",
+  machine: taskMachine,
+  version: 1,
+  createEvent: "create",
+  eventSchema: taskEventSchema,
+};

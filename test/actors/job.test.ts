@@ -1,0 +1,760 @@
+import { describe, expect, it } from "vitest";
+import { initialTransition, type SnapshotFrom } from "xstate";
+import {
+  JOB_STATES,
+  type JobError,
+  type JobEvent,
+  type JobInput,
+  jobKind,
+  jobMachine,
+} from "../../src/actors/job/index.js";
+import type { ErrorClass, JobOutcome } from "../../src/actors/shared/schemas.js";
+import type { TaskEvent } from "../../src/actors/task/schema.js";
+import { inFile, jobResources } from "./fixtures.js";
+import {
+  accept,
+  acceptAll,
+  driveThroughRuntime,
+  type Effect,
+  effectsOf,
+  emits,
+  eventTypesSent,
+  fire,
+  sends,
+  timers,
+} from "./helpers.js";
+
+const JOB = "t-1-0.1";
+const baseInput: JobInput = {
+  taskId: "t-1",
+  index: 0,
+  user: "alice",
+  type: "production",
+  priority: 100,
+  resources: jobResources,
+  inputs: [inFile("in1"), inFile("in2")],
+  outputs: { dataset: "mc.out" },
+  atMs: 1_000,
+};
+
+function create(overrides: Partial<JobInput> = {}): [SnapshotFrom<typeof jobMachine>, Effect[]] {
+  const [snapshot, actions] = initialTransition(jobMachine, { ...baseInput, ...overrides });
+  return [snapshot, effectsOf(actions)];
+}
+
+const brokered = (
+  site: string | null,
+  extra: Partial<Extract<JobEvent, { type: "brokered" }>> = {},
+): JobEvent => ({
+  type: "brokered",
+  site,
+  filesToMove: [],
+  waitingFor: [],
+  decision: { chosen: site, candidates: 3 },
+  atMs: 2_000,
+  ...extra,
+});
+const dispatch: JobEvent = { type: "dispatch", pilotId: "p1", thread: "primary", atMs: 3_000 };
+type PilotReport = Extract<JobEvent, { type: "pilot.starting" | "pilot.running" | "pilot.heartbeat" }>;
+const pilot = (type: PilotReport["type"], atMs: number, attempt = 1): PilotReport => ({
+  type,
+  pilotId: "p1",
+  attempt,
+  atMs,
+});
+const outputFile = { lfn: "out1", sizeBytes: 5, checksum: "ad:out1" };
+const logFile = { lfn: "log1", sizeBytes: 1, checksum: "ad:log1" };
+const endedOk: Extract<JobEvent, { type: "pilot.ended" }> = {
+  type: "pilot.ended",
+  pilotId: "p1",
+  attempt: 1,
+  exitCode: 0,
+  outputs: [outputFile],
+  log: logFile,
+  atMs: 9_000,
+};
+
+function activated(overrides: Partial<JobInput> = {}) {
+  const [created] = create(overrides);
+  return accept(jobMachine, created, brokered("BNL"))[0];
+}
+
+function running(overrides: Partial<JobInput> = {}) {
+  const attempt = overrides.attempt ?? 1;
+  return acceptAll(jobMachine, activated(overrides), [
+    dispatch,
+    pilot("pilot.starting", 4_000, attempt),
+    pilot("pilot.running", 5_000, attempt),
+  ])[0];
+}
+
+/** The effect list with the job.state report to the site left out, for tests about other effects. */
+function withoutSiteReports(effects: Effect[]): Effect[] {
+  return effects.filter((e) => !("send" in e && e.send.startsWith("site/")));
+}
+
+/** The `job.ended` the first attempt sends its task. */
+function endedReport(
+  atMs: number,
+  outcome: JobOutcome,
+  errorClass: ErrorClass | null,
+  site: string | null,
+): Effect {
+  const event: TaskEvent = {
+    type: "job.ended",
+    jobId: JOB,
+    index: 0,
+    attempt: 1,
+    atMs,
+    outcome,
+    errorClass,
+    site,
+  };
+  return { send: "task/t-1", event };
+}
+
+/** Applies an event that must end the job in `state`, and checks the error it records. */
+function expectEnd(
+  snapshot: SnapshotFrom<typeof jobMachine>,
+  event: JobEvent,
+  state: "failed" | "cancelled" | "closed",
+  error: JobError,
+): [SnapshotFrom<typeof jobMachine>, Effect[]] {
+  const [ended, effects] = accept(jobMachine, snapshot, event);
+  expect(ended.value).toBe(state);
+  expect(ended.status).toBe("done");
+  expect(ended.context.error).toEqual(error);
+  return [ended, effects];
+}
+
+describe("job", () => {
+  describe("creation and brokerage", () => {
+    it("is defined on creation and asks brokerage for a site with its needs", () => {
+      const [snapshot, effects] = create();
+      expect(snapshot.value).toEqual({ defined: "brokering" });
+      expect(snapshot.context).toMatchObject({
+        jobId: JOB,
+        attempt: 1,
+        state: "defined",
+        timestamps: { defined: 1_000 },
+        retry: { maxAttempts: 3, backoffMs: 0, excludeFailingSite: true },
+        watchdogs: {
+          sentTimeoutMs: 300_000,
+          heartbeatTimeoutMs: 600_000,
+          rebrokerMs: 60_000,
+          maxBrokerageTries: 10,
+        },
+      });
+      expect(effects).toEqual([
+        {
+          emit: "broker.request",
+          data: {
+            jobId: JOB,
+            taskId: "t-1",
+            attempt: 1,
+            type: "production",
+            user: "alice",
+            group: null,
+            priority: 100,
+            resources: baseInput.resources,
+            release: null,
+            inputs: baseInput.inputs,
+            excludedSites: [],
+            tries: 0,
+          },
+        },
+      ]);
+    });
+
+    it("defaults analysis jobs to more attempts", () => {
+      expect(create({ type: "analysis" })[0].context.retry.maxAttempts).toBe(10);
+    });
+
+    it("accepts only brokerage while defined", () => {
+      const [snapshot] = create();
+      expect(snapshot.can(dispatch)).toBe(false);
+      expect(snapshot.can(pilot("pilot.running", 1))).toBe(false);
+      expect(snapshot.can({ type: "inputs.ready", subscription: `dis.${JOB}@BNL` })).toBe(false);
+      expect(snapshot.can({ type: "outputs.registered", requestId: JOB, dataset: "mc.out", lfns: [] })).toBe(
+        false,
+      );
+    });
+
+    it("goes straight to activated at a site that holds every input, queueing itself there", () => {
+      const [snapshot] = create();
+      const [next, effects] = accept(jobMachine, snapshot, brokered("BNL"));
+      expect(next.value).toBe("activated");
+      expect(next.context).toMatchObject({
+        site: "BNL",
+        brokerage: { decision: { chosen: "BNL", candidates: 3 }, tries: 1 },
+        timestamps: { defined: 1_000, activated: 2_000 },
+      });
+      expect(effects).toEqual([
+        {
+          send: "site/BNL",
+          event: {
+            type: "job.state",
+            jobId: JOB,
+            from: "defined",
+            to: "activated",
+            jobType: "production",
+            atMs: 2_000,
+          },
+        },
+        {
+          emit: "queue.add",
+          data: {
+            site: "BNL",
+            jobId: JOB,
+            taskId: "t-1",
+            attempt: 1,
+            priority: 100,
+            type: "production",
+            user: "alice",
+            group: null,
+            resources: baseInput.resources,
+            activatedAtMs: 2_000,
+          },
+        },
+      ]);
+    });
+
+    it("re-brokers after rebrokerMs when no site fits, and fails with a brokerage error after the last try", () => {
+      const [snapshot] = create({ watchdogs: { maxBrokerageTries: 2, rebrokerMs: 30_000 } });
+      const [backingOff, first] = accept(jobMachine, snapshot, brokered(null));
+      expect(backingOff.value).toEqual({ defined: "backingOff" });
+      expect(timers(first)).toEqual([
+        { raise: "xstate.after.rebroker.job.defined.backingOff", delayMs: 30_000 },
+      ]);
+      expect(backingOff.can(brokered(null))).toBe(false);
+
+      const [again, second] = fire(jobMachine, backingOff, timers(first)[0]!);
+      expect(again.value).toEqual({ defined: "brokering" });
+      expect(emits(second, "broker.request")[0]?.data).toMatchObject({ tries: 1 });
+
+      const [, last] = expectEnd(again, brokered(null, { atMs: 40_000 }), "failed", {
+        class: "brokerage",
+        code: "noSite",
+        message: "no site after 2 brokerage tries",
+      });
+      expect(last).toEqual([endedReport(40_000, "failed", "brokerage", null)]);
+    });
+
+    it("waits for inputs not yet produced, watching their datasets, then re-brokers", () => {
+      const [snapshot] = create({ inputs: [inFile("in1"), { ...inFile("in2"), dataset: "mc.other" }] });
+      const [waiting, effects] = accept(
+        jobMachine,
+        snapshot,
+        brokered("BNL", { waitingFor: ["in1", "in2", "not-an-input"] }),
+      );
+      expect(waiting.value).toBe("waiting");
+      expect(waiting.context.waitingFor).toEqual(["in1", "in2"]);
+      expect(waiting.context.site).toBeNull();
+      expect(sends(effects)).toEqual([
+        { send: "dataset/mc.in", event: { type: "watch", jobId: JOB, lfns: ["in1"], atMs: 2_000 } },
+        { send: "dataset/mc.other", event: { type: "watch", jobId: JOB, lfns: ["in2"], atMs: 2_000 } },
+      ]);
+      expect(waiting.can({ type: "input.available", dataset: "mc.in", lfns: ["zzz"] })).toBe(false);
+
+      const [stillWaiting] = accept(jobMachine, waiting, {
+        type: "input.available",
+        dataset: "mc.in",
+        lfns: ["in1"],
+      });
+      expect(stillWaiting.value).toBe("waiting");
+      const [defined, again] = accept(jobMachine, stillWaiting, {
+        type: "input.available",
+        dataset: "mc.other",
+        lfns: ["in2"],
+        atMs: 8_000,
+      });
+      expect(defined.value).toEqual({ defined: "brokering" });
+      expect(emits(again, "broker.request")).toHaveLength(1);
+    });
+
+    it("fails with a stage-in error when an awaited input will never be produced", () => {
+      const [snapshot] = create();
+      const [waiting] = accept(jobMachine, snapshot, brokered("BNL", { waitingFor: ["in1"] }));
+      const [failed] = accept(jobMachine, waiting, {
+        type: "input.missing",
+        dataset: "mc.in",
+        lfns: ["in1"],
+      });
+      expect(failed.value).toBe("failed");
+      expect(failed.context.error).toMatchObject({ class: "stagein", code: "input.missing" });
+    });
+  });
+
+  describe("assigned: inputs moved to the site first", () => {
+    const filesToMove = [{ lfn: "in2", sizeBytes: 100, checksum: "ad:in2", sourceSite: "CERN" }];
+
+    function assigned() {
+      const [snapshot] = create();
+      return accept(jobMachine, snapshot, brokered("BNL", { filesToMove }));
+    }
+
+    it("creates the frozen dispatch dataset and its subscription, and arms the stage-in watchdog", () => {
+      const [job, effects] = assigned();
+      expect(job.value).toBe("assigned");
+      expect(job.context.dispatch).toEqual({ dataset: `dis.${JOB}`, subscription: `dis.${JOB}@BNL` });
+      expect(withoutSiteReports(effects)).toEqual([
+        {
+          send: `dataset/dis.${JOB}`,
+          event: {
+            type: "create",
+            input: {
+              name: `dis.${JOB}`,
+              state: "frozen",
+              files: [{ lfn: "in2", sizeBytes: 100, checksum: "ad:in2" }],
+              replicas: { CERN: ["in2"] },
+              atMs: 2_000,
+            },
+          },
+        },
+        {
+          send: `subscription/dis.${JOB}@BNL`,
+          event: {
+            type: "create",
+            input: {
+              id: `dis.${JOB}@BNL`,
+              dataset: `dis.${JOB}`,
+              site: "BNL",
+              files: filesToMove,
+              requester: { kind: "job", id: JOB },
+              purpose: "dispatch",
+              atMs: 2_000,
+            },
+          },
+        },
+        { raise: "xstate.after.assignedTimeout.job.assigned", delayMs: 7_200_000 },
+      ]);
+    });
+
+    it("is activated by its own subscription only, which cancels the watchdog", () => {
+      const [job] = assigned();
+      expect(job.can({ type: "inputs.ready", subscription: "dis.other@BNL" })).toBe(false);
+      const [active, effects] = accept(jobMachine, job, {
+        type: "inputs.ready",
+        subscription: `dis.${JOB}@BNL`,
+      });
+      expect(active.value).toBe("activated");
+      expect(effects[0]).toEqual({ cancel: "xstate.after.assignedTimeout.job.assigned" });
+      expect(emits(effects, "queue.add")).toHaveLength(1);
+    });
+
+    it("fails with stagein when the subscription fails or the watchdog fires", () => {
+      const [job, effects] = assigned();
+      expectEnd(
+        job,
+        { type: "inputs.failed", subscription: `dis.${JOB}@BNL`, reason: "in2: source lost" },
+        "failed",
+        { class: "stagein", code: "inputs.failed", message: "in2: source lost" },
+      );
+
+      const [timedOut] = fire(jobMachine, job, timers(effects)[0]!);
+      expect(timedOut.value).toBe("failed");
+      expect(timedOut.context.error).toMatchObject({ class: "stagein", code: "assignedTimeout" });
+      expect(timedOut.context.timestamps.failed).toBe(2_000 + 7_200_000);
+    });
+  });
+
+  describe("queue, dispatch and the pilot", () => {
+    it("leaves the queue when throttled and re-enters it when released", () => {
+      const [throttled, out] = accept(jobMachine, activated(), { type: "throttle", reason: "user cap" });
+      expect(throttled.value).toBe("throttled");
+      expect(emits(out)).toEqual([{ emit: "queue.remove", data: { site: "BNL", jobId: JOB } }]);
+      expect(throttled.can(dispatch)).toBe(false);
+      const [back, inAgain] = accept(jobMachine, throttled, { type: "release" });
+      expect(back.value).toBe("activated");
+      expect(emits(inAgain, "queue.add")).toHaveLength(1);
+    });
+
+    it("binds to one pilot thread on dispatch, without touching the queue, and arms the sent watchdog", () => {
+      const [sent, effects] = accept(jobMachine, activated(), dispatch);
+      expect(sent.value).toBe("sent");
+      expect(sent.context.pilot).toEqual({ pilotId: "p1", thread: "primary" });
+      expect(emits(effects)).toEqual([]);
+      expect(timers(effects)).toEqual([{ raise: "xstate.after.sentTimeout.job.sent", delayMs: 300_000 }]);
+      expect(sent.can(dispatch)).toBe(false);
+    });
+
+    it("fails with a pilot error when the pilot never starts the job", () => {
+      const [sent, effects] = accept(jobMachine, activated(), dispatch);
+      const [failed] = fire(jobMachine, sent, timers(effects)[0]!);
+      expect(failed.value).toBe("failed");
+      expect(failed.context.error).toMatchObject({ class: "pilot", code: "sentTimeout" });
+      expect(failed.context.timestamps.failed).toBe(3_000 + 300_000);
+    });
+
+    it("follows the pilot through starting and running, telling the site each step and the task once", () => {
+      const [sent] = accept(jobMachine, activated(), dispatch);
+      const [starting, toStarting] = accept(jobMachine, sent, pilot("pilot.starting", 4_000));
+      expect(starting.value).toBe("starting");
+      expect(toStarting).toContainEqual({
+        raise: "xstate.after.heartbeatTimeout.job.starting",
+        delayMs: 600_000,
+      });
+      const [run, toRunning] = accept(jobMachine, starting, pilot("pilot.running", 5_000));
+      expect(run.value).toBe("running");
+      expect(eventTypesSent(toRunning)).toEqual(["site/BNL job.state", "task/t-1 job.started"]);
+      expect(run.context.timestamps).toMatchObject({ sent: 3_000, starting: 4_000, running: 5_000 });
+    });
+
+    it("re-arms the heartbeat watchdog on each heartbeat without reporting a state change", () => {
+      const job = running();
+      const [beat, effects] = accept(jobMachine, job, pilot("pilot.heartbeat", 60_000));
+      expect(beat.value).toBe("running");
+      expect(effects).toEqual([
+        { cancel: "xstate.after.heartbeatTimeout.job.running" },
+        { raise: "xstate.after.heartbeatTimeout.job.running", delayMs: 600_000 },
+      ]);
+      expect(beat.context.timestamps.running).toBe(5_000);
+      const [lost] = fire(jobMachine, beat, timers(effects)[0]!);
+      expect(lost.value).toBe("failed");
+      expect(lost.context.error).toMatchObject({ class: "lostHeartbeat", code: "heartbeatTimeout" });
+      expect(lost.context.timestamps.failed).toBe(660_000);
+    });
+
+    it("takes a pilot's reports even when it skips a step", () => {
+      const [sent] = accept(jobMachine, activated(), dispatch);
+      expect(accept(jobMachine, sent, pilot("pilot.running", 4_000))[0].value).toBe("running");
+      expect(accept(jobMachine, sent, endedOk)[0].value).toBe("holding");
+      const [starting] = accept(jobMachine, sent, pilot("pilot.starting", 4_000));
+      const [beat, rearm] = accept(jobMachine, starting, pilot("pilot.heartbeat", 5_000));
+      expect(beat.value).toBe("starting");
+      expect(timers(rearm)).toEqual([
+        { raise: "xstate.after.heartbeatTimeout.job.starting", delayMs: 600_000 },
+      ]);
+      expect(accept(jobMachine, starting, { ...endedOk, exitCode: 2 })[0].value).toBe("failed");
+    });
+
+    it("ignores reports from another pilot or another attempt", () => {
+      const job = running();
+      const otherPilot: PilotReport = { ...pilot("pilot.heartbeat", 1), pilotId: "p2" };
+      const otherAttempt: PilotReport = { ...pilot("pilot.heartbeat", 1), attempt: 2 };
+      expect(job.can(otherPilot)).toBe(false);
+      expect(job.can(otherAttempt)).toBe(false);
+      expect(job.can({ ...endedOk, attempt: 2 })).toBe(false);
+    });
+  });
+
+  describe("outputs", () => {
+    it("registers its files in the site's sub-destination dataset while holding, then finishes", () => {
+      const [holding, effects] = accept(jobMachine, running(), endedOk);
+      expect(holding.value).toBe("holding");
+      expect(holding.context.producedFiles).toEqual([outputFile, logFile]);
+      expect(withoutSiteReports(effects)).toEqual([
+        { cancel: "xstate.after.heartbeatTimeout.job.running" },
+        {
+          send: "dataset/mc.out.sub.BNL",
+          event: {
+            type: "create",
+            input: { name: "mc.out.sub.BNL", state: "open", parent: "mc.out", atMs: 9_000 },
+          },
+        },
+        {
+          send: "dataset/mc.out.sub.BNL",
+          event: {
+            type: "files.add",
+            files: [outputFile, logFile],
+            site: "BNL",
+            reply: { to: { kind: "job", id: JOB }, requestId: JOB },
+            atMs: 9_000,
+          },
+        },
+        { raise: "xstate.after.holdingTimeout.job.holding", delayMs: 3_600_000 },
+      ]);
+      expect(holding.can(pilot("pilot.running", 1))).toBe(false);
+      expect(holding.can({ type: "close", reason: "too late" })).toBe(false);
+      expect(
+        holding.can({ type: "outputs.registered", requestId: "t-1-0.2", dataset: "mc.out", lfns: [] }),
+      ).toBe(false);
+
+      const [finished, end] = accept(jobMachine, holding, {
+        type: "outputs.registered",
+        requestId: JOB,
+        dataset: "mc.out",
+        lfns: ["out1", "log1"],
+        atMs: 10_000,
+      });
+      expect(finished.value).toBe("finished");
+      expect(finished.status).toBe("done");
+      expect(sends(end, "task/t-1")).toEqual([endedReport(10_000, "finished", null, "BNL")]);
+    });
+
+    it("times out in holding when registration never comes back", () => {
+      const [holding, effects] = accept(jobMachine, running(), endedOk);
+      const [failed] = fire(jobMachine, holding, timers(effects)[0]!);
+      expect(failed.context.error).toMatchObject({ class: "timeout", code: "holdingTimeout" });
+    });
+
+    it("transfers outputs to another destination through its own subscription", () => {
+      const [holding] = accept(
+        jobMachine,
+        running({ outputs: { dataset: "mc.out", destination: "CERN" } }),
+        endedOk,
+      );
+      const registered: JobEvent = {
+        type: "outputs.registered",
+        requestId: JOB,
+        dataset: "mc.out",
+        lfns: [],
+      };
+      const [transferring, effects] = accept(jobMachine, holding, registered);
+      expect(transferring.value).toBe("transferring");
+      expect(sends(effects, `subscription/out.${JOB}@CERN`)).toEqual([
+        {
+          send: `subscription/out.${JOB}@CERN`,
+          event: {
+            type: "create",
+            input: {
+              id: `out.${JOB}@CERN`,
+              dataset: "mc.out",
+              site: "CERN",
+              files: [
+                { ...outputFile, sourceSite: "BNL" },
+                { ...logFile, sourceSite: "BNL" },
+              ],
+              requester: { kind: "job", id: JOB },
+              purpose: "output",
+              atMs: 9_000,
+            },
+          },
+        },
+      ]);
+      expect(transferring.can({ type: "outputs.transferred", subscription: "out.other@CERN" })).toBe(false);
+      const [finished] = accept(jobMachine, transferring, {
+        type: "outputs.transferred",
+        subscription: `out.${JOB}@CERN`,
+      });
+      expect(finished.value).toBe("finished");
+      expectEnd(
+        transferring,
+        { type: "outputs.failed", subscription: `out.${JOB}@CERN`, reason: "destination full" },
+        "failed",
+        { class: "stageout", code: "outputs.failed", message: "destination full" },
+      );
+    });
+
+    it("finishes at once when the payload wrote nothing to register", () => {
+      const [finished] = accept(jobMachine, running(), { ...endedOk, outputs: [], log: null });
+      expect(finished.value).toBe("finished");
+    });
+  });
+
+  describe("failure and retry", () => {
+    it("fails with the pilot's error and does not retry payload errors by default", () => {
+      const [failed, effects] = accept(jobMachine, running(), {
+        ...endedOk,
+        exitCode: 65,
+        errorMessage: "transformation crashed",
+      });
+      expect(failed.value).toBe("failed");
+      expect(failed.context.error).toEqual({
+        class: "payload",
+        code: "65",
+        message: "transformation crashed",
+      });
+      expect(eventTypesSent(effects)).toEqual(["site/BNL job.state", "task/t-1 job.ended"]);
+      expect(sends(effects, "site/BNL")[0]?.event).toMatchObject({
+        from: "running",
+        to: "failed",
+        errorClass: "payload",
+      });
+    });
+
+    it("creates the next attempt elsewhere after a retryable error, with backoff, and tells the task", () => {
+      const job = running({ retry: { backoffMs: 30_000 } });
+      const [failed, effects] = accept(jobMachine, job, {
+        ...endedOk,
+        exitCode: 1,
+        errorClass: "stagein",
+        errorCode: 1099,
+      });
+      expect(failed.context.error).toMatchObject({ class: "stagein", code: "1099" });
+      const [create] = sends(effects, "job/t-1-0.2");
+      expect(create?.event).toMatchObject({
+        type: "create",
+        input: {
+          taskId: "t-1",
+          index: 0,
+          attempt: 2,
+          excludedSites: ["BNL"],
+          startDelayMs: 30_000,
+          systemFailures: 0,
+          retry: { maxAttempts: 3, backoffMs: 30_000 },
+          atMs: 9_000,
+        },
+      });
+      expect(sends(effects, "task/t-1")).toEqual([
+        {
+          send: "task/t-1",
+          event: {
+            type: "job.retried",
+            jobId: JOB,
+            index: 0,
+            attempt: 1,
+            atMs: 9_000,
+            nextJobId: "t-1-0.2",
+            errorClass: "stagein",
+            site: "BNL",
+          },
+        },
+      ]);
+
+      const nextInput = (create!.event as Extract<JobEvent, { type: "create" }>).input;
+      const [pending, delayed] = initialTransition(jobMachine, nextInput);
+      expect(pending.value).toBe("pending");
+      expect(pending.context.jobId).toBe("t-1-0.2");
+      const backoff = timers(effectsOf(delayed));
+      expect(backoff).toEqual([{ raise: "xstate.after.retryBackoff.job.pending", delayMs: 30_000 }]);
+      const [defined, asked] = fire(jobMachine, pending, backoff[0]!);
+      expect(defined.value).toEqual({ defined: "brokering" });
+      expect(defined.context.timestamps).toEqual({ pending: 9_000, defined: 39_000 });
+      expect(emits(asked, "broker.request")[0]?.data).toMatchObject({ excludedSites: ["BNL"], attempt: 2 });
+    });
+
+    it("stops retrying after maxAttempts and reports the final failure", () => {
+      const [failed, effects] = accept(jobMachine, running({ attempt: 3 }), {
+        ...endedOk,
+        attempt: 3,
+        exitCode: 1,
+        errorClass: "pilot",
+      });
+      expect(failed.value).toBe("failed");
+      expect(eventTypesSent(effects)).toEqual(["site/BNL job.state", "task/t-1 job.ended"]);
+    });
+
+    it("does not count system errors against maxAttempts, but caps them on their own", () => {
+      const systemFailure = { ...endedOk, attempt: 3, exitCode: 1, errorClass: "system" as const };
+      const [retried, retryEffects] = accept(
+        jobMachine,
+        running({ attempt: 3, systemFailures: 1 }),
+        systemFailure,
+      );
+      expect(retried.value).toBe("failed");
+      expect(sends(retryEffects, "job/t-1-0.4")[0]?.event).toMatchObject({
+        input: { attempt: 4, systemFailures: 2 },
+      });
+
+      const [, capped] = accept(jobMachine, running({ attempt: 3, systemFailures: 3 }), systemFailure);
+      expect(eventTypesSent(capped)).toEqual(["site/BNL job.state", "task/t-1 job.ended"]);
+    });
+
+    it("keeps the failing site off the list when the policy says so", () => {
+      const job = running({ retry: { excludeFailingSite: false }, excludedSites: ["CERN"] });
+      const [, effects] = accept(jobMachine, job, { ...endedOk, exitCode: 1, errorClass: "stageout" });
+      expect(sends(effects, "job/t-1-0.2")[0]?.event).toMatchObject({ input: { excludedSites: ["CERN"] } });
+    });
+  });
+
+  describe("kill and close", () => {
+    const filesToMove = [{ lfn: "in1", sizeBytes: 1, checksum: "x", sourceSite: "CERN" }];
+    const toDestination = { outputs: { dataset: "mc.out", destination: "CERN" } };
+    /** One way to reach each live state. */
+    const reach: Record<string, () => SnapshotFrom<typeof jobMachine>> = {
+      pending: () => create({ attempt: 2, startDelayMs: 1_000 })[0],
+      defined: () => create()[0],
+      waiting: () => accept(jobMachine, create()[0], brokered("BNL", { waitingFor: ["in1"] }))[0],
+      assigned: () => accept(jobMachine, create()[0], brokered("BNL", { filesToMove }))[0],
+      activated: () => activated(),
+      throttled: () => accept(jobMachine, activated(), { type: "throttle" })[0],
+      sent: () => accept(jobMachine, activated(), dispatch)[0],
+      starting: () => acceptAll(jobMachine, activated(), [dispatch, pilot("pilot.starting", 4_000)])[0],
+      running: () => running(),
+      holding: () => accept(jobMachine, running(), endedOk)[0],
+      transferring: () =>
+        acceptAll(jobMachine, running(toDestination), [
+          endedOk,
+          { type: "outputs.registered", requestId: JOB, dataset: "mc.out", lfns: [] },
+        ])[0],
+    };
+    // JOB_STATES lists the live states in order: everything before `running` can still be closed.
+    const closable = new Set<string>(JOB_STATES.slice(0, JOB_STATES.indexOf("running")));
+
+    for (const [state, build] of Object.entries(reach)) {
+      it(`kills a job in ${state}${closable.has(state) ? " and closes it" : ", which is too late to close"}`, () => {
+        const job = build();
+        expect(job.context.state).toBe(state);
+        const [cancelled] = accept(jobMachine, job, { type: "kill", by: "ops", reason: "cleanup" });
+        expect(cancelled.value).toBe("cancelled");
+        const close: JobEvent = { type: "close", reason: "expired" };
+        if (!closable.has(state)) {
+          expect(job.can(close)).toBe(false);
+          return;
+        }
+        const [closed] = accept(jobMachine, job, close);
+        expect(closed.value).toBe("closed");
+      });
+    }
+
+    it("takes an activated job out of the queue", () => {
+      const [, effects] = expectEnd(activated(), { type: "kill", by: "alice", reason: "typo" }, "cancelled", {
+        class: "killed",
+        code: "killed",
+        message: "killed by alice: typo",
+      });
+      expect(emits(effects)).toEqual([{ emit: "queue.remove", data: { site: "BNL", jobId: JOB } }]);
+      expect(eventTypesSent(effects)).toEqual(["site/BNL job.state", "task/t-1 job.ended"]);
+    });
+
+    it("kills a running job's payload through its pilot", () => {
+      const [, effects] = accept(jobMachine, running(), { type: "kill", by: "ops", reason: "bad release" });
+      expect(emits(effects)).toEqual([
+        { emit: "pilot.kill", data: { pilotId: "p1", jobId: JOB, attempt: 1, reason: "bad release" } },
+      ]);
+      expect(sends(effects, "task/t-1")[0]?.event).toMatchObject({
+        outcome: "cancelled",
+        errorClass: "killed",
+      });
+    });
+
+    it("cancels the dispatch subscription of an assigned job", () => {
+      const [created] = create();
+      const [job] = accept(
+        jobMachine,
+        created,
+        brokered("BNL", { filesToMove: [{ lfn: "in1", sizeBytes: 1, checksum: "x", sourceSite: "CERN" }] }),
+      );
+      const [, effects] = accept(jobMachine, job, { type: "close", reason: "reassigned", atMs: 5_000 });
+      expect(sends(effects, `subscription/dis.${JOB}@BNL`)).toEqual([
+        { send: `subscription/dis.${JOB}@BNL`, event: { type: "cancel", reason: "reassigned", atMs: 5_000 } },
+      ]);
+    });
+
+    it("closes a job before it runs, never after", () => {
+      const [sent] = accept(jobMachine, activated(), dispatch);
+      const [closed, effects] = accept(jobMachine, sent, { type: "close", reason: "task done" });
+      expect(closed.value).toBe("closed");
+      expect(closed.context.error).toEqual({ class: "system", code: "closed", message: "task done" });
+      expect(emits(effects, "pilot.kill")).toHaveLength(1);
+      expect(sends(effects, "task/t-1")[0]?.event).toMatchObject({ outcome: "closed" });
+      expect(running().can({ type: "close", reason: "x" })).toBe(false);
+    });
+
+    it("accepts nothing once final", () => {
+      const [finished] = accept(jobMachine, running(), { ...endedOk, outputs: [], log: null });
+      const [cancelled] = accept(jobMachine, activated(), { type: "kill", by: "a", reason: "b" });
+      for (const final of [finished, cancelled]) {
+        expect(final.status).toBe("done");
+        expect(final.can({ type: "kill", by: "a", reason: "again" })).toBe(false);
+        expect(final.can(pilot("pilot.heartbeat", 1))).toBe(false);
+      }
+    });
+  });
+
+  it("runs through the runtime's step() and restores from its stored bytes, timers included", () => {
+    const live = driveThroughRuntime(jobKind, `job/${JOB}`, [
+      { type: "create", input: baseInput },
+      brokered("BNL"),
+      dispatch,
+      pilot("pilot.starting", 4_000),
+      pilot("pilot.running", 5_000),
+      pilot("pilot.heartbeat", 6_000),
+      { type: "xstate.after.heartbeatTimeout.job.running" },
+    ]);
+    expect(live.state.value).toBe("failed");
+    expect(live.state.status).toBe("done");
+    expect(live.state.context.error).toMatchObject({ class: "lostHeartbeat" });
+  });
+});

@@ -1,0 +1,210 @@
+import { describe, expect, it } from "vitest";
+import { initialTransition, type SnapshotFrom } from "xstate";
+import { type SiteEvent, type SiteInput, siteKind, siteMachine } from "../../src/actors/site/index.js";
+import { failureSummary, pilotRequestsInWindow } from "../../src/actors/site/stats.js";
+import { accept, acceptAll, driveThroughRuntime, effectsOf } from "./helpers.js";
+
+const resources = {
+  slots: 100,
+  memoryPerSlotMb: 2_000,
+  diskMb: 10_000,
+  walltimeSec: { min: 0, max: 86_400 },
+};
+const thresholds = { blackHoleMinJobs: 10, blackHoleFailureFraction: 0.7, recoverySuccesses: 3 };
+
+function create(input: Partial<SiteInput> = {}) {
+  const [snapshot, actions] = initialTransition(siteMachine, {
+    name: "BNL",
+    resources,
+    thresholds,
+    atMs: 1_000,
+    ...input,
+  });
+  expect(effectsOf(actions)).toEqual([]);
+  return snapshot;
+}
+
+let jobSeq = 0;
+function ended(to: "finished" | "failed" | "cancelled" | "closed", atMs: number): SiteEvent {
+  jobSeq++;
+  return {
+    type: "job.state",
+    jobId: `t-1-${jobSeq}.1`,
+    from: "running",
+    to,
+    jobType: "production",
+    ...(to === "failed" ? { errorClass: "lostHeartbeat" as const } : {}),
+    atMs,
+  };
+}
+
+function endJobs(
+  snapshot: SnapshotFrom<typeof siteMachine>,
+  outcomes: ("finished" | "failed")[],
+  fromMs: number,
+) {
+  return acceptAll(
+    siteMachine,
+    snapshot,
+    outcomes.map((o, i) => ended(o, fromMs + i)),
+  );
+}
+
+const times = (n: number, outcome: "finished" | "failed") => new Array<typeof outcome>(n).fill(outcome);
+
+describe("site", () => {
+  it("starts in the status it was created with", () => {
+    expect(create().value).toBe("online");
+    const test = create({ status: "test" });
+    expect(test.value).toBe("test");
+    expect(test.context.status).toBe("test");
+  });
+
+  it("counts live jobs per state from job.state reports", () => {
+    const [next, effects] = acceptAll(siteMachine, create(), [
+      { type: "job.state", jobId: "j1", from: "defined", to: "assigned", jobType: "production" },
+      { type: "job.state", jobId: "j1", from: "assigned", to: "activated", jobType: "production" },
+      { type: "job.state", jobId: "j2", from: "defined", to: "activated", jobType: "analysis" },
+      { type: "job.state", jobId: "j2", from: "activated", to: "sent", jobType: "analysis" },
+      {
+        type: "job.state",
+        jobId: "j2",
+        from: "sent",
+        to: "cancelled",
+        jobType: "analysis",
+        errorClass: "killed",
+      },
+    ]);
+    expect(effects).toEqual([]);
+    expect(next.context.jobs).toEqual({ assigned: 0, activated: 1, sent: 0 });
+    expect(next.context.totals).toEqual({ finished: 0, failed: 0, cancelled: 1, closed: 0 });
+    expect(next.context.recentOutcomes).toEqual([]);
+  });
+
+  it("keeps recent outcomes inside the failure window and bounded in number", () => {
+    const site = create({ thresholds: { ...thresholds, failureWindowMs: 10_000, maxRecentOutcomes: 3 } });
+    const [next] = endJobs(site, ["finished", "finished", "finished", "finished", "finished"], 1_000);
+    expect(next.context.recentOutcomes).toHaveLength(3);
+    const [later] = accept(siteMachine, next, ended("failed", 20_000));
+    expect(later.context.recentOutcomes).toEqual([
+      { atMs: 20_000, outcome: "failed", errorClass: "lostHeartbeat" },
+    ]);
+  });
+
+  it("turns itself brokeroff with an incident when most recent jobs fail", () => {
+    const [before] = endJobs(create(), [...times(3, "finished"), ...times(6, "failed")], 2_000);
+    expect(before.value).toBe("online");
+    const [after] = accept(siteMachine, before, ended("failed", 3_000));
+    expect(after.value).toBe("brokeroff");
+    expect(after.context.status).toBe("brokeroff");
+    expect(after.context.statusInfo).toMatchObject({ by: "auto", sinceMs: 3_000 });
+    expect(after.context.incidents).toEqual([
+      {
+        openedAtMs: 3_000,
+        closedAtMs: null,
+        closedBy: null,
+        jobs: 10,
+        failed: 7,
+        failureFraction: 0.7,
+        errorClasses: { lostHeartbeat: 7 },
+      },
+    ]);
+  });
+
+  it("does not judge a site on too few jobs, nor on kills and closes", () => {
+    const [few] = endJobs(create(), times(9, "failed"), 2_000);
+    expect(few.value).toBe("online");
+    const [withNoise] = acceptAll(
+      siteMachine,
+      few,
+      [1, 2, 3, 4, 5].flatMap((i) => [ended("cancelled", 3_000 + i), ended("closed", 3_000 + i)]),
+    );
+    expect(withNoise.value).toBe("online");
+    expect(failureSummary(withNoise.context.recentOutcomes, 4_000, 3_600_000)).toMatchObject({
+      jobs: 9,
+      failed: 9,
+    });
+  });
+
+  it("recovers after consecutive successes, closing the incident and starting a fresh window", () => {
+    const [off] = endJobs(create(), times(10, "failed"), 2_000);
+    expect(off.value).toBe("brokeroff");
+    const [stillOff] = endJobs(off, ["finished", "finished", "failed", "finished", "finished"], 5_000);
+    expect(stillOff.value).toBe("brokeroff");
+    expect(stillOff.context.consecutiveSuccesses).toBe(2);
+    const [back] = accept(siteMachine, stillOff, ended("finished", 6_000));
+    expect(back.value).toBe("online");
+    expect(back.context.incidents[0]).toMatchObject({ closedAtMs: 6_000, closedBy: "recovery" });
+    expect(back.context.recentOutcomes).toEqual([]);
+    const [oneMore] = accept(siteMachine, back, ended("failed", 6_500));
+    expect(oneMore.value).toBe("online");
+  });
+
+  it("obeys an operator: any other status, recorded with who and why, closing an open incident", () => {
+    const [off] = endJobs(create(), times(10, "failed"), 2_000);
+    const setOnline = {
+      type: "setStatus",
+      status: "online",
+      by: "shifter",
+      reason: "disk fixed",
+      atMs: 7_000,
+    } as const;
+    const [online] = accept(siteMachine, off, setOnline);
+    expect(online.value).toBe("online");
+    expect(online.context.statusInfo).toEqual({ sinceMs: 7_000, by: "shifter", reason: "disk fixed" });
+    expect(online.context.incidents[0]).toMatchObject({ closedAtMs: 7_000, closedBy: "shifter" });
+    expect(online.can(setOnline)).toBe(false);
+    const [offline] = accept(siteMachine, online, { ...setOnline, status: "offline", reason: "downtime" });
+    expect(offline.value).toBe("offline");
+    const [test] = accept(siteMachine, offline, { ...setOnline, status: "test", reason: "validation" });
+    expect(test.value).toBe("test");
+  });
+
+  it("does not lift an operator's brokeroff by itself", () => {
+    const [off] = accept(siteMachine, create(), {
+      type: "setStatus",
+      status: "brokeroff",
+      by: "shifter",
+      reason: "SE unstable",
+    });
+    const [still] = endJobs(off, times(5, "finished"), 2_000);
+    expect(still.value).toBe("brokeroff");
+  });
+
+  it("never fails a site that is not online on its own", () => {
+    const [test] = endJobs(create({ status: "test" }), times(20, "failed"), 2_000);
+    expect(test.value).toBe("test");
+  });
+
+  it("tracks pilot requests in a bucketed window", () => {
+    const site = create({ thresholds: { ...thresholds, pilotWindowMs: 10_000 } });
+    const [next] = acceptAll(siteMachine, site, [
+      { type: "pilot.seen", atMs: 1_000 },
+      { type: "pilot.seen", pilotId: "p1", atMs: 1_500 },
+      { type: "pilot.seen", atMs: 5_000 },
+      { type: "pilot.seen", atMs: 14_000 },
+    ]);
+    expect(next.context.pilots.lastSeenAtMs).toBe(14_000);
+    expect(next.context.pilots.requests).toEqual([
+      { startMs: 5_000, count: 1 },
+      { startMs: 14_000, count: 1 },
+    ]);
+    expect(pilotRequestsInWindow(next.context, 14_000)).toBe(2);
+    expect(pilotRequestsInWindow(next.context, 30_000)).toBe(0);
+  });
+
+  it("runs through the runtime's step() and restores from its stored bytes", () => {
+    const live = driveThroughRuntime(siteKind, "site/BNL", [
+      {
+        type: "create",
+        input: { name: "BNL", resources, thresholds: { ...thresholds, blackHoleMinJobs: 2 } },
+      },
+      ended("failed", 2_000),
+      ended("failed", 2_001),
+      { type: "pilot.seen", atMs: 2_002 },
+      { type: "setStatus", status: "online", by: "shifter", reason: "fixed" },
+    ]);
+    expect(live.state.value).toBe("online");
+    expect(live.state.context.incidents).toHaveLength(1);
+  });
+});
