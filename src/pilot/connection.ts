@@ -1,0 +1,241 @@
+import WebSocket, { type RawData } from "ws";
+import { CodecError, decodeWith, encode, validate } from "../protocol/codec.js";
+import {
+  closeCodes,
+  PROTOCOL_SUBPROTOCOL,
+  pilotMessageSchema,
+  type ServerMessage,
+  serverMessageSchema,
+} from "../protocol/messages.js";
+import { reconnectDelayMs } from "./backoff.js";
+import { type FrameIds, makeFrame, type PilotFrame, type PilotFrameBody } from "./frames.js";
+import { messageOf, type PilotLog } from "./log.js";
+
+export type PilotWelcome = Extract<ServerMessage, { type: "pilot.welcome" }>;
+type HelloBody = Omit<Extract<PilotFrameBody, { type: "pilot.hello" }>, "type" | "resume">;
+
+export interface ConnectionHandlers {
+  /** The hello's resources, asked again on every connect (walltime left keeps falling). */
+  hello(): Promise<HelloBody>;
+  /** A session is open: the server knows the pilot and frames may be sent. */
+  onWelcome(welcome: PilotWelcome): void;
+  /** Every other valid server frame. */
+  onMessage(message: Exclude<ServerMessage, { type: "pilot.welcome" }>): void;
+  /** Once per `heartbeatMs` while a session is open. */
+  onHeartbeat(): void;
+  /** The server refused the credential; the connection has stopped for good. */
+  onUnauthorized(reason: string): void;
+}
+
+/** A server frame larger than this is refused by the socket (job specs are small). */
+const MAX_SERVER_FRAME_BYTES = 16 * 1024 * 1024;
+const HANDSHAKE_TIMEOUT_MS = 10_000;
+/** An open socket that brings no welcome in this long is given up and dialled again. */
+const WELCOME_TIMEOUT_MS = 15_000;
+/** A socket silent (no frame, no pong) for this many heartbeat periods is taken for dead. */
+const SILENT_HEARTBEATS_BEFORE_DEAD = 3;
+const CLOSE_WAIT_MS = 1_000;
+
+/** `http(s)://host/base` or `ws(s)://host/base` -> `ws(s)://host/base/pilot`. */
+export function pilotSocketUrl(serverUrl: string): string {
+  const url = new URL(serverUrl);
+  if (url.protocol === "http:") url.protocol = "ws:";
+  else if (url.protocol === "https:") url.protocol = "wss:";
+  url.pathname = `${url.pathname.replace(/\/+$/, "")}/pilot`;
+  return url.toString();
+}
+
+/**
+ * The pilot's one WebSocket to the server. Says hello on every socket it
+ * opens (with the last welcome's id and resume token once it has them),
+ * validates every incoming frame, and after a dropped socket dials again with
+ * exponential backoff until `close()`. Frames other than the hello go out only
+ * while a session is open; `send` says whether one did.
+ */
+export class PilotConnection {
+  private socket: WebSocket | undefined;
+  private welcomed = false;
+  private closing = false;
+  private failures = 0;
+  private pilotId: string | undefined;
+  private resumeToken: string | undefined;
+  private lastHeardAtMs = 0;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private welcomeTimer: NodeJS.Timeout | undefined;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly url: string,
+    private readonly token: string,
+    private readonly ids: FrameIds,
+    private readonly handlers: ConnectionHandlers,
+    private readonly log: PilotLog,
+  ) {}
+
+  get sessionOpen(): boolean {
+    return this.welcomed && this.socket?.readyState === WebSocket.OPEN;
+  }
+
+  start(): void {
+    this.dial();
+  }
+
+  /** Sends a frame if a session is open; false when it could not go out. */
+  send(frame: PilotFrame): boolean {
+    const socket = this.socket;
+    if (!this.welcomed || socket === undefined || socket.readyState !== WebSocket.OPEN) return false;
+    this.transmit(socket, frame);
+    return true;
+  }
+
+  /** Ends the session politely (the server then knows the pilot left) and stops reconnecting. */
+  async close(reason = "pilot done"): Promise<void> {
+    this.closing = true;
+    clearTimeout(this.reconnectTimer);
+    this.stopSessionTimers();
+    const socket = this.socket;
+    if (socket === undefined || socket.readyState === WebSocket.CLOSED) return;
+    const closed = new Promise<void>((resolve) => socket.once("close", () => resolve()));
+    if (socket.readyState === WebSocket.OPEN) socket.close(1000, reason);
+    else socket.terminate();
+    const timer = setTimeout(() => socket.terminate(), CLOSE_WAIT_MS);
+    await closed;
+    clearTimeout(timer);
+  }
+
+  private dial(): void {
+    if (this.closing) return;
+    const socket = new WebSocket(this.url, PROTOCOL_SUBPROTOCOL, {
+      headers: { authorization: `Bearer ${this.token}` },
+      handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
+      maxPayload: MAX_SERVER_FRAME_BYTES,
+    });
+    this.socket = socket;
+    this.welcomed = false;
+    let refusedStatus: number | undefined;
+    socket.on("unexpected-response", (_req, res) => {
+      refusedStatus = res.statusCode;
+      res.resume();
+      socket.terminate();
+    });
+    socket.on("open", () => {
+      this.lastHeardAtMs = Date.now();
+      this.welcomeTimer = setTimeout(() => {
+        this.log.warn("no welcome from the server; dialling again", { waitedMs: WELCOME_TIMEOUT_MS });
+        socket.terminate();
+      }, WELCOME_TIMEOUT_MS);
+      this.sayHello(socket).catch((err: unknown) => {
+        this.log.error("could not say hello", { error: messageOf(err) });
+        socket.terminate();
+      });
+    });
+    socket.on("message", (data, isBinary) => this.receive(socket, data, isBinary));
+    socket.on("pong", () => {
+      this.lastHeardAtMs = Date.now();
+    });
+    socket.on("error", (err) => {
+      if (socket === this.socket) this.log.warn("socket error", { error: err.message });
+    });
+    socket.on("close", (code, reason) => this.onClose(socket, code, reason.toString(), refusedStatus));
+  }
+
+  private async sayHello(socket: WebSocket): Promise<void> {
+    const body = await this.handlers.hello();
+    if (socket !== this.socket || socket.readyState !== WebSocket.OPEN) return;
+    const resume =
+      this.pilotId !== undefined && this.resumeToken !== undefined
+        ? { pilotId: this.pilotId, token: this.resumeToken }
+        : undefined;
+    const hello = makeFrame(this.ids, { type: "pilot.hello", ...body, ...(resume ? { resume } : {}) });
+    this.transmit(socket, hello);
+    this.log.info("hello sent", { url: this.url, resuming: resume !== undefined, pilotId: this.pilotId });
+  }
+
+  private transmit(socket: WebSocket, frame: PilotFrame): void {
+    // Checking our own frames keeps a pilot bug from reaching the server as a protocol violation.
+    const checked = validate(pilotMessageSchema, frame, `pilot frame ${frame.type}`);
+    // An absent optional field must be absent on the wire too, not msgpack's extension for undefined.
+    const bytes = encode(
+      Object.fromEntries(Object.entries(checked).filter(([, value]) => value !== undefined)),
+    );
+    socket.send(bytes, { binary: true });
+  }
+
+  private receive(socket: WebSocket, data: RawData, isBinary: boolean): void {
+    if (socket !== this.socket) return;
+    this.lastHeardAtMs = Date.now();
+    if (!isBinary) {
+      this.log.warn("text frame from the server ignored");
+      return;
+    }
+    let message: ServerMessage;
+    try {
+      message = decodeWith(serverMessageSchema, bytesOf(data), "server frame");
+    } catch (err) {
+      if (!(err instanceof CodecError)) throw err;
+      this.log.warn("malformed server frame ignored", { code: err.code, error: err.message });
+      return;
+    }
+    if (message.type === "pilot.welcome") {
+      this.onWelcome(socket, message);
+      return;
+    }
+    this.handlers.onMessage(message);
+  }
+
+  private onWelcome(socket: WebSocket, welcome: PilotWelcome): void {
+    clearTimeout(this.welcomeTimer);
+    this.pilotId = welcome.pilotId;
+    this.resumeToken = welcome.resumeToken;
+    this.log.addSecret(welcome.resumeToken);
+    this.welcomed = true;
+    this.failures = 0;
+    this.log.info("welcome", {
+      pilotId: welcome.pilotId,
+      heartbeatMs: welcome.heartbeatMs,
+      jobs: welcome.jobs.length,
+    });
+    this.startHeartbeat(socket, welcome.heartbeatMs);
+    this.handlers.onWelcome(welcome);
+  }
+
+  /** Pings the server each period: a socket that went dead without a close would otherwise hang forever. */
+  private startHeartbeat(socket: WebSocket, heartbeatMs: number): void {
+    clearInterval(this.heartbeatTimer);
+    this.heartbeatTimer = setInterval(() => {
+      if (Date.now() - this.lastHeardAtMs > SILENT_HEARTBEATS_BEFORE_DEAD * heartbeatMs) {
+        this.log.warn("server silent; dropping the socket", { silentMs: Date.now() - this.lastHeardAtMs });
+        socket.terminate();
+        return;
+      }
+      if (socket.readyState !== WebSocket.OPEN) return;
+      socket.ping();
+      this.handlers.onHeartbeat();
+    }, heartbeatMs);
+  }
+
+  private stopSessionTimers(): void {
+    clearTimeout(this.welcomeTimer);
+    clearInterval(this.heartbeatTimer);
+  }
+
+  private onClose(socket: WebSocket, code: number, reason: string, refusedStatus: number | undefined): void {
+    if (socket !== this.socket) return;
+    this.stopSessionTimers();
+    this.welcomed = false;
+    if (this.closing) return;
+    if (code === closeCodes.unauthorized || refusedStatus === 401 || refusedStatus === 403) {
+      this.closing = true;
+      this.handlers.onUnauthorized(refusedStatus !== undefined ? `HTTP ${refusedStatus}` : reason);
+      return;
+    }
+    const delayMs = reconnectDelayMs(this.failures++);
+    this.log.warn("socket closed; reconnecting", { code, reason, refusedStatus, delayMs });
+    this.reconnectTimer = setTimeout(() => this.dial(), delayMs);
+  }
+}
+
+function bytesOf(data: RawData): Uint8Array {
+  if (Array.isArray(data)) return Buffer.concat(data);
+  return data instanceof ArrayBuffer ? new Uint8Array(data) : data;
+}

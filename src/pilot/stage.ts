@@ -1,0 +1,85 @@
+import { createReadStream } from "node:fs";
+import { stat } from "node:fs/promises";
+import { join } from "node:path";
+import type { FileReport, JobSpec } from "../protocol/messages.js";
+import { checksumOfStream } from "../transfer/checksum.js";
+import { downloadFile, uploadFile } from "../transfer/http-client.js";
+import { storagePathSegments } from "../transfer/storage-path.js";
+
+/** The request headers for a storage URL (the credential goes only where it belongs). */
+export type HeadersFor = (url: string) => Record<string, string>;
+
+/**
+ * Where a file named by the server lives in the job directory. The name is
+ * checked like a storage path, so `../x` or `/etc/x` cannot land outside it.
+ */
+export function pathInJobDir(jobDir: string, lfn: string): string {
+  return join(jobDir, ...storagePathSegments(lfn));
+}
+
+/** Fetches every input into the job directory, each verified against its size and checksum. */
+export async function stageIn(
+  inputs: JobSpec["inputs"],
+  jobDir: string,
+  headersFor: HeadersFor,
+): Promise<void> {
+  for (const input of inputs) {
+    await downloadFile(input.url, pathInJobDir(jobDir, input.lfn), {
+      headers: headersFor(input.url),
+      expected: { sizeBytes: input.sizeBytes, checksum: input.checksum },
+    });
+  }
+}
+
+/** `${uploadUrl}/${lfn}`, each path segment of the name encoded. */
+export function uploadUrlFor(uploadUrl: string, lfn: string): string {
+  const encoded = storagePathSegments(lfn).map(encodeURIComponent).join("/");
+  return `${uploadUrl.replace(/\/+$/, "")}/${encoded}`;
+}
+
+/** Uploads one file under `lfn` with its Adler-32 checksum; answers what the storage holds. */
+export async function uploadAs(
+  path: string,
+  lfn: string,
+  uploadUrl: string,
+  headersFor: HeadersFor,
+): Promise<FileReport> {
+  const { checksum } = await checksumOfStream(createReadStream(path));
+  const url = uploadUrlFor(uploadUrl, lfn);
+  const stored = await uploadFile(url, path, { checksum, headers: headersFor(url) });
+  return { lfn, sizeBytes: stored.sizeBytes, checksum: stored.checksum };
+}
+
+export interface StagedOutputs {
+  uploaded: FileReport[];
+  /** Expected outputs the payload did not write. */
+  missing: string[];
+}
+
+/** Uploads each expected output the payload wrote; names the ones it did not. */
+export async function stageOut(
+  outputs: readonly string[],
+  jobDir: string,
+  uploadUrl: string,
+  headersFor: HeadersFor,
+): Promise<StagedOutputs> {
+  const staged: StagedOutputs = { uploaded: [], missing: [] };
+  for (const lfn of outputs) {
+    const path = pathInJobDir(jobDir, lfn);
+    if (!(await isFile(path))) {
+      staged.missing.push(lfn);
+      continue;
+    }
+    staged.uploaded.push(await uploadAs(path, lfn, uploadUrl, headersFor));
+  }
+  return staged;
+}
+
+async function isFile(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isFile();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return false;
+    throw err;
+  }
+}

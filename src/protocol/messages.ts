@@ -1,0 +1,208 @@
+import { z } from "zod";
+
+/**
+ * Every message on the pilot WebSocket: the single source of the types on
+ * both sides. Frames are binary msgpack maps (`useRecords: false`) with a
+ * `type` (`noun.verb`), a protocol version `v` and a frame `id`. See
+ * docs/protocol.md for each message with an example.
+ */
+
+export const PROTOCOL_VERSION = 1;
+/** Offered by the pilot and echoed by the server during the WebSocket upgrade. */
+export const PROTOCOL_SUBPROTOCOL = `panda.v${PROTOCOL_VERSION}`;
+
+const base = {
+  v: z.literal(PROTOCOL_VERSION),
+  /** Unique per sender and session; replies name it in `ref`. */
+  id: z.string().min(1).max(64),
+};
+
+const jobRef = {
+  jobId: z.string().min(1).max(256),
+  /** Reports for another attempt than the server's current one are answered with a kill, never applied. */
+  attempt: z.number().int().min(1),
+};
+
+export const threadSchema = z.enum(["primary", "secondary"]);
+export type Thread = z.infer<typeof threadSchema>;
+
+export const errorClassSchema = z.enum([
+  "pilot",
+  "payload",
+  "stagein",
+  "stageout",
+  "lostHeartbeat",
+  "timeout",
+  "killed",
+  "system",
+  "brokerage",
+]);
+export type ErrorClass = z.infer<typeof errorClassSchema>;
+
+export const fileReportSchema = z.object({
+  lfn: z.string().min(1).max(512),
+  sizeBytes: z.number().int().nonnegative(),
+  checksum: z.string().min(1).max(80),
+});
+export type FileReport = z.infer<typeof fileReportSchema>;
+
+// Pilot -> server.
+
+export const pilotHelloSchema = z.object({
+  ...base,
+  type: z.literal("pilot.hello"),
+  site: z.string().min(1).max(128),
+  hostname: z.string().max(255).default(""),
+  cores: z.number().int().min(1).max(4096),
+  memoryMb: z.number().int().nonnegative(),
+  diskMb: z.number().int().nonnegative(),
+  walltimeLeftSec: z.number().int().nonnegative(),
+  multitask: z.boolean(),
+  /** Present when reconnecting: the id and token from the last `pilot.welcome`. */
+  resume: z.object({ pilotId: z.string().min(1).max(128), token: z.string().min(16).max(256) }).optional(),
+  agent: z.string().max(128).default("unknown"),
+});
+
+export const pilotReadySchema = z.object({
+  ...base,
+  type: z.literal("pilot.ready"),
+  /** A thread with nothing to do: late binding asks for work only when it can run it. */
+  thread: threadSchema,
+});
+
+export const pilotDrainingSchema = z.object({
+  ...base,
+  type: z.literal("pilot.draining"),
+  reason: z.string().max(512).default(""),
+});
+
+export const jobAckSchema = z.object({ ...base, type: z.literal("job.ack"), ...jobRef });
+
+export const jobStatusSchema = z.object({
+  ...base,
+  type: z.literal("job.status"),
+  ...jobRef,
+  state: z.enum(["starting", "running"]),
+});
+
+export const jobHeartbeatSchema = z.object({ ...base, type: z.literal("job.heartbeat"), ...jobRef });
+
+export const jobEndedSchema = z.object({
+  ...base,
+  type: z.literal("job.ended"),
+  ...jobRef,
+  outcome: z.enum(["finished", "failed", "cancelled"]),
+  exitCode: z.number().int().nullable(),
+  errorClass: errorClassSchema.optional(),
+  errorCode: z.number().int().optional(),
+  errorMessage: z.string().max(4096).optional(),
+  outputs: z.array(fileReportSchema).max(10_000).default([]),
+  log: fileReportSchema.optional(),
+});
+
+export const pilotMessageSchema = z.discriminatedUnion("type", [
+  pilotHelloSchema,
+  pilotReadySchema,
+  pilotDrainingSchema,
+  jobAckSchema,
+  jobStatusSchema,
+  jobHeartbeatSchema,
+  jobEndedSchema,
+]);
+export type PilotMessage = z.infer<typeof pilotMessageSchema>;
+export type PilotMessageInput = z.input<typeof pilotMessageSchema>;
+
+// Server -> pilot.
+
+export const pilotWelcomeSchema = z.object({
+  ...base,
+  type: z.literal("pilot.welcome"),
+  ref: z.string(),
+  pilotId: z.string(),
+  /** Secret: present it in `pilot.hello.resume` to take this session back after a dropped socket. */
+  resumeToken: z.string(),
+  heartbeatMs: z.number().int().positive(),
+  /** Jobs the server believes this pilot runs (after a resume): the pilot kills any others it has. */
+  jobs: z.array(z.object({ ...jobRef, thread: threadSchema })),
+});
+
+export const jobSpecSchema = z.object({
+  ...jobRef,
+  taskId: z.string(),
+  type: z.enum(["production", "analysis"]),
+  command: z.array(z.string()).min(1),
+  env: z.record(z.string(), z.string()).default({}),
+  walltimeSec: z.number().int().positive(),
+  /** Files to fetch into the work directory before the payload starts. */
+  inputs: z.array(fileReportSchema.extend({ url: z.string() })),
+  /** Where outputs and the log go: PUT `${uploadUrl}/${lfn}` with the checksum header. */
+  uploadUrl: z.string(),
+  /** Output files the payload is expected to write in its work directory. */
+  outputs: z.array(z.string()),
+});
+export type JobSpec = z.infer<typeof jobSpecSchema>;
+
+export const jobPushSchema = z.object({
+  ...base,
+  type: z.literal("job.push"),
+  thread: threadSchema,
+  job: jobSpecSchema,
+});
+
+export const jobKillSchema = z.object({
+  ...base,
+  type: z.literal("job.kill"),
+  ...jobRef,
+  reason: z.string(),
+});
+
+export const pilotDrainSchema = z.object({ ...base, type: z.literal("pilot.drain"), reason: z.string() });
+
+/** Confirms a report was durably applied (or knowingly ignored as a duplicate); the pilot may forget it. */
+export const ackSchema = z.object({ ...base, type: z.literal("ack"), ref: z.string() });
+
+export const protocolErrorCodes = [
+  "MALFORMED",
+  "SCHEMA",
+  "TOO_LARGE",
+  "RATE_LIMITED",
+  "UNAUTHORIZED",
+  "NOT_YOUR_JOB",
+  "STALE_ATTEMPT",
+  "NOT_READY",
+  "INTERNAL",
+] as const;
+export type ProtocolErrorCode = (typeof protocolErrorCodes)[number];
+
+export const errorFrameSchema = z.object({
+  ...base,
+  type: z.literal("error"),
+  /** The id of the frame that caused it, when it could be read. */
+  ref: z.string().optional(),
+  code: z.enum(protocolErrorCodes),
+  message: z.string(),
+});
+
+export const serverMessageSchema = z.discriminatedUnion("type", [
+  pilotWelcomeSchema,
+  jobPushSchema,
+  jobKillSchema,
+  pilotDrainSchema,
+  ackSchema,
+  errorFrameSchema,
+]);
+export type ServerMessage = z.infer<typeof serverMessageSchema>;
+
+/** WebSocket close codes the server uses (4000-4999 are the application's). */
+export const closeCodes = {
+  protocolError: 1002,
+  policyViolation: 1008,
+  tooLarge: 1009,
+  /** The server failed to set the session up (its hello handler failed); reconnect later. */
+  internalError: 1011,
+  serverShutdown: 1001,
+  unauthorized: 4001,
+  replaced: 4002,
+  rateLimited: 4003,
+  heartbeatTimeout: 4004,
+} as const;
