@@ -143,7 +143,11 @@ export type FilterName =
   | "pilots"
   | "transferring"
   | "queueCap"
-  | "blackHole";
+  | "blackHole"
+  /** Left out before scoring: an earlier attempt failed there. */
+  | "excluded"
+  /** Left out before scoring: the user asked for another site. */
+  | "requestedSite";
 
 export interface Exclusion {
   filter: FilterName;

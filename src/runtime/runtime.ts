@@ -258,14 +258,11 @@ export class Runtime {
     return { outcome: "queued" };
   }
 
-  /** Reads any actor's state and recent history straight from the store, from any node. */
-  async inspect(ref: ActorRef, historyLimit = 1000): Promise<ActorView | null> {
+  /** Reads any actor's current state straight from the store, from any node; null when it does not exist. */
+  async readState(ref: ActorRef): Promise<Omit<ActorView, "history"> | null> {
     const actor = actorKeyOf(ref);
     const definition = this.registry.get(ref.kind);
-    const shard = shardOf(actor, this.shardCount);
-    const [stored] = await this.store.loadActors(shard, [actor]);
-    const historyBytes = await this.store.readHistory(shard, actor, historyLimit);
-    const history = historyBytes.map((bytes) => decodeHistoryEntry(bytes));
+    const [stored] = await this.store.loadActors(shardOf(actor, this.shardCount), [actor]);
     if (!stored) return null;
     const live = restore(definition, actor, stored.version, stored.snapshot);
     return {
@@ -276,8 +273,19 @@ export class Runtime {
       value: live.state.value,
       status: live.state.status,
       context: live.state.context,
-      history,
     };
+  }
+
+  /** Reads any actor's state and recent history straight from the store, from any node. */
+  async inspect(ref: ActorRef, historyLimit = 1000): Promise<ActorView | null> {
+    const actor = actorKeyOf(ref);
+    const shard = shardOf(actor, this.shardCount);
+    const [state, historyBytes] = await Promise.all([
+      this.readState(ref),
+      this.store.readHistory(shard, actor, historyLimit),
+    ]);
+    if (!state) return null;
+    return { ...state, history: historyBytes.map((bytes) => decodeHistoryEntry(bytes)) };
   }
 
   private scheduleLeaseTick(): void {

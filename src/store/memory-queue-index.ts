@@ -37,6 +37,14 @@ export class MemoryQueueIndex implements QueueIndex {
     q.scores.set(member, score);
   }
 
+  async addIfBelow(queue: string, member: string, score: number, limit: number): Promise<boolean> {
+    const q = this.queue(queue);
+    if (q.scores.has(member)) return true;
+    if (q.entries.length >= limit) return false;
+    await this.add(queue, member, score);
+    return true;
+  }
+
   async remove(queue: string, member: string): Promise<boolean> {
     const q = this.queue(queue);
     const score = q.scores.get(member);

@@ -13,6 +13,12 @@ export interface IndexEntry {
 export interface QueueIndex {
   /** Inserts or re-scores a member. */
   add(queue: string, member: string, score: number): Promise<void>;
+  /**
+   * Adds the member only while the queue holds fewer than `limit` members (a
+   * member already there counts as added); atomic, so concurrent callers
+   * never push a queue past its limit. True when the member is in the queue.
+   */
+  addIfBelow(queue: string, member: string, score: number, limit: number): Promise<boolean>;
   /** True if the member was there. */
   remove(queue: string, member: string): Promise<boolean>;
   /** Removes and returns up to `count` members with the lowest scores: one caller gets each member. */

@@ -160,6 +160,7 @@ describe("job", () => {
             release: null,
             inputs: baseInput.inputs,
             excludedSites: [],
+            requestedSite: null,
             tries: 0,
           },
         },
@@ -237,7 +238,10 @@ describe("job", () => {
         code: "noSite",
         message: "no site after 2 brokerage tries",
       });
-      expect(last).toEqual([endedReport(40_000, "failed", "brokerage", null)]);
+      expect(last).toEqual([
+        { emit: "job.final", data: { jobId: JOB, user: "alice", site: null, outcome: "failed" } },
+        endedReport(40_000, "failed", "brokerage", null),
+      ]);
     });
 
     it("waits for inputs not yet produced, watching their datasets, then re-brokers", () => {
@@ -694,7 +698,10 @@ describe("job", () => {
         code: "killed",
         message: "killed by alice: typo",
       });
-      expect(emits(effects)).toEqual([{ emit: "queue.remove", data: { site: "BNL", jobId: JOB } }]);
+      expect(emits(effects)).toEqual([
+        { emit: "queue.remove", data: { site: "BNL", jobId: JOB } },
+        { emit: "job.final", data: { jobId: JOB, user: "alice", site: "BNL", outcome: "cancelled" } },
+      ]);
       expect(eventTypesSent(effects)).toEqual(["site/BNL job.state", "task/t-1 job.ended"]);
     });
 
@@ -702,6 +709,7 @@ describe("job", () => {
       const [, effects] = accept(jobMachine, running(), { type: "kill", by: "ops", reason: "bad release" });
       expect(emits(effects)).toEqual([
         { emit: "pilot.kill", data: { pilotId: "p1", jobId: JOB, attempt: 1, reason: "bad release" } },
+        { emit: "job.final", data: { jobId: JOB, user: "alice", site: "BNL", outcome: "cancelled" } },
       ]);
       expect(sends(effects, "task/t-1")[0]?.event).toMatchObject({
         outcome: "cancelled",

@@ -79,6 +79,8 @@ describe("task", () => {
         release: null,
         inputs: [inFile("c")],
         outputs: { dataset: "mc.out" },
+        payload: null,
+        requestedSite: null,
         retry: { maxAttempts: 2 },
         atMs: 1_000,
       },

@@ -33,6 +33,17 @@ function describeQueueIndex(name: string, make: () => QueueIndex) {
       expect(await index.size("jobs")).toBe(0);
     });
 
+    it("admits under a limit atomically, however many callers race", async () => {
+      const index = make();
+      const results = await Promise.all(
+        Array.from({ length: 20 }, (_, i) => index.addIfBelow("quota", `j${i}`, i, 3)),
+      );
+      expect(results.filter(Boolean)).toHaveLength(3);
+      expect(await index.size("quota")).toBe(3);
+      const [first] = await index.range("quota", 0, 1);
+      expect(await index.addIfBelow("quota", first!.member, 0, 3)).toBe(true);
+    });
+
     it("keeps queues apart, including names with braces", async () => {
       const index = make();
       await index.add("x{1}", "m", 1);

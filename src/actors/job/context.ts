@@ -16,6 +16,8 @@ export function initialJobContext(raw: JobInput): JobContext {
     release: input.release,
     inputs: input.inputs,
     outputs: input.outputs,
+    payload: input.payload,
+    requestedSite: input.requestedSite,
     site: null,
     pilot: null,
     brokerage: { decision: null, tries: 0 },

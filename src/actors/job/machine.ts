@@ -248,6 +248,19 @@ export const jobMachine = setup({
       const transfer = outputTransfer(context, context.site, context.outputs.destination);
       enqueue(sendEventAction(transfer.to, transfer.event));
     }),
+    /** Frees what the job held outside itself while live (its user's quota slot), whatever the outcome. */
+    announceFinal: fanOut<JobContext, JobEvent, { outcome: JobOutcomeState }>(
+      ({ context, enqueue }, params) => {
+        enqueue(
+          emitEffectAction("job.final", {
+            jobId: context.jobId,
+            user: context.user,
+            site: context.site,
+            outcome: params.outcome,
+          }),
+        );
+      },
+    ),
     reportEnd: fanOut<JobContext, JobEvent, { outcome: JobOutcomeState }>(({ context, enqueue }, params) => {
       enqueue(sendEventAction(refs.task(context.taskId), endedReport(context, params.outcome)));
     }),
@@ -479,17 +492,23 @@ export const jobMachine = setup({
       type: "final",
       entry: [
         { type: "enterState", params: { state: "finished" } },
+        { type: "announceFinal", params: { outcome: "finished" } },
         { type: "reportEnd", params: { outcome: "finished" } },
       ],
     },
     failed: {
       type: "final",
-      entry: [{ type: "enterState", params: { state: "failed" } }, "retryOrReportEnd"],
+      entry: [
+        { type: "enterState", params: { state: "failed" } },
+        { type: "announceFinal", params: { outcome: "failed" } },
+        "retryOrReportEnd",
+      ],
     },
     cancelled: {
       type: "final",
       entry: [
         { type: "enterState", params: { state: "cancelled" } },
+        { type: "announceFinal", params: { outcome: "cancelled" } },
         { type: "reportEnd", params: { outcome: "cancelled" } },
       ],
     },
@@ -497,6 +516,7 @@ export const jobMachine = setup({
       type: "final",
       entry: [
         { type: "enterState", params: { state: "closed" } },
+        { type: "announceFinal", params: { outcome: "closed" } },
         { type: "reportEnd", params: { outcome: "closed" } },
       ],
     },

@@ -35,6 +35,7 @@ export function brokerRequest(context: JobContext) {
     release: context.release,
     inputs: context.inputs,
     excludedSites: context.excludedSites,
+    requestedSite: context.requestedSite,
     tries: context.brokerage.tries,
   };
 }

@@ -46,6 +46,8 @@ export function decideRetry(context: JobContext): RetryDecision {
     release: context.release,
     inputs: context.inputs,
     outputs: context.outputs,
+    payload: context.payload,
+    requestedSite: context.requestedSite,
     retry: policy,
     excludedSites,
     watchdogs: context.watchdogs,

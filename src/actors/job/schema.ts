@@ -84,6 +84,13 @@ export const watchdogsSchema = z.object({
 export type Watchdogs = z.infer<typeof watchdogsSchema>;
 
 /** What every job of a task shares: who runs it, what it needs, where its outputs go. */
+/** What the pilot runs: argv (no shell) and extra environment. */
+export const payloadSchema = z.object({
+  command: z.array(z.string().min(1)).min(1),
+  env: z.record(z.string(), z.string()).default({}),
+});
+export type JobPayload = z.infer<typeof payloadSchema>;
+
 export const workSpecShape = {
   taskId: nameSchema,
   user: z.string().min(1),
@@ -93,6 +100,10 @@ export const workSpecShape = {
   resources: resourcesSchema,
   release: z.string().min(1).nullable().default(null),
   outputs: outputSpecSchema,
+  /** Null for work that is only simulated. */
+  payload: payloadSchema.nullable().default(null),
+  /** The user asked for this site: brokerage considers no other. */
+  requestedSite: nameSchema.nullable().default(null),
 };
 
 export const jobInputSchema = z.object({
@@ -199,6 +210,8 @@ export interface JobContext {
   release: string | null;
   inputs: JobInputFile[];
   outputs: OutputSpec;
+  payload: JobPayload | null;
+  requestedSite: string | null;
   site: string | null;
   pilot: PilotBinding | null;
   brokerage: { decision: unknown; tries: number };

@@ -48,6 +48,8 @@ function firstAttempts(input: TaskInput): { id: string; event: JobEvent }[] {
       release: input.release ?? null,
       inputs: spec.inputs,
       outputs: input.outputs,
+      payload: input.payload ?? null,
+      requestedSite: input.requestedSite ?? null,
       ...(input.retry ? { retry: input.retry } : {}),
       ...(input.watchdogs ? { watchdogs: input.watchdogs } : {}),
       ...timeField(input.atMs ?? null),

@@ -1,0 +1,295 @@
+import { randomBytes } from "node:crypto";
+import WebSocket from "ws";
+import {
+  closeCodes,
+  type PilotMessage,
+  type ProtocolErrorCode,
+  type ServerMessage,
+} from "../protocol/messages.js";
+import type { Logger } from "../runtime/logger.js";
+import {
+  type DecodedFrame,
+  decodePilotFrame,
+  encodeServerFrame,
+  errorFrame,
+  frameIdOfBytes,
+} from "./frames.js";
+import type { PilotPrincipal } from "./handlers.js";
+import type { GatewayLimits } from "./options.js";
+import { TokenBucket } from "./rate-limit.js";
+import type { GatewaySession } from "./session.js";
+
+/** What a connection needs from the gateway that owns it. */
+export interface ConnectionHost {
+  /** One message at a time, in arrival order; answers (ack or error) are the host's business. */
+  handle(connection: PilotConnection, message: PilotMessage): Promise<void>;
+  /** Exactly once per connection, after the last `handle` settled. */
+  closed(connection: PilotConnection, reason: string): void;
+}
+
+type ConnectionLimits = Pick<
+  GatewayLimits,
+  | "ratePerSec"
+  | "burst"
+  | "maxConsecutiveRateLimitedFrames"
+  | "maxConsecutiveBadFrames"
+  | "helloTimeoutMs"
+  | "maxQueuedMessages"
+  | "maxBufferedBytes"
+>;
+
+/** How far past `maxBufferedBytes` owed answers may pile up before the pilot counts as not reading. */
+const UNREAD_BUFFER_FACTOR = 4;
+
+/** What ws reports when the socket went away without a close frame. */
+const ABNORMAL_CLOSURE = 1006;
+
+function asBuffer(data: WebSocket.RawData): Buffer {
+  if (Buffer.isBuffer(data)) return data;
+  if (Array.isArray(data)) return Buffer.concat(data);
+  return Buffer.from(data);
+}
+
+/**
+ * One upgraded socket: reads and checks frames, limits their rate, feeds them
+ * to the host one at a time, answers pings and closes. It knows nothing of
+ * hellos or jobs; the session it carries, once the hello is accepted, is set
+ * by the gateway.
+ */
+export class PilotConnection {
+  session: GatewaySession | undefined;
+  /** Resolves once the host has heard `closed`: the handlers are done with this connection. */
+  readonly disconnected: Promise<void>;
+  /** Resolves when the socket itself is closed (the peer answered the close frame, or it was dropped). */
+  readonly socketClosed: Promise<void>;
+
+  private readonly bucket: TokenBucket;
+  private readonly queue: PilotMessage[] = [];
+  private readonly framePrefix = randomBytes(4).toString("hex");
+  private readonly helloTimer: NodeJS.Timeout;
+  private frameCount = 0;
+  private consecutiveBadFrames = 0;
+  private consecutiveRateLimitedFrames = 0;
+  private answeredLastPing = true;
+  private processing = false;
+  private readingPaused = false;
+  private closeReason: string | undefined;
+  private notified = false;
+  private resolveDisconnected!: () => void;
+
+  constructor(
+    private readonly socket: WebSocket,
+    readonly principal: PilotPrincipal,
+    readonly remoteAddress: string,
+    private readonly host: ConnectionHost,
+    private readonly limits: ConnectionLimits,
+    private readonly log: Logger,
+  ) {
+    this.bucket = new TokenBucket(limits.ratePerSec, limits.burst);
+    this.disconnected = new Promise((resolve) => {
+      this.resolveDisconnected = resolve;
+    });
+    this.socketClosed = new Promise((resolve) => socket.once("close", () => resolve()));
+    this.helloTimer = setTimeout(() => {
+      if (!this.session) this.close(closeCodes.policyViolation, "no pilot.hello in time");
+    }, limits.helloTimeoutMs);
+    this.helloTimer.unref();
+
+    socket.on("message", (data, isBinary) => this.receive(asBuffer(data), isBinary));
+    socket.on("pong", () => {
+      this.answeredLastPing = true;
+    });
+    // ws emits 'error' for protocol violations (an oversized frame: 1009, bad
+    // opcodes: 1002) and closes the socket itself; without this listener the
+    // error would be thrown and take the whole node down.
+    socket.on("error", (err) => {
+      this.log.warn({ ...this.logFields(), err: err.message }, "pilot socket error");
+      this.finish(`socket error: ${err.message}`);
+    });
+    socket.on("close", (code, reason) => {
+      if (code === ABNORMAL_CLOSURE) {
+        this.finish("connection lost");
+        return;
+      }
+      const why = reason.length > 0 ? `${code} ${reason.toString()}` : String(code);
+      this.finish(`closed by the pilot (${why})`);
+    });
+  }
+
+  /** Open until the gateway or the pilot starts closing it. */
+  get open(): boolean {
+    return this.closeReason === undefined && this.socket.readyState === WebSocket.OPEN;
+  }
+
+  logFields(): Record<string, unknown> {
+    return this.session
+      ? { pilotId: this.session.pilotId, site: this.principal.site, tokenId: this.principal.tokenId }
+      : { remote: this.remoteAddress, site: this.principal.site, tokenId: this.principal.tokenId };
+  }
+
+  nextFrameId(): string {
+    this.frameCount += 1;
+    return `${this.framePrefix}-${this.frameCount}`;
+  }
+
+  /**
+   * Sends a frame regardless of backpressure: answers are small and owed. A
+   * pilot that lets even those pile up is not reading its socket at all, and is
+   * dropped rather than buffered for without bound. False once closing.
+   */
+  send(message: ServerMessage): boolean {
+    if (!this.open) return false;
+    if (this.socket.bufferedAmount > this.limits.maxBufferedBytes * UNREAD_BUFFER_FACTOR) {
+      this.log.warn(
+        { ...this.logFields(), bufferedBytes: this.socket.bufferedAmount },
+        "pilot does not read",
+      );
+      this.terminate(closeCodes.policyViolation, "pilot does not read its socket");
+      return false;
+    }
+    this.socket.send(encodeServerFrame(message));
+    return true;
+  }
+
+  /** Sends a frame unless the socket already holds `maxBufferedBytes` unsent. */
+  sendIfNotBackpressured(message: ServerMessage): boolean {
+    if (!this.open) return false;
+    if (this.socket.bufferedAmount > this.limits.maxBufferedBytes) {
+      this.log.debug(
+        { ...this.logFields(), bufferedBytes: this.socket.bufferedAmount },
+        "push refused: socket backpressured",
+      );
+      return false;
+    }
+    return this.send(message);
+  }
+
+  sendError(code: ProtocolErrorCode, message: string, ref?: string): void {
+    this.send(errorFrame(this.nextFrameId(), code, message, ref));
+  }
+
+  /** Starts the closing handshake; the handlers hear of it at once, whatever the peer does. */
+  close(code: number, reason: string): void {
+    if (this.closeReason !== undefined) return;
+    this.log.debug({ ...this.logFields(), code, reason }, "closing pilot socket");
+    this.socket.close(code, reason);
+    this.finish(reason);
+  }
+
+  /**
+   * Drops the socket without waiting for the peer. The close frame goes out
+   * first so that a peer which is alive but deaf to pings still learns why.
+   */
+  terminate(code: number, reason: string): void {
+    if (this.socket.readyState === WebSocket.OPEN) this.socket.close(code, reason);
+    this.socket.terminate();
+    this.finish(reason);
+  }
+
+  /**
+   * Called every ping interval: terminates a socket that did not pong since the
+   * previous call, else pings it. A socket we stopped reading (handlers are
+   * slow) cannot have its pongs read, so it is not judged meanwhile.
+   */
+  checkLiveness(): void {
+    if (this.socket.readyState !== WebSocket.OPEN || this.readingPaused) return;
+    if (!this.answeredLastPing) {
+      this.log.info(this.logFields(), "pilot missed a pong: terminating");
+      this.terminate(closeCodes.heartbeatTimeout, "heartbeat timeout");
+      return;
+    }
+    this.answeredLastPing = false;
+    this.socket.ping();
+  }
+
+  private receive(bytes: Buffer, isBinary: boolean): void {
+    if (this.closeReason !== undefined) return;
+    if (!this.bucket.tryTake()) {
+      this.refuseOverRate(frameIdOfBytes(bytes, isBinary));
+      return;
+    }
+    this.consecutiveRateLimitedFrames = 0;
+    const frame = decodePilotFrame(bytes, isBinary);
+    if (!frame.ok) {
+      this.refuseBadFrame(frame);
+      return;
+    }
+    this.consecutiveBadFrames = 0;
+    this.enqueue(frame.message);
+  }
+
+  private refuseOverRate(ref: string | undefined): void {
+    this.consecutiveRateLimitedFrames += 1;
+    if (this.consecutiveRateLimitedFrames > this.limits.maxConsecutiveRateLimitedFrames) {
+      this.log.warn(this.logFields(), "pilot kept sending over its rate limit: closing");
+      this.close(closeCodes.rateLimited, "rate limit exceeded");
+      return;
+    }
+    this.sendError(
+      "RATE_LIMITED",
+      `over the limit of ${this.limits.ratePerSec} frames/s (burst ${this.limits.burst}): frame dropped, resend it later`,
+      ref,
+    );
+  }
+
+  private refuseBadFrame(frame: Extract<DecodedFrame, { ok: false }>): void {
+    this.consecutiveBadFrames += 1;
+    this.log.debug({ ...this.logFields(), code: frame.code, detail: frame.detail }, "bad pilot frame");
+    this.sendError(frame.code, frame.detail, frame.ref);
+    if (this.consecutiveBadFrames >= this.limits.maxConsecutiveBadFrames) {
+      this.log.warn(this.logFields(), "too many bad frames in a row: closing");
+      this.close(closeCodes.protocolError, "too many bad frames");
+    }
+  }
+
+  private enqueue(message: PilotMessage): void {
+    this.queue.push(message);
+    // Stop reading rather than queue without bound while the handlers are slow.
+    if (this.queue.length >= this.limits.maxQueuedMessages && !this.readingPaused) {
+      this.readingPaused = true;
+      this.socket.pause();
+    }
+    if (!this.processing) void this.processQueue();
+  }
+
+  private async processQueue(): Promise<void> {
+    this.processing = true;
+    try {
+      for (let message = this.queue.shift(); message; message = this.queue.shift()) {
+        if (this.closeReason !== undefined) break;
+        if (message.type === "pilot.hello") clearTimeout(this.helloTimer);
+        try {
+          await this.host.handle(this, message);
+        } catch (err) {
+          this.log.error({ ...this.logFields(), err }, "gateway failed to handle a frame");
+        }
+        if (this.readingPaused && this.queue.length < this.limits.maxQueuedMessages / 2) {
+          this.readingPaused = false;
+          this.socket.resume();
+        }
+      }
+    } finally {
+      this.processing = false;
+      if (this.closeReason !== undefined) this.notifyClosed();
+    }
+  }
+
+  /** The connection is over for the handlers: drop what was not handled yet and tell the host. */
+  private finish(reason: string): void {
+    if (this.closeReason !== undefined) return;
+    this.closeReason = reason;
+    this.queue.length = 0;
+    clearTimeout(this.helloTimer);
+    if (!this.processing) this.notifyClosed();
+  }
+
+  private notifyClosed(): void {
+    if (this.notified) return;
+    this.notified = true;
+    try {
+      this.host.closed(this, this.closeReason ?? "closed");
+    } finally {
+      this.resolveDisconnected();
+    }
+  }
+}

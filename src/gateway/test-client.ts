@@ -1,0 +1,232 @@
+import WebSocket from "ws";
+import type { z } from "zod";
+import { decode, encode, validate } from "../protocol/codec.js";
+import {
+  type PilotMessageInput,
+  PROTOCOL_SUBPROTOCOL,
+  PROTOCOL_VERSION,
+  type pilotHelloSchema,
+  type ServerMessage,
+  serverMessageSchema,
+} from "../protocol/messages.js";
+
+type WithoutEnvelope<M> = M extends unknown ? Omit<M, "v" | "id"> & { id?: string } : never;
+/** A pilot message without `v`; `id` is filled in when absent. */
+export type PilotMessageDraft = WithoutEnvelope<PilotMessageInput>;
+export type HelloDraft = Omit<z.input<typeof pilotHelloSchema>, "v" | "id" | "type"> & { id?: string };
+export type ServerMessageOf<T extends ServerMessage["type"]> = Extract<ServerMessage, { type: T }>;
+
+export interface TestPilotOptions {
+  /** Subprotocols offered; default the one this code speaks. */
+  subprotocols?: string[];
+  /** Send the token as `?token=` instead of an `Authorization` header. */
+  tokenInQuery?: boolean;
+  /** False makes a pilot that never answers pings (to test liveness). */
+  autoPong?: boolean;
+  /** How long `next()` waits by default. */
+  timeoutMs?: number;
+}
+
+/** The server refused the WebSocket upgrade with an HTTP status. */
+export class HandshakeRefusedError extends Error {
+  override readonly name = "HandshakeRefusedError";
+  constructor(
+    readonly status: number,
+    readonly body: string,
+  ) {
+    super(`upgrade refused with ${status}: ${body.trim()}`);
+  }
+}
+
+/** The server answered the hello with an error frame instead of a welcome. */
+export class HelloRefusedError extends Error {
+  override readonly name = "HelloRefusedError";
+  constructor(readonly frame: ServerMessageOf<"error">) {
+    super(`hello refused: ${frame.code} ${frame.message}`);
+  }
+}
+
+/** The socket closed before the frame asked for arrived. */
+export class TestPilotClosedError extends Error {
+  override readonly name = "TestPilotClosedError";
+  constructor(readonly code: number) {
+    super(`the socket closed (${code}) before the awaited frame`);
+  }
+}
+
+interface Waiter {
+  type: ServerMessage["type"] | undefined;
+  resolve(frame: ServerMessage): void;
+  reject(err: Error): void;
+  timer: NodeJS.Timeout | undefined;
+}
+
+/**
+ * A minimal pilot for tests and benchmarks: it speaks the wire protocol and
+ * nothing more (no jobs, no retries). Frames it receives are kept until read.
+ */
+export class TestPilot {
+  readonly closed: Promise<{ code: number; reason: string }>;
+  private readonly received: ServerMessage[] = [];
+  private readonly waiters: Waiter[] = [];
+  private closeCode: number | undefined;
+  private sent = 0;
+  /** Set by `connectTestPilot` once the server welcomed the hello. */
+  welcome: ServerMessageOf<"pilot.welcome"> | undefined;
+
+  constructor(
+    readonly socket: WebSocket,
+    private readonly timeoutMs: number,
+  ) {
+    socket.on("message", (data, isBinary) => this.receive(data as Buffer, isBinary));
+    this.closed = new Promise((resolve) => {
+      socket.on("close", (code, reason) => {
+        this.closeCode = code;
+        for (const waiter of this.waiters.splice(0)) this.settle(waiter, new TestPilotClosedError(code));
+        resolve({ code, reason: reason.toString() });
+      });
+    });
+  }
+
+  get pilotId(): string {
+    if (!this.welcome) throw new Error("no welcome yet");
+    return this.welcome.pilotId;
+  }
+
+  get resumeToken(): string {
+    if (!this.welcome) throw new Error("no welcome yet");
+    return this.welcome.resumeToken;
+  }
+
+  /** Sends a message (adding `v` and an `id` when absent) and returns its id. */
+  send(message: PilotMessageDraft): string {
+    this.sent += 1;
+    const id = message.id ?? `t-${this.sent}`;
+    this.socket.send(encode({ ...message, v: PROTOCOL_VERSION, id }));
+    return id;
+  }
+
+  /** Sends bytes or text as they are, for tests of what the server does with bad frames. */
+  sendRaw(data: Buffer | string): void {
+    this.socket.send(data);
+  }
+
+  /** The first received frame of `type` (any type if omitted) not read yet, waiting for it if needed. */
+  next<T extends ServerMessage["type"]>(type?: T, timeoutMs = this.timeoutMs): Promise<ServerMessageOf<T>> {
+    const index = this.received.findIndex((frame) => type === undefined || frame.type === type);
+    if (index >= 0) return Promise.resolve(this.received.splice(index, 1)[0] as ServerMessageOf<T>);
+    if (this.closeCode !== undefined) return Promise.reject(new TestPilotClosedError(this.closeCode));
+    return new Promise((resolve, reject) => {
+      const waiter: Waiter = {
+        type,
+        resolve: resolve as (frame: ServerMessage) => void,
+        reject,
+        timer: undefined,
+      };
+      if (Number.isFinite(timeoutMs)) {
+        waiter.timer = setTimeout(() => {
+          this.waiters.splice(this.waiters.indexOf(waiter), 1);
+          reject(new Error(`no ${type ?? "frame"} within ${timeoutMs} ms`));
+        }, timeoutMs);
+      }
+      this.waiters.push(waiter);
+    });
+  }
+
+  /** Every frame, in order, until the socket closes. */
+  async *[Symbol.asyncIterator](): AsyncGenerator<ServerMessage> {
+    for (;;) {
+      try {
+        yield await this.next(undefined, Number.POSITIVE_INFINITY);
+      } catch (err) {
+        if (err instanceof TestPilotClosedError) return;
+        throw err;
+      }
+    }
+  }
+
+  close(code = 1000, reason = ""): Promise<{ code: number; reason: string }> {
+    if (this.socket.readyState === WebSocket.OPEN) this.socket.close(code, reason);
+    return this.closed;
+  }
+
+  private receive(data: Buffer, isBinary: boolean): void {
+    let frame: ServerMessage;
+    try {
+      if (!isBinary) throw new Error("the server sent a text frame");
+      frame = validate(serverMessageSchema, decode(data), "server message");
+    } catch (err) {
+      // A server that breaks the contract fails the test that is waiting.
+      for (const waiter of this.waiters.splice(0)) this.settle(waiter, err as Error);
+      return;
+    }
+    const index = this.waiters.findIndex((waiter) => waiter.type === undefined || waiter.type === frame.type);
+    const waiter = index >= 0 ? this.waiters.splice(index, 1)[0] : undefined;
+    if (waiter) this.settle(waiter, frame);
+    else this.received.push(frame);
+  }
+
+  private settle(waiter: Waiter, outcome: ServerMessage | Error): void {
+    clearTimeout(waiter.timer);
+    if (outcome instanceof Error) waiter.reject(outcome);
+    else waiter.resolve(outcome);
+  }
+}
+
+/** A pilot whose hello was welcomed. */
+export type ConnectedTestPilot = TestPilot & { readonly welcome: ServerMessageOf<"pilot.welcome"> };
+
+/** Opens the socket (no hello yet); rejects with `HandshakeRefusedError` when the server refuses the upgrade. */
+export function openTestPilot(
+  url: string,
+  token: string,
+  options: TestPilotOptions = {},
+): Promise<TestPilot> {
+  const target = new URL(url);
+  if (options.tokenInQuery) target.searchParams.set("token", token);
+  const socket = new WebSocket(target, options.subprotocols ?? [PROTOCOL_SUBPROTOCOL], {
+    headers: options.tokenInQuery ? {} : { authorization: `Bearer ${token}` },
+    autoPong: options.autoPong ?? true,
+  });
+  const pilot = new TestPilot(socket, options.timeoutMs ?? 5_000);
+  return new Promise((resolve, reject) => {
+    socket.once("open", () => resolve(pilot));
+    socket.on("error", reject);
+    socket.once("unexpected-response", (request, response) => {
+      let body = "";
+      response.setEncoding("utf8");
+      response.on("data", (chunk: string) => {
+        body += chunk;
+      });
+      response.on("end", () => {
+        reject(new HandshakeRefusedError(response.statusCode ?? 0, body));
+        request.destroy();
+      });
+    });
+  });
+}
+
+/**
+ * Opens the socket, says hello and resolves on the welcome; rejects with
+ * `HelloRefusedError` when the server answers the hello with an error frame.
+ */
+export async function connectTestPilot(
+  url: string,
+  token: string,
+  hello: HelloDraft,
+  options: TestPilotOptions = {},
+): Promise<ConnectedTestPilot> {
+  const pilot = await openTestPilot(url, token, options);
+  const helloId = pilot.send({ type: "pilot.hello", ...hello });
+  for (;;) {
+    const frame = await pilot.next();
+    if (frame.type === "error" && frame.ref === helloId) {
+      await pilot.close();
+      throw new HelloRefusedError(frame);
+    }
+    if (frame.type === "pilot.welcome") {
+      pilot.welcome = frame;
+      return pilot as ConnectedTestPilot;
+    }
+  }
+}

@@ -1,0 +1,59 @@
+import type { DatasetContext } from "../actors/dataset/schema.js";
+import type { JobContext } from "../actors/job/schema.js";
+import type { SiteContext } from "../actors/site/schema.js";
+import type { SubscriptionContext } from "../actors/subscription/schema.js";
+import type { TaskContext } from "../actors/task/schema.js";
+import type { BrokerageConfig } from "../brokerage/types.js";
+import type { ActorRef } from "../runtime/actor-ref.js";
+import type { Logger } from "../runtime/logger.js";
+import type { Runtime } from "../runtime/runtime.js";
+import type { QueueIndex } from "../store/queue-index.js";
+import type { StorageElement } from "../transfer/storage-element.js";
+
+/** Settings of the workload services, validated once in `grid-config.ts`. */
+export interface WorkloadSettings {
+  brokerage: BrokerageConfig;
+  /** Jobs of one user that may be activated..running at once; more wait `throttled`. */
+  maxActiveJobsPerUser: number;
+}
+
+/** What every workload service shares. */
+export interface WorkloadContext {
+  runtime: Runtime;
+  index: QueueIndex;
+  storage: Map<string, StorageElement>;
+  settings: WorkloadSettings;
+  log: Logger;
+  /** Pilots connected for a site right now; the dispatcher knows, brokerage asks. */
+  connectedPilots(site: string): number;
+  /** A job joined a site's queue: the dispatcher may push it to a waiting thread at once. */
+  onActivated(site: string): void;
+}
+
+export interface ContextByKind {
+  job: JobContext;
+  task: TaskContext;
+  dataset: DatasetContext;
+  subscription: SubscriptionContext;
+  site: SiteContext;
+}
+
+/** Reads an actor's context, typed by kind; null when the actor does not exist. */
+export async function readContext<K extends keyof ContextByKind>(
+  ctx: Pick<WorkloadContext, "runtime">,
+  kind: K,
+  id: string,
+): Promise<{ state: string; status: string; context: ContextByKind[K] } | null> {
+  const view = await ctx.runtime.readState({ kind, id } as ActorRef);
+  return view ? { state: view.state, status: view.status, context: view.context as ContextByKind[K] } : null;
+}
+
+/** Sends with a stable id derived from the effect that caused it, so a redelivered effect changes nothing twice. */
+export function sendOnce(
+  ctx: Pick<WorkloadContext, "runtime">,
+  to: ActorRef,
+  event: object,
+  eventId: string,
+) {
+  return ctx.runtime.send(to, event, { eventId, cause: "service" });
+}

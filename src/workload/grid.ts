@@ -1,0 +1,129 @@
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { z } from "zod";
+import { registerWorkloadKinds } from "../actors/index.js";
+import { siteInputSchema } from "../actors/site/schema.js";
+import { BrokerageConfigSchema } from "../brokerage/types.js";
+import { validate } from "../protocol/codec.js";
+import { KindRegistry } from "../runtime/kinds.js";
+import { type Logger, silentLogger } from "../runtime/logger.js";
+import { Runtime, type RuntimeOptions } from "../runtime/runtime.js";
+import type { QueueIndex } from "../store/queue-index.js";
+import type { Store } from "../store/types.js";
+import { DirectoryStorageElement } from "../transfer/directory-storage-element.js";
+import type { StorageElement } from "../transfer/storage-element.js";
+import { TransferAgent, TransferAgentConfigSchema } from "../transfer/transfer-agent.js";
+import { brokerageHandler } from "./brokerage-service.js";
+import type { WorkloadContext } from "./context.js";
+import { type FileToPut, putFiles } from "./datasets.js";
+import { QueueService } from "./queue-service.js";
+import { ensureSite } from "./sites.js";
+import { submitTask } from "./submit.js";
+import { TransferService } from "./transfer-service.js";
+
+/** A grid's sites and the settings of its workload services: one schema, errors that name the field. */
+export const gridConfigSchema = z.object({
+  sites: z.array(siteInputSchema.omit({ atMs: true })).default([]),
+  brokerage: BrokerageConfigSchema.prefault({}),
+  maxActiveJobsPerUser: z.number().int().positive().default(10_000),
+  transfer: TransferAgentConfigSchema.prefault({}),
+});
+export type GridConfig = z.input<typeof gridConfigSchema>;
+
+export interface GridOptions {
+  store: Store;
+  index: QueueIndex;
+  /** Each site's storage element is a directory `<storageRoot>/<site>`. */
+  storageRoot: string;
+  config: GridConfig;
+  runtime?: Omit<RuntimeOptions, "store" | "registry">;
+  log?: Logger;
+}
+
+/**
+ * The workload half of a server node: the actor runtime with the workload
+ * kinds, and the services that answer their effects (brokerage, transfers,
+ * site queues and quotas). The pilot gateway and the API sit on top of it.
+ */
+export class Grid {
+  readonly runtime: Runtime;
+  readonly ctx: WorkloadContext;
+  readonly transfers: TransferAgent;
+  private readonly config: z.output<typeof gridConfigSchema>;
+  private readonly storageRoot: string;
+  private pilotCounter: (site: string) => number = () => 0;
+  private readonly activationListeners = new Set<(site: string) => void>();
+
+  constructor(options: GridOptions) {
+    this.config = validate(gridConfigSchema, options.config, "grid configuration");
+    this.storageRoot = options.storageRoot;
+    const log = options.log ?? silentLogger;
+    const registry = registerWorkloadKinds(new KindRegistry());
+    this.runtime = new Runtime({ ...options.runtime, store: options.store, registry, log });
+    const storage = new Map<string, StorageElement>();
+    this.ctx = {
+      runtime: this.runtime,
+      index: options.index,
+      storage,
+      settings: { brokerage: this.config.brokerage, maxActiveJobsPerUser: this.config.maxActiveJobsPerUser },
+      log,
+      connectedPilots: (site) => this.pilotCounter(site),
+      onActivated: (site) => {
+        for (const listener of this.activationListeners) listener(site);
+      },
+    };
+    const transferService = new TransferService(this.ctx);
+    this.transfers = new TransferAgent({
+      storage,
+      events: transferService.events,
+      config: this.config.transfer,
+      onCallbackError: (err) => log.error({ err: (err as Error).message }, "transfer callback failed"),
+    });
+    transferService.attach(this.transfers);
+    const queues = new QueueService(this.ctx);
+    this.runtime.onEffect("broker.request", brokerageHandler(this.ctx));
+    this.runtime.onEffect("transfer.start", transferService.start);
+    this.runtime.onEffect("transfer.cancel", transferService.cancel);
+    this.runtime.onEffect("queue.add", queues.add);
+    this.runtime.onEffect("queue.remove", queues.remove);
+    this.runtime.onEffect("job.final", queues.final);
+    // Until a dispatcher takes over pilot kills (the gateway does), a kill has no pilot to reach.
+    this.runtime.onEffect("pilot.kill", () => {});
+    for (const site of this.config.sites) this.attachStorage(site.name);
+  }
+
+  /** Counts connected pilots per site for brokerage; set by the dispatcher. */
+  setPilotCounter(counter: (site: string) => number): void {
+    this.pilotCounter = counter;
+  }
+
+  onActivated(listener: (site: string) => void): () => void {
+    this.activationListeners.add(listener);
+    return () => this.activationListeners.delete(listener);
+  }
+
+  private attachStorage(site: string): void {
+    if (this.ctx.storage.has(site)) return;
+    const root = join(this.storageRoot, site);
+    mkdirSync(root, { recursive: true });
+    this.ctx.storage.set(site, new DirectoryStorageElement(root));
+  }
+
+  async start(): Promise<void> {
+    await this.runtime.start();
+    const atMs = this.runtime.clock.nowMs();
+    for (const site of this.config.sites) await ensureSite(this.ctx, { ...site, atMs });
+  }
+
+  async stop(): Promise<void> {
+    await this.runtime.stop();
+  }
+
+  submit(submission: unknown, user: string) {
+    return submitTask(this.ctx, submission, user);
+  }
+
+  putFiles(dataset: string, site: string, files: FileToPut[]) {
+    return putFiles(this.ctx, dataset, site, files);
+  }
+}

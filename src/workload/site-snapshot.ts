@@ -1,0 +1,43 @@
+import type { SiteContext } from "../actors/site/schema.js";
+import { failureSummary, pilotRequestsInWindow } from "../actors/site/stats.js";
+import type { SiteSnapshot } from "../brokerage/types.js";
+
+/**
+ * What brokerage reads of a site: its actor's state mapped onto the brokerage
+ * snapshot. `connectedPilots` comes from the dispatcher (pilots are sessions,
+ * not counted in the site actor).
+ */
+export function siteSnapshotOf(site: SiteContext, connectedPilots: number, nowMs: number): SiteSnapshot {
+  const jobs = site.jobs;
+  const n = (state: keyof SiteContext["jobs"]) => jobs[state] ?? 0;
+  const recent = failureSummary(site.recentOutcomes, nowMs, site.thresholds.failureWindowMs);
+  const windowMin = site.thresholds.pilotWindowMs / 60_000;
+  const recentFailed: Record<string, number> = {};
+  for (const [errorClass, count] of Object.entries(recent.errorClasses))
+    recentFailed[errorClass] = count ?? 0;
+  return {
+    name: site.name,
+    status: site.status,
+    resources: {
+      slots: site.resources.slots,
+      memoryMbPerSlot: site.resources.memoryPerSlotMb,
+      diskMb: site.resources.diskMb,
+      maxWalltimeSec: site.resources.walltimeSec.max,
+      minWalltimeSec: site.resources.walltimeSec.min,
+      releases: site.resources.releases,
+    },
+    stats: {
+      queued: n("defined") + n("assigned") + n("activated") + n("starting") + n("throttled"),
+      activated: n("activated"),
+      assigned: n("assigned"),
+      running: n("running") + n("sent") + n("starting"),
+      pilots: connectedPilots,
+      pilotRequestRatePerMin: windowMin > 0 ? pilotRequestsInWindow(site, nowMs) / windowMin : 0,
+      ...(site.pilots.lastSeenAtMs !== null ? { lastPilotSeenMs: site.pilots.lastSeenAtMs } : {}),
+      transferring: n("transferring"),
+      recentFinished: recent.jobs - recent.failed,
+      recentFailed,
+      recentClosed: site.recentOutcomes.filter((o) => o.outcome === "closed").length,
+    },
+  };
+}

@@ -1,0 +1,125 @@
+import { randomBytes } from "node:crypto";
+import { z } from "zod";
+import { payloadSchema, resourcesSchema, retryPolicySchema, watchdogsSchema } from "../actors/job/schema.js";
+import { refs } from "../actors/shared/names.js";
+import { jobTypeSchema, nameSchema } from "../actors/shared/schemas.js";
+import type { TaskInput } from "../actors/task/schema.js";
+import { describeIssues } from "../protocol/codec.js";
+import { queueNames } from "../store/queue-index.js";
+import { readContext, type WorkloadContext } from "./context.js";
+import { WorkloadError } from "./errors.js";
+
+/** A task as users submit it (CLI, API); everything else is derived. */
+export const taskSubmissionSchema = z
+  .object({
+    /** Chosen by the caller for idempotent resubmission; generated otherwise. */
+    taskId: nameSchema.optional(),
+    name: z.string().max(200).optional(),
+    group: z.string().min(1).nullable().default(null),
+    type: jobTypeSchema.default("production"),
+    priority: z.number().int().min(-1_000_000).max(1_000_000).default(100),
+    /** Run only at this site. */
+    site: nameSchema.nullable().default(null),
+    resources: resourcesSchema.partial().default({}),
+    release: z.string().min(1).nullable().default(null),
+    payload: payloadSchema,
+    input: z
+      .object({ dataset: nameSchema, filesPerJob: z.number().int().min(1).max(10_000).default(1) })
+      .optional(),
+    /** Number of jobs for a task without input files. */
+    jobs: z.number().int().min(1).max(100_000).optional(),
+    outputDataset: nameSchema.optional(),
+    destination: nameSchema.nullable().default(null),
+    retry: retryPolicySchema.partial().optional(),
+    watchdogs: watchdogsSchema.partial().optional(),
+  })
+  .refine((s) => !(s.input && s.jobs), {
+    message: "give either input (files per job) or jobs (a count), not both",
+  });
+export type TaskSubmission = z.input<typeof taskSubmissionSchema>;
+
+const DEFAULT_RESOURCES = { cores: 1, memoryMb: 2000, diskMb: 5000, walltimeSec: 3600 };
+
+export function newTaskId(nowMs: number): string {
+  return `t-${nowMs.toString(36)}${randomBytes(3).toString("hex")}`;
+}
+
+/** One entry per job: its share of the input dataset's files, in lfn order. */
+async function splitInputs(
+  ctx: WorkloadContext,
+  input: NonNullable<z.output<typeof taskSubmissionSchema>["input"]>,
+) {
+  const dataset = await readContext(ctx, "dataset", input.dataset);
+  if (!dataset) {
+    throw new WorkloadError("DATASET_NOT_FOUND", `input dataset ${input.dataset} does not exist`, {
+      dataset: input.dataset,
+    });
+  }
+  const lfns = Object.keys(dataset.context.files).sort();
+  if (lfns.length === 0) {
+    throw new WorkloadError("DATASET_EMPTY", `input dataset ${input.dataset} has no files`, {
+      dataset: input.dataset,
+    });
+  }
+  const jobs: TaskInput["jobs"] = [];
+  for (let i = 0; i < lfns.length; i += input.filesPerJob) {
+    jobs.push({
+      inputs: lfns.slice(i, i + input.filesPerJob).map((lfn) => ({
+        lfn,
+        ...dataset.context.files[lfn]!,
+        dataset: input.dataset,
+      })),
+    });
+  }
+  return jobs;
+}
+
+/**
+ * Validates a submission, resolves its input dataset, splits it into jobs and
+ * creates the task actor (which creates its jobs). Idempotent per task id.
+ */
+export async function submitTask(
+  ctx: WorkloadContext,
+  raw: unknown,
+  user: string,
+): Promise<{ taskId: string; jobs: number }> {
+  const parsed = taskSubmissionSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issues = describeIssues(parsed.error);
+    throw new WorkloadError(
+      "BAD_REQUEST",
+      `bad task: ${issues.map((i) => `${i.path}: ${i.message}`).join("; ")}`,
+      {
+        issues,
+      },
+    );
+  }
+  const spec = parsed.data;
+  const nowMs = ctx.runtime.clock.nowMs();
+  const taskId = spec.taskId ?? newTaskId(nowMs);
+  if (spec.site && !(await readContext(ctx, "site", spec.site))) {
+    throw new WorkloadError("NOT_FOUND", `site ${spec.site} does not exist`, { site: spec.site });
+  }
+  const jobs = spec.input
+    ? await splitInputs(ctx, spec.input)
+    : Array.from({ length: spec.jobs ?? 1 }, () => ({ inputs: [] }));
+  const input: TaskInput = {
+    taskId,
+    user,
+    group: spec.group,
+    type: spec.type,
+    priority: spec.priority,
+    resources: { ...DEFAULT_RESOURCES, ...spec.resources },
+    release: spec.release,
+    outputs: { dataset: spec.outputDataset ?? `${taskId}.out`, destination: spec.destination },
+    payload: spec.payload,
+    requestedSite: spec.site,
+    ...(spec.retry ? { retry: spec.retry } : {}),
+    ...(spec.watchdogs ? { watchdogs: spec.watchdogs } : {}),
+    jobs,
+    atMs: nowMs,
+  };
+  await ctx.runtime.send(refs.task(taskId), { type: "create", input }, { eventId: `submit:${taskId}` });
+  await ctx.index.add(queueNames.tasks(), taskId, nowMs);
+  return { taskId, jobs: jobs.length };
+}

@@ -1,0 +1,44 @@
+import { describe, expect, it } from "vitest";
+import { TokenBucket } from "../../src/gateway/rate-limit.js";
+import { issueResumeToken, newPilotId, verifyResumeToken } from "../../src/gateway/resume-token.js";
+
+describe("TokenBucket", () => {
+  it("allows a burst, then the rate", () => {
+    let nowMs = 0;
+    const bucket = new TokenBucket(10, 3, () => nowMs);
+    expect([bucket.tryTake(), bucket.tryTake(), bucket.tryTake(), bucket.tryTake()]).toEqual([
+      true,
+      true,
+      true,
+      false,
+    ]);
+    nowMs += 100;
+    expect([bucket.tryTake(), bucket.tryTake()]).toEqual([true, false]);
+    nowMs += 10_000;
+    const taken = Array.from({ length: 5 }, () => bucket.tryTake()).filter(Boolean).length;
+    expect(taken).toBe(3);
+  });
+
+  it("refuses nonsense limits", () => {
+    expect(() => new TokenBucket(0, 1)).toThrow(RangeError);
+    expect(() => new TokenBucket(1, 0)).toThrow(RangeError);
+  });
+});
+
+describe("resume tokens", () => {
+  const secret = Buffer.alloc(32, 1);
+
+  it("verify for the same secret, site and pilot only", () => {
+    const pilotId = newPilotId();
+    const token = issueResumeToken(secret, "CERN", pilotId);
+    expect(verifyResumeToken(secret, "CERN", pilotId, token)).toBe(true);
+    expect(verifyResumeToken(Buffer.alloc(32, 2), "CERN", pilotId, token)).toBe(false);
+    expect(verifyResumeToken(secret, "BNL", pilotId, token)).toBe(false);
+    expect(verifyResumeToken(secret, "CERN", newPilotId(), token)).toBe(false);
+    expect(verifyResumeToken(secret, "CERN", pilotId, token.slice(1))).toBe(false);
+  });
+
+  it("cannot be confused by moving characters between site and pilot id", () => {
+    expect(issueResumeToken(secret, "a,b", "c")).not.toBe(issueResumeToken(secret, "a", "b,c"));
+  });
+});
