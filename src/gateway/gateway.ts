@@ -76,6 +76,18 @@ export class PilotGateway {
     return this.sessionsByPilot.get(pilotId);
   }
 
+  /**
+   * Drops a pilot's socket without a close handshake, as a network failure
+   * would; the pilot may come back with its resume token. For operators
+   * clearing a wedged connection, and for failure tests.
+   */
+  terminate(pilotId: string, reason: string): boolean {
+    const session = this.sessionsByPilot.get(pilotId);
+    if (!session) return false;
+    session.connection.terminate(closeCodes.policyViolation, reason);
+    return true;
+  }
+
   /** For `http.Server`'s `'upgrade'` event. Never throws: every failure is answered on the socket. */
   handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
     // Node removes its own error listener from an upgraded socket; an error

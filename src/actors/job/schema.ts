@@ -88,6 +88,12 @@ export type Watchdogs = z.infer<typeof watchdogsSchema>;
 export const payloadSchema = z.object({
   command: z.array(z.string().min(1)).min(1),
   env: z.record(z.string(), z.string()).default({}),
+  /**
+   * Files the payload writes in its work directory, registered as the job's
+   * outputs; `{jobId}` in a name (and in the command) is replaced per job so
+   * every attempt's files have their own logical names.
+   */
+  outputs: z.array(z.string().min(1).max(255)).default([]),
 });
 export type JobPayload = z.infer<typeof payloadSchema>;
 

@@ -1,0 +1,366 @@
+import type { IncomingMessage } from "node:http";
+import { z } from "zod";
+import type { JobContext } from "../actors/job/schema.js";
+import { refs } from "../actors/shared/names.js";
+import {
+  type GatewayHandlers,
+  GatewayRefusal,
+  type PilotHello,
+  type PilotPrincipal,
+  type PilotReport,
+  type PilotSession,
+  type WelcomeJob,
+} from "../gateway/handlers.js";
+import { validate } from "../protocol/codec.js";
+import type { JobSpec, Thread } from "../protocol/messages.js";
+import { isRuntimeError } from "../runtime/errors.js";
+import type { Logger } from "../runtime/logger.js";
+import { queueNames } from "../store/queue-index.js";
+import { storageUrl } from "../transfer/http-client.js";
+import { readContext } from "../workload/context.js";
+import type { Grid } from "../workload/grid.js";
+import type { TokenRegistry } from "./tokens.js";
+
+export interface DispatcherOptions {
+  /** The base URL pilots use for storage (inputs and uploads). */
+  publicUrl: string;
+  /** Secondary threads take only analysis jobs at most this long. */
+  shortAnalysisWalltimeSec: number;
+  /** Safety net for activations another node heard about: idle threads look at their queue this often. */
+  idlePollMs: number;
+  log: Logger;
+}
+
+interface PilotEntry {
+  session: PilotSession;
+  /** Threads that asked for work and have none. */
+  ready: Set<Thread>;
+  draining: boolean;
+}
+
+const pilotKillSchema = z.object({
+  pilotId: z.string().optional(),
+  jobId: z.string(),
+  attempt: z.number().int(),
+  reason: z.string(),
+});
+
+/** Jobs a pilot holds, as `jobId` members scored by thread: durable, so a restarted server can welcome it back. */
+const pilotJobsQueue = (pilotId: string) => `pilot-jobs:${pilotId}`;
+const THREAD_SCORE: Record<Thread, number> = { primary: 0, secondary: 1 };
+
+function attemptOf(jobId: string): number {
+  return Number(jobId.slice(jobId.lastIndexOf(".") + 1));
+}
+
+function expand(text: string, job: JobContext): string {
+  return text
+    .replaceAll("{jobId}", job.jobId)
+    .replaceAll("{taskId}", job.taskId)
+    .replaceAll("{attempt}", String(job.attempt))
+    .replaceAll("{index}", String(job.index));
+}
+
+/**
+ * Late binding: a pilot thread that says it is ready gets the best activated
+ * job of its site pushed at once, or as soon as one is activated. Pilot
+ * reports become job events; a report for the wrong pilot or attempt is
+ * answered, never applied.
+ */
+export class Dispatcher implements GatewayHandlers {
+  private readonly pilots = new Map<string, PilotEntry>();
+  private readonly idleTimer: NodeJS.Timeout;
+  private readonly lastSeenReportMs = new Map<string, number>();
+  private readonly dispatchLatency = new Set<(site: string, ms: number) => void>();
+
+  constructor(
+    private readonly grid: Grid,
+    private readonly tokens: TokenRegistry,
+    private readonly options: DispatcherOptions,
+  ) {
+    grid.setPilotCounter((site) => this.connectedAt(site));
+    grid.onActivated((site) => void this.fillSite(site));
+    grid.runtime.onEffect("pilot.kill", (data) => this.killOnPilot(data));
+    this.idleTimer = setInterval(() => {
+      const sites = new Set(
+        [...this.pilots.values()].filter((p) => p.ready.size > 0).map((p) => p.session.site),
+      );
+      for (const site of sites) void this.fillSite(site);
+    }, options.idlePollMs);
+    this.idleTimer.unref();
+  }
+
+  close(): void {
+    clearInterval(this.idleTimer);
+  }
+
+  connectedAt(site: string): number {
+    let n = 0;
+    for (const p of this.pilots.values()) if (p.session.site === site && p.session.open) n++;
+    return n;
+  }
+
+  connectedPilots(): { pilotId: string; site: string; ready: Thread[]; draining: boolean }[] {
+    return [...this.pilots.values()].map((p) => ({
+      pilotId: p.session.pilotId,
+      site: p.session.site,
+      ready: [...p.ready],
+      draining: p.draining,
+    }));
+  }
+
+  /** Observes activation -> push latency (metrics, benchmarks). */
+  onDispatch(listener: (site: string, ms: number) => void): () => void {
+    this.dispatchLatency.add(listener);
+    return () => this.dispatchLatency.delete(listener);
+  }
+
+  async authenticate(token: string, _request: IncomingMessage): Promise<PilotPrincipal | null> {
+    const principal = this.tokens.lookup(token);
+    return principal?.kind === "pilot" ? { site: principal.site, tokenId: principal.tokenId } : null;
+  }
+
+  async onHello(session: PilotSession, _hello: PilotHello, _resumed: boolean): Promise<WelcomeJob[]> {
+    this.pilots.get(session.pilotId)?.session.close(4002, "replaced by a newer session");
+    this.pilots.set(session.pilotId, { session, ready: new Set(), draining: false });
+    this.notePilotSeen(session.site, session.pilotId);
+    const held = await this.grid.ctx.index.range(pilotJobsQueue(session.pilotId), 0, 100);
+    return held.map((e) => ({
+      jobId: e.member,
+      attempt: attemptOf(e.member),
+      thread: e.score === THREAD_SCORE.secondary ? "secondary" : "primary",
+    }));
+  }
+
+  onDisconnect(session: PilotSession, reason: string): void {
+    // A resumed session may already have replaced this one.
+    if (this.pilots.get(session.pilotId)?.session === session) this.pilots.delete(session.pilotId);
+    this.options.log.info({ pilotId: session.pilotId, site: session.site, reason }, "pilot disconnected");
+  }
+
+  async onMessage(session: PilotSession, message: PilotReport): Promise<void> {
+    const entry = this.pilots.get(session.pilotId);
+    if (!entry) throw new GatewayRefusal("NOT_READY", "session is not registered");
+    const atMs = this.grid.runtime.clock.nowMs();
+    switch (message.type) {
+      case "pilot.ready":
+        if (entry.draining) return;
+        if (message.thread === "secondary" && !session.hello.multitask) {
+          throw new GatewayRefusal("SCHEMA", "thread: a pilot without multitask has no secondary thread");
+        }
+        entry.ready.add(message.thread);
+        this.notePilotSeen(session.site, session.pilotId);
+        void this.fillPilot(entry);
+        return;
+      case "pilot.draining":
+        entry.draining = true;
+        entry.ready.clear();
+        return;
+      case "job.ack":
+        await this.checkOwnership(session, message.jobId, message.attempt);
+        return;
+      case "job.status":
+        await this.report(session, message, { type: `pilot.${message.state}`, atMs });
+        return;
+      case "job.heartbeat":
+        await this.report(session, message, { type: "pilot.heartbeat", atMs });
+        return;
+      case "job.ended": {
+        const ended = {
+          type: "pilot.ended",
+          exitCode: message.exitCode ?? (message.outcome === "finished" ? 0 : -1),
+          ...(message.outcome === "finished"
+            ? {}
+            : { errorClass: message.errorClass ?? (message.outcome === "cancelled" ? "killed" : "pilot") }),
+          ...(message.errorCode !== undefined ? { errorCode: message.errorCode } : {}),
+          ...(message.errorMessage ? { errorMessage: message.errorMessage } : {}),
+          outputs: message.outputs,
+          log: message.log ?? null,
+          atMs,
+        };
+        await this.report(session, message, ended);
+        await this.grid.ctx.index.remove(pilotJobsQueue(session.pilotId), message.jobId);
+        return;
+      }
+    }
+  }
+
+  /**
+   * Applies a pilot report to its job, once (the frame id makes resends
+   * duplicates). A refusal is explained: another pilot's job, or a stale
+   * attempt, which is also told to stop.
+   */
+  private async report(
+    session: PilotSession,
+    message: Extract<PilotReport, { jobId: string }>,
+    event: { type: string; atMs: number },
+  ): Promise<void> {
+    try {
+      await this.grid.runtime.send(
+        refs.job(message.jobId),
+        { ...event, pilotId: session.pilotId, attempt: message.attempt },
+        {
+          eventId: `pilot:${session.pilotId}:${message.jobId}:${message.id}`,
+          cause: `pilot:${session.pilotId}`,
+        },
+      );
+    } catch (err) {
+      if (!isRuntimeError(err)) throw err;
+      const job = await this.checkOwnership(session, message.jobId, message.attempt);
+      if (message.type === "job.ended" && job.status === "done") return; // its end is already known: acknowledge
+      if (job.status === "done") {
+        this.pushKill(session, message.jobId, message.attempt, `job is ${job.state}`);
+        throw new GatewayRefusal("STALE_ATTEMPT", `job ${message.jobId} is ${job.state}`);
+      }
+      throw new GatewayRefusal("STALE_ATTEMPT", `job ${message.jobId} in ${job.state} refused ${event.type}`);
+    }
+  }
+
+  private async checkOwnership(session: PilotSession, jobId: string, attempt: number) {
+    const job = await readContext(this.grid.ctx, "job", jobId);
+    if (!job || job.context.pilot?.pilotId !== session.pilotId) {
+      throw new GatewayRefusal("NOT_YOUR_JOB", `job ${jobId} is not dispatched to pilot ${session.pilotId}`);
+    }
+    if (job.context.attempt !== attempt) {
+      this.pushKill(session, jobId, attempt, `attempt ${attempt} is not current`);
+      throw new GatewayRefusal(
+        "STALE_ATTEMPT",
+        `job ${jobId} is at attempt ${job.context.attempt}, not ${attempt}`,
+      );
+    }
+    return job;
+  }
+
+  private pushKill(session: PilotSession, jobId: string, attempt: number, reason: string): void {
+    session.push({ type: "job.kill", jobId, attempt, reason });
+  }
+
+  private async killOnPilot(data: unknown): Promise<void> {
+    const kill = validate(pilotKillSchema, data, "pilot.kill");
+    await this.grid.ctx.index.remove(pilotJobsQueue(kill.pilotId ?? ""), kill.jobId);
+    const entry = kill.pilotId ? this.pilots.get(kill.pilotId) : undefined;
+    // A pilot connected elsewhere (or not at all) learns it at its next report, answered with a kill.
+    entry?.session.push({ type: "job.kill", jobId: kill.jobId, attempt: kill.attempt, reason: kill.reason });
+  }
+
+  /** Pilot request rate per site, for brokerage; at most one event per site and second. */
+  private notePilotSeen(site: string, pilotId: string): void {
+    const nowMs = this.grid.runtime.clock.nowMs();
+    if ((this.lastSeenReportMs.get(site) ?? 0) > nowMs - 1000) return;
+    this.lastSeenReportMs.set(site, nowMs);
+    this.grid.runtime
+      .send(refs.site(site), { type: "pilot.seen", pilotId, atMs: nowMs })
+      .catch((err: unknown) => {
+        this.options.log.debug({ site, err: (err as Error).message }, "pilot.seen refused");
+      });
+  }
+
+  private async fillSite(site: string): Promise<void> {
+    for (const entry of this.pilots.values()) {
+      if (entry.session.site === site && entry.ready.size > 0) await this.fillPilot(entry);
+    }
+  }
+
+  private async fillPilot(entry: PilotEntry): Promise<void> {
+    for (const thread of [...entry.ready]) {
+      if (!entry.ready.has(thread) || entry.draining || !entry.session.open) continue;
+      entry.ready.delete(thread);
+      const pushed = await this.dispatchTo(entry, thread).catch((err: unknown) => {
+        this.options.log.error(
+          { pilotId: entry.session.pilotId, err: (err as Error).message },
+          "dispatch failed",
+        );
+        return false;
+      });
+      if (!pushed && entry.session.open && !entry.draining) entry.ready.add(thread);
+    }
+  }
+
+  /** Claims the best fitting job of the site for one thread and pushes it. */
+  private async dispatchTo(entry: PilotEntry, thread: Thread): Promise<boolean> {
+    const { index } = this.grid.ctx;
+    const site = entry.session.site;
+    const lanes = thread === "primary" ? (["production", "analysis"] as const) : (["analysis"] as const);
+    for (const lane of lanes) {
+      const queue = queueNames.siteQueue(site, lane);
+      for (;;) {
+        const candidates = await index.range(queue, 0, 16);
+        if (candidates.length === 0) break;
+        let claimedAny = false;
+        for (const candidate of candidates) {
+          // Removal is the claim: exactly one thread anywhere gets each job.
+          if (!(await index.remove(queue, candidate.member))) continue;
+          claimedAny = true;
+          const outcome = await this.bind(entry, thread, candidate.member, candidate.score, queue);
+          if (outcome === "pushed") return true;
+          if (outcome === "unfit") continue;
+        }
+        if (!claimedAny) break;
+      }
+    }
+    return false;
+  }
+
+  private async bind(
+    entry: PilotEntry,
+    thread: Thread,
+    jobId: string,
+    score: number,
+    queue: string,
+  ): Promise<"pushed" | "unfit" | "gone"> {
+    const startedMs = performance.now();
+    const session = entry.session;
+    const current = await readContext(this.grid.ctx, "job", jobId);
+    if (!current || current.state !== "activated") return "gone";
+    if (
+      thread === "secondary" &&
+      current.context.resources.walltimeSec > this.options.shortAnalysisWalltimeSec
+    ) {
+      await this.grid.ctx.index.add(queue, jobId, score);
+      return "unfit";
+    }
+    let job: JobContext;
+    try {
+      const result = await this.grid.runtime.send(
+        refs.job(jobId),
+        { type: "dispatch", pilotId: session.pilotId, thread, atMs: this.grid.runtime.clock.nowMs() },
+        { eventId: `dispatch:${jobId}`, cause: `dispatch:${session.pilotId}` },
+      );
+      job = result.outcome === "committed" ? (result.state.context as JobContext) : current.context;
+    } catch {
+      return "gone";
+    }
+    await this.grid.ctx.index.add(pilotJobsQueue(session.pilotId), jobId, THREAD_SCORE[thread]);
+    const spec = this.jobSpec(job);
+    if (!session.push({ type: "job.push", thread, job: spec })) {
+      // The socket is gone or full: the job is sent but unheard of; the sent watchdog fails it and it is retried.
+      this.options.log.warn({ pilotId: session.pilotId, jobId }, "push refused by the session");
+      return "pushed";
+    }
+    const ms = performance.now() - startedMs;
+    for (const listener of this.dispatchLatency) listener(session.site, ms);
+    return "pushed";
+  }
+
+  private jobSpec(job: JobContext): JobSpec {
+    const site = job.site ?? "";
+    const payload = job.payload ?? { command: ["true"], env: {}, outputs: [] };
+    return {
+      jobId: job.jobId,
+      attempt: job.attempt,
+      taskId: job.taskId,
+      type: job.type,
+      command: payload.command.map((arg) => expand(arg, job)),
+      env: payload.env,
+      walltimeSec: job.resources.walltimeSec,
+      inputs: job.inputs.map((f) => ({
+        lfn: f.lfn,
+        sizeBytes: f.sizeBytes,
+        checksum: f.checksum,
+        url: storageUrl(this.options.publicUrl, site, f.lfn),
+      })),
+      uploadUrl: `${this.options.publicUrl.replace(/\/+$/, "")}/storage/${encodeURIComponent(site)}`,
+      outputs: (payload.outputs ?? []).map((name) => expand(name, job)),
+    };
+  }
+}

@@ -1,0 +1,92 @@
+import { describe, expect, it } from "vitest";
+import type { JobContext } from "../../src/actors/job/schema.js";
+import type { Runtime } from "../../src/runtime/runtime.js";
+import { readContext } from "../../src/workload/context.js";
+import { until } from "../pilot/pilot-process.js";
+import { api, USER_TOKEN, useGrid } from "./grid-fixture.js";
+
+const grid = useGrid();
+
+function taskDone(runtime: Runtime, taskId: string) {
+  return runtime.waitForTransition({ kind: "task", id: taskId }, (t) => t.state?.status === "done");
+}
+
+async function submit(node: Parameters<typeof api>[0], body: object) {
+  const res = await api(node, "/api/v1/tasks", {
+    method: "POST",
+    token: USER_TOKEN,
+    body: JSON.stringify(body),
+  });
+  expect(res.status).toBe(201);
+}
+
+describe("failures end to end", () => {
+  it("fails a job whose pilot was SIGKILLed with lostHeartbeat after the grace, and the retry finishes on another pilot", async () => {
+    const fixture = await grid(["SITE-L"]);
+    const doomed = fixture.startPilot("SITE-L");
+    await until(() => (fixture.node.dispatcher.connectedPilots().length === 1 ? true : undefined), 20_000);
+    const taskId = "t-lost";
+    const done = taskDone(fixture.node.grid.runtime, taskId);
+    await submit(fixture.node, {
+      taskId,
+      jobs: 1,
+      payload: { command: ["sleep", "1"] },
+      watchdogs: { heartbeatTimeoutMs: 1500 },
+      retry: { excludeFailingSite: false },
+    });
+    const first = `${taskId}-0.1`;
+    await until(
+      async () =>
+        (await readContext(fixture.node.grid.ctx, "job", first))?.context.state === "running"
+          ? true
+          : undefined,
+      20_000,
+    );
+    const lostPilot = (await readContext(fixture.node.grid.ctx, "job", first))!.context.pilot!.pilotId;
+    doomed.signal("SIGKILL");
+    await doomed.exited;
+    fixture.startPilot("SITE-L");
+    const end = await done;
+    expect(end.state?.value).toBe("done");
+    const failed = (await readContext(fixture.node.grid.ctx, "job", first))!;
+    expect(failed.state).toBe("failed");
+    expect(failed.context.error?.class).toBe("lostHeartbeat");
+    const retry = (await readContext(fixture.node.grid.ctx, "job", `${taskId}-0.2`))!.context as JobContext;
+    expect(retry.state).toBe("finished");
+    expect(retry.pilot?.pilotId).not.toBe(lostPilot);
+  });
+
+  it("keeps a job through a cut socket: the pilot resumes and the job finishes without a retry", async () => {
+    const fixture = await grid(["SITE-R"]);
+    const pilot = fixture.startPilot("SITE-R");
+    await until(() => (fixture.node.dispatcher.connectedPilots().length === 1 ? true : undefined), 20_000);
+    const taskId = "t-cut";
+    const done = taskDone(fixture.node.grid.runtime, taskId);
+    await submit(fixture.node, {
+      taskId,
+      jobs: 1,
+      payload: { command: ["sleep", "2"] },
+      watchdogs: { heartbeatTimeoutMs: 5000 },
+    });
+    const jobId = `${taskId}-0.1`;
+    await until(
+      async () =>
+        (await readContext(fixture.node.grid.ctx, "job", jobId))?.context.state === "running"
+          ? true
+          : undefined,
+      20_000,
+    );
+    const pilotId = (await readContext(fixture.node.grid.ctx, "job", jobId))!.context.pilot!.pilotId;
+    expect(fixture.node.gateway.terminate(pilotId, "test: cut the socket")).toBe(true);
+    await until(
+      () => (pilot.log.includes("resum") || fixture.node.gateway.session(pilotId) ? true : undefined),
+      10_000,
+    );
+    const end = await done;
+    expect(end.state?.value).toBe("done");
+    const job = (await readContext(fixture.node.grid.ctx, "job", jobId))!;
+    expect(job.state).toBe("finished");
+    expect(job.context.pilot?.pilotId).toBe(pilotId);
+    expect(await readContext(fixture.node.grid.ctx, "job", `${taskId}-0.2`)).toBeNull();
+  });
+});
