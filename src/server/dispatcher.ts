@@ -311,7 +311,7 @@ export class Dispatcher implements GatewayHandlers {
     const startedMs = performance.now();
     const session = entry.session;
     const current = await readContext(this.grid.ctx, "job", jobId);
-    if (!current || current.state !== "activated") return "gone";
+    if (current?.state !== "activated") return "gone";
     if (
       thread === "secondary" &&
       current.context.resources.walltimeSec > this.options.shortAnalysisWalltimeSec

@@ -1,33 +1,25 @@
 import { StoreError } from "./errors.js";
 import type { ScriptArg } from "./redis-scripts.js";
 import type { ShardKeys } from "./shard-keys.js";
-import type { CommitOptions, CommitOutcome, CommitRecord, Fence } from "./types.js";
+import type { CommitOptions, CommitOutcome, CommitRecord, DeliveryAck, Fence } from "./types.js";
 
 /** The outcome codes `commit.lua` returns, indexed by code. */
 const OUTCOME_BY_CODE: readonly CommitOutcome[] = ["ok", "duplicate", "conflict", "stale"];
 
-/** KEYS[1..11] of `commit.lua`, in its header's order; per-record keys follow them. */
-export function commitFixedKeys(keys: ShardKeys): string[] {
-  return [
-    keys.lease,
-    keys.actors,
-    keys.timers,
-    keys.timerFire,
-    keys.timerData,
-    keys.inbox,
-    keys.inboxData,
-    keys.outbox,
-    keys.outboxData,
-    keys.outboxSeq,
-    keys.seen,
-  ];
-}
+/** Bytes of the batch part of the header before its three length-prefixed strings: epoch, count. */
+const BATCH_FIXED_SIZE = 8 + 4;
+/** Bytes of one record's header, `commit.lua`'s struct format `<ddBBBI4I4I4`. */
+const RECORD_HEADER_SIZE = 31;
+
+/** `commit.lua`'s ackKind codes. */
+const ACK_KIND = { inbox: 1, timer: 2 } as const;
 
 /**
- * Lays a batch out as `commit.lua` reads it (see its header): the shard's
- * fixed keys, then the actor and history key of each record; a flat ARGV with
- * per-record counts in front of each record's lists, so the script needs no
- * decoder and Buffers travel as they are.
+ * Lays a batch out as `commit.lua` reads it (see its header): the lease, each
+ * record's actor and history key, then only the shard keys the batch needs;
+ * every number in one binary header, and after it only the fields each
+ * record has. Each argument costs ioredis and Redis time, so a plain
+ * transition sends its two keys, snapshot and history, and little else.
  */
 export function encodeCommit(
   keys: ShardKeys,
@@ -35,39 +27,71 @@ export function encodeCommit(
   records: CommitRecord[],
   options: CommitOptions,
 ): { keys: string[]; args: ScriptArg[] } {
-  const scriptKeys = commitFixedKeys(keys);
-  const args: ScriptArg[] = [
-    fence.owner,
-    fence.epoch,
-    options.nowMs,
-    options.nowMs - options.dedupeWindowMs,
-    records.length,
-  ];
+  const scriptKeys = [keys.lease];
+  const nowMs = String(options.nowMs);
+  const horizon = String(options.nowMs - options.dedupeWindowMs);
+  const header = Buffer.allocUnsafe(
+    BATCH_FIXED_SIZE +
+      4 * 3 +
+      Buffer.byteLength(fence.owner) +
+      nowMs.length +
+      horizon.length +
+      records.length * RECORD_HEADER_SIZE,
+  );
+  let offset = header.writeDoubleLE(fence.epoch, 0);
+  offset = header.writeUInt32LE(records.length, offset);
+  for (const text of [fence.owner, nowMs, horizon]) offset = writeString(header, text, offset);
+
+  const args: ScriptArg[] = [header];
+  const needs = { index: false, timers: false, inbox: false, outbox: false, seen: false };
   for (const record of records) {
-    scriptKeys.push(keys.actor(record.actor), keys.history(record.actor));
-    const ack = record.ack;
-    args.push(
-      record.actor,
-      record.expectedVersion,
-      record.snapshot ? 1 : 0,
-      record.snapshot ?? "",
-      record.history,
-      record.historyCap,
-      record.dedupeId === null ? 0 : 1,
-      record.dedupeId ?? "",
-      ack?.kind ?? "",
-      ack === null ? "" : ack.kind === "inbox" ? ack.eventId : ack.timerKey,
-      ack?.kind === "timer" ? ack.fireId : "",
-      record.timerCancels.length,
-      record.timerAdds.length,
-      record.outbox.length,
-    );
-    for (const timerKey of record.timerCancels) args.push(timerKey);
-    for (const timer of record.timerAdds)
-      args.push(timer.timerKey, timer.fireId, timer.dueAtMs, timer.payload);
-    for (const effect of record.outbox) args.push(effect.effectId, effect.payload);
+    const actorKeys = keys.actorKeys(record.actor);
+    scriptKeys.push(actorKeys.actor, actorKeys.history);
+    const { snapshot, dedupeId, ack, timerCancels, timerAdds, outbox } = record;
+    const creates = Boolean(snapshot) && record.expectedVersion === 0;
+    offset = header.writeDoubleLE(record.expectedVersion, offset);
+    offset = header.writeDoubleLE(record.historyCap, offset);
+    offset = header.writeUInt8(snapshot ? 1 : 0, offset);
+    offset = header.writeUInt8(dedupeId === null ? 0 : 1, offset);
+    offset = header.writeUInt8(ack === null ? 0 : ACK_KIND[ack.kind], offset);
+    offset = header.writeUInt32LE(timerCancels.length, offset);
+    offset = header.writeUInt32LE(timerAdds.length, offset);
+    offset = header.writeUInt32LE(outbox.length, offset);
+
+    if (snapshot) args.push(snapshot);
+    args.push(record.history);
+    // Only a creating commit adds the actor to the shard's index, so only it needs the name.
+    if (creates) args.push(record.actor);
+    if (dedupeId !== null) args.push(dedupeId);
+    if (ack !== null) pushAck(args, ack);
+    for (const timerKey of timerCancels) args.push(timerKey);
+    for (const timer of timerAdds) args.push(timer.timerKey, timer.fireId, timer.dueAtMs, timer.payload);
+    for (const effect of outbox) args.push(effect.effectId, effect.payload);
+
+    needs.index ||= creates;
+    needs.timers ||= ack?.kind === "timer" || timerCancels.length > 0 || timerAdds.length > 0;
+    needs.inbox ||= ack?.kind === "inbox";
+    needs.outbox ||= outbox.length > 0;
+    needs.seen ||= dedupeId !== null;
   }
+  if (needs.index) scriptKeys.push(keys.actors);
+  if (needs.timers) scriptKeys.push(keys.timers, keys.timerFire, keys.timerData);
+  if (needs.inbox) scriptKeys.push(keys.inbox, keys.inboxData);
+  if (needs.outbox) scriptKeys.push(keys.outbox, keys.outboxData, keys.outboxSeq);
+  if (needs.seen) scriptKeys.push(keys.seen);
   return { keys: scriptKeys, args };
+}
+
+/** A struct `I4c0` field: the byte length, then the UTF-8 bytes. */
+function writeString(buffer: Buffer, text: string, offset: number): number {
+  const length = buffer.write(text, offset + 4);
+  buffer.writeUInt32LE(length, offset);
+  return offset + 4 + length;
+}
+
+function pushAck(args: ScriptArg[], ack: DeliveryAck): void {
+  if (ack.kind === "inbox") args.push(ack.eventId);
+  else args.push(ack.timerKey, ack.fireId);
 }
 
 export function decodeCommitOutcomes(codes: number[]): CommitOutcome[] {

@@ -40,23 +40,27 @@ function commandName(name: ScriptName): string {
   return "panda" + name.replace(/(^|-)(\w)/g, (_, _dash: string, letter: string) => letter.toUpperCase());
 }
 
+/** Built once: the names are needed on every call, and a commit is a hot path. */
+const COMMAND_NAMES = new Map(SCRIPT_NAMES.map((name) => [name, commandName(name)]));
+const BINARY_COMMAND_NAMES = new Map(SCRIPT_NAMES.map((name) => [name, `${commandName(name)}Buffer`]));
+
 /**
  * The store's Lua scripts registered on one ioredis client (EVALSHA, falling
  * back to EVAL on a node that has not seen the script yet).
  */
 export class StoreScripts {
   constructor(private readonly client: RedisClient) {
-    for (const [name, lua] of scriptSources()) client.defineCommand(commandName(name), { lua });
+    for (const [name, lua] of scriptSources()) client.defineCommand(COMMAND_NAMES.get(name)!, { lua });
   }
 
   /** Replies come back as strings and numbers. */
   run(name: ScriptName, keys: string[], args: ScriptArg[]): Promise<unknown> {
-    return this.call(commandName(name), keys, args);
+    return this.call(COMMAND_NAMES.get(name)!, keys, args);
   }
 
   /** Bulk replies come back as Buffers, for scripts that return stored bytes. */
   runBinary(name: ScriptName, keys: string[], args: ScriptArg[]): Promise<unknown> {
-    return this.call(`${commandName(name)}Buffer`, keys, args);
+    return this.call(BINARY_COMMAND_NAMES.get(name)!, keys, args);
   }
 
   private call(command: string, keys: string[], args: ScriptArg[]): Promise<unknown> {

@@ -1,5 +1,13 @@
 import type { ActorKey } from "./types.js";
 
+/** Enough for every actor a busy shard commits within a few batches; 64 shards x 512 stays a few MB. */
+const RECENT_ACTORS_PER_SHARD = 512;
+
+export interface ActorKeys {
+  actor: string;
+  history: string;
+}
+
 /**
  * The one key builder. Every key of a shard carries the `{sNNN}` hash tag so
  * that all keys one commit touches hash to the same Redis Cluster slot.
@@ -17,31 +25,28 @@ export class ShardKeys {
   readonly outboxData: string;
   readonly outboxSeq: string;
   readonly seen: string;
-  private readonly base: string;
+  /** Prefix of per-actor keys: the actor hash is `actorPrefix + actor`. */
+  readonly actorPrefix: string;
+  readonly historyPrefix: string;
+  /** Recently used actors' key pairs, so a busy actor's keys are built once rather than per commit. */
+  private readonly recentActors = new Map<ActorKey, ActorKeys>();
 
   constructor(prefix: string, shard: number) {
-    this.base = `${prefix}:{s${String(shard).padStart(3, "0")}}`;
-    this.lease = `${this.base}:lease`;
-    this.actors = `${this.base}:actors`;
-    this.timers = `${this.base}:timers`;
-    this.timerFire = `${this.base}:timer-fire`;
-    this.timerData = `${this.base}:timer-data`;
-    this.inbox = `${this.base}:inbox`;
-    this.inboxData = `${this.base}:inbox-data`;
-    this.inboxSeq = `${this.base}:inbox-seq`;
-    this.outbox = `${this.base}:outbox`;
-    this.outboxData = `${this.base}:outbox-data`;
-    this.outboxSeq = `${this.base}:outbox-seq`;
-    this.seen = `${this.base}:seen`;
-  }
-
-  /** Prefix of per-actor keys; the Lua commit script appends the actor key. */
-  get actorPrefix(): string {
-    return `${this.base}:actor:`;
-  }
-
-  get historyPrefix(): string {
-    return `${this.base}:history:`;
+    const base = `${prefix}:{s${String(shard).padStart(3, "0")}}`;
+    this.lease = `${base}:lease`;
+    this.actors = `${base}:actors`;
+    this.timers = `${base}:timers`;
+    this.timerFire = `${base}:timer-fire`;
+    this.timerData = `${base}:timer-data`;
+    this.inbox = `${base}:inbox`;
+    this.inboxData = `${base}:inbox-data`;
+    this.inboxSeq = `${base}:inbox-seq`;
+    this.outbox = `${base}:outbox`;
+    this.outboxData = `${base}:outbox-data`;
+    this.outboxSeq = `${base}:outbox-seq`;
+    this.seen = `${base}:seen`;
+    this.actorPrefix = `${base}:actor:`;
+    this.historyPrefix = `${base}:history:`;
   }
 
   actor(actor: ActorKey): string {
@@ -50,6 +55,18 @@ export class ShardKeys {
 
   history(actor: ActorKey): string {
     return this.historyPrefix + actor;
+  }
+
+  /** Both keys of an actor, from a bounded cache: the oldest entry goes when it is full. */
+  actorKeys(actor: ActorKey): ActorKeys {
+    let keys = this.recentActors.get(actor);
+    if (!keys) {
+      if (this.recentActors.size >= RECENT_ACTORS_PER_SHARD)
+        this.recentActors.delete(this.recentActors.keys().next().value!);
+      keys = { actor: this.actor(actor), history: this.history(actor) };
+      this.recentActors.set(actor, keys);
+    }
+    return keys;
   }
 }
 

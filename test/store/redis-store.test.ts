@@ -1,8 +1,8 @@
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SCRIPT_ERROR, scriptErrorFor } from "../../src/store/errors.js";
-import { commitFixedKeys } from "../../src/store/redis-commit-args.js";
-import { StoreScripts } from "../../src/store/redis-scripts.js";
+import { encodeCommit } from "../../src/store/redis-commit-args.js";
+import { type ScriptArg, StoreScripts } from "../../src/store/redis-scripts.js";
 import { RedisStore } from "../../src/store/redis-store.js";
 import { ShardKeys } from "../../src/store/shard-keys.js";
 import { cleanupPrefix, findRedisUrl, uniquePrefix } from "../support/redis.js";
@@ -125,11 +125,45 @@ describe.skipIf(!redisUrl)("RedisStore specifics", () => {
 
   it("rejects a commit whose arguments do not follow the script's layout, changing nothing", async () => {
     const scripts = new StoreScripts(admin);
-    const fixedKeys = commitFixedKeys(new ShardKeys(prefix, 3));
-    // Claims one record but carries no per-record keys or fields.
-    const reply = await scripts.run("commit", fixedKeys, ["node-a", 1, 0, 0, 1]);
-    expect(reply).toBe(SCRIPT_ERROR.BAD_ARGUMENT);
-    expect(scriptErrorFor(reply as number, 3, "node-a", 1)).toMatchObject({ code: "BAD_ARGUMENT" });
-    expect(await admin.exists(...fixedKeys)).toBe(0);
+    const keys = new ShardKeys(prefix, 3);
+    await admin.hset(keys.lease, "owner", "node-a", "epoch", 1, "expiresAtMs", Date.now() + 60_000);
+    const record = {
+      actor: "job/1",
+      expectedVersion: 0,
+      snapshot: Buffer.from("s"),
+      history: Buffer.from("h"),
+      historyCap: 10,
+      timerAdds: [],
+      timerCancels: ["job/1:t"],
+      outbox: [],
+      dedupeId: "e",
+      ack: { kind: "inbox" as const, eventId: "e" },
+    };
+    const good = encodeCommit(keys, { owner: "node-a", epoch: 1 }, [record], { nowMs: 0, dedupeWindowMs: 0 });
+    const header = good.args[0] as Buffer;
+    const withAckKind = (kind: number) => {
+      const changed = Buffer.from(header);
+      changed[changed.length - 13] = kind; // ackKind sits before the three 4-byte counts
+      return changed;
+    };
+    const malformed: [string, string[], ScriptArg[]][] = [
+      ["no arguments", good.keys, []],
+      ["a torn header", good.keys, [header.subarray(0, header.length - 1), ...good.args.slice(1)]],
+      ["a record's keys missing", [good.keys[0]!, ...good.keys.slice(3)], good.args],
+      ["a shard key missing", good.keys.slice(0, -1), good.args],
+      ["a key too many", [...good.keys, keys.outbox], good.args],
+      ["a field missing", good.keys, good.args.slice(0, -1)],
+      ["a field too many", good.keys, [...good.args, "x"]],
+      ["an unknown ack kind", good.keys, [withAckKind(3), ...good.args.slice(1)]],
+    ];
+    for (const [what, scriptKeys, args] of malformed) {
+      const reply = await scripts.run("commit", scriptKeys, args);
+      expect(reply, what).toBe(SCRIPT_ERROR.BAD_ARGUMENT);
+    }
+    expect(scriptErrorFor(SCRIPT_ERROR.BAD_ARGUMENT, 3, "node-a", 1)).toMatchObject({ code: "BAD_ARGUMENT" });
+    const written = (await admin.keys(`${prefix}:{s003}:*`)).filter((key) => key !== keys.lease);
+    expect(written).toEqual([]);
+    // The same call laid out correctly goes through, so the cases above failed on their layout alone.
+    expect(await scripts.run("commit", good.keys, good.args)).toEqual([3]);
   });
 });

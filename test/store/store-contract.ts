@@ -328,6 +328,17 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         expect(await store.readHistory(0, "job/none", 10)).toEqual([]);
       });
 
+      it("cuts a history down at once when the cap shrinks", async () => {
+        const fence = await own();
+        for (let v = 0; v < 5; v++) {
+          await commitOne(fence, record("job/1", { expectedVersion: v, history: bytes(`h${v + 1}`) }));
+        }
+        await commitOne(fence, record("job/1", { expectedVersion: 5, history: bytes("h6"), historyCap: 2 }));
+        expect(texts(await store.readHistory(0, "job/1", 10))).toEqual(["h5", "h6"]);
+        await commitOne(fence, record("job/1", { expectedVersion: 6, history: bytes("h7"), historyCap: 0 }));
+        expect(await store.readHistory(0, "job/1", 10)).toEqual([]);
+      });
+
       it("commits 500 records in one call", async () => {
         const fence = await own();
         const actors = Array.from({ length: 500 }, (_, i) => `job/${i}`);
