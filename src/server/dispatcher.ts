@@ -69,6 +69,8 @@ function expand(text: string, job: JobContext): string {
  */
 export class Dispatcher implements GatewayHandlers {
   private readonly pilots = new Map<string, PilotEntry>();
+  /** Jobs a thread of this node is binding right now: other local threads look elsewhere. */
+  private readonly claiming = new Set<string>();
   private readonly idleTimer: NodeJS.Timeout;
   private readonly lastSeenReportMs = new Map<string, number>();
   private readonly dispatchLatency = new Set<(site: string, ms: number) => void>();
@@ -277,25 +279,33 @@ export class Dispatcher implements GatewayHandlers {
   }
 
   /** Claims the best fitting job of the site for one thread and pushes it. */
+  /**
+   * Binds the best fitting job of the site to one thread and pushes it. The
+   * job actor is the arbiter: its `dispatch` is accepted once, so two threads
+   * (on any nodes) can never hold one job; the queue entry is removed after,
+   * and a crash in between leaves only a stale entry the next look discards.
+   */
   private async dispatchTo(entry: PilotEntry, thread: Thread): Promise<boolean> {
-    const { index } = this.grid.ctx;
     const site = entry.session.site;
     const lanes = thread === "primary" ? (["production", "analysis"] as const) : (["analysis"] as const);
     for (const lane of lanes) {
       const queue = queueNames.siteQueue(site, lane);
+      const looked = new Set<string>();
       for (;;) {
-        const candidates = await index.range(queue, 0, 16);
+        const candidates = (await this.grid.ctx.index.range(queue, 0, 16)).filter(
+          (c) => !looked.has(c.member) && !this.claiming.has(c.member),
+        );
         if (candidates.length === 0) break;
-        let claimedAny = false;
         for (const candidate of candidates) {
-          // Removal is the claim: exactly one thread anywhere gets each job.
-          if (!(await index.remove(queue, candidate.member))) continue;
-          claimedAny = true;
-          const outcome = await this.bind(entry, thread, candidate.member, candidate.score, queue);
-          if (outcome === "pushed") return true;
-          if (outcome === "unfit") continue;
+          looked.add(candidate.member);
+          if (this.claiming.has(candidate.member)) continue;
+          this.claiming.add(candidate.member);
+          try {
+            if ((await this.bind(entry, thread, candidate.member, queue)) === "pushed") return true;
+          } finally {
+            this.claiming.delete(candidate.member);
+          }
         }
-        if (!claimedAny) break;
       }
     }
     return false;
@@ -305,18 +315,20 @@ export class Dispatcher implements GatewayHandlers {
     entry: PilotEntry,
     thread: Thread,
     jobId: string,
-    score: number,
     queue: string,
   ): Promise<"pushed" | "unfit" | "gone"> {
     const startedMs = performance.now();
+    const { index } = this.grid.ctx;
     const session = entry.session;
     const current = await readContext(this.grid.ctx, "job", jobId);
-    if (current?.state !== "activated") return "gone";
+    if (current?.state !== "activated") {
+      await index.remove(queue, jobId);
+      return "gone";
+    }
     if (
       thread === "secondary" &&
       current.context.resources.walltimeSec > this.options.shortAnalysisWalltimeSec
     ) {
-      await this.grid.ctx.index.add(queue, jobId, score);
       return "unfit";
     }
     let job: JobContext;
@@ -324,15 +336,24 @@ export class Dispatcher implements GatewayHandlers {
       const result = await this.grid.runtime.send(
         refs.job(jobId),
         { type: "dispatch", pilotId: session.pilotId, thread, atMs: this.grid.runtime.clock.nowMs() },
-        { eventId: `dispatch:${jobId}`, cause: `dispatch:${session.pilotId}` },
+        { eventId: `dispatch:${jobId}:${session.pilotId}:${thread}`, cause: `dispatch:${session.pilotId}` },
       );
-      job = result.outcome === "committed" ? (result.state.context as JobContext) : current.context;
+      if (result.outcome === "committed") {
+        job = result.state.context as JobContext;
+      } else {
+        // Committed before (a duplicate of our own dispatch) or on another node: it is ours only if the job says so.
+        const bound = await this.boundTo(jobId, session.pilotId);
+        if (!bound) return "gone";
+        job = bound;
+      }
     } catch {
+      // Another thread won it, or it was killed meanwhile.
+      await index.remove(queue, jobId);
       return "gone";
     }
-    await this.grid.ctx.index.add(pilotJobsQueue(session.pilotId), jobId, THREAD_SCORE[thread]);
-    const spec = this.jobSpec(job);
-    if (!session.push({ type: "job.push", thread, job: spec })) {
+    await index.remove(queue, jobId);
+    await index.add(pilotJobsQueue(session.pilotId), jobId, THREAD_SCORE[thread]);
+    if (!session.push({ type: "job.push", thread, job: this.jobSpec(job) })) {
       // The socket is gone or full: the job is sent but unheard of; the sent watchdog fails it and it is retried.
       this.options.log.warn({ pilotId: session.pilotId, jobId }, "push refused by the session");
       return "pushed";
@@ -340,6 +361,17 @@ export class Dispatcher implements GatewayHandlers {
     const ms = performance.now() - startedMs;
     for (const listener of this.dispatchLatency) listener(session.site, ms);
     return "pushed";
+  }
+
+  /** The job's context if it is dispatched to this pilot, waiting briefly for a dispatch queued on another node. */
+  private async boundTo(jobId: string, pilotId: string): Promise<JobContext | null> {
+    for (let i = 0; i < 50; i++) {
+      const job = await readContext(this.grid.ctx, "job", jobId);
+      if (job && job.state !== "activated")
+        return job.context.pilot?.pilotId === pilotId ? job.context : null;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    return null;
   }
 
   private jobSpec(job: JobContext): JobSpec {

@@ -36,6 +36,8 @@ export const serverNodeOptionsSchema = z.object({
   heartbeatMs: z.number().int().positive().default(30_000),
   pingIntervalMs: z.number().int().positive().default(15_000),
   shardCount: z.number().int().min(1).max(4096).default(64),
+  /** How long a dead node's shards stay unowned before another node takes them. */
+  leaseMs: z.number().int().positive().default(10_000),
   maxActiveJobsPerUser: z.number().int().positive().default(10_000),
   shortAnalysisWalltimeSec: z.number().int().positive().default(3600),
   maxUploadBytes: z
@@ -86,7 +88,7 @@ export async function startServerNode(raw: ServerNodeOptions): Promise<ServerNod
     index,
     storageRoot: join(options.dataDir, "storage"),
     config: { ...raw.grid, sites: options.sites, maxActiveJobsPerUser: options.maxActiveJobsPerUser },
-    runtime: { shardCount: options.shardCount },
+    runtime: { shardCount: options.shardCount, leaseMs: options.leaseMs },
     log,
   });
   const tokens = new TokenRegistry(options.tokens as TokenConfig[]);
