@@ -354,10 +354,9 @@ export class RedisStore implements Store {
 }
 
 function openClient(options: Exclude<RedisStoreOptions, { client: RedisClient }>): RedisClient {
-  // Auto-pipelining turns the commits of many shards issued in one turn into one socket write.
-  if ("url" in options)
-    return new Redis(options.url, { enableAutoPipelining: true, ...options.redisOptions });
-  return new Cluster(options.clusterNodes, { enableAutoPipelining: true, ...options.clusterOptions });
+  // No auto-pipelining: measured slower here (it defers every write a turn), and group commit already batches.
+  if ("url" in options) return new Redis(options.url, options.redisOptions ?? {});
+  return new Cluster(options.clusterNodes, options.clusterOptions ?? {});
 }
 
 /** A new connection with the same settings; the two client kinds spell the call differently. */

@@ -1,6 +1,6 @@
 import type { ActorKey } from "./types.js";
 
-/** Enough for every actor a busy shard commits within a few batches; 64 shards x 512 stays a few MB. */
+/** Enough for the actors a busy shard commits within a few batches; an entry is a few hundred bytes, so 64 shards stay under ~10 MB. */
 const RECENT_ACTORS_PER_SHARD = 512;
 
 export interface ActorKeys {

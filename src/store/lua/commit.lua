@@ -24,7 +24,8 @@
       ARGV[1]  header, little-endian binary:
                  batch, struct "<dI4I4c0I4c0I4c0": fence epoch, record count n,
                    fence owner, nowMs, dedupe horizon (seen ids scored below it
-                   are forgotten); the last three are length-prefixed strings
+                   are forgotten by a batch that dedupes); the last three are
+                   length-prefixed strings
                  then n records of 31 bytes, struct "<ddBBBI4I4I4":
                    expectedVersion, historyCap, hasSnapshot (1|0),
                    hasDedupeId (1|0), ackKind (0 none | 1 inbox | 2 timer),
@@ -32,7 +33,7 @@
       then per record, in order, only the fields its header announces:
         snapshot                             if hasSnapshot
         history entry
-        actor key (for the actor index)      if hasSnapshot and expectedVersion is 0
+        actor (kind/id, for the actor index) if hasSnapshot and expectedVersion is 0
         dedupeId                             if hasDedupeId
         ack event id                         if ackKind is inbox
         ack timer key, ack fire id           if ackKind is timer
@@ -45,11 +46,11 @@
       -1 FENCED: the lease is not held by the fence owner at the fence epoch
       -2 BAD_ARGUMENT: KEYS or ARGV do not follow the layout above
 
-  Why this layout: every argument costs the client and Redis time, and so
-  does every tonumber() and table built in Redis's Lua, which is where a
-  commit used to spend most of its time. Numbers travel in one binary header
-  read with struct.unpack, a plain transition sends only its own two keys,
-  snapshot and history beside the lease, and no table is built per record.
+  Why this layout: each argument costs ioredis and Redis time, and in Redis's
+  Lua so does each tonumber() and table (one table per record used to be most
+  of a commit's cost). So the numbers travel in one binary header read with
+  struct.unpack, no table is built per record, and a plain transition sends
+  the lease, its own two keys, the header, its snapshot and its history.
 ]]
 local rcall, unpack = redis.call, struct.unpack
 
@@ -70,6 +71,14 @@ local inboxKey, inboxDataKey, outboxKey, outboxDataKey, outboxSeqKey, seenKey
 -- creates its actor (a snapshot at expectedVersion 0), which adds the actor key.
 local function fieldCount(creates, hasSnapshot, hasDedupeId, ackKind, cancels, adds, effects)
   return hasSnapshot + 1 + (creates and 1 or 0) + hasDedupeId + ackKind + cancels + 4 * adds + 2 * effects
+end
+
+-- One optional group of shard keys starting at KEYS[k]: where the next group
+-- starts, then the group's keys (a caller takes `size` of them), or none if the
+-- batch does not need the group.
+local function keyGroup(needed, k, size)
+  if not needed then return k end
+  return k + size, KEYS[k], KEYS[k + 1], KEYS[k + 2]
 end
 
 local function removeTimer(timerKey)
@@ -185,26 +194,11 @@ end
 if fields ~= #ARGV then return -2 end
 
 local k = 2 * n + 2
-if indexes then
-  actorIndexKey = KEYS[k]
-  k = k + 1
-end
-if timers then
-  timersKey, timerFireKey, timerDataKey = KEYS[k], KEYS[k + 1], KEYS[k + 2]
-  k = k + 3
-end
-if inbox then
-  inboxKey, inboxDataKey = KEYS[k], KEYS[k + 1]
-  k = k + 2
-end
-if outbox then
-  outboxKey, outboxDataKey, outboxSeqKey = KEYS[k], KEYS[k + 1], KEYS[k + 2]
-  k = k + 3
-end
-if dedupes then
-  seenKey = KEYS[k]
-  k = k + 1
-end
+k, actorIndexKey = keyGroup(indexes, k, 1)
+k, timersKey, timerFireKey, timerDataKey = keyGroup(timers, k, 3)
+k, inboxKey, inboxDataKey = keyGroup(inbox, k, 2)
+k, outboxKey, outboxDataKey, outboxSeqKey = keyGroup(outbox, k, 3)
+k, seenKey = keyGroup(dedupes, k, 1)
 if k - 1 ~= #KEYS then return -2 end
 
 local lease = rcall("HMGET", KEYS[1], "owner", "epoch")
