@@ -1,19 +1,7 @@
 /**
- * The `panda` command line. Verbs arrive with the issues that build them; an
- * unknown verb is an error that names the verbs there are.
+ * The `panda` command (bin/panda.js runs the compiled copy). Exiting
+ * explicitly: an idle keep-alive socket must not hold a finished command open.
  */
-const VERBS: Record<string, string> = {};
+import { runCli } from "./program.js";
 
-const [verb] = process.argv.slice(2);
-if (!verb || !(verb in VERBS)) {
-  const known = Object.keys(VERBS);
-  console.error(
-    verb
-      ? `panda: unknown command '${verb}'${known.length > 0 ? ` (known: ${known.join(", ")})` : ""}`
-      : "panda: no command given",
-  );
-  console.error(
-    "panda: the grid (`panda up`) arrives with the pilot gateway; the durable runtime is ready (see README).",
-  );
-  process.exit(2);
-}
+process.exit(await runCli(process.argv.slice(2)));

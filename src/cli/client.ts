@@ -1,0 +1,204 @@
+import { z } from "zod";
+import type { Connection } from "./config.js";
+import { CliError, EXIT, type ExitCode } from "./errors.js";
+
+/**
+ * The API's answers as the CLI reads them. Loose objects: fields the CLI does
+ * not show pass through untouched, so `--json` prints everything the server sent.
+ */
+export const submitAnswerSchema = z.looseObject({ taskId: z.string(), jobs: z.number() });
+
+export const taskRowSchema = z.looseObject({
+  taskId: z.string(),
+  state: z.string(),
+  user: z.string(),
+  type: z.string(),
+  jobCount: z.number(),
+  counts: z.record(z.string(), z.number()),
+});
+export type TaskRow = z.infer<typeof taskRowSchema>;
+const tasksAnswerSchema = z.looseObject({ tasks: z.array(taskRowSchema) });
+
+export const jobRowSchema = z.looseObject({
+  jobId: z.string(),
+  taskId: z.string(),
+  attempt: z.number(),
+  state: z.string(),
+  site: z.string().nullable(),
+  type: z.string(),
+  error: z.looseObject({ class: z.string(), message: z.string() }).nullable(),
+});
+export type JobRow = z.infer<typeof jobRowSchema>;
+const jobsAnswerSchema = z.looseObject({ jobs: z.array(jobRowSchema) });
+
+export const historyEntrySchema = z.looseObject({
+  v: z.number(),
+  at: z.number(),
+  event: z.looseObject({ type: z.string() }),
+  from: z.string().nullable(),
+  to: z.string(),
+  cause: z.string(),
+  refused: z.object({ code: z.string(), message: z.string() }).optional(),
+});
+export type HistoryRow = z.infer<typeof historyEntrySchema>;
+
+/** The current view has context and status; a view `--at` a past time has only the state then. */
+export const actorViewSchema = z.looseObject({
+  kind: z.string(),
+  id: z.string(),
+  version: z.number(),
+  state: z.string(),
+  status: z.string().optional(),
+  context: z.unknown().optional(),
+  at: z.number().optional(),
+  history: z.array(historyEntrySchema),
+});
+export type ActorViewAnswer = z.infer<typeof actorViewSchema>;
+
+const storedFileSchema = z.looseObject({ lfn: z.string(), sizeBytes: z.number(), checksum: z.string() });
+
+const errorAnswerSchema = z.object({
+  error: z.object({ code: z.string(), message: z.string() }),
+});
+
+export interface JobsQuery {
+  task?: string | undefined;
+  state?: string | undefined;
+  site?: string | undefined;
+  limit?: number | undefined;
+}
+
+type Query = Record<string, string | number | undefined>;
+
+interface RequestOptions {
+  query?: Query;
+  json?: unknown;
+  bytes?: Uint8Array;
+  headers?: Record<string, string>;
+}
+
+const REQUEST_TIMEOUT_MS = 60_000;
+
+function exitCodeForStatus(status: number): ExitCode {
+  if (status === 400) return EXIT.usage;
+  if (status === 401 || status === 403) return EXIT.auth;
+  if (status === 404) return EXIT.notFound;
+  return EXIT.failed;
+}
+
+const STATUS_HINTS: Partial<Record<number, string>> = {
+  401: "pass --token or set PANDA_TOKEN (`panda up` writes an admin token to .panda/local.json)",
+  403: "this token may not do that: use a token with the needed role",
+};
+
+/** The HTTP API under `/api/v1`, with every failure turned into a CliError that carries its exit code. */
+export class PandaClient {
+  constructor(private readonly connection: Connection) {}
+
+  get server(): string {
+    return this.connection.server;
+  }
+
+  submitTask(submission: unknown) {
+    return this.request(submitAnswerSchema, "POST", "/api/v1/tasks", { json: submission });
+  }
+
+  async listTasks(): Promise<TaskRow[]> {
+    return (await this.request(tasksAnswerSchema, "GET", "/api/v1/tasks")).tasks;
+  }
+
+  async listJobs(query: JobsQuery = {}): Promise<JobRow[]> {
+    return (await this.request(jobsAnswerSchema, "GET", "/api/v1/jobs", { query: { ...query } })).jobs;
+  }
+
+  inspectActor(kind: string, id: string, options: { history?: number; atMs?: number } = {}) {
+    const path = `/api/v1/actors/${encodeURIComponent(kind)}/${encodeURIComponent(id)}`;
+    return this.request(actorViewSchema, "GET", path, {
+      query: { history: options.history, at: options.atMs },
+    });
+  }
+
+  /** Stores one file at a site and registers it in a dataset (created on first use). */
+  putFile(dataset: string, site: string, lfn: string, bytes: Uint8Array) {
+    return this.request(storedFileSchema, "POST", `/api/v1/datasets/${encodeURIComponent(dataset)}/files`, {
+      query: { site, lfn },
+      bytes,
+      headers: { "content-type": "application/octet-stream" },
+    });
+  }
+
+  private async request<S extends z.ZodType>(
+    schema: S,
+    method: string,
+    path: string,
+    options: RequestOptions = {},
+  ): Promise<z.output<S>> {
+    const url = new URL(this.connection.server + path);
+    for (const [key, value] of Object.entries(options.query ?? {})) {
+      if (value !== undefined && value !== "") url.searchParams.set(key, String(value));
+    }
+    const headers: Record<string, string> = { accept: "application/json", ...options.headers };
+    if (this.connection.token) headers.authorization = `Bearer ${this.connection.token}`;
+    let body: string | Uint8Array | undefined = options.bytes;
+    if (options.json !== undefined) {
+      headers["content-type"] = "application/json";
+      body = JSON.stringify(options.json);
+    }
+    let response: Response;
+    try {
+      response = await fetch(url, {
+        method,
+        headers,
+        ...(body === undefined ? {} : { body }),
+        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+      });
+    } catch (err) {
+      throw this.unreachable(err);
+    }
+    const text = await response.text();
+    let answer: unknown;
+    try {
+      answer = text === "" ? null : JSON.parse(text);
+    } catch {
+      answer = undefined;
+    }
+    if (!response.ok) throw this.refused(method, path, response.status, answer);
+    const parsed = schema.safeParse(answer);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      throw new CliError(
+        EXIT.failed,
+        `unexpected answer to ${method} ${path} from ${this.connection.server} (${issue?.path.join(".")}: ${issue?.message}): is it a panda server of this version?`,
+      );
+    }
+    return parsed.data;
+  }
+
+  private unreachable(err: unknown): CliError {
+    const { server, serverSource } = this.connection;
+    if ((err as Error).name === "TimeoutError") {
+      return new CliError(
+        EXIT.failed,
+        `the server at ${server} did not answer within ${REQUEST_TIMEOUT_MS / 1000} s`,
+      );
+    }
+    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+    const reason = cause?.code ?? cause?.message ?? (err as Error).message;
+    return new CliError(
+      EXIT.failed,
+      `cannot reach the server at ${server} (${reason}; the URL came from ${serverSource}): is \`panda up\` running?`,
+    );
+  }
+
+  private refused(method: string, path: string, status: number, answer: unknown): CliError {
+    const parsed = errorAnswerSchema.safeParse(answer);
+    const what = parsed.success
+      ? `${parsed.data.error.message} (${parsed.data.error.code})`
+      : `HTTP ${status}`;
+    const hint = STATUS_HINTS[status];
+    return new CliError(
+      exitCodeForStatus(status),
+      `${method} ${path} was refused: ${what}${hint ? `: ${hint}` : ""}`,
+    );
+  }
+}

@@ -1,0 +1,57 @@
+import { type Command, InvalidArgumentError } from "commander";
+import { PandaClient } from "./client.js";
+import { ENV, resolveConnection } from "./config.js";
+
+/** The flags every client command shares. */
+export interface ConnectionOptions {
+  server?: string;
+  token?: string;
+}
+
+export function addConnectionOptions(command: Command): Command {
+  return command
+    .option(
+      "--server <url>",
+      `the panda server (default: $${ENV.server}, else .panda/local.json from \`panda up\`)`,
+    )
+    .option(
+      "--token <token>",
+      `a user token (default: $${ENV.token}, which keeps it out of \`ps\`; else .panda/local.json)`,
+    );
+}
+
+export function addJsonOption(command: Command): Command {
+  return command.option("--json", "print the server's answer as JSON");
+}
+
+export function clientFor(options: ConnectionOptions): PandaClient {
+  return new PandaClient(resolveConnection({ server: options.server, token: options.token }));
+}
+
+/** A commander argument parser for integers in [min, max]; the error names the range. */
+export function integerArg(min: number, max: number = Number.MAX_SAFE_INTEGER) {
+  return (value: string): number => {
+    const number = Number(value);
+    if (!/^-?\d+$/.test(value.trim()) || !Number.isSafeInteger(number) || number < min || number > max) {
+      const range =
+        max === Number.MAX_SAFE_INTEGER ? `an integer >= ${min}` : `an integer from ${min} to ${max}`;
+      throw new InvalidArgumentError(`expected ${range}`);
+    }
+    return number;
+  };
+}
+
+/** For repeatable options (`--output-file a --output-file b`). */
+export function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+/** `--at`: ISO 8601 (`2025-01-31T12:00:00Z`) or milliseconds since the epoch. */
+export function epochMsArg(value: string): number {
+  if (/^\d+$/.test(value)) return Number(value);
+  const epochMs = Date.parse(value);
+  if (Number.isNaN(epochMs)) {
+    throw new InvalidArgumentError("expected an ISO 8601 time (2025-01-31T12:00:00Z) or epoch milliseconds");
+  }
+  return epochMs;
+}

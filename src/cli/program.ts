@@ -1,0 +1,49 @@
+import { readFileSync } from "node:fs";
+import { Command, CommanderError } from "commander";
+import { CliError, EXIT } from "./errors.js";
+import { registerInspectCommand } from "./inspect.js";
+import { registerJobsCommand } from "./jobs.js";
+import { registerPilotCommand } from "./pilot.js";
+import { registerSubmitCommand } from "./submit.js";
+import { registerUpCommand } from "./up.js";
+
+/** package.json sits two levels up from both src/cli and dist/cli. */
+function packageVersion(): string {
+  const text = readFileSync(new URL("../../package.json", import.meta.url), "utf8");
+  return (JSON.parse(text) as { version: string }).version;
+}
+
+export function createProgram(): Command {
+  const program = new Command("panda")
+    .description("PanDA-style workload management on durable actors")
+    .version(packageVersion())
+    // Usage errors become exit code 2 in runCli, not commander's process.exit(1).
+    .exitOverride()
+    .configureOutput({ outputError: (text, write) => write(`panda: ${text}`) })
+    .showHelpAfterError("(add --help to see the options)")
+    // Options after a subcommand belong to it: `panda pilot` and `panda submit -- CMD` pass theirs through.
+    .enablePositionalOptions();
+  registerUpCommand(program);
+  registerPilotCommand(program);
+  registerSubmitCommand(program);
+  registerJobsCommand(program);
+  registerInspectCommand(program);
+  return program;
+}
+
+/** Runs one `panda` command line (without `node` and the script) and answers its exit code. */
+export async function runCli(argv: readonly string[]): Promise<number> {
+  try {
+    await createProgram().parseAsync([...argv], { from: "user" });
+    return EXIT.ok;
+  } catch (err) {
+    // Commander has printed its message (or the help / version it was asked for).
+    if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    if (err instanceof CliError) {
+      process.stderr.write(`panda: ${err.message}\n`);
+      return err.exitCode;
+    }
+    process.stderr.write(`panda: unexpected failure: ${(err as Error).stack ?? String(err)}\n`);
+    return EXIT.failed;
+  }
+}

@@ -1,0 +1,198 @@
+import { join, relative, resolve } from "node:path";
+import { type Command, Option } from "commander";
+import { type ServerNode, startServerNode } from "../server/server.js";
+import { PandaClient } from "./client.js";
+import { DEFAULT_DATA_DIR, ENV, writeLocalConfig } from "./config.js";
+import { submitDemo } from "./demo.js";
+import { CliError, EXIT } from "./errors.js";
+import { FileLogger } from "./file-logger.js";
+import { LOCAL_SITE_NAMES, planLocalGrid } from "./local-grid.js";
+import { integerArg } from "./options.js";
+import { clockTime, print } from "./output.js";
+import { type PilotSpec, PilotSupervisor } from "./pilot-supervisor.js";
+import { reportProgress } from "./progress.js";
+
+export interface UpFlags {
+  port: number;
+  dataDir: string;
+  redis?: string;
+  pilotsPerSite: number;
+  demo: boolean;
+  drainSeconds: number;
+}
+
+const HOST = "127.0.0.1";
+/** How long the demo waits for the local pilots to connect before it submits anyway. */
+const PILOTS_CONNECT_TIMEOUT_MS = 30_000;
+
+function say(line: string): void {
+  print(`${clockTime()} ${line}`);
+}
+
+/** A path as a person in the working directory would type it. */
+function shownPath(path: string): string {
+  const fromHere = relative(process.cwd(), path);
+  return fromHere === "" || fromHere.startsWith("..") ? path : fromHere;
+}
+
+/** Where the store is, without a password that a Redis URL may carry. */
+function describeStore(redisUrl: string | undefined): string {
+  if (!redisUrl) return "embedded, in memory (its state is gone when this stops; --redis URL keeps it)";
+  try {
+    const url = new URL(redisUrl);
+    return `Redis at ${url.host}`;
+  } catch {
+    return "Redis";
+  }
+}
+
+async function startNode(
+  flags: UpFlags,
+  dataDir: string,
+  log: FileLogger,
+  plan: ReturnType<typeof planLocalGrid>,
+) {
+  try {
+    return await startServerNode({
+      host: HOST,
+      port: flags.port,
+      dataDir,
+      ...(flags.redis ? { redisUrl: flags.redis } : {}),
+      sites: plan.sites,
+      tokens: plan.tokens,
+      log,
+    });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "EADDRINUSE") {
+      throw new CliError(
+        EXIT.failed,
+        `port ${flags.port} on ${HOST} is in use (another \`panda up\`?): pass --port N, or --port 0 for a free one`,
+      );
+    }
+    throw err;
+  }
+}
+
+function pilotSpecs(dataDir: string, plan: ReturnType<typeof planLocalGrid>, perSite: number): PilotSpec[] {
+  return LOCAL_SITE_NAMES.flatMap((site) =>
+    Array.from({ length: perSite }, (_, i) => {
+      const name = `${site}-${i + 1}`;
+      return {
+        name,
+        site,
+        token: plan.pilotTokenBySite.get(site)!,
+        workdir: join(dataDir, "pilots", name),
+        logPath: join(dataDir, "logs", `pilot-${name}.log`),
+      };
+    }),
+  );
+}
+
+async function waitForPilots(node: ServerNode, expected: number, timeoutMs: number): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const connected = node.dispatcher.connectedPilots().length;
+    if (connected >= expected || Date.now() >= deadline) return connected;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+async function runDemo(node: ServerNode, client: PandaClient, expectedPilots: number): Promise<void> {
+  if (expectedPilots > 0) {
+    const connected = await waitForPilots(node, expectedPilots, PILOTS_CONNECT_TIMEOUT_MS);
+    say(`${connected}/${expectedPilots} pilots connected`);
+  }
+  const demo = await submitDemo(client, Date.now().toString(36));
+  say(`demo: dataset ${demo.dataset} at SITE-A`);
+  say(`demo: submitted production task ${demo.productionTaskId} (one job per input file)`);
+  say(`demo: submitted analysis task ${demo.analysisTaskId} (short jobs)`);
+}
+
+/** Resolves with the first SIGINT/SIGTERM; a second one escalates through `onRepeat`. */
+function firstSignal(onRepeat: () => void): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    let received = false;
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (received) return onRepeat();
+      received = true;
+      resolve(signal);
+    };
+    process.on("SIGINT", onSignal);
+    process.on("SIGTERM", onSignal);
+  });
+}
+
+/**
+ * `panda up`: a whole grid in one process (server, store, three sites) with
+ * local pilots as child processes, until SIGINT/SIGTERM: then the pilots drain,
+ * the server closes, and the process exits 0.
+ */
+export async function runUp(flags: UpFlags): Promise<void> {
+  const dataDir = resolve(flags.dataDir);
+  const plan = planLocalGrid();
+  const log = new FileLogger(join(dataDir, "logs", "server.log"));
+  const node = await startNode(flags, dataDir, log, plan);
+  const localConfigPath = writeLocalConfig(dataDir, { server: node.url, token: plan.adminToken });
+  const specs = pilotSpecs(dataDir, plan, flags.pilotsPerSite);
+  print(
+    [
+      `panda up: a single-node grid at ${node.url}`,
+      `  monitor  ${node.url}/`,
+      `  store    ${describeStore(flags.redis)}`,
+      `  sites    ${LOCAL_SITE_NAMES.join(", ")}: ${flags.pilotsPerSite} pilots each (logs in ${shownPath(join(dataDir, "logs"))}/)`,
+      `  config   ${shownPath(localConfigPath)} (server and admin token for panda submit, jobs, inspect)`,
+      "try: panda jobs | panda inspect task ID | panda submit --jobs 3 -- sh -c 'echo hi'",
+      "Ctrl-C stops everything",
+    ].join("\n"),
+  );
+  const stopProgress = reportProgress(node.grid.runtime, say);
+  const supervisor = new PilotSupervisor(node.url, specs, say);
+  supervisor.start();
+  const signal = firstSignal(() => {
+    say("second signal: stopping the pilots' payloads now");
+    supervisor.stopNow();
+  });
+  if (flags.demo) {
+    const client = new PandaClient({ server: node.url, token: plan.adminToken, serverSource: "panda up" });
+    void runDemo(node, client, specs.length).catch((err: unknown) =>
+      say(`demo not submitted: ${(err as Error).message}`),
+    );
+  }
+  say(`${await signal}: draining the pilots (up to ${flags.drainSeconds} s), then stopping the server`);
+  await supervisor.stop(flags.drainSeconds * 1000);
+  stopProgress();
+  await node.close();
+  await log.close();
+  say("stopped");
+}
+
+export function registerUpCommand(program: Command): void {
+  program
+    .command("up")
+    .description("run a single-node grid here: server, embedded store, 3 sites and local pilots")
+    .addOption(
+      new Option("--port <port>", `the port on ${HOST}; 0 picks a free one`)
+        .argParser(integerArg(0, 65_535))
+        .default(8080)
+        .env("PANDA_PORT"),
+    )
+    .addOption(
+      new Option("--data-dir <dir>", "storage, logs, pilot work directories and local.json")
+        .default(DEFAULT_DATA_DIR)
+        .env(ENV.dataDir),
+    )
+    .addOption(
+      new Option("--redis <url>", "keep state in Redis instead of the embedded store").env("PANDA_REDIS_URL"),
+    )
+    .option("--pilots-per-site <count>", "local pilots per site", integerArg(0, 32), 2)
+    .option(
+      "--drain-seconds <seconds>",
+      "on stop, how long running jobs may finish",
+      integerArg(0, 86_400),
+      10,
+    )
+    .option("--no-demo", "do not create the sample dataset and tasks")
+    .action(async (flags: UpFlags) => {
+      await runUp(flags);
+    });
+}
