@@ -56,6 +56,8 @@ export async function startBenchRedis(): Promise<BenchRedis> {
   if (spawned) {
     const url = `redis://127.0.0.1:${port}`;
     const probe = new Redis(url, { lazyConnect: true, retryStrategy: () => 50, maxRetriesPerRequest: null });
+    // Refused connections are expected until the server listens; ping() below reports them.
+    probe.on("error", () => {});
     const deadline = Date.now() + 10_000;
     while (Date.now() < deadline) {
       try {

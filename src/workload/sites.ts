@@ -25,9 +25,29 @@ export async function siteNames(ctx: Pick<WorkloadContext, "index">): Promise<st
   return (await ctx.index.range(queueNames.sites(), 0, 100_000)).map((e) => e.member);
 }
 
-/** Every site's current state, read from its actor. */
-export async function listSites(ctx: WorkloadContext): Promise<SiteContext[]> {
+async function readSites(ctx: WorkloadContext): Promise<SiteContext[]> {
   const names = await siteNames(ctx);
   const sites = await Promise.all(names.map((name) => readContext(ctx, "site", name)));
   return sites.flatMap((site) => (site ? [site.context] : []));
+}
+
+/** The read of every site that callers asking in the current microtask checkpoint will share. */
+const nextRead = new WeakMap<WorkloadContext, Promise<SiteContext[]>>();
+
+/**
+ * Every site's current state, read from its actor. Calls made together (a
+ * commit's batch of `broker.request` effects: one per job) share one read,
+ * which starts after the last of them asked, so each still sees state read
+ * after its call; without this each job read and decoded every site.
+ */
+export function listSites(ctx: WorkloadContext): Promise<SiteContext[]> {
+  let read = nextRead.get(ctx);
+  if (!read) {
+    read = new Promise<void>((resolve) => queueMicrotask(resolve)).then(() => {
+      nextRead.delete(ctx);
+      return readSites(ctx);
+    });
+    nextRead.set(ctx, read);
+  }
+  return read.then((sites) => [...sites]);
 }
