@@ -180,6 +180,8 @@ export interface BrokerageDecision {
   candidates: CandidateVerdict[];
   /** Inputs the chosen site lacks; empty when nothing was chosen. */
   filesToMove: string[];
+  /** Candidates left out of `candidates` to keep the record small (see `maxRecordedCandidates`). */
+  omittedCandidates?: number;
   bytesToMove: number;
   atMs: number;
 }

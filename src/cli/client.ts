@@ -29,7 +29,10 @@ export const jobRowSchema = z.looseObject({
   error: z.looseObject({ class: z.string(), message: z.string() }).nullable(),
 });
 export type JobRow = z.infer<typeof jobRowSchema>;
-const jobsAnswerSchema = z.looseObject({ jobs: z.array(jobRowSchema) });
+const jobsAnswerSchema = z.looseObject({
+  jobs: z.array(jobRowSchema),
+  nextOffset: z.number().nullable().optional(),
+});
 
 export const historyEntrySchema = z.looseObject({
   v: z.number(),
@@ -65,8 +68,71 @@ export interface JobsQuery {
   task?: string | undefined;
   state?: string | undefined;
   site?: string | undefined;
+  user?: string | undefined;
+  since?: number | undefined;
+  until?: number | undefined;
+  offset?: number | undefined;
   limit?: number | undefined;
 }
+
+export const siteRowSchema = z.looseObject({
+  name: z.string(),
+  status: z.string(),
+  jobs: z.record(z.string(), z.number()),
+  totals: z.record(z.string(), z.number()),
+  recent: z.looseObject({ jobs: z.number(), failed: z.number(), failureFraction: z.number() }),
+  pilots: z.looseObject({ connectedToThisNode: z.number(), requestsPerMin: z.number() }),
+});
+export type SiteRow = z.infer<typeof siteRowSchema>;
+
+export const datasetRowSchema = z.looseObject({
+  name: z.string(),
+  state: z.string(),
+  fileCount: z.number(),
+  totalBytes: z.number(),
+  sites: z.array(z.string()),
+});
+export type DatasetRow = z.infer<typeof datasetRowSchema>;
+
+export const datasetDetailSchema = z.looseObject({
+  name: z.string(),
+  state: z.string(),
+  files: z.array(z.looseObject({ lfn: z.string(), sizeBytes: z.number(), checksum: z.string() })),
+  replicas: z.array(z.looseObject({ site: z.string(), lfns: z.array(z.string()) })),
+});
+export type DatasetDetail = z.infer<typeof datasetDetailSchema>;
+
+export const whyAnswerSchema = z.looseObject({
+  jobId: z.string(),
+  state: z.string(),
+  site: z.string().nullable(),
+  summary: z.array(z.string()),
+});
+
+export const tokenRowSchema = z.looseObject({
+  tokenId: z.string(),
+  principal: z.looseObject({
+    kind: z.string(),
+    user: z.string().optional(),
+    role: z.string().optional(),
+    site: z.string().optional(),
+  }),
+  source: z.string(),
+  createdAtMs: z.number().nullable(),
+  createdBy: z.string().nullable(),
+});
+export type TokenRow = z.infer<typeof tokenRowSchema>;
+
+const okAnswerSchema = z.looseObject({});
+const createdTokenSchema = z.looseObject({
+  token: z.string(),
+  tokenId: z.string(),
+  principal: z.looseObject({}),
+});
+const taskDetailSchema = taskRowSchema.extend({
+  progress: z.looseObject({ endedJobs: z.number(), percentEnded: z.number() }),
+});
+export type TaskDetail = z.infer<typeof taskDetailSchema>;
 
 type Query = Record<string, string | number | undefined>;
 
@@ -88,6 +154,7 @@ function exitCodeForStatus(status: number): ExitCode {
 
 const STATUS_HINTS: Partial<Record<number, string>> = {
   401: "pass --token or set PANDA_TOKEN (`panda up` writes an admin token to .panda/local.json)",
+  409: "the actor is not in a state that takes this: `panda inspect` shows where it is",
   403: "this token may not do that: use a token with the needed role",
 };
 
@@ -103,12 +170,86 @@ export class PandaClient {
     return this.request(submitAnswerSchema, "POST", "/api/v1/tasks", { json: submission });
   }
 
-  async listTasks(): Promise<TaskRow[]> {
-    return (await this.request(tasksAnswerSchema, "GET", "/api/v1/tasks")).tasks;
+  async listTasks(
+    query: { user?: string | undefined; state?: string | undefined; limit?: number | undefined } = {},
+  ): Promise<TaskRow[]> {
+    return (await this.request(tasksAnswerSchema, "GET", "/api/v1/tasks", { query: { ...query } })).tasks;
   }
 
   async listJobs(query: JobsQuery = {}): Promise<JobRow[]> {
-    return (await this.request(jobsAnswerSchema, "GET", "/api/v1/jobs", { query: { ...query } })).jobs;
+    return (await this.listJobsPage(query)).jobs;
+  }
+
+  /** One page of jobs and the offset of the next (null after the last). */
+  listJobsPage(query: JobsQuery = {}) {
+    return this.request(jobsAnswerSchema, "GET", "/api/v1/jobs", { query: { ...query } });
+  }
+
+  getTask(taskId: string) {
+    return this.request(taskDetailSchema, "GET", `/api/v1/tasks/${encodeURIComponent(taskId)}`);
+  }
+
+  kill(kind: "job" | "task", id: string, reason?: string) {
+    const path = `/api/v1/${kind}s/${encodeURIComponent(id)}/kill`;
+    return this.request(okAnswerSchema, "POST", path, { json: reason ? { reason } : {} });
+  }
+
+  retryTask(taskId: string) {
+    return this.request(submitAnswerSchema, "POST", `/api/v1/tasks/${encodeURIComponent(taskId)}/retry`, {
+      json: {},
+    });
+  }
+
+  why(jobId: string) {
+    return this.request(whyAnswerSchema, "GET", `/api/v1/jobs/${encodeURIComponent(jobId)}/why`);
+  }
+
+  async listSites(): Promise<SiteRow[]> {
+    return (await this.request(z.looseObject({ sites: z.array(siteRowSchema) }), "GET", "/api/v1/sites"))
+      .sites;
+  }
+
+  setSiteStatus(site: string, status: string, reason: string) {
+    return this.request(okAnswerSchema, "POST", `/api/v1/sites/${encodeURIComponent(site)}/status`, {
+      json: { status, reason },
+    });
+  }
+
+  async listDatasets(pattern: string, limit?: number): Promise<DatasetRow[]> {
+    const answer = z.looseObject({ datasets: z.array(datasetRowSchema) });
+    return (await this.request(answer, "GET", "/api/v1/datasets", { query: { pattern, limit } })).datasets;
+  }
+
+  getDataset(name: string) {
+    return this.request(datasetDetailSchema, "GET", `/api/v1/datasets/${encodeURIComponent(name)}`);
+  }
+
+  subscribe(dataset: string, site: string) {
+    const answer = z.looseObject({ subscription: z.string(), files: z.number(), created: z.boolean() });
+    return this.request(answer, "POST", `/api/v1/datasets/${encodeURIComponent(dataset)}/subscriptions`, {
+      json: { site },
+    });
+  }
+
+  createToken(spec: { kind: "user"; user: string; role: string } | { kind: "pilot"; site: string }) {
+    return this.request(createdTokenSchema, "POST", "/api/v1/tokens", { json: spec });
+  }
+
+  async listTokens(): Promise<TokenRow[]> {
+    return (await this.request(z.looseObject({ tokens: z.array(tokenRowSchema) }), "GET", "/api/v1/tokens"))
+      .tokens;
+  }
+
+  revokeToken(tokenId: string) {
+    return this.request(okAnswerSchema, "DELETE", `/api/v1/tokens/${encodeURIComponent(tokenId)}`);
+  }
+
+  whoami() {
+    return this.request(z.looseObject({ principal: z.looseObject({}).nullable() }), "GET", "/api/v1/whoami");
+  }
+
+  get token(): string | undefined {
+    return this.connection.token;
   }
 
   inspectActor(kind: string, id: string, options: { history?: number; atMs?: number } = {}) {
@@ -119,11 +260,14 @@ export class PandaClient {
   }
 
   /** Stores one file at a site and registers it in a dataset (created on first use). */
-  putFile(dataset: string, site: string, lfn: string, bytes: Uint8Array) {
+  putFile(dataset: string, site: string, lfn: string, bytes: Uint8Array, checksum?: string) {
     return this.request(storedFileSchema, "POST", `/api/v1/datasets/${encodeURIComponent(dataset)}/files`, {
       query: { site, lfn },
       bytes,
-      headers: { "content-type": "application/octet-stream" },
+      headers: {
+        "content-type": "application/octet-stream",
+        ...(checksum ? { "x-panda-checksum": checksum } : {}),
+      },
     });
   }
 

@@ -8,6 +8,10 @@ export const EXIT = {
   /** The server refused the credential (401) or the principal may not do this (403). */
   auth: 3,
   notFound: 4,
+  /** `panda wait`: the task ended, but not every job finished. */
+  incomplete: 5,
+  /** `panda wait`: the time limit passed before the task ended. */
+  timeout: 6,
 } as const;
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
 

@@ -51,3 +51,9 @@ export function indent(text: string, spaces = 2): string {
     .map((line) => (line === "" ? line : pad + line))
     .join("\n");
 }
+
+/** `--json` prints the answer as the server sent it; otherwise the human rendering. */
+export function printAnswer(json: boolean | undefined, answer: unknown, human: () => string): void {
+  if (json) printJson(answer);
+  else print(human());
+}

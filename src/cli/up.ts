@@ -1,5 +1,6 @@
 import { join, relative, resolve } from "node:path";
 import { type Command, Option } from "commander";
+import { type LogLevel, logLevelSchema } from "../server/json-log.js";
 import { type ServerNode, startServerNode } from "../server/server.js";
 import { PandaClient } from "./client.js";
 import { DEFAULT_DATA_DIR, ENV, writeLocalConfig } from "./config.js";
@@ -19,6 +20,7 @@ export interface UpFlags {
   pilotsPerSite: number;
   demo: boolean;
   drainSeconds: number;
+  logLevel: LogLevel;
 }
 
 const HOST = "127.0.0.1";
@@ -130,7 +132,7 @@ function firstSignal(onRepeat: () => void): Promise<NodeJS.Signals> {
 export async function runUp(flags: UpFlags): Promise<void> {
   const dataDir = resolve(flags.dataDir);
   const plan = planLocalGrid();
-  const log = new FileLogger(join(dataDir, "logs", "server.log"));
+  const log = new FileLogger(join(dataDir, "logs", "server.log"), flags.logLevel);
   const node = await startNode(flags, dataDir, log, plan);
   const localConfigPath = writeLocalConfig(dataDir, { server: node.url, token: plan.adminToken });
   const specs = pilotSpecs(dataDir, plan, flags.pilotsPerSite);
@@ -190,6 +192,12 @@ export function registerUpCommand(program: Command): void {
       "on stop, how long running jobs may finish",
       integerArg(0, 86_400),
       10,
+    )
+    .addOption(
+      new Option("--log-level <level>", "the server log's threshold (.panda/logs/server.log)")
+        .choices(logLevelSchema.options)
+        .env("PANDA_LOG_LEVEL")
+        .default("info"),
     )
     .option("--no-demo", "do not create the sample dataset and tasks")
     .action(async (flags: UpFlags) => {

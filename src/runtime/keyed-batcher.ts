@@ -5,8 +5,14 @@
 export class KeyedBatcher<K, T> {
   private pending = new Map<K, { items: T[]; waiters: { resolve(): void; reject(err: unknown): void }[] }>();
   private scheduled = false;
+  private flushing = 0;
 
   constructor(private readonly flush: (key: K, items: T[]) => Promise<void>) {}
+
+  /** Nothing collected and no flush in flight: a simulation waits for this before it moves time on. */
+  get idle(): boolean {
+    return !this.scheduled && this.flushing === 0;
+  }
 
   add(key: K, item: T): Promise<void> {
     let batch = this.pending.get(key);
@@ -28,11 +34,14 @@ export class KeyedBatcher<K, T> {
     const batches = this.pending;
     this.pending = new Map();
     for (const [key, batch] of batches) {
+      this.flushing++;
       this.flush(key, batch.items).then(
         () => {
+          this.flushing--;
           for (const w of batch.waiters) w.resolve();
         },
         (err: unknown) => {
+          this.flushing--;
           for (const w of batch.waiters) w.reject(err);
         },
       );

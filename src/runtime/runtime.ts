@@ -202,6 +202,18 @@ export class Runtime {
     });
   }
 
+  /**
+   * True when no shard has events queued or a commit in flight and no store
+   * write is batching: with an in-process store and a virtual clock, nothing
+   * more happens until a timer is due. Simulations use it to know when they
+   * may move time on.
+   */
+  isQuiescent(): boolean {
+    if (!this.outboxAcks.idle || !this.inboxAppends.idle) return false;
+    for (const host of this.hosts.values()) if (!host.idle) return false;
+    return true;
+  }
+
   ownedShards(): number[] {
     return [...this.hosts.keys()].sort((a, b) => a - b);
   }

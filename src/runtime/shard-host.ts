@@ -117,6 +117,20 @@ export class ShardHost {
     return this.slots.size;
   }
 
+  /**
+   * Nothing queued, scheduled or in flight here (timers that are not yet due
+   * aside): a simulation waits for every shard to be idle before it moves its
+   * virtual clock on.
+   */
+  get idle(): boolean {
+    return (
+      !this.pumpScheduled &&
+      this.committing === null &&
+      this.mailboxes.size === 0 &&
+      this.inboxDraining === null
+    );
+  }
+
   /** Starts hosting: picks up durable timers and queued inbox events left by any earlier owner. */
   async start(): Promise<void> {
     await this.refreshTimerWake();

@@ -1,7 +1,8 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { z } from "zod";
-import type { JobContext } from "../actors/job/schema.js";
+import type { z } from "zod";
+import { JOB_STATES, type JobContext } from "../actors/job/schema.js";
 import { jobIdOf, refs } from "../actors/shared/names.js";
+import { JOB_OUTCOMES } from "../actors/shared/schemas.js";
 import type { TaskContext } from "../actors/task/schema.js";
 import { describeIssues } from "../protocol/codec.js";
 import { actorIdSchema, actorKindSchema } from "../runtime/actor-ref.js";
@@ -11,38 +12,56 @@ import { isStorageError } from "../transfer/storage-element.js";
 import { readContext } from "../workload/context.js";
 import { WorkloadError } from "../workload/errors.js";
 import type { Grid } from "../workload/grid.js";
+import { subscribeDataset } from "../workload/replication.js";
+import { listSites } from "../workload/sites.js";
+import { retryFailedJobs } from "../workload/task-retry.js";
+import * as schemas from "./api-schemas.js";
+import { datasetView, type JobView, jobView, siteView, subscriptionView, taskView } from "./api-views.js";
+import { catalogQueues } from "./catalog-feed.js";
 import { HttpError, readBody, readJson, sendError, sendJson } from "./http-util.js";
+import type { IncidentLog } from "./incidents.js";
+import { gridSummary } from "./summary.js";
 import type { Principal, TokenRegistry } from "./tokens.js";
+import { brokerageOf, explainJob } from "./why.js";
+import { literalPrefix, wildcardRegExp } from "./wildcard.js";
 
 export interface ApiOptions {
   maxJsonBytes: number;
   maxUploadBytes: number;
+  /** Reads need a user token too (the monitor then needs one); by default anyone may read. */
+  readRequiresToken?: boolean;
 }
 
-const jobsQuerySchema = z.object({
-  task: z.string().optional(),
-  state: z.string().optional(),
-  site: z.string().optional(),
-  limit: z.coerce.number().int().min(1).max(10_000).default(500),
-});
-
-const actorQuerySchema = z.object({
-  history: z.coerce.number().int().min(0).max(10_000).default(1000),
-  at: z.coerce.number().nonnegative().optional(),
-});
-
-const putFileQuerySchema = z.object({ site: z.string().min(1), lfn: z.string().min(1) });
-
-function parseQuery<S extends z.ZodType>(schema: S, url: URL): z.output<S> {
-  const parsed = schema.safeParse(Object.fromEntries(url.searchParams));
-  if (!parsed.success) {
-    const issues = describeIssues(parsed.error);
-    throw new HttpError(400, "BAD_QUERY", issues.map((i) => `${i.path}: ${i.message}`).join("; "), {
-      issues,
-    });
-  }
-  return parsed.data;
+/** What the API reads of the dispatcher and the metrics: this node's pilots and dispatch rates. */
+export interface PilotView {
+  connectedPilots(): { pilotId: string; site: string; ready: string[]; draining: boolean }[];
+  connectedAt(site: string): number;
+  dispatchRatePerMin(site: string): number;
 }
+
+export interface ApiDeps {
+  grid: Grid;
+  tokens: TokenRegistry;
+  pilots: PilotView;
+  incidents: IncidentLog;
+  options: ApiOptions;
+}
+
+type User = Extract<Principal, { kind: "user" }>;
+
+interface Call {
+  req: IncomingMessage;
+  url: URL;
+  params: Record<string, string>;
+}
+
+/** A handler's answer for a resource it made: 201 instead of 200. */
+class Created {
+  constructor(readonly body: unknown) {}
+}
+
+/** A handler answers a body (status 200) or a `Created` (201). */
+type Handler = (call: Call) => Promise<unknown>;
 
 const STATUS_BY_RUNTIME_CODE: Partial<Record<RuntimeError["code"], number>> = {
   UNKNOWN_KIND: 404,
@@ -78,174 +97,539 @@ export function toHttpError(err: unknown): HttpError {
   return new HttpError(500, "INTERNAL", "internal error");
 }
 
-/** The JSON API under `/api/v1` (the operations `panda` needs; docs/api.md lists them). */
+/** Validates input against a schema; a 400 naming every bad field otherwise. */
+function parseWith<S extends z.ZodType>(schema: S, value: unknown, what: "query" | "body"): z.output<S> {
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) {
+    const issues = describeIssues(parsed.error);
+    throw new HttpError(
+      400,
+      what === "query" ? "BAD_QUERY" : "BAD_REQUEST",
+      `bad ${what}: ${issues.map((i) => `${i.path}: ${i.message}`).join("; ")}`,
+      { issues },
+    );
+  }
+  return parsed.data;
+}
+
+function parseQuery<S extends z.ZodType>(schema: S, url: URL): z.output<S> {
+  return parseWith(schema, Object.fromEntries(url.searchParams), "query");
+}
+
+function notFound(what: string): HttpError {
+  return new HttpError(404, "NOT_FOUND", `${what} does not exist`);
+}
+
+function mayActOn(user: User, owner: string): boolean {
+  return user.role !== "user" || user.user === owner;
+}
+
+/** The JSON API under `/api/v1`; docs/api.md lists every route with its costs. */
 export class Api {
-  constructor(
-    private readonly grid: Grid,
-    private readonly tokens: TokenRegistry,
-    private readonly options: ApiOptions,
-  ) {}
+  private readonly routes: { method: string; pattern: string[]; handler: Handler }[] = [];
+  private readonly grid: Grid;
+
+  constructor(private readonly deps: ApiDeps) {
+    this.grid = deps.grid;
+    this.registerRoutes();
+  }
 
   /** Handles `/api/v1/...`; false when the path is not the API's. */
   handle(req: IncomingMessage, res: ServerResponse, onError: (err: unknown) => void): boolean {
     const url = new URL(req.url ?? "/", "http://localhost");
     if (!url.pathname.startsWith("/api/v1/")) return false;
-    this.route(req, res, url).catch((err: unknown) => {
-      const httpError = toHttpError(err);
-      if (httpError.status >= 500) onError(err);
-      sendError(res, httpError);
-    });
+    this.dispatch(req, url)
+      .then(([status, body]) => sendJson(res, status, body))
+      .catch((err: unknown) => {
+        const httpError = toHttpError(err);
+        if (httpError.status >= 500) onError(err);
+        sendError(res, httpError);
+      });
     return true;
   }
 
-  private user(req: IncomingMessage): Extract<Principal, { kind: "user" }> {
-    const principal = this.tokens.fromRequest(req);
+  private async dispatch(req: IncomingMessage, url: URL): Promise<[number, unknown]> {
+    const parts = url.pathname.slice("/api/v1/".length).split("/").filter(Boolean).map(decodeURIComponent);
+    const method = req.method ?? "GET";
+    let pathMatched = false;
+    for (const route of this.routes) {
+      const params = matchPath(route.pattern, parts);
+      if (!params) continue;
+      pathMatched = true;
+      if (route.method !== method) continue;
+      const answer = await route.handler({ req, url, params });
+      return answer instanceof Created ? [201, answer.body] : [200, answer];
+    }
+    if (pathMatched)
+      throw new HttpError(405, "METHOD_NOT_ALLOWED", `${method} is not allowed on ${url.pathname}`);
+    throw new HttpError(404, "NOT_FOUND", `no route ${method} ${url.pathname}`);
+  }
+
+  private on(method: string, path: string, handler: Handler): void {
+    this.routes.push({ method, pattern: path.split("/").filter(Boolean), handler });
+  }
+
+  /** Anyone may read unless reads were configured to need a token; a bad token is refused either way. */
+  private reader(req: IncomingMessage): User | null {
+    const principal = this.deps.tokens.fromRequest(req);
+    if (principal?.kind === "pilot") throw new HttpError(403, "FORBIDDEN", "pilot tokens cannot use the API");
+    if (principal) return principal;
+    if (req.headers.authorization)
+      throw new HttpError(401, "UNAUTHORIZED", "the token is not known: check PANDA_TOKEN or --token");
+    if (this.deps.options.readRequiresToken)
+      throw new HttpError(
+        401,
+        "UNAUTHORIZED",
+        "this server needs a user token to read: Authorization: Bearer <token>",
+      );
+    return null;
+  }
+
+  private user(req: IncomingMessage): User {
+    const principal = this.deps.tokens.fromRequest(req);
     if (!principal)
-      throw new HttpError(401, "UNAUTHORIZED", "a user token is required: Authorization: Bearer <token>");
+      throw new HttpError(
+        401,
+        "UNAUTHORIZED",
+        req.headers.authorization
+          ? "the token is not known: check PANDA_TOKEN or --token"
+          : "a user token is required: Authorization: Bearer <token>",
+      );
     if (principal.kind !== "user") throw new HttpError(403, "FORBIDDEN", "pilot tokens cannot use the API");
     return principal;
   }
 
-  private async route(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
-    const parts = url.pathname.slice("/api/v1/".length).split("/").filter(Boolean).map(decodeURIComponent);
-    const method = req.method ?? "GET";
-    const [resource, id, action] = parts;
-    if (resource === "tasks" && method === "POST" && !id) {
-      const user = this.user(req);
-      const body = await readJson(req, this.options.maxJsonBytes);
-      return sendJson(res, 201, await this.grid.submit(body, user.user));
-    }
-    if (resource === "tasks" && method === "GET" && !id)
-      return sendJson(res, 200, { tasks: await this.tasks() });
-    if (resource === "tasks" && method === "GET" && id) return sendJson(res, 200, await this.task(id));
-    if (resource === "jobs" && method === "GET" && !id) {
-      return sendJson(res, 200, { jobs: await this.jobs(parseQuery(jobsQuerySchema, url)) });
-    }
-    if (resource === "jobs" && method === "POST" && id && action === "kill") {
-      return sendJson(res, 200, await this.killJob(this.user(req), id));
-    }
-    if (resource === "actors" && method === "GET" && id && action) {
-      return sendJson(res, 200, await this.actor(id, action, parseQuery(actorQuerySchema, url)));
-    }
-    if (resource === "datasets" && method === "POST" && id && action === "files") {
-      this.user(req);
-      const { site, lfn } = parseQuery(putFileQuerySchema, url);
-      const bytes = await readBody(req, this.options.maxUploadBytes);
-      const checksum = req.headers["x-panda-checksum"];
-      const [file] = await this.grid.putFiles(id, site, [
-        { lfn, bytes, ...(typeof checksum === "string" ? { checksum } : {}) },
-      ]);
-      return sendJson(res, 201, file);
-    }
-    throw new HttpError(404, "NOT_FOUND", `no route ${method} ${url.pathname}`);
-  }
-
-  private async taskIds(): Promise<string[]> {
-    return (await this.grid.ctx.index.range(queueNames.tasks(), 0, 100_000)).map((e) => e.member);
-  }
-
-  private async task(taskId: string) {
-    const task = await readContext(this.grid.ctx, "task", taskId);
-    if (!task) throw new HttpError(404, "NOT_FOUND", `task ${taskId} does not exist`);
-    return taskView(task.state, task.context);
-  }
-
-  private async tasks() {
-    const views = await Promise.all(
-      (await this.taskIds()).map((id) => readContext(this.grid.ctx, "task", id)),
-    );
-    return views.flatMap((t) => (t ? [taskView(t.state, t.context)] : []));
-  }
-
-  /** Every attempt of every job of the selected tasks, newest task first. */
-  private async jobs(query: z.output<typeof jobsQuerySchema>) {
-    const taskIds = query.task ? [query.task] : (await this.taskIds()).reverse();
-    const jobs: ReturnType<typeof jobView>[] = [];
-    for (const taskId of taskIds) {
-      const task = await readContext(this.grid.ctx, "task", taskId);
-      if (!task) continue;
-      const ids = task.context.attempts.flatMap((latest, index) =>
-        Array.from({ length: latest }, (_, a) => jobIdOf(taskId, index, a + 1)),
-      );
-      const views = await Promise.all(ids.map((id) => readContext(this.grid.ctx, "job", id)));
-      for (const view of views) {
-        if (!view) continue;
-        const job = jobView(view.state, view.context);
-        if (query.state && job.state !== query.state) continue;
-        if (query.site && job.site !== query.site) continue;
-        jobs.push(job);
-        if (jobs.length >= query.limit) return jobs;
-      }
-    }
-    return jobs;
-  }
-
-  private async killJob(user: Extract<Principal, { kind: "user" }>, jobId: string) {
-    const job = await readContext(this.grid.ctx, "job", jobId);
-    if (!job) throw new HttpError(404, "NOT_FOUND", `job ${jobId} does not exist`);
-    if (user.role === "user" && job.context.user !== user.user) {
+  private withRole(req: IncomingMessage, roles: User["role"][], what: string): User {
+    const user = this.user(req);
+    if (!roles.includes(user.role))
       throw new HttpError(
         403,
         "FORBIDDEN",
-        `job ${jobId} belongs to ${job.context.user}; users may kill only their own jobs`,
+        `${what} needs the ${roles.join(" or ")} role; ${user.user} is ${user.role}`,
       );
-    }
-    const atMs = this.grid.runtime.clock.nowMs();
-    await this.grid.runtime.send(refs.job(jobId), {
-      type: "kill",
-      by: user.user,
-      reason: "killed by request",
-      atMs,
-    });
-    return { ok: true };
+    return user;
   }
 
-  private async actor(kind: string, id: string, query: z.output<typeof actorQuerySchema>) {
+  private registerRoutes(): void {
+    const nowMs = () => this.grid.runtime.clock.nowMs();
+    this.on("GET", "whoami", async ({ req }) => ({ principal: this.reader(req) }));
+
+    this.on("GET", "tasks", async ({ req, url }) => {
+      this.reader(req);
+      return this.tasks(parseQuery(schemas.tasksQuerySchema, url));
+    });
+    this.on("POST", "tasks", async ({ req }) => {
+      const user = this.user(req);
+      const body = await readJson(req, this.deps.options.maxJsonBytes);
+      return new Created(await this.grid.submit(body, user.user));
+    });
+    this.on("GET", "tasks/:id", async ({ req, params }) => {
+      this.reader(req);
+      const task = await readContext(this.grid.ctx, "task", params.id!);
+      if (!task) throw notFound(`task ${params.id}`);
+      return taskView(task.state, task.context);
+    });
+    this.on("POST", "tasks/:id/kill", async ({ req, params }) => this.kill(req, "task", params.id!));
+    this.on("POST", "tasks/:id/retry", async ({ req, params }) => {
+      await this.ownerOrOperator(req, "task", params.id!, "retry");
+      return new Created(await retryFailedJobs(this.grid.ctx, params.id!));
+    });
+
+    this.on("GET", "jobs", async ({ req, url }) => {
+      this.reader(req);
+      return this.jobs(parseQuery(schemas.jobsQuerySchema, url));
+    });
+    this.on("GET", "jobs/:id", async ({ req, params }) => {
+      this.reader(req);
+      const view = await this.grid.runtime.inspect(refs.job(params.id!), 200);
+      if (!view) throw notFound(`job ${params.id}`);
+      const context = view.context as JobContext;
+      return {
+        job: jobView(view.state, context),
+        context,
+        history: view.history,
+        brokerage: brokerageOf(context),
+      };
+    });
+    this.on("GET", "jobs/:id/why", async ({ req, params }) => {
+      this.reader(req);
+      const why = await explainJob(this.grid.ctx, this.deps.incidents, params.id!);
+      if (!why) throw notFound(`job ${params.id}`);
+      return why;
+    });
+    this.on("POST", "jobs/:id/kill", async ({ req, params }) => this.kill(req, "job", params.id!));
+
+    this.on("GET", "actors/:kind/:id", async ({ req, url, params }) => {
+      this.reader(req);
+      return this.actor(params.kind!, params.id!, parseQuery(schemas.actorQuerySchema, url));
+    });
+
+    this.on("GET", "sites", async ({ req }) => {
+      this.reader(req);
+      const sites = await listSites(this.grid.ctx);
+      return { sites: sites.map((s) => siteView(s, this.deps.pilots.connectedAt(s.name), nowMs())) };
+    });
+    this.on("GET", "sites/:name", async ({ req, params }) => {
+      this.reader(req);
+      const site = await readContext(this.grid.ctx, "site", params.name!);
+      if (!site) throw notFound(`site ${params.name}`);
+      return {
+        ...siteView(site.context, this.deps.pilots.connectedAt(site.context.name), nowMs()),
+        incidents: site.context.incidents,
+      };
+    });
+    this.on("POST", "sites/:name/status", async ({ req, params }) => {
+      const user = this.withRole(req, ["operator", "admin"], "changing a site's status");
+      const body = parseWith(schemas.siteStatusBodySchema, await readJson(req, 64 * 1024), "body");
+      if (!(await readContext(this.grid.ctx, "site", params.name!))) throw notFound(`site ${params.name}`);
+      await this.grid.runtime.send(refs.site(params.name!), {
+        type: "setStatus",
+        ...body,
+        by: user.user,
+        atMs: nowMs(),
+      });
+      return { ok: true, site: params.name, status: body.status };
+    });
+
+    this.on("GET", "pilots", async ({ req, url }) => {
+      this.reader(req);
+      return this.pilots(parseQuery(schemas.pilotsQuerySchema, url).site);
+    });
+
+    this.on("GET", "datasets", async ({ req, url }) => {
+      this.reader(req);
+      return this.datasets(parseQuery(schemas.datasetsQuerySchema, url));
+    });
+    this.on("GET", "datasets/:name", async ({ req, params }) => {
+      this.reader(req);
+      const dataset = await readContext(this.grid.ctx, "dataset", params.name!);
+      if (!dataset) throw notFound(`dataset ${params.name}`);
+      return datasetView(dataset.state, dataset.context);
+    });
+    this.on("POST", "datasets/:name/files", async ({ req, url, params }) => {
+      this.user(req);
+      const { site, lfn } = parseQuery(schemas.putFileQuerySchema, url);
+      const bytes = await readBody(req, this.deps.options.maxUploadBytes);
+      const checksum = req.headers["x-panda-checksum"];
+      const [file] = await this.grid.putFiles(params.name!, site, [
+        { lfn, bytes, ...(typeof checksum === "string" ? { checksum } : {}) },
+      ]);
+      return new Created(file);
+    });
+    this.on("POST", "datasets/:name/subscriptions", async ({ req, params }) => {
+      this.user(req);
+      const { site } = parseWith(schemas.subscribeBodySchema, await readJson(req, 64 * 1024), "body");
+      const answer = await subscribeDataset(this.grid.ctx, params.name!, site);
+      return answer.created ? new Created(answer) : answer;
+    });
+
+    this.on("GET", "subscriptions", async ({ req, url }) => {
+      this.reader(req);
+      return this.subscriptions(parseQuery(schemas.subscriptionsQuerySchema, url));
+    });
+    this.on("GET", "subscriptions/:id", async ({ req, params }) => {
+      this.reader(req);
+      const sub = await readContext(this.grid.ctx, "subscription", params.id!);
+      if (!sub) throw notFound(`subscription ${params.id}`);
+      return { ...subscriptionView(sub.state, sub.context), files: sub.context.files };
+    });
+
+    this.on("GET", "summary", async ({ req, url }) => {
+      this.reader(req);
+      const { windowMs } = parseQuery(schemas.summaryQuerySchema, url);
+      return gridSummary(await listSites(this.grid.ctx), windowMs, nowMs());
+    });
+
+    this.on("GET", "incidents", async ({ req, url }) => {
+      this.reader(req);
+      const query = parseQuery(schemas.incidentsQuerySchema, url);
+      return {
+        incidents: await this.deps.incidents.search({
+          q: query.q,
+          site: query.site,
+          source: query.source,
+          jobId: query.jobId,
+          sinceMs: query.since,
+          limit: query.limit,
+        }),
+      };
+    });
+    this.on("POST", "incidents", async ({ req }) => new Created(await this.reportIncident(req)));
+
+    this.on("GET", "tokens", async ({ req }) => {
+      this.withRole(req, ["admin"], "listing tokens");
+      return { tokens: this.deps.tokens.list() };
+    });
+    this.on("POST", "tokens", async ({ req }) => {
+      const admin = this.withRole(req, ["admin"], "creating tokens");
+      const spec = parseWith(schemas.tokenBodySchema, await readJson(req, 64 * 1024), "body");
+      const { token, principal } = this.deps.tokens.create(spec, admin.user, nowMs());
+      return new Created({
+        token,
+        tokenId: principal.tokenId,
+        principal,
+        note: "the token is shown only now: keep it",
+      });
+    });
+    this.on("DELETE", "tokens/:id", async ({ req, params }) => {
+      this.withRole(req, ["admin"], "revoking tokens");
+      if (!this.deps.tokens.revoke(params.id!))
+        throw new HttpError(
+          404,
+          "NOT_FOUND",
+          `no created token ${params.id} (configured tokens are revoked in the configuration)`,
+        );
+      return { ok: true, tokenId: params.id };
+    });
+  }
+
+  /** The caller, once the job or task exists and the caller may change it: its owner, or an operator. */
+  private async ownerOrOperator(
+    req: IncomingMessage,
+    kind: "job" | "task",
+    id: string,
+    verb: string,
+  ): Promise<User> {
+    const user = this.user(req);
+    const actor = await readContext(this.grid.ctx, kind, id);
+    if (!actor) throw notFound(`${kind} ${id}`);
+    if (!mayActOn(user, actor.context.user))
+      throw new HttpError(
+        403,
+        "FORBIDDEN",
+        `${kind} ${id} belongs to ${actor.context.user}; users may ${verb} only their own ${kind}s`,
+      );
+    return user;
+  }
+
+  private async kill(req: IncomingMessage, kind: "job" | "task", id: string) {
+    const user = await this.ownerOrOperator(req, kind, id, "kill");
+    const { reason } = parseWith(schemas.killBodySchema, await readJson(req, 64 * 1024), "body");
+    const atMs = this.grid.runtime.clock.nowMs();
+    await this.grid.runtime.send(refs[kind](id), { type: "kill", by: user.user, reason, atMs });
+    return { ok: true, kind, id };
+  }
+
+  /** Pilots report with their site's token (the site is theirs); users and operators with theirs. */
+  private async reportIncident(req: IncomingMessage) {
+    const principal = this.deps.tokens.fromRequest(req);
+    if (!principal) throw new HttpError(401, "UNAUTHORIZED", "a pilot or user token is required to report");
+    const body = parseWith(schemas.incidentBodySchema, await readJson(req, 64 * 1024), "body");
+    const isPilot = principal.kind === "pilot";
+    if (isPilot && body.site && body.site !== principal.site)
+      throw new HttpError(403, "FORBIDDEN", `a pilot of ${principal.site} cannot report for ${body.site}`);
+    return this.deps.incidents.record({
+      atMs: this.grid.runtime.clock.nowMs(),
+      source: isPilot ? "pilot" : "server",
+      level: body.level,
+      message: body.message,
+      site: isPilot ? principal.site : (body.site ?? null),
+      jobId: body.jobId ?? null,
+      errorClass: body.errorClass ?? null,
+      errorCode: body.errorCode ?? null,
+      reporter: isPilot ? (body.pilotId ?? `pilot-token:${principal.tokenId}`) : principal.user,
+      details: body.details,
+    });
+  }
+
+  private async taskIds(): Promise<string[]> {
+    return (await this.grid.ctx.index.range(queueNames.tasks(), 0, 1_000_000)).map((e) => e.member).reverse();
+  }
+
+  /** Newest first; every task is read (one store read each) until the page is full. */
+  private async tasks(query: z.output<typeof schemas.tasksQuerySchema>) {
+    const views: ReturnType<typeof taskView>[] = [];
+    let skipped = 0;
+    for (const ids of chunks(await this.taskIds(), 64)) {
+      const tasks = await Promise.all(ids.map((id) => readContext(this.grid.ctx, "task", id)));
+      for (const task of tasks) {
+        if (!task) continue;
+        if (query.user && task.context.user !== query.user) continue;
+        if (query.state && task.state !== query.state) continue;
+        if (skipped++ < query.offset) continue;
+        views.push(taskView(task.state, task.context));
+        if (views.length >= query.limit) return { tasks: views, nextOffset: query.offset + views.length };
+      }
+    }
+    return { tasks: views, nextOffset: null };
+  }
+
+  /**
+   * Every attempt of every job of the selected tasks, newest task first. The
+   * task (its user, its lifetime) prunes before any of its jobs is read; then
+   * each attempt is one store read. For a live state that implies a site, the
+   * site actors' counts say how many jobs can match, so the scan stops once
+   * it found them all instead of reading every older task. docs/api.md says
+   * what this costs.
+   */
+  private async jobs(query: schemas.JobsQuery) {
+    const taskIds = query.task ? [query.task] : await this.taskIds();
+    const atMost = await this.liveJobsAtMost(query);
+    const jobs: JobView[] = [];
+    let matched = 0;
+    if (atMost === 0) return { jobs, nextOffset: null };
+    for (const taskChunk of chunks(taskIds, 32)) {
+      const tasks = await Promise.all(taskChunk.map((id) => readContext(this.grid.ctx, "task", id)));
+      for (const task of tasks) {
+        if (!task || !taskMayHold(task.state, task.context, query)) continue;
+        const ids = task.context.attempts.flatMap((latest, index) =>
+          Array.from({ length: latest }, (_, a) => jobIdOf(task.context.taskId, index, a + 1)),
+        );
+        for (const chunk of chunks(ids, 256)) {
+          const views = await Promise.all(chunk.map((id) => readContext(this.grid.ctx, "job", id)));
+          for (const view of views) {
+            if (!view) continue;
+            const job = jobView(view.state, view.context);
+            if (!jobMatches(job, query)) continue;
+            if (++matched <= query.offset) continue;
+            jobs.push(job);
+            if (jobs.length >= query.limit) return { jobs, nextOffset: query.offset + jobs.length };
+            if (atMost !== null && matched >= atMost) return { jobs, nextOffset: null };
+          }
+        }
+      }
+    }
+    return { jobs, nextOffset: null };
+  }
+
+  /** How many jobs the site actors count in the asked live state (at the asked site); null when they cannot say. */
+  private async liveJobsAtMost(query: schemas.JobsQuery): Promise<number | null> {
+    if (!query.state || !SITED_LIVE_STATES.has(query.state)) return null;
+    const state = query.state;
+    const sites = query.site
+      ? [await readContext(this.grid.ctx, "site", query.site)].flatMap((s) => (s ? [s.context] : []))
+      : await listSites(this.grid.ctx);
+    return sites.reduce((sum, site) => sum + (site.jobs[state] ?? 0), 0);
+  }
+
+  private async actor(kind: string, id: string, query: z.output<typeof schemas.actorQuerySchema>) {
     if (!actorKindSchema.safeParse(kind).success || !actorIdSchema.safeParse(id).success) {
       throw new HttpError(400, "BAD_ACTOR_REF", `bad actor reference ${kind}/${id}`);
     }
     const view = await this.grid.runtime.inspect({ kind, id }, query.history);
-    if (!view) throw new HttpError(404, "NOT_FOUND", `${kind}/${id} does not exist`);
+    if (!view) throw notFound(`${kind}/${id}`);
     if (query.at === undefined) return view;
+    const at = query.at;
     // The state at a past time is the target of the last transition committed by then.
-    const before = view.history.filter((h) => h.at <= query.at! && !h.refused);
+    const before = view.history.filter((h) => h.at <= at && !h.refused);
     const last = before.at(-1);
     if (!last)
-      throw new HttpError(
-        404,
-        "NOT_FOUND",
-        `${kind}/${id} did not exist at ${new Date(query.at).toISOString()}`,
+      throw new HttpError(404, "NOT_FOUND", `${kind}/${id} did not exist at ${new Date(at).toISOString()}`);
+    return { kind, id, at, version: last.v, state: last.to, history: before };
+  }
+
+  private pilots(site: string | undefined) {
+    const pilots = this.deps.pilots.connectedPilots().filter((p) => !site || p.site === site);
+    const bySite = new Map<string, typeof pilots>();
+    for (const pilot of pilots) bySite.set(pilot.site, [...(bySite.get(pilot.site) ?? []), pilot]);
+    const sites = [...bySite].map(([name, list]) => ({
+      site: name,
+      connected: list.length,
+      readyThreads: list.reduce((n, p) => n + p.ready.length, 0),
+      draining: list.filter((p) => p.draining).length,
+      dispatchesPerMin: this.deps.pilots.dispatchRatePerMin(name),
+    }));
+    return { node: this.grid.runtime.nodeId, pilots, sites };
+  }
+
+  /** Names from the catalog index, matched against the pattern; then each match's state is read. */
+  private async datasets(query: z.output<typeof schemas.datasetsQuerySchema>) {
+    const regexp = wildcardRegExp(query.pattern);
+    const prefix = literalPrefix(query.pattern);
+    const names = (await this.grid.ctx.index.range(catalogQueues.datasets, 0, 10_000_000))
+      .map((e) => e.member)
+      .filter((name) => name.startsWith(prefix) && regexp.test(name))
+      .slice(0, query.limit);
+    const views = await Promise.all(names.map((name) => readContext(this.grid.ctx, "dataset", name)));
+    return {
+      datasets: views.flatMap((d) =>
+        d
+          ? [
+              {
+                name: d.context.name,
+                state: d.state,
+                fileCount: d.context.fileCount,
+                totalBytes: d.context.totalBytes,
+                sites: Object.keys(d.context.replicas),
+              },
+            ]
+          : [],
+      ),
+    };
+  }
+
+  private async subscriptions(query: z.output<typeof schemas.subscriptionsQuerySchema>) {
+    const ids = (await this.grid.ctx.index.range(catalogQueues.subscriptions, 0, 10_000_000))
+      .map((e) => e.member)
+      .reverse()
+      .filter(
+        (id) =>
+          (!query.site || id.endsWith(`@${query.site}`)) && (!query.dataset || id.startsWith(query.dataset)),
       );
-    return { kind, id, at: query.at, version: last.v, state: last.to, history: before };
+    const found: ReturnType<typeof subscriptionView>[] = [];
+    for (const chunk of chunks(ids, 128)) {
+      const subs = await Promise.all(chunk.map((id) => readContext(this.grid.ctx, "subscription", id)));
+      for (const sub of subs) {
+        if (!sub) continue;
+        if (query.dataset && sub.context.dataset !== query.dataset) continue;
+        if (query.state && sub.state !== query.state) continue;
+        found.push(subscriptionView(sub.state, sub.context));
+        if (found.length >= query.limit) return { subscriptions: found };
+      }
+    }
+    return { subscriptions: found };
   }
 }
 
-export function taskView(state: string, task: TaskContext) {
-  return {
-    taskId: task.taskId,
-    state,
-    user: task.user,
-    type: task.type,
-    jobCount: task.jobCount,
-    counts: task.counts,
-    outputDataset: task.outputDataset,
-    timestamps: task.timestamps,
-  };
+/** Live states a job is in only once brokerage gave it a site: the site actors count them. */
+const UNSITED_STATES: readonly string[] = ["pending", "defined", "waiting", ...JOB_OUTCOMES];
+const SITED_LIVE_STATES = new Set<string>(JOB_STATES.filter((state) => !UNSITED_STATES.includes(state)));
+
+const FINAL_TASK_STATES = new Set(["done", "finished", "failed", "aborted"]);
+
+/** False when no job of the task can match: another user's, created after `until`, ended before `since`. */
+function taskMayHold(state: string, task: TaskContext, query: schemas.JobsQuery): boolean {
+  if (query.user && task.user !== query.user) return false;
+  const created = task.timestamps.defined;
+  if (query.until !== undefined && created !== undefined && created > query.until) return false;
+  const endedAt = task.timestamps[state as keyof TaskContext["timestamps"]];
+  if (
+    query.since !== undefined &&
+    FINAL_TASK_STATES.has(state) &&
+    endedAt !== undefined &&
+    endedAt < query.since
+  )
+    return false;
+  return true;
 }
 
-export function jobView(state: string, job: JobContext) {
-  return {
-    jobId: job.jobId,
-    taskId: job.taskId,
-    attempt: job.attempt,
-    // The top-level state (`defined`, not `defined.brokering`): what users filter by.
-    state: job.state ?? state,
-    site: job.site,
-    type: job.type,
-    user: job.user,
-    priority: job.priority,
-    pilot: job.pilot,
-    error: job.error,
-    timestamps: job.timestamps,
-  };
+function jobMatches(job: JobView, query: schemas.JobsQuery): boolean {
+  if (query.state && job.state !== query.state) return false;
+  if (query.site && job.site !== query.site) return false;
+  if (query.user && job.user !== query.user) return false;
+  if (query.since === undefined && query.until === undefined) return true;
+  const enteredMs = job.timestamps[job.state as keyof typeof job.timestamps];
+  if (enteredMs === undefined) return false;
+  return (
+    (query.since === undefined || enteredMs >= query.since) &&
+    (query.until === undefined || enteredMs <= query.until)
+  );
+}
+
+function chunks<T>(items: T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+/** Route params by name, or null when the path does not fit the pattern. */
+function matchPath(pattern: string[], parts: string[]): Record<string, string> | null {
+  if (pattern.length !== parts.length) return null;
+  const params: Record<string, string> = {};
+  for (const [i, segment] of pattern.entries()) {
+    const part = parts[i]!;
+    if (segment.startsWith(":")) params[segment.slice(1)] = part;
+    else if (segment !== part) return null;
+  }
+  return params;
 }

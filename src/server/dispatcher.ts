@@ -13,6 +13,7 @@ import {
 } from "../gateway/handlers.js";
 import { validate } from "../protocol/codec.js";
 import type { JobSpec, Thread } from "../protocol/messages.js";
+import type { TimerHandle } from "../runtime/clock.js";
 import { isRuntimeError } from "../runtime/errors.js";
 import type { Logger } from "../runtime/logger.js";
 import { queueNames } from "../store/queue-index.js";
@@ -69,9 +70,13 @@ function expand(text: string, job: JobContext): string {
  */
 export class Dispatcher implements GatewayHandlers {
   private readonly pilots = new Map<string, PilotEntry>();
+  /** The same entries by site: brokerage counts a site's pilots and activations fill them, per job, so no scan of every pilot. */
+  private readonly pilotsBySite = new Map<string, Set<PilotEntry>>();
   /** Jobs a thread of this node is binding right now: other local threads look elsewhere. */
   private readonly claiming = new Set<string>();
-  private readonly idleTimer: NodeJS.Timeout;
+  /** On the runtime's clock, so a simulation's virtual time drives it like every other timer. */
+  private idleTimer: TimerHandle | null = null;
+  private closed = false;
   private readonly lastSeenReportMs = new Map<string, number>();
   private readonly dispatchLatency = new Set<(site: string, ms: number) => void>();
 
@@ -83,23 +88,32 @@ export class Dispatcher implements GatewayHandlers {
     grid.setPilotCounter((site) => this.connectedAt(site));
     grid.onActivated((site) => void this.fillSite(site));
     grid.runtime.onEffect("pilot.kill", (data) => this.killOnPilot(data));
-    this.idleTimer = setInterval(() => {
-      const sites = new Set(
-        [...this.pilots.values()].filter((p) => p.ready.size > 0).map((p) => p.session.site),
-      );
-      for (const site of sites) void this.fillSite(site);
-    }, options.idlePollMs);
-    this.idleTimer.unref();
+    this.scheduleIdlePoll();
+  }
+
+  private scheduleIdlePoll(): void {
+    if (this.closed) return;
+    const clock = this.grid.runtime.clock;
+    this.idleTimer = clock.setTimer(() => {
+      for (const [site, entries] of this.pilotsBySite) {
+        for (const p of entries) {
+          if (p.ready.size === 0) continue;
+          void this.fillSite(site);
+          break;
+        }
+      }
+      this.scheduleIdlePoll();
+    }, this.options.idlePollMs);
   }
 
   close(): void {
-    clearInterval(this.idleTimer);
+    this.closed = true;
+    if (this.idleTimer) this.grid.runtime.clock.clearTimer(this.idleTimer);
   }
 
+  /** Sessions registered at the site (hello to disconnect): brokerage asks for every site per job, so O(1). */
   connectedAt(site: string): number {
-    let n = 0;
-    for (const p of this.pilots.values()) if (p.session.site === site && p.session.open) n++;
-    return n;
+    return this.pilotsBySite.get(site)?.size ?? 0;
   }
 
   connectedPilots(): { pilotId: string; site: string; ready: Thread[]; draining: boolean }[] {
@@ -123,8 +137,17 @@ export class Dispatcher implements GatewayHandlers {
   }
 
   async onHello(session: PilotSession, _hello: PilotHello, _resumed: boolean): Promise<WelcomeJob[]> {
-    this.pilots.get(session.pilotId)?.session.close(4002, "replaced by a newer session");
-    this.pilots.set(session.pilotId, { session, ready: new Set(), draining: false });
+    const previous = this.pilots.get(session.pilotId);
+    previous?.session.close(4002, "replaced by a newer session");
+    if (previous) this.pilotsBySite.get(previous.session.site)?.delete(previous);
+    const entry: PilotEntry = { session, ready: new Set(), draining: false };
+    this.pilots.set(session.pilotId, entry);
+    let atSite = this.pilotsBySite.get(session.site);
+    if (!atSite) {
+      atSite = new Set();
+      this.pilotsBySite.set(session.site, atSite);
+    }
+    atSite.add(entry);
     this.notePilotSeen(session.site, session.pilotId);
     const held = await this.grid.ctx.index.range(pilotJobsQueue(session.pilotId), 0, 100);
     return held.map((e) => ({
@@ -136,7 +159,11 @@ export class Dispatcher implements GatewayHandlers {
 
   onDisconnect(session: PilotSession, reason: string): void {
     // A resumed session may already have replaced this one.
-    if (this.pilots.get(session.pilotId)?.session === session) this.pilots.delete(session.pilotId);
+    const entry = this.pilots.get(session.pilotId);
+    if (entry?.session === session) {
+      this.pilots.delete(session.pilotId);
+      this.pilotsBySite.get(session.site)?.delete(entry);
+    }
     this.options.log.info({ pilotId: session.pilotId, site: session.site, reason }, "pilot disconnected");
   }
 
@@ -257,13 +284,20 @@ export class Dispatcher implements GatewayHandlers {
       });
   }
 
+  /**
+   * Offers the site's queue to its idle threads, pilot after pilot, until a
+   * primary thread finds nothing to take: it looks at every lane, so the
+   * threads after it would find nothing either (each would cost a queue read).
+   */
   private async fillSite(site: string): Promise<void> {
-    for (const entry of this.pilots.values()) {
-      if (entry.session.site === site && entry.ready.size > 0) await this.fillPilot(entry);
+    for (const entry of [...(this.pilotsBySite.get(site) ?? [])]) {
+      if (entry.ready.size === 0) continue;
+      if ((await this.fillPilot(entry)) === "queue empty") return;
     }
   }
 
-  private async fillPilot(entry: PilotEntry): Promise<void> {
+  private async fillPilot(entry: PilotEntry): Promise<"queue empty" | undefined> {
+    let outcome: "queue empty" | undefined;
     for (const thread of [...entry.ready]) {
       if (!entry.ready.has(thread) || entry.draining || !entry.session.open) continue;
       entry.ready.delete(thread);
@@ -274,8 +308,10 @@ export class Dispatcher implements GatewayHandlers {
         );
         return false;
       });
+      if (!pushed && thread === "primary") outcome = "queue empty";
       if (!pushed && entry.session.open && !entry.draining) entry.ready.add(thread);
     }
+    return outcome;
   }
 
   /** Claims the best fitting job of the site for one thread and pushes it. */
@@ -291,11 +327,19 @@ export class Dispatcher implements GatewayHandlers {
     for (const lane of lanes) {
       const queue = queueNames.siteQueue(site, lane);
       const looked = new Set<string>();
+      // Jobs other local threads are binding, and the ones looked at already, still sit at the
+      // head of the queue: when they are all a read finds, read past them (further each time:
+      // threads reading at once take what each read). Nothing to take only when the lane holds
+      // nothing more.
+      let count = 16;
       for (;;) {
-        const candidates = (await this.grid.ctx.index.range(queue, 0, 16)).filter(
-          (c) => !looked.has(c.member) && !this.claiming.has(c.member),
-        );
-        if (candidates.length === 0) break;
+        const head = await this.grid.ctx.index.range(queue, 0, count);
+        const candidates = head.filter((c) => !looked.has(c.member) && !this.claiming.has(c.member));
+        if (candidates.length === 0) {
+          if (head.length < count) break;
+          count = Math.max(2 * count, 16 + this.claiming.size + looked.size);
+          continue;
+        }
         for (const candidate of candidates) {
           looked.add(candidate.member);
           if (this.claiming.has(candidate.member)) continue;
@@ -369,7 +413,7 @@ export class Dispatcher implements GatewayHandlers {
       const job = await readContext(this.grid.ctx, "job", jobId);
       if (job && job.state !== "activated")
         return job.context.pilot?.pilotId === pilotId ? job.context : null;
-      await new Promise((r) => setTimeout(r, 20));
+      await new Promise<void>((r) => this.grid.runtime.clock.setTimer(r, 20));
     }
     return null;
   }

@@ -1,26 +1,56 @@
+import { readFile } from "node:fs/promises";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+
 /**
- * The monitor's first page: tasks and jobs, refreshed from the API. Served by
- * the node itself, with nothing fetched from elsewhere.
+ * Where `npm run build` puts the browser bundle (src/monitor/bundle.ts); the
+ * same place whether the server runs from src/ or dist/. This module must not
+ * import the bundler: esbuild is a build-time tool, absent from production installs.
+ */
+export const MONITOR_BUNDLE_DIR = fileURLToPath(new URL("../../dist/monitor/assets/", import.meta.url));
+
+const ASSETS: Record<string, string> = {
+  "/monitor/app.js": "text/javascript; charset=utf-8",
+  "/monitor/app.js.map": "application/json; charset=utf-8",
+  "/monitor/app.css": "text/css; charset=utf-8",
+  "/monitor/app.css.map": "application/json; charset=utf-8",
+};
+
+/**
+ * The monitor's one HTML page: the bundled app (built by `npm run build`)
+ * draws every view into it and moves between views by the URL's fragment,
+ * so nothing reloads and nothing is fetched from outside this node.
  */
 export function renderMonitor(): string {
   return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>panda-actors monitor</title>
-<style>
-body{font:14px system-ui,sans-serif;margin:1.5rem;color:#222}
-table{border-collapse:collapse;margin-bottom:1.5rem}td,th{border:1px solid #ccc;padding:.25rem .5rem;text-align:left}
-th{background:#f3f3f3}.failed{color:#b00}.finished,.done{color:#070}
-</style></head><body>
-<h1>panda-actors</h1>
-<h2>Tasks</h2><table id="tasks"><thead><tr><th>task</th><th>state</th><th>user</th><th>type</th><th>jobs</th><th>finished</th><th>failed</th></tr></thead><tbody></tbody></table>
-<h2>Jobs</h2><table id="jobs"><thead><tr><th>job</th><th>state</th><th>site</th><th>attempt</th><th>type</th><th>error</th></tr></thead><tbody></tbody></table>
-<script>
-const cell = (text, cls) => { const td = document.createElement("td"); td.textContent = text ?? ""; if (cls) td.className = cls; return td; };
-function fill(id, rows) { const body = document.querySelector("#" + id + " tbody"); body.replaceChildren(...rows.map((cells) => { const tr = document.createElement("tr"); tr.append(...cells); return tr; })); }
-async function refresh() {
-  const [tasks, jobs] = await Promise.all([fetch("/api/v1/tasks").then((r) => r.json()), fetch("/api/v1/jobs?limit=200").then((r) => r.json())]);
-  fill("tasks", tasks.tasks.map((t) => [cell(t.taskId), cell(t.state, t.state), cell(t.user), cell(t.type), cell(String(t.jobCount)), cell(String(t.counts.finished)), cell(String(t.counts.failed))]));
-  fill("jobs", jobs.jobs.map((j) => [cell(j.jobId), cell(j.state, j.state), cell(j.site), cell(String(j.attempt)), cell(j.type), cell(j.error ? j.error.class + ": " + j.error.message : "")]));
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+<title>panda-actors monitor</title><link rel="stylesheet" href="/monitor/app.css"></head>
+<body><header id="top"></header><main id="view"><p>Loading...</p></main>
+<noscript>The monitor needs JavaScript.</noscript>
+<script type="module" src="/monitor/app.js"></script></body></html>`;
 }
-refresh(); setInterval(refresh, 2000);
-</script></body></html>`;
+
+/** Serves `/` and the bundle under `/monitor/`; false for anything else. */
+export function serveMonitor(req: IncomingMessage, res: ServerResponse): boolean {
+  if (req.method !== "GET") return false;
+  const path = (req.url ?? "/").split("?")[0]!;
+  if (path === "/") {
+    res.writeHead(200, { "content-type": "text/html; charset=utf-8", "cache-control": "no-cache" });
+    res.end(renderMonitor());
+    return true;
+  }
+  const type = ASSETS[path];
+  if (!type) return false;
+  readFile(join(MONITOR_BUNDLE_DIR, path.slice("/monitor/".length))).then(
+    (body) => {
+      res.writeHead(200, { "content-type": type, "cache-control": "no-cache" });
+      res.end(body);
+    },
+    () => {
+      res.writeHead(503, { "content-type": "text/plain; charset=utf-8" });
+      res.end("the monitor is not built: run `npm run build`\n");
+    },
+  );
+  return true;
 }

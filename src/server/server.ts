@@ -1,12 +1,14 @@
 import { randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { createServer, type Server } from "node:http";
+import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { Redis } from "ioredis";
 import { z } from "zod";
 import { siteInputSchema } from "../actors/site/schema.js";
 import { PilotGateway } from "../gateway/gateway.js";
+import type { GatewayLimits } from "../gateway/options.js";
+import type { SamplerOptions } from "../monitor/sampler.js";
 import { validate } from "../protocol/codec.js";
 import { type Logger, silentLogger } from "../runtime/logger.js";
 import { MemoryQueueIndex } from "../store/memory-queue-index.js";
@@ -15,10 +17,12 @@ import { RedisQueueIndex } from "../store/redis-queue-index.js";
 import { RedisStore } from "../store/redis-store.js";
 import { createStorageHandler } from "../transfer/storage-http.js";
 import { Grid, type GridConfig } from "../workload/grid.js";
-import { Api } from "./api.js";
+import { ApiSurface } from "./api-surface.js";
 import { Dispatcher } from "./dispatcher.js";
 import { HttpError, sendError, sendJson } from "./http-util.js";
-import { renderMonitor } from "./monitor-page.js";
+import { LiveEvents } from "./live-events.js";
+import { MonitorApi } from "./monitor-api.js";
+import { serveMonitor } from "./monitor-page.js";
 import { type TokenConfig, TokenRegistry, tokenConfigSchema } from "./tokens.js";
 
 export const serverNodeOptionsSchema = z.object({
@@ -45,10 +49,16 @@ export const serverNodeOptionsSchema = z.object({
     .int()
     .positive()
     .default(256 * 1024 * 1024),
+  /** API reads (and so the monitor) need a user token; by default they are open, read-only. */
+  readRequiresToken: z.boolean().default(false),
 });
 export type ServerNodeOptions = z.input<typeof serverNodeOptionsSchema> & {
   log?: Logger;
   grid?: Partial<GridConfig>;
+  /** Gateway limits beyond heartbeat and ping (frame rate, buffers, ...); the gateway's defaults otherwise. */
+  gateway?: Partial<GatewayLimits>;
+  /** How often the monitor samples its charts and how many samples it keeps. */
+  monitorSampler?: SamplerOptions;
 };
 
 export interface ServerNode {
@@ -91,11 +101,8 @@ export async function startServerNode(raw: ServerNodeOptions): Promise<ServerNod
     runtime: { shardCount: options.shardCount, leaseMs: options.leaseMs },
     log,
   });
-  const tokens = new TokenRegistry(options.tokens as TokenConfig[]);
-  const api = new Api(grid, tokens, {
-    maxJsonBytes: 4 * 1024 * 1024,
-    maxUploadBytes: options.maxUploadBytes,
-  });
+  // Tokens created through the API are kept (hashed) in the data directory and survive restarts.
+  const tokens = new TokenRegistry(options.tokens as TokenConfig[], join(options.dataDir, "tokens.json"));
   let publicUrl = options.publicUrl ?? "";
   const dispatcher = new Dispatcher(grid, tokens, {
     get publicUrl() {
@@ -105,7 +112,13 @@ export async function startServerNode(raw: ServerNodeOptions): Promise<ServerNod
     idlePollMs: 1000,
     log,
   });
+  const apiSurface = new ApiSurface(grid, dispatcher, tokens, log, {
+    maxJsonBytes: 4 * 1024 * 1024,
+    maxUploadBytes: options.maxUploadBytes,
+    readRequiresToken: options.readRequiresToken,
+  });
   const gateway = new PilotGateway({
+    ...raw.gateway,
     handlers: dispatcher,
     resumeSecret: resumeSecret(options.dataDir),
     heartbeatMs: options.heartbeatMs,
@@ -124,11 +137,19 @@ export async function startServerNode(raw: ServerNodeOptions): Promise<ServerNod
     },
     onInternalError: (err) => log.error({ err: (err as Error).message }, "storage request failed"),
   });
-  const onError = (err: unknown) => log.error({ err: (err as Error).message }, "request failed");
+  const mayRead = (req: IncomingMessage) =>
+    !options.readRequiresToken || tokens.fromRequest(req)?.kind === "user";
+  const live = new LiveEvents((listener) => grid.runtime.onTransitions(listener), {}, mayRead);
+  const monitor = new MonitorApi(grid, () => dispatcher.connectedPilots(), mayRead, raw.monitorSampler);
+  const onError = (err: unknown) => {
+    log.error({ err: (err as Error).message }, "request failed");
+    apiSurface.recordServerError(err, "request failed");
+  };
   const http = createServer((req, res) => {
     try {
       if (storage(req, res)) return;
-      if (api.handle(req, res, onError)) return;
+      if (live.handle(req, res) || monitor.handle(req, res, onError)) return;
+      if (apiSurface.handle(req, res, onError)) return;
       const path = (req.url ?? "/").split("?")[0];
       if (path === "/healthz")
         return sendJson(res, 200, {
@@ -136,11 +157,7 @@ export async function startServerNode(raw: ServerNodeOptions): Promise<ServerNod
           node: grid.runtime.nodeId,
           shards: grid.runtime.ownedShards().length,
         });
-      if (path === "/" && req.method === "GET") {
-        res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
-        res.end(renderMonitor());
-        return;
-      }
+      if (serveMonitor(req, res)) return;
       sendError(res, new HttpError(404, "NOT_FOUND", `no route ${req.method} ${path}`));
     } catch (err) {
       onError(err);
@@ -164,6 +181,9 @@ export async function startServerNode(raw: ServerNodeOptions): Promise<ServerNod
     gateway,
     http,
     async close() {
+      live.close();
+      monitor.close();
+      apiSurface.close();
       dispatcher.close();
       await gateway.close();
       await new Promise<void>((resolve) => {

@@ -1,4 +1,5 @@
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
+import { existsSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import type { IncomingMessage } from "node:http";
 import { z } from "zod";
 
@@ -24,41 +25,148 @@ export type Principal =
   | { kind: "pilot"; site: string; tokenId: string }
   | { kind: "user"; user: string; role: Role; tokenId: string };
 
-/** A short, non-secret handle for a token: what logs and limits may name. */
+/** A token created through the API, as it is kept: its digest, never the secret. */
+const storedTokenSchema = z.object({
+  digest: z.string().regex(/^[0-9a-f]{64}$/),
+  principal: z.discriminatedUnion("kind", [
+    z.object({ kind: z.literal("pilot"), site: z.string().min(1), tokenId: z.string() }),
+    z.object({ kind: z.literal("user"), user: z.string().min(1), role: roleSchema, tokenId: z.string() }),
+  ]),
+  createdAtMs: z.number(),
+  createdBy: z.string(),
+});
+type StoredToken = z.infer<typeof storedTokenSchema>;
+const storedTokensFileSchema = z.object({ tokens: z.array(storedTokenSchema) });
+
+export interface TokenListing {
+  tokenId: string;
+  principal: Principal;
+  /** `config` for tokens given at start (flags, tokens file), `api` for created ones. */
+  source: "config" | "api";
+  createdAtMs: number | null;
+  createdBy: string | null;
+}
+
+function digestOf(token: string): string {
+  return createHash("sha256").update(token).digest("hex");
+}
+
+/** A short, non-secret handle for a token: what logs, limits and `panda token ls` may name. */
 function tokenIdOf(token: string): string {
-  return createHash("sha256").update(token).digest("hex").slice(0, 12);
+  return digestOf(token).slice(0, 12);
 }
 
 /**
  * Who a bearer token is. Tokens are kept only as SHA-256 digests, so a memory
- * dump or a log line never holds a usable secret.
+ * dump, a log line or the tokens file never holds a usable secret. Tokens
+ * created through the API are written to `persistPath` (when given) so they
+ * survive restarts; tokens from the configuration are not written anywhere.
  */
 export class TokenRegistry {
   private readonly byDigest = new Map<string, Principal>();
+  private readonly created = new Map<string, StoredToken>();
 
-  constructor(tokens: TokenConfig[] = []) {
+  /** When the tokens file was last read: another node sharing the data directory may have written it since. */
+  private loadedMtimeMs = -1;
+
+  constructor(
+    tokens: TokenConfig[] = [],
+    private readonly persistPath: string | null = null,
+  ) {
     for (const token of tokens) this.add(token);
+    this.reloadIfChanged();
+  }
+
+  /** Re-reads created tokens when the file changed (a stat per lookup): creations and revocations on any node count. */
+  private reloadIfChanged(): void {
+    if (!this.persistPath || !existsSync(this.persistPath)) return;
+    const mtimeMs = statSync(this.persistPath).mtimeMs;
+    if (mtimeMs === this.loadedMtimeMs) return;
+    const parsed = storedTokensFileSchema.safeParse(JSON.parse(readFileSync(this.persistPath, "utf8")));
+    if (!parsed.success)
+      throw new Error(`${this.persistPath} is not a panda tokens file: delete it or fix it`);
+    for (const digest of this.created.keys()) this.byDigest.delete(digest);
+    this.created.clear();
+    for (const stored of parsed.data.tokens) {
+      this.created.set(stored.digest, stored);
+      this.byDigest.set(stored.digest, stored.principal);
+    }
+    this.loadedMtimeMs = mtimeMs;
   }
 
   add(config: TokenConfig): void {
     const tokenId = tokenIdOf(config.token);
-    const digest = createHash("sha256").update(config.token).digest("hex");
     this.byDigest.set(
-      digest,
+      digestOf(config.token),
       config.kind === "pilot"
         ? { kind: "pilot", site: config.site, tokenId }
         : { kind: "user", user: config.user, role: config.role, tokenId },
     );
   }
 
+  /** Makes a fresh random token, remembers its digest (persisted), and answers the secret: shown once, never again. */
+  create(
+    spec: { kind: "pilot"; site: string } | { kind: "user"; user: string; role: Role },
+    createdBy: string,
+    nowMs: number,
+  ): { token: string; principal: Principal } {
+    this.reloadIfChanged();
+    const token = `panda_${randomBytes(24).toString("base64url")}`;
+    const tokenId = tokenIdOf(token);
+    const principal: Principal = spec.kind === "pilot" ? { ...spec, tokenId } : { ...spec, tokenId };
+    const digest = digestOf(token);
+    this.byDigest.set(digest, principal);
+    this.created.set(digest, { digest, principal, createdAtMs: nowMs, createdBy });
+    this.persist();
+    return { token, principal };
+  }
+
+  /** Revokes a created token by its id; configured tokens are revoked by editing the configuration. */
+  revoke(tokenId: string): boolean {
+    this.reloadIfChanged();
+    for (const [digest, stored] of this.created) {
+      if (stored.principal.tokenId !== tokenId) continue;
+      this.created.delete(digest);
+      this.byDigest.delete(digest);
+      this.persist();
+      return true;
+    }
+    return false;
+  }
+
+  list(): TokenListing[] {
+    return [...this.byDigest].map(([digest, principal]) => {
+      const stored = this.created.get(digest);
+      return {
+        tokenId: principal.tokenId,
+        principal,
+        source: stored ? "api" : "config",
+        createdAtMs: stored?.createdAtMs ?? null,
+        createdBy: stored?.createdBy ?? null,
+      };
+    });
+  }
+
   lookup(token: string | null | undefined): Principal | null {
     if (!token) return null;
-    return this.byDigest.get(createHash("sha256").update(token).digest("hex")) ?? null;
+    this.reloadIfChanged();
+    return this.byDigest.get(digestOf(token)) ?? null;
   }
 
   /** The principal behind a request's `Authorization: Bearer` header, or null. */
   fromRequest(req: IncomingMessage): Principal | null {
     return this.lookup(bearerToken(req));
+  }
+
+  /** Written whole to a temp file and renamed: a crash never leaves half a tokens file. */
+  private persist(): void {
+    if (!this.persistPath) return;
+    const temp = `${this.persistPath}.tmp`;
+    writeFileSync(temp, `${JSON.stringify({ tokens: [...this.created.values()] }, null, 2)}\n`, {
+      mode: 0o600,
+    });
+    renameSync(temp, this.persistPath);
+    this.loadedMtimeMs = statSync(this.persistPath).mtimeMs;
   }
 }
 

@@ -1,4 +1,5 @@
 import { FencedError, StoreError } from "./errors.js";
+import { TimerSchedule } from "./timer-schedule.js";
 import type {
   ActorKey,
   CommitOptions,
@@ -17,7 +18,8 @@ interface ShardState {
   lease: Lease | null;
   actors: Map<ActorKey, StoredActor>;
   history: Map<ActorKey, Buffer[]>;
-  timers: Map<string, TimerEntry>;
+  /** Indexed by due time: a wake-up reads the next due timers without scanning them all. */
+  timers: TimerSchedule;
   inbox: Map<string, InboxEntry>;
   inboxSeq: number;
   outbox: Map<string, OutboxEntry>;
@@ -47,7 +49,7 @@ export class MemoryStore implements Store {
         lease: null,
         actors: new Map(),
         history: new Map(),
-        timers: new Map(),
+        timers: new TimerSchedule(),
         inbox: new Map(),
         inboxSeq: 0,
         outbox: new Map(),
@@ -150,8 +152,7 @@ export class MemoryStore implements Store {
     history.push(Buffer.from(record.history));
     if (history.length > record.historyCap) history.splice(0, history.length - record.historyCap);
     for (const timerKey of record.timerCancels) state.timers.delete(timerKey);
-    for (const timer of record.timerAdds)
-      state.timers.set(timer.timerKey, { ...timer, payload: Buffer.from(timer.payload) });
+    for (const timer of record.timerAdds) state.timers.set({ ...timer, payload: Buffer.from(timer.payload) });
     for (const effect of record.outbox) {
       if (state.outbox.has(effect.effectId)) continue;
       state.outbox.set(effect.effectId, {
@@ -235,17 +236,13 @@ export class MemoryStore implements Store {
   }
 
   async dueTimers(shard: number, nowMs: number, limit: number): Promise<TimerEntry[]> {
-    const due = [...this.shard(shard).timers.values()].filter((t) => t.dueAtMs <= nowMs);
-    due.sort((a, b) => a.dueAtMs - b.dueAtMs || (a.timerKey < b.timerKey ? -1 : 1));
-    return due.slice(0, limit).map((t) => ({ ...t, payload: Buffer.from(t.payload) }));
+    return this.shard(shard)
+      .timers.due(nowMs, limit)
+      .map((t) => ({ ...t, payload: Buffer.from(t.payload) }));
   }
 
   async nextTimerDueMs(shard: number): Promise<number | null> {
-    let next: number | null = null;
-    for (const timer of this.shard(shard).timers.values()) {
-      if (next === null || timer.dueAtMs < next) next = timer.dueAtMs;
-    }
-    return next;
+    return this.shard(shard).timers.nextDueMs();
   }
 
   async readOutbox(shard: number, limit: number): Promise<OutboxEntry[]> {

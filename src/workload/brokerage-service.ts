@@ -90,10 +90,28 @@ function leftOut(site: SiteSnapshot, filter: "excluded" | "requestedSite", reaso
   };
 }
 
-/** Runs brokerage for one job over every site, recording why each site that was left out before scoring was. */
-export async function decide(ctx: WorkloadContext, request: BrokerRequest, nowMs: number) {
+/** The last read of every site, per grid, for `siteStatsTtlMs`. */
+const statsCache = new WeakMap<WorkloadContext, { atMs: number; snapshots: SiteSnapshot[] }>();
+
+/**
+ * What brokerage knows of every site. With `siteStatsTtlMs` > 0 a read is
+ * reused for that long, as JEDI works from site statistics refreshed
+ * periodically: on a grid of hundreds of sites, reading and summarising each
+ * site for every job would cost more than the decision.
+ */
+async function siteSnapshots(ctx: WorkloadContext, nowMs: number): Promise<SiteSnapshot[]> {
+  const ttlMs = ctx.settings.siteStatsTtlMs;
+  const cached = statsCache.get(ctx);
+  if (ttlMs > 0 && cached && nowMs >= cached.atMs && nowMs - cached.atMs < ttlMs) return cached.snapshots;
   const sites = await listSites(ctx);
   const snapshots = sites.map((site) => siteSnapshotOf(site, ctx.connectedPilots(site.name), nowMs));
+  if (ttlMs > 0) statsCache.set(ctx, { atMs: nowMs, snapshots });
+  return snapshots;
+}
+
+/** Runs brokerage for one job over every site, recording why each site that was left out before scoring was. */
+export async function decide(ctx: WorkloadContext, request: BrokerRequest, nowMs: number) {
+  const snapshots = await siteSnapshots(ctx, nowMs);
   const locations = await locateInputs(ctx, request.inputs);
   const preExcluded: CandidateVerdict[] = [];
   const candidates = snapshots.filter((site) => {
@@ -134,6 +152,22 @@ export async function decide(ctx: WorkloadContext, request: BrokerRequest, nowMs
   return { decision, locations };
 }
 
+/**
+ * Keeps the chosen site, then the best scored, then the excluded (in name
+ * order) up to `max` candidates, and counts the rest: what an operator asks
+ * "why there" about survives, while the record stays small on a big grid.
+ */
+export function trimDecision(decision: BrokerageDecision, max: number | null): BrokerageDecision {
+  if (max === null || decision.candidates.length <= max) return decision;
+  const chosen = decision.candidates.filter((c) => c.site === decision.chosenSite);
+  const scored = decision.candidates
+    .filter((c) => c.site !== decision.chosenSite && c.score !== undefined)
+    .sort((a, b) => (b.score ?? 0) - (a.score ?? 0) || a.site.localeCompare(b.site));
+  const excluded = decision.candidates.filter((c) => c.site !== decision.chosenSite && c.score === undefined);
+  const kept = [...chosen, ...scored, ...excluded].slice(0, max).sort((a, b) => a.site.localeCompare(b.site));
+  return { ...decision, candidates: kept, omittedCandidates: decision.candidates.length - kept.length };
+}
+
 /** Answers a job's `broker.request` with `brokered`: the chosen site, the files to stage there and from where. */
 export function brokerageHandler(ctx: WorkloadContext) {
   return async (data: unknown, effect: EffectContext): Promise<void> => {
@@ -159,7 +193,7 @@ export function brokerageHandler(ctx: WorkloadContext) {
         site: decision.chosenSite,
         filesToMove,
         waitingFor: [...waiting],
-        decision,
+        decision: trimDecision(decision, ctx.settings.maxRecordedCandidates),
         atMs: nowMs,
       },
       `${effect.effectId}:brokered`,

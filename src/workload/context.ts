@@ -15,6 +15,15 @@ export interface WorkloadSettings {
   brokerage: BrokerageConfig;
   /** Jobs of one user that may be activated..running at once; more wait `throttled`. */
   maxActiveJobsPerUser: number;
+  /**
+   * How many candidate sites a job's brokerage decision keeps (the chosen
+   * one, the best scored, then the first excluded); null keeps every site.
+   * On a grid of hundreds of sites the full record would dominate each job's
+   * state.
+   */
+  maxRecordedCandidates: number | null;
+  /** How long brokerage reuses its read of every site's statistics; 0 reads them for every decision. */
+  siteStatsTtlMs: number;
 }
 
 /** What every workload service shares. */

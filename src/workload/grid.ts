@@ -12,7 +12,12 @@ import type { QueueIndex } from "../store/queue-index.js";
 import type { Store } from "../store/types.js";
 import { DirectoryStorageElement } from "../transfer/directory-storage-element.js";
 import type { StorageElement } from "../transfer/storage-element.js";
-import { TransferAgent, TransferAgentConfigSchema } from "../transfer/transfer-agent.js";
+import {
+  type FileMover,
+  TransferAgent,
+  TransferAgentConfigSchema,
+  type TransferEvents,
+} from "../transfer/transfer-agent.js";
 import { brokerageHandler } from "./brokerage-service.js";
 import type { WorkloadContext } from "./context.js";
 import { type FileToPut, putFiles } from "./datasets.js";
@@ -26,6 +31,10 @@ export const gridConfigSchema = z.object({
   sites: z.array(siteInputSchema.omit({ atMs: true })).default([]),
   brokerage: BrokerageConfigSchema.prefault({}),
   maxActiveJobsPerUser: z.number().int().positive().default(10_000),
+  /** Candidate sites kept in each job's brokerage decision; null keeps all. */
+  maxRecordedCandidates: z.number().int().positive().nullable().default(null),
+  /** How long brokerage reuses its read of the sites' statistics; 0 reads them for every decision. */
+  siteStatsTtlMs: z.number().int().nonnegative().default(0),
   transfer: TransferAgentConfigSchema.prefault({}),
 });
 export type GridConfig = z.input<typeof gridConfigSchema>;
@@ -38,6 +47,12 @@ export interface GridOptions {
   config: GridConfig;
   runtime?: Omit<RuntimeOptions, "store" | "registry">;
   log?: Logger;
+  /**
+   * What moves files for subscriptions; the transfer agent over the sites'
+   * storage elements by default. A simulation passes a mover that completes
+   * transfers on its virtual clock and reports through the same events.
+   */
+  mover?: (events: TransferEvents) => FileMover;
 }
 
 /**
@@ -48,7 +63,7 @@ export interface GridOptions {
 export class Grid {
   readonly runtime: Runtime;
   readonly ctx: WorkloadContext;
-  readonly transfers: TransferAgent;
+  readonly transfers: FileMover;
   private readonly config: z.output<typeof gridConfigSchema>;
   private readonly storageRoot: string;
   private pilotCounter: (site: string) => number = () => 0;
@@ -65,7 +80,12 @@ export class Grid {
       runtime: this.runtime,
       index: options.index,
       storage,
-      settings: { brokerage: this.config.brokerage, maxActiveJobsPerUser: this.config.maxActiveJobsPerUser },
+      settings: {
+        brokerage: this.config.brokerage,
+        maxActiveJobsPerUser: this.config.maxActiveJobsPerUser,
+        maxRecordedCandidates: this.config.maxRecordedCandidates,
+        siteStatsTtlMs: this.config.siteStatsTtlMs,
+      },
       log,
       connectedPilots: (site) => this.pilotCounter(site),
       onActivated: (site) => {
@@ -73,12 +93,14 @@ export class Grid {
       },
     };
     const transferService = new TransferService(this.ctx);
-    this.transfers = new TransferAgent({
-      storage,
-      events: transferService.events,
-      config: this.config.transfer,
-      onCallbackError: (err) => log.error({ err: (err as Error).message }, "transfer callback failed"),
-    });
+    this.transfers =
+      options.mover?.(transferService.events) ??
+      new TransferAgent({
+        storage,
+        events: transferService.events,
+        config: this.config.transfer,
+        onCallbackError: (err) => log.error({ err: (err as Error).message }, "transfer callback failed"),
+      });
     transferService.attach(this.transfers);
     const queues = new QueueService(this.ctx);
     this.runtime.onEffect("broker.request", brokerageHandler(this.ctx));

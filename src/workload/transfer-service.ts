@@ -2,11 +2,7 @@ import { z } from "zod";
 import { refs } from "../actors/shared/names.js";
 import { validate } from "../protocol/codec.js";
 import type { EffectContext } from "../runtime/runtime.js";
-import {
-  type TransferAgent,
-  type TransferEvents,
-  TransferRequestSchema,
-} from "../transfer/transfer-agent.js";
+import { type FileMover, type TransferEvents, TransferRequestSchema } from "../transfer/transfer-agent.js";
 import { sendOnce, type WorkloadContext } from "./context.js";
 
 const cancelSchema = z.object({ subscriptionId: z.string().min(1) });
@@ -45,9 +41,9 @@ export class TransferService {
     },
   };
 
-  private agent: TransferAgent | null = null;
+  private agent: FileMover | null = null;
 
-  attach(agent: TransferAgent): void {
+  attach(agent: FileMover): void {
     this.agent = agent;
   }
 

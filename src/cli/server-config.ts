@@ -1,0 +1,99 @@
+import { readFileSync } from "node:fs";
+import { parse as parseYaml } from "yaml";
+import { z } from "zod";
+import { siteInputSchema } from "../actors/site/schema.js";
+import { logLevelSchema } from "../server/json-log.js";
+import { tokenConfigSchema } from "../server/tokens.js";
+import { httpUrlSchema } from "./config.js";
+import { usageError } from "./errors.js";
+
+/** Each setting of `panda server`: its flag, its environment variable. */
+export const SERVER_SETTINGS = {
+  host: { flag: "--host", env: "PANDA_HOST" },
+  port: { flag: "--port", env: "PANDA_PORT" },
+  dataDir: { flag: "--data-dir", env: "PANDA_DATA_DIR" },
+  redisUrl: { flag: "--redis", env: "PANDA_REDIS_URL" },
+  redisPrefix: { flag: "--redis-prefix", env: "PANDA_REDIS_PREFIX" },
+  tokensFile: { flag: "--tokens", env: "PANDA_TOKENS_FILE" },
+  sitesFile: { flag: "--sites", env: "PANDA_SITES_FILE" },
+  logLevel: { flag: "--log-level", env: "PANDA_LOG_LEVEL" },
+  publicUrl: { flag: "--public-url", env: "PANDA_PUBLIC_URL" },
+  readRequiresToken: { flag: "--read-requires-token", env: "PANDA_READ_REQUIRES_TOKEN" },
+  shardCount: { flag: "--shards", env: "PANDA_SHARDS" },
+} as const;
+type Setting = keyof typeof SERVER_SETTINGS;
+
+const booleanText = z.union([
+  z.boolean(),
+  z.enum(["true", "false", "1", "0"]).transform((t) => t === "true" || t === "1"),
+]);
+
+/** `panda server`'s configuration: one schema for flags and environment alike. */
+export const serverCommandConfigSchema = z.object({
+  host: z.string().min(1).default("0.0.0.0"),
+  port: z.coerce.number().int().min(0).max(65_535).default(8080),
+  dataDir: z.string().min(1).default("panda-data"),
+  redisUrl: z
+    .string()
+    .regex(/^rediss?:\/\//, "must be a redis:// or rediss:// URL")
+    .optional(),
+  redisPrefix: z.string().min(1).default("panda"),
+  tokensFile: z.string().min(1).optional(),
+  sitesFile: z.string().min(1).optional(),
+  logLevel: logLevelSchema.default("info"),
+  publicUrl: httpUrlSchema.optional(),
+  readRequiresToken: booleanText.default(false),
+  shardCount: z.coerce.number().int().min(1).max(4096).default(64),
+});
+export type ServerCommandConfig = z.output<typeof serverCommandConfigSchema>;
+
+/** Flags win over the environment; every error names both places a setting can come from. */
+export function resolveServerConfig(
+  flags: Partial<Record<Setting, string | boolean>>,
+  env: NodeJS.ProcessEnv = process.env,
+): ServerCommandConfig {
+  const raw: Record<string, unknown> = {};
+  for (const [key, { env: name }] of Object.entries(SERVER_SETTINGS) as [Setting, { env: string }][]) {
+    const value = flags[key] ?? env[name];
+    if (value !== undefined && value !== "") raw[key] = value;
+  }
+  const parsed = serverCommandConfigSchema.safeParse(raw);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => {
+      const key = issue.path[0] as Setting | undefined;
+      const where = key ? `${SERVER_SETTINGS[key].flag} / $${SERVER_SETTINGS[key].env}` : "configuration";
+      return `${where}: ${issue.message}`;
+    });
+    throw usageError(problems.join("; "));
+  }
+  return parsed.data;
+}
+
+/** A YAML or JSON file, validated; errors name the file and the field. */
+function readConfigFile<S extends z.ZodType>(path: string, schema: S, what: string): z.output<S> {
+  let value: unknown;
+  try {
+    value = parseYaml(readFileSync(path, "utf8"));
+  } catch (err) {
+    throw usageError(`cannot read the ${what} file ${path}: ${(err as Error).message}`);
+  }
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join(".") || "(file)"}: ${i.message}`);
+    throw usageError(`${path} is not a ${what} file: ${problems.join("; ")}`);
+  }
+  return parsed.data;
+}
+
+/** `sites:` a list of sites as `panda up` defines them (name, resources, ...). */
+export const sitesFileSchema = z.object({ sites: z.array(siteInputSchema.omit({ atMs: true })) });
+/** `tokens:` user tokens (token, kind user, user, role) and pilot tokens (token, kind pilot, site). */
+export const tokensFileSchema = z.object({ tokens: z.array(tokenConfigSchema) });
+
+export function readSitesFile(path: string) {
+  return readConfigFile(path, sitesFileSchema, "sites").sites;
+}
+
+export function readTokensFile(path: string) {
+  return readConfigFile(path, tokensFileSchema, "tokens").tokens;
+}

@@ -1,0 +1,66 @@
+import { Argument, type Command } from "commander";
+import { SITE_STATUSES } from "../actors/site/schema.js";
+import type { SiteRow } from "./client.js";
+import { usageError } from "./errors.js";
+import { addConnectionOptions, addJsonOption, type ConnectionOptions, clientFor } from "./options.js";
+import { printAnswer, renderTable } from "./output.js";
+
+interface SitesFlags extends ConnectionOptions {
+  json?: boolean;
+  reason?: string;
+}
+
+export function renderSites(sites: readonly SiteRow[]): string {
+  if (sites.length === 0) return "no sites";
+  const n = (site: SiteRow, state: string) => site.jobs[state] ?? 0;
+  return renderTable(
+    [
+      "site",
+      "status",
+      "activated",
+      "assigned",
+      "running",
+      "transferring",
+      "finished",
+      "failed",
+      "fail% (1h)",
+      "pilots/min",
+    ],
+    sites.map((s) => [
+      s.name,
+      s.status,
+      n(s, "activated"),
+      n(s, "assigned"),
+      n(s, "running") + n(s, "starting") + n(s, "sent"),
+      n(s, "transferring"),
+      s.totals.finished,
+      s.totals.failed,
+      (100 * s.recent.failureFraction).toFixed(0),
+      s.pilots.requestsPerMin.toFixed(1),
+    ]),
+  );
+}
+
+export function registerSitesCommand(program: Command): void {
+  const sites = program
+    .command("sites")
+    .description("list sites with live job counts; `panda sites status SITE STATUS --reason R` (operators)");
+  addJsonOption(addConnectionOptions(sites)).action(async (flags: SitesFlags) => {
+    const list = await clientFor(flags).listSites();
+    printAnswer(flags.json, { sites: list }, () => renderSites(list));
+  });
+  const status = sites
+    .command("status")
+    .description("set a site's status (operator or admin token)")
+    .argument("<site>", "the site")
+    .addArgument(new Argument("<status>", "the new status").choices(SITE_STATUSES))
+    .option("--reason <text>", "why (recorded with the status; required)");
+  addJsonOption(addConnectionOptions(status)).action(
+    async (site: string, value: string, flags: SitesFlags) => {
+      if (!flags.reason)
+        throw usageError("--reason is required: say why the status changes, e.g. --reason 'downtime'");
+      const answer = await clientFor(flags).setSiteStatus(site, value, flags.reason);
+      printAnswer(flags.json, answer, () => `site ${site}: ${value}`);
+    },
+  );
+}

@@ -1,0 +1,75 @@
+import type { SiteContext } from "../actors/site/schema.js";
+import { failureSummary, pilotRequestsInWindow } from "../actors/site/stats.js";
+import { type QueueIndex, queueNames } from "../store/queue-index.js";
+import { readContext, type WorkloadContext } from "../workload/context.js";
+import { siteNames } from "../workload/sites.js";
+import type { PilotView, SiteView } from "./shapes.js";
+
+export async function queueDepthOf(index: QueueIndex, site: string) {
+  const [production, analysis] = await Promise.all([
+    index.size(queueNames.siteQueue(site, "production")),
+    index.size(queueNames.siteQueue(site, "analysis")),
+  ]);
+  return { production, analysis };
+}
+
+export function siteViewOf(
+  site: SiteContext,
+  pilots: PilotView[],
+  queueDepth: SiteView["queueDepth"],
+  nowMs: number,
+): SiteView {
+  const window = site.thresholds.failureWindowMs;
+  const recent = failureSummary(site.recentOutcomes, nowMs, window);
+  const inWindow = pilotRequestsInWindow(site, nowMs);
+  const queued = queueDepth.production + queueDepth.analysis + (site.jobs.activated ?? 0);
+  const recentErrors: Record<string, number> = {};
+  for (const [errorClass, n] of Object.entries(recent.errorClasses)) recentErrors[errorClass] = n ?? 0;
+  return {
+    name: site.name,
+    status: site.status,
+    statusInfo: site.statusInfo,
+    slots: site.resources.slots,
+    jobs: site.jobs,
+    totals: site.totals,
+    failurePercent: Math.round(recent.failureFraction * 1000) / 10,
+    recentJobs: recent.jobs,
+    recentErrors,
+    failureWindowMs: window,
+    pilots,
+    readyThreads: pilots.reduce((sum, p) => sum + p.ready.length, 0),
+    queueDepth,
+    pilotRequests: {
+      inWindow,
+      windowMs: site.thresholds.pilotWindowMs,
+      lastSeenAtMs: site.pilots.lastSeenAtMs,
+    },
+    starved: queued > 0 && inWindow === 0,
+    incidents: site.incidents,
+  };
+}
+
+/** Every site's view, read from the store (site actors) and this node (pilots, queues). */
+export async function readSiteViews(
+  ctx: Pick<WorkloadContext, "index" | "runtime">,
+  pilots: PilotView[],
+): Promise<SiteView[]> {
+  const nowMs = ctx.runtime.clock.nowMs();
+  const views = await Promise.all(
+    (await siteNames(ctx)).sort().map(async (name) => {
+      const [site, depth] = await Promise.all([
+        readContext(ctx, "site", name),
+        queueDepthOf(ctx.index, name),
+      ]);
+      return site
+        ? siteViewOf(
+            site.context,
+            pilots.filter((p) => p.site === name),
+            depth,
+            nowMs,
+          )
+        : null;
+    }),
+  );
+  return views.filter((v): v is SiteView => v !== null);
+}

@@ -1,0 +1,2 @@
+/** Stylesheets are bundled by esbuild into app.css; importing one yields nothing at run time. */
+declare module "*.css";

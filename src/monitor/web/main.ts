@@ -1,0 +1,75 @@
+import "./style.css";
+import { ApiError } from "./api.js";
+import { h, link, message } from "./dom.js";
+import { LiveFeed } from "./live.js";
+import { dashboard } from "./pages/dashboard.js";
+import { datasetPage, datasetsPage } from "./pages/datasets.js";
+import { jobPage } from "./pages/job.js";
+import { jobsPage } from "./pages/jobs.js";
+import { sitePage, sitesPage } from "./pages/sites.js";
+import { taskPage } from "./pages/task.js";
+import { parseRoute, type Route, type View } from "./view.js";
+
+function pageFor(root: HTMLElement, route: Route): Promise<View> | View {
+  const [name = "", id] = route.path;
+  if (name === "" || name === "dashboard") return dashboard(root);
+  if (name === "jobs") return jobsPage(root, route);
+  if (name === "job" && id) return jobPage(root, id);
+  if (name === "task" && id) return taskPage(root, id);
+  if (name === "datasets") return datasetsPage(root, route);
+  if (name === "dataset" && id) return datasetPage(root, id);
+  if (name === "sites") return sitesPage(root);
+  if (name === "site" && id) return sitePage(root, id);
+  root.replaceChildren(message(`no page ${location.hash}`, "error"));
+  return {};
+}
+
+const statusDot = h("span", { id: "live-status", class: "live-status" }, "connecting");
+const header = document.getElementById("top")!;
+header.replaceChildren(
+  h(
+    "nav",
+    {},
+    h("strong", {}, "panda-actors"),
+    link("/", "Dashboard"),
+    link("/jobs", "Jobs"),
+    link("/sites", "Sites"),
+    link("/datasets", "Datasets"),
+    statusDot,
+  ),
+);
+const root = document.getElementById("view")!;
+const live = new LiveFeed("/api/v1/events", (status) => {
+  statusDot.textContent = status;
+  statusDot.dataset.status = status;
+});
+
+let current: View = {};
+let generation = 0;
+
+/** Shows the page the fragment names; a newer navigation wins over a slower older one. */
+async function show(): Promise<void> {
+  current.dispose?.();
+  current = {};
+  const mine = ++generation;
+  const route = parseRoute(location.hash);
+  for (const a of header.querySelectorAll("a"))
+    a.classList.toggle("active", a.getAttribute("href") === `#/${route.path[0] ?? ""}`);
+  try {
+    const view = await pageFor(root, route);
+    if (mine === generation) current = view;
+    else view.dispose?.();
+  } catch (err) {
+    if (mine !== generation) return;
+    const text =
+      err instanceof ApiError && err.status === 404
+        ? err.message
+        : `could not load: ${(err as Error).message}`;
+    root.replaceChildren(message(text, "error"));
+  }
+}
+
+live.subscribe((m) => current.onLive?.(m));
+window.addEventListener("hashchange", () => void show());
+live.start();
+void show();

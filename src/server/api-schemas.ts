@@ -1,0 +1,101 @@
+import { z } from "zod";
+import { JOB_STATES } from "../actors/job/schema.js";
+import { nameSchema } from "../actors/shared/schemas.js";
+import { siteStatusSchema } from "../actors/site/schema.js";
+import { SUBSCRIPTION_STATES } from "../actors/subscription/schema.js";
+import { TASK_STATES } from "../actors/task/schema.js";
+import { incidentLevelSchema, incidentSourceSchema } from "./incidents.js";
+import { roleSchema } from "./tokens.js";
+
+/** Every query and body the API takes, validated before anything is read or changed. */
+
+const epochMs = z.coerce.number().int().nonnegative();
+const limit = (max: number, fallback: number) => z.coerce.number().int().min(1).max(max).default(fallback);
+const offset = z.coerce.number().int().min(0).default(0);
+
+export const tasksQuerySchema = z.object({
+  user: z.string().min(1).optional(),
+  state: z.enum(TASK_STATES).optional(),
+  offset,
+  limit: limit(10_000, 500),
+});
+
+export const jobsQuerySchema = z.object({
+  task: z.string().min(1).optional(),
+  state: z.enum(JOB_STATES).optional(),
+  site: z.string().min(1).optional(),
+  user: z.string().min(1).optional(),
+  /** The job entered its current state at or after this time (epoch ms). */
+  since: epochMs.optional(),
+  /** ... and at or before this time. */
+  until: epochMs.optional(),
+  offset,
+  limit: limit(10_000, 500),
+});
+export type JobsQuery = z.output<typeof jobsQuerySchema>;
+
+export const actorQuerySchema = z.object({
+  history: z.coerce.number().int().min(0).max(10_000).default(1000),
+  at: epochMs.optional(),
+});
+
+export const killBodySchema = z.object({ reason: z.string().min(1).max(500).default("killed by request") });
+
+export const siteStatusBodySchema = z.object({
+  status: siteStatusSchema,
+  reason: z.string().min(1, "say why (it is recorded with the status)").max(500),
+});
+
+export const pilotsQuerySchema = z.object({ site: z.string().min(1).optional() });
+
+export const putFileQuerySchema = z.object({ site: z.string().min(1), lfn: z.string().min(1) });
+
+export const datasetsQuerySchema = z.object({
+  /** Shell-style wildcards: `*` any run of characters, `?` one character. */
+  pattern: z.string().min(1).max(300).default("*"),
+  limit: limit(10_000, 500),
+});
+
+export const subscribeBodySchema = z.object({ site: nameSchema });
+
+export const subscriptionsQuerySchema = z.object({
+  dataset: z.string().min(1).optional(),
+  site: z.string().min(1).optional(),
+  state: z.enum(SUBSCRIPTION_STATES).optional(),
+  limit: limit(10_000, 200),
+});
+
+export const summaryQuerySchema = z.object({
+  windowMs: z.coerce
+    .number()
+    .int()
+    .positive()
+    .max(30 * 86_400_000)
+    .default(3_600_000),
+});
+
+export const incidentsQuerySchema = z.object({
+  q: z.string().min(1).max(200).optional(),
+  site: z.string().min(1).optional(),
+  source: incidentSourceSchema.optional(),
+  jobId: z.string().min(1).optional(),
+  since: epochMs.optional(),
+  limit: limit(1000, 100),
+});
+
+export const incidentBodySchema = z.object({
+  message: z.string().min(1).max(4000),
+  level: incidentLevelSchema.default("error"),
+  site: nameSchema.optional(),
+  jobId: nameSchema.optional(),
+  /** The reporting pilot's id, when a pilot reports. */
+  pilotId: nameSchema.optional(),
+  errorClass: z.string().min(1).max(50).optional(),
+  errorCode: z.string().min(1).max(100).optional(),
+  details: z.record(z.string(), z.unknown()).default({}),
+});
+
+export const tokenBodySchema = z.discriminatedUnion("kind", [
+  z.object({ kind: z.literal("user"), user: z.string().min(1).max(100), role: roleSchema }),
+  z.object({ kind: z.literal("pilot"), site: nameSchema }),
+]);

@@ -1,0 +1,88 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Logger } from "../runtime/logger.js";
+import type { Grid } from "../workload/grid.js";
+import { Api, type ApiOptions } from "./api.js";
+import { feedCatalog } from "./catalog-feed.js";
+import type { Dispatcher } from "./dispatcher.js";
+import { IncidentLog } from "./incidents.js";
+import { NodeMetrics } from "./metrics.js";
+import type { TokenRegistry } from "./tokens.js";
+
+/**
+ * The node's API side in one piece: the JSON API, `/metrics`, the incident
+ * log and the catalog feed that keeps the dataset and subscription indexes,
+ * so the server wires one thing and closes one thing.
+ */
+export class ApiSurface {
+  readonly api: Api;
+  readonly metrics: NodeMetrics;
+  readonly incidents: IncidentLog;
+  private readonly stopFeed: () => void;
+
+  constructor(
+    private readonly grid: Grid,
+    dispatcher: Dispatcher,
+    tokens: TokenRegistry,
+    private readonly log: Logger,
+    options: ApiOptions,
+  ) {
+    this.incidents = new IncidentLog(grid.ctx.index);
+    this.metrics = new NodeMetrics(grid, dispatcher);
+    this.stopFeed = feedCatalog(grid.runtime, grid.ctx.index, this.incidents, log);
+    const metrics = this.metrics;
+    this.api = new Api({
+      grid,
+      tokens,
+      incidents: this.incidents,
+      options,
+      pilots: {
+        connectedPilots: () => dispatcher.connectedPilots(),
+        connectedAt: (site) => dispatcher.connectedAt(site),
+        dispatchRatePerMin: (site) => metrics.dispatchRatePerMin(site),
+      },
+    });
+  }
+
+  /** `/api/v1/...` and `/metrics`; false for any other path. */
+  handle(req: IncomingMessage, res: ServerResponse, onError: (err: unknown) => void): boolean {
+    if (this.api.handle(req, res, onError)) return true;
+    if ((req.url ?? "/").split("?")[0] !== "/metrics" || req.method !== "GET") return false;
+    this.metrics.render().then(
+      (text) => {
+        res.writeHead(200, { "content-type": this.metrics.contentType });
+        res.end(text);
+      },
+      (err: unknown) => {
+        onError(err);
+        res.writeHead(500, { "content-type": "text/plain" });
+        res.end("metrics collection failed\n");
+      },
+    );
+    return true;
+  }
+
+  /** A server error also goes to the incident log, where operators search for it. */
+  recordServerError(err: unknown, where: string): void {
+    this.incidents
+      .record({
+        atMs: this.grid.runtime.clock.nowMs(),
+        source: "server",
+        level: "error",
+        message: `${where}: ${(err as Error)?.message ?? String(err)}`,
+        site: null,
+        jobId: null,
+        errorClass: "system",
+        errorCode: null,
+        reporter: "server",
+        details: {},
+      })
+      .catch((recordErr: unknown) =>
+        this.log.warn({ err: (recordErr as Error).message }, "incident not recorded"),
+      );
+  }
+
+  close(): void {
+    this.stopFeed();
+    this.metrics.close();
+  }
+}

@@ -1,0 +1,215 @@
+import { decideRetry } from "../actors/job/retry.js";
+import type { JobContext } from "../actors/job/schema.js";
+import type { BrokerageDecision, CandidateVerdict } from "../brokerage/types.js";
+import { jobLogLocation, openJobLog, tailOf } from "../monitor/job-log.js";
+import { queueNames } from "../store/queue-index.js";
+import { readContext, type WorkloadContext } from "../workload/context.js";
+import { laneOf } from "../workload/queue-service.js";
+import type { IncidentLog } from "./incidents.js";
+
+export interface CandidateExplanation {
+  site: string;
+  score: number | null;
+  /** Why it did not win: the filters it failed, or its lower score. Null for the winner. */
+  lostBecause: string | null;
+}
+
+export interface JobExplanation {
+  jobId: string;
+  state: string;
+  site: string | null;
+  /** One line per fact, in the order a person would ask: where, why there, what next. */
+  summary: string[];
+  brokerage: {
+    chosenSite: string | null;
+    atMs: number;
+    tries: number;
+    candidates: CandidateExplanation[];
+  } | null;
+  waitingFor: {
+    subscription?: { id: string; state: string; filesDone: number; files: number; pendingFiles: string[] };
+    unproducedInputs?: string[];
+    queue?: { site: string; lane: string; position: number; length: number };
+    userQuota?: { user: string; active: number; max: number; throttledPosition: number | null };
+  } | null;
+  failure: {
+    errorClass: string;
+    code: string;
+    message: string;
+    /** The last lines of the job's log file as the pilot uploaded it (empty when there is none). */
+    logTail: string[];
+    /** What pilots and the server reported about the job (the incident log), oldest first. */
+    reports: string[];
+    retry: { willRetry: boolean; why: string; nextJobId: string | null };
+  } | null;
+}
+
+const LOG_TAIL_BYTES = 4096;
+const LOG_TAIL_LINES = 20;
+
+function isDecision(value: unknown): value is BrokerageDecision {
+  return (
+    typeof value === "object" && value !== null && Array.isArray((value as BrokerageDecision).candidates)
+  );
+}
+
+function formatScore(score: number): string {
+  return score.toPrecision(3);
+}
+
+/** Each candidate site with its score and, for the losers, the reason. */
+export function explainDecision(decision: BrokerageDecision): CandidateExplanation[] {
+  const winner = decision.candidates.find((c) => c.site === decision.chosenSite);
+  const lostBecause = (c: CandidateVerdict): string | null => {
+    if (c.site === decision.chosenSite) return null;
+    if (c.excluded && c.excluded.length > 0)
+      return c.excluded.map((e) => `${e.filter}: ${e.reason}`).join("; ");
+    if (winner?.score !== undefined && c.score !== undefined)
+      return `score ${formatScore(c.score)} below ${decision.chosenSite}'s ${formatScore(winner.score)}`;
+    if (decision.chosenSite === null) return "no site was chosen";
+    return "not picked among the best sites";
+  };
+  return [...decision.candidates]
+    .sort((a, b) => (b.score ?? -1) - (a.score ?? -1))
+    .map((c) => ({ site: c.site, score: c.score ?? null, lostBecause: lostBecause(c) }));
+}
+
+/** The job's last brokerage decision with every candidate explained; null before brokerage answered. */
+export function brokerageOf(job: JobContext): JobExplanation["brokerage"] {
+  const decision = isDecision(job.brokerage.decision) ? job.brokerage.decision : null;
+  if (!decision) return null;
+  return {
+    chosenSite: decision.chosenSite,
+    atMs: decision.atMs,
+    tries: job.brokerage.tries,
+    candidates: explainDecision(decision),
+  };
+}
+
+/**
+ * `panda why job ID`: where the job is and why, from its context, its
+ * brokerage decision, its dispatch subscription, its place in the site queue
+ * and the user's quota, and for a failure the error, the pilot's report and
+ * what the retry policy does.
+ */
+export async function explainJob(
+  ctx: WorkloadContext,
+  incidents: IncidentLog,
+  jobId: string,
+): Promise<JobExplanation | null> {
+  const view = await readContext(ctx, "job", jobId);
+  if (!view) return null;
+  const job = view.context;
+  const state = job.state ?? view.state;
+  const summary: string[] = [
+    `job ${jobId} is ${state}${job.site ? ` at ${job.site}` : ""} (attempt ${job.attempt})`,
+  ];
+  const brokerage = brokerageOf(job);
+  if (brokerage) {
+    const losers = brokerage.candidates.filter((c) => c.lostBecause !== null);
+    summary.push(
+      brokerage.chosenSite
+        ? `brokerage chose ${brokerage.chosenSite} over ${losers.length} other site(s)`
+        : `brokerage found no site (try ${brokerage.tries})`,
+    );
+    for (const loser of losers) summary.push(`  ${loser.site}: ${loser.lostBecause}`);
+  } else if (state === "defined" || state === "pending") {
+    summary.push("brokerage has not decided yet");
+  }
+  const waitingFor = await whatItWaitsFor(ctx, job, state, summary);
+  const failure =
+    state === "failed" || state === "cancelled" || state === "closed"
+      ? await whyItEnded(ctx, incidents, job, summary)
+      : null;
+  return { jobId, state, site: job.site, summary, brokerage, waitingFor, failure };
+}
+
+async function whatItWaitsFor(ctx: WorkloadContext, job: JobContext, state: string, summary: string[]) {
+  if (state === "assigned" && job.dispatch) {
+    const sub = await readContext(ctx, "subscription", job.dispatch.subscription);
+    const pendingFiles = sub
+      ? Object.entries(sub.context.files)
+          .filter(([, f]) => f.status !== "done")
+          .map(([lfn]) => lfn)
+      : [];
+    const subscription = {
+      id: job.dispatch.subscription,
+      state: sub?.state ?? "unknown",
+      filesDone: sub?.context.progress.filesDone ?? 0,
+      files: sub?.context.progress.files ?? 0,
+      pendingFiles,
+    };
+    summary.push(
+      `waits for subscription ${subscription.id} (${subscription.state}, ${subscription.filesDone}/${subscription.files} files at ${job.site})${pendingFiles.length > 0 ? `: ${pendingFiles.join(", ")}` : ""}`,
+    );
+    return { subscription };
+  }
+  if (state === "waiting") {
+    summary.push(`waits for inputs not produced yet: ${job.waitingFor.join(", ")}`);
+    return { unproducedInputs: job.waitingFor };
+  }
+  if (state === "activated" && job.site) {
+    const lane = laneOf(job.type);
+    const name = queueNames.siteQueue(job.site, lane);
+    const [rank, length] = await Promise.all([ctx.index.rank(name, job.jobId), ctx.index.size(name)]);
+    const position = rank === null ? length + 1 : rank + 1;
+    summary.push(
+      `waits for a pilot at ${job.site}: position ${position} of ${length} in the ${lane} queue (${ctx.connectedPilots(job.site)} pilot(s) connected to this node)`,
+    );
+    return { queue: { site: job.site, lane, position, length } };
+  }
+  if (state === "throttled") {
+    const max = ctx.settings.maxActiveJobsPerUser;
+    const [active, rank] = await Promise.all([
+      ctx.index.size(queueNames.userActive(job.user)),
+      ctx.index.rank(queueNames.userThrottled(job.user), job.jobId),
+    ]);
+    summary.push(`held by the user quota: ${job.user} has ${active} active job(s), at most ${max}`);
+    return { userQuota: { user: job.user, active, max, throttledPosition: rank === null ? null : rank + 1 } };
+  }
+  return null;
+}
+
+/** The last lines of the job's log at its site's storage; empty when the pilot left none. */
+async function logTailOf(ctx: WorkloadContext, job: JobContext): Promise<string[]> {
+  const location = jobLogLocation(job);
+  if (!location) return [];
+  const stream = await openJobLog(ctx.storage, location).catch(() => null);
+  if (!stream) return [];
+  const { text } = await tailOf(stream, LOG_TAIL_BYTES);
+  return text
+    .split("\n")
+    .filter((line) => line !== "")
+    .slice(-LOG_TAIL_LINES);
+}
+
+async function whyItEnded(ctx: WorkloadContext, incidents: IncidentLog, job: JobContext, summary: string[]) {
+  const error = job.error ?? { class: "system", code: "unknown", message: "no error recorded" };
+  const records = await incidents.search({ jobId: job.jobId, limit: 5 });
+  const reports = records
+    .map((r) => `${new Date(r.atMs).toISOString()} ${r.reporter}: ${r.message}`)
+    .reverse();
+  const logTail = await logTailOf(ctx, job);
+  const retry = decideRetry(job);
+  const willRetry = job.state === "failed" && retry.retry;
+  const why =
+    job.state !== "failed"
+      ? `a ${job.state} job is not retried`
+      : retry.retry
+        ? `error class ${error.class} is retried (attempt ${job.attempt} of ${job.retry.maxAttempts ?? "?"})`
+        : retry.reason;
+  summary.push(`ended ${job.state}: ${error.class} ${error.code}: ${error.message}`);
+  for (const line of reports) summary.push(`  ${line}`);
+  if (logTail.length > 0) summary.push("log tail:", ...logTail.map((line) => `  ${line}`));
+  summary.push(
+    willRetry && retry.retry ? `retried: the next attempt is job ${retry.nextJobId}` : `no retry: ${why}`,
+  );
+  return {
+    errorClass: error.class,
+    code: error.code,
+    message: error.message,
+    logTail,
+    reports,
+    retry: { willRetry, why, nextJobId: willRetry && retry.retry ? retry.nextJobId : null },
+  };
+}

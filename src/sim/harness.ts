@@ -1,0 +1,387 @@
+import { performance } from "node:perf_hooks";
+import { refs } from "../actors/shared/names.js";
+import type { TaskContext } from "../actors/task/schema.js";
+import { silentLogger } from "../runtime/logger.js";
+import { Dispatcher } from "../server/dispatcher.js";
+import { TokenRegistry } from "../server/tokens.js";
+import { MemoryQueueIndex } from "../store/memory-queue-index.js";
+import { MemoryStore } from "../store/memory-store.js";
+import { readContext } from "../workload/context.js";
+import { Grid } from "../workload/grid.js";
+import { ensureSite } from "../workload/sites.js";
+import { BatchPartition } from "./batch-system.js";
+import { historyOf, InvariantMonitor, InvariantViolationError, type Violation } from "./invariants.js";
+import { JobTracker } from "./job-tracker.js";
+import { MetricsSampler } from "./metrics.js";
+import { PayloadModel } from "./payload-model.js";
+import { SimRandom } from "./random.js";
+import type { ResolvedScenario, ResolvedVariant } from "./scenario.js";
+import type { PilotEnvironment } from "./sim-pilot.js";
+import { SimTransfers } from "./sim-transfers.js";
+import { StorageLedger } from "./storage-ledger.js";
+import { summarizeVariant, type VariantSummary } from "./summary.js";
+import { SlotMeter } from "./time-integral.js";
+import { buildTopology, siteActorInput, type Topology } from "./topology.js";
+import { VirtualClock } from "./virtual-clock.js";
+import { WorkloadGenerator } from "./workload-generator.js";
+
+/** Simulated time starts here: a fixed instant, so nothing depends on when the run happens. */
+export const SIM_EPOCH_MS = Date.UTC(2026, 0, 1);
+
+/** Candidate sites kept in each job's brokerage decision (the chosen, the best scored, the first excluded). */
+const RECORDED_CANDIDATES = 20;
+
+export interface SimProgress {
+  variant: string;
+  simulatedMs: number;
+  untilMs: number;
+  finishedJobs: number;
+  wallMs: number;
+}
+
+export interface VariantRunOptions {
+  scenario: ResolvedScenario;
+  variant: ResolvedVariant;
+  seed: number;
+  durationMs: number;
+  onProgress?: (progress: SimProgress) => void;
+}
+
+/** Wall-clock cost of a run: reported apart from the results, which must not depend on it. */
+export interface RunTiming {
+  wallMs: number;
+  simulatedMs: number;
+  jobsStarted: number;
+  jobsEnded: number;
+  commits: number;
+  committedRecords: number;
+  /** Times the harness waited for the runtime to go quiet (one per distinct virtual instant with work). */
+  instants: number;
+}
+
+export interface VariantResult {
+  summary: VariantSummary;
+  sampler: MetricsSampler;
+  timing: RunTiming;
+}
+
+/**
+ * Runs one variant of a scenario: a grid (real runtime, actors, brokerage,
+ * queue service and dispatcher over MemoryStore) on a virtual clock, with
+ * simulated pilots, payloads and transfers. The loop lets the runtime settle
+ * completely (no event queued, no commit or store write in flight), then
+ * moves time to the next scheduled event. Invariants are checked after every
+ * settle; a breach stops the run with the offending actor's history.
+ */
+export async function runVariant(options: VariantRunOptions): Promise<VariantResult> {
+  const { scenario, variant, seed, durationMs } = options;
+  const strategy = variant.strategy;
+  const clock = new VirtualClock(SIM_EPOCH_MS, scenario.timeResolution);
+  const random = new SimRandom(seed);
+  const topology = buildTopology(scenario, strategy);
+  const ledger = new StorageLedger(new Map(topology.sites.map((s) => [s.name, s.config.storage])));
+  let transfers: SimTransfers | null = null;
+  const grid = new Grid({
+    store: new MemoryStore(),
+    index: new MemoryQueueIndex(),
+    storageRoot: "",
+    config: {
+      sites: [],
+      brokerage: strategy.brokerage,
+      maxActiveJobsPerUser: strategy.maxActiveJobsPerUser,
+      // Every job's state holds its decision: on a grid of hundreds of sites all candidates would dominate it.
+      maxRecordedCandidates: RECORDED_CANDIDATES,
+      siteStatsTtlMs: scenario.brokerageStatsRefresh,
+    },
+    runtime: {
+      shardCount: scenario.shards,
+      nodeId: "sim",
+      clock,
+      // One node owns every shard: leases and sweeps are safety nets here, so they run rarely.
+      leaseMs: 3_600_000,
+      sweepEveryMs: 60_000,
+      historyCap: 64,
+      idleEvictMs: 3 * 3_600_000,
+      maxResidentActorsPerShard: 1_000_000,
+    },
+    log: silentLogger,
+    mover: (events) => {
+      transfers = new SimTransfers(
+        {
+          clock,
+          topology,
+          streamsPerLink: scenario.network.streamsPerLink,
+          random: random.stream("transfers"),
+          ledger,
+        },
+        events,
+      );
+      return transfers;
+    },
+  });
+  const dispatcher = new Dispatcher(grid, new TokenRegistry(), {
+    publicUrl: "http://sim.invalid",
+    shortAnalysisWalltimeSec: Math.floor(strategy.multitask.shortAnalysisWalltime / 1000),
+    idlePollMs: 60_000,
+    log: silentLogger,
+  });
+  const tracker = new JobTracker();
+  grid.runtime.onTransitions(tracker.observe);
+  tracker.onEnded((record) => ledger.releaseDispatch(record.jobId));
+  const monitor = new InvariantMonitor(
+    tracker,
+    () => clock.nowMs(),
+    scenario.watchdogs.heartbeatTimeout + scenario.watchdogs.sentTimeout + 60_000,
+  );
+  let failure: unknown = null;
+  const onError = (err: unknown) => {
+    failure ??= err;
+  };
+  const payloads = new PayloadModel(seed);
+  const env: PilotEnvironment = {
+    clock,
+    handlers: dispatcher,
+    payloads,
+    monitor,
+    ledger,
+    refusals: new Map(),
+    onError,
+  };
+  const meters = new Map(topology.sites.map((s) => [s.name, new SlotMeter(s.name, s.slots, SIM_EPOCH_MS)]));
+  const partitionsBySite = new Map<string, BatchPartition[]>();
+  for (const site of topology.sites) {
+    partitionsBySite.set(
+      site.name,
+      site.partitions.map(
+        (partition, i) =>
+          new BatchPartition(
+            partition,
+            site,
+            meters.get(site.name)!,
+            env,
+            strategy,
+            random.stream(`pilots:${site.name}:${i}`),
+          ),
+      ),
+    );
+  }
+  const generator = new WorkloadGenerator({
+    scenario,
+    grid,
+    clock,
+    random,
+    tracker,
+    topology,
+    payloads,
+    ledger,
+    horizonMs: SIM_EPOCH_MS + durationMs,
+    onError,
+  });
+  const pilotsAt = countPilots(dispatcher);
+  const sampler = new MetricsSampler(SIM_EPOCH_MS, tracker, topology, meters, () => transfers!, pilotsAt);
+
+  await grid.start();
+  for (const queue of topology.queues)
+    await ensureSite(
+      grid.ctx,
+      siteActorInput(queue, topology.physicalOf.get(queue.name)!, scenario.siteThresholds, clock.nowMs()),
+    );
+  for (const partitions of partitionsBySite.values()) for (const p of partitions) p.start();
+  generator.start();
+  scheduleEvents(scenario, clock, topology, partitionsBySite, grid, () => transfers!, onError);
+  const untilMs = SIM_EPOCH_MS + durationMs;
+  // A sample is taken once the instant it falls on has settled, so submissions of that instant are counted.
+  let sampleDue = false;
+  const sampleEvery = (atMs: number) => {
+    clock.at(atMs, () => {
+      sampleDue = true;
+      if (atMs < untilMs) sampleEvery(Math.min(untilMs, atMs + scenario.sampleEvery));
+    });
+  };
+  sampleEvery(SIM_EPOCH_MS);
+
+  const wallStart = performance.now();
+  let instants = 0;
+  let lastProgressWall = wallStart;
+  const runtime = grid.runtime;
+  for (;;) {
+    do await new Promise<void>((resolve) => setImmediate(resolve));
+    while (!runtime.isQuiescent());
+    instants++;
+    monitor.afterDrain();
+    if (sampleDue) {
+      sampleDue = false;
+      sampler.sample(clock.nowMs());
+      monitor.checkConservation(generator.submittedJobs);
+      monitor.checkDeadPilots();
+    }
+    if (monitor.violation || failure) break;
+    const next = clock.nextDueMs();
+    if (next === null || next > untilMs) break;
+    clock.advanceTo(next);
+    clock.runDue();
+    if (options.onProgress && (instants & 255) === 0) {
+      const wallNow = performance.now();
+      if (wallNow - lastProgressWall > 200) {
+        lastProgressWall = wallNow;
+        options.onProgress(progressOf(variant.name, clock, untilMs, tracker, wallNow - wallStart));
+      }
+    }
+  }
+  const wallMs = performance.now() - wallStart;
+  if (!monitor.violation && !failure) await crossCheckTasks(grid, tracker, monitor);
+  const violation = monitor.violation as Violation | null;
+  if (violation) {
+    const history = await historyOf(runtime, violation.actor, SIM_EPOCH_MS);
+    await shutdown(grid, dispatcher);
+    throw new InvariantViolationError({ ...violation, atMs: violation.atMs - SIM_EPOCH_MS }, history);
+  }
+  if (failure) {
+    await shutdown(grid, dispatcher);
+    throw failure;
+  }
+  options.onProgress?.(progressOf(variant.name, clock, untilMs, tracker, wallMs));
+  const stats = runtime.stats();
+  const summary = summarizeVariant({
+    scenario,
+    variant,
+    durationMs,
+    tracker,
+    topology,
+    meters,
+    ledger,
+    transfers: transfers!,
+    generator,
+    refusals: env.refusals,
+    invariantChecks: monitor.checks,
+    nowMs: untilMs,
+    sampler,
+  });
+  await shutdown(grid, dispatcher);
+  const jobsEnded = [...tracker.attemptOutcomes.values()].reduce((n, c) => n + c.production + c.analysis, 0);
+  return {
+    summary,
+    sampler,
+    timing: {
+      wallMs,
+      simulatedMs: durationMs,
+      jobsStarted: tracker.waitsMs.production.length + tracker.waitsMs.analysis.length,
+      jobsEnded,
+      commits: stats.commits,
+      committedRecords: stats.committedRecords,
+      instants,
+    },
+  };
+}
+
+function progressOf(
+  variant: string,
+  clock: VirtualClock,
+  untilMs: number,
+  tracker: JobTracker,
+  wallMs: number,
+): SimProgress {
+  const finished = tracker.attemptOutcomes.get("finished");
+  return {
+    variant,
+    simulatedMs: clock.nowMs() - SIM_EPOCH_MS,
+    untilMs: untilMs - SIM_EPOCH_MS,
+    finishedJobs: finished ? finished.production + finished.analysis : 0,
+    wallMs,
+  };
+}
+
+async function shutdown(grid: Grid, dispatcher: Dispatcher): Promise<void> {
+  dispatcher.close();
+  await grid.stop();
+}
+
+/** Pilots registered with the dispatcher per queue, for the time series. */
+function countPilots(dispatcher: Dispatcher): (queue: string) => number {
+  return (queue) => dispatcher.connectedAt(queue);
+}
+
+/** Site outages and transfer slowdowns, at their times. */
+function scheduleEvents(
+  scenario: ResolvedScenario,
+  clock: VirtualClock,
+  topology: Topology,
+  partitionsBySite: Map<string, BatchPartition[]>,
+  grid: Grid,
+  transfers: () => SimTransfers,
+  onError: (err: unknown) => void,
+): void {
+  for (const event of scenario.events) {
+    const startMs = SIM_EPOCH_MS + event.at;
+    const endMs = startMs + event.duration;
+    if (event.type === "siteOutage") {
+      const site = topology.sites.find((s) => s.name === event.site)!;
+      const queues = site.partitions.flatMap((p) => [p.queue, p.analysisQueue]).filter((q) => q !== null);
+      const setStatus = (status: "offline" | "online", reason: string) => {
+        for (const queue of new Set(queues.map((q) => q.name))) {
+          grid.runtime
+            .send(refs.site(queue), { type: "setStatus", status, by: "sim", reason, atMs: clock.nowMs() })
+            .catch(onError);
+        }
+      };
+      clock.at(startMs, () => {
+        for (const p of partitionsBySite.get(site.name)!) p.outageStarts();
+        setStatus("offline", "simulated outage");
+      });
+      clock.at(endMs, () => {
+        for (const p of partitionsBySite.get(site.name)!) p.outageEnds();
+        setStatus("online", "outage over");
+      });
+    } else {
+      let end: (() => void) | null = null;
+      clock.at(startMs, () => {
+        end = transfers().slowDown(event.from, event.to, event.factor);
+      });
+      clock.at(endMs, () => end?.());
+    }
+  }
+}
+
+/**
+ * At the end, the tracker's view against the task actors' own counts: every
+ * task's logical jobs add up, and all tasks together match what the
+ * tracker saw end.
+ */
+async function crossCheckTasks(grid: Grid, tracker: JobTracker, monitor: InvariantMonitor): Promise<void> {
+  const totals = { finished: 0, failed: 0, cancelled: 0, closed: 0, live: 0 };
+  for (const taskId of tracker.tasks.keys()) {
+    const task = await readContext(grid.ctx, "task", taskId);
+    if (!task) {
+      monitor.fail({
+        invariant: "conservation",
+        actor: { kind: "task", id: taskId },
+        detail: `task ${taskId} was submitted but does not exist`,
+      });
+      return;
+    }
+    const c = (task.context as TaskContext).counts;
+    if (c.finished + c.failed + c.cancelled + c.closed + c.live !== task.context.jobCount) {
+      monitor.fail({
+        invariant: "conservation",
+        actor: { kind: "task", id: taskId },
+        detail: `task ${taskId} has ${task.context.jobCount} jobs but counts ${JSON.stringify(c)}`,
+      });
+      return;
+    }
+    for (const key of Object.keys(totals) as (keyof typeof totals)[]) totals[key] += c[key];
+  }
+  const seen = {
+    finished: tracker.endedCount("finished"),
+    failed: tracker.endedCount("failed"),
+    cancelled: tracker.endedCount("cancelled"),
+    closed: tracker.endedCount("closed"),
+    live: tracker.logicalLive.production + tracker.logicalLive.analysis,
+  };
+  if (JSON.stringify(seen) !== JSON.stringify(totals)) {
+    monitor.fail({
+      invariant: "conservation",
+      actor: null,
+      detail: `the task actors count ${JSON.stringify(totals)}, the job actors' transitions ${JSON.stringify(seen)}`,
+    });
+  }
+}

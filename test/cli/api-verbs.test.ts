@@ -1,0 +1,265 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { resolveServerConfig } from "../../src/cli/server-config.js";
+import type { ServerNode } from "../../src/server/server.js";
+import { ADMIN_TOKEN, OPERATOR_TOKEN, OTHER_USER_TOKEN, USER_TOKEN, useApiGrid } from "../api/api-fixture.js";
+import { api } from "../e2e/grid-fixture.js";
+import { until } from "../pilot/pilot-process.js";
+import { runPandaHere } from "./in-process.js";
+import { cleanEnv, runPanda } from "./panda-process.js";
+
+const grid = useApiGrid();
+const dirs: string[] = [];
+afterEach(() => {
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), "panda-cli-"));
+  dirs.push(dir);
+  return dir;
+}
+
+/** `panda ARGS` against the node, as the user with `token` (in this process: see in-process.ts). */
+function panda(node: ServerNode, args: string[], token = USER_TOKEN) {
+  return runPandaHere(args, { PANDA_SERVER: node.url, PANDA_TOKEN: token });
+}
+
+async function jobState(node: ServerNode, jobId: string): Promise<string | undefined> {
+  const { body } = await api(node, `/api/v1/jobs/${jobId}`);
+  return (body.job as { state?: string } | undefined)?.state;
+}
+
+describe("panda client verbs against a server", () => {
+  it("inspect --at answers the state the job had then; why names the winner, a loser and its reason", async () => {
+    const { node } = await grid("memory");
+    const submitted = await panda(node, ["submit", "--jobs", "1", "--", "true"]);
+    expect(submitted.code).toBe(0);
+    const taskId = submitted.stdout.trim();
+    const jobId = `${taskId}-0.1`;
+    await until(async () => ((await jobState(node, jobId)) === "activated" ? true : undefined), 10_000);
+    const why = await panda(node, ["why", "job", jobId]);
+    expect(why.code).toBe(0);
+    const site = /is activated at (SITE-\w)/.exec(why.stdout)?.[1];
+    expect(site).toBeDefined();
+    expect(why.stdout).toMatch(new RegExp(`brokerage chose ${site} over 2 other site`));
+    expect(why.stdout).toMatch(/ {2}SITE-\w: score \S+ below/);
+    expect(why.stdout).toMatch(/position 1 of 1 in the production queue/);
+    expect((await panda(node, ["kill", "job", jobId], OTHER_USER_TOKEN)).code).toBe(3);
+    expect((await panda(node, ["kill", "job", jobId, "--reason", "test"])).code).toBe(0);
+    await until(async () => ((await jobState(node, jobId)) === "cancelled" ? true : undefined), 10_000);
+    const history = JSON.parse((await panda(node, ["inspect", "job", jobId, "--json"])).stdout).history as {
+      at: number;
+      to: string;
+    }[];
+    const activated = history.find((h) => h.to === "activated")!;
+    const past = await panda(node, [
+      "inspect",
+      "job",
+      jobId,
+      "--at",
+      new Date(activated.at).toISOString(),
+      "--json",
+    ]);
+    expect(JSON.parse(past.stdout)).toMatchObject({ state: "activated", at: activated.at });
+    const now = await panda(node, ["inspect", "job", jobId]);
+    expect(now.stdout).toMatch(/state: cancelled/);
+    const missing = await panda(node, ["why", "job", "t-none-0.1"]);
+    expect(missing.code).toBe(4);
+    expect(missing.stderr).toMatch(/job t-none-0.1 does not exist/);
+  });
+
+  it("ds put, ls with a wildcard, get with checksums verified, subscribe", async () => {
+    const { node } = await grid("memory");
+    const src = tempDir();
+    writeFileSync(join(src, "evt1.root"), "event data 1");
+    writeFileSync(join(src, "evt2.root"), "event data 22");
+    const put = await panda(node, [
+      "ds",
+      "put",
+      "mc11.5.RDO.v1",
+      join(src, "evt1.root"),
+      join(src, "evt2.root"),
+      "--site",
+      "SITE-A",
+    ]);
+    expect(put.code).toBe(0);
+    expect(put.stdout).toMatch(/2 file\(s\) stored at SITE-A/);
+    await panda(node, ["ds", "put", "mc11.5.AOD.v1", join(src, "evt1.root"), "--site", "SITE-A"]);
+    await until(
+      async () =>
+        ((await api(node, "/api/v1/datasets")).body.datasets as unknown[]).length === 2 || undefined,
+      5000,
+    );
+    const ls = await panda(node, ["ds", "ls", "mc11.*RDO*"]);
+    expect(ls.stdout).toMatch(/mc11\.5\.RDO\.v1\s+open\s+2\s+25 B\s+SITE-A/);
+    expect(ls.stdout).not.toMatch(/AOD/);
+    const dest = tempDir();
+    const get = await panda(node, ["ds", "get", "mc11.5.RDO.v1", "--dest", dest, "--json"]);
+    expect(get.code).toBe(0);
+    expect(JSON.parse(get.stdout).files).toHaveLength(2);
+    expect(readFileSync(join(dest, "evt2.root"), "utf8")).toBe("event data 22");
+    const sub = await panda(node, ["ds", "subscribe", "mc11.5.RDO.v1", "SITE-C"]);
+    expect(sub.stdout).toMatch(/mc11.5.RDO.v1@SITE-C: created, 2 file\(s\) to move/);
+    const bad = await panda(node, ["ds", "put", "mc11.5.RDO.v1", join(src, "nope.root"), "--site", "SITE-A"]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/cannot read .*nope.root: ENOENT/);
+  });
+
+  it("wait follows a task to its end with a real pilot; metrics count the dispatches", async () => {
+    const fixture = await grid("memory");
+    const { node } = fixture;
+    fixture.startPilot("SITE-B");
+    await until(() => (node.dispatcher.connectedPilots().length === 1 ? true : undefined), 20_000);
+    const taskId = (
+      await panda(node, ["submit", "--jobs", "3", "--site", "SITE-B", "--", "true"])
+    ).stdout.trim();
+    const wait = await panda(node, ["wait", taskId, "--timeout", "60", "--interval", "100"]);
+    expect(wait.code).toBe(0);
+    expect(wait.stdout).toMatch(new RegExp(`task ${taskId} done: 3/3 jobs finished, 0 failed`));
+    const metrics = await (await fetch(`${node.url}/metrics`)).text();
+    expect(metrics).toMatch(/panda_dispatch_latency_seconds_count\{site="SITE-B"\} 3/);
+    expect(metrics).toMatch(/panda_connected_pilots\{site="SITE-B"\} 1/);
+    const pilots = (await api(node, "/api/v1/pilots?site=SITE-B")).body;
+    expect(pilots).toMatchObject({ sites: [{ site: "SITE-B", connected: 1 }] });
+    // A payload that fails: the pilot's report becomes an incident, and why says what the retry policy does.
+    const badId = (
+      await panda(node, [
+        "submit",
+        "--jobs",
+        "1",
+        "--site",
+        "SITE-B",
+        "--",
+        "sh",
+        "-c",
+        "echo disk quota exceeded on /scratch; exit 3",
+      ])
+    ).stdout.trim();
+    expect((await panda(node, ["wait", badId, "--timeout", "60", "--interval", "100"])).code).toBe(5);
+    const incidents = (await api(node, `/api/v1/incidents?jobId=${badId}-0.1`)).body.incidents as {
+      source: string;
+      errorClass: string;
+    }[];
+    expect(incidents[0]).toMatchObject({ source: "pilot", errorClass: "payload" });
+    const why = await panda(node, ["why", "job", `${badId}-0.1`]);
+    expect(why.stdout).toMatch(/ended failed: payload/);
+    expect(why.stdout).toMatch(/no retry: error class payload is not retried/);
+    expect(why.stdout).toMatch(/log tail:\n(.*\n)* {2}disk quota exceeded on \/scratch/);
+    // A task killed before it ran ends aborted: wait exits 5.
+    const failing = await panda(node, ["submit", "--jobs", "1", "--memory", "999999", "--", "true"]);
+    const failingId = failing.stdout.trim();
+    await api(node, `/api/v1/tasks/${failingId}/kill`, { method: "POST", token: USER_TOKEN, body: "{}" });
+    const ended = await panda(node, ["wait", failingId, "--timeout", "30", "--interval", "100"]);
+    expect(ended.code).toBe(5);
+    expect(ended.stderr).toMatch(/ended aborted/);
+  });
+
+  it("tokens, sites and tasks: roles enforced, errors name the fix", async () => {
+    const { node } = await grid("memory");
+    const denied = await panda(
+      node,
+      ["token", "create", "--role", "operator", "--user", "bob"],
+      OPERATOR_TOKEN,
+    );
+    expect(denied.code).toBe(3);
+    expect(denied.stderr).toMatch(/needs the admin role/);
+    expect((await panda(node, ["token", "create", "--role", "operator"], ADMIN_TOKEN)).code).toBe(2);
+    const created = await panda(
+      node,
+      ["token", "create", "--role", "operator", "--user", "bob", "--json"],
+      ADMIN_TOKEN,
+    );
+    const bob = JSON.parse(created.stdout).token as string;
+    const ls = await panda(node, ["token", "ls"], ADMIN_TOKEN);
+    expect(ls.stdout).toMatch(/operator\s+-\s+api/);
+    expect(ls.stdout).not.toContain(bob);
+    const status = await panda(node, ["sites", "status", "SITE-B", "offline", "--reason", "downtime"], bob);
+    expect(status.code).toBe(0);
+    expect((await panda(node, ["sites", "status", "SITE-B", "online"], bob)).code).toBe(2);
+    expect(
+      (await panda(node, ["sites", "status", "SITE-B", "online", "--reason", "back"], USER_TOKEN)).code,
+    ).toBe(3);
+    const sites = await panda(node, ["sites"]);
+    expect(sites.stdout).toMatch(/SITE-B\s+offline/);
+    const taskId = (await panda(node, ["submit", "--jobs", "2", "--", "true"])).stdout.trim();
+    expect((await panda(node, ["tasks"])).stdout).toMatch(
+      new RegExp(`${taskId}\\s+\\w+\\s+alice\\s+production\\s+2`),
+    );
+    expect((await panda(node, ["tasks", taskId])).stdout).toMatch(/progress: 0\/2 jobs ended/);
+    const noToken = await runPanda(["kill", "task", taskId], tempDir(), cleanEnv({ PANDA_SERVER: node.url }));
+    expect(noToken.stdout).toBe("");
+    expect(noToken.code).toBe(3);
+    expect(noToken.stderr).toMatch(/pass --token or set PANDA_TOKEN/);
+  });
+
+  it("sim and bench hand over to their programs; unknown names are usage errors", async () => {
+    const sim = await runPandaHere(["sim", "--help"], {});
+    expect(sim).toMatchObject({ code: 0, stdout: expect.stringMatching(/usage: panda sim SCENARIO/) });
+    const bench = await runPandaHere(["bench", "nope"], {});
+    expect(bench.code).toBe(2);
+    expect(bench.stderr).toMatch(/unknown benchmark 'nope': choose runtime or dispatch/);
+  });
+
+  it("panda server: flags and PANDA_* environment through one schema", async () => {
+    expect(
+      resolveServerConfig({ port: "9090" }, { PANDA_PORT: "1", PANDA_LOG_LEVEL: "debug" }),
+    ).toMatchObject({
+      port: 9090,
+      logLevel: "debug",
+      readRequiresToken: false,
+    });
+    expect(() => resolveServerConfig({}, { PANDA_PORT: "http" })).toThrow(/--port \/ \$PANDA_PORT: /);
+    expect(() => resolveServerConfig({ logLevel: "loud" }, {})).toThrow(/--log-level \/ \$PANDA_LOG_LEVEL/);
+    expect(resolveServerConfig({}, { PANDA_READ_REQUIRES_TOKEN: "false" }).readRequiresToken).toBe(false);
+    const dir = tempDir();
+    writeFileSync(
+      join(dir, "tokens.yaml"),
+      `tokens:\n  - {token: ${ADMIN_TOKEN}, kind: user, user: root, role: admin}\n`,
+    );
+    writeFileSync(
+      join(dir, "sites.yaml"),
+      "sites:\n  - name: BNL\n    resources: {slots: 10, memoryPerSlotMb: 2000, diskMb: 100000, walltimeSec: {min: 0, max: 86400}}\n",
+    );
+    const { spawn } = await import("node:child_process");
+    const child = spawn(
+      process.execPath,
+      [
+        "--import",
+        import.meta.resolve("tsx"),
+        new URL("../../src/cli/main.ts", import.meta.url).pathname,
+        "server",
+        "--port",
+        "0",
+      ],
+      {
+        cwd: dir,
+        env: cleanEnv({
+          PANDA_HOST: "127.0.0.1",
+          PANDA_TOKENS_FILE: "tokens.yaml",
+          PANDA_SITES_FILE: "sites.yaml",
+          PANDA_LOG_LEVEL: "info",
+        }),
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
+    let out = "";
+    child.stdout.on("data", (chunk: Buffer) => {
+      out += chunk.toString();
+    });
+    const exited = new Promise<number | null>((done) => child.once("exit", (code) => done(code)));
+    const url = await until(() => /"url":"(http:[^"]+)"/.exec(out)?.[1], 20_000);
+    const whoami = await (
+      await fetch(`${url}/api/v1/whoami`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })
+    ).json();
+    expect(whoami).toMatchObject({ principal: { user: "root", role: "admin" } });
+    const sites = (await (await fetch(`${url}/api/v1/sites`)).json()) as { sites: { name: string }[] };
+    expect(sites.sites.map((s) => s.name)).toEqual(["BNL"]);
+    child.kill("SIGTERM");
+    expect(await exited).toBe(0);
+    const firstLine = JSON.parse(out.split("\n")[0]!);
+    expect(firstLine).toHaveProperty("level");
+  });
+});

@@ -1,0 +1,172 @@
+import { copyFileSync, mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { BrowserContext, Page } from "playwright-core";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { bundleMonitor } from "../../src/monitor/bundle.js";
+import { api, type GridFixture, USER_TOKEN, useGrid } from "../e2e/grid-fixture.js";
+import { until } from "../pilot/pilot-process.js";
+import { findChromium, launchChromium } from "./browser.js";
+
+const chromiumPath = findChromium();
+const inCi = process.env.CI === "true";
+if (!chromiumPath && !inCi) {
+  process.stderr.write(
+    "\n!!! SKIPPING the monitor's browser tests: no chromium found (apt-get install chromium, or set PANDA_CHROMIUM) !!!\n\n",
+  );
+}
+const DOCS_IMG = fileURLToPath(new URL("../../docs/img/", import.meta.url));
+
+/** Screenshots go to a scratch directory, and to docs/img/ when PANDA_MONITOR_SCREENSHOT asks for them. */
+async function screenshot(page: Page, name: string): Promise<void> {
+  const path = join(mkdtempSync(join(tmpdir(), "panda-monitor-")), name);
+  await page.screenshot({ path, fullPage: true });
+  if (process.env.PANDA_MONITOR_SCREENSHOT) copyFileSync(path, join(DOCS_IMG, name));
+}
+const grid = useGrid();
+
+async function submit(fixture: GridFixture, body: object): Promise<void> {
+  const res = await api(fixture.node, "/api/v1/tasks", {
+    method: "POST",
+    token: USER_TOKEN,
+    body: JSON.stringify(body),
+  });
+  expect(res.status).toBe(201);
+}
+
+async function startGrid(sites: string[]): Promise<GridFixture> {
+  const fixture = await grid(sites, { monitorSampler: { everyMs: 300, capacity: 1000 } });
+  fixture.startPilot(sites[0]!);
+  await until(() => (fixture.node.dispatcher.connectedPilots().length === 1 ? true : undefined), 20_000);
+  return fixture;
+}
+
+/** Marks the document: the mark survives anything but a reload. */
+async function markDocument(page: Page): Promise<void> {
+  await page.evaluate(() => {
+    (globalThis as unknown as { pandaMark: string }).pandaMark = "loaded once";
+  });
+}
+
+async function stillSameDocument(page: Page): Promise<boolean> {
+  return page.evaluate(() => (globalThis as unknown as { pandaMark?: string }).pandaMark === "loaded once");
+}
+
+describe.skipIf(!chromiumPath && !inCi)("web monitor in a browser", () => {
+  let browser: { context: BrowserContext; close(): Promise<void> };
+  /** Uncaught errors in the monitor's pages during the current test. */
+  let pageErrors: string[] = [];
+
+  beforeAll(async () => {
+    // Under CI a missing chromium is a failure, not a skip: .ci/run installs it.
+    if (!chromiumPath) throw new Error("CI=true but no chromium at /usr/bin/chromium (or PANDA_CHROMIUM)");
+    // The tests exercise the current sources, not whatever an earlier build left in dist/.
+    await bundleMonitor();
+    browser = await launchChromium(chromiumPath);
+  });
+  afterEach(async () => {
+    // Before the fixture stops the node: the pages would only see it go away.
+    for (const page of browser?.context.pages() ?? []) await page.close();
+    pageErrors = [];
+  });
+  afterAll(async () => {
+    await browser?.close();
+  });
+
+  async function openMonitor(fixture: GridFixture): Promise<Page> {
+    const page = await browser.context.newPage();
+    page.on("pageerror", (err) => pageErrors.push(err.message));
+    await page.goto(`${fixture.node.url}/`);
+    await page.waitForSelector("#live-status[data-status=live]");
+    await page.waitForSelector("#site-table");
+    return page;
+  }
+
+  it("shows a submitted job on the dashboard as it happens, without reloading, and its timeline on its page", async () => {
+    const fixture = await startGrid(["SITE-A", "SITE-B"]);
+    const page = await openMonitor(fixture);
+    await markDocument(page);
+    let loads = 0;
+    page.on("load", () => loads++);
+
+    const jobId = "t-live-0.1";
+    const finished = fixture.node.grid.runtime.waitForTransition({ kind: "job", id: jobId }, (t) =>
+      t.entry.to.startsWith("finished"),
+    );
+    await submit(fixture, { taskId: "t-live", jobs: 1, payload: { command: ["sleep", "0.5"] } });
+    const row = page.locator(`#live-jobs tr[data-job-id="${jobId}"]`);
+    await row.waitFor({ timeout: 30_000 });
+    await finished;
+    await expect.poll(() => row.locator(".state").textContent(), { timeout: 30_000 }).toBe("finished");
+    expect(await stillSameDocument(page)).toBe(true);
+
+    await row.getByRole("link", { name: jobId }).click();
+    const timeline = page.locator("#timeline tbody tr");
+    await timeline.first().waitFor();
+    const events = await page.locator("#timeline tbody tr td:nth-child(4)").allTextContents();
+    expect(events).toEqual(expect.arrayContaining(["create", "brokered", "dispatch", "pilot.ended"]));
+    expect(await page.locator("#timeline").textContent()).toContain("finished");
+    expect(await page.locator("#brokerage").textContent()).toContain("chosen");
+    expect(await stillSameDocument(page)).toBe(true);
+    expect(loads).toBe(0);
+    expect(pageErrors).toEqual([]);
+  });
+
+  it("leads from the dashboard to a failed job's error and log in three clicks, and every page renders", async () => {
+    const fixture = await startGrid(["SITE-A", "SITE-B"]);
+    const failedId = "t-broken-0.1";
+    const failed = fixture.node.grid.runtime.waitForTransition({ kind: "job", id: failedId }, (t) =>
+      t.entry.to.startsWith("failed"),
+    );
+    await submit(fixture, { taskId: "t-ok", jobs: 3, payload: { command: ["sleep", "0.3"] } });
+    await submit(fixture, {
+      taskId: "t-broken",
+      jobs: 1,
+      payload: {
+        command: [
+          "sh",
+          "-c",
+          "echo 'opening input events.root'; echo 'FATAL: events.root is corrupt (bad magic)' >&2; exit 3",
+        ],
+      },
+    });
+    await failed;
+    const page = await openMonitor(fixture);
+    await page.locator("#recent-failures").waitFor();
+    await screenshot(page, "monitor-dashboard.png");
+
+    // 1: the site's failed count on the dashboard.
+    await page.locator('#site-table [data-failed-site="SITE-A"]').click();
+    // 2: the failed job in the filtered list.
+    await page.locator("#jobs-table").getByRole("link", { name: failedId }).click();
+    await page.locator("#job-error").waitFor();
+    expect(await page.locator("#job-error").textContent()).toContain("payload");
+    await expect
+      .poll(() => page.locator("#job-log pre").textContent())
+      .toContain("FATAL: events.root is corrupt");
+    await screenshot(page, "monitor-failed-job.png");
+    // 3: the whole log.
+    const [logTab] = await Promise.all([
+      browser.context.waitForEvent("page"),
+      page.locator("#full-log-link").click(),
+    ]);
+    await logTab.waitForLoadState();
+    expect(await logTab.locator("body").textContent()).toContain("opening input events.root");
+
+    for (const [route, selector] of [
+      ["#/sites", "#sites-table"],
+      ["#/site/SITE-A", "text=Recent errors by class"],
+      ["#/datasets?pattern=*", "text=t-ok"],
+      ["#/task/t-ok", ".progress"],
+      ["#/jobs?user=alice&q=broken", "#jobs-table"],
+    ] as const) {
+      await page.evaluate((hash) => {
+        (globalThis as unknown as { location: { hash: string } }).location.hash = hash;
+      }, route);
+      await page.locator(selector).first().waitFor({ timeout: 30_000 });
+      expect(await page.locator(".message.error").count(), route).toBe(0);
+    }
+    expect(pageErrors).toEqual([]);
+  });
+});
