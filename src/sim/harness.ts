@@ -29,7 +29,7 @@ import { WorkloadGenerator } from "./workload-generator.js";
 export const SIM_EPOCH_MS = Date.UTC(2026, 0, 1);
 
 /** Candidate sites kept in each job's brokerage decision (the chosen, the best scored, the first excluded). */
-const RECORDED_CANDIDATES = 20;
+const RECORDED_CANDIDATES = 5;
 
 export interface SimProgress {
   variant: string;
@@ -175,6 +175,11 @@ export async function runVariant(options: VariantRunOptions): Promise<VariantRes
     payloads,
     ledger,
     horizonMs: SIM_EPOCH_MS + durationMs,
+    occupiedSlots: () => {
+      let n = 0;
+      for (const meter of meters.values()) n += meter.occupied.level;
+      return n;
+    },
     onError,
   });
   const pilotsAt = countPilots(dispatcher);

@@ -55,6 +55,12 @@ export async function historyOf(
   return `${lines.join("\n")}\n`;
 }
 
+function invariantOfRule(rule: string): InvariantName {
+  if (rule === "one job per thread") return "oneJobPerThread";
+  if (rule === "live pilot") return "livePilot";
+  return "conservation";
+}
+
 interface HeldJob {
   pilotId: string;
   thread: string;
@@ -155,6 +161,13 @@ export class InvariantMonitor {
 
   /** After every drain: each job that the actors bound to a pilot since the last look is really there. */
   afterDrain(): void {
+    for (const v of this.tracker.violations.splice(0)) {
+      this.fail({
+        invariant: invariantOfRule(v.rule),
+        actor: { kind: "job", id: v.jobId },
+        detail: v.detail,
+      });
+    }
     const entered = this.tracker.enteredOnPilot;
     for (const jobId of entered) {
       const record = this.tracker.attempt(jobId);
@@ -162,18 +175,6 @@ export class InvariantMonitor {
       this.checkBound(jobId, record.pilotId);
     }
     entered.length = 0;
-    for (const v of this.tracker.violations.splice(0)) {
-      this.fail({
-        invariant:
-          v.rule === "one job per thread"
-            ? "oneJobPerThread"
-            : v.rule === "live pilot"
-              ? "livePilot"
-              : "conservation",
-        actor: { kind: "job", id: v.jobId },
-        detail: v.detail,
-      });
-    }
   }
 
   private checkBound(jobId: string, pilotId: string): void {

@@ -4,6 +4,7 @@ import { toCsv } from "./csv.js";
 import type { VariantResult } from "./harness.js";
 import { renderReport } from "./report-html.js";
 import type { ResolvedScenario } from "./scenario.js";
+import { round } from "./stats.js";
 import type { VariantSummary } from "./summary.js";
 
 /** One row per variant with the figures a strategy comparison needs. */
@@ -13,6 +14,8 @@ export interface ComparisonRow {
   analysisWaitP50Sec: number | null;
   analysisWaitP90Sec: number | null;
   analysisWaitP99Sec: number | null;
+  /** Submitted analysis jobs that started by the end: waits describe only those. */
+  analysisStartedPercent: number;
   productionWaitP50Sec: number | null;
   productionJobsPerDay: number;
   analysisJobsPerDay: number;
@@ -47,6 +50,10 @@ export function runSummary(
       analysisWaitP50Sec: s.waitTimes.analysis?.p50Sec ?? null,
       analysisWaitP90Sec: s.waitTimes.analysis?.p90Sec ?? null,
       analysisWaitP99Sec: s.waitTimes.analysis?.p99Sec ?? null,
+      analysisStartedPercent: round(
+        (100 * (s.waitTimes.analysis?.count ?? 0)) / Math.max(1, s.jobs.submitted.analysis),
+        2,
+      ),
       productionWaitP50Sec: s.waitTimes.production?.p50Sec ?? null,
       productionJobsPerDay: s.throughput.productionPerDay,
       analysisJobsPerDay: s.throughput.analysisPerDay,

@@ -25,9 +25,14 @@ function table(headers: string[], rows: string[][]): string {
   return `<table><thead><tr>${head}</tr></thead><tbody>${body}</tbody></table>`;
 }
 
-function column(rows: GridSample[], key: keyof GridSample): [number, number | null][] {
-  return rows.map((r) => [r.hour, r[key] as number | null]);
+function column(rows: GridSample[], key: keyof GridSample, scale = 1): [number, number | null][] {
+  return rows.map((r) => {
+    const value = r[key] as number | null;
+    return [r.hour, value === null ? null : value * scale];
+  });
 }
+
+const PER_MINUTE = 1 / 60;
 
 /** The busiest sites by line, the rest summed as "others", so a grid of hundreds stays readable. */
 function siteSeries(rows: SiteSample[], value: (r: SiteSample) => number): Series[] {
@@ -103,13 +108,13 @@ ${table(["site", "slots", "CPU utilisation", "slots held by pilots", "jobs finis
     series: siteSeries(sites, (r) => r.runningProduction + r.runningAnalysis),
   })}</div>
 <div class="chart">${lineChart({
-    title: "Analysis wait (submission to start) of jobs starting in each interval",
+    title: "Wait from submission to start of jobs starting in each interval",
     xLabel: "simulated hours",
-    yLabel: "seconds",
+    yLabel: "minutes",
     series: [
-      { name: "analysis p50", points: column(grid, "analysisWaitP50Sec") },
-      { name: "analysis p90", points: column(grid, "analysisWaitP90Sec") },
-      { name: "production p50", points: column(grid, "productionWaitP50Sec") },
+      { name: "analysis p50", points: column(grid, "analysisWaitP50Sec", PER_MINUTE) },
+      { name: "analysis p90", points: column(grid, "analysisWaitP90Sec", PER_MINUTE) },
+      { name: "production p50", points: column(grid, "productionWaitP50Sec", PER_MINUTE) },
     ],
   })}</div>
 <div class="chart">${lineChart({
@@ -129,6 +134,7 @@ function comparison(summary: RunSummary, results: VariantResult[]): string {
     secs(c.analysisWaitP50Sec),
     secs(c.analysisWaitP90Sec),
     secs(c.analysisWaitP99Sec),
+    `${c.analysisStartedPercent.toFixed(1)}%`,
     secs(c.productionWaitP50Sec),
     num(c.productionJobsPerDay),
     num(c.analysisJobsPerDay),
@@ -140,6 +146,7 @@ function comparison(summary: RunSummary, results: VariantResult[]): string {
   return `
 <section>
 <h2>Strategies side by side</h2>
+<p>Waits count the jobs that started; the share of submitted analysis jobs that started at all is beside them.</p>
 ${table(
   [
     "variant",
@@ -147,6 +154,7 @@ ${table(
     "analysis wait p50",
     "analysis wait p90",
     "analysis wait p99",
+    "analysis jobs started",
     "production wait p50",
     "production jobs/day",
     "analysis jobs/day",
@@ -166,27 +174,38 @@ ${table(
     ],
   })}</div>
 <div class="chart">${barChart({
-    title: "Production throughput and CPU utilisation, by strategy",
-    yLabel: "production jobs/day (bars 1), utilisation % (bars 2)",
+    title: "Production jobs finished per day, by strategy",
+    yLabel: "jobs/day",
     categories: names,
     measures: [
       {
         name: "production jobs/day",
         values: summary.comparison.map((c) => Math.round(c.productionJobsPerDay)),
       },
+    ],
+  })}</div>
+<div class="chart">${barChart({
+    title: "CPU utilisation and analysis jobs started, by strategy",
+    yLabel: "percent",
+    categories: names,
+    measures: [
       {
         name: "CPU utilisation %",
         values: summary.comparison.map((c) => Math.round(c.cpuUtilisation * 1000) / 10),
       },
+      {
+        name: "analysis jobs started %",
+        values: summary.comparison.map((c) => Math.round(c.analysisStartedPercent * 10) / 10),
+      },
     ],
   })}</div>
 <div class="chart">${lineChart({
-    title: "Analysis wait p50 over time, by strategy",
+    title: "Analysis wait p50 of jobs starting in each interval, by strategy",
     xLabel: "simulated hours",
-    yLabel: "seconds",
+    yLabel: "minutes",
     series: results.map((r) => ({
       name: r.summary.variant,
-      points: column(r.sampler.grid, "analysisWaitP50Sec"),
+      points: column(r.sampler.grid, "analysisWaitP50Sec", PER_MINUTE),
     })),
   })}</div>
 </section>`;

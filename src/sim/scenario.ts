@@ -4,7 +4,6 @@ import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { siteThresholdsSchema } from "../actors/site/schema.js";
 import { BrokerageConfigSchema } from "../brokerage/types.js";
-import { describeIssues } from "../protocol/codec.js";
 import { distributionSchema } from "./distribution.js";
 import { bandwidthSchema, durationSchema, ratePerHourSchema, sizeSchema } from "./units.js";
 
@@ -382,6 +381,17 @@ export type AnalysisWork = z.output<typeof analysisSchema>;
 
 export function expandedSiteNames(name: string, count: number): string[] {
   return count === 1 ? [name] : Array.from({ length: count }, (_, i) => `${name}-${i + 1}`);
+}
+
+/** Zod's issues as `path: message`; a misspelt key is named in the path itself. */
+function describeIssues(error: z.ZodError): { path: string; message: string }[] {
+  return error.issues.flatMap((issue) => {
+    const path = issue.path.map(String);
+    if (issue.code === "unrecognized_keys") {
+      return issue.keys.map((key) => ({ path: [...path, key].join("."), message: "unknown field" }));
+    }
+    return [{ path: path.length > 0 ? path.join(".") : "(root)", message: issue.message }];
+  });
 }
 
 /** A scenario that does not validate: every issue with the path of its field. */

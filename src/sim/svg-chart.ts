@@ -40,8 +40,8 @@ function ticks(max: number, count = 5): number[] {
   const raw = max / count;
   const magnitude = 10 ** Math.floor(Math.log10(raw));
   const step = [1, 2, 5, 10].map((m) => m * magnitude).find((s) => s >= raw) ?? raw;
-  const out: number[] = [];
-  for (let v = 0; v <= max + step * 0.5; v += step) out.push(Number(v.toPrecision(12)));
+  const out: number[] = [0];
+  while (out[out.length - 1]! < max) out.push(Number((out.length * step).toPrecision(12)));
   return out;
 }
 

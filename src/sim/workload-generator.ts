@@ -22,6 +22,8 @@ export interface GeneratorOptions {
   ledger: StorageLedger;
   /** Nothing is scheduled past this time. */
   horizonMs: number;
+  /** Batch slots held by pilots right now, across the grid: production is released in proportion. */
+  occupiedSlots(): number;
   onError(err: unknown): void;
 }
 
@@ -49,7 +51,6 @@ interface WorkShape {
  */
 export class WorkloadGenerator {
   private readonly production: KindState[];
-  private readonly totalSlots: number;
   private readonly startMs: number;
   private taskSeq = 0;
   submittedTasks = 0;
@@ -61,9 +62,8 @@ export class WorkloadGenerator {
   private userWeights: number[] = [];
 
   constructor(private readonly options: GeneratorOptions) {
-    const { scenario, random, topology, payloads } = options;
+    const { scenario, random, payloads } = options;
     this.startMs = options.clock.nowMs();
-    this.totalSlots = topology.sites.reduce((sum, s) => sum + s.slots, 0);
     this.production = (scenario.production?.kinds ?? []).map((kind) => ({ kind, released: 0 }));
     this.productionRandom = random.stream("workload:production");
     this.analysisRandom = random.stream("workload:analysis");
@@ -119,10 +119,15 @@ export class WorkloadGenerator {
     });
   }
 
-  /** Releases production tasks until the waiting production work reaches its target. */
+  /**
+   * Releases production tasks until the waiting production work reaches its
+   * target, in proportion to the slots pilots hold (as JEDI sizes its queues
+   * by what sites run): a grid that is still starting up is not flooded with
+   * jobs that no site could be brokered for yet.
+   */
   private releaseProduction(): void {
     const production = this.options.scenario.production!;
-    const target = production.keepQueuedPerSlot * this.totalSlots;
+    const target = production.keepQueuedPerSlot * this.options.occupiedSlots();
     let queued = this.options.tracker.liveIn(QUEUED_STATES, "production");
     const elapsedMs = this.options.clock.nowMs() - this.startMs;
     while (queued < target) {
