@@ -84,8 +84,15 @@ describe("crash safety", () => {
     const expectedVersion = 1 + INCS + PARTNER_PINGS + 1 + 1 + PARTNER_PINGS;
 
     let sending = true;
+    let kills = 0;
+    let interruptedKills = 0;
+    // The stream is spread over the kill cycles, so every node is killed while events keep coming.
+    const wavesPerKill = Math.ceil(waves.length / KILLS);
     const sender = (async () => {
-      for (const wave of waves) {
+      for (const [index, wave] of waves.entries()) {
+        while (kills < Math.min(KILLS, Math.floor(index / wavesPerKill))) {
+          await new Promise((r) => setTimeout(r, 20));
+        }
         await Promise.all(
           wave.map((p) =>
             client.send({ kind: "counter", id: `c${p.actor}` }, p.event, { eventId: p.eventId }),
@@ -100,8 +107,6 @@ describe("crash safety", () => {
     // Short leases so each restarted node takes over quickly.
     const startNode = () =>
       new ChildNode({ redisUrl, prefix, shards: SHARDS, leaseMs: 600, renewEveryMs: 150, sweepEveryMs: 300 });
-    let kills = 0;
-    let interruptedKills = 0;
     /** Durable work not yet done: queued events, undelivered effects and (optionally) pending timers. */
     const workLeftBehind = async (countTimers = false) => {
       for (let s = 0; s < SHARDS; s++) {
@@ -115,7 +120,12 @@ describe("crash safety", () => {
       const node = startNode();
       nodes.push(node);
       await node.ready;
-      await new Promise((r) => setTimeout(r, 300 + rand() * 1200));
+      // Kill only once the node has taken shards over (the last one's leases must expire first): mid-work.
+      const deadline = Date.now() + 10_000;
+      while ((await node.shards()).length === 0 && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      await new Promise((r) => setTimeout(r, rand() * 400));
       node.kill("SIGKILL");
       await node.exited;
       kills++;
