@@ -20,7 +20,7 @@ export function siteViewOf(
   nowMs: number,
 ): SiteView {
   const window = site.thresholds.failureWindowMs;
-  const recent = failureSummary(site.recentOutcomes, nowMs, window);
+  const recent = failureSummary(site.outcomes, nowMs, window);
   const inWindow = pilotRequestsInWindow(site, nowMs);
   const queued = queueDepth.production + queueDepth.analysis + (site.jobs.activated ?? 0);
   const recentErrors: Record<string, number> = {};

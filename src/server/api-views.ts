@@ -43,7 +43,7 @@ export function jobView(state: string, job: JobContext) {
 export type JobView = ReturnType<typeof jobView>;
 
 export function siteView(site: SiteContext, connectedPilots: number, nowMs: number) {
-  const recent = failureSummary(site.recentOutcomes, nowMs, site.thresholds.failureWindowMs);
+  const recent = failureSummary(site.outcomes, nowMs, site.thresholds.failureWindowMs);
   return {
     name: site.name,
     status: site.status,

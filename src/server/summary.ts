@@ -1,4 +1,5 @@
 import type { SiteContext } from "../actors/site/schema.js";
+import { outcomeCounts } from "../actors/site/stats.js";
 
 const TRANSFER_CLASSES = new Set(["stagein", "stageout"]);
 
@@ -11,25 +12,16 @@ function percent(part: number, whole: number): number {
  * PanDA's production job summary per site: live jobs per state, and jobs
  * that ended within the window with the failure percentage split total /
  * transfer (stage-in and stage-out) / other. Read from the site actors'
- * recent outcomes, which reach back `failureWindowMs` (1 h by default) and
- * hold at most `maxRecentOutcomes`: a longer window is answered with what
- * the site kept, and `effectiveWindowMs` says how far that is.
+ * outcome counts, which reach back `failureWindowMs` (1 h by default) in
+ * buckets of a twelfth of it: a longer window is answered with what the site
+ * kept, and `effectiveWindowMs` says how far that is.
  */
 export function siteSummary(site: SiteContext, windowMs: number, nowMs: number) {
   const effectiveWindowMs = Math.min(windowMs, site.thresholds.failureWindowMs);
-  let finished = 0;
-  let failed = 0;
-  let closed = 0;
+  const { finished, failed, closed, errorClasses } = outcomeCounts(site.outcomes, nowMs, effectiveWindowMs);
   let transferFailed = 0;
-  for (const outcome of site.recentOutcomes) {
-    if (outcome.atMs < nowMs - effectiveWindowMs) continue;
-    if (outcome.outcome === "finished") finished++;
-    else if (outcome.outcome === "closed") closed++;
-    else {
-      failed++;
-      if (outcome.errorClass && TRANSFER_CLASSES.has(outcome.errorClass)) transferFailed++;
-    }
-  }
+  for (const [errorClass, n] of Object.entries(errorClasses))
+    if (TRANSFER_CLASSES.has(errorClass)) transferFailed += n ?? 0;
   return {
     site: site.name,
     status: site.status,

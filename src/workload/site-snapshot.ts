@@ -1,5 +1,5 @@
 import type { SiteContext } from "../actors/site/schema.js";
-import { failureSummary, pilotRequestsInWindow } from "../actors/site/stats.js";
+import { outcomeCounts, pilotRequestsInWindow } from "../actors/site/stats.js";
 import type { SiteSnapshot } from "../brokerage/types.js";
 
 /**
@@ -10,7 +10,7 @@ import type { SiteSnapshot } from "../brokerage/types.js";
 export function siteSnapshotOf(site: SiteContext, connectedPilots: number, nowMs: number): SiteSnapshot {
   const jobs = site.jobs;
   const n = (state: keyof SiteContext["jobs"]) => jobs[state] ?? 0;
-  const recent = failureSummary(site.recentOutcomes, nowMs, site.thresholds.failureWindowMs);
+  const recent = outcomeCounts(site.outcomes, nowMs, site.thresholds.failureWindowMs);
   const windowMin = site.thresholds.pilotWindowMs / 60_000;
   const recentFailed: Record<string, number> = {};
   for (const [errorClass, count] of Object.entries(recent.errorClasses))
@@ -35,9 +35,9 @@ export function siteSnapshotOf(site: SiteContext, connectedPilots: number, nowMs
       pilotRequestRatePerMin: windowMin > 0 ? pilotRequestsInWindow(site, nowMs) / windowMin : 0,
       ...(site.pilots.lastSeenAtMs !== null ? { lastPilotSeenMs: site.pilots.lastSeenAtMs } : {}),
       transferring: n("transferring"),
-      recentFinished: recent.jobs - recent.failed,
+      recentFinished: recent.finished,
       recentFailed,
-      recentClosed: site.recentOutcomes.filter((o) => o.outcome === "closed").length,
+      recentClosed: recent.closed,
     },
   };
 }

@@ -1,6 +1,13 @@
 import { describe, expect, it } from "vitest";
 import { initialTransition, type SnapshotFrom } from "xstate";
-import { type SiteEvent, type SiteInput, siteKind, siteMachine } from "../../src/actors/site/index.js";
+import {
+  type SiteContext,
+  type SiteEvent,
+  type SiteInput,
+  siteKind,
+  siteMachine,
+} from "../../src/actors/site/index.js";
+import { migrateSite } from "../../src/actors/site/migrate.js";
 import { failureSummary, pilotRequestsInWindow } from "../../src/actors/site/stats.js";
 import { accept, acceptAll, driveThroughRuntime, effectsOf } from "./helpers.js";
 
@@ -78,16 +85,25 @@ describe("site", () => {
     expect(effects).toEqual([]);
     expect(next.context.jobs).toEqual({ assigned: 0, activated: 1, sent: 0 });
     expect(next.context.totals).toEqual({ finished: 0, failed: 0, cancelled: 1, closed: 0 });
-    expect(next.context.recentOutcomes).toEqual([]);
+    expect(next.context.outcomes).toEqual([]);
   });
 
-  it("keeps recent outcomes inside the failure window and bounded in number", () => {
-    const site = create({ thresholds: { ...thresholds, failureWindowMs: 10_000, maxRecentOutcomes: 3 } });
-    const [next] = endJobs(site, ["finished", "finished", "finished", "finished", "finished"], 1_000);
-    expect(next.context.recentOutcomes).toHaveLength(3);
-    const [later] = accept(siteMachine, next, ended("failed", 20_000));
-    expect(later.context.recentOutcomes).toEqual([
-      { atMs: 20_000, outcome: "failed", errorClass: "lostHeartbeat" },
+  it("counts outcomes in buckets of a twelfth of the failure window and forgets those that left it", () => {
+    const site = create({ thresholds: { ...thresholds, failureWindowMs: 12_000 } });
+    const [next] = endJobs(site, ["finished", "finished", "failed", "finished", "finished"], 1_000);
+    expect(next.context.outcomes).toEqual([
+      { startMs: 1_000, finished: 4, failed: 1, closed: 0, errorClasses: { lostHeartbeat: 1 } },
+    ]);
+    // However many jobs end, the site keeps at most one bucket per twelfth of the window (plus the partial one).
+    const busy = Array.from({ length: 300 }, (_, i) =>
+      ended(i % 3 === 0 ? "failed" : "finished", 1_000 + i * 100),
+    );
+    const [crowded] = acceptAll(siteMachine, next, busy);
+    expect(crowded.context.outcomes.length).toBeLessThanOrEqual(14);
+    expect(failureSummary(crowded.context.outcomes, 30_900, 12_000)).toMatchObject({ jobs: 130, failed: 43 });
+    const [later] = accept(siteMachine, crowded, ended("failed", 60_000));
+    expect(later.context.outcomes).toEqual([
+      { startMs: 60_000, finished: 0, failed: 1, closed: 0, errorClasses: { lostHeartbeat: 1 } },
     ]);
   });
 
@@ -120,7 +136,7 @@ describe("site", () => {
       [1, 2, 3, 4, 5].flatMap((i) => [ended("cancelled", 3_000 + i), ended("closed", 3_000 + i)]),
     );
     expect(withNoise.value).toBe("online");
-    expect(failureSummary(withNoise.context.recentOutcomes, 4_000, 3_600_000)).toMatchObject({
+    expect(failureSummary(withNoise.context.outcomes, 4_000, 3_600_000)).toMatchObject({
       jobs: 9,
       failed: 9,
     });
@@ -135,7 +151,7 @@ describe("site", () => {
     const [back] = accept(siteMachine, stillOff, ended("finished", 6_000));
     expect(back.value).toBe("online");
     expect(back.context.incidents[0]).toMatchObject({ closedAtMs: 6_000, closedBy: "recovery" });
-    expect(back.context.recentOutcomes).toEqual([]);
+    expect(back.context.outcomes).toEqual([]);
     const [oneMore] = accept(siteMachine, back, ended("failed", 6_500));
     expect(oneMore.value).toBe("online");
   });
@@ -206,5 +222,28 @@ describe("site", () => {
     ]);
     expect(live.state.value).toBe("online");
     expect(live.state.context.incidents).toHaveLength(1);
+  });
+});
+
+describe("site snapshots of machine version 1", () => {
+  it("lift their outcome list into buckets and drop the list's bound", () => {
+    const context = {
+      ...create().context,
+      thresholds: { ...create().context.thresholds, maxRecentOutcomes: 500 },
+      recentOutcomes: [
+        { atMs: 1_000, outcome: "finished", errorClass: null },
+        { atMs: 2_000, outcome: "failed", errorClass: "stagein" },
+        { atMs: 400_000, outcome: "closed", errorClass: null },
+      ],
+    } as Record<string, unknown>;
+    delete context.outcomes;
+    const lifted = migrateSite(1, { value: "online", context, status: "active" });
+    const liftedContext = lifted.context as SiteContext;
+    expect(liftedContext).not.toHaveProperty("recentOutcomes");
+    expect(liftedContext.thresholds).not.toHaveProperty("maxRecentOutcomes");
+    expect(liftedContext.outcomes).toEqual([
+      { startMs: 0, finished: 1, failed: 1, closed: 0, errorClasses: { stagein: 1 } },
+      { startMs: 300_000, finished: 0, failed: 0, closed: 1, errorClasses: {} },
+    ]);
   });
 });

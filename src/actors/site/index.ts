@@ -1,5 +1,6 @@
 import type { KindDefinition } from "../../runtime/kinds.js";
 import { siteMachine } from "./machine.js";
+import { migrateSite } from "./migrate.js";
 import { siteEventSchema } from "./schema.js";
 
 export { siteMachine } from "./machine.js";
@@ -8,7 +9,9 @@ export * from "./schema.js";
 export const siteKind: KindDefinition<typeof siteMachine> = {
   kind: "site",
   machine: siteMachine,
-  version: 1,
+  version: 2,
+  minVersion: 1,
+  migrate: migrateSite,
   createEvent: "create",
   eventSchema: siteEventSchema,
 };

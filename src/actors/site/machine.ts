@@ -29,7 +29,7 @@ function initialContext(raw: SiteInput): SiteContext {
     thresholds: input.thresholds,
     jobs: {},
     totals: { finished: 0, failed: 0, cancelled: 0, closed: 0 },
-    recentOutcomes: [],
+    outcomes: [],
     consecutiveSuccesses: 0,
     incidents: [],
     pilots: { lastSeenAtMs: null, requests: [] },
@@ -61,7 +61,7 @@ export const siteMachine = setup({
       statusInfo: { ...context.statusInfo, sinceMs: eventTimeMs(event, context.lastAtMs) },
     })),
     /** A site back online starts a fresh failure window: the failures that closed it must not close it again. */
-    startFreshWindow: assign({ recentOutcomes: [] }),
+    startFreshWindow: assign({ outcomes: [] }),
     startRecoveryCount: assign({ consecutiveSuccesses: 0 }),
     recordJobState: assign(({ context, event }) => {
       if (event.type !== "job.state") return {};

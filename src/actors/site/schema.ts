@@ -30,7 +30,6 @@ export const siteThresholdsSchema = z.object({
   blackHoleMinJobs: z.number().int().positive().default(20),
   failureWindowMs: durationMsSchema.default(3_600_000),
   recoverySuccesses: z.number().int().positive().default(3),
-  maxRecentOutcomes: z.number().int().positive().default(500),
   maxIncidents: z.number().int().positive().default(20),
   pilotWindowMs: durationMsSchema.default(10 * 60_000),
 });
@@ -70,6 +69,7 @@ export const siteEventSchema = z.discriminatedUnion("type", [
 export type SiteEvent = AsReceived<z.infer<typeof siteEventSchema>, SiteInput>;
 export type JobStateEvent = Extract<SiteEvent, { type: "job.state" }>;
 
+/** One ended job as the site counts it. */
 export type RecentOutcome = {
   atMs: number;
   outcome: "finished" | "failed" | "closed";
@@ -83,6 +83,16 @@ export interface SiteIncident {
   jobs: number;
   failed: number;
   failureFraction: number;
+  errorClasses: Partial<Record<ErrorClass, number>>;
+}
+
+/** Ended jobs counted per bucket of a twelfth of the failure window: constant size however busy the site. */
+export interface OutcomeBucket {
+  startMs: number;
+  finished: number;
+  failed: number;
+  closed: number;
+  /** Failed jobs per error class. */
   errorClasses: Partial<Record<ErrorClass, number>>;
 }
 
@@ -102,7 +112,8 @@ export interface SiteContext {
   /** Live jobs here per state. */
   jobs: Partial<Record<JobState, number>>;
   totals: { finished: number; failed: number; cancelled: number; closed: number };
-  recentOutcomes: RecentOutcome[];
+  /** Finished, failed and closed jobs (not cancelled: a kill says nothing about the site) in the failure window. */
+  outcomes: OutcomeBucket[];
   consecutiveSuccesses: number;
   incidents: SiteIncident[];
   pilots: { lastSeenAtMs: number | null; requests: PilotRequestBucket[] };

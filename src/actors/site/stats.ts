@@ -3,21 +3,51 @@ import { appendBounded } from "../shared/bounded.js";
 import { type ErrorClass, JOB_OUTCOMES, type JobOutcome } from "../shared/schemas.js";
 import type {
   JobStateEvent,
+  OutcomeBucket,
   PilotRequestBucket,
   RecentOutcome,
   SiteContext,
   SiteIncident,
 } from "./schema.js";
 
-type JobStats = Pick<SiteContext, "jobs" | "totals" | "recentOutcomes" | "consecutiveSuccesses">;
+type JobStats = Pick<SiteContext, "jobs" | "totals" | "outcomes" | "consecutiveSuccesses">;
+
+/** Outcome buckets per failure window: the window's counts stay exact to a twelfth of it, in constant space. */
+const BUCKETS_PER_WINDOW = 12;
 
 function isOutcome(state: JobState): state is JobOutcome {
   return (JOB_OUTCOMES as readonly string[]).includes(state);
 }
 
-/** Outcomes still inside the window that ends at `nowMs`. */
-function trimOutcomes(outcomes: RecentOutcome[], nowMs: number, windowMs: number): RecentOutcome[] {
-  return outcomes.filter((o) => o.atMs >= nowMs - windowMs);
+export function outcomeBucketMs(windowMs: number): number {
+  return Math.max(1, Math.floor(windowMs / BUCKETS_PER_WINDOW));
+}
+
+/** Buckets that still overlap the window ending at `nowMs`. */
+function bucketsInWindow(buckets: OutcomeBucket[], nowMs: number, windowMs: number): OutcomeBucket[] {
+  const horizon = nowMs - windowMs - outcomeBucketMs(windowMs);
+  return buckets.filter((b) => b.startMs > horizon);
+}
+
+/** The buckets after counting one outcome at `nowMs`; buckets that left the window are dropped. */
+export function countOutcome(
+  buckets: OutcomeBucket[],
+  outcome: RecentOutcome,
+  windowMs: number,
+): OutcomeBucket[] {
+  const widthMs = outcomeBucketMs(windowMs);
+  const startMs = outcome.atMs - (outcome.atMs % widthMs);
+  const kept = bucketsInWindow(buckets, outcome.atMs, windowMs);
+  const last = kept.at(-1);
+  // A report older than the newest bucket (clocks of two nodes differ a little) counts in the newest.
+  const joinsLast = last !== undefined && last.startMs >= startMs;
+  const bucket: OutcomeBucket = joinsLast
+    ? { ...last, errorClasses: { ...last.errorClasses } }
+    : { startMs, finished: 0, failed: 0, closed: 0, errorClasses: {} };
+  bucket[outcome.outcome] += 1;
+  if (outcome.outcome === "failed" && outcome.errorClass)
+    bucket.errorClasses[outcome.errorClass] = (bucket.errorClasses[outcome.errorClass] ?? 0) + 1;
+  return joinsLast ? [...kept.slice(0, -1), bucket] : [...kept, bucket];
 }
 
 /** The site's job statistics after one `job.state` report. */
@@ -31,11 +61,10 @@ export function recordJobState(context: SiteContext, event: JobStateEvent, nowMs
   const totals = { ...context.totals, [event.to]: context.totals[event.to] + 1 };
   // A user's kill says nothing about the site; a failure, a success or a system close does.
   if (event.to === "cancelled") return { ...context, jobs, totals };
-  const { failureWindowMs, maxRecentOutcomes } = context.thresholds;
-  const recentOutcomes = appendBounded(
-    trimOutcomes(context.recentOutcomes, nowMs, failureWindowMs),
+  const outcomes = countOutcome(
+    context.outcomes,
     { atMs: nowMs, outcome: event.to, errorClass: event.errorClass ?? null },
-    maxRecentOutcomes,
+    context.thresholds.failureWindowMs,
   );
   const consecutiveSuccesses =
     event.to === "finished"
@@ -43,7 +72,7 @@ export function recordJobState(context: SiteContext, event: JobStateEvent, nowMs
       : event.to === "failed"
         ? 0
         : context.consecutiveSuccesses;
-  return { jobs, totals, recentOutcomes, consecutiveSuccesses };
+  return { jobs, totals, outcomes, consecutiveSuccesses };
 }
 
 export interface FailureSummary {
@@ -53,32 +82,43 @@ export interface FailureSummary {
   errorClasses: Partial<Record<ErrorClass, number>>;
 }
 
-/** Finished and failed jobs in the window ending at `nowMs`; closed jobs are the system's doing, not the site's. */
-export function failureSummary(outcomes: RecentOutcome[], nowMs: number, windowMs: number): FailureSummary {
-  const errorClasses: Partial<Record<ErrorClass, number>> = {};
-  let jobs = 0;
-  let failed = 0;
-  for (const outcome of trimOutcomes(outcomes, nowMs, windowMs)) {
-    if (outcome.outcome === "closed") continue;
-    jobs++;
-    if (outcome.outcome !== "failed") continue;
-    failed++;
-    if (outcome.errorClass) errorClasses[outcome.errorClass] = (errorClasses[outcome.errorClass] ?? 0) + 1;
-  }
-  return { jobs, failed, failureFraction: jobs === 0 ? 0 : failed / jobs, errorClasses };
+export interface OutcomeCounts extends FailureSummary {
+  finished: number;
+  closed: number;
 }
 
-export function isBlackHole(
-  context: Pick<SiteContext, "recentOutcomes" | "thresholds">,
-  nowMs: number,
-): boolean {
+/** Every outcome in the window ending at `nowMs`, to the resolution of one bucket. */
+export function outcomeCounts(buckets: OutcomeBucket[], nowMs: number, windowMs: number): OutcomeCounts {
+  const errorClasses: Partial<Record<ErrorClass, number>> = {};
+  let finished = 0;
+  let failed = 0;
+  let closed = 0;
+  for (const bucket of bucketsInWindow(buckets, nowMs, windowMs)) {
+    finished += bucket.finished;
+    failed += bucket.failed;
+    closed += bucket.closed;
+    for (const [errorClass, n] of Object.entries(bucket.errorClasses) as [ErrorClass, number][])
+      errorClasses[errorClass] = (errorClasses[errorClass] ?? 0) + n;
+  }
+  // Closed jobs are the system's doing, not the site's: they do not count as jobs the site ran.
+  const jobs = finished + failed;
+  return { jobs, finished, failed, closed, failureFraction: jobs === 0 ? 0 : failed / jobs, errorClasses };
+}
+
+/** Finished and failed jobs in the window ending at `nowMs`. */
+export function failureSummary(buckets: OutcomeBucket[], nowMs: number, windowMs: number): FailureSummary {
+  const { jobs, failed, failureFraction, errorClasses } = outcomeCounts(buckets, nowMs, windowMs);
+  return { jobs, failed, failureFraction, errorClasses };
+}
+
+export function isBlackHole(context: Pick<SiteContext, "outcomes" | "thresholds">, nowMs: number): boolean {
   const { blackHoleMinJobs, blackHoleFailureFraction, failureWindowMs } = context.thresholds;
-  const summary = failureSummary(context.recentOutcomes, nowMs, failureWindowMs);
+  const summary = failureSummary(context.outcomes, nowMs, failureWindowMs);
   return summary.jobs >= blackHoleMinJobs && summary.failureFraction >= blackHoleFailureFraction;
 }
 
 export function openIncident(context: SiteContext, nowMs: number | null): SiteIncident[] {
-  const summary = failureSummary(context.recentOutcomes, nowMs ?? 0, context.thresholds.failureWindowMs);
+  const summary = failureSummary(context.outcomes, nowMs ?? 0, context.thresholds.failureWindowMs);
   const incident: SiteIncident = { openedAtMs: nowMs, closedAtMs: null, closedBy: null, ...summary };
   return appendBounded(context.incidents, incident, context.thresholds.maxIncidents);
 }

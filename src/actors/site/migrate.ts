@@ -1,0 +1,24 @@
+import type { PersistedState } from "../../runtime/kinds.js";
+import type { OutcomeBucket, RecentOutcome, SiteContext } from "./schema.js";
+import { countOutcome } from "./stats.js";
+
+/**
+ * Version 1 kept every recent outcome (up to 500) in the snapshot, which
+ * made each of a busy site's many small updates re-encode kilobytes; version
+ * 2 counts them in buckets. Lifting a version 1 snapshot counts its outcomes.
+ */
+export function migrateSite(fromVersion: number, state: PersistedState): PersistedState {
+  if (fromVersion !== 1) return state;
+  const {
+    recentOutcomes = [],
+    thresholds,
+    ...rest
+  } = state.context as SiteContext & {
+    recentOutcomes?: RecentOutcome[];
+    thresholds: SiteContext["thresholds"] & { maxRecentOutcomes?: number };
+  };
+  const { maxRecentOutcomes: _dropped, ...kept } = thresholds;
+  let outcomes: OutcomeBucket[] = [];
+  for (const outcome of recentOutcomes) outcomes = countOutcome(outcomes, outcome, kept.failureWindowMs);
+  return { ...state, context: { ...rest, thresholds: kept, outcomes } };
+}
