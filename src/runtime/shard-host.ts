@@ -371,7 +371,9 @@ export class ShardHost {
     const transitions: CommittedTransition[] = [];
     const retry: Delivery[] = [];
     const conflicted = new Set<ActorKey>();
-    let timersChanged = false;
+    // Armed timers are known here; only a consumed fire needs the store to say which timer is next.
+    let earliestArmedMs = Number.POSITIVE_INFINITY;
+    let timerFired = false;
     for (const { delivery, record, result } of planned) {
       if (conflicted.has(delivery.actor)) {
         // An earlier event of this actor in the batch did not apply as planned: recompute from the store.
@@ -398,7 +400,10 @@ export class ShardHost {
       }
       const slot = this.slots.get(delivery.actor);
       if (result?.next && slot && !result.refusal) slot.live = result.next;
-      if (record && (record.timerAdds.length > 0 || record.ack?.kind === "timer")) timersChanged = true;
+      if (record) {
+        for (const timer of record.timerAdds) earliestArmedMs = Math.min(earliestArmedMs, timer.dueAtMs);
+        if (record.ack?.kind === "timer") timerFired = true;
+      }
       if (result) effects.push(...result.effects);
       if (result && record) {
         transitions.push({ actor: delivery.actor, entry: result.history, state: result.next?.state ?? null });
@@ -427,7 +432,8 @@ export class ShardHost {
     if (again.length > 0) this.requeueFront(again);
     if (transitions.length > 0) this.deps.onTransitions?.(transitions);
     if (effects.length > 0) this.deps.deliverEffects(this.shard, effects);
-    if (timersChanged) void this.refreshTimerWake();
+    if (timerFired) void this.refreshTimerWake();
+    else if (earliestArmedMs !== Number.POSITIVE_INFINITY) this.armTimerWake(earliestArmedMs);
   }
 
   /** Forgets that a store-originated delivery is in progress, so a sweep may pick it up again. */

@@ -90,7 +90,7 @@ export async function startServerNode(raw: ServerNodeOptions): Promise<ServerNod
   const options = validate(serverNodeOptionsSchema, raw, "server options");
   const log = raw.log ?? silentLogger;
   mkdirSync(options.dataDir, { recursive: true });
-  const redis = options.redisUrl ? new Redis(options.redisUrl) : null;
+  const redis = options.redisUrl ? new Redis(options.redisUrl, { enableAutoPipelining: true }) : null;
   const store = redis ? new RedisStore({ client: redis, prefix: options.redisPrefix }) : new MemoryStore();
   const index = redis ? new RedisQueueIndex(redis, options.redisPrefix) : new MemoryQueueIndex();
   const grid = new Grid({
