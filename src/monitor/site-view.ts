@@ -1,8 +1,7 @@
-import type { SiteContext } from "../actors/site/schema.js";
 import { failureSummary, pilotRequestsInWindow } from "../actors/site/stats.js";
 import { type QueueIndex, queueNames } from "../store/queue-index.js";
 import { readContext, type WorkloadContext } from "../workload/context.js";
-import { siteNames } from "../workload/sites.js";
+import { liveJobsBySite, type SiteState, siteNames } from "../workload/sites.js";
 import type { PilotView, SiteView } from "./shapes.js";
 
 export async function queueDepthOf(index: QueueIndex, site: string) {
@@ -14,7 +13,7 @@ export async function queueDepthOf(index: QueueIndex, site: string) {
 }
 
 export function siteViewOf(
-  site: SiteContext,
+  site: SiteState,
   pilots: PilotView[],
   queueDepth: SiteView["queueDepth"],
   nowMs: number,
@@ -55,6 +54,7 @@ export async function readSiteViews(
   pilots: PilotView[],
 ): Promise<SiteView[]> {
   const nowMs = ctx.runtime.clock.nowMs();
+  const live = await liveJobsBySite(ctx);
   const views = await Promise.all(
     (await siteNames(ctx)).sort().map(async (name) => {
       const [site, depth] = await Promise.all([
@@ -63,7 +63,7 @@ export async function readSiteViews(
       ]);
       return site
         ? siteViewOf(
-            site.context,
+            { ...site.context, jobs: live.get(name) ?? {} },
             pilots.filter((p) => p.site === name),
             depth,
             nowMs,

@@ -14,6 +14,15 @@ export interface EmitEffectParams {
 }
 
 /**
+ * Add to named counters (`jobs:SITE:running` +1, `jobs:SITE:activated` -1)
+ * in the same atomic commit as the transition: exact aggregates (live jobs per
+ * site and state) without an event per change to another actor.
+ */
+export interface CountParams {
+  counters: { name: string; delta: number }[];
+}
+
+/**
  * The only actions a hosted machine may use besides `assign`, `raise` and
  * delays. Spread into `setup({ actions: { ...effectActions } })`; the bodies
  * never run: the runtime reads the resolved params from `transition()` and
@@ -22,6 +31,7 @@ export interface EmitEffectParams {
 export const effectActions = {
   sendEvent: (_args: unknown, _params: SendEventParams): void => {},
   emitEffect: (_args: unknown, _params: EmitEffectParams): void => {},
+  count: (_args: unknown, _params: CountParams): void => {},
 };
 
 export const EFFECT_ACTION_TYPES = new Set(Object.keys(effectActions));

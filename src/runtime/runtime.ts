@@ -270,6 +270,25 @@ export class Runtime {
     return { outcome: "queued" };
   }
 
+  /**
+   * Counters (see the machines' `count` action) summed over every shard,
+   * those whose name starts with `prefix`: exact as of each shard's last
+   * commit, from any node.
+   */
+  async readCounters(prefix = ""): Promise<Map<string, number>> {
+    const perShard = await Promise.all(
+      Array.from({ length: this.shardCount }, (_, shard) => this.store.readCounters(shard)),
+    );
+    const sums = new Map<string, number>();
+    for (const counters of perShard) {
+      for (const [name, value] of counters) {
+        if (name.startsWith(prefix)) sums.set(name, (sums.get(name) ?? 0) + value);
+      }
+    }
+    for (const [name, value] of sums) if (value === 0) sums.delete(name);
+    return sums;
+  }
+
   /** Reads any actor's current state straight from the store, from any node; null when it does not exist. */
   async readState(ref: ActorRef): Promise<Omit<ActorView, "history"> | null> {
     const actor = actorKeyOf(ref);

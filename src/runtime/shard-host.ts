@@ -335,6 +335,7 @@ export class ShardHost {
     record.timerAdds = result.timerAdds;
     record.timerCancels = result.timerCancels;
     record.outbox = result.effects.map((e) => ({ effectId: e.id, payload: encodeEffect(e) }));
+    record.counters = result.counters;
     return { delivery, result, record };
   }
 
@@ -354,6 +355,7 @@ export class ShardHost {
       timerAdds: [],
       timerCancels: [],
       outbox: [],
+      counters: [],
       ...base,
     };
   }

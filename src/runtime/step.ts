@@ -1,7 +1,12 @@
 import type { AnyMachineSnapshot } from "xstate";
-import type { ActorKey, TimerEntry } from "../store/types.js";
+import type { ActorKey, CounterDelta, TimerEntry } from "../store/types.js";
 import { actorKeyOf, parseActorKey } from "./actor-ref.js";
-import { EFFECT_ACTION_TYPES, type EmitEffectParams, type SendEventParams } from "./effects.js";
+import {
+  type CountParams,
+  EFFECT_ACTION_TYPES,
+  type EmitEffectParams,
+  type SendEventParams,
+} from "./effects.js";
 import { RuntimeError } from "./errors.js";
 import { DEFAULT_CREATE_EVENT, type KindDefinition, type PersistedState } from "./kinds.js";
 import { pureTransitionsOf } from "./pure-transition.js";
@@ -41,6 +46,8 @@ export interface StepResult {
   timerAdds: TimerEntry[];
   timerCancels: string[];
   effects: EffectPayload[];
+  /** Counter changes committed with the transition (summed per name, zeros left out). */
+  counters: CounterDelta[];
 }
 
 /** Applies one event to one actor: the pure heart of the runtime. */
@@ -117,6 +124,7 @@ export function step(input: StepInput): StepResult {
       timerAdds: [],
       timerCancels: [],
       effects: [],
+      counters: [],
     };
   }
 
@@ -134,6 +142,7 @@ export function step(input: StepInput): StepResult {
       timerAdds: [],
       timerCancels: [],
       effects: [],
+      counters: [],
     };
   }
   const record: SnapshotRecord = {
@@ -165,9 +174,10 @@ interface ExecutableAction {
 function sortActions(
   input: StepInput,
   actions: unknown[],
-): Pick<StepResult, "timerAdds" | "timerCancels" | "effects"> | RuntimeError {
+): Pick<StepResult, "timerAdds" | "timerCancels" | "effects" | "counters"> | RuntimeError {
   const timers = new Map<string, TimerEntry | "cancel">();
   const effects: EffectPayload[] = [];
+  let counts: Map<string, number> | null = null;
   let index = 0;
   for (const raw of actions) {
     const action = raw as ExecutableAction;
@@ -207,10 +217,18 @@ function sortActions(
         effect: emit.effect,
         data: emit.data,
       });
+    } else if (action.type === "count") {
+      counts ??= new Map();
+      for (const { name, delta } of (params as unknown as CountParams).counters) {
+        if (!Number.isSafeInteger(delta) || name.length === 0) {
+          return new RuntimeError("MACHINE_ERROR", `${input.actor}: counter ${name} given ${delta}`);
+        }
+        counts.set(name, (counts.get(name) ?? 0) + delta);
+      }
     } else if (!EFFECT_ACTION_TYPES.has(action.type)) {
       return new RuntimeError(
         "IMPURE_MACHINE",
-        `${input.actor}: action ${action.type} is not an effect; hosted machines may only use assign, raise, delays, sendEvent and emitEffect`,
+        `${input.actor}: action ${action.type} is not an effect; hosted machines may only use assign, raise, delays, sendEvent, emitEffect and count`,
       );
     }
   }
@@ -220,7 +238,9 @@ function sortActions(
     timerCancels.push(key);
     if (op !== "cancel") timerAdds.push(op);
   }
-  return { timerAdds, timerCancels, effects };
+  const counters: CounterDelta[] = [];
+  if (counts) for (const [name, delta] of counts) if (delta !== 0) counters.push({ name, delta });
+  return { timerAdds, timerCancels, effects, counters };
 }
 
 /**

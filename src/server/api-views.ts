@@ -1,9 +1,9 @@
 import type { DatasetContext } from "../actors/dataset/schema.js";
 import type { JobContext } from "../actors/job/schema.js";
-import type { SiteContext } from "../actors/site/schema.js";
 import { failureSummary, hasOpenIncident, pilotRequestsInWindow } from "../actors/site/stats.js";
 import type { SubscriptionContext } from "../actors/subscription/schema.js";
 import type { TaskContext } from "../actors/task/schema.js";
+import type { SiteState } from "../workload/sites.js";
 
 /** The shapes the API answers with: stable fields picked from actor contexts. */
 
@@ -42,7 +42,7 @@ export function jobView(state: string, job: JobContext) {
 }
 export type JobView = ReturnType<typeof jobView>;
 
-export function siteView(site: SiteContext, connectedPilots: number, nowMs: number) {
+export function siteView(site: SiteState, connectedPilots: number, nowMs: number) {
   const recent = failureSummary(site.outcomes, nowMs, site.thresholds.failureWindowMs);
   return {
     name: site.name,

@@ -13,7 +13,7 @@ import { readContext } from "../workload/context.js";
 import { WorkloadError } from "../workload/errors.js";
 import type { Grid } from "../workload/grid.js";
 import { subscribeDataset } from "../workload/replication.js";
-import { listSites } from "../workload/sites.js";
+import { listSites, liveJobsBySite, readSite } from "../workload/sites.js";
 import { retryFailedJobs } from "../workload/task-retry.js";
 import * as schemas from "./api-schemas.js";
 import { datasetView, type JobView, jobView, siteView, subscriptionView, taskView } from "./api-views.js";
@@ -271,11 +271,11 @@ export class Api {
     });
     this.on("GET", "sites/:name", async ({ req, params }) => {
       this.reader(req);
-      const site = await readContext(this.grid.ctx, "site", params.name!);
+      const site = await readSite(this.grid.ctx, params.name!);
       if (!site) throw notFound(`site ${params.name}`);
       return {
-        ...siteView(site.context, this.deps.pilots.connectedAt(site.context.name), nowMs()),
-        incidents: site.context.incidents,
+        ...siteView(site, this.deps.pilots.connectedAt(site.name), nowMs()),
+        incidents: site.incidents,
       };
     });
     this.on("POST", "sites/:name/status", async ({ req, params }) => {
@@ -496,10 +496,9 @@ export class Api {
   private async liveJobsAtMost(query: schemas.JobsQuery): Promise<number | null> {
     if (!query.state || !SITED_LIVE_STATES.has(query.state)) return null;
     const state = query.state;
-    const sites = query.site
-      ? [await readContext(this.grid.ctx, "site", query.site)].flatMap((s) => (s ? [s.context] : []))
-      : await listSites(this.grid.ctx);
-    return sites.reduce((sum, site) => sum + (site.jobs[state] ?? 0), 0);
+    const live = await liveJobsBySite(this.grid.ctx);
+    const counts = query.site ? [live.get(query.site) ?? {}] : [...live.values()];
+    return counts.reduce((sum, jobs) => sum + (jobs[state] ?? 0), 0);
   }
 
   private async actor(kind: string, id: string, query: z.output<typeof schemas.actorQuerySchema>) {

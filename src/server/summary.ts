@@ -1,5 +1,5 @@
-import type { SiteContext } from "../actors/site/schema.js";
 import { outcomeCounts } from "../actors/site/stats.js";
+import type { SiteState } from "../workload/sites.js";
 
 const TRANSFER_CLASSES = new Set(["stagein", "stageout"]);
 
@@ -16,7 +16,7 @@ function percent(part: number, whole: number): number {
  * buckets of a twelfth of it: a longer window is answered with what the site
  * kept, and `effectiveWindowMs` says how far that is.
  */
-export function siteSummary(site: SiteContext, windowMs: number, nowMs: number) {
+export function siteSummary(site: SiteState, windowMs: number, nowMs: number) {
   const effectiveWindowMs = Math.min(windowMs, site.thresholds.failureWindowMs);
   const { finished, failed, closed, errorClasses } = outcomeCounts(site.outcomes, nowMs, effectiveWindowMs);
   let transferFailed = 0;
@@ -41,7 +41,7 @@ function failurePercent(finished: number, failed: number, transferFailed: number
   };
 }
 
-export function gridSummary(sites: SiteContext[], windowMs: number, nowMs: number) {
+export function gridSummary(sites: SiteState[], windowMs: number, nowMs: number) {
   const rows = sites.map((site) => siteSummary(site, windowMs, nowMs));
   const live: Record<string, number> = {};
   let finished = 0;

@@ -25,6 +25,7 @@ interface ShardState {
   outbox: Map<string, OutboxEntry>;
   outboxSeq: number;
   seen: Map<string, number>;
+  counters: Map<string, number>;
 }
 
 /**
@@ -55,6 +56,7 @@ export class MemoryStore implements Store {
         outbox: new Map(),
         outboxSeq: 0,
         seen: new Map(),
+        counters: new Map(),
       };
       this.shards.set(shard, state);
     }
@@ -153,6 +155,11 @@ export class MemoryStore implements Store {
     if (history.length > record.historyCap) history.splice(0, history.length - record.historyCap);
     for (const timerKey of record.timerCancels) state.timers.delete(timerKey);
     for (const timer of record.timerAdds) state.timers.set({ ...timer, payload: Buffer.from(timer.payload) });
+    for (const { name, delta } of record.counters) {
+      const value = (state.counters.get(name) ?? 0) + delta;
+      if (value === 0) state.counters.delete(name);
+      else state.counters.set(name, value);
+    }
     for (const effect of record.outbox) {
       if (state.outbox.has(effect.effectId)) continue;
       state.outbox.set(effect.effectId, {
@@ -243,6 +250,10 @@ export class MemoryStore implements Store {
 
   async nextTimerDueMs(shard: number): Promise<number | null> {
     return this.shard(shard).timers.nextDueMs();
+  }
+
+  async readCounters(shard: number): Promise<Map<string, number>> {
+    return new Map(this.shard(shard).counters);
   }
 
   async readOutbox(shard: number, limit: number): Promise<OutboxEntry[]> {

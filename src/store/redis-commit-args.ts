@@ -8,8 +8,8 @@ const OUTCOME_BY_CODE: readonly CommitOutcome[] = ["ok", "duplicate", "conflict"
 
 /** Bytes of the batch part of the header before its three length-prefixed strings: epoch, count. */
 const BATCH_FIXED_SIZE = 8 + 4;
-/** Bytes of one record's header, `commit.lua`'s struct format `<ddBBBI4I4I4`. */
-const RECORD_HEADER_SIZE = 31;
+/** Bytes of one record's header, `commit.lua`'s struct format `<ddBBBI4I4I4I4`. */
+const RECORD_HEADER_SIZE = 35;
 
 /** `commit.lua`'s ackKind codes. */
 const ACK_KIND = { inbox: 1, timer: 2 } as const;
@@ -43,11 +43,11 @@ export function encodeCommit(
   for (const text of [fence.owner, nowMs, horizon]) offset = writeString(header, text, offset);
 
   const args: ScriptArg[] = [header];
-  const needs = { index: false, timers: false, inbox: false, outbox: false, seen: false };
+  const needs = { index: false, timers: false, inbox: false, outbox: false, seen: false, counters: false };
   for (const record of records) {
     const actorKeys = keys.actorKeys(record.actor);
     scriptKeys.push(actorKeys.actor, actorKeys.history);
-    const { snapshot, dedupeId, ack, timerCancels, timerAdds, outbox } = record;
+    const { snapshot, dedupeId, ack, timerCancels, timerAdds, outbox, counters } = record;
     const creates = Boolean(snapshot) && record.expectedVersion === 0;
     offset = header.writeDoubleLE(record.expectedVersion, offset);
     offset = header.writeDoubleLE(record.historyCap, offset);
@@ -57,6 +57,7 @@ export function encodeCommit(
     offset = header.writeUInt32LE(timerCancels.length, offset);
     offset = header.writeUInt32LE(timerAdds.length, offset);
     offset = header.writeUInt32LE(outbox.length, offset);
+    offset = header.writeUInt32LE(counters.length, offset);
 
     if (snapshot) args.push(snapshot);
     args.push(record.history);
@@ -67,18 +68,21 @@ export function encodeCommit(
     for (const timerKey of timerCancels) args.push(timerKey);
     for (const timer of timerAdds) args.push(timer.timerKey, timer.fireId, timer.dueAtMs, timer.payload);
     for (const effect of outbox) args.push(effect.effectId, effect.payload);
+    for (const counter of counters) args.push(counter.name, counter.delta);
 
     needs.index ||= creates;
     needs.timers ||= ack?.kind === "timer" || timerCancels.length > 0 || timerAdds.length > 0;
     needs.inbox ||= ack?.kind === "inbox";
     needs.outbox ||= outbox.length > 0;
     needs.seen ||= dedupeId !== null;
+    needs.counters ||= counters.length > 0;
   }
   if (needs.index) scriptKeys.push(keys.actors);
   if (needs.timers) scriptKeys.push(keys.timers, keys.timerFire, keys.timerData);
   if (needs.inbox) scriptKeys.push(keys.inbox, keys.inboxData);
   if (needs.outbox) scriptKeys.push(keys.outbox, keys.outboxData, keys.outboxSeq);
   if (needs.seen) scriptKeys.push(keys.seen);
+  if (needs.counters) scriptKeys.push(keys.counters);
   return { keys: scriptKeys, args };
 }
 

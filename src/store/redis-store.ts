@@ -294,6 +294,11 @@ export class RedisStore implements Store {
     return score === undefined ? null : Number(score);
   }
 
+  async readCounters(shard: number): Promise<Map<string, number>> {
+    const fields = await this.client.hgetall(this.keys(shard).counters);
+    return new Map(Object.entries(fields).map(([name, value]) => [name, Number(value)]));
+  }
+
   async readOutbox(shard: number, limit: number): Promise<OutboxEntry[]> {
     const keys = this.keys(shard);
     const entries = await this.readIndexed([keys.outbox, keys.outboxData], "-inf", "+inf", limit);

@@ -25,6 +25,7 @@ export class ShardKeys {
   readonly outboxData: string;
   readonly outboxSeq: string;
   readonly seen: string;
+  readonly counters: string;
   /** Prefix of per-actor keys: the actor hash is `actorPrefix + actor`. */
   readonly actorPrefix: string;
   readonly historyPrefix: string;
@@ -45,6 +46,7 @@ export class ShardKeys {
     this.outboxData = `${base}:outbox-data`;
     this.outboxSeq = `${base}:outbox-seq`;
     this.seen = `${base}:seen`;
+    this.counters = `${base}:counters`;
     this.actorPrefix = `${base}:actor:`;
     this.historyPrefix = `${base}:history:`;
   }

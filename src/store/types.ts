@@ -69,9 +69,21 @@ export interface CommitRecord {
   timerAdds: TimerEntry[];
   timerCancels: string[];
   outbox: { effectId: string; payload: Buffer }[];
+  /**
+   * Additions to the shard's counters, applied with the transition (exactly
+   * once with it): e.g. a job moving from `activated` to `sent` at a site.
+   * A counter that comes back to 0 is removed.
+   */
+  counters: CounterDelta[];
   /** Event id remembered for the dedupe window; a second commit with it is a duplicate. */
   dedupeId: string | null;
   ack: DeliveryAck | null;
+}
+
+/** A counter is a name (`kind:scope:field` by convention) and an integer. */
+export interface CounterDelta {
+  name: string;
+  delta: number;
 }
 
 /**
@@ -119,6 +131,9 @@ export interface Store {
   scanActors(shard: number, cursor: string, limit: number): Promise<{ cursor: string; actors: ActorKey[] }>;
   /** Writes a snapshot outside the runtime: for restores and repair tools. Fenced like a commit. */
   importActor(shard: number, fence: Fence, actor: ActorKey, version: number, snapshot: Buffer): Promise<void>;
+
+  /** Every counter of the shard that is not 0. Summed over the shards, a counter's value is exact. */
+  readCounters(shard: number): Promise<Map<string, number>>;
 
   // Deliveries into a shard.
   /** Durably queues events for a shard's owner; an event id already queued is ignored. Returns how many were new. */

@@ -1,15 +1,15 @@
-import type { SiteContext } from "../actors/site/schema.js";
 import { outcomeCounts, pilotRequestsInWindow } from "../actors/site/stats.js";
 import type { SiteSnapshot } from "../brokerage/types.js";
+import type { SiteState } from "./sites.js";
 
 /**
  * What brokerage reads of a site: its actor's state mapped onto the brokerage
  * snapshot. `connectedPilots` comes from the dispatcher (pilots are sessions,
  * not counted in the site actor).
  */
-export function siteSnapshotOf(site: SiteContext, connectedPilots: number, nowMs: number): SiteSnapshot {
+export function siteSnapshotOf(site: SiteState, connectedPilots: number, nowMs: number): SiteSnapshot {
   const jobs = site.jobs;
-  const n = (state: keyof SiteContext["jobs"]) => jobs[state] ?? 0;
+  const n = (state: keyof SiteState["jobs"]) => jobs[state] ?? 0;
   const recent = outcomeCounts(site.outcomes, nowMs, site.thresholds.failureWindowMs);
   const windowMin = site.thresholds.pilotWindowMs / 60_000;
   const recentFailed: Record<string, number> = {};

@@ -17,7 +17,8 @@ export type Effect =
   | { send: string; event: EventObject }
   | { emit: string; data: unknown }
   | { raise: string; delayMs: number }
-  | { cancel: string };
+  | { cancel: string }
+  | { count: Record<string, number> };
 
 interface RawAction {
   type: string;
@@ -41,6 +42,12 @@ export function effectsOf(actions: readonly unknown[]): Effect[] {
         return { raise: (params.event as EventObject).type, delayMs: params.delay as number };
       case "xstate.cancel":
         return { cancel: params.sendId as string };
+      case "count":
+        return {
+          count: Object.fromEntries(
+            (params.counters as { name: string; delta: number }[]).map((c) => [c.name, c.delta]),
+          ),
+        };
       default:
         throw new Error(`impure action ${action.type}`);
     }

@@ -8,6 +8,7 @@ import {
   jobKind,
   jobMachine,
 } from "../../src/actors/job/index.js";
+import { migrateJob } from "../../src/actors/job/migrate.js";
 import type { ErrorClass, JobOutcome } from "../../src/actors/shared/schemas.js";
 import type { TaskEvent } from "../../src/actors/task/schema.js";
 import { inFile, jobResources } from "./fixtures.js";
@@ -88,9 +89,9 @@ function running(overrides: Partial<JobInput> = {}) {
   ])[0];
 }
 
-/** The effect list with the job.state report to the site left out, for tests about other effects. */
+/** The effect list without the site's live-job counts and outcome report, for tests about other effects. */
 function withoutSiteReports(effects: Effect[]): Effect[] {
-  return effects.filter((e) => !("send" in e && e.send.startsWith("site/")));
+  return effects.filter((e) => !("count" in e) && !("send" in e && e.send.startsWith("site/")));
 }
 
 /** The `job.ended` the first attempt sends its task. */
@@ -191,17 +192,7 @@ describe("job", () => {
         timestamps: { defined: 1_000, activated: 2_000 },
       });
       expect(effects).toEqual([
-        {
-          send: "site/BNL",
-          event: {
-            type: "job.state",
-            jobId: JOB,
-            from: "defined",
-            to: "activated",
-            jobType: "production",
-            atMs: 2_000,
-          },
-        },
+        { count: { "jobs:BNL:activated": 1 } },
         {
           emit: "queue.add",
           data: {
@@ -390,7 +381,7 @@ describe("job", () => {
       expect(failed.context.timestamps.failed).toBe(3_000 + 300_000);
     });
 
-    it("follows the pilot through starting and running, telling the site each step and the task once", () => {
+    it("follows the pilot through starting and running, counted at its site each step, telling the task once", () => {
       const [sent] = accept(jobMachine, activated(), dispatch);
       const [starting, toStarting] = accept(jobMachine, sent, pilot("pilot.starting", 4_000));
       expect(starting.value).toBe("starting");
@@ -400,7 +391,9 @@ describe("job", () => {
       });
       const [run, toRunning] = accept(jobMachine, starting, pilot("pilot.running", 5_000));
       expect(run.value).toBe("running");
-      expect(eventTypesSent(toRunning)).toEqual(["site/BNL job.state", "task/t-1 job.started"]);
+      expect(toStarting).toContainEqual({ count: { "jobs:BNL:sent": -1, "jobs:BNL:starting": 1 } });
+      expect(eventTypesSent(toRunning)).toEqual(["task/t-1 job.started"]);
+      expect(toRunning).toContainEqual({ count: { "jobs:BNL:starting": -1, "jobs:BNL:running": 1 } });
       expect(run.context.timestamps).toMatchObject({ sent: 3_000, starting: 4_000, running: 5_000 });
     });
 
@@ -543,6 +536,33 @@ describe("job", () => {
     it("finishes at once when the payload wrote nothing to register", () => {
       const [finished] = accept(jobMachine, running(), { ...endedOk, outputs: [], log: null });
       expect(finished.value).toBe("finished");
+    });
+
+    it("leaves its site's live counts as it found them once final, and reports the outcome to the site", () => {
+      const [created] = create();
+      const [finished, effects] = acceptAll(jobMachine, created, [
+        brokered("BNL"),
+        dispatch,
+        pilot("pilot.starting", 4_000),
+        pilot("pilot.running", 5_000),
+        pilot("pilot.heartbeat", 6_000),
+        { ...endedOk, outputs: [], log: null },
+      ]);
+      expect(finished.value).toBe("finished");
+      const sums = new Map<string, number>();
+      for (const effect of effects) {
+        if (!("count" in effect)) continue;
+        for (const [name, delta] of Object.entries(effect.count))
+          sums.set(name, (sums.get(name) ?? 0) + delta);
+      }
+      expect([...sums.keys()].sort()).toEqual(
+        ["activated", "running", "sent", "starting"].map((state) => `jobs:BNL:${state}`),
+      );
+      expect([...sums.values()].every((sum) => sum === 0)).toBe(true);
+      expect(finished.context.countedAt).toBeNull();
+      expect(sends(effects, "site/BNL").map((s) => s.event)).toEqual([
+        expect.objectContaining({ type: "job.state", from: "running", to: "finished" }),
+      ]);
     });
   });
 
@@ -764,5 +784,17 @@ describe("job", () => {
     expect(live.state.value).toBe("failed");
     expect(live.state.status).toBe("done");
     expect(live.state.context.error).toMatchObject({ class: "lostHeartbeat" });
+  });
+});
+
+describe("job snapshots of machine version 1", () => {
+  it("are lifted uncounted: the site actor counted them, so nothing is taken off the counters", () => {
+    const job = running();
+    const { countedAt: _dropped, ...v1Context } = job.context;
+    const lifted = migrateJob(1, { value: job.value, context: v1Context, status: "active" });
+    expect(lifted.context).toEqual({ ...v1Context, countedAt: null });
+    expect(migrateJob(2, { value: job.value, context: job.context, status: "active" }).context).toBe(
+      job.context,
+    );
   });
 });

@@ -255,6 +255,64 @@ export function describeRuntimeBehaviour(storeName: string, makeStore: StoreFact
       expect(await runtime.inspect({ kind: "impure", id: "x" })).toMatchObject({ state: "a", version: 1 });
     });
 
+    it("commits counters with transitions and sums them over the shards", async () => {
+      const tally = setup({
+        types: { events: {} as { type: "create" } | { type: "move"; from: string; to: string } },
+        actions: { ...effectActions },
+      }).createMachine({
+        id: "tally",
+        initial: "on",
+        states: {
+          on: {
+            entry: { type: "count", params: { counters: [{ name: "seen:all", delta: 1 }] } },
+            on: {
+              move: {
+                actions: {
+                  type: "count",
+                  params: ({ event }) => ({
+                    counters: [
+                      { name: `at:${event.from}`, delta: -1 },
+                      { name: `at:${event.to}`, delta: 1 },
+                    ],
+                  }),
+                },
+              },
+            },
+          },
+        },
+      });
+      const { store, cleanup } = await makeStore();
+      const registry = new KindRegistry().register({ kind: "tally", machine: tally, version: 1 });
+      const runtime = new Runtime({ store, registry, shardCount: SHARDS });
+      await runtime.start();
+      opened.push({ runtime, cleanup });
+      const ids = Array.from({ length: 20 }, (_, i) => `t${i}`);
+      await Promise.all(ids.map((id) => runtime.send({ kind: "tally", id }, { type: "create" })));
+      await Promise.all(
+        ids.map((id) => runtime.send({ kind: "tally", id }, { type: "move", from: "a", to: "b" })),
+      );
+      // A refused event moves no counter: the actor does not exist.
+      await expectRuntimeError(
+        runtime.send({ kind: "tally", id: "ghost" }, { type: "move", from: "a", to: "b" }),
+        "ACTOR_NOT_FOUND",
+      );
+      const spread = new Set(ids.map((id) => shardOf(actorKeyOf({ kind: "tally", id }), SHARDS)));
+      expect(spread.size).toBeGreaterThan(1);
+      expect(await runtime.readCounters()).toEqual(
+        new Map([
+          ["seen:all", 20],
+          ["at:a", -20],
+          ["at:b", 20],
+        ]),
+      );
+      expect(await runtime.readCounters("at:")).toEqual(
+        new Map([
+          ["at:a", -20],
+          ["at:b", 20],
+        ]),
+      );
+    });
+
     it("migrates a snapshot from an older machine version on load", async () => {
       const v2 = setup({
         types: { context: {} as { total: number } },

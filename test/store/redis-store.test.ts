@@ -71,6 +71,7 @@ describe.skipIf(!redisUrl)("RedisStore specifics", () => {
           timerAdds: [{ timerKey: "job/1:t", fireId: "f", dueAtMs: 5, payload: Buffer.from("t") }],
           timerCancels: [],
           outbox: [{ effectId: "x", payload: Buffer.from("x") }],
+          counters: [{ name: "jobs:S:running", delta: 1 }],
           dedupeId: "e",
           ack: null,
         },
@@ -99,6 +100,7 @@ describe.skipIf(!redisUrl)("RedisStore specifics", () => {
       ],
       timerCancels: [],
       outbox: [{ effectId: `x${version}`, payload: Buffer.from(`x${version}`) }],
+      counters: [],
       dedupeId: null,
       ack: null,
     });
@@ -136,6 +138,7 @@ describe.skipIf(!redisUrl)("RedisStore specifics", () => {
       timerAdds: [],
       timerCancels: ["job/1:t"],
       outbox: [],
+      counters: [],
       dedupeId: "e",
       ack: { kind: "inbox" as const, eventId: "e" },
     };
@@ -143,7 +146,7 @@ describe.skipIf(!redisUrl)("RedisStore specifics", () => {
     const header = good.args[0] as Buffer;
     const withAckKind = (kind: number) => {
       const changed = Buffer.from(header);
-      changed[changed.length - 13] = kind; // ackKind sits before the three 4-byte counts
+      changed[changed.length - 17] = kind; // ackKind sits before the four 4-byte counts
       return changed;
     };
     const malformed: [string, string[], ScriptArg[]][] = [

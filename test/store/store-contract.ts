@@ -37,6 +37,7 @@ function record(actor: ActorKey, fields: Partial<CommitRecord> = {}): CommitReco
     timerAdds: [],
     timerCancels: [],
     outbox: [],
+    counters: [],
     dedupeId: null,
     ack: null,
     ...fields,
@@ -508,6 +509,55 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         await store.ackOutbox(0, ["x1", "x3", "unknown"]);
         await store.ackOutbox(0, []);
         expect((await store.readOutbox(0, 10)).map((e) => e.effectId)).toEqual(["x2"]);
+      });
+    });
+
+    describe("counters", () => {
+      it("change with the records that apply, per shard, and forget a counter back at 0", async () => {
+        const fence = await own();
+        const count = (name: string, delta: number) => ({ name, delta });
+        const [created, conflicted] = await store.commit(
+          0,
+          fence,
+          [
+            record("job/1", { counters: [count("jobs:A:running", 1), count("jobs:A:sent", 2)] }),
+            record("job/2", { expectedVersion: 5, counters: [count("jobs:A:running", 100)] }),
+          ],
+          at(T0),
+        );
+        expect([created, conflicted]).toEqual(["ok", "conflict"]);
+        expect(await store.readCounters(0)).toEqual(
+          new Map([
+            ["jobs:A:running", 1],
+            ["jobs:A:sent", 2],
+          ]),
+        );
+        // A duplicate and a stale delivery change no counter either.
+        expect(await commitOne(fence, record("job/3", { dedupeId: "d1" }))).toBe("ok");
+        expect(
+          await commitOne(fence, record("job/4", { dedupeId: "d1", counters: [count("jobs:A:running", 7)] })),
+        ).toBe("duplicate");
+        expect(
+          await commitOne(
+            fence,
+            record("job/5", {
+              ack: { kind: "inbox", eventId: "never-queued" },
+              counters: [count("jobs:A:running", 7)],
+            }),
+          ),
+        ).toBe("stale");
+        // A later transition moves a job on: its counts move with it, and those back at 0 are gone.
+        expect(
+          await commitOne(
+            fence,
+            record("job/1", {
+              expectedVersion: 1,
+              counters: [count("jobs:A:sent", -2), count("jobs:A:running", -1), count("jobs:B:running", 1)],
+            }),
+          ),
+        ).toBe("ok");
+        expect(await store.readCounters(0)).toEqual(new Map([["jobs:B:running", 1]]));
+        expect(await store.readCounters(1)).toEqual(new Map());
       });
     });
 

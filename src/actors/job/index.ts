@@ -1,5 +1,6 @@
 import type { KindDefinition } from "../../runtime/kinds.js";
 import { jobMachine } from "./machine.js";
+import { migrateJob } from "./migrate.js";
 import { jobEventSchema } from "./schema.js";
 
 export { jobMachine } from "./machine.js";
@@ -8,7 +9,9 @@ export * from "./schema.js";
 export const jobKind: KindDefinition<typeof jobMachine> = {
   kind: "job",
   machine: jobMachine,
-  version: 1,
+  version: 2,
+  minVersion: 1,
+  migrate: migrateJob,
   createEvent: "create",
   eventSchema: jobEventSchema,
 };

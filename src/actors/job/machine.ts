@@ -1,9 +1,9 @@
 import { assign, setup } from "xstate";
 import { effectActions } from "../../runtime/effects.js";
 import type { DatasetEvent } from "../dataset/schema.js";
-import { emitEffectAction, fanOut, sendEventAction } from "../shared/effects.js";
-import { outputSubscriptionId, refs } from "../shared/names.js";
-import type { ErrorClass } from "../shared/schemas.js";
+import { countAction, emitEffectAction, fanOut, sendEventAction } from "../shared/effects.js";
+import { outputSubscriptionId, refs, siteJobsCounter } from "../shared/names.js";
+import { type ErrorClass, isJobOutcome } from "../shared/schemas.js";
 import { eventTimeMs, timeField } from "../shared/time.js";
 import type { SubscriptionEvent } from "../subscription/schema.js";
 import { awaitedByDataset, initialJobContext, inputLfnsAmong } from "./context.js";
@@ -85,7 +85,9 @@ export const jobMachine = setup({
   actions: {
     ...effectActions,
     /**
-     * Stamps the state and tells the site (and, on first running, the task).
+     * Stamps the state and moves the job's count among its site's live jobs
+     * (committed with the transition); a final state is reported to the site
+     * actor, which judges the site on outcomes, and first running to the task.
      * A heartbeat re-enters `starting`/`running` to re-arm its watchdog; that
      * is not a state change, so it reports nothing and keeps the first stamp.
      */
@@ -95,21 +97,30 @@ export const jobMachine = setup({
         enqueue.assign({ lastAtMs: atMs });
         return;
       }
+      const final = isJobOutcome(params.state);
+      const countedAt = context.site && !final ? { site: context.site, state: params.state } : null;
       const next: JobContext = {
         ...context,
         state: params.state,
         previousState: context.state,
+        countedAt,
         timestamps: atMs === null ? context.timestamps : { ...context.timestamps, [params.state]: atMs },
         lastAtMs: atMs,
       };
       enqueue.assign({
         state: next.state,
         previousState: next.previousState,
+        countedAt,
         timestamps: next.timestamps,
         lastAtMs: next.lastAtMs,
       });
+      const counters = [];
+      if (context.countedAt)
+        counters.push({ name: siteJobsCounter(context.countedAt.site, context.countedAt.state), delta: -1 });
+      if (countedAt) counters.push({ name: siteJobsCounter(countedAt.site, countedAt.state), delta: 1 });
+      if (counters.length > 0) enqueue(countAction(counters));
       const report = siteReport(next);
-      if (next.site && report) enqueue(sendEventAction(refs.site(next.site), report));
+      if (final && next.site && report) enqueue(sendEventAction(refs.site(next.site), report));
       if (params.state === "running" && next.site) {
         enqueue(sendEventAction(refs.task(next.taskId), startedReport(next, next.site)));
       }

@@ -1,11 +1,12 @@
 import { type EventObject, enqueueActions, type MachineContext, type ParameterizedObject } from "xstate";
 import type { ActorRef } from "../../runtime/actor-ref.js";
-import type { EmitEffectParams, SendEventParams } from "../../runtime/effects.js";
+import type { CountParams, EmitEffectParams, SendEventParams } from "../../runtime/effects.js";
 
-/** The only actions a fan-out may enqueue besides `assign`: the runtime's two effect actions. */
+/** The only actions a fan-out may enqueue besides `assign`: the runtime's effect actions. */
 export type EffectAction =
   | { type: "sendEvent"; params: SendEventParams }
-  | { type: "emitEffect"; params: EmitEffectParams };
+  | { type: "emitEffect"; params: EmitEffectParams }
+  | { type: "count"; params: CountParams };
 
 export function sendEventAction(to: ActorRef, event: EventObject): EffectAction {
   return { type: "sendEvent", params: { to, event } };
@@ -13,6 +14,10 @@ export function sendEventAction(to: ActorRef, event: EventObject): EffectAction 
 
 export function emitEffectAction(effect: string, data: unknown): EffectAction {
   return { type: "emitEffect", params: { effect, data } };
+}
+
+export function countAction(counters: CountParams["counters"]): EffectAction {
+  return { type: "count", params: { counters } };
 }
 
 type ActionParams = ParameterizedObject["params"] | undefined;

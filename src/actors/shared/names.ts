@@ -30,3 +30,16 @@ export const refs = {
   subscription: (id: string): ActorRef => ({ kind: "subscription", id }),
   site: (id: string): ActorRef => ({ kind: "site", id }),
 };
+
+/** The counter of a site's live jobs in one state (a job in a final state is counted by the site actor instead). */
+export function siteJobsCounter(site: string, state: string): string {
+  return `jobs:${site}:${state}`;
+}
+
+/** Site and state of a `siteJobsCounter` name; null for any other counter. Site names hold no `:`-free guarantee, states do. */
+export function parseSiteJobsCounter(name: string): { site: string; state: string } | null {
+  if (!name.startsWith("jobs:")) return null;
+  const last = name.lastIndexOf(":");
+  if (last <= 5) return null;
+  return { site: name.slice(5, last), state: name.slice(last + 1) };
+}

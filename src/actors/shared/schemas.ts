@@ -40,6 +40,11 @@ export type JobType = z.infer<typeof jobTypeSchema>;
 
 export const JOB_OUTCOMES = ["finished", "failed", "cancelled", "closed"] as const;
 export const jobOutcomeSchema = z.enum(JOB_OUTCOMES);
+
+/** Whether a job state is final (an outcome). */
+export function isJobOutcome(state: string): state is (typeof JOB_OUTCOMES)[number] {
+  return (JOB_OUTCOMES as readonly string[]).includes(state);
+}
 export type JobOutcome = z.infer<typeof jobOutcomeSchema>;
 
 /**

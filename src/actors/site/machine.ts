@@ -27,7 +27,6 @@ function initialContext(raw: SiteInput): SiteContext {
     resources: input.resources,
     storageElement: input.storageElement,
     thresholds: input.thresholds,
-    jobs: {},
     totals: { finished: 0, failed: 0, cancelled: 0, closed: 0 },
     outcomes: [],
     consecutiveSuccesses: 0,

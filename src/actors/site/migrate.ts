@@ -4,8 +4,10 @@ import { countOutcome } from "./stats.js";
 
 /**
  * Version 1 kept every recent outcome (up to 500) in the snapshot, which
- * made each of a busy site's many small updates re-encode kilobytes; version
- * 2 counts them in buckets. Lifting a version 1 snapshot counts its outcomes.
+ * made each of a busy site's many small updates re-encode kilobytes, and
+ * live jobs per state, updated by an event per job transition; version 2
+ * counts outcomes in buckets and leaves live jobs to counters. Lifting a
+ * version 1 snapshot counts its outcomes and drops the live counts.
  */
 export function migrateSite(fromVersion: number, state: PersistedState): PersistedState {
   if (fromVersion !== 1) return state;

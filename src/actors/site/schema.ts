@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { type JobState, jobStateSchema } from "../job/schema.js";
+import { jobStateSchema } from "../job/schema.js";
 import {
   type AsReceived,
   atMsSchema,
@@ -109,8 +109,6 @@ export interface SiteContext {
   resources: SiteResources;
   storageElement: string | null;
   thresholds: SiteThresholds;
-  /** Live jobs here per state. */
-  jobs: Partial<Record<JobState, number>>;
   totals: { finished: number; failed: number; cancelled: number; closed: number };
   /** Finished, failed and closed jobs (not cancelled: a kill says nothing about the site) in the failure window. */
   outcomes: OutcomeBucket[];

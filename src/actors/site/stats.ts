@@ -1,6 +1,5 @@
-import type { JobState } from "../job/schema.js";
 import { appendBounded } from "../shared/bounded.js";
-import { type ErrorClass, JOB_OUTCOMES, type JobOutcome } from "../shared/schemas.js";
+import { type ErrorClass, isJobOutcome } from "../shared/schemas.js";
 import type {
   JobStateEvent,
   OutcomeBucket,
@@ -10,14 +9,10 @@ import type {
   SiteIncident,
 } from "./schema.js";
 
-type JobStats = Pick<SiteContext, "jobs" | "totals" | "outcomes" | "consecutiveSuccesses">;
+type JobStats = Pick<SiteContext, "totals" | "outcomes" | "consecutiveSuccesses">;
 
 /** Outcome buckets per failure window: the window's counts stay exact to a twelfth of it, in constant space. */
 const BUCKETS_PER_WINDOW = 12;
-
-function isOutcome(state: JobState): state is JobOutcome {
-  return (JOB_OUTCOMES as readonly string[]).includes(state);
-}
 
 export function outcomeBucketMs(windowMs: number): number {
   return Math.max(1, Math.floor(windowMs / BUCKETS_PER_WINDOW));
@@ -50,17 +45,17 @@ export function countOutcome(
   return joinsLast ? [...kept.slice(0, -1), bucket] : [...kept, bucket];
 }
 
-/** The site's job statistics after one `job.state` report. */
+/**
+ * The site's job statistics after one `job.state` report. Jobs report only
+ * their final state here (live jobs per state are counters committed with
+ * the jobs' own transitions); a report of a live state, from a job of an
+ * older version, changes nothing.
+ */
 export function recordJobState(context: SiteContext, event: JobStateEvent, nowMs: number): JobStats {
-  const jobs = { ...context.jobs };
-  if (event.from && !isOutcome(event.from) && (jobs[event.from] ?? 0) > 0) jobs[event.from]! -= 1;
-  if (!isOutcome(event.to)) {
-    jobs[event.to] = (jobs[event.to] ?? 0) + 1;
-    return { ...context, jobs };
-  }
+  if (!isJobOutcome(event.to)) return context;
   const totals = { ...context.totals, [event.to]: context.totals[event.to] + 1 };
   // A user's kill says nothing about the site; a failure, a success or a system close does.
-  if (event.to === "cancelled") return { ...context, jobs, totals };
+  if (event.to === "cancelled") return { ...context, totals };
   const outcomes = countOutcome(
     context.outcomes,
     { atMs: nowMs, outcome: event.to, errorClass: event.errorClass ?? null },
@@ -72,7 +67,7 @@ export function recordJobState(context: SiteContext, event: JobStateEvent, nowMs
       : event.to === "failed"
         ? 0
         : context.consecutiveSuccesses;
-  return { jobs, totals, outcomes, consecutiveSuccesses };
+  return { totals, outcomes, consecutiveSuccesses };
 }
 
 export interface FailureSummary {

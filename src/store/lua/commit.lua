@@ -20,16 +20,18 @@
         outbox seq counter                                   if a record has effects
         seen zset (dedupe id scored by the nowMs
           of the commit that saw it)                         if a record has a dedupe id
+        counters hash (name -> integer, 0 removed)           if a record changes counters
 
       ARGV[1]  header, little-endian binary:
                  batch, struct "<dI4I4c0I4c0I4c0": fence epoch, record count n,
                    fence owner, nowMs, dedupe horizon (seen ids scored below it
                    are forgotten by a batch that dedupes); the last three are
                    length-prefixed strings
-                 then n records of 31 bytes, struct "<ddBBBI4I4I4":
+                 then n records of 35 bytes, struct "<ddBBBI4I4I4I4":
                    expectedVersion, historyCap, hasSnapshot (1|0),
                    hasDedupeId (1|0), ackKind (0 none | 1 inbox | 2 timer),
-                   cancel count c, timer add count a, outbox count o
+                   cancel count c, timer add count a, outbox count o,
+                   counter count k
       then per record, in order, only the fields its header announces:
         snapshot                             if hasSnapshot
         history entry
@@ -40,6 +42,7 @@
         c x timerKey
         a x (timerKey, fireId, dueAtMs, payload)
         o x (effectId, payload)
+        k x (counter name, integer delta)
 
     Output:
       array of n outcome codes: 0 ok, 1 duplicate, 2 conflict, 3 stale
@@ -58,19 +61,19 @@ local OK, DUPLICATE, CONFLICT, STALE = 0, 1, 2, 3
 -- ackKind 0 is no ack; kinds are numbered by how many ARGV fields they carry.
 local INBOX_ACK, TIMER_ACK = 1, 2
 local BATCH_FORMAT = "<dI4I4c0I4c0I4c0"
-local RECORD_FORMAT, RECORD_SIZE = "<ddBBBI4I4I4", 31
+local RECORD_FORMAT, RECORD_SIZE = "<ddBBBI4I4I4I4", 35
 local FIRST_FIELD = 2
 
 local header = ARGV[1]
 -- Set once the layout is checked. A shard key stays nil when the batch does not need it.
 local nowMs
 local actorIndexKey, timersKey, timerFireKey, timerDataKey
-local inboxKey, inboxDataKey, outboxKey, outboxDataKey, outboxSeqKey, seenKey
+local inboxKey, inboxDataKey, outboxKey, outboxDataKey, outboxSeqKey, seenKey, countersKey
 
 -- How many ARGV fields follow a record's header. `creates` is whether the record
 -- creates its actor (a snapshot at expectedVersion 0), which adds the actor key.
-local function fieldCount(creates, hasSnapshot, hasDedupeId, ackKind, cancels, adds, effects)
-  return hasSnapshot + 1 + (creates and 1 or 0) + hasDedupeId + ackKind + cancels + 4 * adds + 2 * effects
+local function fieldCount(creates, hasSnapshot, hasDedupeId, ackKind, cancels, adds, effects, counters)
+  return hasSnapshot + 1 + (creates and 1 or 0) + hasDedupeId + ackKind + cancels + 4 * adds + 2 * effects + 2 * counters
 end
 
 -- One optional group of shard keys starting at KEYS[k]: where the next group
@@ -88,7 +91,7 @@ local function removeTimer(timerKey)
 end
 
 -- Applies record i, whose fields start at ARGV[at]; returns its outcome code.
-local function applyRecord(i, at, expectedVersion, historyCap, creates, hasSnapshot, hasDedupeId, ackKind, cancels, adds, effects)
+local function applyRecord(i, at, expectedVersion, historyCap, creates, hasSnapshot, hasDedupeId, ackKind, cancels, adds, effects, counters)
   local actorKey, historyKey = KEYS[2 * i], KEYS[2 * i + 1]
   local storedVersion = tonumber(rcall("HGET", actorKey, "v")) or 0
   if storedVersion ~= expectedVersion then return CONFLICT end
@@ -165,6 +168,11 @@ local function applyRecord(i, at, expectedVersion, historyCap, creates, hasSnaps
       rcall("HSET", outboxDataKey, effectId, ARGV[j + 1])
     end
   end
+  at = at + 2 * effects
+  for j = at, at + 2 * (counters - 1), 2 do
+    local name = ARGV[j]
+    if rcall("HINCRBY", countersKey, name, ARGV[j + 1]) == 0 then rcall("HDEL", countersKey, name) end
+  end
   return OK
 end
 
@@ -177,19 +185,20 @@ parsed, fenceEpoch, n, fenceOwner, nowMs, dedupeHorizon, firstRecordAt = pcall(u
 if not parsed or #header ~= firstRecordAt - 1 + n * RECORD_SIZE then return -2 end
 
 local pos, fields = firstRecordAt, FIRST_FIELD - 1
-local indexes, timers, inbox, outbox, dedupes = false, false, false, false, false
+local indexes, timers, inbox, outbox, dedupes, counting = false, false, false, false, false, false
 for _ = 1, n do
-  local expectedVersion, _, hasSnapshot, hasDedupeId, ackKind, cancels, adds, effects
-  expectedVersion, _, hasSnapshot, hasDedupeId, ackKind, cancels, adds, effects, pos =
+  local expectedVersion, _, hasSnapshot, hasDedupeId, ackKind, cancels, adds, effects, counters
+  expectedVersion, _, hasSnapshot, hasDedupeId, ackKind, cancels, adds, effects, counters, pos =
     unpack(RECORD_FORMAT, header, pos)
   if hasSnapshot > 1 or hasDedupeId > 1 or ackKind > TIMER_ACK then return -2 end
   local creates = hasSnapshot == 1 and expectedVersion == 0
-  fields = fields + fieldCount(creates, hasSnapshot, hasDedupeId, ackKind, cancels, adds, effects)
+  fields = fields + fieldCount(creates, hasSnapshot, hasDedupeId, ackKind, cancels, adds, effects, counters)
   indexes = indexes or creates
   timers = timers or ackKind == TIMER_ACK or cancels > 0 or adds > 0
   inbox = inbox or ackKind == INBOX_ACK
   outbox = outbox or effects > 0
   dedupes = dedupes or hasDedupeId == 1
+  counting = counting or counters > 0
 end
 if fields ~= #ARGV then return -2 end
 
@@ -199,6 +208,7 @@ k, timersKey, timerFireKey, timerDataKey = keyGroup(timers, k, 3)
 k, inboxKey, inboxDataKey = keyGroup(inbox, k, 2)
 k, outboxKey, outboxDataKey, outboxSeqKey = keyGroup(outbox, k, 3)
 k, seenKey = keyGroup(dedupes, k, 1)
+k, countersKey = keyGroup(counting, k, 1)
 if k - 1 ~= #KEYS then return -2 end
 
 local lease = rcall("HMGET", KEYS[1], "owner", "epoch")
@@ -210,11 +220,11 @@ if seenKey then rcall("ZREMRANGEBYSCORE", seenKey, "-inf", "(" .. dedupeHorizon)
 local outcomes, at = {}, FIRST_FIELD
 pos = firstRecordAt
 for i = 1, n do
-  local expectedVersion, historyCap, hasSnapshot, hasDedupeId, ackKind, cancels, adds, effects
-  expectedVersion, historyCap, hasSnapshot, hasDedupeId, ackKind, cancels, adds, effects, pos =
+  local expectedVersion, historyCap, hasSnapshot, hasDedupeId, ackKind, cancels, adds, effects, counters
+  expectedVersion, historyCap, hasSnapshot, hasDedupeId, ackKind, cancels, adds, effects, counters, pos =
     unpack(RECORD_FORMAT, header, pos)
   local creates = hasSnapshot == 1 and expectedVersion == 0
-  outcomes[i] = applyRecord(i, at, expectedVersion, historyCap, creates, hasSnapshot, hasDedupeId, ackKind, cancels, adds, effects)
-  at = at + fieldCount(creates, hasSnapshot, hasDedupeId, ackKind, cancels, adds, effects)
+  outcomes[i] = applyRecord(i, at, expectedVersion, historyCap, creates, hasSnapshot, hasDedupeId, ackKind, cancels, adds, effects, counters)
+  at = at + fieldCount(creates, hasSnapshot, hasDedupeId, ackKind, cancels, adds, effects, counters)
 end
 return outcomes
