@@ -103,7 +103,7 @@ async function siteSnapshots(ctx: WorkloadContext, nowMs: number): Promise<SiteS
   const ttlMs = ctx.settings.siteStatsTtlMs;
   const cached = statsCache.get(ctx);
   if (ttlMs > 0 && cached && nowMs >= cached.atMs && nowMs - cached.atMs < ttlMs) return cached.snapshots;
-  const sites = await listSites(ctx);
+  const sites = await listSites(ctx, { liveJobsMaxAgeMs: ctx.settings.liveJobsMaxAgeMs });
   const snapshots = sites.map((site) => siteSnapshotOf(site, ctx.connectedPilots(site.name), nowMs));
   if (ttlMs > 0) statsCache.set(ctx, { atMs: nowMs, snapshots });
   return snapshots;

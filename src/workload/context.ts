@@ -24,6 +24,8 @@ export interface WorkloadSettings {
   maxRecordedCandidates: number | null;
   /** How long brokerage reuses its read of every site's statistics; 0 reads them for every decision. */
   siteStatsTtlMs: number;
+  /** How old the live-job counters brokerage reads may be (a read costs one call per shard). */
+  liveJobsMaxAgeMs: number;
 }
 
 /** What every workload service shares. */

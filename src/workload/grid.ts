@@ -35,6 +35,8 @@ export const gridConfigSchema = z.object({
   maxRecordedCandidates: z.number().int().positive().nullable().default(null),
   /** How long brokerage reuses its read of the sites' statistics; 0 reads them for every decision. */
   siteStatsTtlMs: z.number().int().nonnegative().default(0),
+  /** How old the live-job counts brokerage weighs sites by may be; site status and failures are read fresh. */
+  liveJobsMaxAgeMs: z.number().int().nonnegative().default(500),
   transfer: TransferAgentConfigSchema.prefault({}),
 });
 export type GridConfig = z.input<typeof gridConfigSchema>;
@@ -85,6 +87,7 @@ export class Grid {
         maxActiveJobsPerUser: this.config.maxActiveJobsPerUser,
         maxRecordedCandidates: this.config.maxRecordedCandidates,
         siteStatsTtlMs: this.config.siteStatsTtlMs,
+        liveJobsMaxAgeMs: this.config.liveJobsMaxAgeMs,
       },
       log,
       connectedPilots: (site) => this.pilotCounter(site),

@@ -33,8 +33,35 @@ export interface SiteState extends SiteContext {
   jobs: LiveJobs;
 }
 
-/** Live jobs per site and state, summed from every shard's counters. */
-export async function liveJobsBySite(ctx: Pick<WorkloadContext, "runtime">): Promise<Map<string, LiveJobs>> {
+/** The last read of the counters per runtime, and the read in flight: readers that accept some age share them. */
+const countersRead = new WeakMap<
+  WorkloadContext["runtime"],
+  { atMs: number; read: Promise<Map<string, LiveJobs>> }
+>();
+
+/**
+ * Live jobs per site and state, summed from every shard's counters (a read
+ * per shard). `maxAgeMs` > 0 accepts a read that started at most that long
+ * ago: brokerage decides many jobs a second and, like JEDI working from
+ * periodically refreshed site statistics, needs loads, not the last job.
+ */
+export function liveJobsBySite(
+  ctx: Pick<WorkloadContext, "runtime">,
+  maxAgeMs = 0,
+): Promise<Map<string, LiveJobs>> {
+  const nowMs = ctx.runtime.clock.nowMs();
+  const last = countersRead.get(ctx.runtime);
+  if (maxAgeMs > 0 && last && nowMs >= last.atMs && nowMs - last.atMs <= maxAgeMs) return last.read;
+  const read = readLiveJobs(ctx);
+  countersRead.set(ctx.runtime, { atMs: nowMs, read });
+  // A failed read is not reused.
+  read.catch(() => {
+    if (countersRead.get(ctx.runtime)?.read === read) countersRead.delete(ctx.runtime);
+  });
+  return read;
+}
+
+async function readLiveJobs(ctx: Pick<WorkloadContext, "runtime">): Promise<Map<string, LiveJobs>> {
   const bySite = new Map<string, LiveJobs>();
   for (const [name, count] of await ctx.runtime.readCounters("jobs:")) {
     const parsed = parseSiteJobsCounter(name);
@@ -55,11 +82,11 @@ export async function readSite(
   return site ? { ...site.context, jobs: live.get(name) ?? {} } : null;
 }
 
-async function readSites(ctx: WorkloadContext): Promise<SiteState[]> {
+async function readSites(ctx: WorkloadContext, liveJobsMaxAgeMs: number): Promise<SiteState[]> {
   const names = await siteNames(ctx);
   const [sites, live] = await Promise.all([
     Promise.all(names.map((name) => readContext(ctx, "site", name))),
-    liveJobsBySite(ctx),
+    liveJobsBySite(ctx, liveJobsMaxAgeMs),
   ]);
   return sites.flatMap((site) =>
     site ? [{ ...site.context, jobs: live.get(site.context.name) ?? {} }] : [],
@@ -67,7 +94,7 @@ async function readSites(ctx: WorkloadContext): Promise<SiteState[]> {
 }
 
 /** The read of every site that callers asking in the current microtask checkpoint will share. */
-const nextRead = new WeakMap<WorkloadContext, Promise<SiteState[]>>();
+const nextRead = new WeakMap<WorkloadContext, Map<number, Promise<SiteState[]>>>();
 
 /**
  * Every site's current state, read from its actor. Calls made together (a
@@ -75,14 +102,20 @@ const nextRead = new WeakMap<WorkloadContext, Promise<SiteState[]>>();
  * which starts after the last of them asked, so each still sees state read
  * after its call; without this each job read and decoded every site.
  */
-export function listSites(ctx: WorkloadContext): Promise<SiteState[]> {
-  let read = nextRead.get(ctx);
+export function listSites(
+  ctx: WorkloadContext,
+  options: { liveJobsMaxAgeMs?: number } = {},
+): Promise<SiteState[]> {
+  const liveJobsMaxAgeMs = options.liveJobsMaxAgeMs ?? 0;
+  const reads = nextRead.get(ctx) ?? new Map<number, Promise<SiteState[]>>();
+  nextRead.set(ctx, reads);
+  let read = reads.get(liveJobsMaxAgeMs);
   if (!read) {
     read = new Promise<void>((resolve) => queueMicrotask(resolve)).then(() => {
-      nextRead.delete(ctx);
-      return readSites(ctx);
+      reads.delete(liveJobsMaxAgeMs);
+      return readSites(ctx, liveJobsMaxAgeMs);
     });
-    nextRead.set(ctx, read);
+    reads.set(liveJobsMaxAgeMs, read);
   }
   return read.then((sites) => [...sites]);
 }
