@@ -37,6 +37,8 @@ interface PilotEntry {
   /** Threads that asked for work and have none. */
   ready: Set<Thread>;
   draining: boolean;
+  /** Jobs pushed to this session (job id -> attempt): its ack needs no read of the job. */
+  pushed: Map<string, number>;
 }
 
 const pilotKillSchema = z.object({
@@ -140,7 +142,7 @@ export class Dispatcher implements GatewayHandlers {
     const previous = this.pilots.get(session.pilotId);
     previous?.session.close(4002, "replaced by a newer session");
     if (previous) this.pilotsBySite.get(previous.session.site)?.delete(previous);
-    const entry: PilotEntry = { session, ready: new Set(), draining: false };
+    const entry: PilotEntry = { session, ready: new Set(), draining: false, pushed: new Map() };
     this.pilots.set(session.pilotId, entry);
     let atSite = this.pilotsBySite.get(session.site);
     if (!atSite) {
@@ -186,6 +188,7 @@ export class Dispatcher implements GatewayHandlers {
         entry.ready.clear();
         return;
       case "job.ack":
+        if (entry.pushed.get(message.jobId) === message.attempt) return;
         await this.checkOwnership(session, message.jobId, message.attempt);
         return;
       case "job.status":
@@ -208,6 +211,7 @@ export class Dispatcher implements GatewayHandlers {
           atMs,
         };
         await this.report(session, message, ended);
+        entry.pushed.delete(message.jobId);
         await this.grid.ctx.index.remove(pilotJobsQueue(session.pilotId), message.jobId);
         return;
       }
@@ -268,6 +272,7 @@ export class Dispatcher implements GatewayHandlers {
     const kill = validate(pilotKillSchema, data, "pilot.kill");
     await this.grid.ctx.index.remove(pilotJobsQueue(kill.pilotId ?? ""), kill.jobId);
     const entry = kill.pilotId ? this.pilots.get(kill.pilotId) : undefined;
+    entry?.pushed.delete(kill.jobId);
     // A pilot connected elsewhere (or not at all) learns it at its next report, answered with a kill.
     entry?.session.push({ type: "job.kill", jobId: kill.jobId, attempt: kill.attempt, reason: kill.reason });
   }
@@ -364,16 +369,15 @@ export class Dispatcher implements GatewayHandlers {
     const startedMs = performance.now();
     const { index } = this.grid.ctx;
     const session = entry.session;
-    const current = await readContext(this.grid.ctx, "job", jobId);
-    if (current?.state !== "activated") {
-      await index.remove(queue, jobId);
-      return "gone";
-    }
-    if (
-      thread === "secondary" &&
-      current.context.resources.walltimeSec > this.options.shortAnalysisWalltimeSec
-    ) {
-      return "unfit";
+    // Only a secondary thread must look at the job first (its walltime); for a primary the
+    // dispatch itself is the check, and a job that is no longer activated refuses it.
+    if (thread === "secondary") {
+      const current = await readContext(this.grid.ctx, "job", jobId);
+      if (current?.state !== "activated") {
+        await index.remove(queue, jobId);
+        return "gone";
+      }
+      if (current.context.resources.walltimeSec > this.options.shortAnalysisWalltimeSec) return "unfit";
     }
     let job: JobContext;
     try {
@@ -395,8 +399,12 @@ export class Dispatcher implements GatewayHandlers {
       await index.remove(queue, jobId);
       return "gone";
     }
-    await index.remove(queue, jobId);
-    await index.add(pilotJobsQueue(session.pilotId), jobId, THREAD_SCORE[thread]);
+    // Recorded as the pilot's before it is pushed, so a restarted server welcomes the pilot back with it.
+    await Promise.all([
+      index.remove(queue, jobId),
+      index.add(pilotJobsQueue(session.pilotId), jobId, THREAD_SCORE[thread]),
+    ]);
+    entry.pushed.set(jobId, job.attempt);
     if (!session.push({ type: "job.push", thread, job: this.jobSpec(job) })) {
       // The socket is gone or full: the job is sent but unheard of; the sent watchdog fails it and it is retried.
       this.options.log.warn({ pilotId: session.pilotId, jobId }, "push refused by the session");
