@@ -74,6 +74,8 @@ export class Dispatcher implements GatewayHandlers {
   private readonly pilots = new Map<string, PilotEntry>();
   /** The same entries by site: brokerage counts a site's pilots and activations fill them, per job, so no scan of every pilot. */
   private readonly pilotsBySite = new Map<string, Set<PilotEntry>>();
+  /** Per site, the sessions with a thread asking for work: an activation looks at these only. */
+  private readonly readyBySite = new Map<string, Set<PilotEntry>>();
   /** Jobs a thread of this node is binding right now: other local threads look elsewhere. */
   private readonly claiming = new Set<string>();
   /** On the runtime's clock, so a simulation's virtual time drives it like every other timer. */
@@ -97,13 +99,7 @@ export class Dispatcher implements GatewayHandlers {
     if (this.closed) return;
     const clock = this.grid.runtime.clock;
     this.idleTimer = clock.setTimer(() => {
-      for (const [site, entries] of this.pilotsBySite) {
-        for (const p of entries) {
-          if (p.ready.size === 0) continue;
-          void this.fillSite(site);
-          break;
-        }
-      }
+      for (const [site, ready] of this.readyBySite) if (ready.size > 0) void this.fillSite(site);
       this.scheduleIdlePoll();
     }, this.options.idlePollMs);
   }
@@ -141,7 +137,10 @@ export class Dispatcher implements GatewayHandlers {
   async onHello(session: PilotSession, _hello: PilotHello, _resumed: boolean): Promise<WelcomeJob[]> {
     const previous = this.pilots.get(session.pilotId);
     previous?.session.close(4002, "replaced by a newer session");
-    if (previous) this.pilotsBySite.get(previous.session.site)?.delete(previous);
+    if (previous) {
+      this.pilotsBySite.get(previous.session.site)?.delete(previous);
+      this.readyBySite.get(previous.session.site)?.delete(previous);
+    }
     const entry: PilotEntry = { session, ready: new Set(), draining: false, pushed: new Map() };
     this.pilots.set(session.pilotId, entry);
     let atSite = this.pilotsBySite.get(session.site);
@@ -165,6 +164,7 @@ export class Dispatcher implements GatewayHandlers {
     if (entry?.session === session) {
       this.pilots.delete(session.pilotId);
       this.pilotsBySite.get(session.site)?.delete(entry);
+      this.readyBySite.get(session.site)?.delete(entry);
     }
     this.options.log.info({ pilotId: session.pilotId, site: session.site, reason }, "pilot disconnected");
   }
@@ -179,13 +179,13 @@ export class Dispatcher implements GatewayHandlers {
         if (message.thread === "secondary" && !session.hello.multitask) {
           throw new GatewayRefusal("SCHEMA", "thread: a pilot without multitask has no secondary thread");
         }
-        entry.ready.add(message.thread);
+        this.markReady(entry, message.thread);
         this.notePilotSeen(session.site, session.pilotId);
         void this.fillPilot(entry);
         return;
       case "pilot.draining":
         entry.draining = true;
-        entry.ready.clear();
+        for (const thread of [...entry.ready]) this.markBusy(entry, thread);
         return;
       case "job.ack":
         if (entry.pushed.get(message.jobId) === message.attempt) return;
@@ -295,17 +295,33 @@ export class Dispatcher implements GatewayHandlers {
    * threads after it would find nothing either (each would cost a queue read).
    */
   private async fillSite(site: string): Promise<void> {
-    for (const entry of [...(this.pilotsBySite.get(site) ?? [])]) {
+    // A copy: a thread that finds nothing asks again, and must not be offered the queue twice here.
+    for (const entry of [...(this.readyBySite.get(site) ?? [])]) {
       if (entry.ready.size === 0) continue;
       if ((await this.fillPilot(entry)) === "queue empty") return;
     }
+  }
+
+  private markReady(entry: PilotEntry, thread: Thread): void {
+    entry.ready.add(thread);
+    let ready = this.readyBySite.get(entry.session.site);
+    if (!ready) {
+      ready = new Set();
+      this.readyBySite.set(entry.session.site, ready);
+    }
+    ready.add(entry);
+  }
+
+  private markBusy(entry: PilotEntry, thread: Thread): void {
+    entry.ready.delete(thread);
+    if (entry.ready.size === 0) this.readyBySite.get(entry.session.site)?.delete(entry);
   }
 
   private async fillPilot(entry: PilotEntry): Promise<"queue empty" | undefined> {
     let outcome: "queue empty" | undefined;
     for (const thread of [...entry.ready]) {
       if (!entry.ready.has(thread) || entry.draining || !entry.session.open) continue;
-      entry.ready.delete(thread);
+      this.markBusy(entry, thread);
       const pushed = await this.dispatchTo(entry, thread).catch((err: unknown) => {
         this.options.log.error(
           { pilotId: entry.session.pilotId, err: (err as Error).message },
@@ -314,7 +330,7 @@ export class Dispatcher implements GatewayHandlers {
         return false;
       });
       if (!pushed && thread === "primary") outcome = "queue empty";
-      if (!pushed && entry.session.open && !entry.draining) entry.ready.add(thread);
+      if (!pushed && entry.session.open && !entry.draining) this.markReady(entry, thread);
     }
     return outcome;
   }

@@ -32,7 +32,10 @@ interface ShardState {
  * The embedded store: the same semantics as `RedisStore` in one process, for
  * `panda up`, simulations and fast tests. Every method mutates synchronously
  * inside one microtask, which is what makes each call atomic here.
- * Buffers are copied in and out so callers cannot alias stored state.
+ * Buffers handed to `commit` are kept as they are (a commit hands them
+ * over: the runtime encodes them for the commit and never touches them
+ * again; copying each cost a simulation a tenth of its time in allocation
+ * and GC); everything read is a copy, so readers cannot alter stored state.
  */
 export class MemoryStore implements Store {
   readonly name = "memory";
@@ -143,7 +146,7 @@ export class MemoryStore implements Store {
     if (record.snapshot) {
       state.actors.set(record.actor, {
         version: record.expectedVersion + 1,
-        snapshot: Buffer.from(record.snapshot),
+        snapshot: record.snapshot,
       });
     }
     let history = state.history.get(record.actor);
@@ -151,10 +154,10 @@ export class MemoryStore implements Store {
       history = [];
       state.history.set(record.actor, history);
     }
-    history.push(Buffer.from(record.history));
+    history.push(record.history);
     if (history.length > record.historyCap) history.splice(0, history.length - record.historyCap);
     for (const timerKey of record.timerCancels) state.timers.delete(timerKey);
-    for (const timer of record.timerAdds) state.timers.set({ ...timer, payload: Buffer.from(timer.payload) });
+    for (const timer of record.timerAdds) state.timers.set({ ...timer });
     for (const { name, delta } of record.counters) {
       const value = (state.counters.get(name) ?? 0) + delta;
       if (value === 0) state.counters.delete(name);
@@ -165,7 +168,7 @@ export class MemoryStore implements Store {
       state.outbox.set(effect.effectId, {
         seq: ++state.outboxSeq,
         effectId: effect.effectId,
-        payload: Buffer.from(effect.payload),
+        payload: effect.payload,
       });
     }
     return "ok";

@@ -57,7 +57,7 @@ export type DeliveryAck =
   | { kind: "inbox"; eventId: string }
   | { kind: "timer"; timerKey: string; fireId: string };
 
-/** One actor's transition, committed atomically with everything it caused. */
+/** One actor's transition, committed atomically with everything it caused. Its buffers pass to the store. */
 export interface CommitRecord {
   actor: ActorKey;
   /** 0 for an actor that does not exist yet. */
