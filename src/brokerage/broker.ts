@@ -1,5 +1,4 @@
 import { exclusionsFor } from "./filter.js";
-import { ownValue } from "./records.js";
 import { type InputLocality, inputLocality, scoreComponents, scoreOf } from "./score.js";
 import {
   type BrokerageDecision,
@@ -7,6 +6,7 @@ import {
   BrokerageInputError,
   type CandidateVerdict,
   DEFAULT_BROKERAGE_CONFIG,
+  type SiteSnapshot,
 } from "./types.js";
 
 interface Scored {
@@ -23,12 +23,16 @@ export function broker(input: BrokerageInput): BrokerageDecision {
   const { job, sites, nowMs } = input;
   const config = input.config ?? DEFAULT_BROKERAGE_CONFIG;
   const replicas = input.replicas ?? {};
-  assertUniqueSiteNames(sites.map((s) => s.name));
+  assertUniqueSiteNames(sites);
 
   const eligible: Scored[] = [];
   const excluded: CandidateVerdict[] = [];
+  // Most sites hold none of the job's inputs: they share one locality, computed once.
+  const nowhere = inputLocality(job, new Set());
+  const localBySite = new Map(Object.entries(replicas));
   for (const site of sites) {
-    const locality = inputLocality(job, new Set(ownValue(replicas, site.name) ?? []));
+    const local = localBySite.get(site.name);
+    const locality = local && local.length > 0 ? inputLocality(job, new Set(local)) : nowhere;
     const components = scoreComponents(site, locality, config);
     const exclusions = exclusionsFor(job, site, { nowMs, config });
     if (exclusions.length > 0) {
@@ -73,7 +77,16 @@ function compareNames(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-function assertUniqueSiteNames(names: string[]): void {
+/**
+ * Frozen site lists (of frozen sites) already checked: a caller that reuses
+ * one read of the sites for many jobs, as the brokerage service does, pays
+ * for the check once. Freezing is what makes remembering it safe.
+ */
+const checkedSiteLists = new WeakSet<readonly SiteSnapshot[]>();
+
+function assertUniqueSiteNames(sites: readonly SiteSnapshot[]): void {
+  if (checkedSiteLists.has(sites)) return;
+  const names = sites.map((s) => s.name);
   const seen = new Set<string>();
   for (const [i, name] of names.entries()) {
     if (seen.has(name)) {
@@ -81,4 +94,5 @@ function assertUniqueSiteNames(names: string[]): void {
     }
     seen.add(name);
   }
+  if (Object.isFrozen(sites) && sites.every((s) => Object.isFrozen(s))) checkedSiteLists.add(sites);
 }

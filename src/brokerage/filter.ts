@@ -86,8 +86,11 @@ function queueCapFilter(_job: JobNeeds, site: SiteSnapshot, { config }: FilterCo
 /** Recent failures the site is to blame for, plus closed jobs, as JEDI counts them. */
 export function siteBadJobs(site: SiteSnapshot, config: BrokerageConfig): number {
   let failed = 0;
-  for (const [errorClass, n] of Object.entries(site.stats.recentFailed)) {
-    if (!config.siteNeutralErrorClasses.includes(errorClass)) failed += n;
+  const byClass = site.stats.recentFailed;
+  // Called for every site in every decision: a plain loop over the own keys, no entries array.
+  for (const errorClass in byClass) {
+    if (Object.hasOwn(byClass, errorClass) && !config.siteNeutralErrorClasses.includes(errorClass))
+      failed += byClass[errorClass]!;
   }
   return failed + site.stats.recentClosed;
 }

@@ -1,8 +1,12 @@
 /**
- * A binary min-heap of callbacks keyed by (time, sequence number): events at
- * the same virtual millisecond run in the order they were scheduled, which
- * is what makes a simulation repeatable. Cancelled entries stay in the heap
- * and are skipped when they reach the top (cheaper than removal).
+ * Callbacks keyed by (time, sequence number): events at the same virtual
+ * millisecond run in the order they were scheduled, which is what makes a
+ * simulation repeatable. Events fall on a coarse grid of ticks (the clock's
+ * resolution), so many share a time: they are kept in one bucket per time,
+ * in scheduling order, and a binary min-heap orders the distinct times.
+ * Scheduling is then an append (plus a heap insertion for a new time), and
+ * taking the next event a read from the earliest bucket. Cancelled entries
+ * stay in their bucket and are skipped when reached (cheaper than removal).
  */
 export interface QueuedEvent {
   readonly atMs: number;
@@ -11,8 +15,16 @@ export interface QueuedEvent {
   cancelled: boolean;
 }
 
+interface Bucket {
+  readonly events: QueuedEvent[];
+  /** The first entry not taken yet. */
+  next: number;
+}
+
 export class EventQueue {
-  private readonly heap: QueuedEvent[] = [];
+  private readonly buckets = new Map<number, Bucket>();
+  /** Min-heap of the times that have a bucket. */
+  private readonly times: number[] = [];
   private nextSeq = 0;
   private live = 0;
 
@@ -22,8 +34,12 @@ export class EventQueue {
 
   push(atMs: number, run: () => void): QueuedEvent {
     const event: QueuedEvent = { atMs, seq: this.nextSeq++, run, cancelled: false };
-    this.heap.push(event);
-    this.siftUp(this.heap.length - 1);
+    const bucket = this.buckets.get(atMs);
+    if (bucket) bucket.events.push(event);
+    else {
+      this.buckets.set(atMs, { events: [event], next: 0 });
+      this.siftUp(atMs);
+    }
     this.live++;
     return event;
   }
@@ -36,60 +52,66 @@ export class EventQueue {
 
   /** The time of the earliest live event, or null when none is left. */
   peekTimeMs(): number | null {
-    this.dropCancelled();
-    return this.heap[0]?.atMs ?? null;
+    return this.head() ? this.times[0]! : null;
   }
 
   /** Removes and returns the earliest live event if it is due at or before `atMs`. */
   popDue(atMs: number): QueuedEvent | null {
-    this.dropCancelled();
-    const top = this.heap[0];
-    if (!top || top.atMs > atMs) return null;
-    this.removeTop();
+    const bucket = this.head();
+    if (!bucket || this.times[0]! > atMs) return null;
+    const top = bucket.events[bucket.next]!;
+    bucket.next++;
     this.live--;
     // Marked so a late cancel() of an event that already ran does not miscount.
     top.cancelled = true;
     return top;
   }
 
-  private dropCancelled(): void {
-    while (this.heap.length > 0 && this.heap[0]!.cancelled) this.removeTop();
+  /** The earliest bucket, its cursor on a live event; spent buckets are dropped on the way. */
+  private head(): Bucket | null {
+    while (this.times.length > 0) {
+      const time = this.times[0]!;
+      const bucket = this.buckets.get(time)!;
+      const events = bucket.events;
+      while (bucket.next < events.length && events[bucket.next]!.cancelled) bucket.next++;
+      if (bucket.next < events.length) return bucket;
+      this.buckets.delete(time);
+      this.removeTop();
+    }
+    return null;
   }
 
   private removeTop(): void {
-    const last = this.heap.pop()!;
-    if (this.heap.length > 0) {
-      this.heap[0] = last;
+    const last = this.times.pop()!;
+    if (this.times.length > 0) {
+      this.times[0] = last;
       this.siftDown(0);
     }
   }
 
-  private static before(a: QueuedEvent, b: QueuedEvent): boolean {
-    return a.atMs < b.atMs || (a.atMs === b.atMs && a.seq < b.seq);
-  }
-
-  private siftUp(index: number): void {
-    const heap = this.heap;
-    const item = heap[index]!;
+  private siftUp(time: number): void {
+    const heap = this.times;
+    let index = heap.length;
+    heap.push(time);
     while (index > 0) {
       const parent = (index - 1) >> 1;
-      if (!EventQueue.before(item, heap[parent]!)) break;
+      if (heap[parent]! <= time) break;
       heap[index] = heap[parent]!;
       index = parent;
     }
-    heap[index] = item;
+    heap[index] = time;
   }
 
   private siftDown(index: number): void {
-    const heap = this.heap;
+    const heap = this.times;
     const item = heap[index]!;
     const n = heap.length;
     for (;;) {
       const left = 2 * index + 1;
       if (left >= n) break;
       const right = left + 1;
-      const child = right < n && EventQueue.before(heap[right]!, heap[left]!) ? right : left;
-      if (!EventQueue.before(heap[child]!, item)) break;
+      const child = right < n && heap[right]! < heap[left]! ? right : left;
+      if (heap[child]! >= item) break;
       heap[index] = heap[child]!;
       index = child;
     }

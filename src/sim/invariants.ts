@@ -74,6 +74,8 @@ interface HeldJob {
  */
 export class InvariantMonitor {
   private readonly held = new Map<string, HeldJob>();
+  /** The jobs each pilot executes (the keys of `held` by pilot), so a lost pilot's are found without a scan. */
+  private readonly heldByPilot = new Map<string, Set<string>>();
   /** Logical job -> the attempt a live pilot executes. */
   private readonly heldLogical = new Map<string, string>();
   private readonly livePilots = new Set<string>();
@@ -117,7 +119,7 @@ export class InvariantMonitor {
   pilotDied(pilotId: string): void {
     this.livePilots.delete(pilotId);
     this.deadPilots.set(pilotId, this.nowMs());
-    for (const [jobId, held] of this.held) if (held.pilotId === pilotId) this.release(jobId);
+    for (const jobId of [...(this.heldByPilot.get(pilotId) ?? [])]) this.release(jobId);
   }
 
   /** A pilot thread starts executing a job it was pushed. */
@@ -140,8 +142,15 @@ export class InvariantMonitor {
         detail: `attempt ${jobId} pushed to ${pilotId} while attempt ${other} of the same job still runs on ${this.held.get(other)?.pilotId}`,
       });
     }
+    if (holder) this.heldByPilot.get(holder.pilotId)?.delete(jobId);
     this.held.set(jobId, { pilotId, thread });
     this.heldLogical.set(logicalId, jobId);
+    let onPilot = this.heldByPilot.get(pilotId);
+    if (!onPilot) {
+      onPilot = new Set();
+      this.heldByPilot.set(pilotId, onPilot);
+    }
+    onPilot.add(jobId);
   }
 
   /** A job was pushed to a thread that is still running another. */
@@ -154,7 +163,12 @@ export class InvariantMonitor {
   }
 
   release(jobId: string): void {
-    if (!this.held.delete(jobId)) return;
+    const held = this.held.get(jobId);
+    if (!held) return;
+    this.held.delete(jobId);
+    const onPilot = this.heldByPilot.get(held.pilotId);
+    onPilot?.delete(jobId);
+    if (onPilot?.size === 0) this.heldByPilot.delete(held.pilotId);
     const logicalId = jobId.slice(0, jobId.lastIndexOf("."));
     if (this.heldLogical.get(logicalId) === jobId) this.heldLogical.delete(logicalId);
   }

@@ -57,11 +57,24 @@ function variantSection(summary: VariantSummary, result: VariantResult): string 
   const grid = result.sampler.grid;
   const sites = result.sampler.sites;
   const s = summary;
-  const failures = Object.entries(s.failures.byClass).map(([c, f]) => [
-    c,
-    num(f!.count),
-    `${f!.percent.toFixed(2)}%`,
-  ]);
+  const configured = s.failures.configured;
+  const classes = [
+    ...new Set([...Object.keys(s.failures.byClass), ...Object.keys(configured)]),
+  ].sort() as (keyof typeof configured)[];
+  const failures = classes.map((c) => {
+    const f = s.failures.byClass[c];
+    const chance = configured[c];
+    return [
+      c,
+      num(f?.count ?? 0),
+      `${(f?.percent ?? 0).toFixed(2)}%`,
+      chance === undefined
+        ? "–"
+        : chance.minPercent === chance.maxPercent
+          ? `${chance.minPercent}%`
+          : `${chance.minPercent}–${chance.maxPercent}%`,
+    ];
+  });
   const siteRows = s.cpu.bySite.map((site) => [
     site.site,
     num(site.slots),
@@ -87,7 +100,14 @@ ${s.description ? `<p>${escapeHtml(s.description)}</p>` : ""}
 <h3>Wait from submission to start</h3>
 ${table(["type", "jobs started", "p50", "p90", "p99", "max"], waits)}
 <h3>Failures by class (share of ended attempts)</h3>
-${failures.length > 0 ? table(["class", "attempts", "share"], failures) : "<p>No failures.</p>"}
+${
+  failures.length > 0
+    ? table(
+        ["class", "attempts", "share", "configured chance (per attempt at a site; stage-in per file)"],
+        failures,
+      )
+    : "<p>No failures.</p>"
+}
 <h3>Sites</h3>
 ${table(["site", "slots", "CPU utilisation", "slots held by pilots", "jobs finished", "storage peak"], siteRows)}
 <div class="chart">${lineChart({

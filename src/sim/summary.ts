@@ -63,6 +63,12 @@ export interface VariantSummary {
     failedAttempts: number;
     failedPercent: number;
     byClass: Partial<Record<ErrorClass, { count: number; percent: number }>>;
+    /**
+     * The scenario's failure chances by class, lowest and highest over its
+     * sites, in percent: per job attempt at the site (per file for stage-in),
+     * what the observed shares above come from.
+     */
+    configured: Partial<Record<ErrorClass, { minPercent: number; maxPercent: number }>>;
     /** Logical jobs that failed for good, over logical jobs that ended. */
     finalFailedPercent: number;
   };
@@ -194,6 +200,7 @@ export function summarizeVariant(input: SummaryInput): VariantSummary {
       failedAttempts: attempts.failed,
       failedPercent: round((100 * attempts.failed) / Math.max(1, attemptsEnded), 2),
       byClass,
+      configured: configuredFailures(input.scenario),
       finalFailedPercent: round((100 * t.endedCount("failed")) / Math.max(1, logicalEnded), 2),
     },
     transfers: {
@@ -208,6 +215,21 @@ export function summarizeVariant(input: SummaryInput): VariantSummary {
     server: { refusals: Object.fromEntries([...input.refusals].sort((a, b) => a[0].localeCompare(b[0]))) },
     invariants: { checks: input.invariantChecks, violations: 0 },
   };
+}
+
+/** The scenario's failure chances per class over its sites (classes no site sets are left out). */
+function configuredFailures(scenario: ResolvedScenario): VariantSummary["failures"]["configured"] {
+  const configured: VariantSummary["failures"]["configured"] = {};
+  const classes = ["lostHeartbeat", "payload", "pilot", "stagein", "stageout"] as const;
+  for (const errorClass of classes) {
+    const chances = scenario.sites.map((site) => site.failures[errorClass]);
+    if (chances.every((p) => p === 0)) continue;
+    configured[errorClass] = {
+      minPercent: round(100 * Math.min(...chances), 3),
+      maxPercent: round(100 * Math.max(...chances), 3),
+    };
+  }
+  return configured;
 }
 
 /** Per-interval utilisation while production work waited: the "steady while queued" figure. */

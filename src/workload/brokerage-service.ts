@@ -43,14 +43,27 @@ async function locateInputs(ctx: WorkloadContext, inputs: JobInputFile[]): Promi
   const replicas: Record<string, Set<string>> = {};
   const notProduced: string[] = [];
   const byDataset = new Map<string, JobInputFile[]>();
-  for (const file of inputs) byDataset.set(file.dataset, [...(byDataset.get(file.dataset) ?? []), file]);
+  for (const file of inputs) {
+    const files = byDataset.get(file.dataset);
+    if (files) files.push(file);
+    else byDataset.set(file.dataset, [file]);
+  }
   for (const [name, files] of byDataset) {
     const dataset = await readContext(ctx, "dataset", name);
-    const atSite = new Map<string, Set<string>>();
-    for (const [site, lfns] of Object.entries(dataset?.context.replicas ?? {}))
-      atSite.set(site, new Set(lfns));
+    // The sites holding each wanted file, in the dataset's site order: one pass over its replica lists
+    // instead of a set per site of every file (a task's dataset has hundreds of files, a job reads few).
+    const wanted = new Set(files.map((f) => f.lfn));
+    const holdersOf = new Map<string, string[]>();
+    for (const [site, lfns] of Object.entries(dataset?.context.replicas ?? {})) {
+      for (const lfn of lfns) {
+        if (!wanted.has(lfn)) continue;
+        const holders = holdersOf.get(lfn);
+        if (!holders) holdersOf.set(lfn, [site]);
+        else if (holders[holders.length - 1] !== site) holders.push(site);
+      }
+    }
     for (const file of files) {
-      const holders = [...atSite].filter(([, lfns]) => lfns.has(file.lfn)).map(([site]) => site);
+      const holders = holdersOf.get(file.lfn) ?? [];
       if (!dataset?.context.files[file.lfn] || holders.length === 0) {
         notProduced.push(file.lfn);
         continue;
@@ -90,8 +103,46 @@ function leftOut(site: SiteSnapshot, filter: "excluded" | "requestedSite", reaso
   };
 }
 
+/** Site names in `localeCompare` order (the collator it uses, built once: comparing through it is much cheaper). */
+const byName = new Intl.Collator().compare;
+
+/**
+ * Each site's place in name order, per list of snapshots (a cached read is
+ * shared by every decision until it is refreshed), so that a decision's
+ * candidates are put in name order by placing each at its index instead of
+ * sorting. Null when the collator ties two names: then they are sorted.
+ */
+const nameRanks = new WeakMap<readonly SiteSnapshot[], Map<string, number> | null>();
+
+function nameRanksOf(snapshots: readonly SiteSnapshot[]): Map<string, number> | null {
+  let ranks = nameRanks.get(snapshots);
+  if (ranks === undefined) {
+    const names = snapshots.map((s) => s.name).sort(byName);
+    ranks = new Map(names.map((name, i) => [name, i]));
+    if (ranks.size !== names.length || names.some((name, i) => i > 0 && byName(names[i - 1]!, name) === 0))
+      ranks = null;
+    nameRanks.set(snapshots, ranks);
+  }
+  return ranks;
+}
+
+/** The candidates (one per site of `snapshots`) in site name order. */
+function inNameOrder(candidates: CandidateVerdict[], snapshots: readonly SiteSnapshot[]): CandidateVerdict[] {
+  const ranks = nameRanksOf(snapshots);
+  if (ranks === null || candidates.length !== ranks.size)
+    return candidates.sort((a, b) => byName(a.site, b.site));
+  const placed: CandidateVerdict[] = new Array(candidates.length);
+  for (const candidate of candidates) {
+    const rank = ranks.get(candidate.site);
+    if (rank === undefined || placed[rank] !== undefined)
+      return candidates.sort((a, b) => byName(a.site, b.site));
+    placed[rank] = candidate;
+  }
+  return placed;
+}
+
 /** The last read of every site, per grid, for `siteStatsTtlMs`. */
-const statsCache = new WeakMap<WorkloadContext, { atMs: number; snapshots: SiteSnapshot[] }>();
+const statsCache = new WeakMap<WorkloadContext, { atMs: number; snapshots: readonly SiteSnapshot[] }>();
 
 /**
  * What brokerage knows of every site. With `siteStatsTtlMs` > 0 a read is
@@ -99,32 +150,47 @@ const statsCache = new WeakMap<WorkloadContext, { atMs: number; snapshots: SiteS
  * periodically: on a grid of hundreds of sites, reading and summarising each
  * site for every job would cost more than the decision.
  */
-async function siteSnapshots(ctx: WorkloadContext, nowMs: number): Promise<SiteSnapshot[]> {
+async function siteSnapshots(ctx: WorkloadContext, nowMs: number): Promise<readonly SiteSnapshot[]> {
   const ttlMs = ctx.settings.siteStatsTtlMs;
   const cached = statsCache.get(ctx);
   if (ttlMs > 0 && cached && nowMs >= cached.atMs && nowMs - cached.atMs < ttlMs) return cached.snapshots;
   const sites = await listSites(ctx, { liveJobsMaxAgeMs: ctx.settings.liveJobsMaxAgeMs });
-  const snapshots = sites.map((site) => siteSnapshotOf(site, ctx.connectedPilots(site.name), nowMs));
+  // Frozen: every decision until the next read shares them (and brokerage checks the list once).
+  const snapshots = Object.freeze(
+    sites.map((site) => Object.freeze(siteSnapshotOf(site, ctx.connectedPilots(site.name), nowMs))),
+  );
   if (ttlMs > 0) statsCache.set(ctx, { atMs: nowMs, snapshots });
   return snapshots;
 }
 
 /** Runs brokerage for one job over every site, recording why each site that was left out before scoring was. */
 export async function decide(ctx: WorkloadContext, request: BrokerRequest, nowMs: number) {
-  const snapshots = await siteSnapshots(ctx, nowMs);
+  return decideAmong(ctx, request, nowMs, await siteSnapshots(ctx, nowMs));
+}
+
+/** `decide` over a given read of the sites (every decision between two reads shares it). */
+export async function decideAmong(
+  ctx: WorkloadContext,
+  request: BrokerRequest,
+  nowMs: number,
+  snapshots: readonly SiteSnapshot[],
+) {
   const locations = await locateInputs(ctx, request.inputs);
   const preExcluded: CandidateVerdict[] = [];
-  const candidates = snapshots.filter((site) => {
-    if (request.requestedSite && site.name !== request.requestedSite) {
-      preExcluded.push(leftOut(site, "requestedSite", `the job asked for site ${request.requestedSite}`));
-      return false;
-    }
-    if (request.excludedSites.includes(site.name)) {
-      preExcluded.push(leftOut(site, "excluded", "an earlier attempt of this job failed here"));
-      return false;
-    }
-    return true;
-  });
+  const leavesOut = request.requestedSite !== null || request.excludedSites.length > 0;
+  const candidates = !leavesOut
+    ? (snapshots as SiteSnapshot[])
+    : snapshots.filter((site) => {
+        if (request.requestedSite && site.name !== request.requestedSite) {
+          preExcluded.push(leftOut(site, "requestedSite", `the job asked for site ${request.requestedSite}`));
+          return false;
+        }
+        if (request.excludedSites.includes(site.name)) {
+          preExcluded.push(leftOut(site, "excluded", "an earlier attempt of this job failed here"));
+          return false;
+        }
+        return true;
+      });
   const needs: JobNeeds = {
     jobId: request.jobId,
     taskId: request.taskId,
@@ -148,7 +214,7 @@ export async function decide(ctx: WorkloadContext, request: BrokerRequest, nowMs
     random: jobRandom(request.jobId),
   });
   decision.candidates.push(...preExcluded);
-  decision.candidates.sort((a, b) => a.site.localeCompare(b.site));
+  decision.candidates = inNameOrder(decision.candidates, snapshots);
   return { decision, locations };
 }
 
@@ -160,12 +226,29 @@ export async function decide(ctx: WorkloadContext, request: BrokerRequest, nowMs
 export function trimDecision(decision: BrokerageDecision, max: number | null): BrokerageDecision {
   if (max === null || decision.candidates.length <= max) return decision;
   const chosen = decision.candidates.filter((c) => c.site === decision.chosenSite);
-  const scored = decision.candidates
-    .filter((c) => c.site !== decision.chosenSite && c.score !== undefined)
-    .sort((a, b) => (b.score ?? 0) - (a.score ?? 0) || a.site.localeCompare(b.site));
-  const excluded = decision.candidates.filter((c) => c.site !== decision.chosenSite && c.score === undefined);
-  const kept = [...chosen, ...scored, ...excluded].slice(0, max).sort((a, b) => a.site.localeCompare(b.site));
+  const room = max - chosen.length;
+  // The best `room` scored, best first, kept by insertion: one pass instead of sorting every site.
+  const best: CandidateVerdict[] = [];
+  const excluded: CandidateVerdict[] = [];
+  for (const c of decision.candidates) {
+    if (c.site === decision.chosenSite) continue;
+    if (c.score === undefined) {
+      if (excluded.length < room) excluded.push(c);
+      continue;
+    }
+    if (room <= 0 || (best.length === room && byScore(c, best[room - 1]!) >= 0)) continue;
+    let i = best.length;
+    while (i > 0 && byScore(c, best[i - 1]!) < 0) i--;
+    best.splice(i, 0, c);
+    if (best.length > room) best.pop();
+  }
+  const kept = [...chosen, ...best, ...excluded].slice(0, max).sort((a, b) => byName(a.site, b.site));
   return { ...decision, candidates: kept, omittedCandidates: decision.candidates.length - kept.length };
+}
+
+/** Best score first, then name order. */
+function byScore(a: CandidateVerdict, b: CandidateVerdict): number {
+  return (b.score ?? 0) - (a.score ?? 0) || byName(a.site, b.site);
 }
 
 /** Answers a job's `broker.request` with `brokered`: the chosen site, the files to stage there and from where. */

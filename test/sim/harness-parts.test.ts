@@ -29,6 +29,45 @@ describe("virtual clock", () => {
     expect(clock.nextDueMs()).toBeNull();
   });
 
+  it("keeps (time, scheduling order) across many instants, with cancels and events added while running", () => {
+    // A reference: every event sorted by (time, sequence number), cancelled ones left out.
+    let seed = 7;
+    const random = () => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return seed / 2 ** 32;
+    };
+    const clock = new VirtualClock(0, 10);
+    const ran: number[] = [];
+    const scheduled: { atMs: number; id: number; cancelled: boolean }[] = [];
+    const handles: ReturnType<VirtualClock["at"]>[] = [];
+    let nextId = 0;
+    const schedule = (atMs: number) => {
+      const id = nextId++;
+      const entry = { atMs: Math.ceil(atMs / 10) * 10, id, cancelled: false };
+      scheduled.push(entry);
+      handles.push(clock.at(atMs, () => ran.push(id)));
+    };
+    for (let i = 0; i < 500; i++) schedule(random() * 2000);
+    for (let i = 0; i < 100; i++) {
+      const k = Math.floor(random() * handles.length);
+      clock.cancel(handles[k]!);
+      scheduled[k]!.cancelled = true;
+    }
+    for (let next = clock.nextDueMs(); next !== null; next = clock.nextDueMs()) {
+      clock.advanceTo(next);
+      // What runs at an instant may schedule more for that instant and later ones.
+      if (random() < 0.3) schedule(next);
+      if (random() < 0.3) schedule(next + random() * 500);
+      clock.runDue();
+    }
+    const expected = scheduled
+      .filter((e) => !e.cancelled)
+      .sort((a, b) => a.atMs - b.atMs || a.id - b.id)
+      .map((e) => e.id);
+    expect(ran).toEqual(expected);
+    expect(clock.pending).toBe(0);
+  });
+
   it("puts events on its resolution grid, rounding up", () => {
     const clock = new VirtualClock(0, 1000);
     clock.at(1, () => {});
@@ -112,6 +151,21 @@ describe("invariant checks", () => {
     ]);
     orphan.afterDrain();
     expect(orphan.violation?.invariant).toBe("livePilot");
+  });
+
+  it("let a lost pilot's jobs go, and only its own", () => {
+    const tracker = new JobTracker();
+    const monitor = new InvariantMonitor(tracker, () => 5, 1000);
+    monitor.take("p1", "primary", "t-0.1");
+    monitor.take("p1", "secondary", "t-1.1");
+    monitor.take("p2", "primary", "t-2.1");
+    monitor.pilotDied("p1");
+    // Another pilot may now take the lost pilot's jobs; the live pilot's job is still held.
+    monitor.take("p3", "primary", "t-0.1");
+    monitor.take("p3", "secondary", "t-1.1");
+    expect(monitor.violation).toBeNull();
+    monitor.take("p4", "primary", "t-2.1");
+    expect(monitor.violation?.invariant).toBe("oneJobOnePilot");
   });
 
   it("catch jobs that are not conserved", () => {
