@@ -6,7 +6,7 @@ const WIDTH = 30;
 /**
  * A progress bar on stderr: redrawn in place on a terminal, a line every
  * tenth of the run otherwise (logs, CI). It shows simulated time, jobs
- * finished and the pace in simulated jobs per wall second.
+ * finished, the pace in simulated jobs per wall second and the wall time so far.
  */
 export class ProgressBar {
   private lastDecile = -1;
@@ -18,7 +18,8 @@ export class ProgressBar {
     const perSec = progress.wallMs > 0 ? (progress.finishedJobs * 1000) / progress.wallMs : 0;
     const text =
       `${progress.variant}: ${formatDurationMs(progress.simulatedMs)} / ${formatDurationMs(progress.untilMs)} simulated, ` +
-      `${progress.finishedJobs.toLocaleString("en-US")} jobs finished, ${Math.round(perSec).toLocaleString("en-US")} jobs/s`;
+      `${progress.finishedJobs.toLocaleString("en-US")} jobs finished, ${Math.round(perSec).toLocaleString("en-US")} jobs/s, ` +
+      `wall ${formatDurationMs(Math.round(progress.wallMs))}`;
     if (this.stream.isTTY) {
       const filled = Math.round(fraction * WIDTH);
       const bar = `[${"#".repeat(filled)}${".".repeat(WIDTH - filled)}] ${String(Math.floor(fraction * 100)).padStart(3)}%`;

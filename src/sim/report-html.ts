@@ -15,6 +15,19 @@ function secs(value: number | null | undefined): string {
   return value === null || value === undefined ? "–" : formatDurationMs(value * 1000);
 }
 
+/** A wait as a chart label: "6s", "2m31s", "25m", "21h50m", "1d11h". */
+function shortDuration(seconds: number): string {
+  const s = Math.round(seconds);
+  if (s <= 1) return "≤1s";
+  if (s < 60) return `${s}s`;
+  if (s < 600) return `${Math.floor(s / 60)}m${s % 60 ? `${s % 60}s` : ""}`;
+  if (s < 3600) return `${Math.round(s / 60)}m`;
+  const minutes = Math.round(s / 60);
+  if (minutes < 1440) return `${Math.floor(minutes / 60)}h${minutes % 60 ? `${minutes % 60}m` : ""}`;
+  const hours = Math.round(s / 3600);
+  return `${Math.floor(hours / 24)}d${hours % 24 ? `${hours % 24}h` : ""}`;
+}
+
 function num(value: number): string {
   return Math.round(value).toLocaleString("en-US");
 }
@@ -162,7 +175,6 @@ function comparison(summary: RunSummary, results: VariantResult[]): string {
     `${c.failedPercent.toFixed(2)}%`,
   ]);
   const names = summary.comparison.map((c) => c.variant);
-  const minutes = (v: number | null) => (v === null ? null : Math.round((v / 60) * 10) / 10);
   return `
 <section>
 <h2>Strategies side by side</h2>
@@ -184,14 +196,17 @@ ${table(
   rows,
 )}
 <div class="chart">${barChart({
-    title: "Analysis wait from submission to start, by strategy",
-    yLabel: "minutes",
+    title: "Analysis wait from submission to start, by strategy (log scale)",
+    yLabel: "wait",
     categories: names,
     measures: [
-      { name: "p50", values: summary.comparison.map((c) => minutes(c.analysisWaitP50Sec)) },
-      { name: "p90", values: summary.comparison.map((c) => minutes(c.analysisWaitP90Sec)) },
-      { name: "p99", values: summary.comparison.map((c) => minutes(c.analysisWaitP99Sec)) },
+      { name: "p50", values: summary.comparison.map((c) => c.analysisWaitP50Sec) },
+      { name: "p90", values: summary.comparison.map((c) => c.analysisWaitP90Sec) },
+      { name: "p99", values: summary.comparison.map((c) => c.analysisWaitP99Sec) },
     ],
+    // Seconds to days: on a linear axis the fast strategies' bars would not show.
+    log: { min: 1, ticks: [10, 60, 600, 3600, 6 * 3600, 86_400, 4 * 86_400, 16 * 86_400] },
+    format: shortDuration,
   })}</div>
 <div class="chart">${barChart({
     title: "Production jobs finished per day, by strategy",

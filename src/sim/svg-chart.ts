@@ -145,36 +145,65 @@ export function barChart(options: {
   yLabel: string;
   categories: string[];
   measures: { name: string; values: (number | null)[] }[];
+  /**
+   * A logarithmic axis from `min` (smaller values sit on it): for figures
+   * that span seconds to days, so the small ones stay readable beside the
+   * large ones.
+   */
+  log?: { min: number; ticks?: number[] };
+  /** How values and axis ticks are written (default: compact numbers). */
+  format?: (value: number) => string;
 }): string {
   const { categories, measures } = options;
+  const format = options.format ?? compact;
   let yMax = 0;
   for (const m of measures) for (const v of m.values) if (v !== null) yMax = Math.max(yMax, v);
-  const yTicks = ticks(yMax);
-  const yTop = yTicks[yTicks.length - 1] || 1;
   const plotW = W - M.left - M.right;
   const plotH = H - M.top - M.bottom;
+  let yTicks: number[];
+  let heightOf: (value: number) => number;
+  if (options.log) {
+    const min = options.log.min;
+    // Ticks given (e.g. 1 min, 10 min, 1 h), else every power of ten; the axis ends at the first tick above every value.
+    const decades: number[] = [];
+    for (let k = Math.floor(Math.log10(min)); 10 ** (k - 1) <= Math.max(yMax, min); k++)
+      decades.push(10 ** k);
+    const candidates = (options.log.ticks ?? decades).filter((t) => t >= min).sort((a, b) => a - b);
+    const top = candidates.find((t) => t >= yMax) ?? Math.max(yMax, min * 10);
+    yTicks = [min, ...candidates.filter((t) => t > min && t <= top)];
+    if (yTicks[yTicks.length - 1]! < top) yTicks.push(top);
+    const low = Math.log10(min);
+    const span = Math.log10(top) - low || 1;
+    heightOf = (value) => ((Math.log10(Math.max(value, min)) - low) / span) * plotH;
+  } else {
+    yTicks = ticks(yMax);
+    const yTop = yTicks[yTicks.length - 1] || 1;
+    heightOf = (value) => (value / yTop) * plotH;
+  }
   const groupW = plotW / Math.max(1, categories.length);
   const barW = (groupW * 0.7) / Math.max(1, measures.length);
   const parts = [
     `<text x="${M.left}" y="16" font-size="13" font-weight="bold">${escapeHtml(options.title)}</text>`,
   ];
   for (const t of yTicks) {
-    const y = M.top + plotH - (t / yTop) * plotH;
+    const y = M.top + plotH - heightOf(t);
     parts.push(`<line x1="${M.left}" x2="${M.left + plotW}" y1="${y}" y2="${y}" stroke="#e5e5e5"/>`);
-    parts.push(`<text x="${M.left - 6}" y="${y + 4}" font-size="10" text-anchor="end">${compact(t)}</text>`);
+    parts.push(
+      `<text x="${M.left - 6}" y="${y + 4}" font-size="10" text-anchor="end">${escapeHtml(format(t))}</text>`,
+    );
   }
   categories.forEach((category, c) => {
     const x0 = M.left + c * groupW + groupW * 0.15;
     measures.forEach((measure, m) => {
       const value = measure.values[c];
       if (value === null || value === undefined) return;
-      const h = (value / yTop) * plotH;
+      const h = heightOf(value);
       const x = x0 + m * barW;
       parts.push(
         `<rect x="${x.toFixed(1)}" y="${(M.top + plotH - h).toFixed(1)}" width="${(barW - 2).toFixed(1)}" height="${h.toFixed(1)}" fill="${PALETTE[m % PALETTE.length]}"><title>${escapeHtml(`${category} ${measure.name}: ${value}`)}</title></rect>`,
       );
       parts.push(
-        `<text x="${(x + barW / 2).toFixed(1)}" y="${(M.top + plotH - h - 3).toFixed(1)}" font-size="9" text-anchor="middle">${compact(value)}</text>`,
+        `<text x="${(x + barW / 2).toFixed(1)}" y="${(M.top + plotH - h - 3).toFixed(1)}" font-size="9" text-anchor="middle">${escapeHtml(format(value))}</text>`,
       );
     });
     parts.push(

@@ -59,6 +59,12 @@ describe("a small scenario end to end", () => {
     const report = readFileSync(join(dir, "a", "report.html"), "utf8");
     expect(report).toContain("<svg");
     expect(report).toContain("Strategies side by side");
+    // One table and one chart put the strategies' analysis waits (p50, p90, p99) side by side.
+    expect(report.match(/<th>analysis wait p99<\/th>/g)).toHaveLength(1);
+    expect(report.match(/Analysis wait from submission to start, by strategy/g)).toHaveLength(1);
+    // Observed failure shares sit beside the scenario's configured chances.
+    expect(report).toContain("configured chance");
+    expect(summary.variants[0]!.failures.configured.payload).toEqual({ minPercent: 3, maxPercent: 3 });
     expect(report).not.toMatch(/<script|https?:\/\/(?!www\.w3\.org)/);
     const csv = readFileSync(join(dir, "a", "single", "grid.csv"), "utf8")
       .trim()
