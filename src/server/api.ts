@@ -248,7 +248,7 @@ export class Api {
         job: jobView(view.state, context),
         context,
         history: view.history,
-        brokerage: brokerageOf(context),
+        brokerage: brokerageOf(context, view.history),
       };
     });
     this.on("GET", "jobs/:id/why", async ({ req, params }) => {

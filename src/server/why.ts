@@ -1,7 +1,9 @@
 import { decideRetry } from "../actors/job/retry.js";
 import type { JobContext } from "../actors/job/schema.js";
+import { refs } from "../actors/shared/names.js";
 import type { BrokerageDecision, CandidateVerdict } from "../brokerage/types.js";
 import { jobLogLocation, openJobLog, tailOf } from "../monitor/job-log.js";
+import type { HistoryEntry } from "../runtime/records.js";
 import { queueNames } from "../store/queue-index.js";
 import { readContext, type WorkloadContext } from "../workload/context.js";
 import { laneOf } from "../workload/queue-service.js";
@@ -46,6 +48,8 @@ export interface JobExplanation {
 
 const LOG_TAIL_BYTES = 4096;
 const LOG_TAIL_LINES = 20;
+/** Entries read back to find the last brokerage decision: the runtime keeps at most 200. */
+const HISTORY_FOR_DECISION = 200;
 
 function isDecision(value: unknown): value is BrokerageDecision {
   return (
@@ -74,9 +78,23 @@ export function explainDecision(decision: BrokerageDecision): CandidateExplanati
     .map((c) => ({ site: c.site, score: c.score ?? null, lostBecause: lostBecause(c) }));
 }
 
+/**
+ * The decision carried by the job's last applied `brokered` event. It lives
+ * in the history entry, not in the job's snapshot (see `JobContext.brokerage`).
+ */
+export function lastDecision(history: readonly HistoryEntry[]): BrokerageDecision | null {
+  for (let i = history.length - 1; i >= 0; i--) {
+    const entry = history[i]!;
+    const event = entry.event as { type?: unknown; decision?: unknown };
+    if (entry.refused || event.type !== "brokered") continue;
+    return isDecision(event.decision) ? event.decision : null;
+  }
+  return null;
+}
+
 /** The job's last brokerage decision with every candidate explained; null before brokerage answered. */
-export function brokerageOf(job: JobContext): JobExplanation["brokerage"] {
-  const decision = isDecision(job.brokerage.decision) ? job.brokerage.decision : null;
+export function brokerageOf(job: JobContext, history: readonly HistoryEntry[]): JobExplanation["brokerage"] {
+  const decision = lastDecision(history);
   if (!decision) return null;
   return {
     chosenSite: decision.chosenSite,
@@ -97,14 +115,15 @@ export async function explainJob(
   incidents: IncidentLog,
   jobId: string,
 ): Promise<JobExplanation | null> {
-  const view = await readContext(ctx, "job", jobId);
+  // The history holds the brokerage decision; a job has a few dozen entries, rebrokering aside.
+  const view = await ctx.runtime.inspect(refs.job(jobId), HISTORY_FOR_DECISION);
   if (!view) return null;
-  const job = view.context;
+  const job = view.context as JobContext;
   const state = job.state ?? view.state;
   const summary: string[] = [
     `job ${jobId} is ${state}${job.site ? ` at ${job.site}` : ""} (attempt ${job.attempt})`,
   ];
-  const brokerage = brokerageOf(job);
+  const brokerage = brokerageOf(job, view.history);
   if (brokerage) {
     const losers = brokerage.candidates.filter((c) => c.lostBecause !== null);
     summary.push(

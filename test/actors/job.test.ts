@@ -188,7 +188,7 @@ describe("job", () => {
       expect(next.value).toBe("activated");
       expect(next.context).toMatchObject({
         site: "BNL",
-        brokerage: { decision: { chosen: "BNL", candidates: 3 }, tries: 1 },
+        brokerage: { tries: 1 },
         timestamps: { defined: 1_000, activated: 2_000 },
       });
       expect(effects).toEqual([
@@ -787,13 +787,20 @@ describe("job", () => {
   });
 });
 
-describe("job snapshots of machine version 1", () => {
-  it("are lifted uncounted: the site actor counted them, so nothing is taken off the counters", () => {
+describe("job snapshots of older machine versions", () => {
+  it("version 1 is lifted uncounted: the site actor counted them, so nothing is taken off the counters", () => {
     const job = running();
     const { countedAt: _dropped, ...v1Context } = job.context;
     const lifted = migrateJob(1, { value: job.value, context: v1Context, status: "active" });
     expect(lifted.context).toEqual({ ...v1Context, countedAt: null });
-    expect(migrateJob(2, { value: job.value, context: job.context, status: "active" }).context).toBe(
+  });
+
+  it("version 2 drops the brokerage decision, which the brokered history entry keeps, and keeps the tries", () => {
+    const job = running();
+    const v2Context = { ...job.context, brokerage: { decision: { chosen: "BNL", candidates: 3 }, tries: 2 } };
+    const lifted = migrateJob(2, { value: job.value, context: v2Context, status: "active" });
+    expect(lifted.context).toEqual({ ...job.context, brokerage: { tries: 2 } });
+    expect(migrateJob(3, { value: job.value, context: job.context, status: "active" }).context).toBe(
       job.context,
     );
   });

@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import type { JobContext } from "../../src/actors/job/schema.js";
 import type { SiteInput } from "../../src/actors/site/schema.js";
 import type { TaskContext } from "../../src/actors/task/schema.js";
-import type { BrokerageDecision } from "../../src/brokerage/types.js";
+import { lastDecision } from "../../src/server/why.js";
 import type { QueueIndex } from "../../src/store/queue-index.js";
 import type { Store } from "../../src/store/types.js";
 import { isStorageError } from "../../src/transfer/storage-element.js";
@@ -114,7 +114,7 @@ export function describeWorkloadFlow(name: string, backend: Backend): void {
         expect(j.context.site, `job ${i}`).toBe(i < 60 ? "A" : "B");
         // Its input was already there: no transfer, straight to activated.
         expect(j.context.timestamps.assigned).toBeUndefined();
-        const decision = j.context.brokerage.decision as BrokerageDecision;
+        const decision = (await decisionOf(grid, `${taskId}-${i}.1`))!;
         expect(decision.candidates.map((c) => c.site)).toEqual(["A", "B", "C"]);
         for (const candidate of decision.candidates) {
           expect(candidate.score !== undefined || (candidate.excluded?.length ?? 0) > 0, candidate.site).toBe(
@@ -257,11 +257,10 @@ export function describeWorkloadFlow(name: string, backend: Backend): void {
       await grid.submit({ taskId: taskAfter, jobs: 1, payload }, "erin");
       const waiting = await waitUntil(async () => {
         const j = await readContext(grid.ctx, "job", `${taskAfter}-0.1`);
-        const decision = j?.context.brokerage.decision as BrokerageDecision | null;
-        return decision && j ? j : undefined;
+        return j && (await decisionOf(grid, `${taskAfter}-0.1`)) ? j : undefined;
       });
       expect(waiting.context.site).toBeNull();
-      const decision = waiting.context.brokerage.decision as BrokerageDecision;
+      const decision = (await decisionOf(grid, `${taskAfter}-0.1`))!;
       expect(decision.candidates[0]?.excluded?.[0]?.reason).toMatch(/brokeroff/);
       expect((await readContext(grid.ctx, "site", "HOLE"))?.context.totals.failed).toBe(before);
     });
@@ -298,6 +297,12 @@ export function describeWorkloadFlow(name: string, backend: Backend): void {
       );
     });
   });
+}
+
+/** The job's brokerage decision, which its `brokered` history entry carries. */
+async function decisionOf(grid: Grid, jobId: string) {
+  const view = await grid.runtime.inspect({ kind: "job", id: jobId });
+  return view ? lastDecision(view.history) : null;
 }
 
 function count(values: string[], wanted: string): number {

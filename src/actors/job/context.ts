@@ -20,7 +20,7 @@ export function initialJobContext(raw: JobInput): JobContext {
     requestedSite: input.requestedSite,
     site: null,
     pilot: null,
-    brokerage: { decision: null, tries: 0 },
+    brokerage: { tries: 0 },
     waitingFor: [],
     dispatch: null,
     producedFiles: [],

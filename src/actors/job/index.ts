@@ -9,7 +9,7 @@ export * from "./schema.js";
 export const jobKind: KindDefinition<typeof jobMachine> = {
   kind: "job",
   machine: jobMachine,
-  version: 2,
+  version: 3,
   minVersion: 1,
   migrate: migrateJob,
   createEvent: "create",

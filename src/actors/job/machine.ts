@@ -128,7 +128,7 @@ export const jobMachine = setup({
     recordDecision: assign(({ context, event }) => {
       if (event.type !== "brokered") return {};
       return {
-        brokerage: { decision: event.decision, tries: context.brokerage.tries + 1 },
+        brokerage: { tries: context.brokerage.tries + 1 },
         lastAtMs: eventTimeMs(event, context.lastAtMs),
       };
     }),

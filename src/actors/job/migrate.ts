@@ -1,12 +1,22 @@
 import type { PersistedState } from "../../runtime/kinds.js";
 
+type Context = Record<string, unknown>;
+
 /**
  * Version 2 counts a live job among its site's jobs through counters
  * committed with its transitions (`countedAt` says where). A version 1 job
  * was counted by the site actor instead, so it starts uncounted: its next
  * state is counted, and nothing is taken off for the state it was in.
+ *
+ * Version 3 keeps the brokerage decision in the `brokered` history entry
+ * only; the snapshot keeps how many times brokerage answered.
  */
 export function migrateJob(fromVersion: number, state: PersistedState): PersistedState {
-  if (fromVersion !== 1) return state;
-  return { ...state, context: { ...(state.context as object), countedAt: null } };
+  let context = state.context as Context;
+  if (fromVersion < 2) context = { ...context, countedAt: null };
+  if (fromVersion < 3) {
+    const { tries } = (context.brokerage ?? {}) as { tries?: number };
+    context = { ...context, brokerage: { tries: tries ?? 0 } };
+  }
+  return context === state.context ? state : { ...state, context };
 }

@@ -220,7 +220,13 @@ export interface JobContext {
   requestedSite: string | null;
   site: string | null;
   pilot: PilotBinding | null;
-  brokerage: { decision: unknown; tries: number };
+  /**
+   * How often brokerage answered. Its decision (every candidate site with its
+   * score or why it was excluded) is kept in the `brokered` history entry only:
+   * in a grid of hundreds of sites it is tens of kilobytes, which the snapshot
+   * would re-encode on every later transition.
+   */
+  brokerage: { tries: number };
   /** Lfns brokerage found not yet produced; the job watches their datasets. */
   waitingFor: string[];
   dispatch: { dataset: string; subscription: string } | null;

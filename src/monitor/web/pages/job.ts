@@ -31,7 +31,7 @@ interface JobContext {
   error: JobError | null;
   exitCode: number | null;
   state: string | null;
-  brokerage: { decision: unknown; tries: number };
+  brokerage: { tries: number };
   producedFiles: { lfn: string; sizeBytes: number }[];
   payload: { command: string[] } | null;
 }
@@ -40,6 +40,16 @@ const LOG_TAIL_BYTES = 4000;
 
 function isDecision(value: unknown): value is Decision {
   return typeof value === "object" && value !== null && Array.isArray((value as Decision).candidates);
+}
+
+/** The decision of the last applied `brokered` event: the job's snapshot keeps only the count of tries. */
+function lastDecision(history: HistoryEntry[]): Decision | null {
+  for (let i = history.length - 1; i >= 0; i--) {
+    const entry = history[i]!;
+    if (entry.refused || entry.event.type !== "brokered") continue;
+    return isDecision(entry.event.decision) ? entry.event.decision : null;
+  }
+  return null;
 }
 
 /** What an event said beyond its type, in one short line. */
@@ -126,6 +136,7 @@ export async function jobPage(root: HTMLElement, jobId: string): Promise<View> {
       `/api/v1/actors/job/${encodeURIComponent(jobId)}?history=1000`,
     );
     const job = view.context;
+    const decision = lastDecision(view.history);
     const logPath = `/api/v1/monitor/jobs/${encodeURIComponent(jobId)}/log`;
     const hasLog = job.producedFiles.some((f) => f.lfn.endsWith(".log.txt"));
     const logTail = hasLog ? await getText(`${logPath}?tail=${LOG_TAIL_BYTES}`) : null;
@@ -191,9 +202,7 @@ export async function jobPage(root: HTMLElement, jobId: string): Promise<View> {
       section(`Timeline (${view.history.length} entries)`, timeline(view.history)),
       section(
         `Brokerage (${job.brokerage.tries} ${job.brokerage.tries === 1 ? "try" : "tries"})`,
-        isDecision(job.brokerage.decision)
-          ? decisionTable(job.brokerage.decision)
-          : message("no brokerage decision recorded"),
+        decision ? decisionTable(decision) : message("no brokerage decision recorded"),
       ),
     );
   };
