@@ -205,6 +205,8 @@ class Tracker {
   readonly activatedAt = new Map<string, number>();
   readonly pushedAt = new Map<string, number>();
   finished = 0;
+  /** Committed transitions of every actor (job, task, dataset, site, ...) since the last reset. */
+  transitions = 0;
   errors = 0;
   lastError = "";
   prefix = "-";
@@ -214,6 +216,7 @@ class Tracker {
     this.activatedAt.clear();
     this.pushedAt.clear();
     this.finished = 0;
+    this.transitions = 0;
     this.prefix = prefix;
     this.mode = mode;
   }
@@ -257,6 +260,7 @@ async function startGrid(redis: BenchRedis, dataDir: string): Promise<BenchGrid>
   node.grid.runtime.onTransitions((transitions) => {
     const now = performance.now();
     for (const t of transitions) {
+      if (!t.entry.refused) tracker.transitions++;
       if (!t.actor.startsWith("job/") || t.entry.refused) continue;
       const jobId = t.actor.slice(4);
       if (!jobId.startsWith(tracker.prefix)) continue;
@@ -466,6 +470,11 @@ function pacedRows(rate: number, ours: PacedResult & Cost, bull: (PacedResult & 
   ];
 }
 
+/** What a job costs us in durable state changes; a BullMQ job has no such figure. */
+function transitionsRow(label: string, transitions: number, jobs: number): Row {
+  return [`${label} committed transitions/job`, transitions / Math.max(1, jobs), "-", ""];
+}
+
 function samples(r: PacedResult): string {
   return `${r.latency.count.toLocaleString("en-US")} (${r.missing})`;
 }
@@ -522,11 +531,13 @@ async function main(): Promise<void> {
       const bull = SKIP_BASELINE ? null : await cpu.perJob(() => bullPaced(redis.url, rate, failures));
       const ours = await cpu.perJob(() => pandaPaced(grid!, rate, failures));
       rows.push(...pacedRows(rate, ours, bull));
+      rows.push(transitionsRow(`${rate.toLocaleString("en-US")}/s`, grid.tracker.transitions, ours.jobs));
       notes.push(verdict("panda-actors", rate, ours));
       if (bull) notes.push(verdict("BullMQ", rate, bull));
     }
     const bull = SKIP_BASELINE ? null : await cpu.perJob(() => bullThroughput(redis.url, failures));
     const ours = await cpu.perJob(() => pandaThroughput(grid!, failures));
+    const batchTransitions = grid.tracker.transitions;
     const batch = `batch of ${BATCH_JOBS.toLocaleString("en-US")}`;
     rows.push(row(`${batch} jobs/s`, ours.perSecond, bull?.perSecond ?? null, "higher"));
     rows.push([
@@ -535,6 +546,7 @@ async function main(): Promise<void> {
       bull ? `${bull.seconds.toFixed(2)} (${bull.missing})` : "-",
       "",
     ]);
+    rows.push(transitionsRow(batch, batchTransitions, ours.jobs));
     rows.push(row(`${batch} node CPU ms/job`, ours.nodeMsPerJob, bull?.nodeMsPerJob ?? null, "lower"));
     rows.push(row(`${batch} redis CPU ms/job`, ours.redisMsPerJob, bull?.redisMsPerJob ?? null, "lower"));
     rows.push(
@@ -576,6 +588,8 @@ async function main(): Promise<void> {
       `  BullMQ addBulk -> every job completed, worker concurrency ${PILOTS}, removeOnComplete/removeOnFail.`,
       "CPU ms/job: CPU time of this process (pilots and BullMQ clients included) and of redis-server over the run;",
       "  redis commands/job: commands redis-server ran, those run by Lua scripts included.",
+      "committed transitions/job: state changes of every actor (job, task, dataset, site) per job, each committed",
+      "  with its history entry, effects and timers.",
       "ratio: BullMQ / panda-actors for times and CPU, panda-actors / BullMQ for jobs/s: above 1x we are ahead.",
       ...notes,
       ...(failures.length > 0 ? [`failures: ${failures.length} (first: ${failures[0]})`] : []),
