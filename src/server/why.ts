@@ -2,6 +2,7 @@ import { decideRetry } from "../actors/job/retry.js";
 import type { JobContext } from "../actors/job/schema.js";
 import { refs } from "../actors/shared/names.js";
 import type { BrokerageDecision, CandidateVerdict } from "../brokerage/types.js";
+import { lastBrokeredDecision } from "../monitor/brokerage-history.js";
 import { jobLogLocation, openJobLog, tailOf } from "../monitor/job-log.js";
 import type { HistoryEntry } from "../runtime/records.js";
 import { queueNames } from "../store/queue-index.js";
@@ -83,13 +84,8 @@ export function explainDecision(decision: BrokerageDecision): CandidateExplanati
  * in the history entry, not in the job's snapshot (see `JobContext.brokerage`).
  */
 export function lastDecision(history: readonly HistoryEntry[]): BrokerageDecision | null {
-  for (let i = history.length - 1; i >= 0; i--) {
-    const entry = history[i]!;
-    const event = entry.event as { type?: unknown; decision?: unknown };
-    if (entry.refused || event.type !== "brokered") continue;
-    return isDecision(event.decision) ? event.decision : null;
-  }
-  return null;
+  const decision = lastBrokeredDecision(history);
+  return isDecision(decision) ? decision : null;
 }
 
 /** The job's last brokerage decision with every candidate explained; null before brokerage answered. */

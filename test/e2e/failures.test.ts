@@ -1,9 +1,10 @@
 import { describe, expect, it } from "vitest";
 import type { JobContext } from "../../src/actors/job/schema.js";
+import { connectTestPilot } from "../../src/gateway/test-client.js";
 import type { Runtime } from "../../src/runtime/runtime.js";
 import { readContext } from "../../src/workload/context.js";
 import { until } from "../pilot/pilot-process.js";
-import { api, USER_TOKEN, useGrid } from "./grid-fixture.js";
+import { api, pilotToken, USER_TOKEN, useGrid } from "./grid-fixture.js";
 
 const grid = useGrid();
 
@@ -88,5 +89,57 @@ describe("failures end to end", () => {
     expect(job.state).toBe("finished");
     expect(job.context.pilot?.pilotId).toBe(pilotId);
     expect(await readContext(fixture.node.grid.ctx, "job", `${taskId}-0.2`)).toBeNull();
+  });
+
+  it("answers a report about another pilot's job with NOT_YOUR_JOB, leaving that job and both sessions intact", async () => {
+    const fixture = await grid(["SITE-O"]);
+    const hello = (hostname: string) => ({
+      site: "SITE-O",
+      hostname,
+      cores: 1,
+      memoryMb: 4000,
+      diskMb: 100_000,
+      walltimeLeftSec: 86_400,
+      multitask: false,
+      agent: "e2e-test",
+    });
+    const url = `${fixture.node.url}/pilot`;
+    const owner = await connectTestPilot(url, pilotToken("SITE-O"), hello("wn-owner"));
+    const intruder = await connectTestPilot(url, pilotToken("SITE-O"), hello("wn-intruder"));
+    try {
+      const taskId = "t-owned";
+      const done = taskDone(fixture.node.grid.runtime, taskId);
+      owner.send({ type: "pilot.ready", thread: "primary" });
+      await submit(fixture.node, { taskId, jobs: 1, payload: { command: ["true"] } });
+      const { job } = await owner.next("job.push");
+
+      const report = intruder.send({
+        type: "job.status",
+        jobId: job.jobId,
+        attempt: job.attempt,
+        state: "running",
+      });
+      expect(await intruder.next("error")).toMatchObject({ code: "NOT_YOUR_JOB", ref: report });
+      expect((await readContext(fixture.node.grid.ctx, "job", job.jobId))?.state).toBe("sent");
+      // The intruder's session carries on: its next message is acknowledged.
+      const ready = intruder.send({ type: "pilot.ready", thread: "primary" });
+      expect((await intruder.next("ack")).ref).toBe(ready);
+
+      owner.send({ type: "job.ack", jobId: job.jobId, attempt: job.attempt });
+      owner.send({
+        type: "job.ended",
+        jobId: job.jobId,
+        attempt: job.attempt,
+        outcome: "finished",
+        exitCode: 0,
+        outputs: [],
+      });
+      expect((await done).state?.context).toMatchObject({ counts: { finished: 1 } });
+      expect((await readContext(fixture.node.grid.ctx, "job", job.jobId))?.context.pilot?.pilotId).toBe(
+        owner.welcome.pilotId,
+      );
+    } finally {
+      await Promise.all([owner.close(), intruder.close()]);
+    }
   });
 });

@@ -2,10 +2,12 @@ import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Redis } from "ioredis";
 import { afterEach, onTestFailed } from "vitest";
 import type { SiteInput } from "../../src/actors/site/schema.js";
 import { type ServerNode, type ServerNodeOptions, startServerNode } from "../../src/server/server.js";
 import { PilotProcess } from "../pilot/pilot-process.js";
+import { cleanupPrefix, getRedisUrl, uniquePrefix } from "../support/redis.js";
 
 export const USER_TOKEN = `user-${randomBytes(12).toString("hex")}`;
 export const OTHER_USER_TOKEN = `other-${randomBytes(12).toString("hex")}`;
@@ -29,16 +31,39 @@ export interface GridFixture {
   restart(): Promise<ServerNode>;
 }
 
+/** The embedded store, or Redis under a key prefix of the test's own. */
+export type GridStore = "embedded" | "Redis";
+
 /**
  * A real server node on port 0 and real pilot processes against it; all torn
- * down after each test, and the pilots' logs printed when a test fails.
+ * down after each test (on Redis, its keys too), and the pilots' logs printed
+ * when a test fails.
  */
-export function useGrid(): (sites: string[], extra?: Partial<ServerNodeOptions>) => Promise<GridFixture> {
+export function useGrid(): (
+  sites: string[],
+  extra?: Partial<ServerNodeOptions>,
+  store?: GridStore,
+) => Promise<GridFixture> {
   const cleanups: (() => Promise<void>)[] = [];
   afterEach(async () => {
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
   });
-  return async (sites, extra = {}) => {
+  return async (sites, extra = {}, store = "embedded") => {
+    let redisOptions: Partial<ServerNodeOptions> = {};
+    if (store === "Redis") {
+      const redisUrl = await getRedisUrl();
+      const redisPrefix = uniquePrefix("e2e-grid");
+      redisOptions = { redisUrl, redisPrefix };
+      // Pushed first, so it runs last: after the node has closed and written its last key.
+      cleanups.push(async () => {
+        const redis = new Redis(redisUrl);
+        try {
+          await cleanupPrefix(redis, redisPrefix);
+        } finally {
+          redis.disconnect();
+        }
+      });
+    }
     const dataDir = mkdtempSync(join(tmpdir(), "panda-e2e-"));
     cleanups.push(async () => rmSync(dataDir, { recursive: true, force: true }));
     const options: ServerNodeOptions = {
@@ -52,6 +77,7 @@ export function useGrid(): (sites: string[], extra?: Partial<ServerNodeOptions>)
       ],
       heartbeatMs: 500,
       pingIntervalMs: 1000,
+      ...redisOptions,
       ...extra,
     };
     let node = await startServerNode(options);

@@ -8,6 +8,9 @@ import { api, type GridFixture, OTHER_USER_TOKEN, USER_TOKEN, useGrid } from "./
 
 const grid = useGrid();
 
+/** The states a job that runs and uploads an output passes, in order. */
+const LIFECYCLE = ["defined", "activated", "sent", "starting", "running", "holding", "finished"] as const;
+
 /** Whether any live (not zombie) process of a process group is left: none may outlive a kill. */
 function groupAlive(pgid: number): boolean {
   for (const entry of readdirSync("/proc")) {
@@ -44,60 +47,47 @@ function pathOf(history: { to: string; refused?: unknown }[]): string[] {
 }
 
 describe("grid end to end, real pilots and payloads", () => {
-  it("finishes a 50-job task over two sites; every job's history is the full lifecycle", async () => {
-    const fixture = await grid(["SITE-A", "SITE-B"]);
-    for (const site of ["SITE-A", "SITE-B"]) {
-      fixture.startPilot(site);
-      fixture.startPilot(site);
-    }
-    await until(() => (fixture.node.dispatcher.connectedPilots().length === 4 ? true : undefined), 20_000);
-    const taskId = "t-e2e-50";
-    const done = taskDone(fixture, taskId);
-    const submitted = await api(fixture.node, "/api/v1/tasks", {
-      method: "POST",
-      token: USER_TOKEN,
-      body: JSON.stringify({
-        taskId,
-        jobs: 50,
-        type: "production",
-        payload: { command: ["sh", "-c", "echo {jobId} > out-{jobId}.txt"], outputs: ["out-{jobId}.txt"] },
-      }),
-    });
-    expect(submitted).toMatchObject({ status: 201, body: { taskId, jobs: 50 } });
-    const end = await done;
-    expect(end.state?.value).toBe("done");
-    expect((end.state?.context as TaskContext | undefined)?.counts.finished).toBe(50);
-    const sites = new Set<string>();
-    for (let i = 0; i < 50; i++) {
-      const view = await fixture.node.grid.runtime.inspect({ kind: "job", id: `${taskId}-${i}.1` });
-      const job = view!.context as JobContext;
-      sites.add(job.site!);
-      expect(pathOf(view!.history)).toEqual([
-        "defined",
-        "activated",
-        "sent",
-        "starting",
-        "running",
-        "holding",
-        "finished",
-      ]);
-      for (const state of [
-        "defined",
-        "activated",
-        "sent",
-        "starting",
-        "running",
-        "holding",
-        "finished",
-      ] as const) {
-        expect(job.timestamps[state], `${job.jobId} ${state}`).toBeTypeOf("number");
+  it.each(["embedded", "Redis"] as const)(
+    "finishes a 50-job task over two sites on the %s store; every job's history is the full lifecycle",
+    async (store) => {
+      const fixture = await grid(["SITE-A", "SITE-B"], {}, store);
+      for (const site of ["SITE-A", "SITE-B"]) {
+        fixture.startPilot(site);
+        fixture.startPilot(site);
       }
-      // The payload really ran and its output was uploaded to the site's storage.
-      const stored = await fixture.node.grid.ctx.storage.get(job.site!)!.stat(`out-${job.jobId}.txt`);
-      expect(stored?.sizeBytes).toBe(`${job.jobId}\n`.length);
-    }
-    expect([...sites].sort()).toEqual(["SITE-A", "SITE-B"]);
-  });
+      await until(() => (fixture.node.dispatcher.connectedPilots().length === 4 ? true : undefined), 20_000);
+      const taskId = "t-e2e-50";
+      const done = taskDone(fixture, taskId);
+      const submitted = await api(fixture.node, "/api/v1/tasks", {
+        method: "POST",
+        token: USER_TOKEN,
+        body: JSON.stringify({
+          taskId,
+          jobs: 50,
+          type: "production",
+          payload: { command: ["sh", "-c", "echo {jobId} > out-{jobId}.txt"], outputs: ["out-{jobId}.txt"] },
+        }),
+      });
+      expect(submitted).toMatchObject({ status: 201, body: { taskId, jobs: 50 } });
+      const end = await done;
+      expect(end.state?.value).toBe("done");
+      expect((end.state?.context as TaskContext | undefined)?.counts.finished).toBe(50);
+      const sites = new Set<string>();
+      for (let i = 0; i < 50; i++) {
+        const view = await fixture.node.grid.runtime.inspect({ kind: "job", id: `${taskId}-${i}.1` });
+        const job = view!.context as JobContext;
+        sites.add(job.site!);
+        expect(pathOf(view!.history)).toEqual([...LIFECYCLE]);
+        for (const state of LIFECYCLE) {
+          expect(job.timestamps[state], `${job.jobId} ${state}`).toBeTypeOf("number");
+        }
+        // The payload really ran and its output was uploaded to the site's storage.
+        const stored = await fixture.node.grid.ctx.storage.get(job.site!)!.stat(`out-${job.jobId}.txt`);
+        expect(stored?.sizeBytes).toBe(`${job.jobId}\n`.length);
+      }
+      expect([...sites].sort()).toEqual(["SITE-A", "SITE-B"]);
+    },
+  );
 
   it("runs short analysis jobs on the secondary thread while the primary runs, then the pilot exits", async () => {
     const fixture = await grid(["SITE-M"]);

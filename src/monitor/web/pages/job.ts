@@ -1,3 +1,4 @@
+import { lastBrokeredDecision } from "../../brokerage-history.js";
 import { type ActorView, getJson, getText, type HistoryEntry, type JobError } from "../api.js";
 import { fmtBytes, fmtTime, h, link, message, section, stateBadge, table, topState } from "../dom.js";
 import { throttled } from "../live.js";
@@ -40,16 +41,6 @@ const LOG_TAIL_BYTES = 4000;
 
 function isDecision(value: unknown): value is Decision {
   return typeof value === "object" && value !== null && Array.isArray((value as Decision).candidates);
-}
-
-/** The decision of the last applied `brokered` event: the job's snapshot keeps only the count of tries. */
-function lastDecision(history: HistoryEntry[]): Decision | null {
-  for (let i = history.length - 1; i >= 0; i--) {
-    const entry = history[i]!;
-    if (entry.refused || entry.event.type !== "brokered") continue;
-    return isDecision(entry.event.decision) ? entry.event.decision : null;
-  }
-  return null;
 }
 
 /** What an event said beyond its type, in one short line. */
@@ -136,7 +127,8 @@ export async function jobPage(root: HTMLElement, jobId: string): Promise<View> {
       `/api/v1/actors/job/${encodeURIComponent(jobId)}?history=1000`,
     );
     const job = view.context;
-    const decision = lastDecision(view.history);
+    const recorded = lastBrokeredDecision(view.history);
+    const decision = isDecision(recorded) ? recorded : null;
     const logPath = `/api/v1/monitor/jobs/${encodeURIComponent(jobId)}/log`;
     const hasLog = job.producedFiles.some((f) => f.lfn.endsWith(".log.txt"));
     const logTail = hasLog ? await getText(`${logPath}?tail=${LOG_TAIL_BYTES}`) : null;
