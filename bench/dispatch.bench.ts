@@ -75,8 +75,10 @@ function inWindow(times: Iterable<number>, from: number, to: number): number {
 class CpuMeter {
   constructor(private readonly redis: Redis) {}
 
-  async read(): Promise<{ node: number; redis: number; commands: number }> {
-    const info = await this.redis.info();
+  async read(): Promise<{ node: number; redis: number; commands: number; byCommand: Map<string, number> }> {
+    const info = await this.redis.info("all");
+    const byCommand = new Map<string, number>();
+    for (const m of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) byCommand.set(m[1]!, Number(m[2]));
     const field = (name: string) => Number(new RegExp(`^${name}:([\\d.]+)`, "m").exec(info)?.[1] ?? 0);
     const usage = process.cpuUsage();
     return {
@@ -84,6 +86,7 @@ class CpuMeter {
       redis: field("used_cpu_sys") + field("used_cpu_user"),
       // Less the INFO calls of the meter itself.
       commands: field("total_commands_processed") - 1,
+      byCommand,
     };
   }
 
@@ -98,6 +101,10 @@ class CpuMeter {
       nodeMsPerJob: ((after.node - before.node) * 1000) / jobs,
       redisMsPerJob: ((after.redis - before.redis) * 1000) / jobs,
       redisCommandsPerJob: (after.commands - before.commands) / jobs,
+      commandsPerJob: [...after.byCommand]
+        .map(([name, calls]) => [name, (calls - (before.byCommand.get(name) ?? 0)) / jobs] as const)
+        .filter(([name, perJob]) => perJob >= 0.05 && name !== "info")
+        .sort((a, b) => b[1] - a[1]),
     };
   }
 }
@@ -106,6 +113,8 @@ interface Cost {
   nodeMsPerJob: number;
   redisMsPerJob: number;
   redisCommandsPerJob: number;
+  /** Redis commands per job by name (Lua-internal calls included), most first. */
+  commandsPerJob: (readonly [string, number])[];
 }
 
 interface PacedResult {
@@ -556,6 +565,11 @@ async function main(): Promise<void> {
         bull?.redisCommandsPerJob ?? null,
         "lower",
       ),
+    );
+    notes.push(
+      `batch redis commands/job by command: ${ours.commandsPerJob
+        .map(([name, perJob]) => `${name} ${perJob.toFixed(1)}`)
+        .join(", ")}`,
     );
     notes.push(
       `dispatcher bind (queue read -> dispatch commit -> push sent): p50 ${bindMs.percentile(50).toFixed(2)} ms, ` +
