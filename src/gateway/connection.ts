@@ -35,11 +35,15 @@ type ConnectionLimits = Pick<
   | "maxConsecutiveBadFrames"
   | "helloTimeoutMs"
   | "maxQueuedMessages"
+  | "maxConcurrentMessages"
   | "maxBufferedBytes"
 >;
 
 /** How far past `maxBufferedBytes` owed answers may pile up before the pilot counts as not reading. */
 const UNREAD_BUFFER_FACTOR = 4;
+
+/** Corked frame bytes after which the socket is flushed within the turn. */
+const MAX_CORKED_BYTES = 16 * 1024;
 
 /** What ws reports when the socket went away without a close frame. */
 const ABNORMAL_CLOSURE = 1006;
@@ -71,7 +75,13 @@ export class PilotConnection {
   private consecutiveBadFrames = 0;
   private consecutiveRateLimitedFrames = 0;
   private answeredLastPing = true;
-  private processing = false;
+  /** Messages handed to the host and not settled yet. */
+  private inFlight = 0;
+  /** A hello is being handled: nothing after it may start before the session exists. */
+  private helloInFlight = false;
+  private corked = false;
+  /** Frame bytes written while corked this turn: held back by us, not by a pilot that does not read. */
+  private corkedBytes = 0;
   private readingPaused = false;
   private closeReason: string | undefined;
   private notified = false;
@@ -139,24 +149,64 @@ export class PilotConnection {
    */
   send(message: ServerMessage): boolean {
     if (!this.open) return false;
-    if (this.socket.bufferedAmount > this.limits.maxBufferedBytes * UNREAD_BUFFER_FACTOR) {
-      this.log.warn(
-        { ...this.logFields(), bufferedBytes: this.socket.bufferedAmount },
-        "pilot does not read",
-      );
+    if (this.unsentBytes() > this.limits.maxBufferedBytes * UNREAD_BUFFER_FACTOR) {
+      this.log.warn({ ...this.logFields(), bufferedBytes: this.unsentBytes() }, "pilot does not read");
       this.terminate(closeCodes.policyViolation, "pilot does not read its socket");
       return false;
     }
-    this.socket.send(encodeServerFrame(message));
+    const frame = encodeServerFrame(message);
+    this.cork();
+    this.socket.send(frame);
+    if (this.corked) {
+      this.corkedBytes += frame.length;
+      // Corking is for coalescing small frames; big ones go out at once, so backpressure shows as it happens.
+      if (this.corkedBytes >= MAX_CORKED_BYTES) this.flushCorked();
+    }
     return true;
+  }
+
+  private flushCorked(): void {
+    const tcp = this.tcpSocket();
+    if (!tcp) return;
+    tcp.uncork();
+    tcp.cork();
+    this.corkedBytes = 0;
+  }
+
+  /** ws keeps the TCP socket private; corking it is the only way to coalesce its frame writes. */
+  private tcpSocket(): { cork(): void; uncork(): void } | undefined {
+    return (this.socket as unknown as { _socket?: { cork(): void; uncork(): void } })._socket;
+  }
+
+  /** Bytes the socket could not hand to the kernel yet, less this turn's corked frames. */
+  private unsentBytes(): number {
+    return Math.max(0, this.socket.bufferedAmount - this.corkedBytes);
+  }
+
+  /**
+   * Holds this turn's frames in the socket and writes them at once at the end
+   * of the turn: the answers to a pilot's reports and a push that follows
+   * them cost one write, not one each.
+   */
+  private cork(): void {
+    if (this.corked) return;
+    const tcp = this.tcpSocket();
+    if (!tcp) return;
+    this.corked = true;
+    tcp.cork();
+    setImmediate(() => {
+      this.corked = false;
+      this.corkedBytes = 0;
+      tcp.uncork();
+    });
   }
 
   /** Sends a frame unless the socket already holds `maxBufferedBytes` unsent. */
   sendIfNotBackpressured(message: ServerMessage): boolean {
     if (!this.open) return false;
-    if (this.socket.bufferedAmount > this.limits.maxBufferedBytes) {
+    if (this.unsentBytes() > this.limits.maxBufferedBytes) {
       this.log.debug(
-        { ...this.logFields(), bufferedBytes: this.socket.bufferedAmount },
+        { ...this.logFields(), bufferedBytes: this.unsentBytes() },
         "push refused: socket backpressured",
       );
       return false;
@@ -249,28 +299,44 @@ export class PilotConnection {
       this.readingPaused = true;
       this.socket.pause();
     }
-    if (!this.processing) void this.processQueue();
+    this.pump();
   }
 
-  private async processQueue(): Promise<void> {
-    this.processing = true;
-    try {
-      for (let message = this.queue.shift(); message; message = this.queue.shift()) {
-        if (this.closeReason !== undefined) break;
-        if (message.type === "pilot.hello") clearTimeout(this.helloTimer);
-        try {
-          await this.host.handle(this, message);
-        } catch (err) {
-          this.log.error({ ...this.logFields(), err }, "gateway failed to handle a frame");
-        }
-        if (this.readingPaused && this.queue.length < this.limits.maxQueuedMessages / 2) {
-          this.readingPaused = false;
-          this.socket.resume();
-        }
+  /**
+   * Hands queued messages to the host, up to `maxConcurrentMessages` at once,
+   * in arrival order. Until the session exists (a hello is in hand or none
+   * was accepted yet) messages go one at a time.
+   */
+  private pump(): void {
+    while (this.queue.length > 0 && this.closeReason === undefined) {
+      if (this.helloInFlight || this.inFlight >= this.limits.maxConcurrentMessages) return;
+      const serial = !this.session || this.queue[0]!.type === "pilot.hello";
+      if (serial && this.inFlight > 0) return;
+      const message = this.queue.shift()!;
+      if (message.type === "pilot.hello") {
+        clearTimeout(this.helloTimer);
+        this.helloInFlight = true;
       }
-    } finally {
-      this.processing = false;
-      if (this.closeReason !== undefined) this.notifyClosed();
+      this.inFlight++;
+      this.host
+        .handle(this, message)
+        .catch((err: unknown) => {
+          this.log.error({ ...this.logFields(), err }, "gateway failed to handle a frame");
+        })
+        .finally(() => {
+          this.inFlight--;
+          if (message.type === "pilot.hello") this.helloInFlight = false;
+          if (this.readingPaused && this.queue.length < this.limits.maxQueuedMessages / 2) {
+            this.readingPaused = false;
+            this.socket.resume();
+          }
+          if (this.closeReason !== undefined) {
+            if (this.inFlight === 0) this.notifyClosed();
+            return;
+          }
+          this.pump();
+        });
+      if (serial) return;
     }
   }
 
@@ -280,7 +346,7 @@ export class PilotConnection {
     this.closeReason = reason;
     this.queue.length = 0;
     clearTimeout(this.helloTimer);
-    if (!this.processing) this.notifyClosed();
+    if (this.inFlight === 0) this.notifyClosed();
   }
 
   private notifyClosed(): void {

@@ -30,6 +30,12 @@ export const gatewayLimitsSchema = z.object({
   helloTimeoutMs: positiveInt.default(10_000),
   /** Messages waiting for the handlers before the gateway stops reading the socket (TCP backpressure). */
   maxQueuedMessages: positiveInt.default(32),
+  /**
+   * Messages of one session handed to the handlers at once. Reports that
+   * arrive together (starting, running, ended) then reach their job in one
+   * turn and share one commit; each is still answered on its own.
+   */
+  maxConcurrentMessages: positiveInt.default(16),
   /** How long `close()` waits for pilots to answer the close frame before dropping their sockets. */
   closeGraceMs: positiveInt.default(2_000),
 });

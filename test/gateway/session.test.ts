@@ -160,35 +160,57 @@ describe("pilot gateway sessions", () => {
     expect(running.gateway.sessions()).toHaveLength(0);
   });
 
-  it("handles one message at a time and stops reading while the handlers lag", async () => {
-    let inFlight = 0;
-    let mostInFlight = 0;
+  /** A message handler that holds every message until released, counting how many it holds at once. */
+  function gatedHandler() {
+    const stats = { handled: 0, inFlight: 0, mostInFlight: 0 };
     let release!: () => void;
     const gate = new Promise<void>((resolve) => {
       release = resolve;
     });
+    const onMessage = async () => {
+      stats.handled += 1;
+      stats.inFlight += 1;
+      stats.mostInFlight = Math.max(stats.mostInFlight, stats.inFlight);
+      await gate;
+      stats.inFlight -= 1;
+    };
+    return { stats, onMessage, release };
+  }
+
+  it("handles one message at a time when so configured, and stops reading while the handlers lag", async () => {
+    const gated = gatedHandler();
     const running = await startGateway(
-      { maxQueuedMessages: 4, pingIntervalMs: 100 },
-      {
-        onMessage: async () => {
-          inFlight += 1;
-          mostInFlight = Math.max(mostInFlight, inFlight);
-          await gate;
-          inFlight -= 1;
-        },
-      },
+      { maxQueuedMessages: 4, maxConcurrentMessages: 1, pingIntervalMs: 100 },
+      { onMessage: gated.onMessage },
     );
     const pilot = await running.connect();
     const ids = Array.from({ length: 40 }, () => pilot.send(READY));
     // Several ping intervals pass while the gateway does not read the socket.
     await new Promise((resolve) => setTimeout(resolve, 300));
-    expect(running.seen.messages.length).toBeLessThan(40);
-    release();
+    expect(gated.stats.handled).toBeLessThan(40);
+    gated.release();
     const acks = [];
     for (const _ of ids) acks.push((await pilot.next("ack")).ref);
     expect(acks).toEqual(ids);
-    expect(mostInFlight).toBe(1);
+    expect(gated.stats.mostInFlight).toBe(1);
     expect(running.gateway.session(pilot.pilotId)?.open).toBe(true);
+  });
+
+  it("hands up to maxConcurrentMessages messages to the handlers at once and answers each", async () => {
+    const gated = gatedHandler();
+    const running = await startGateway(
+      { maxQueuedMessages: 64, maxConcurrentMessages: 8 },
+      { onMessage: gated.onMessage },
+    );
+    const pilot = await running.connect();
+    const ids = Array.from({ length: 20 }, () => pilot.send(READY));
+    await eventually(() => gated.stats.inFlight === 8);
+    gated.release();
+    const acks = [];
+    for (const _ of ids) acks.push((await pilot.next("ack")).ref);
+    expect(acks).toEqual(ids);
+    expect(gated.stats.mostInFlight).toBe(8);
+    expect(gated.stats.handled).toBe(20);
   });
 
   it("reports a disconnect only after the handler in flight settled", async () => {
