@@ -34,6 +34,14 @@ export interface StepInput {
   eventId: string;
   cause: string;
   nowMs: number;
+  /**
+   * The event was produced or already validated by this system (an effect, a
+   * timer, an inbox entry, a `Runtime.send` that checked it): the kind's zod
+   * schema is a trust-boundary check and is skipped.
+   */
+  trusted?: boolean;
+  /** Leave `snapshotBytes` null: the caller encodes only the last snapshot of a chain (`encodeSnapshot`). */
+  deferEncoding?: boolean;
 }
 
 /** Everything one event does to one actor, ready to commit. Computed without I/O. */
@@ -57,7 +65,7 @@ export function step(input: StepInput): StepResult {
   let refusal: RuntimeError | null = null;
   let computed: [AnyMachineSnapshot, unknown[]] | null = null;
   try {
-    if (definition.eventSchema && !event.type.startsWith("xstate.")) {
+    if (definition.eventSchema && !input.trusted && !event.type.startsWith("xstate.")) {
       const parsed = definition.eventSchema.safeParse(event);
       if (!parsed.success) {
         const detail = parsed.error.issues
@@ -81,14 +89,16 @@ export function step(input: StepInput): StepResult {
           `${input.actor} is final (${stateValueToString(current.state.value)})`,
         );
       }
-      if (!current.state.can(event)) {
+      computed = pureTransitionsOf(definition.machine).transition(current.state, event);
+      // xstate hands back the very snapshot it was given when no transition is enabled (what
+      // `snapshot.can(event)` answers false for), so one transition both checks and applies.
+      if (computed[0] === current.state) {
         const code = event.type === createEvent ? "ACTOR_EXISTS" : "EVENT_NOT_ACCEPTED";
         throw new RuntimeError(
           code,
           `${input.actor} in state ${stateValueToString(current.state.value)} does not accept ${event.type}`,
         );
       }
-      computed = pureTransitionsOf(definition.machine).transition(current.state, event);
     }
     if (computed[0].status === "error") {
       throw new RuntimeError("MACHINE_ERROR", `${input.actor}: ${event.type} put the machine in error`, {
@@ -145,18 +155,19 @@ export function step(input: StepInput): StepResult {
       counters: [],
     };
   }
-  const record: SnapshotRecord = {
-    k: definition.kind,
-    mv: definition.version,
-    s: persistState(nextState),
-  };
   return {
     next: { version, state: nextState },
     refusal: null,
-    snapshotBytes: encodeRecord(record),
+    snapshotBytes: input.deferEncoding ? null : encodeSnapshot(definition, nextState),
     history,
     ...sorted,
   };
+}
+
+/** The stored bytes of a machine snapshot: kind, machine version and the persisted state. */
+export function encodeSnapshot(definition: KindDefinition, state: AnyMachineSnapshot): Buffer {
+  const record: SnapshotRecord = { k: definition.kind, mv: definition.version, s: persistState(state) };
+  return encodeRecord(record);
 }
 
 function persistState(state: AnyMachineSnapshot): PersistedState {
