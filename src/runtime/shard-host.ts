@@ -1,10 +1,19 @@
 import { encode } from "../protocol/codec.js";
 import { FencedError } from "../store/errors.js";
-import type { ActorKey, CommitOutcome, CommitRecord, DeliveryAck, Fence, Store } from "../store/types.js";
+import type {
+  ActorKey,
+  CommitOutcome,
+  CommitRecord,
+  CounterDelta,
+  DeliveryAck,
+  Fence,
+  Store,
+  TimerEntry,
+} from "../store/types.js";
 import { parseActorKey } from "./actor-ref.js";
 import type { Clock, TimerHandle } from "./clock.js";
 import { RuntimeError } from "./errors.js";
-import type { KindRegistry } from "./kinds.js";
+import type { KindDefinition, KindRegistry } from "./kinds.js";
 import type { Logger } from "./logger.js";
 import {
   type AnyEvent,
@@ -13,7 +22,7 @@ import {
   type EffectPayload,
   type HistoryEntry,
 } from "./records.js";
-import { type LiveActor, restore, type StepResult, step } from "./step.js";
+import { encodeSnapshot, type LiveActor, restore, type StepResult, step } from "./step.js";
 
 /** What a `send` resolved to. A refused event rejects with a `RuntimeError` instead. */
 export type SendResult =
@@ -40,6 +49,8 @@ export interface Delivery {
   /** Called once the event's fate is committed (applied, refused or found duplicate). */
   onSettled?: () => void;
   attempts: number;
+  /** Commit this event in a record of its own: it was part of a record the store split. */
+  solo?: boolean;
 }
 
 /** An actor of this shard as held in memory: alive, absent (version 0) or unreadable. */
@@ -252,23 +263,18 @@ export class ShardHost {
     try {
       await this.loadSlots(batch.map((d) => d.actor));
       const nowMs = clock.nowMs();
-      const working = new Map<ActorKey, LiveActor | null>();
-      const planned: { delivery: Delivery; record: CommitRecord | null; result: StepResult | null }[] = [];
-      for (const delivery of batch) {
-        planned.push(this.plan(delivery, working, nowMs));
-      }
-      const toCommit = planned.filter((p) => p.record !== null);
+      const { steps, records } = this.plan(batch, nowMs);
       const outcomes =
-        toCommit.length > 0
+        records.length > 0
           ? await store.commit(
               this.shard,
               this.fence,
-              toCommit.map((p) => p.record!),
+              records.map((r) => r.record),
               { nowMs, dedupeWindowMs: config.dedupeWindowMs },
             )
           : [];
-      this.deps.onCommit?.(this.shard, toCommit.length, performance.now() - startedMs);
-      this.settle(planned, toCommit, outcomes);
+      this.deps.onCommit?.(this.shard, records.length, performance.now() - startedMs);
+      this.settle(steps, records, outcomes);
     } catch (err) {
       if (err instanceof FencedError) {
         for (const d of batch) d.waiter?.reject(new RuntimeError("SHARD_LOST", err.message));
@@ -284,17 +290,44 @@ export class ShardHost {
     }
   }
 
-  /** Computes one delivery's commit record against the working copy of its actor. */
-  private plan(
+  /**
+   * Steps every delivery of the batch against the working copy of its actor
+   * and folds consecutive steps of one actor into one record: one snapshot
+   * (the last), one version check, the timers' net change, and a history
+   * entry per event. A delivery marked `solo` gets a record of its own.
+   */
+  private plan(batch: Delivery[], nowMs: number): { steps: PlannedStep[]; records: PlannedRecord[] } {
+    const working = new Map<ActorKey, LiveActor | null>();
+    const open = new Map<ActorKey, RecordBuilder>();
+    const builders: RecordBuilder[] = [];
+    const steps: PlannedStep[] = [];
+    for (const delivery of batch) {
+      const planned = this.planStep(delivery, working, nowMs);
+      steps.push(planned.step);
+      if (!planned.recorded) continue;
+      let builder = delivery.solo ? undefined : open.get(delivery.actor);
+      if (!builder?.accepts(delivery)) {
+        builder = new RecordBuilder(delivery.actor, planned.expectedVersion, this.deps.config.historyCap);
+        builders.push(builder);
+        if (delivery.solo) open.delete(delivery.actor);
+        else open.set(delivery.actor, builder);
+      }
+      builder.add(planned.step, planned.definition);
+    }
+    const records = builders.map((b) => b.build());
+    return { steps, records };
+  }
+
+  /** Steps one delivery against the working copy of its actor. */
+  private planStep(
     delivery: Delivery,
     working: Map<ActorKey, LiveActor | null>,
     nowMs: number,
-  ): { delivery: Delivery; record: CommitRecord | null; result: StepResult | null } {
+  ): { step: PlannedStep; recorded: boolean; expectedVersion: number; definition: KindDefinition | null } {
     const slot = this.slots.get(delivery.actor)!;
     slot.lastUsedMs = nowMs;
-    const base = { dedupeId: delivery.dedupe ? delivery.eventId : null, ack: delivery.ack };
     if (slot.broken) {
-      const history = {
+      const history: HistoryEntry = {
         v: slot.broken.version,
         at: nowMs,
         id: delivery.eventId,
@@ -305,9 +338,10 @@ export class ShardHost {
         refused: { code: slot.broken.error.code, message: slot.broken.error.message },
       };
       return {
-        delivery,
-        result: null,
-        record: this.record(delivery.actor, slot.broken.version, null, history, base),
+        step: { delivery, result: null, history, group: null },
+        recorded: true,
+        expectedVersion: slot.broken.version,
+        definition: null,
       };
     }
     const current = working.has(delivery.actor) ? working.get(delivery.actor)! : slot.live;
@@ -320,54 +354,25 @@ export class ShardHost {
       eventId: delivery.eventId,
       cause: delivery.cause,
       nowMs,
+      // Events reach a shard only through Runtime.send (which validates them), effects, timers and the inbox.
+      trusted: true,
+      deferEncoding: true,
     });
     working.set(delivery.actor, result.next);
     // A refused direct send to an actor that does not exist leaves no trace: there is nothing to record it on.
-    if (result.refusal && !current && !delivery.ack && !delivery.dedupe)
-      return { delivery, result, record: null };
-    const record = this.record(
-      delivery.actor,
-      current?.version ?? 0,
-      result.snapshotBytes,
-      result.history,
-      base,
-    );
-    record.timerAdds = result.timerAdds;
-    record.timerCancels = result.timerCancels;
-    record.outbox = result.effects.map((e) => ({ effectId: e.id, payload: encodeEffect(e) }));
-    record.counters = result.counters;
-    return { delivery, result, record };
-  }
-
-  private record(
-    actor: ActorKey,
-    expectedVersion: number,
-    snapshot: Buffer | null,
-    history: StepResult["history"],
-    base: Pick<CommitRecord, "dedupeId" | "ack">,
-  ): CommitRecord {
+    const recorded = !(result.refusal && !current && !delivery.ack && !delivery.dedupe);
     return {
-      actor,
-      expectedVersion,
-      snapshot,
-      history: encodeHistory(history),
-      historyCap: this.deps.config.historyCap,
-      timerAdds: [],
-      timerCancels: [],
-      outbox: [],
-      counters: [],
-      ...base,
+      step: { delivery, result, history: result.history, group: null },
+      recorded,
+      expectedVersion: current?.version ?? 0,
+      definition,
     };
   }
 
-  private settle(
-    planned: { delivery: Delivery; record: CommitRecord | null; result: StepResult | null }[],
-    committed: { delivery: Delivery; record: CommitRecord | null; result: StepResult | null }[],
-    outcomes: CommitOutcome[],
-  ): void {
-    const outcomeOf = new Map<Delivery, CommitOutcome>();
-    committed.forEach((p, i) => {
-      outcomeOf.set(p.delivery, outcomes[i] ?? "conflict");
+  private settle(steps: PlannedStep[], records: PlannedRecord[], outcomes: CommitOutcome[]): void {
+    const outcomeOf = new Map<PlannedRecord, CommitOutcome>();
+    records.forEach((r, i) => {
+      outcomeOf.set(r, outcomes[i] ?? "conflict");
     });
     const effects: EffectPayload[] = [];
     const transitions: CommittedTransition[] = [];
@@ -376,14 +381,21 @@ export class ShardHost {
     // Armed timers are known here; only a consumed fire needs the store to say which timer is next.
     let earliestArmedMs = Number.POSITIVE_INFINITY;
     let timerFired = false;
-    for (const { delivery, record, result } of planned) {
+    for (const r of records) {
+      if (outcomeOf.get(r) !== "ok") continue;
+      for (const timer of r.record.timerAdds) earliestArmedMs = Math.min(earliestArmedMs, timer.dueAtMs);
+      if (r.record.acks.some((ack) => ack.kind === "timer")) timerFired = true;
+    }
+    for (const { delivery, result, history, group } of steps) {
       if (conflicted.has(delivery.actor)) {
         // An earlier event of this actor in the batch did not apply as planned: recompute from the store.
         retry.push(delivery);
         continue;
       }
-      const outcome: CommitOutcome = record ? outcomeOf.get(delivery)! : "ok";
-      if (outcome === "conflict") {
+      const outcome: CommitOutcome = group ? outcomeOf.get(group)! : "ok";
+      if (outcome === "conflict" || outcome === "split") {
+        // A split record held a duplicate or a stale delivery: its events go again, each in a record of its own.
+        if (outcome === "split") for (const s of group!.steps) s.delivery.solo = true;
         conflicted.add(delivery.actor);
         this.slots.delete(delivery.actor);
         retry.push(delivery);
@@ -392,7 +404,7 @@ export class ShardHost {
       this.release(delivery);
       if (outcome === "duplicate" || outcome === "stale") {
         // The stored state did not move; any later planned event of this actor assumed it did.
-        if (record?.snapshot) {
+        if (group?.record.snapshot) {
           conflicted.add(delivery.actor);
           this.slots.delete(delivery.actor);
         }
@@ -402,13 +414,9 @@ export class ShardHost {
       }
       const slot = this.slots.get(delivery.actor);
       if (result?.next && slot && !result.refusal) slot.live = result.next;
-      if (record) {
-        for (const timer of record.timerAdds) earliestArmedMs = Math.min(earliestArmedMs, timer.dueAtMs);
-        if (record.ack?.kind === "timer") timerFired = true;
-      }
       if (result) effects.push(...result.effects);
-      if (result && record) {
-        transitions.push({ actor: delivery.actor, entry: result.history, state: result.next?.state ?? null });
+      if (result && group) {
+        transitions.push({ actor: delivery.actor, entry: history, state: result.next?.state ?? null });
       }
       if (result?.refusal || !result) {
         delivery.waiter?.reject(result?.refusal ?? this.slots.get(delivery.actor)?.broken?.error);
@@ -582,10 +590,97 @@ export class ShardHost {
   }
 }
 
-function encodeEffect(effect: EffectPayload): Buffer {
-  return encode(effect);
+/** One delivery's step in a batch, and the record it went into (null: it leaves no trace). */
+interface PlannedStep {
+  delivery: Delivery;
+  /** Null for an actor whose stored snapshot is unreadable: the event is recorded as refused. */
+  result: StepResult | null;
+  history: HistoryEntry;
+  group: PlannedRecord | null;
 }
 
-function encodeHistory(entry: StepResult["history"]): Buffer {
-  return encode(entry);
+/** A commit record and the steps folded into it, in order. */
+interface PlannedRecord {
+  record: CommitRecord;
+  steps: PlannedStep[];
+}
+
+/**
+ * Folds consecutive steps of one actor into one commit record. Timers keep
+ * their last operation per key (arming replaces, cancelling removes), which is
+ * what applying the steps one by one would leave; counters are summed.
+ */
+class RecordBuilder {
+  private readonly steps: PlannedStep[] = [];
+  private readonly history: Buffer[] = [];
+  private readonly timers = new Map<string, TimerEntry | "cancel">();
+  private readonly outbox: CommitRecord["outbox"] = [];
+  private readonly counters = new Map<string, number>();
+  private readonly dedupeIds: string[] = [];
+  private readonly acks: DeliveryAck[] = [];
+  private versionStep = 0;
+  private last: { definition: KindDefinition; state: LiveActor["state"] } | null = null;
+
+  constructor(
+    private readonly actor: ActorKey,
+    private readonly expectedVersion: number,
+    private readonly historyCap: number,
+  ) {}
+
+  /** A second event with a dedupe id or delivery the record holds already must be decided on its own. */
+  accepts(delivery: Delivery): boolean {
+    if (delivery.dedupe && this.dedupeIds.includes(delivery.eventId)) return false;
+    const ack = delivery.ack;
+    if (!ack) return true;
+    return !this.acks.some((held) =>
+      held.kind === "inbox"
+        ? ack.kind === "inbox" && ack.eventId === held.eventId
+        : ack.kind === "timer" && ack.timerKey === held.timerKey,
+    );
+  }
+
+  add(planned: PlannedStep, definition: KindDefinition | null): void {
+    const { delivery, result } = planned;
+    this.steps.push(planned);
+    this.history.push(encode(planned.history));
+    if (delivery.dedupe) this.dedupeIds.push(delivery.eventId);
+    if (delivery.ack) this.acks.push(delivery.ack);
+    if (!result || result.refusal || !result.next || !definition) return;
+    this.versionStep++;
+    this.last = { definition, state: result.next.state };
+    for (const key of result.timerCancels) this.timers.set(key, "cancel");
+    for (const timer of result.timerAdds) this.timers.set(timer.timerKey, timer);
+    for (const effect of result.effects) this.outbox.push({ effectId: effect.id, payload: encode(effect) });
+    for (const { name, delta } of result.counters)
+      this.counters.set(name, (this.counters.get(name) ?? 0) + delta);
+  }
+
+  build(): PlannedRecord {
+    // Arming overwrites a timer, so only a timer whose last operation is a cancel needs removing.
+    const timerAdds: TimerEntry[] = [];
+    const timerCancels: string[] = [];
+    for (const [key, op] of this.timers) {
+      if (op === "cancel") timerCancels.push(key);
+      else timerAdds.push(op);
+    }
+    const counters: CounterDelta[] = [];
+    for (const [name, delta] of this.counters) if (delta !== 0) counters.push({ name, delta });
+    const record: CommitRecord = {
+      actor: this.actor,
+      expectedVersion: this.expectedVersion,
+      snapshot: this.last ? encodeSnapshot(this.last.definition, this.last.state) : null,
+      versionStep: this.versionStep,
+      history: this.history,
+      historyCap: this.historyCap,
+      timerAdds,
+      timerCancels,
+      outbox: this.outbox,
+      counters,
+      dedupeIds: this.dedupeIds,
+      acks: this.acks,
+    };
+    const planned: PlannedRecord = { record, steps: this.steps };
+    for (const s of this.steps) s.group = planned;
+    return planned;
+  }
 }

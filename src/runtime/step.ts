@@ -90,9 +90,10 @@ export function step(input: StepInput): StepResult {
         );
       }
       computed = pureTransitionsOf(definition.machine).transition(current.state, event);
-      // xstate hands back the very snapshot it was given when no transition is enabled (what
-      // `snapshot.can(event)` answers false for), so one transition both checks and applies.
-      if (computed[0] === current.state) {
+      // xstate hands back the very snapshot it was given when no transition is enabled, so one
+      // transition both checks and applies. It does the same for an enabled transition that
+      // changes nothing but runs actions (or nothing at all): only that rare case asks `can`.
+      if (computed[0] === current.state && computed[1].length === 0 && !current.state.can(event as never)) {
         const code = event.type === createEvent ? "ACTOR_EXISTS" : "EVENT_NOT_ACCEPTED";
         throw new RuntimeError(
           code,

@@ -134,18 +134,28 @@ export class MemoryStore implements Store {
   private applyRecord(state: ShardState, record: CommitRecord, nowMs: number): CommitOutcome {
     const current = state.actors.get(record.actor);
     if ((current?.version ?? 0) !== record.expectedVersion) return "conflict";
-    const ack = record.ack;
-    if (ack?.kind === "timer" && state.timers.get(ack.timerKey)?.fireId !== ack.fireId) return "stale";
-    if (ack?.kind === "inbox" && !state.inbox.has(ack.eventId)) return "stale";
-    if (ack?.kind === "timer") state.timers.delete(ack.timerKey);
-    if (ack?.kind === "inbox") state.inbox.delete(ack.eventId);
-    if (record.dedupeId !== null) {
-      if (state.seen.has(record.dedupeId)) return "duplicate";
-      state.seen.set(record.dedupeId, nowMs);
+    // A record of several events is all or nothing: the runtime commits them one by one instead.
+    const multi = record.history.length > 1;
+    const stale = record.acks.some((ack) =>
+      ack.kind === "timer"
+        ? state.timers.get(ack.timerKey)?.fireId !== ack.fireId
+        : !state.inbox.has(ack.eventId),
+    );
+    if (stale) return multi ? "split" : "stale";
+    const duplicate =
+      record.dedupeIds.some((id) => state.seen.has(id)) ||
+      new Set(record.dedupeIds).size !== record.dedupeIds.length;
+    if (duplicate && multi) return "split";
+    // A duplicate still consumes its delivery, so it is not redelivered forever.
+    for (const ack of record.acks) {
+      if (ack.kind === "timer") state.timers.delete(ack.timerKey);
+      else state.inbox.delete(ack.eventId);
     }
+    if (duplicate) return "duplicate";
+    for (const id of record.dedupeIds) state.seen.set(id, nowMs);
     if (record.snapshot) {
       state.actors.set(record.actor, {
-        version: record.expectedVersion + 1,
+        version: record.expectedVersion + record.versionStep,
         snapshot: record.snapshot,
       });
     }
@@ -154,7 +164,7 @@ export class MemoryStore implements Store {
       history = [];
       state.history.set(record.actor, history);
     }
-    history.push(record.history);
+    history.push(...record.history);
     if (history.length > record.historyCap) history.splice(0, history.length - record.historyCap);
     for (const timerKey of record.timerCancels) state.timers.delete(timerKey);
     for (const timer of record.timerAdds) state.timers.set({ ...timer });

@@ -1,18 +1,15 @@
 import { StoreError } from "./errors.js";
 import type { ScriptArg } from "./redis-scripts.js";
 import type { ShardKeys } from "./shard-keys.js";
-import type { CommitOptions, CommitOutcome, CommitRecord, DeliveryAck, Fence } from "./types.js";
+import type { CommitOptions, CommitOutcome, CommitRecord, Fence } from "./types.js";
 
 /** The outcome codes `commit.lua` returns, indexed by code. */
-const OUTCOME_BY_CODE: readonly CommitOutcome[] = ["ok", "duplicate", "conflict", "stale"];
+const OUTCOME_BY_CODE: readonly CommitOutcome[] = ["ok", "duplicate", "conflict", "stale", "split"];
 
 /** Bytes of the batch part of the header before its three length-prefixed strings: epoch, count. */
 const BATCH_FIXED_SIZE = 8 + 4;
-/** Bytes of one record's header, `commit.lua`'s struct format `<ddBBBI4I4I4I4`. */
-const RECORD_HEADER_SIZE = 35;
-
-/** `commit.lua`'s ackKind codes. */
-const ACK_KIND = { inbox: 1, timer: 2 } as const;
+/** Bytes of one record's header, `commit.lua`'s struct format `<ddBI4I4I4I4I4I4I4I4I4`. */
+const RECORD_HEADER_SIZE = 53;
 
 /**
  * Lays a batch out as `commit.lua` reads it (see its header): the lease, each
@@ -47,34 +44,44 @@ export function encodeCommit(
   for (const record of records) {
     const actorKeys = keys.actorKeys(record.actor);
     scriptKeys.push(actorKeys.actor, actorKeys.history);
-    const { snapshot, dedupeId, ack, timerCancels, timerAdds, outbox, counters } = record;
+    const { snapshot, history, dedupeIds, acks, timerCancels, timerAdds, outbox, counters } = record;
     const creates = Boolean(snapshot) && record.expectedVersion === 0;
+    let inboxAcks = 0;
+    for (const ack of acks) if (ack.kind === "inbox") inboxAcks++;
+    const timerAcks = acks.length - inboxAcks;
     offset = header.writeDoubleLE(record.expectedVersion, offset);
     offset = header.writeDoubleLE(record.historyCap, offset);
     offset = header.writeUInt8(snapshot ? 1 : 0, offset);
-    offset = header.writeUInt8(dedupeId === null ? 0 : 1, offset);
-    offset = header.writeUInt8(ack === null ? 0 : ACK_KIND[ack.kind], offset);
-    offset = header.writeUInt32LE(timerCancels.length, offset);
-    offset = header.writeUInt32LE(timerAdds.length, offset);
-    offset = header.writeUInt32LE(outbox.length, offset);
-    offset = header.writeUInt32LE(counters.length, offset);
+    offset = header.writeUInt32LE(snapshot ? record.versionStep : 0, offset);
+    for (const count of [
+      history.length,
+      dedupeIds.length,
+      inboxAcks,
+      timerAcks,
+      timerCancels.length,
+      timerAdds.length,
+      outbox.length,
+      counters.length,
+    ])
+      offset = header.writeUInt32LE(count, offset);
 
     if (snapshot) args.push(snapshot);
-    args.push(record.history);
+    for (const entry of history) args.push(entry);
     // Only a creating commit adds the actor to the shard's index, so only it needs the name.
     if (creates) args.push(record.actor);
-    if (dedupeId !== null) args.push(dedupeId);
-    if (ack !== null) pushAck(args, ack);
+    for (const id of dedupeIds) args.push(id);
+    for (const ack of acks) if (ack.kind === "inbox") args.push(ack.eventId);
+    for (const ack of acks) if (ack.kind === "timer") args.push(ack.timerKey, ack.fireId);
     for (const timerKey of timerCancels) args.push(timerKey);
     for (const timer of timerAdds) args.push(timer.timerKey, timer.fireId, timer.dueAtMs, timer.payload);
     for (const effect of outbox) args.push(effect.effectId, effect.payload);
     for (const counter of counters) args.push(counter.name, counter.delta);
 
     needs.index ||= creates;
-    needs.timers ||= ack?.kind === "timer" || timerCancels.length > 0 || timerAdds.length > 0;
-    needs.inbox ||= ack?.kind === "inbox";
+    needs.timers ||= timerAcks > 0 || timerCancels.length > 0 || timerAdds.length > 0;
+    needs.inbox ||= inboxAcks > 0;
     needs.outbox ||= outbox.length > 0;
-    needs.seen ||= dedupeId !== null;
+    needs.seen ||= dedupeIds.length > 0;
     needs.counters ||= counters.length > 0;
   }
   if (needs.index) scriptKeys.push(keys.actors);
@@ -91,11 +98,6 @@ function writeString(buffer: Buffer, text: string, offset: number): number {
   const length = buffer.write(text, offset + 4);
   buffer.writeUInt32LE(length, offset);
   return offset + 4 + length;
-}
-
-function pushAck(args: ScriptArg[], ack: DeliveryAck): void {
-  if (ack.kind === "inbox") args.push(ack.eventId);
-  else args.push(ack.timerKey, ack.fireId);
 }
 
 export function decodeCommitOutcomes(codes: number[]): CommitOutcome[] {

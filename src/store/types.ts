@@ -57,14 +57,21 @@ export type DeliveryAck =
   | { kind: "inbox"; eventId: string }
   | { kind: "timer"; timerKey: string; fireId: string };
 
-/** One actor's transition, committed atomically with everything it caused. Its buffers pass to the store. */
+/**
+ * One actor's transition, or a chain of several events of one actor that the
+ * runtime folded into one write, committed atomically with everything it
+ * caused. Its buffers pass to the store.
+ */
 export interface CommitRecord {
   actor: ActorKey;
   /** 0 for an actor that does not exist yet. */
   expectedVersion: number;
-  /** The new snapshot (version becomes expectedVersion + 1), or null to leave state and version as they are (a refused event). */
+  /** The new snapshot, or null to leave state and version as they are (every event refused). */
   snapshot: Buffer | null;
-  history: Buffer;
+  /** With a snapshot, the version becomes `expectedVersion + versionStep`: one per applied event. */
+  versionStep: number;
+  /** One entry per event of the record, oldest first; at least one. */
+  history: Buffer[];
   historyCap: number;
   timerAdds: TimerEntry[];
   timerCancels: string[];
@@ -75,9 +82,10 @@ export interface CommitRecord {
    * A counter that comes back to 0 is removed.
    */
   counters: CounterDelta[];
-  /** Event id remembered for the dedupe window; a second commit with it is a duplicate. */
-  dedupeId: string | null;
-  ack: DeliveryAck | null;
+  /** Event ids remembered for the dedupe window; a second commit with one of them is a duplicate. */
+  dedupeIds: string[];
+  /** The deliveries the record's events consumed. */
+  acks: DeliveryAck[];
 }
 
 /** A counter is a name (`kind:scope:field` by convention) and an integer. */
@@ -91,8 +99,14 @@ export interface CounterDelta {
  * - `duplicate`: the dedupe id was seen; only the ack was applied.
  * - `conflict`: the stored version was not `expectedVersion`; nothing applied.
  * - `stale`: the acknowledged delivery is gone (timer cancelled or re-armed, inbox entry consumed); nothing applied.
+ * - `split`: a record of several events (more than one history entry) of which
+ *   one is a duplicate or acknowledges a stale delivery; nothing applied, not
+ *   even the acks. The runtime commits those events one at a time instead.
+ *
+ * For a record of one event, `duplicate` still applies its acks (so a
+ * redelivered event is consumed, not delivered forever) and nothing else.
  */
-export type CommitOutcome = "ok" | "duplicate" | "conflict" | "stale";
+export type CommitOutcome = "ok" | "duplicate" | "conflict" | "stale" | "split";
 
 export interface CommitOptions {
   nowMs: number;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { assign, setup } from "xstate";
+import { effectActions } from "../../src/runtime/effects.js";
 import { KindRegistry } from "../../src/runtime/kinds.js";
 import { pureTransitionsOf } from "../../src/runtime/pure-transition.js";
 import { step } from "../../src/runtime/step.js";
@@ -13,9 +14,11 @@ import { step } from "../../src/runtime/step.js";
 const machine = setup({
   types: {
     context: {} as { n: number },
-    events: {} as { type: "go" | "inc" | "noop" | "guarded" | "other" },
+    events: {} as { type: "go" | "inc" | "noop" | "ping" | "guarded" | "other" },
   },
   guards: { never: () => false },
+  // An effect that changes no context: xstate hands back the same snapshot, with the action to run.
+  actions: { ...effectActions },
 }).createMachine({
   id: "m",
   initial: "a",
@@ -26,6 +29,7 @@ const machine = setup({
         go: { target: "b" },
         inc: { actions: assign({ n: ({ context }) => context.n + 1 }) },
         noop: {},
+        ping: { actions: { type: "count", params: { counters: [{ name: "pings", delta: 1 }] } } },
         guarded: { guard: "never", target: "b" },
       },
     },
@@ -37,7 +41,7 @@ const definition = new KindRegistry().register({ kind: "probe", machine, version
 describe("step refuses exactly what snapshot.can refuses", () => {
   const [initial] = pureTransitionsOf(machine).initial(undefined);
   const current = { version: 1, state: initial };
-  for (const type of ["go", "inc", "noop", "guarded", "other"] as const) {
+  for (const type of ["go", "inc", "noop", "ping", "guarded", "other"] as const) {
     it(`${type}: refused iff can() is false`, () => {
       const accepted = initial.can({ type });
       const result = step({

@@ -66,14 +66,15 @@ describe.skipIf(!redisUrl)("RedisStore specifics", () => {
           actor: "job/1",
           expectedVersion: 0,
           snapshot: Buffer.from("s"),
-          history: Buffer.from("h"),
+          history: [Buffer.from("h")],
           historyCap: 10,
+          versionStep: 1,
           timerAdds: [{ timerKey: "job/1:t", fireId: "f", dueAtMs: 5, payload: Buffer.from("t") }],
           timerCancels: [],
           outbox: [{ effectId: "x", payload: Buffer.from("x") }],
           counters: [{ name: "jobs:S:running", delta: 1 }],
-          dedupeId: "e",
-          ack: null,
+          dedupeIds: ["e"],
+          acks: [],
         },
       ],
       { nowMs: 0, dedupeWindowMs: 1000 },
@@ -93,16 +94,17 @@ describe.skipIf(!redisUrl)("RedisStore specifics", () => {
       actor: "job/1",
       expectedVersion: version,
       snapshot: Buffer.from(`v${version + 1}`),
-      history: Buffer.from("h"),
+      history: [Buffer.from("h")],
       historyCap: 1,
+      versionStep: 1,
       timerAdds: [
         { timerKey: "job/1:t", fireId: `f${version}`, dueAtMs: version, payload: Buffer.from(`f${version}`) },
       ],
       timerCancels: [],
       outbox: [{ effectId: `x${version}`, payload: Buffer.from(`x${version}`) }],
       counters: [],
-      dedupeId: null,
-      ack: null,
+      dedupeIds: [],
+      acks: [],
     });
     const writes = (async () => {
       for (let version = 0; version < 200; version++) {
@@ -133,20 +135,23 @@ describe.skipIf(!redisUrl)("RedisStore specifics", () => {
       actor: "job/1",
       expectedVersion: 0,
       snapshot: Buffer.from("s"),
-      history: Buffer.from("h"),
+      history: [Buffer.from("h")],
       historyCap: 10,
+      versionStep: 1,
       timerAdds: [],
       timerCancels: ["job/1:t"],
       outbox: [],
       counters: [],
-      dedupeId: "e",
-      ack: { kind: "inbox" as const, eventId: "e" },
+      dedupeIds: ["e"],
+      acks: [{ kind: "inbox" as const, eventId: "e" }],
     };
     const good = encodeCommit(keys, { owner: "node-a", epoch: 1 }, [record], { nowMs: 0, dedupeWindowMs: 0 });
     const header = good.args[0] as Buffer;
-    const withAckKind = (kind: number) => {
+    // The record's 53 header bytes end the batch header: two doubles, the snapshot flag, then nine counts.
+    const recordAt = header.length - 53;
+    const withByte = (offset: number, value: number) => {
       const changed = Buffer.from(header);
-      changed[changed.length - 17] = kind; // ackKind sits before the four 4-byte counts
+      changed[recordAt + offset] = value;
       return changed;
     };
     const malformed: [string, string[], ScriptArg[]][] = [
@@ -157,7 +162,8 @@ describe.skipIf(!redisUrl)("RedisStore specifics", () => {
       ["a key too many", [...good.keys, keys.outbox], good.args],
       ["a field missing", good.keys, good.args.slice(0, -1)],
       ["a field too many", good.keys, [...good.args, "x"]],
-      ["an unknown ack kind", good.keys, [withAckKind(3), ...good.args.slice(1)]],
+      ["a snapshot flag other than 0 or 1", good.keys, [withByte(16, 2), ...good.args.slice(1)]],
+      ["a record without a history entry", good.keys, [withByte(21, 0), ...good.args.slice(1)]],
     ];
     for (const [what, scriptKeys, args] of malformed) {
       const reply = await scripts.run("commit", scriptKeys, args);

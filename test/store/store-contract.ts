@@ -32,14 +32,15 @@ function record(actor: ActorKey, fields: Partial<CommitRecord> = {}): CommitReco
     actor,
     expectedVersion: 0,
     snapshot: bytes(`${actor}@${(fields.expectedVersion ?? 0) + 1}`),
-    history: bytes(`${actor}#${(fields.expectedVersion ?? 0) + 1}`),
+    history: [bytes(`${actor}#${(fields.expectedVersion ?? 0) + 1}`)],
     historyCap: 100,
+    versionStep: 1,
     timerAdds: [],
     timerCancels: [],
     outbox: [],
     counters: [],
-    dedupeId: null,
-    ack: null,
+    dedupeIds: [],
+    acks: [],
     ...fields,
   };
 }
@@ -205,12 +206,12 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         const clash = record("job/1", {
           expectedVersion: 0,
           snapshot: bytes("clash"),
-          history: bytes("clash"),
+          history: [bytes("clash")],
           timerAdds: [timer("job/1:new", "f-new", T0 + 50)],
           timerCancels: ["job/1:old"],
           outbox: [{ effectId: "fx-1", payload: bytes("fx") }],
-          dedupeId: "ev-1",
-          ack: { kind: "inbox", eventId: "ev-1" },
+          dedupeIds: ["ev-1"],
+          acks: [{ kind: "inbox", eventId: "ev-1" }],
         });
         expect(await commitOne(fence, clash)).toBe("conflict");
         expect(await store.loadActors(0, ["job/1"])).toEqual([{ version: 1, snapshot: bytes("job/1@1") }]);
@@ -219,7 +220,9 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         expect(await store.readOutbox(0, 10)).toEqual([]);
         expect((await store.readInbox(0, 0, 10)).map((e) => e.eventId)).toEqual(["ev-1"]);
         // The dedupe id of a conflicting record was not remembered either.
-        expect(await commitOne(fence, record("job/1", { expectedVersion: 1, dedupeId: "ev-1" }))).toBe("ok");
+        expect(await commitOne(fence, record("job/1", { expectedVersion: 1, dedupeIds: ["ev-1"] }))).toBe(
+          "ok",
+        );
       });
 
       it("throws FencedError for a wrong owner, a stale epoch or no lease, and applies nothing of the batch", async () => {
@@ -259,8 +262,8 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         const refusal = record("job/1", {
           expectedVersion: 1,
           snapshot: null,
-          history: bytes("refused"),
-          ack: { kind: "inbox", eventId: "ev-1" },
+          history: [bytes("refused")],
+          acks: [{ kind: "inbox", eventId: "ev-1" }],
         });
         expect(await commitOne(fence, refusal)).toBe("ok");
         expect(await store.loadActors(0, ["job/1"])).toEqual([{ version: 1, snapshot: bytes("job/1@1") }]);
@@ -281,7 +284,7 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
       it("reports a duplicate event id, still applies its ack, and forgets the id after the window", async () => {
         const fence = await own();
         await store.appendInbox(0, [{ eventId: "ev-1", payload: bytes("e1") }]);
-        const first = record("job/1", { dedupeId: "ev-1", ack: { kind: "inbox", eventId: "ev-1" } });
+        const first = record("job/1", { dedupeIds: ["ev-1"], acks: [{ kind: "inbox", eventId: "ev-1" }] });
         expect(await commitOne(fence, first)).toBe("ok");
 
         // Delivered again (the inbox forgot it when it was consumed): a duplicate that must still be consumed.
@@ -289,15 +292,15 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         const again = record("job/1", {
           expectedVersion: 1,
           snapshot: bytes("again"),
-          dedupeId: "ev-1",
-          ack: { kind: "inbox", eventId: "ev-1" },
+          dedupeIds: ["ev-1"],
+          acks: [{ kind: "inbox", eventId: "ev-1" }],
         });
         expect(await commitOne(fence, again, T0 + 10)).toBe("duplicate");
         expect(await store.readInbox(0, 0, 10)).toEqual([]);
         expect(await store.loadActors(0, ["job/1"])).toEqual([{ version: 1, snapshot: bytes("job/1@1") }]);
         expect(await store.readHistory(0, "job/1", 10)).toHaveLength(1);
 
-        const late = record("job/1", { expectedVersion: 1, dedupeId: "ev-1" });
+        const late = record("job/1", { expectedVersion: 1, dedupeIds: ["ev-1"] });
         expect(await commitOne(fence, late, T0 + DEDUPE_WINDOW_MS)).toBe("duplicate");
         expect(await commitOne(fence, late, T0 + DEDUPE_WINDOW_MS + 1)).toBe("ok");
         expect(await version("job/1")).toBe(2);
@@ -308,7 +311,7 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         const outcomes = await store.commit(
           0,
           fence,
-          [record("job/1", { dedupeId: "ev-x" }), record("job/2", { dedupeId: "ev-x" })],
+          [record("job/1", { dedupeIds: ["ev-x"] }), record("job/2", { dedupeIds: ["ev-x"] })],
           at(T0),
         );
         expect(outcomes).toEqual(["ok", "duplicate"]);
@@ -320,7 +323,7 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         for (let v = 0; v < 5; v++) {
           await commitOne(
             fence,
-            record("job/1", { expectedVersion: v, history: bytes(`h${v + 1}`), historyCap: 3 }),
+            record("job/1", { expectedVersion: v, history: [bytes(`h${v + 1}`)], historyCap: 3 }),
           );
         }
         expect(texts(await store.readHistory(0, "job/1", 10))).toEqual(["h3", "h4", "h5"]);
@@ -332,11 +335,17 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
       it("cuts a history down at once when the cap shrinks", async () => {
         const fence = await own();
         for (let v = 0; v < 5; v++) {
-          await commitOne(fence, record("job/1", { expectedVersion: v, history: bytes(`h${v + 1}`) }));
+          await commitOne(fence, record("job/1", { expectedVersion: v, history: [bytes(`h${v + 1}`)] }));
         }
-        await commitOne(fence, record("job/1", { expectedVersion: 5, history: bytes("h6"), historyCap: 2 }));
+        await commitOne(
+          fence,
+          record("job/1", { expectedVersion: 5, history: [bytes("h6")], historyCap: 2 }),
+        );
         expect(texts(await store.readHistory(0, "job/1", 10))).toEqual(["h5", "h6"]);
-        await commitOne(fence, record("job/1", { expectedVersion: 6, history: bytes("h7"), historyCap: 0 }));
+        await commitOne(
+          fence,
+          record("job/1", { expectedVersion: 6, history: [bytes("h7")], historyCap: 0 }),
+        );
         expect(await store.readHistory(0, "job/1", 10)).toEqual([]);
       });
 
@@ -345,7 +354,7 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         const actors = Array.from({ length: 500 }, (_, i) => `job/${i}`);
         const batch = actors.map((actor, i) =>
           record(actor, {
-            dedupeId: `ev-${i}`,
+            dedupeIds: [`ev-${i}`],
             timerAdds: [timer(`${actor}:hb`, `f-${i}`, T0 + i)],
             outbox: [{ effectId: `fx-${i}`, payload: bytes(`fx-${i}`) }],
           }),
@@ -373,6 +382,136 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
       });
     });
 
+    describe("records of several events", () => {
+      const count = (name: string, delta: number) => ({ name, delta });
+
+      it("applies a chain of events as one write: the version moves by each applied event, history gets one entry per event", async () => {
+        const fence = await own();
+        await store.appendInbox(0, [
+          { eventId: "e1", payload: bytes("p1") },
+          { eventId: "e2", payload: bytes("p2") },
+        ]);
+        const chain = record("job/1", {
+          snapshot: bytes("after-three"),
+          versionStep: 2,
+          history: [bytes("h1"), bytes("h2-refused"), bytes("h3")],
+          dedupeIds: ["e1", "e2"],
+          acks: [
+            { kind: "inbox", eventId: "e1" },
+            { kind: "inbox", eventId: "e2" },
+          ],
+          timerAdds: [timer("job/1:hb", "f1", T0 + 100)],
+          counters: [count("jobs:A:running", 1)],
+        });
+        expect(await commitOne(fence, chain)).toBe("ok");
+        expect(await store.loadActors(0, ["job/1"])).toEqual([
+          { version: 2, snapshot: bytes("after-three") },
+        ]);
+        expect(texts(await store.readHistory(0, "job/1", 10))).toEqual(["h1", "h2-refused", "h3"]);
+        expect(await store.readInbox(0, 0, 10)).toEqual([]);
+        expect((await store.dueTimers(0, T0 + 100, 10)).map((t) => t.fireId)).toEqual(["f1"]);
+        expect(Object.fromEntries(await store.readCounters(0))).toEqual({ "jobs:A:running": 1 });
+        // Every id of the chain is remembered.
+        const late = record("job/1", { expectedVersion: 2, dedupeIds: ["e2"] });
+        expect(await commitOne(fence, late)).toBe("duplicate");
+      });
+
+      it("splits a chain holding a seen dedupe id, a repeated id or a stale delivery, applying nothing of it", async () => {
+        const fence = await own();
+        expect(await commitOne(fence, record("job/1", { dedupeIds: ["seen"] }))).toBe("ok");
+        await store.appendInbox(0, [{ eventId: "e1", payload: bytes("p1") }]);
+        const chain = (fields: Partial<CommitRecord>) =>
+          record("job/1", {
+            expectedVersion: 1,
+            snapshot: bytes("never"),
+            versionStep: 2,
+            history: [bytes("a"), bytes("b")],
+            acks: [{ kind: "inbox", eventId: "e1" }],
+            counters: [count("jobs:A:running", 1)],
+            ...fields,
+          });
+        const splits = [
+          chain({ dedupeIds: ["fresh", "seen"] }),
+          chain({ dedupeIds: ["twice", "twice"] }),
+          chain({
+            acks: [
+              { kind: "inbox", eventId: "e1" },
+              { kind: "inbox", eventId: "gone" },
+            ],
+          }),
+          chain({ acks: [{ kind: "timer", timerKey: "job/1:hb", fireId: "never-armed" }] }),
+        ];
+        for (const split of splits) expect(await commitOne(fence, split)).toBe("split");
+        expect(await version("job/1")).toBe(1);
+        expect(texts(await store.readHistory(0, "job/1", 10))).toEqual(["job/1#1"]);
+        expect((await store.readInbox(0, 0, 10)).map((e) => e.eventId)).toEqual(["e1"]);
+        expect(await store.readCounters(0)).toEqual(new Map());
+        // The split ids were not remembered.
+        expect(await commitOne(fence, record("job/2", { dedupeIds: ["fresh"] }))).toBe("ok");
+      });
+
+      it("decides each record of a batch as if the records before it were written", async () => {
+        const fence = await own();
+        await store.appendInbox(0, [{ eventId: "e1", payload: bytes("p1") }]);
+        const outcomes = await store.commit(
+          0,
+          fence,
+          [
+            record("job/1", {
+              timerAdds: [timer("job/1:hb", "f1", T0 + 50)],
+              counters: [count("jobs:A:running", 1)],
+              acks: [{ kind: "inbox", eventId: "e1" }],
+            }),
+            // The same actor again, at the version the first record left.
+            record("job/1", {
+              expectedVersion: 1,
+              acks: [{ kind: "timer", timerKey: "job/1:hb", fireId: "f1" }],
+              timerAdds: [timer("job/1:hb", "f2", T0 + 60)],
+              counters: [count("jobs:A:running", -1)],
+            }),
+            // The inbox entry the first record consumed is gone for this one.
+            record("job/2", { acks: [{ kind: "inbox", eventId: "e1" }] }),
+            // Stale: the second record re-armed the timer with another fire id.
+            record("job/1", {
+              expectedVersion: 2,
+              acks: [{ kind: "timer", timerKey: "job/1:hb", fireId: "f1" }],
+            }),
+            record("job/1", { expectedVersion: 1 }),
+          ],
+          at(T0),
+        );
+        expect(outcomes).toEqual(["ok", "ok", "stale", "stale", "conflict"]);
+        expect(await version("job/1")).toBe(2);
+        expect(await version("job/2")).toBeNull();
+        expect((await store.dueTimers(0, T0 + 100, 10)).map((t) => t.fireId)).toEqual(["f2"]);
+        // Up and down within the batch: back to 0, so removed.
+        expect(await store.readCounters(0)).toEqual(new Map());
+        expect(texts(await store.readHistory(0, "job/1", 10))).toEqual(["job/1#1", "job/1#2"]);
+      });
+
+      it("keeps the cap when a chain's entries overflow the history", async () => {
+        const fence = await own();
+        await commitOne(fence, record("job/1", { historyCap: 3 }));
+        const chain = record("job/1", {
+          expectedVersion: 1,
+          versionStep: 3,
+          history: [bytes("a"), bytes("b"), bytes("c")],
+          historyCap: 3,
+        });
+        expect(await commitOne(fence, chain)).toBe("ok");
+        expect(texts(await store.readHistory(0, "job/1", 10))).toEqual(["a", "b", "c"]);
+        const long = record("job/1", {
+          expectedVersion: 4,
+          versionStep: 5,
+          history: ["d", "e", "f", "g", "h"].map(bytes),
+          historyCap: 3,
+        });
+        expect(await commitOne(fence, long)).toBe("ok");
+        expect(texts(await store.readHistory(0, "job/1", 10))).toEqual(["f", "g", "h"]);
+        expect(await version("job/1")).toBe(9);
+      });
+    });
+
     describe("timers", () => {
       it("arms, re-arms and cancels; a fire of a replaced or cancelled arming is stale", async () => {
         const fence = await own();
@@ -386,7 +525,7 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
 
         const oldFire = record("job/1", {
           expectedVersion: 2,
-          ack: { kind: "timer", timerKey: "job/1:hb", fireId: "f1" },
+          acks: [{ kind: "timer", timerKey: "job/1:hb", fireId: "f1" }],
         });
         expect(await commitOne(fence, oldFire, T0 + 1000)).toBe("stale");
         expect(await version("job/1")).toBe(2);
@@ -394,7 +533,7 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
 
         const fire = record("job/1", {
           expectedVersion: 2,
-          ack: { kind: "timer", timerKey: "job/1:hb", fireId: "f2" },
+          acks: [{ kind: "timer", timerKey: "job/1:hb", fireId: "f2" }],
         });
         expect(await commitOne(fence, fire, T0 + 1000)).toBe("ok");
         expect(await store.dueTimers(0, T0 + 1000, 10)).toEqual([]);
@@ -411,7 +550,7 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         expect(await store.nextTimerDueMs(0)).toBeNull();
         const cancelledFire = record("job/1", {
           expectedVersion: 5,
-          ack: { kind: "timer", timerKey: "job/1:t2", fireId: "g1" },
+          acks: [{ kind: "timer", timerKey: "job/1:t2", fireId: "g1" }],
         });
         expect(await commitOne(fence, cancelledFire)).toBe("stale");
       });
@@ -461,12 +600,12 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         expect((await store.readInbox(0, 0, 1)).map((e) => e.eventId)).toEqual(["e1"]);
         expect(await store.readInbox(1, 0, 10)).toEqual([]);
 
-        const consume = record("job/1", { ack: { kind: "inbox", eventId: "e2" } });
+        const consume = record("job/1", { acks: [{ kind: "inbox", eventId: "e2" }] });
         expect(await commitOne(fence, consume)).toBe("ok");
         expect((await store.readInbox(0, 0, 10)).map((e) => e.eventId)).toEqual(["e1", "e3"]);
-        const again = record("job/1", { expectedVersion: 1, ack: { kind: "inbox", eventId: "e2" } });
+        const again = record("job/1", { expectedVersion: 1, acks: [{ kind: "inbox", eventId: "e2" }] });
         expect(await commitOne(fence, again)).toBe("stale");
-        const never = record("job/1", { expectedVersion: 1, ack: { kind: "inbox", eventId: "nope" } });
+        const never = record("job/1", { expectedVersion: 1, acks: [{ kind: "inbox", eventId: "nope" }] });
         expect(await commitOne(fence, never)).toBe("stale");
         expect(await version("job/1")).toBe(1);
       });
@@ -533,15 +672,18 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
           ]),
         );
         // A duplicate and a stale delivery change no counter either.
-        expect(await commitOne(fence, record("job/3", { dedupeId: "d1" }))).toBe("ok");
+        expect(await commitOne(fence, record("job/3", { dedupeIds: ["d1"] }))).toBe("ok");
         expect(
-          await commitOne(fence, record("job/4", { dedupeId: "d1", counters: [count("jobs:A:running", 7)] })),
+          await commitOne(
+            fence,
+            record("job/4", { dedupeIds: ["d1"], counters: [count("jobs:A:running", 7)] }),
+          ),
         ).toBe("duplicate");
         expect(
           await commitOne(
             fence,
             record("job/5", {
-              ack: { kind: "inbox", eventId: "never-queued" },
+              acks: [{ kind: "inbox", eventId: "never-queued" }],
               counters: [count("jobs:A:running", 7)],
             }),
           ),
@@ -609,7 +751,7 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
       await store.appendInbox(0, [{ eventId: "ev-bin", payload: ALL_BYTES }]);
       const binary = record("job/bin", {
         snapshot: ALL_BYTES,
-        history: ALL_BYTES,
+        history: [ALL_BYTES],
         timerAdds: [timer("job/bin:t", "f", T0, ALL_BYTES)],
         outbox: [{ effectId: "fx-bin", payload: ALL_BYTES }],
       });

@@ -1,8 +1,12 @@
 --[[
-  Commits a batch of actor transitions of one shard. The fence is checked once
-  for the whole batch; after that every record is applied in order and on its
-  own: a record that conflicts or acknowledges a stale delivery changes nothing,
-  and the records after it are still applied.
+  Commits a batch of actor records of one shard. A record is one actor's
+  transition, or a chain of several events of one actor folded into one write.
+  The fence is checked once for the whole batch; after that every record is
+  decided in order and on its own, as if the records before it were written: a
+  record that conflicts or acknowledges a stale delivery changes nothing, and
+  the records after it are still applied. The shard-wide writes of all applied
+  records (timers, inbox, seen ids, outbox, counters, actor index) then go out
+  as one command per key, leaving what record-by-record writes would leave.
 
     Input:
       KEYS[1]       lease hash (owner, epoch, expiresAtMs)
@@ -27,204 +31,327 @@
                    fence owner, nowMs, dedupe horizon (seen ids scored below it
                    are forgotten by a batch that dedupes); the last three are
                    length-prefixed strings
-                 then n records of 35 bytes, struct "<ddBBBI4I4I4I4":
-                   expectedVersion, historyCap, hasSnapshot (1|0),
-                   hasDedupeId (1|0), ackKind (0 none | 1 inbox | 2 timer),
-                   cancel count c, timer add count a, outbox count o,
-                   counter count k
+                 then n records of 53 bytes, struct "<ddBI4I4I4I4I4I4I4I4I4":
+                   expectedVersion, historyCap, hasSnapshot (1|0), versionStep,
+                   history count h (>= 1), dedupe id count u, inbox ack count
+                   ai, timer ack count at, cancel count c, timer add count a,
+                   outbox count o, counter count k
       then per record, in order, only the fields its header announces:
         snapshot                             if hasSnapshot
-        history entry
+        h x history entry, oldest first
         actor (kind/id, for the actor index) if hasSnapshot and expectedVersion is 0
-        dedupeId                             if hasDedupeId
-        ack event id                         if ackKind is inbox
-        ack timer key, ack fire id           if ackKind is timer
+        u x dedupeId
+        ai x inbox event id
+        at x (timer key, fire id)
         c x timerKey
         a x (timerKey, fireId, dueAtMs, payload)
         o x (effectId, payload)
         k x (counter name, integer delta)
 
     Output:
-      array of n outcome codes: 0 ok, 1 duplicate, 2 conflict, 3 stale
+      array of n outcome codes: 0 ok, 1 duplicate, 2 conflict, 3 stale, 4 split
+        (split: a record of several events with a seen dedupe id or a stale
+        delivery; nothing of it applied. A record of one event that is a
+        duplicate applies its acks and nothing else.)
       -1 FENCED: the lease is not held by the fence owner at the fence epoch
       -2 BAD_ARGUMENT: KEYS or ARGV do not follow the layout above
 
-  Why this layout: each argument costs ioredis and Redis time, and in Redis's
-  Lua so does each tonumber() and table (one table per record used to be most
-  of a commit's cost). So the numbers travel in one binary header read with
-  struct.unpack, no table is built per record, and a plain transition sends
-  the lease, its own two keys, the header, its snapshot and its history.
+  Why this layout: each argument and each Redis command costs time, and in
+  Redis's Lua so does each table. So the numbers travel in one binary header
+  read with struct.unpack; the stored state the checks need (fire ids, inbox
+  and seen entries, existing effects) is read with one command per key before
+  the records are decided; and only the per-actor writes (snapshot, history)
+  are issued per record.
 ]]
-local rcall, unpack = redis.call, struct.unpack
+local rcall, unpack, tunpack = redis.call, struct.unpack, unpack
 
-local OK, DUPLICATE, CONFLICT, STALE = 0, 1, 2, 3
--- ackKind 0 is no ack; kinds are numbered by how many ARGV fields they carry.
-local INBOX_ACK, TIMER_ACK = 1, 2
+local OK, DUPLICATE, CONFLICT, STALE, SPLIT = 0, 1, 2, 3, 4
 local BATCH_FORMAT = "<dI4I4c0I4c0I4c0"
-local RECORD_FORMAT, RECORD_SIZE = "<ddBBBI4I4I4I4", 35
+local RECORD_FORMAT, RECORD_SIZE = "<ddBI4I4I4I4I4I4I4I4I4", 53
 local FIRST_FIELD = 2
+-- Arguments per Redis command when a bulk write is chunked: well under Lua's C stack limit, and even.
+local CHUNK = 4000
 
-local header = ARGV[1]
--- Set once the layout is checked. A shard key stays nil when the batch does not need it.
-local nowMs
-local actorIndexKey, timersKey, timerFireKey, timerDataKey
-local inboxKey, inboxDataKey, outboxKey, outboxDataKey, outboxSeqKey, seenKey, countersKey
-
--- How many ARGV fields follow a record's header. `creates` is whether the record
--- creates its actor (a snapshot at expectedVersion 0), which adds the actor key.
-local function fieldCount(creates, hasSnapshot, hasDedupeId, ackKind, cancels, adds, effects, counters)
-  return hasSnapshot + 1 + (creates and 1 or 0) + hasDedupeId + ackKind + cancels + 4 * adds + 2 * effects + 2 * counters
+-- How many ARGV fields follow a record's header.
+local function fieldCount(creates, hasSnapshot, histories, dedupes, inboxAcks, timerAcks, cancels, adds, effects, counters)
+  return hasSnapshot + histories + (creates and 1 or 0) + dedupes + inboxAcks + 2 * timerAcks + cancels + 4 * adds
+    + 2 * effects + 2 * counters
 end
 
 -- One optional group of shard keys starting at KEYS[k]: where the next group
--- starts, then the group's keys (a caller takes `size` of them), or none if the
--- batch does not need the group.
+-- starts, then the group's keys, or none if the batch does not need the group.
 local function keyGroup(needed, k, size)
   if not needed then return k end
   return k + size, KEYS[k], KEYS[k + 1], KEYS[k + 2]
 end
 
-local function removeTimer(timerKey)
-  rcall("ZREM", timersKey, timerKey)
-  rcall("HDEL", timerFireKey, timerKey)
-  rcall("HDEL", timerDataKey, timerKey)
+-- Calls `command key <items...>` with the items in chunks; nothing for no items.
+local function bulk(command, key, items)
+  local count = #items
+  for first = 1, count, CHUNK do
+    rcall(command, key, tunpack(items, first, math.min(first + CHUNK - 1, count)))
+  end
 end
 
--- Applies record i, whose fields start at ARGV[at]; returns its outcome code.
-local function applyRecord(i, at, expectedVersion, historyCap, creates, hasSnapshot, hasDedupeId, ackKind, cancels, adds, effects, counters)
+-- A table with true for each of `ids` whose score `key` holds (ZMSCORE).
+local function present(key, ids)
+  local found = {}
+  for first = 1, #ids, CHUNK do
+    local last = math.min(first + CHUNK - 1, #ids)
+    local scores = rcall("ZMSCORE", key, tunpack(ids, first, last))
+    for j = first, last do
+      if scores[j - first + 1] then found[ids[j]] = true end
+    end
+  end
+  return found
+end
+
+-- Check the whole layout before anything is written, so a malformed call
+-- changes nothing, and collect the ids whose stored state the checks read.
+local header = ARGV[1]
+if type(header) ~= "string" then return -2 end
+local parsed, fenceEpoch, n, fenceOwner, nowMs, dedupeHorizon, firstRecordAt =
+  pcall(unpack, BATCH_FORMAT, header)
+if not parsed or #header ~= firstRecordAt - 1 + n * RECORD_SIZE then return -2 end
+
+local pos, at = firstRecordAt, FIRST_FIELD
+local indexes, timers, inbox, outbox, dedupes, counting = false, false, false, false, false, false
+local ackedTimerKeys, ackedInboxIds, dedupeIds, effectIds = {}, {}, {}, {}
+for _ = 1, n do
+  local expectedVersion, _, hasSnapshot, h, u, ai, ta, c, a, o, k
+  expectedVersion, _, hasSnapshot, _, h, u, ai, ta, c, a, o, k, pos = unpack(RECORD_FORMAT, header, pos)
+  if hasSnapshot > 1 or h < 1 then return -2 end
+  local creates = hasSnapshot == 1 and expectedVersion == 0
+  local fields = fieldCount(creates, hasSnapshot, h, u, ai, ta, c, a, o, k)
+  if at + fields - 1 > #ARGV then return -2 end
+  local j = at + hasSnapshot + h + (creates and 1 or 0)
+  for m = j, j + u - 1 do dedupeIds[#dedupeIds + 1] = ARGV[m] end
+  j = j + u
+  for m = j, j + ai - 1 do ackedInboxIds[#ackedInboxIds + 1] = ARGV[m] end
+  j = j + ai
+  for m = j, j + 2 * (ta - 1), 2 do ackedTimerKeys[#ackedTimerKeys + 1] = ARGV[m] end
+  j = j + 2 * ta + c + 4 * a
+  for m = j, j + 2 * (o - 1), 2 do effectIds[#effectIds + 1] = ARGV[m] end
+  at = at + fields
+  indexes = indexes or creates
+  timers = timers or ta > 0 or c > 0 or a > 0
+  inbox = inbox or ai > 0
+  outbox = outbox or o > 0
+  dedupes = dedupes or u > 0
+  counting = counting or k > 0
+end
+if at - 1 ~= #ARGV then return -2 end
+
+local actorIndexKey, timersKey, timerFireKey, timerDataKey
+local inboxKey, inboxDataKey, outboxKey, outboxDataKey, outboxSeqKey, seenKey, countersKey
+local kk = 2 * n + 2
+kk, actorIndexKey = keyGroup(indexes, kk, 1)
+kk, timersKey, timerFireKey, timerDataKey = keyGroup(timers, kk, 3)
+kk, inboxKey, inboxDataKey = keyGroup(inbox, kk, 2)
+kk, outboxKey, outboxDataKey, outboxSeqKey = keyGroup(outbox, kk, 3)
+kk, seenKey = keyGroup(dedupes, kk, 1)
+kk, countersKey = keyGroup(counting, kk, 1)
+if kk - 1 ~= #KEYS then return -2 end
+
+local lease = rcall("HMGET", KEYS[1], "owner", "epoch")
+if lease[1] ~= fenceOwner or tonumber(lease[2]) ~= fenceEpoch then return -1 end
+
+-- The stored state the checks read, then what the batch's applied records
+-- change of it: `fireOf[key]` is a timer's fire id (false once removed).
+local fireOf = {}
+if #ackedTimerKeys > 0 then
+  for first = 1, #ackedTimerKeys, CHUNK do
+    local last = math.min(first + CHUNK - 1, #ackedTimerKeys)
+    local fires = rcall("HMGET", timerFireKey, tunpack(ackedTimerKeys, first, last))
+    for j = first, last do fireOf[ackedTimerKeys[j]] = fires[j - first + 1] end
+  end
+end
+local inInbox = #ackedInboxIds > 0 and present(inboxKey, ackedInboxIds) or {}
+-- Only dedupe checks read the seen ids, and a batch that checks trims first.
+if seenKey then rcall("ZREMRANGEBYSCORE", seenKey, "-inf", "(" .. dedupeHorizon) end
+local seen = #dedupeIds > 0 and present(seenKey, dedupeIds) or {}
+local queued = #effectIds > 0 and present(outboxKey, effectIds) or {}
+
+-- What the applied records write to shard keys, in the order they wrote it.
+local versionOf = {}
+local timerOrder, timerFinal = {}, {}
+local inboxRemoved, seenAdded, indexAdded = {}, {}, {}
+local newEffects = {}
+local counterOrder, counterSum = {}, {}
+
+local function touchTimer(timerKey, final)
+  if timerFinal[timerKey] == nil then timerOrder[#timerOrder + 1] = timerKey end
+  timerFinal[timerKey] = final
+end
+
+-- Decides record i, whose fields start at ARGV[at]; applies it if it holds; returns its outcome code.
+local function applyRecord(i, at, expectedVersion, historyCap, creates, hasSnapshot, versionStep, h, u, ai, ta, c, a, o, k)
   local actorKey, historyKey = KEYS[2 * i], KEYS[2 * i + 1]
-  local storedVersion = tonumber(rcall("HGET", actorKey, "v")) or 0
+  local storedVersion = versionOf[actorKey]
+  if storedVersion == nil then storedVersion = tonumber(rcall("HGET", actorKey, "v")) or 0 end
   if storedVersion ~= expectedVersion then return CONFLICT end
 
-  local snapshot
+  local multi = h > 1
+  local snapshotAt, historyAt = at, at + hasSnapshot
+  local actorAt = historyAt + h
+  local dedupeAt = actorAt + (creates and 1 or 0)
+  local inboxAt = dedupeAt + u
+  local timerAckAt = inboxAt + ai
+  local cancelAt = timerAckAt + 2 * ta
+  local addAt = cancelAt + c
+  local effectAt = addAt + 4 * a
+  local counterAt = effectAt + 2 * o
+
+  for j = inboxAt, inboxAt + ai - 1 do
+    if not inInbox[ARGV[j]] then return multi and SPLIT or STALE end
+  end
+  for j = timerAckAt, timerAckAt + 2 * (ta - 1), 2 do
+    if fireOf[ARGV[j]] ~= ARGV[j + 1] then return multi and SPLIT or STALE end
+  end
+  local duplicate = false
+  for j = dedupeAt, dedupeAt + u - 1 do
+    if seen[ARGV[j]] then duplicate = true end
+  end
+  if multi and u > 1 and not duplicate then
+    -- Two events of one record with one id: the second is a duplicate of the first.
+    local ids = {}
+    for j = dedupeAt, dedupeAt + u - 1 do
+      if ids[ARGV[j]] then duplicate = true end
+      ids[ARGV[j]] = true
+    end
+  end
+  if duplicate and multi then return SPLIT end
+
+  -- A duplicate still consumes its delivery, so it is not redelivered forever.
+  for j = inboxAt, inboxAt + ai - 1 do
+    inInbox[ARGV[j]] = nil
+    inboxRemoved[#inboxRemoved + 1] = ARGV[j]
+  end
+  for j = timerAckAt, timerAckAt + 2 * (ta - 1), 2 do
+    fireOf[ARGV[j]] = false
+    touchTimer(ARGV[j], false)
+  end
+  if duplicate then return DUPLICATE end
+
+  for j = dedupeAt, dedupeAt + u - 1 do
+    seen[ARGV[j]] = true
+    seenAdded[#seenAdded + 1] = nowMs
+    seenAdded[#seenAdded + 1] = ARGV[j]
+  end
+
   if hasSnapshot == 1 then
-    snapshot = ARGV[at]
-    at = at + 1
-  end
-  local history = ARGV[at]
-  at = at + 1
-  local actor
-  if creates then
-    actor = ARGV[at]
-    at = at + 1
-  end
-  local dedupeId
-  if hasDedupeId == 1 then
-    dedupeId = ARGV[at]
-    at = at + 1
-  end
-
-  if ackKind == TIMER_ACK then
-    local timerKey = ARGV[at]
-    if rcall("HGET", timerFireKey, timerKey) ~= ARGV[at + 1] then return STALE end
-    removeTimer(timerKey)
-  elseif ackKind == INBOX_ACK then
-    local eventId = ARGV[at]
-    if not rcall("ZSCORE", inboxKey, eventId) then return STALE end
-    rcall("ZREM", inboxKey, eventId)
-    rcall("HDEL", inboxDataKey, eventId)
-  end
-  at = at + ackKind
-
-  -- A duplicate still consumes its delivery (above), so it is not redelivered forever.
-  if dedupeId then
-    if rcall("ZSCORE", seenKey, dedupeId) then return DUPLICATE end
-    rcall("ZADD", seenKey, nowMs, dedupeId)
-  end
-
-  if snapshot then
-    rcall("HSET", actorKey, "v", expectedVersion + 1, "s", snapshot)
+    versionOf[actorKey] = expectedVersion + versionStep
+    rcall("HSET", actorKey, "v", expectedVersion + versionStep, "s", ARGV[snapshotAt])
     -- An actor past version 0 is indexed already: by the commit that created it or by its import.
-    if actor then rcall("ZADD", actorIndexKey, 0, actor) end
+    if creates then
+      indexAdded[#indexAdded + 1] = 0
+      indexAdded[#indexAdded + 1] = ARGV[actorAt]
+    end
+  else
+    versionOf[actorKey] = expectedVersion
   end
 
-  local historyLength = rcall("RPUSH", historyKey, history)
+  local historyLength = rcall("RPUSH", historyKey, tunpack(ARGV, historyAt, historyAt + h - 1))
   if historyLength > historyCap then
     if historyCap <= 0 then
       rcall("DEL", historyKey)
-    elseif historyLength == historyCap + 1 then
-      -- A full history is one over after each push; LPOP drops that one for about half what LTRIM costs.
-      rcall("LPOP", historyKey)
+    elseif historyLength <= historyCap + 2 then
+      -- Usually one or two over after a push; LPOP drops those for about half what LTRIM costs.
+      rcall("LPOP", historyKey, historyLength - historyCap)
     else
       rcall("LTRIM", historyKey, -historyCap, -1)
     end
   end
 
-  for j = at, at + cancels - 1 do
-    removeTimer(ARGV[j])
+  for j = cancelAt, cancelAt + c - 1 do
+    fireOf[ARGV[j]] = false
+    touchTimer(ARGV[j], false)
   end
-  at = at + cancels
-  for j = at, at + 4 * (adds - 1), 4 do
-    local timerKey = ARGV[j]
-    rcall("ZADD", timersKey, ARGV[j + 2], timerKey)
-    rcall("HSET", timerFireKey, timerKey, ARGV[j + 1])
-    rcall("HSET", timerDataKey, timerKey, ARGV[j + 3])
+  for j = addAt, addAt + 4 * (a - 1), 4 do
+    fireOf[ARGV[j]] = ARGV[j + 1]
+    touchTimer(ARGV[j], j)
   end
-  at = at + 4 * adds
-  for j = at, at + 2 * (effects - 1), 2 do
+  for j = effectAt, effectAt + 2 * (o - 1), 2 do
     local effectId = ARGV[j]
-    if not rcall("ZSCORE", outboxKey, effectId) then
-      rcall("ZADD", outboxKey, rcall("INCR", outboxSeqKey), effectId)
-      rcall("HSET", outboxDataKey, effectId, ARGV[j + 1])
+    if not queued[effectId] then
+      queued[effectId] = true
+      newEffects[#newEffects + 1] = j
     end
   end
-  at = at + 2 * effects
-  for j = at, at + 2 * (counters - 1), 2 do
+  for j = counterAt, counterAt + 2 * (k - 1), 2 do
     local name = ARGV[j]
-    if rcall("HINCRBY", countersKey, name, ARGV[j + 1]) == 0 then rcall("HDEL", countersKey, name) end
+    local sum = counterSum[name]
+    if sum == nil then
+      counterOrder[#counterOrder + 1] = name
+      sum = 0
+    end
+    counterSum[name] = sum + tonumber(ARGV[j + 1])
   end
   return OK
 end
 
--- Check the whole layout before anything is written, so a malformed call
--- changes nothing. Inline rather than a function: in Redis's Lua every local a
--- closure captures costs each call, and this would capture nearly all of them.
-if type(header) ~= "string" then return -2 end
-local parsed, fenceEpoch, n, fenceOwner, dedupeHorizon, firstRecordAt
-parsed, fenceEpoch, n, fenceOwner, nowMs, dedupeHorizon, firstRecordAt = pcall(unpack, BATCH_FORMAT, header)
-if not parsed or #header ~= firstRecordAt - 1 + n * RECORD_SIZE then return -2 end
-
-local pos, fields = firstRecordAt, FIRST_FIELD - 1
-local indexes, timers, inbox, outbox, dedupes, counting = false, false, false, false, false, false
-for _ = 1, n do
-  local expectedVersion, _, hasSnapshot, hasDedupeId, ackKind, cancels, adds, effects, counters
-  expectedVersion, _, hasSnapshot, hasDedupeId, ackKind, cancels, adds, effects, counters, pos =
-    unpack(RECORD_FORMAT, header, pos)
-  if hasSnapshot > 1 or hasDedupeId > 1 or ackKind > TIMER_ACK then return -2 end
-  local creates = hasSnapshot == 1 and expectedVersion == 0
-  fields = fields + fieldCount(creates, hasSnapshot, hasDedupeId, ackKind, cancels, adds, effects, counters)
-  indexes = indexes or creates
-  timers = timers or ackKind == TIMER_ACK or cancels > 0 or adds > 0
-  inbox = inbox or ackKind == INBOX_ACK
-  outbox = outbox or effects > 0
-  dedupes = dedupes or hasDedupeId == 1
-  counting = counting or counters > 0
-end
-if fields ~= #ARGV then return -2 end
-
-local k = 2 * n + 2
-k, actorIndexKey = keyGroup(indexes, k, 1)
-k, timersKey, timerFireKey, timerDataKey = keyGroup(timers, k, 3)
-k, inboxKey, inboxDataKey = keyGroup(inbox, k, 2)
-k, outboxKey, outboxDataKey, outboxSeqKey = keyGroup(outbox, k, 3)
-k, seenKey = keyGroup(dedupes, k, 1)
-k, countersKey = keyGroup(counting, k, 1)
-if k - 1 ~= #KEYS then return -2 end
-
-local lease = rcall("HMGET", KEYS[1], "owner", "epoch")
-if lease[1] ~= fenceOwner or tonumber(lease[2]) ~= fenceEpoch then return -1 end
-
--- Only dedupe checks read the seen ids, and a batch that checks trims first.
-if seenKey then rcall("ZREMRANGEBYSCORE", seenKey, "-inf", "(" .. dedupeHorizon) end
-
-local outcomes, at = {}, FIRST_FIELD
-pos = firstRecordAt
+local outcomes = {}
+pos, at = firstRecordAt, FIRST_FIELD
 for i = 1, n do
-  local expectedVersion, historyCap, hasSnapshot, hasDedupeId, ackKind, cancels, adds, effects, counters
-  expectedVersion, historyCap, hasSnapshot, hasDedupeId, ackKind, cancels, adds, effects, counters, pos =
+  local expectedVersion, historyCap, hasSnapshot, versionStep, h, u, ai, ta, c, a, o, k
+  expectedVersion, historyCap, hasSnapshot, versionStep, h, u, ai, ta, c, a, o, k, pos =
     unpack(RECORD_FORMAT, header, pos)
   local creates = hasSnapshot == 1 and expectedVersion == 0
-  outcomes[i] = applyRecord(i, at, expectedVersion, historyCap, creates, hasSnapshot, hasDedupeId, ackKind, cancels, adds, effects, counters)
-  at = at + fieldCount(creates, hasSnapshot, hasDedupeId, ackKind, cancels, adds, effects, counters)
+  outcomes[i] = applyRecord(i, at, expectedVersion, historyCap, creates, hasSnapshot, versionStep, h, u, ai, ta, c, a, o, k)
+  at = at + fieldCount(creates, hasSnapshot, h, u, ai, ta, c, a, o, k)
+end
+
+-- The shard-wide writes, one command per key (chunked for a huge batch).
+if #indexAdded > 0 then bulk("ZADD", actorIndexKey, indexAdded) end
+if #timerOrder > 0 then
+  local removed, scored, fires, payloads = {}, {}, {}, {}
+  for _, timerKey in ipairs(timerOrder) do
+    local j = timerFinal[timerKey]
+    if j then
+      scored[#scored + 1] = ARGV[j + 2]
+      scored[#scored + 1] = timerKey
+      fires[#fires + 1] = timerKey
+      fires[#fires + 1] = ARGV[j + 1]
+      payloads[#payloads + 1] = timerKey
+      payloads[#payloads + 1] = ARGV[j + 3]
+    else
+      removed[#removed + 1] = timerKey
+    end
+  end
+  if #removed > 0 then
+    bulk("ZREM", timersKey, removed)
+    bulk("HDEL", timerFireKey, removed)
+    bulk("HDEL", timerDataKey, removed)
+  end
+  if #scored > 0 then
+    bulk("ZADD", timersKey, scored)
+    bulk("HSET", timerFireKey, fires)
+    bulk("HSET", timerDataKey, payloads)
+  end
+end
+if #inboxRemoved > 0 then
+  bulk("ZREM", inboxKey, inboxRemoved)
+  bulk("HDEL", inboxDataKey, inboxRemoved)
+end
+if #seenAdded > 0 then bulk("ZADD", seenKey, seenAdded) end
+if #newEffects > 0 then
+  local seq = rcall("INCRBY", outboxSeqKey, #newEffects) - #newEffects
+  local scored, payloads = {}, {}
+  for m, j in ipairs(newEffects) do
+    scored[#scored + 1] = seq + m
+    scored[#scored + 1] = ARGV[j]
+    payloads[#payloads + 1] = ARGV[j]
+    payloads[#payloads + 1] = ARGV[j + 1]
+  end
+  bulk("ZADD", outboxKey, scored)
+  bulk("HSET", outboxDataKey, payloads)
+end
+if #counterOrder > 0 then
+  local zeroed = {}
+  for _, name in ipairs(counterOrder) do
+    local sum = counterSum[name]
+    if sum ~= 0 and rcall("HINCRBY", countersKey, name, sum) == 0 then zeroed[#zeroed + 1] = name end
+  end
+  if #zeroed > 0 then bulk("HDEL", countersKey, zeroed) end
 end
 return outcomes
