@@ -28,6 +28,13 @@ export interface KindDefinition<M extends AnyStateMachine = AnyStateMachine> {
   /** Oldest stored version `migrate` can lift; defaults to `version` (no migration). */
   minVersion?: number;
   migrate?: (fromVersion: number, state: PersistedState) => PersistedState;
+  /**
+   * Context fields set when the actor is created and (almost) never changed:
+   * stored once beside the snapshot instead of in every snapshot. A hint, not
+   * a promise: a transition that replaces one of them (a new value, compared by
+   * reference) has them all written again with its commit.
+   */
+  constantContext?: readonly string[];
 }
 
 export const DEFAULT_CREATE_EVENT = "create";

@@ -63,6 +63,13 @@ export function decodeSnapshotRecord(bytes: Buffer): SnapshotRecord {
   return decodeWith(snapshotRecordSchema, bytes, "snapshot") as SnapshotRecord;
 }
 
+const constantsSchema = z.record(z.string(), z.unknown());
+
+/** An actor's constant context fields, stored once beside its snapshot (`KindDefinition.constantContext`). */
+export function decodeConstants(bytes: Buffer): Record<string, unknown> {
+  return decodeWith(constantsSchema, bytes, "constant fields");
+}
+
 export function decodeHistoryEntry(bytes: Buffer): HistoryEntry {
   return decodeWith(historyEntrySchema, bytes, "history entry");
 }

@@ -295,7 +295,7 @@ export class Runtime {
     const definition = this.registry.get(ref.kind);
     const [stored] = await this.store.loadActors(shardOf(actor, this.shardCount), [actor]);
     if (!stored) return null;
-    const live = restore(definition, actor, stored.version, stored.snapshot);
+    const live = restore(definition, actor, stored.version, stored.snapshot, stored.constants);
     return {
       kind: ref.kind,
       id: ref.id,

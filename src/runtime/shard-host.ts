@@ -22,7 +22,7 @@ import {
   type EffectPayload,
   type HistoryEntry,
 } from "./records.js";
-import { encodeSnapshot, type LiveActor, restore, type StepResult, step } from "./step.js";
+import { encodeSnapshotParts, type LiveActor, restore, type StepResult, step } from "./step.js";
 
 /** What a `send` resolved to. A refused event rejects with a `RuntimeError` instead. */
 export type SendResult =
@@ -244,7 +244,7 @@ export class ShardHost {
       if (record) {
         try {
           const definition = this.deps.registry.get(parseActorKey(actor).kind);
-          slot.live = restore(definition, actor, record.version, record.snapshot);
+          slot.live = restore(definition, actor, record.version, record.snapshot, record.constants);
         } catch (err) {
           const error =
             err instanceof RuntimeError ? err : new RuntimeError("CORRUPT_SNAPSHOT", (err as Error).message);
@@ -619,7 +619,7 @@ class RecordBuilder {
   private readonly dedupeIds: string[] = [];
   private readonly acks: DeliveryAck[] = [];
   private versionStep = 0;
-  private last: { definition: KindDefinition; state: LiveActor["state"] } | null = null;
+  private last: { definition: KindDefinition; live: LiveActor } | null = null;
 
   constructor(
     private readonly actor: ActorKey,
@@ -647,7 +647,7 @@ class RecordBuilder {
     if (delivery.ack) this.acks.push(delivery.ack);
     if (!result || result.refusal || !result.next || !definition) return;
     this.versionStep++;
-    this.last = { definition, state: result.next.state };
+    this.last = { definition, live: result.next };
     for (const key of result.timerCancels) this.timers.set(key, "cancel");
     for (const timer of result.timerAdds) this.timers.set(timer.timerKey, timer);
     for (const effect of result.effects) this.outbox.push({ effectId: effect.id, payload: encode(effect) });
@@ -665,10 +665,12 @@ class RecordBuilder {
     }
     const counters: CounterDelta[] = [];
     for (const [name, delta] of this.counters) if (delta !== 0) counters.push({ name, delta });
+    const parts = this.last ? encodeSnapshotParts(this.last.definition, this.last.live) : null;
     const record: CommitRecord = {
       actor: this.actor,
       expectedVersion: this.expectedVersion,
-      snapshot: this.last ? encodeSnapshot(this.last.definition, this.last.state) : null,
+      snapshot: parts?.snapshot ?? null,
+      constants: parts?.constants ?? null,
       versionStep: this.versionStep,
       history: this.history,
       historyCap: this.historyCap,

@@ -12,6 +12,7 @@ import { DEFAULT_CREATE_EVENT, type KindDefinition, type PersistedState } from "
 import { pureTransitionsOf } from "./pure-transition.js";
 import {
   type AnyEvent,
+  decodeConstants,
   decodeSnapshotRecord,
   type EffectPayload,
   encodeRecord,
@@ -24,6 +25,12 @@ import {
 export interface LiveActor {
   version: number;
   state: AnyMachineSnapshot;
+  /**
+   * The kind's constant context fields as the store holds them beside the
+   * snapshot (the very values, compared by reference), or null when the store
+   * holds none that are known to match: the next commit writes them.
+   */
+  constants?: Record<string, unknown> | null;
 }
 
 export interface StepInput {
@@ -157,7 +164,7 @@ export function step(input: StepInput): StepResult {
     };
   }
   return {
-    next: { version, state: nextState },
+    next: { version, state: nextState, constants: current?.constants ?? null },
     refusal: null,
     snapshotBytes: input.deferEncoding ? null : encodeSnapshot(definition, nextState),
     history,
@@ -165,14 +172,51 @@ export function step(input: StepInput): StepResult {
   };
 }
 
-/** The stored bytes of a machine snapshot: kind, machine version and the persisted state. */
+/** The stored bytes of a machine snapshot: kind, machine version and the whole persisted state. */
 export function encodeSnapshot(definition: KindDefinition, state: AnyMachineSnapshot): Buffer {
-  const record: SnapshotRecord = { k: definition.kind, mv: definition.version, s: persistState(state) };
+  const record: SnapshotRecord = {
+    k: definition.kind,
+    mv: definition.version,
+    s: persistState(state, state.context),
+  };
   return encodeRecord(record);
 }
 
-function persistState(state: AnyMachineSnapshot): PersistedState {
-  const persisted: PersistedState = { value: state.value, context: state.context, status: state.status };
+/**
+ * What a commit stores of an actor whose kind declares `constantContext`: the
+ * snapshot without those fields, and the fields themselves only when the store
+ * does not hold these very values yet (a new actor, one restored from a full
+ * or migrated snapshot, or a transition that replaced one of them). Sets
+ * `live.constants` to what the commit will store.
+ */
+export function encodeSnapshotParts(
+  definition: KindDefinition,
+  live: LiveActor,
+): { snapshot: Buffer; constants: Buffer | null } {
+  const keys = definition.constantContext;
+  if (!keys || keys.length === 0)
+    return { snapshot: encodeSnapshot(definition, live.state), constants: null };
+  const context = live.state.context as Record<string, unknown>;
+  const variable: Record<string, unknown> = {};
+  for (const key in context) if (!keys.includes(key)) variable[key] = context[key];
+  const record: SnapshotRecord = {
+    k: definition.kind,
+    mv: definition.version,
+    s: persistState(live.state, variable),
+  };
+  const stored = live.constants;
+  let constants: Buffer | null = null;
+  if (!stored || keys.some((key) => stored[key] !== context[key])) {
+    const values: Record<string, unknown> = {};
+    for (const key of keys) if (key in context) values[key] = context[key];
+    live.constants = values;
+    constants = encodeRecord(values);
+  }
+  return { snapshot: encodeRecord(record), constants };
+}
+
+function persistState(state: AnyMachineSnapshot, context: unknown): PersistedState {
+  const persisted: PersistedState = { value: state.value, context, status: state.status };
   if (state.status === "done") persisted.output = state.output;
   return persisted;
 }
@@ -264,15 +308,26 @@ export function restore(
   actor: ActorKey,
   version: number,
   bytes: Buffer,
+  constantBytes: Buffer | null = null,
 ): LiveActor {
   let record: SnapshotRecord;
+  let constants: Record<string, unknown> | null = null;
   try {
     record = decodeSnapshotRecord(bytes);
+    if (constantBytes) constants = decodeConstants(constantBytes);
   } catch (err) {
     throw new RuntimeError(
       "CORRUPT_SNAPSHOT",
       `${actor}: stored snapshot is unreadable: ${(err as Error).message}`,
     );
+  }
+  if (constants) {
+    const context = record.s.context;
+    if (typeof context !== "object" || context === null || Array.isArray(context)) {
+      throw new RuntimeError("CORRUPT_SNAPSHOT", `${actor}: stored context is not an object`);
+    }
+    // Fields in the snapshot win: a full snapshot imported over old constants carries its own.
+    record.s.context = { ...constants, ...context };
   }
   if (record.k !== definition.kind || parseActorKey(actor).kind !== definition.kind) {
     throw new RuntimeError("CORRUPT_SNAPSHOT", `${actor}: stored snapshot belongs to kind ${record.k}`);
@@ -287,6 +342,8 @@ export function restore(
       );
     }
     persisted = definition.migrate(record.mv, persisted);
+    // A migration may have rewritten a constant field: the next commit stores them again.
+    constants = null;
   }
   if (persisted.status === "error" || persisted.status === "stopped") {
     throw new RuntimeError("CORRUPT_SNAPSHOT", `${actor}: stored snapshot has status ${persisted.status}`);
@@ -309,5 +366,6 @@ export function restore(
       `${actor}: stored status ${persisted.status} but state ${stateValueToString(persisted.value)} is ${state.status}`,
     );
   }
-  return { version, state };
+  // Compared by reference on the next commit: a field the blob lacks or the snapshot overrode differs, and is written.
+  return { version, state, constants };
 }

@@ -157,6 +157,7 @@ export class MemoryStore implements Store {
       state.actors.set(record.actor, {
         version: record.expectedVersion + record.versionStep,
         snapshot: record.snapshot,
+        constants: record.constants ?? current?.constants ?? null,
       });
     }
     let history = state.history.get(record.actor);
@@ -188,7 +189,9 @@ export class MemoryStore implements Store {
     const state = this.shard(shard);
     return actors.map((key) => {
       const stored = state.actors.get(key);
-      return stored ? { version: stored.version, snapshot: Buffer.from(stored.snapshot) } : null;
+      if (!stored) return null;
+      const constants = stored.constants ? Buffer.from(stored.constants) : null;
+      return { version: stored.version, snapshot: Buffer.from(stored.snapshot), constants };
     });
   }
 
@@ -218,7 +221,7 @@ export class MemoryStore implements Store {
   ): Promise<void> {
     const state = this.shard(shard);
     this.checkFence(shard, state, fence);
-    state.actors.set(actor, { version, snapshot: Buffer.from(snapshot) });
+    state.actors.set(actor, { version, snapshot: Buffer.from(snapshot), constants: null });
   }
 
   async appendInbox(shard: number, entries: { eventId: string; payload: Buffer }[]): Promise<number> {

@@ -8,8 +8,8 @@ const OUTCOME_BY_CODE: readonly CommitOutcome[] = ["ok", "duplicate", "conflict"
 
 /** Bytes of the batch part of the header before its three length-prefixed strings: epoch, count. */
 const BATCH_FIXED_SIZE = 8 + 4;
-/** Bytes of one record's header, `commit.lua`'s struct format `<ddBI4I4I4I4I4I4I4I4I4`. */
-const RECORD_HEADER_SIZE = 53;
+/** Bytes of one record's header, `commit.lua`'s struct format `<ddBBI4I4I4I4I4I4I4I4I4`. */
+const RECORD_HEADER_SIZE = 54;
 
 /**
  * Lays a batch out as `commit.lua` reads it (see its header): the lease, each
@@ -44,7 +44,8 @@ export function encodeCommit(
   for (const record of records) {
     const actorKeys = keys.actorKeys(record.actor);
     scriptKeys.push(actorKeys.actor, actorKeys.history);
-    const { snapshot, history, dedupeIds, acks, timerCancels, timerAdds, outbox, counters } = record;
+    const { snapshot, constants, history, dedupeIds, acks, timerCancels, timerAdds, outbox, counters } =
+      record;
     const creates = Boolean(snapshot) && record.expectedVersion === 0;
     let inboxAcks = 0;
     for (const ack of acks) if (ack.kind === "inbox") inboxAcks++;
@@ -52,6 +53,7 @@ export function encodeCommit(
     offset = header.writeDoubleLE(record.expectedVersion, offset);
     offset = header.writeDoubleLE(record.historyCap, offset);
     offset = header.writeUInt8(snapshot ? 1 : 0, offset);
+    offset = header.writeUInt8(snapshot && constants ? 1 : 0, offset);
     offset = header.writeUInt32LE(snapshot ? record.versionStep : 0, offset);
     for (const count of [
       history.length,
@@ -66,6 +68,7 @@ export function encodeCommit(
       offset = header.writeUInt32LE(count, offset);
 
     if (snapshot) args.push(snapshot);
+    if (snapshot && constants) args.push(constants);
     for (const entry of history) args.push(entry);
     // Only a creating commit adds the actor to the shard's index, so only it needs the name.
     if (creates) args.push(record.actor);

@@ -176,9 +176,10 @@ export class RedisStore implements Store {
       [],
     )) as (Buffer | null)[];
     return actors.map((_, i) => {
-      const version = reply[2 * i];
-      const snapshot = reply[2 * i + 1];
-      return version && snapshot ? { version: Number(version.toString()), snapshot } : null;
+      const version = reply[3 * i];
+      const snapshot = reply[3 * i + 1];
+      const constants = reply[3 * i + 2] ?? null;
+      return version && snapshot ? { version: Number(version.toString()), snapshot, constants } : null;
     });
   }
 

@@ -29,6 +29,8 @@ export interface Lease {
 export interface StoredActor {
   version: number;
   snapshot: Buffer;
+  /** The actor's constant fields stored beside the snapshot, if any (`CommitRecord.constants`). */
+  constants: Buffer | null;
 }
 
 export interface TimerEntry {
@@ -68,6 +70,11 @@ export interface CommitRecord {
   expectedVersion: number;
   /** The new snapshot, or null to leave state and version as they are (every event refused). */
   snapshot: Buffer | null;
+  /**
+   * Bytes stored beside the snapshot that change rarely (an actor's constant
+   * fields), written only with a snapshot; null keeps the stored ones.
+   */
+  constants: Buffer | null;
   /** With a snapshot, the version becomes `expectedVersion + versionStep`: one per applied event. */
   versionStep: number;
   /** One entry per event of the record, oldest first; at least one. */
@@ -143,7 +150,10 @@ export interface Store {
   readHistory(shard: number, actor: ActorKey, limit: number): Promise<Buffer[]>;
   /** Actor keys of a shard in a stable order, `limit` at a time from `cursor` ("0" to start; "0" back at the end). */
   scanActors(shard: number, cursor: string, limit: number): Promise<{ cursor: string; actors: ActorKey[] }>;
-  /** Writes a snapshot outside the runtime: for restores and repair tools. Fenced like a commit. */
+  /**
+   * Writes a whole snapshot outside the runtime: for restores and repair tools.
+   * Fenced like a commit. Constants stored beside the old snapshot are dropped.
+   */
   importActor(shard: number, fence: Fence, actor: ActorKey, version: number, snapshot: Buffer): Promise<void>;
 
   /** Every counter of the shard that is not 0. Summed over the shards, a counter's value is exact. */

@@ -69,6 +69,7 @@ describe.skipIf(!redisUrl)("RedisStore specifics", () => {
           history: [Buffer.from("h")],
           historyCap: 10,
           versionStep: 1,
+          constants: null,
           timerAdds: [{ timerKey: "job/1:t", fireId: "f", dueAtMs: 5, payload: Buffer.from("t") }],
           timerCancels: [],
           outbox: [{ effectId: "x", payload: Buffer.from("x") }],
@@ -97,6 +98,7 @@ describe.skipIf(!redisUrl)("RedisStore specifics", () => {
       history: [Buffer.from("h")],
       historyCap: 1,
       versionStep: 1,
+      constants: null,
       timerAdds: [
         { timerKey: "job/1:t", fireId: `f${version}`, dueAtMs: version, payload: Buffer.from(`f${version}`) },
       ],
@@ -138,6 +140,7 @@ describe.skipIf(!redisUrl)("RedisStore specifics", () => {
       history: [Buffer.from("h")],
       historyCap: 10,
       versionStep: 1,
+      constants: null,
       timerAdds: [],
       timerCancels: ["job/1:t"],
       outbox: [],
@@ -147,11 +150,11 @@ describe.skipIf(!redisUrl)("RedisStore specifics", () => {
     };
     const good = encodeCommit(keys, { owner: "node-a", epoch: 1 }, [record], { nowMs: 0, dedupeWindowMs: 0 });
     const header = good.args[0] as Buffer;
-    // The record's 53 header bytes end the batch header: two doubles, the snapshot flag, then nine counts.
-    const recordAt = header.length - 53;
-    const withByte = (offset: number, value: number) => {
+    // The record's 54 header bytes end the batch header: two doubles, two flags, then nine counts.
+    const recordAt = header.length - 54;
+    const withBytes = (...changes: [offset: number, value: number][]) => {
       const changed = Buffer.from(header);
-      changed[recordAt + offset] = value;
+      for (const [offset, value] of changes) changed[recordAt + offset] = value;
       return changed;
     };
     const malformed: [string, string[], ScriptArg[]][] = [
@@ -162,8 +165,9 @@ describe.skipIf(!redisUrl)("RedisStore specifics", () => {
       ["a key too many", [...good.keys, keys.outbox], good.args],
       ["a field missing", good.keys, good.args.slice(0, -1)],
       ["a field too many", good.keys, [...good.args, "x"]],
-      ["a snapshot flag other than 0 or 1", good.keys, [withByte(16, 2), ...good.args.slice(1)]],
-      ["a record without a history entry", good.keys, [withByte(21, 0), ...good.args.slice(1)]],
+      ["a snapshot flag other than 0 or 1", good.keys, [withBytes([16, 2]), ...good.args.slice(1)]],
+      ["constants without a snapshot", good.keys, [withBytes([16, 0], [17, 1]), ...good.args.slice(1)]],
+      ["a record without a history entry", good.keys, [withBytes([22, 0]), ...good.args.slice(1)]],
     ];
     for (const [what, scriptKeys, args] of malformed) {
       const reply = await scripts.run("commit", scriptKeys, args);

@@ -35,6 +35,7 @@ function record(actor: ActorKey, fields: Partial<CommitRecord> = {}): CommitReco
     history: [bytes(`${actor}#${(fields.expectedVersion ?? 0) + 1}`)],
     historyCap: 100,
     versionStep: 1,
+    constants: null,
     timerAdds: [],
     timerCancels: [],
     outbox: [],
@@ -171,11 +172,13 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         expect(await store.commit(0, fence, [record("job/1", { snapshot: bytes("s1") })], at(T0))).toEqual([
           "ok",
         ]);
-        expect(await store.loadActors(0, ["job/1"])).toEqual([{ version: 1, snapshot: bytes("s1") }]);
+        expect(await store.loadActors(0, ["job/1"])).toEqual([
+          { version: 1, snapshot: bytes("s1"), constants: null },
+        ]);
         const next = record("job/1", { expectedVersion: 1, snapshot: bytes("s2") });
         expect(await store.commit(0, fence, [next], at(T0))).toEqual(["ok"]);
         expect(await store.loadActors(0, ["job/1", "job/none"])).toEqual([
-          { version: 2, snapshot: bytes("s2") },
+          { version: 2, snapshot: bytes("s2"), constants: null },
           null,
         ]);
         expect(await store.loadActors(0, [])).toEqual([]);
@@ -195,7 +198,9 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
           at(T0),
         );
         expect(outcomes).toEqual(["ok", "ok", "ok", "conflict"]);
-        expect(await store.loadActors(0, ["job/1"])).toEqual([{ version: 3, snapshot: bytes("v3") }]);
+        expect(await store.loadActors(0, ["job/1"])).toEqual([
+          { version: 3, snapshot: bytes("v3"), constants: null },
+        ]);
         expect(await store.readHistory(0, "job/1", 10)).toHaveLength(3);
       });
 
@@ -214,7 +219,9 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
           acks: [{ kind: "inbox", eventId: "ev-1" }],
         });
         expect(await commitOne(fence, clash)).toBe("conflict");
-        expect(await store.loadActors(0, ["job/1"])).toEqual([{ version: 1, snapshot: bytes("job/1@1") }]);
+        expect(await store.loadActors(0, ["job/1"])).toEqual([
+          { version: 1, snapshot: bytes("job/1@1"), constants: null },
+        ]);
         expect(texts(await store.readHistory(0, "job/1", 10))).toEqual(["job/1#1"]);
         expect((await store.dueTimers(0, T0 + 1000, 10)).map((t) => t.timerKey)).toEqual(["job/1:old"]);
         expect(await store.readOutbox(0, 10)).toEqual([]);
@@ -266,7 +273,9 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
           acks: [{ kind: "inbox", eventId: "ev-1" }],
         });
         expect(await commitOne(fence, refusal)).toBe("ok");
-        expect(await store.loadActors(0, ["job/1"])).toEqual([{ version: 1, snapshot: bytes("job/1@1") }]);
+        expect(await store.loadActors(0, ["job/1"])).toEqual([
+          { version: 1, snapshot: bytes("job/1@1"), constants: null },
+        ]);
         expect(texts(await store.readHistory(0, "job/1", 10))).toEqual(["job/1#1", "refused"]);
         expect(await store.readInbox(0, 0, 10)).toEqual([]);
 
@@ -278,7 +287,9 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
       it("takes an empty snapshot as a snapshot", async () => {
         const fence = await own();
         expect(await commitOne(fence, record("job/1", { snapshot: Buffer.alloc(0) }))).toBe("ok");
-        expect(await store.loadActors(0, ["job/1"])).toEqual([{ version: 1, snapshot: Buffer.alloc(0) }]);
+        expect(await store.loadActors(0, ["job/1"])).toEqual([
+          { version: 1, snapshot: Buffer.alloc(0), constants: null },
+        ]);
       });
 
       it("reports a duplicate event id, still applies its ack, and forgets the id after the window", async () => {
@@ -297,7 +308,9 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         });
         expect(await commitOne(fence, again, T0 + 10)).toBe("duplicate");
         expect(await store.readInbox(0, 0, 10)).toEqual([]);
-        expect(await store.loadActors(0, ["job/1"])).toEqual([{ version: 1, snapshot: bytes("job/1@1") }]);
+        expect(await store.loadActors(0, ["job/1"])).toEqual([
+          { version: 1, snapshot: bytes("job/1@1"), constants: null },
+        ]);
         expect(await store.readHistory(0, "job/1", 10)).toHaveLength(1);
 
         const late = record("job/1", { expectedVersion: 1, dedupeIds: ["ev-1"] });
@@ -362,7 +375,9 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         const outcomes = await store.commit(0, fence, batch, at(T0));
         expect(outcomes).toEqual(actors.map(() => "ok"));
         const loaded = await store.loadActors(0, actors);
-        expect(loaded).toEqual(actors.map((actor) => ({ version: 1, snapshot: bytes(`${actor}@1`) })));
+        expect(loaded).toEqual(
+          actors.map((actor) => ({ version: 1, snapshot: bytes(`${actor}@1`), constants: null })),
+        );
         expect(await store.readOutbox(0, 1000)).toHaveLength(500);
         expect(await store.dueTimers(0, T0 + 1000, 1000)).toHaveLength(500);
       });
@@ -405,7 +420,7 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         });
         expect(await commitOne(fence, chain)).toBe("ok");
         expect(await store.loadActors(0, ["job/1"])).toEqual([
-          { version: 2, snapshot: bytes("after-three") },
+          { version: 2, snapshot: bytes("after-three"), constants: null },
         ]);
         expect(texts(await store.readHistory(0, "job/1", 10))).toEqual(["h1", "h2-refused", "h3"]);
         expect(await store.readInbox(0, 0, 10)).toEqual([]);
@@ -487,6 +502,25 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         // Up and down within the batch: back to 0, so removed.
         expect(await store.readCounters(0)).toEqual(new Map());
         expect(texts(await store.readHistory(0, "job/1", 10))).toEqual(["job/1#1", "job/1#2"]);
+      });
+
+      it("stores constants beside the snapshot, keeps them when a record brings none, and drops them on import", async () => {
+        const fence = await own();
+        expect(await commitOne(fence, record("job/1", { constants: bytes("spec") }))).toBe("ok");
+        expect(await commitOne(fence, record("job/1", { expectedVersion: 1 }))).toBe("ok");
+        expect(await store.loadActors(0, ["job/1"])).toEqual([
+          { version: 2, snapshot: bytes("job/1@2"), constants: bytes("spec") },
+        ]);
+        // A refused event (no snapshot) cannot change them.
+        const refused = record("job/1", { expectedVersion: 2, snapshot: null, constants: bytes("ignored") });
+        expect(await commitOne(fence, refused)).toBe("ok");
+        const rewritten = record("job/1", { expectedVersion: 2, constants: bytes("spec-2") });
+        expect(await commitOne(fence, rewritten)).toBe("ok");
+        expect((await store.loadActors(0, ["job/1"]))[0]?.constants).toEqual(bytes("spec-2"));
+        await store.importActor(0, fence, "job/1", 9, bytes("whole"));
+        expect(await store.loadActors(0, ["job/1"])).toEqual([
+          { version: 9, snapshot: bytes("whole"), constants: null },
+        ]);
       });
 
       it("keeps the cap when a chain's entries overflow the history", async () => {
@@ -711,7 +745,9 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         ).rejects.toBeInstanceOf(FencedError);
         expect(await version("job/9")).toBeNull();
         await store.importActor(0, fence, "job/9", 7, bytes("restored"));
-        expect(await store.loadActors(0, ["job/9"])).toEqual([{ version: 7, snapshot: bytes("restored") }]);
+        expect(await store.loadActors(0, ["job/9"])).toEqual([
+          { version: 7, snapshot: bytes("restored"), constants: null },
+        ]);
         expect((await store.scanActors(0, "0", 10)).actors).toEqual(["job/9"]);
         expect(await commitOne(fence, record("job/9", { expectedVersion: 7 }))).toBe("ok");
         expect(await version("job/9")).toBe(8);
@@ -756,13 +792,17 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         outbox: [{ effectId: "fx-bin", payload: ALL_BYTES }],
       });
       expect(await commitOne(fence, binary)).toBe("ok");
-      expect(await store.loadActors(0, ["job/bin"])).toEqual([{ version: 1, snapshot: ALL_BYTES }]);
+      expect(await store.loadActors(0, ["job/bin"])).toEqual([
+        { version: 1, snapshot: ALL_BYTES, constants: null },
+      ]);
       expect(await store.readHistory(0, "job/bin", 1)).toEqual([ALL_BYTES]);
       expect((await store.dueTimers(0, T0, 1))[0]?.payload).toEqual(ALL_BYTES);
       expect((await store.readOutbox(0, 1))[0]?.payload).toEqual(ALL_BYTES);
       expect((await store.readInbox(0, 0, 1))[0]?.payload).toEqual(ALL_BYTES);
       await store.importActor(0, fence, "job/imported", 3, ALL_BYTES);
-      expect(await store.loadActors(0, ["job/imported"])).toEqual([{ version: 3, snapshot: ALL_BYTES }]);
+      expect(await store.loadActors(0, ["job/imported"])).toEqual([
+        { version: 3, snapshot: ALL_BYTES, constants: null },
+      ]);
     });
 
     it("refuses every call once closed", async () => {

@@ -14,4 +14,23 @@ export const jobKind: KindDefinition<typeof jobMachine> = {
   migrate: migrateJob,
   createEvent: "create",
   eventSchema: jobEventSchema,
+  // The job's spec: set by `create` and read, never replaced, by its transitions.
+  constantContext: [
+    "jobId",
+    "taskId",
+    "index",
+    "attempt",
+    "user",
+    "group",
+    "type",
+    "resources",
+    "release",
+    "inputs",
+    "outputs",
+    "payload",
+    "requestedSite",
+    "retry",
+    "watchdogs",
+    "startDelayMs",
+  ],
 };

@@ -14,4 +14,6 @@ export const siteKind: KindDefinition<typeof siteMachine> = {
   migrate: migrateSite,
   createEvent: "create",
   eventSchema: siteEventSchema,
+  // Set by `create`; an operator's reconfiguration replaces them, and that commit writes them again.
+  constantContext: ["name", "resources", "storageElement", "thresholds"],
 };

@@ -11,4 +11,5 @@ export const subscriptionKind: KindDefinition<typeof subscriptionMachine> = {
   version: 1,
   createEvent: "create",
   eventSchema: subscriptionEventSchema,
+  constantContext: ["id", "dataset", "site", "purpose", "requester", "maxFileAttempts"],
 };

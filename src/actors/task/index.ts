@@ -11,4 +11,5 @@ export const taskKind: KindDefinition<typeof taskMachine> = {
   version: 1,
   createEvent: "create",
   eventSchema: taskEventSchema,
+  constantContext: ["taskId", "user", "type", "outputDataset", "jobCount"],
 };

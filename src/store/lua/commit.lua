@@ -10,7 +10,7 @@
 
     Input:
       KEYS[1]       lease hash (owner, epoch, expiresAtMs)
-      KEYS[2i]      actor hash of record i (v = version, s = snapshot)
+      KEYS[2i]      actor hash of record i (v = version, s = snapshot, c = constants)
       KEYS[2i + 1]  history list of record i
       then only the shard keys the batch needs, in this order:
         actor index zset (members score 0, ordered by name)  if a record creates its actor
@@ -31,13 +31,15 @@
                    fence owner, nowMs, dedupe horizon (seen ids scored below it
                    are forgotten by a batch that dedupes); the last three are
                    length-prefixed strings
-                 then n records of 53 bytes, struct "<ddBI4I4I4I4I4I4I4I4I4":
-                   expectedVersion, historyCap, hasSnapshot (1|0), versionStep,
+                 then n records of 54 bytes, struct "<ddBBI4I4I4I4I4I4I4I4I4":
+                   expectedVersion, historyCap, hasSnapshot (1|0),
+                   hasConstants (1|0, only with a snapshot), versionStep,
                    history count h (>= 1), dedupe id count u, inbox ack count
                    ai, timer ack count at, cancel count c, timer add count a,
                    outbox count o, counter count k
       then per record, in order, only the fields its header announces:
         snapshot                             if hasSnapshot
+        constants                            if hasConstants
         h x history entry, oldest first
         actor (kind/id, for the actor index) if hasSnapshot and expectedVersion is 0
         u x dedupeId
@@ -67,14 +69,14 @@ local rcall, unpack, tunpack = redis.call, struct.unpack, unpack
 
 local OK, DUPLICATE, CONFLICT, STALE, SPLIT = 0, 1, 2, 3, 4
 local BATCH_FORMAT = "<dI4I4c0I4c0I4c0"
-local RECORD_FORMAT, RECORD_SIZE = "<ddBI4I4I4I4I4I4I4I4I4", 53
+local RECORD_FORMAT, RECORD_SIZE = "<ddBBI4I4I4I4I4I4I4I4I4", 54
 local FIRST_FIELD = 2
 -- Arguments per Redis command when a bulk write is chunked: well under Lua's C stack limit, and even.
 local CHUNK = 4000
 
 -- How many ARGV fields follow a record's header.
-local function fieldCount(creates, hasSnapshot, histories, dedupes, inboxAcks, timerAcks, cancels, adds, effects, counters)
-  return hasSnapshot + histories + (creates and 1 or 0) + dedupes + inboxAcks + 2 * timerAcks + cancels + 4 * adds
+local function fieldCount(creates, hasSnapshot, hasConstants, histories, dedupes, inboxAcks, timerAcks, cancels, adds, effects, counters)
+  return hasSnapshot + hasConstants + histories + (creates and 1 or 0) + dedupes + inboxAcks + 2 * timerAcks + cancels + 4 * adds
     + 2 * effects + 2 * counters
 end
 
@@ -118,13 +120,13 @@ local pos, at = firstRecordAt, FIRST_FIELD
 local indexes, timers, inbox, outbox, dedupes, counting = false, false, false, false, false, false
 local ackedTimerKeys, ackedInboxIds, dedupeIds, effectIds = {}, {}, {}, {}
 for _ = 1, n do
-  local expectedVersion, _, hasSnapshot, h, u, ai, ta, c, a, o, k
-  expectedVersion, _, hasSnapshot, _, h, u, ai, ta, c, a, o, k, pos = unpack(RECORD_FORMAT, header, pos)
-  if hasSnapshot > 1 or h < 1 then return -2 end
+  local expectedVersion, _, hasSnapshot, hasConstants, h, u, ai, ta, c, a, o, k
+  expectedVersion, _, hasSnapshot, hasConstants, _, h, u, ai, ta, c, a, o, k, pos = unpack(RECORD_FORMAT, header, pos)
+  if hasSnapshot > 1 or hasConstants > hasSnapshot or h < 1 then return -2 end
   local creates = hasSnapshot == 1 and expectedVersion == 0
-  local fields = fieldCount(creates, hasSnapshot, h, u, ai, ta, c, a, o, k)
+  local fields = fieldCount(creates, hasSnapshot, hasConstants, h, u, ai, ta, c, a, o, k)
   if at + fields - 1 > #ARGV then return -2 end
-  local j = at + hasSnapshot + h + (creates and 1 or 0)
+  local j = at + hasSnapshot + hasConstants + h + (creates and 1 or 0)
   for m = j, j + u - 1 do dedupeIds[#dedupeIds + 1] = ARGV[m] end
   j = j + u
   for m = j, j + ai - 1 do ackedInboxIds[#ackedInboxIds + 1] = ARGV[m] end
@@ -185,14 +187,14 @@ local function touchTimer(timerKey, final)
 end
 
 -- Decides record i, whose fields start at ARGV[at]; applies it if it holds; returns its outcome code.
-local function applyRecord(i, at, expectedVersion, historyCap, creates, hasSnapshot, versionStep, h, u, ai, ta, c, a, o, k)
+local function applyRecord(i, at, expectedVersion, historyCap, creates, hasSnapshot, hasConstants, versionStep, h, u, ai, ta, c, a, o, k)
   local actorKey, historyKey = KEYS[2 * i], KEYS[2 * i + 1]
   local storedVersion = versionOf[actorKey]
   if storedVersion == nil then storedVersion = tonumber(rcall("HGET", actorKey, "v")) or 0 end
   if storedVersion ~= expectedVersion then return CONFLICT end
 
   local multi = h > 1
-  local snapshotAt, historyAt = at, at + hasSnapshot
+  local snapshotAt, historyAt = at, at + hasSnapshot + hasConstants
   local actorAt = historyAt + h
   local dedupeAt = actorAt + (creates and 1 or 0)
   local inboxAt = dedupeAt + u
@@ -241,7 +243,11 @@ local function applyRecord(i, at, expectedVersion, historyCap, creates, hasSnaps
 
   if hasSnapshot == 1 then
     versionOf[actorKey] = expectedVersion + versionStep
-    rcall("HSET", actorKey, "v", expectedVersion + versionStep, "s", ARGV[snapshotAt])
+    if hasConstants == 1 then
+      rcall("HSET", actorKey, "v", expectedVersion + versionStep, "s", ARGV[snapshotAt], "c", ARGV[snapshotAt + 1])
+    else
+      rcall("HSET", actorKey, "v", expectedVersion + versionStep, "s", ARGV[snapshotAt])
+    end
     -- An actor past version 0 is indexed already: by the commit that created it or by its import.
     if creates then
       indexAdded[#indexAdded + 1] = 0
@@ -293,12 +299,12 @@ end
 local outcomes = {}
 pos, at = firstRecordAt, FIRST_FIELD
 for i = 1, n do
-  local expectedVersion, historyCap, hasSnapshot, versionStep, h, u, ai, ta, c, a, o, k
-  expectedVersion, historyCap, hasSnapshot, versionStep, h, u, ai, ta, c, a, o, k, pos =
+  local expectedVersion, historyCap, hasSnapshot, hasConstants, versionStep, h, u, ai, ta, c, a, o, k
+  expectedVersion, historyCap, hasSnapshot, hasConstants, versionStep, h, u, ai, ta, c, a, o, k, pos =
     unpack(RECORD_FORMAT, header, pos)
   local creates = hasSnapshot == 1 and expectedVersion == 0
-  outcomes[i] = applyRecord(i, at, expectedVersion, historyCap, creates, hasSnapshot, versionStep, h, u, ai, ta, c, a, o, k)
-  at = at + fieldCount(creates, hasSnapshot, h, u, ai, ta, c, a, o, k)
+  outcomes[i] = applyRecord(i, at, expectedVersion, historyCap, creates, hasSnapshot, hasConstants, versionStep, h, u, ai, ta, c, a, o, k)
+  at = at + fieldCount(creates, hasSnapshot, hasConstants, h, u, ai, ta, c, a, o, k)
 end
 
 -- The shard-wide writes, one command per key (chunked for a huge batch).
