@@ -11,16 +11,34 @@
  *  (b) throughput: a batch submitted at once, submit -> every job finished;
  *      pilots report the whole lifecycle (ack, starting, running, ended).
  *      BullMQ: addBulk -> every job completed, worker concurrency = pilots.
+ *  (c) step-up search, both systems: paced runs from PANDA_BENCH_STEP_FROM
+ *      jobs/s, the rate multiplied by PANDA_BENCH_STEP_FACTOR each step,
+ *      until p99 of (a)'s latency reaches 10 ms, the system does not keep up
+ *      (received < 99% of offered, or it fell MAX_BACKLOG behind) or the
+ *      rate passes PANDA_BENCH_STEP_MAX; prints the highest step that kept
+ *      up with p99 under 10 ms, and every step.
+ *  (d) overload, panda-actors: 5x the batch's jobs/s offered as paced task
+ *      submissions for a few seconds, then nothing; how many jobs reach
+ *      pilots while the node is overloaded, how many submissions fail, and
+ *      whether every job still ends exactly once.
  *
  * A paced run that falls more than PANDA_BENCH_MAX_BACKLOG jobs behind stops
  * offering work (and says so), so that its backlog drains in bounded time and
- * does not leak into the next run.
+ * does not leak into the next run. Every paced run (steps included) starts on
+ * jobs and a queue of its own, after the previous run has drained.
  *
  * PANDA_BENCH_SECONDS (5) per paced run after a 1 s warm-up,
- * PANDA_BENCH_RATES (1000,5000), PANDA_BENCH_PILOTS (200),
- * PANDA_BENCH_JOBS (5000) and PANDA_BENCH_TASK_JOBS (100, jobs per task) for
- * the batch, PANDA_BENCH_MAX_BACKLOG (2000), PANDA_BENCH_SKIP_BASELINE=1 to
- * leave BullMQ out.
+ * PANDA_BENCH_RATES (1000,5000; empty for none), PANDA_BENCH_PILOTS (200),
+ * PANDA_BENCH_JOBS (5000; 0 skips the batch) and PANDA_BENCH_TASK_JOBS (100,
+ * jobs per task) for the batch, PANDA_BENCH_MAX_BACKLOG (2000),
+ * PANDA_BENCH_SKIP_BASELINE=1 to leave BullMQ out.
+ * Step-up search: PANDA_BENCH_STEP=0 skips it, PANDA_BENCH_STEP_FROM (250
+ * jobs/s), PANDA_BENCH_STEP_FACTOR (2), PANDA_BENCH_STEP_SECONDS (3 per step
+ * after the warm-up), PANDA_BENCH_STEP_MAX (64000 jobs/s).
+ * Overload: PANDA_BENCH_OVERLOAD=0 skips it, PANDA_BENCH_OVERLOAD_FACTOR (5,
+ * times the batch's jobs/s), PANDA_BENCH_OVERLOAD_BASE (300 jobs/s, used when
+ * the batch is skipped), PANDA_BENCH_OVERLOAD_SECONDS (5 of offering; then up
+ * to 120 s for every job to end).
  */
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -28,6 +46,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Queue, Worker } from "bullmq";
 import { Redis } from "ioredis";
+import { isJobOutcome } from "../src/actors/shared/schemas.js";
 import { type ConnectedTestPilot, connectTestPilot } from "../src/gateway/test-client.js";
 import { type ServerNode, startServerNode } from "../src/server/server.js";
 import { type BenchRedis, startBenchRedis } from "./support/private-redis.js";
@@ -40,13 +59,28 @@ const BATCH_JOBS = Number(process.env.PANDA_BENCH_JOBS ?? 5000);
 const TASK_JOBS = Number(process.env.PANDA_BENCH_TASK_JOBS ?? 100);
 const MAX_BACKLOG = Number(process.env.PANDA_BENCH_MAX_BACKLOG ?? 2000);
 const SKIP_BASELINE = Boolean(process.env.PANDA_BENCH_SKIP_BASELINE);
+const STEP = process.env.PANDA_BENCH_STEP !== "0";
+const STEP_FROM = Number(process.env.PANDA_BENCH_STEP_FROM ?? 250);
+const STEP_FACTOR = Number(process.env.PANDA_BENCH_STEP_FACTOR ?? 2);
+const STEP_MS = Number(process.env.PANDA_BENCH_STEP_SECONDS ?? 3) * 1000;
+const STEP_MAX = Number(process.env.PANDA_BENCH_STEP_MAX ?? 64_000);
+/** A step passes while its p99 stays below this... */
+const STEP_P99_MS = 10;
+/** ...and it receives at least this share of the offered rate. */
+const STEP_KEEP_UP = 0.99;
+const OVERLOAD = process.env.PANDA_BENCH_OVERLOAD !== "0";
+const OVERLOAD_FACTOR = Number(process.env.PANDA_BENCH_OVERLOAD_FACTOR ?? 5);
+const OVERLOAD_BASE = Number(process.env.PANDA_BENCH_OVERLOAD_BASE ?? 300);
+const OVERLOAD_MS = Number(process.env.PANDA_BENCH_OVERLOAD_SECONDS ?? 5) * 1000;
+/** How long the overload run waits, once it stops offering work, for every job submitted to end. */
+const OVERLOAD_DRAIN_MS = 120_000;
 const WARMUP_MS = 1000;
 /** How long a paced run may take to work off its backlog once it stops offering work. */
 const DRAIN_MS = 30_000;
 /** How long the batch may take to finish. */
 const BATCH_LIMIT_MS = 90_000;
 /** The whole benchmark gives up (and cleans up) after this, whatever happens. */
-const DEADLINE_MS = 10 * 60_000;
+const DEADLINE_MS = 20 * 60_000;
 const SITE = "BENCH";
 const USER = "bench";
 
@@ -175,20 +209,21 @@ async function pacedRun<K>(
     receivedAt: Map<K, number>;
     finished: () => number;
   },
+  ms = DURATION_MS,
 ): Promise<PacedResult> {
   const started = performance.now();
   const windowStart = started + WARMUP_MS;
   const elu = performance.eventLoopUtilization();
   const { created, stoppedAt } = await pace(
     rate,
-    WARMUP_MS + DURATION_MS,
+    WARMUP_MS + ms,
     create,
     (created) => created - probes.receivedAt.size > MAX_BACKLOG,
   );
   const busy = performance.eventLoopUtilization(elu).utilization;
   await until(() => probes.finished() >= created, DRAIN_MS);
   // A run stopped during its warm-up is measured whole: there is nothing else to measure.
-  const windowEnd = stoppedAt ?? windowStart + DURATION_MS;
+  const windowEnd = stoppedAt ?? windowStart + ms;
   const from = windowEnd > windowStart ? windowStart : started;
   const latency = new Samples();
   for (const [key, at] of probes.startedAt) {
@@ -213,6 +248,14 @@ type PilotMode = "ended-only" | "lifecycle";
 class Tracker {
   readonly activatedAt = new Map<string, number>();
   readonly pushedAt = new Map<string, number>();
+  /** When a pilot first decoded a push of the job. */
+  readonly firstPushAt = new Map<string, number>();
+  /** `job.ended` reports pilots sent, per job id. */
+  readonly endedReports = new Map<string, number>();
+  /** Committed transitions into a final state (finished, failed, cancelled, closed), per job id. */
+  readonly finals = new Map<string, number>();
+  /** Final transitions by state. */
+  readonly finalStates = new Map<string, number>();
   finished = 0;
   /** Committed transitions of every actor (job, task, dataset, site, ...) since the last reset. */
   transitions = 0;
@@ -224,6 +267,10 @@ class Tracker {
   reset(prefix: string, mode: PilotMode): void {
     this.activatedAt.clear();
     this.pushedAt.clear();
+    this.firstPushAt.clear();
+    this.endedReports.clear();
+    this.finals.clear();
+    this.finalStates.clear();
     this.finished = 0;
     this.transitions = 0;
     this.prefix = prefix;
@@ -275,6 +322,10 @@ async function startGrid(redis: BenchRedis, dataDir: string): Promise<BenchGrid>
       if (!jobId.startsWith(tracker.prefix)) continue;
       if (t.entry.to === "activated") tracker.activatedAt.set(jobId, now);
       else if (t.entry.to === "finished") tracker.finished++;
+      if (isJobOutcome(t.entry.to) && t.entry.from !== t.entry.to) {
+        tracker.finals.set(jobId, (tracker.finals.get(jobId) ?? 0) + 1);
+        tracker.finalStates.set(t.entry.to, (tracker.finalStates.get(t.entry.to) ?? 0) + 1);
+      }
     }
   });
   const pilots: ConnectedTestPilot[] = [];
@@ -311,45 +362,101 @@ async function drivePilot(pilot: ConnectedTestPilot, tracker: Tracker): Promise<
     }
     if (frame.type !== "job.push") continue;
     const { jobId, attempt } = frame.job;
-    tracker.pushedAt.set(jobId, performance.now());
+    const now = performance.now();
+    tracker.pushedAt.set(jobId, now);
+    if (!tracker.firstPushAt.has(jobId)) tracker.firstPushAt.set(jobId, now);
     if (tracker.mode === "lifecycle") {
       pilot.send({ type: "job.ack", jobId, attempt });
       pilot.send({ type: "job.status", jobId, attempt, state: "starting" });
       pilot.send({ type: "job.status", jobId, attempt, state: "running" });
     }
     pilot.send({ type: "job.ended", jobId, attempt, outcome: "finished", exitCode: 0, outputs: [] });
+    tracker.endedReports.set(jobId, (tracker.endedReports.get(jobId) ?? 0) + 1);
     pilot.send({ type: "pilot.ready", thread: frame.thread });
   }
 }
 
 let taskSeq = 0;
 
+/** What became of task submissions: each answered (accepted or an error) or still waiting. */
+class Submissions {
+  tasks = 0;
+  jobs = 0;
+  acceptedJobs = 0;
+  failedTasks = 0;
+  failedJobs = 0;
+  /** Accepted tasks and their job counts: the job ids that must each end once. */
+  readonly accepted: { taskId: string; jobs: number }[] = [];
+  /** Errors by code (or message). */
+  readonly errors = new Map<string, number>();
+
+  get answered(): number {
+    return this.accepted.length + this.failedTasks;
+  }
+}
+
 /** Submits `jobs` instant jobs as tasks of at most TASK_JOBS jobs, without waiting. */
-function submitJobs(node: ServerNode, prefix: string, jobs: number, failures: string[]): Promise<unknown>[] {
+function submitJobs(
+  node: ServerNode,
+  prefix: string,
+  jobs: number,
+  failures: string[],
+  tally?: Submissions,
+): Promise<unknown>[] {
   const submitted: Promise<unknown>[] = [];
   for (let left = jobs; left > 0; left -= TASK_JOBS) {
     const taskId = `${prefix}${(taskSeq++).toString(36)}`;
+    const n = Math.min(TASK_JOBS, left);
+    if (tally) {
+      tally.tasks++;
+      tally.jobs += n;
+    }
     submitted.push(
-      node.grid
-        .submit(
-          { taskId, jobs: Math.min(TASK_JOBS, left), type: "production", payload: { command: ["true"] } },
-          USER,
-        )
-        .catch((err: unknown) => failures.push((err as Error).message)),
+      node.grid.submit({ taskId, jobs: n, type: "production", payload: { command: ["true"] } }, USER).then(
+        (accepted) => {
+          if (!tally) return;
+          tally.accepted.push(accepted);
+          tally.acceptedJobs += accepted.jobs;
+        },
+        (err: unknown) => {
+          failures.push((err as Error).message);
+          if (!tally) return;
+          tally.failedTasks++;
+          tally.failedJobs += n;
+          const code = (err as { code?: unknown }).code;
+          const key = typeof code === "string" ? code : (err as Error).message.slice(0, 80);
+          tally.errors.set(key, (tally.errors.get(key) ?? 0) + 1);
+        },
+      ),
     );
   }
   return submitted;
 }
 
-function pandaPaced(grid: BenchGrid, rate: number, failures: string[]): Promise<PacedResult> {
+/** Waits (bounded) until every pilot of the grid is idle and asking for work again. */
+function pilotsIdle(grid: BenchGrid, ms = 10_000): Promise<boolean> {
+  return until(() => grid.node.dispatcher.connectedPilots().every((p) => p.ready.length > 0), ms);
+}
+
+function pandaPaced(
+  grid: BenchGrid,
+  rate: number,
+  failures: string[],
+  prefix = `lat${rate}-`,
+  ms = DURATION_MS,
+): Promise<PacedResult> {
   const { node, tracker } = grid;
-  const prefix = `lat${rate}-`;
   tracker.reset(prefix, "ended-only");
-  return pacedRun(rate, (n) => submitJobs(node, prefix, n, failures), {
-    startedAt: tracker.activatedAt,
-    receivedAt: tracker.pushedAt,
-    finished: () => tracker.finished,
-  });
+  return pacedRun(
+    rate,
+    (n) => submitJobs(node, prefix, n, failures),
+    {
+      startedAt: tracker.activatedAt,
+      receivedAt: tracker.pushedAt,
+      finished: () => tracker.finished,
+    },
+    ms,
+  );
 }
 
 async function pandaThroughput(grid: BenchGrid, failures: string[]): Promise<ThroughputResult> {
@@ -404,7 +511,12 @@ async function bullPair(url: string, name: string, onStart: (i: number) => void)
   };
 }
 
-async function bullPaced(url: string, rate: number, failures: string[]): Promise<PacedResult> {
+async function bullPaced(
+  url: string,
+  rate: number,
+  failures: string[],
+  ms = DURATION_MS,
+): Promise<PacedResult> {
   const addedAt = new Map<number, number>();
   const startedAt = new Map<number, number>();
   const pair = await bullPair(url, `lat-${rate}-${Date.now()}`, (i) => startedAt.set(i, performance.now()));
@@ -419,6 +531,7 @@ async function bullPaced(url: string, rate: number, failures: string[]): Promise
         }
       },
       { startedAt: addedAt, receivedAt: startedAt, finished: () => pair.completed },
+      ms,
     );
   } finally {
     await pair.close();
@@ -445,6 +558,230 @@ async function bullThroughput(url: string, failures: string[]): Promise<Throughp
   } finally {
     await pair.close();
   }
+}
+
+// ---------------------------------------------------------------- step-up search
+
+interface Step {
+  rate: number;
+  result: PacedResult;
+  /** Why the search stopped at this step; null when the step passed. */
+  failed: string | null;
+}
+
+/** Why a step ends the search: null while p99 stays under STEP_P99_MS and the system keeps up. */
+function stepFailure(rate: number, r: PacedResult): string | null {
+  if (r.stoppedAfterSec !== null) {
+    return `fell ${MAX_BACKLOG} jobs behind after ${r.stoppedAfterSec.toFixed(1)} s`;
+  }
+  if (r.receivedPerSec < rate * STEP_KEEP_UP) {
+    return `received ${Math.round(r.receivedPerSec)}/s < ${STEP_KEEP_UP * 100}% of offered`;
+  }
+  if (r.missing > 0) return `${r.missing} jobs not received ${DRAIN_MS / 1000} s after the step`;
+  const p99 = r.latency.percentile(99);
+  if (!(p99 < STEP_P99_MS)) return `p99 ${p99.toFixed(2)} ms >= ${STEP_P99_MS} ms`;
+  return null;
+}
+
+/**
+ * Paced runs of STEP_MS (after the warm-up) from STEP_FROM jobs/s, the rate
+ * times STEP_FACTOR each step, until a step fails or the rate passes STEP_MAX.
+ * `run` starts each step on jobs (or a queue) of its own.
+ */
+async function stepSearch(run: (rate: number) => Promise<PacedResult>): Promise<Step[]> {
+  const steps: Step[] = [];
+  for (let rate = STEP_FROM; rate <= STEP_MAX; rate = Math.max(rate + 1, Math.round(rate * STEP_FACTOR))) {
+    const result = await run(rate);
+    const failed = stepFailure(rate, result);
+    steps.push({ rate, result, failed });
+    if (failed) break;
+  }
+  return steps;
+}
+
+/** The highest step that passed (the steps pass up to the first that fails). */
+function bestStep(steps: Step[]): Step | null {
+  return steps.filter((s) => s.failed === null).at(-1) ?? null;
+}
+
+function stepRows(system: string, steps: Step[]): Row[] {
+  return steps.map(({ rate, result, failed }) => [
+    system,
+    rate,
+    result.receivedPerSec,
+    result.latency.percentile(50),
+    result.latency.percentile(99),
+    result.latency.percentile(100),
+    percent(result.busy),
+    failed ?? "ok",
+  ]);
+}
+
+function stepSummary(system: string, steps: Step[]): string {
+  const best = bestStep(steps);
+  const last = steps.at(-1);
+  const end = !last
+    ? `no step run (PANDA_BENCH_STEP_FROM ${STEP_FROM} > PANDA_BENCH_STEP_MAX ${STEP_MAX})`
+    : last.failed
+      ? `stopped at ${last.rate.toLocaleString("en-US")}/s: ${last.failed}`
+      : `every step passed up to PANDA_BENCH_STEP_MAX ${STEP_MAX.toLocaleString("en-US")}/s`;
+  if (!best) return `${system}: no stepped rate kept up with p99 < ${STEP_P99_MS} ms; ${end}`;
+  return (
+    `${system}: highest stepped rate kept up with p99 < ${STEP_P99_MS} ms: ` +
+    `${best.rate.toLocaleString("en-US")}/s (received ${Math.round(best.result.receivedPerSec).toLocaleString("en-US")}/s, ` +
+    `p99 ${best.result.latency.percentile(99).toFixed(2)} ms); ${end}`
+  );
+}
+
+// ---------------------------------------------------------------- overload
+
+interface OverloadResult {
+  /** The sustainable rate the offer is a multiple of, and where it came from. */
+  sustainable: number;
+  sustainableFrom: string;
+  offeredPerSec: number;
+  offeredJobs: number;
+  /** Jobs first pushed to a pilot while work was offered, per second. */
+  deliveredPerSec: number;
+  submissions: Submissions;
+  /** Seconds from the end of the offer until every accepted job had ended; null if it did not in OVERLOAD_DRAIN_MS. */
+  drainSec: number | null;
+  /** Of the jobs of accepted tasks: how many reached a final state once, never, more than once. */
+  finals: { once: number; never: number; many: number };
+  /** The same by pilots' job.ended reports. */
+  ended: { once: number; never: number; many: number };
+  /** Job ids of this run ended or reported that no accepted task has (retries, say). */
+  unexpected: number;
+  finalStates: Map<string, number>;
+  pilotErrors: number;
+}
+
+function onceNeverMany(expected: string[], counts: Map<string, number>) {
+  const tally = { once: 0, never: 0, many: 0 };
+  for (const id of expected) {
+    const n = counts.get(id) ?? 0;
+    if (n === 0) tally.never++;
+    else if (n === 1) tally.once++;
+    else tally.many++;
+  }
+  return tally;
+}
+
+/**
+ * Offers OVERLOAD_FACTOR x `sustainable` jobs/s as paced task submissions
+ * (the paced runs' path, no backlog limit) for OVERLOAD_MS, then nothing, and
+ * waits up to OVERLOAD_DRAIN_MS for every submission to be answered and every
+ * accepted job to end. Pilots report the whole lifecycle, as in the batch the
+ * sustainable rate comes from.
+ */
+async function pandaOverload(
+  grid: BenchGrid,
+  sustainable: number,
+  sustainableFrom: string,
+  failures: string[],
+): Promise<OverloadResult> {
+  const { node, tracker } = grid;
+  await pilotsIdle(grid);
+  const prefix = "over-";
+  tracker.reset(prefix, "lifecycle");
+  const pilotErrors = tracker.errors;
+  const submissions = new Submissions();
+  const rate = Math.max(1, Math.round(sustainable * OVERLOAD_FACTOR));
+  const started = performance.now();
+  const { created } = await pace(
+    rate,
+    OVERLOAD_MS,
+    (n) => submitJobs(node, prefix, n, failures, submissions),
+    () => false,
+  );
+  const offerEnd = performance.now();
+  const drained = await until(
+    () => submissions.answered === submissions.tasks && tracker.finals.size >= submissions.acceptedJobs,
+    OVERLOAD_DRAIN_MS,
+  );
+  const drainSec = drained ? (performance.now() - offerEnd) / 1000 : null;
+  const expected: string[] = [];
+  for (const { taskId, jobs } of submissions.accepted) {
+    for (let i = 0; i < jobs; i++) expected.push(`${taskId}-${i}.1`);
+  }
+  const known = new Set(expected);
+  const unexpected = new Set(
+    [...tracker.finals.keys(), ...tracker.endedReports.keys()].filter((id) => !known.has(id)),
+  );
+  return {
+    sustainable,
+    sustainableFrom,
+    offeredPerSec: (created / (offerEnd - started)) * 1000,
+    offeredJobs: created,
+    deliveredPerSec:
+      (inWindow(tracker.firstPushAt.values(), started, offerEnd) / (offerEnd - started)) * 1000,
+    submissions,
+    drainSec,
+    finals: onceNeverMany(expected, tracker.finals),
+    ended: onceNeverMany(expected, tracker.endedReports),
+    unexpected: unexpected.size,
+    finalStates: new Map(tracker.finalStates),
+    pilotErrors: tracker.errors - pilotErrors,
+  };
+}
+
+function overloadRows(o: OverloadResult): Row[] {
+  const sub = o.submissions;
+  const unanswered = sub.tasks - sub.answered;
+  const f = (t: { once: number; never: number; many: number }) =>
+    `${t.once.toLocaleString("en-US")} / ${t.never} / ${t.many}`;
+  return [
+    ["overload offered jobs/s", o.offeredPerSec, "-", ""],
+    ["overload delivered jobs/s (while offered)", o.deliveredPerSec, "-", ""],
+    [
+      `overload delivered / sustainable (${Math.round(o.sustainable)}/s)`,
+      ratio(o.deliveredPerSec, o.sustainable),
+      "-",
+      "",
+    ],
+    [
+      "overload tasks accepted / error / unanswered",
+      `${sub.accepted.length.toLocaleString("en-US")} / ${sub.failedTasks} / ${unanswered}`,
+      "-",
+      "",
+    ],
+    [
+      "overload jobs accepted / in errored tasks",
+      `${sub.acceptedJobs.toLocaleString("en-US")} / ${sub.failedJobs}`,
+      "-",
+      "",
+    ],
+    ["overload jobs final once / 0 / >1 times", f(o.finals), "-", ""],
+    ["overload job.ended reports once / 0 / >1", f(o.ended), "-", ""],
+    ["overload seconds to end all after offer", o.drainSec === null ? "not in time" : o.drainSec, "-", ""],
+  ];
+}
+
+function overloadVerdict(o: OverloadResult): string[] {
+  const sub = o.submissions;
+  const unanswered = sub.tasks - sub.answered;
+  const exactlyOnce =
+    o.finals.never === 0 && o.finals.many === 0 && o.ended.never === 0 && o.ended.many === 0;
+  const failed = sub.failedTasks + unanswered;
+  const states = [...o.finalStates].map(([state, n]) => `${state} ${n}`).join(", ") || "none";
+  return [
+    `overload: ${Math.round(o.offeredPerSec).toLocaleString("en-US")}/s offered for ${OVERLOAD_MS / 1000} s ` +
+      `(${OVERLOAD_FACTOR}x ${Math.round(o.sustainable)}/s from ${o.sustainableFrom}), ` +
+      `${o.offeredJobs.toLocaleString("en-US")} jobs in ${sub.tasks.toLocaleString("en-US")} tasks; ` +
+      `${Math.round(o.deliveredPerSec)}/s reached pilots while offered ` +
+      `(${ratio(o.deliveredPerSec, o.sustainable)} of sustainable)`,
+    `overload submissions: ${failed === 0 ? "none failed" : `${failed} FAILED`} ` +
+      `(${sub.failedTasks} answered with an error, ${unanswered} unanswered after the wait)` +
+      (sub.errors.size > 0
+        ? `; errors: ${[...sub.errors].map(([code, n]) => `${code} x${n}`).join(", ")}`
+        : ""),
+    `overload exactly once: ${exactlyOnce ? "yes" : "NO"}, every job of an accepted task ` +
+      `${exactlyOnce ? "ended exactly once" : "did not end exactly once"} ` +
+      `(final state: ${o.finals.never} never, ${o.finals.many} more than once; pilots' job.ended: ` +
+      `${o.ended.never} never, ${o.ended.many} more than once); final states ${states}; ` +
+      `${o.unexpected} other job ids; ${o.pilotErrors} errors answered to pilots` +
+      (o.drainSec === null ? `; NOT all ended within ${OVERLOAD_DRAIN_MS / 1000} s of the offer's end` : ""),
+  ];
 }
 
 // ---------------------------------------------------------------- report
@@ -531,6 +868,8 @@ async function main(): Promise<void> {
   const meterClient = new Redis(redis.url);
   const cpu = new CpuMeter(meterClient);
   let grid: BenchGrid | null = null;
+  let bullSteps: Step[] | null = null;
+  let pandaSteps: Step[] | null = null;
   try {
     grid = await startGrid(redis, dataDir);
     const bindMs = new Samples();
@@ -544,37 +883,57 @@ async function main(): Promise<void> {
       notes.push(verdict("panda-actors", rate, ours));
       if (bull) notes.push(verdict("BullMQ", rate, bull));
     }
-    const bull = SKIP_BASELINE ? null : await cpu.perJob(() => bullThroughput(redis.url, failures));
-    const ours = await cpu.perJob(() => pandaThroughput(grid!, failures));
-    const batchTransitions = grid.tracker.transitions;
-    const batch = `batch of ${BATCH_JOBS.toLocaleString("en-US")}`;
-    rows.push(row(`${batch} jobs/s`, ours.perSecond, bull?.perSecond ?? null, "higher"));
-    rows.push([
-      `${batch} seconds (missing)`,
-      `${ours.seconds.toFixed(2)} (${ours.missing})`,
-      bull ? `${bull.seconds.toFixed(2)} (${bull.missing})` : "-",
-      "",
-    ]);
-    rows.push(transitionsRow(batch, batchTransitions, ours.jobs));
-    rows.push(row(`${batch} node CPU ms/job`, ours.nodeMsPerJob, bull?.nodeMsPerJob ?? null, "lower"));
-    rows.push(row(`${batch} redis CPU ms/job`, ours.redisMsPerJob, bull?.redisMsPerJob ?? null, "lower"));
-    rows.push(
-      row(
-        `${batch} redis commands/job`,
-        ours.redisCommandsPerJob,
-        bull?.redisCommandsPerJob ?? null,
-        "lower",
-      ),
-    );
-    notes.push(
-      `batch redis commands/job by command: ${ours.commandsPerJob
-        .map(([name, perJob]) => `${name} ${perJob.toFixed(1)}`)
-        .join(", ")}`,
-    );
+    // The overload's offer is a multiple of what the node sustains: the batch's jobs/s.
+    let sustainable = { perSec: OVERLOAD_BASE, from: "PANDA_BENCH_OVERLOAD_BASE" };
+    if (BATCH_JOBS > 0) {
+      const bull = SKIP_BASELINE ? null : await cpu.perJob(() => bullThroughput(redis.url, failures));
+      const ours = await cpu.perJob(() => pandaThroughput(grid!, failures));
+      const batchTransitions = grid.tracker.transitions;
+      const batch = `batch of ${BATCH_JOBS.toLocaleString("en-US")}`;
+      rows.push(row(`${batch} jobs/s`, ours.perSecond, bull?.perSecond ?? null, "higher"));
+      rows.push([
+        `${batch} seconds (missing)`,
+        `${ours.seconds.toFixed(2)} (${ours.missing})`,
+        bull ? `${bull.seconds.toFixed(2)} (${bull.missing})` : "-",
+        "",
+      ]);
+      rows.push(transitionsRow(batch, batchTransitions, ours.jobs));
+      rows.push(row(`${batch} node CPU ms/job`, ours.nodeMsPerJob, bull?.nodeMsPerJob ?? null, "lower"));
+      rows.push(row(`${batch} redis CPU ms/job`, ours.redisMsPerJob, bull?.redisMsPerJob ?? null, "lower"));
+      rows.push(
+        row(
+          `${batch} redis commands/job`,
+          ours.redisCommandsPerJob,
+          bull?.redisCommandsPerJob ?? null,
+          "lower",
+        ),
+      );
+      notes.push(
+        `batch redis commands/job by command: ${ours.commandsPerJob
+          .map(([name, perJob]) => `${name} ${perJob.toFixed(1)}`)
+          .join(", ")}`,
+      );
+      if (ours.perSecond > 0) sustainable = { perSec: ours.perSecond, from: "the batch" };
+    }
     notes.push(
       `dispatcher bind (queue read -> dispatch commit -> push sent): p50 ${bindMs.percentile(50).toFixed(2)} ms, ` +
         `p99 ${bindMs.percentile(99).toFixed(2)} ms over ${bindMs.count.toLocaleString("en-US")} pushes`,
     );
+    if (STEP) {
+      // BullMQ first, as in the paced runs; each step is a paced run on a queue or jobs of its own.
+      if (!SKIP_BASELINE)
+        bullSteps = await stepSearch((rate) => bullPaced(redis.url, rate, failures, STEP_MS));
+      const g = grid;
+      pandaSteps = await stepSearch(async (rate) => {
+        await pilotsIdle(g);
+        return pandaPaced(g, rate, failures, `step${rate}-`, STEP_MS);
+      });
+    }
+    if (OVERLOAD) {
+      const overload = await pandaOverload(grid, sustainable.perSec, sustainable.from, failures);
+      rows.push(...overloadRows(overload));
+      notes.push(...overloadVerdict(overload));
+    }
     notes.push(
       `errors answered to pilots: ${grid.tracker.errors}` +
         (grid.tracker.errors > 0 ? ` (last: ${grid.tracker.lastError})` : ""),
@@ -605,10 +964,39 @@ async function main(): Promise<void> {
       "committed transitions/job: state changes of every actor (job, task, dataset, site) per job, each committed",
       "  with its history entry, effects and timers.",
       "ratio: BullMQ / panda-actors for times and CPU, panda-actors / BullMQ for jobs/s: above 1x we are ahead.",
+      "overload: OVERLOAD_FACTOR x the batch's jobs/s offered as paced grid.submit of tasks, no backlog limit,",
+      "  pilots reporting the whole lifecycle as in the batch; delivered = jobs first pushed to a pilot while work",
+      "  was offered; a submission answered with an error or not answered is a failure; each job of an accepted",
+      "  task must reach a final state once and be reported job.ended by a pilot once.",
       ...notes,
       ...(failures.length > 0 ? [`failures: ${failures.length} (first: ${failures[0]})`] : []),
     ].join("\n"),
   );
+  if (pandaSteps) {
+    console.log(
+      `\nstep-up search: from ${STEP_FROM}/s, x${STEP_FACTOR} a step, ${STEP_MS / 1000} s per step after a ` +
+        `${WARMUP_MS / 1000} s warm-up, until p99 >= ${STEP_P99_MS} ms, received < ${STEP_KEEP_UP * 100}% ` +
+        `of offered, or past ${STEP_MAX.toLocaleString("en-US")}/s\n`,
+    );
+    console.log(
+      formatTable(
+        ["system", "offered/s", "received/s", "p50 ms", "p99 ms", "max ms", "loop busy", "step"],
+        [...(bullSteps ? stepRows("BullMQ", bullSteps) : []), ...stepRows("panda-actors", pandaSteps)],
+      ),
+    );
+    console.log("");
+    if (bullSteps) console.log(stepSummary("BullMQ", bullSteps));
+    console.log(stepSummary("panda-actors", pandaSteps));
+    const ours = bestStep(pandaSteps);
+    const theirs = bullSteps && bestStep(bullSteps);
+    if (bullSteps) {
+      const at = (s: Step | null) => (s ? `${s.rate.toLocaleString("en-US")}/s` : "none");
+      console.log(
+        `highest rate kept up with p99 < ${STEP_P99_MS} ms, panda-actors / BullMQ: ${at(ours)} / ${at(theirs)}` +
+          (ours && theirs ? ` = ${ratio(ours.rate, theirs.rate)}` : ""),
+      );
+    }
+  }
 }
 
 await main();
