@@ -37,9 +37,11 @@
  * after the warm-up), PANDA_BENCH_STEP_MAX (64000 jobs/s).
  * Overload: PANDA_BENCH_OVERLOAD=0 skips it, PANDA_BENCH_OVERLOAD_FACTOR (5,
  * times the batch's jobs/s), PANDA_BENCH_OVERLOAD_BASE (300 jobs/s, used when
- * the batch is skipped), PANDA_BENCH_OVERLOAD_SECONDS (5 of offering; then up
- * to 120 s for every job to end).
+ * the batch is skipped), PANDA_BENCH_OVERLOAD_SECONDS (10 of offering; then up
+ * to 120 s for every job to end), PANDA_BENCH_OVERLOAD_TASK_JOBS (jobs per
+ * submitted task, the batch's PANDA_BENCH_TASK_JOBS by default).
  */
+
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -48,6 +50,7 @@ import { Queue, Worker } from "bullmq";
 import { Redis } from "ioredis";
 import { isJobOutcome } from "../src/actors/shared/schemas.js";
 import { type ConnectedTestPilot, connectTestPilot } from "../src/gateway/test-client.js";
+import type { IntakeGateStats } from "../src/runtime/intake-gate.js";
 import { type ServerNode, startServerNode } from "../src/server/server.js";
 import { type BenchRedis, startBenchRedis } from "./support/private-redis.js";
 import { formatTable, Samples } from "./support/stats.js";
@@ -71,7 +74,9 @@ const STEP_KEEP_UP = 0.99;
 const OVERLOAD = process.env.PANDA_BENCH_OVERLOAD !== "0";
 const OVERLOAD_FACTOR = Number(process.env.PANDA_BENCH_OVERLOAD_FACTOR ?? 5);
 const OVERLOAD_BASE = Number(process.env.PANDA_BENCH_OVERLOAD_BASE ?? 300);
-const OVERLOAD_MS = Number(process.env.PANDA_BENCH_OVERLOAD_SECONDS ?? 5) * 1000;
+const OVERLOAD_MS = Number(process.env.PANDA_BENCH_OVERLOAD_SECONDS ?? 10) * 1000;
+/** Jobs per task the overload submits: the batch's task size, so the two compare like with like. */
+const OVERLOAD_TASK_JOBS = Number(process.env.PANDA_BENCH_OVERLOAD_TASK_JOBS ?? TASK_JOBS);
 /** How long the overload run waits, once it stops offering work, for every job submitted to end. */
 const OVERLOAD_DRAIN_MS = 120_000;
 const WARMUP_MS = 1000;
@@ -402,11 +407,12 @@ function submitJobs(
   jobs: number,
   failures: string[],
   tally?: Submissions,
+  taskJobs = TASK_JOBS,
 ): Promise<unknown>[] {
   const submitted: Promise<unknown>[] = [];
-  for (let left = jobs; left > 0; left -= TASK_JOBS) {
+  for (let left = jobs; left > 0; left -= taskJobs) {
     const taskId = `${prefix}${(taskSeq++).toString(36)}`;
-    const n = Math.min(TASK_JOBS, left);
+    const n = Math.min(taskJobs, left);
     if (tally) {
       tally.tasks++;
       tally.jobs += n;
@@ -654,6 +660,8 @@ interface OverloadResult {
   unexpected: number;
   finalStates: Map<string, number>;
   pilotErrors: number;
+  /** Admission control at the end of the offer: what it held, its rate, and how often it found the node overloaded. */
+  intake: IntakeGateStats | null;
 }
 
 function onceNeverMany(expected: string[], counts: Map<string, number>) {
@@ -688,13 +696,23 @@ async function pandaOverload(
   const submissions = new Submissions();
   const rate = Math.max(1, Math.round(sustainable * OVERLOAD_FACTOR));
   const started = performance.now();
+  // Whole tasks of OVERLOAD_TASK_JOBS, as in the batch the sustainable rate comes from: offered
+  // is jobs, and a submission of a task is what admission control must accept at any rate.
+  let due = 0;
   const { created } = await pace(
     rate,
     OVERLOAD_MS,
-    (n) => submitJobs(node, prefix, n, failures, submissions),
+    (n) => {
+      due += n;
+      const whole = due - (due % OVERLOAD_TASK_JOBS);
+      if (whole > 0) submitJobs(node, prefix, whole, failures, submissions, OVERLOAD_TASK_JOBS);
+      due -= whole;
+    },
     () => false,
   );
+  if (due > 0) submitJobs(node, prefix, due, failures, submissions, OVERLOAD_TASK_JOBS);
   const offerEnd = performance.now();
+  const intake = node.grid.runtime.stats().intake;
   const drained = await until(
     () => submissions.answered === submissions.tasks && tracker.finals.size >= submissions.acceptedJobs,
     OVERLOAD_DRAIN_MS,
@@ -722,6 +740,7 @@ async function pandaOverload(
     unexpected: unexpected.size,
     finalStates: new Map(tracker.finalStates),
     pilotErrors: tracker.errors - pilotErrors,
+    intake,
   };
 }
 
@@ -764,6 +783,11 @@ function overloadVerdict(o: OverloadResult): string[] {
     o.finals.never === 0 && o.finals.many === 0 && o.ended.never === 0 && o.ended.many === 0;
   const failed = sub.failedTasks + unanswered;
   const states = [...o.finalStates].map(([state, n]) => `${state} ${n}`).join(", ") || "none";
+  const gate = o.intake
+    ? `overload admission control at the end of the offer: ${o.intake.queued.toLocaleString("en-US")} job creations held, ` +
+      `${o.intake.perSecond.toLocaleString("en-US")}/s admitted, ${o.intake.released.toLocaleString("en-US")} released so far, ` +
+      `${o.intake.overloadedTicks.toLocaleString("en-US")} ticks found the node overloaded`
+    : "overload admission control: off";
   return [
     `overload: ${Math.round(o.offeredPerSec).toLocaleString("en-US")}/s offered for ${OVERLOAD_MS / 1000} s ` +
       `(${OVERLOAD_FACTOR}x ${Math.round(o.sustainable)}/s from ${o.sustainableFrom}), ` +
@@ -781,6 +805,7 @@ function overloadVerdict(o: OverloadResult): string[] {
       `${o.ended.never} never, ${o.ended.many} more than once); final states ${states}; ` +
       `${o.unexpected} other job ids; ${o.pilotErrors} errors answered to pilots` +
       (o.drainSec === null ? `; NOT all ended within ${OVERLOAD_DRAIN_MS / 1000} s of the offer's end` : ""),
+    gate,
   ];
 }
 
@@ -964,7 +989,7 @@ async function main(): Promise<void> {
       "committed transitions/job: state changes of every actor (job, task, dataset, site) per job, each committed",
       "  with its history entry, effects and timers.",
       "ratio: BullMQ / panda-actors for times and CPU, panda-actors / BullMQ for jobs/s: above 1x we are ahead.",
-      "overload: OVERLOAD_FACTOR x the batch's jobs/s offered as paced grid.submit of tasks, no backlog limit,",
+      "overload: OVERLOAD_FACTOR x the batch's jobs/s offered as paced grid.submit of whole tasks (OVERLOAD_TASK_JOBS each), no backlog limit,",
       "  pilots reporting the whole lifecycle as in the batch; delivered = jobs first pushed to a pilot while work",
       "  was offered; a submission answered with an error or not answered is a failure; each job of an accepted",
       "  task must reach a final state once and be reported job.ended by a pilot once.",

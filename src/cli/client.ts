@@ -6,7 +6,12 @@ import { CliError, EXIT, type ExitCode } from "./errors.js";
  * The API's answers as the CLI reads them. Loose objects: fields the CLI does
  * not show pass through untouched, so `--json` prints everything the server sent.
  */
-export const submitAnswerSchema = z.looseObject({ taskId: z.string(), jobs: z.number() });
+export const submitAnswerSchema = z.looseObject({
+  taskId: z.string(),
+  jobs: z.number(),
+  /** Jobs of earlier submissions the server still holds for admission; older servers leave it out. */
+  queuedAhead: z.number().optional(),
+});
 
 export const taskRowSchema = z.looseObject({
   taskId: z.string(),

@@ -124,6 +124,11 @@ export function registerSubmitCommand(program: Command): void {
     const submission = buildSubmission(flags, payload);
     const answer = await clientFor(flags).submitTask(submission);
     if (flags.json) printJson(answer);
-    else print(answer.taskId);
+    else {
+      print(answer.taskId);
+      // On stderr, so scripts reading the task id from stdout are undisturbed.
+      if (answer.queuedAhead)
+        process.stderr.write(`accepted: ${answer.queuedAhead} jobs of earlier submissions queued ahead\n`);
+    }
   });
 }

@@ -5,6 +5,8 @@ import type { ActorRef } from "./actor-ref.js";
 export interface SendEventParams {
   to: ActorRef;
   event: EventObject;
+  /** `intake`: the event creates new work, and its delivery waits for admission (`IntakeGate`). */
+  lane?: "intake";
 }
 
 /** Anything else the world must do for the actor (push to a pilot, start a transfer, ...), run by a registered handler. */

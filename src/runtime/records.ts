@@ -52,7 +52,14 @@ export interface InboxPayload {
 }
 
 const effectPayloadSchema = z.discriminatedUnion("t", [
-  z.object({ t: z.literal("send"), id: z.string(), from: z.string(), to: z.string(), e: eventSchema }),
+  z.object({
+    t: z.literal("send"),
+    id: z.string(),
+    from: z.string(),
+    to: z.string(),
+    e: eventSchema,
+    lane: z.literal("intake").optional(),
+  }),
   z.object({ t: z.literal("emit"), id: z.string(), from: z.string(), effect: z.string(), data: z.unknown() }),
 ]);
 export type EffectPayload = z.infer<typeof effectPayloadSchema>;

@@ -5,6 +5,7 @@ import type { Fence, Store } from "../store/types.js";
 import { type ActorRef, actorKeyOf, parseActorKey, shardOf } from "./actor-ref.js";
 import { type Clock, systemClock, type TimerHandle } from "./clock.js";
 import { RuntimeError } from "./errors.js";
+import { IntakeGate, type IntakeGateOptions, type IntakeGateStats } from "./intake-gate.js";
 import { KeyedBatcher } from "./keyed-batcher.js";
 import type { KindRegistry } from "./kinds.js";
 import { type Logger, silentLogger } from "./logger.js";
@@ -39,6 +40,12 @@ export interface RuntimeOptions {
   maxResidentActorsPerShard?: number;
   /** Take no shards: a client that only sends into the durable inboxes and reads state. */
   clientOnly?: boolean;
+  /**
+   * Admission control for effects that create work (`lane: "intake"`): their
+   * delivery is paced to what this node keeps up with (`IntakeGate`). `false`
+   * delivers them at once, as a simulation on a virtual clock must.
+   */
+  intake?: Partial<IntakeGateOptions> | false;
 }
 
 export interface EffectContext {
@@ -74,6 +81,8 @@ export interface RuntimeStats {
   commits: number;
   committedRecords: number;
   effectsDelivered: number;
+  /** Admission control of new work on this node; null when it is off. */
+  intake: IntakeGateStats | null;
 }
 
 const DEFAULTS = {
@@ -115,6 +124,9 @@ export class Runtime {
   private unsubscribe: (() => Promise<void>) | null = null;
   private running = false;
   private readonly counters = { commits: 0, committedRecords: 0, effectsDelivered: 0 };
+  private readonly intake: IntakeGate | null;
+  /** Actors with sends held by admission control, and how many: later sends to them queue behind. */
+  private readonly heldFor = new Map<string, number>();
   private readonly commitObservers = new Set<(shard: number, records: number, durationMs: number) => void>();
   private readonly transitionListeners = new Set<(transitions: CommittedTransition[]) => void>();
 
@@ -140,6 +152,14 @@ export class Runtime {
     if (!Number.isInteger(this.shardCount) || this.shardCount < 1 || this.shardCount > 4096) {
       throw new RuntimeError("BAD_EVENT", `shardCount must be an integer in 1..4096, got ${this.shardCount}`);
     }
+    this.intake =
+      options.intake === false
+        ? null
+        : new IntakeGate(options.intake ?? {}, () => {
+            let waiting = 0;
+            for (const host of this.hosts.values()) waiting += host.backlog;
+            return waiting;
+          });
     this.outboxAcks = new KeyedBatcher((shard, ids) => this.store.ackOutbox(shard, ids));
     this.inboxAppends = new KeyedBatcher(async (shard, entries) => {
       await this.store.appendInbox(shard, entries);
@@ -164,6 +184,8 @@ export class Runtime {
     if (this.leaseTimer) this.clock.clearTimer(this.leaseTimer);
     if (this.sweepTimer) this.clock.clearTimer(this.sweepTimer);
     await this.leaseTick?.catch(() => {});
+    // What the gate holds is in the outbox: the next owner of each shard delivers it.
+    this.intake?.clear();
     await Promise.all([...this.hosts.keys()].map((shard) => this.dropShard(shard, true)));
     await this.unsubscribe?.();
     if (!this.clientOnly) await this.store.removeNode(this.nodeId).catch(() => {});
@@ -210,6 +232,7 @@ export class Runtime {
    */
   isQuiescent(): boolean {
     if (!this.outboxAcks.idle || !this.inboxAppends.idle) return false;
+    if (this.intake && this.intake.queued > 0) return false;
     for (const host of this.hosts.values()) if (!host.idle) return false;
     return true;
   }
@@ -221,7 +244,17 @@ export class Runtime {
   stats(): RuntimeStats {
     let residentActors = 0;
     for (const host of this.hosts.values()) residentActors += host.residentActors;
-    return { ownedShards: this.hosts.size, residentActors, ...this.counters };
+    return {
+      ownedShards: this.hosts.size,
+      residentActors,
+      ...this.counters,
+      intake: this.intake?.stats() ?? null,
+    };
+  }
+
+  /** Work-creating deliveries this node holds back for admission: what a new submission queues behind. */
+  intakeQueued(): number {
+    return this.intake?.queued ?? 0;
   }
 
   /**
@@ -495,9 +528,41 @@ export class Runtime {
           "effect delivery failed; will retry",
         );
       };
-      if (effect.t === "send") this.deliverSend(effect, done, failed);
+      if (effect.t === "send" && this.intake && (effect.lane === "intake" || this.heldFor.has(effect.to))) {
+        this.holdForAdmission(this.intake, effect, done, failed);
+      } else if (effect.t === "send") this.deliverSend(effect, done, failed);
       else this.runHandler(effect, done, failed);
     }
+  }
+
+  /**
+   * Queues a send behind admission control. A send to an actor whose creation
+   * is still held queues too, behind it: a task's kill must not reach a job
+   * before the job exists, or the job would be created after and live on.
+   */
+  private holdForAdmission(
+    gate: IntakeGate,
+    effect: Extract<EffectPayload, { t: "send" }>,
+    done: () => Promise<void>,
+    failed: (err: unknown) => void,
+  ): void {
+    const target = effect.to;
+    this.heldFor.set(target, (this.heldFor.get(target) ?? 0) + 1);
+    const leave = () => {
+      const left = (this.heldFor.get(target) ?? 1) - 1;
+      if (left > 0) this.heldFor.set(target, left);
+      else this.heldFor.delete(target);
+    };
+    gate.hold(
+      () => {
+        leave();
+        this.deliverSend(effect, done, failed);
+      },
+      () => {
+        leave();
+        this.effectsInFlight.delete(effect.id);
+      },
+    );
   }
 
   private deliverSend(

@@ -133,6 +133,11 @@ export class ShardHost {
    * aside): a simulation waits for every shard to be idle before it moves its
    * virtual clock on.
    */
+  /** Actors with events waiting for a commit: the commit lag admission control watches. */
+  get backlog(): number {
+    return this.mailboxes.size;
+  }
+
   get idle(): boolean {
     return (
       !this.pumpScheduled &&

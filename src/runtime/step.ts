@@ -257,13 +257,15 @@ function sortActions(
       } catch (err) {
         return err as RuntimeError;
       }
-      effects.push({
+      const effect: EffectPayload = {
         t: "send",
         id: `${input.eventId}:e${index}`,
         from: input.actor,
         to,
         e: send.event as AnyEvent,
-      });
+      };
+      if (send.lane === "intake") effect.lane = "intake";
+      effects.push(effect);
     } else if (action.type === "emitEffect") {
       const emit = params as unknown as EmitEffectParams;
       effects.push({

@@ -101,6 +101,8 @@ export async function runVariant(options: VariantRunOptions): Promise<VariantRes
       leaseMs: 3_600_000,
       sweepEveryMs: 60_000,
       historyCap: 64,
+      // Admission control measures this process in real time; on a virtual clock every job is admitted at once.
+      intake: false,
       idleEvictMs: 3 * 3_600_000,
       maxResidentActorsPerShard: 1_000_000,
     },

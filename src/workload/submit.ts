@@ -77,12 +77,14 @@ async function splitInputs(
 /**
  * Validates a submission, resolves its input dataset, splits it into jobs and
  * creates the task actor (which creates its jobs). Idempotent per task id.
+ * Accepted means committed: the jobs are created as admission control lets
+ * them in, behind `queuedAhead` jobs of earlier submissions this node holds.
  */
 export async function submitTask(
   ctx: WorkloadContext,
   raw: unknown,
   user: string,
-): Promise<{ taskId: string; jobs: number }> {
+): Promise<{ taskId: string; jobs: number; queuedAhead: number }> {
   const parsed = taskSubmissionSchema.safeParse(raw);
   if (!parsed.success) {
     const issues = describeIssues(parsed.error);
@@ -119,7 +121,8 @@ export async function submitTask(
     jobs,
     atMs: nowMs,
   };
+  const queuedAhead = ctx.runtime.intakeQueued();
   await ctx.runtime.send(refs.task(taskId), { type: "create", input }, { eventId: `submit:${taskId}` });
   await ctx.index.add(queueNames.tasks(), taskId, nowMs);
-  return { taskId, jobs: jobs.length };
+  return { taskId, jobs: jobs.length, queuedAhead };
 }

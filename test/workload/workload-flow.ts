@@ -249,7 +249,11 @@ export function describeWorkloadFlow(name: string, backend: Backend): void {
       const ended = taskEnded(grid, taskId);
       await grid.submit({ taskId, jobs: 8, payload, retry: { maxAttempts: 1 } }, "erin");
       await ended;
-      const hole = await readContext(grid.ctx, "site", "HOLE");
+      // The site hears each outcome by its own effect: wait until all eight are counted.
+      const hole = await waitUntil(async () => {
+        const site = await readContext(grid.ctx, "site", "HOLE");
+        return site && site.context.totals.failed === 8 ? site : undefined;
+      });
       expect(hole?.context.status).toBe("brokeroff");
       expect(hole?.context.incidents.at(-1)?.failureFraction).toBeGreaterThanOrEqual(0.8);
       const before = hole?.context.totals.failed ?? 0;

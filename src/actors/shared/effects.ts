@@ -8,8 +8,8 @@ export type EffectAction =
   | { type: "emitEffect"; params: EmitEffectParams }
   | { type: "count"; params: CountParams };
 
-export function sendEventAction(to: ActorRef, event: EventObject): EffectAction {
-  return { type: "sendEvent", params: { to, event } };
+export function sendEventAction(to: ActorRef, event: EventObject, lane?: "intake"): EffectAction {
+  return { type: "sendEvent", params: lane ? { to, event, lane } : { to, event } };
 }
 
 export function emitEffectAction(effect: string, data: unknown): EffectAction {

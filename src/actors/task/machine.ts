@@ -82,8 +82,9 @@ export const taskMachine = setup({
         type: "create",
         input: { name: context.outputDataset, state: "open", ...timeField(context.lastAtMs) },
       };
-      enqueue(sendEventAction(refs.dataset(context.outputDataset), dataset));
-      for (const job of firstAttempts(input)) enqueue(sendEventAction(refs.job(job.id), job.event));
+      enqueue(sendEventAction(refs.dataset(context.outputDataset), dataset, "intake"));
+      // New work: admitted at the rate the node keeps up with, behind the work in flight.
+      for (const job of firstAttempts(input)) enqueue(sendEventAction(refs.job(job.id), job.event, "intake"));
     }),
     recordStarted: assign(({ context, event }) => {
       if (event.type !== "job.started") return {};
