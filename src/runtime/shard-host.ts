@@ -4,7 +4,6 @@ import type {
   ActorKey,
   CommitOutcome,
   CommitRecord,
-  CounterDelta,
   DeliveryAck,
   Fence,
   Store,
@@ -22,7 +21,7 @@ import {
   type EffectPayload,
   type HistoryEntry,
 } from "./records.js";
-import { encodeSnapshotParts, type LiveActor, restore, type StepResult, step } from "./step.js";
+import { encodeSnapshotParts, type LiveActor, netChanges, restore, type StepResult, step } from "./step.js";
 
 /** What a `send` resolved to. A refused event rejects with a `RuntimeError` instead. */
 export type SendResult =
@@ -133,11 +132,6 @@ export class ShardHost {
    * aside): a simulation waits for every shard to be idle before it moves its
    * virtual clock on.
    */
-  /** Actors with events waiting for a commit: the commit lag admission control watches. */
-  get backlog(): number {
-    return this.mailboxes.size;
-  }
-
   get idle(): boolean {
     return (
       !this.pumpScheduled &&
@@ -145,6 +139,11 @@ export class ShardHost {
       this.mailboxes.size === 0 &&
       this.inboxDraining === null
     );
+  }
+
+  /** Actors with events waiting for a commit: what admission control watches besides the loop's delay. */
+  get backlog(): number {
+    return this.mailboxes.size;
   }
 
   /** Starts hosting: picks up durable timers and queued inbox events left by any earlier owner. */
@@ -610,6 +609,10 @@ interface PlannedRecord {
   steps: PlannedStep[];
 }
 
+function deliveryKey(ack: DeliveryAck): string {
+  return ack.kind === "inbox" ? `inbox:${ack.eventId}` : `timer:${ack.timerKey}`;
+}
+
 /**
  * Folds consecutive steps of one actor into one commit record. Timers keep
  * their last operation per key (arming replaces, cancelling removes), which is
@@ -623,6 +626,8 @@ class RecordBuilder {
   private readonly counters = new Map<string, number>();
   private readonly dedupeIds: string[] = [];
   private readonly acks: DeliveryAck[] = [];
+  /** The record's dedupe ids, inbox entries and timers, for `accepts`. */
+  private readonly deliveries = new Set<string>();
   private versionStep = 0;
   private last: { definition: KindDefinition; live: LiveActor } | null = null;
 
@@ -634,22 +639,22 @@ class RecordBuilder {
 
   /** A second event with a dedupe id or delivery the record holds already must be decided on its own. */
   accepts(delivery: Delivery): boolean {
-    if (delivery.dedupe && this.dedupeIds.includes(delivery.eventId)) return false;
-    const ack = delivery.ack;
-    if (!ack) return true;
-    return !this.acks.some((held) =>
-      held.kind === "inbox"
-        ? ack.kind === "inbox" && ack.eventId === held.eventId
-        : ack.kind === "timer" && ack.timerKey === held.timerKey,
-    );
+    if (delivery.dedupe && this.deliveries.has(`dedupe:${delivery.eventId}`)) return false;
+    return !delivery.ack || !this.deliveries.has(deliveryKey(delivery.ack));
   }
 
   add(planned: PlannedStep, definition: KindDefinition | null): void {
     const { delivery, result } = planned;
     this.steps.push(planned);
     this.history.push(encode(planned.history));
-    if (delivery.dedupe) this.dedupeIds.push(delivery.eventId);
-    if (delivery.ack) this.acks.push(delivery.ack);
+    if (delivery.dedupe) {
+      this.dedupeIds.push(delivery.eventId);
+      this.deliveries.add(`dedupe:${delivery.eventId}`);
+    }
+    if (delivery.ack) {
+      this.acks.push(delivery.ack);
+      this.deliveries.add(deliveryKey(delivery.ack));
+    }
     if (!result || result.refusal || !result.next || !definition) return;
     this.versionStep++;
     this.last = { definition, live: result.next };
@@ -661,15 +666,7 @@ class RecordBuilder {
   }
 
   build(): PlannedRecord {
-    // Arming overwrites a timer, so only a timer whose last operation is a cancel needs removing.
-    const timerAdds: TimerEntry[] = [];
-    const timerCancels: string[] = [];
-    for (const [key, op] of this.timers) {
-      if (op === "cancel") timerCancels.push(key);
-      else timerAdds.push(op);
-    }
-    const counters: CounterDelta[] = [];
-    for (const [name, delta] of this.counters) if (delta !== 0) counters.push({ name, delta });
+    const { timerAdds, timerCancels, counters } = netChanges(this.timers, this.counters);
     const parts = this.last ? encodeSnapshotParts(this.last.definition, this.last.live) : null;
     const record: CommitRecord = {
       actor: this.actor,

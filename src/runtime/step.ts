@@ -172,6 +172,26 @@ export function step(input: StepInput): StepResult {
   };
 }
 
+/**
+ * Timer operations by key (the last wins) and summed counters, as a commit
+ * takes them: arming overwrites a timer, so only a key whose last operation is
+ * a cancel is removed, and a counter that sums to 0 is left out.
+ */
+export function netChanges(
+  timers: ReadonlyMap<string, TimerEntry | "cancel">,
+  counts: ReadonlyMap<string, number> | null,
+): { timerAdds: TimerEntry[]; timerCancels: string[]; counters: CounterDelta[] } {
+  const timerAdds: TimerEntry[] = [];
+  const timerCancels: string[] = [];
+  for (const [key, op] of timers) {
+    if (op === "cancel") timerCancels.push(key);
+    else timerAdds.push(op);
+  }
+  const counters: CounterDelta[] = [];
+  if (counts) for (const [name, delta] of counts) if (delta !== 0) counters.push({ name, delta });
+  return { timerAdds, timerCancels, counters };
+}
+
 /** The stored bytes of a machine snapshot: kind, machine version and the whole persisted state. */
 export function encodeSnapshot(definition: KindDefinition, state: AnyMachineSnapshot): Buffer {
   const record: SnapshotRecord = {
@@ -189,6 +209,8 @@ export function encodeSnapshot(definition: KindDefinition, state: AnyMachineSnap
  * or migrated snapshot, or a transition that replaced one of them). Sets
  * `live.constants` to what the commit will store.
  */
+const constantKeySets = new WeakMap<readonly string[], ReadonlySet<string>>();
+
 export function encodeSnapshotParts(
   definition: KindDefinition,
   live: LiveActor,
@@ -197,8 +219,13 @@ export function encodeSnapshotParts(
   if (!keys || keys.length === 0)
     return { snapshot: encodeSnapshot(definition, live.state), constants: null };
   const context = live.state.context as Record<string, unknown>;
+  let constant = constantKeySets.get(keys);
+  if (!constant) {
+    constant = new Set(keys);
+    constantKeySets.set(keys, constant);
+  }
   const variable: Record<string, unknown> = {};
-  for (const key in context) if (!keys.includes(key)) variable[key] = context[key];
+  for (const key in context) if (!constant.has(key)) variable[key] = context[key];
   const record: SnapshotRecord = {
     k: definition.kind,
     mv: definition.version,
@@ -290,15 +317,7 @@ function sortActions(
       );
     }
   }
-  const timerAdds: TimerEntry[] = [];
-  const timerCancels: string[] = [];
-  for (const [key, op] of timers) {
-    timerCancels.push(key);
-    if (op !== "cancel") timerAdds.push(op);
-  }
-  const counters: CounterDelta[] = [];
-  if (counts) for (const [name, delta] of counts) if (delta !== 0) counters.push({ name, delta });
-  return { timerAdds, timerCancels, effects, counters };
+  return { ...netChanges(timers, counts), effects };
 }
 
 /**

@@ -142,9 +142,9 @@ export class MemoryStore implements Store {
         : !state.inbox.has(ack.eventId),
     );
     if (stale) return multi ? "split" : "stale";
+    const ids = record.dedupeIds;
     const duplicate =
-      record.dedupeIds.some((id) => state.seen.has(id)) ||
-      new Set(record.dedupeIds).size !== record.dedupeIds.length;
+      ids.some((id) => state.seen.has(id)) || (ids.length > 1 && new Set(ids).size !== ids.length);
     if (duplicate && multi) return "split";
     // A duplicate still consumes its delivery, so it is not redelivered forever.
     for (const ack of record.acks) {

@@ -55,17 +55,14 @@ export function encodeCommit(
     offset = header.writeUInt8(snapshot ? 1 : 0, offset);
     offset = header.writeUInt8(snapshot && constants ? 1 : 0, offset);
     offset = header.writeUInt32LE(snapshot ? record.versionStep : 0, offset);
-    for (const count of [
-      history.length,
-      dedupeIds.length,
-      inboxAcks,
-      timerAcks,
-      timerCancels.length,
-      timerAdds.length,
-      outbox.length,
-      counters.length,
-    ])
-      offset = header.writeUInt32LE(count, offset);
+    offset = header.writeUInt32LE(history.length, offset);
+    offset = header.writeUInt32LE(dedupeIds.length, offset);
+    offset = header.writeUInt32LE(inboxAcks, offset);
+    offset = header.writeUInt32LE(timerAcks, offset);
+    offset = header.writeUInt32LE(timerCancels.length, offset);
+    offset = header.writeUInt32LE(timerAdds.length, offset);
+    offset = header.writeUInt32LE(outbox.length, offset);
+    offset = header.writeUInt32LE(counters.length, offset);
 
     if (snapshot) args.push(snapshot);
     if (snapshot && constants) args.push(constants);
