@@ -160,9 +160,11 @@ export class Runtime {
             for (const host of this.hosts.values()) waiting += host.backlog;
             return waiting;
           });
-    this.outboxAcks = new KeyedBatcher((shard, ids) => this.store.ackOutbox(shard, ids));
-    this.inboxAppends = new KeyedBatcher(async (shard, entries) => {
-      await this.store.appendInbox(shard, entries);
+    this.outboxAcks = new KeyedBatcher({ together: (idsByShard) => this.store.ackOutbox(idsByShard) });
+    this.inboxAppends = new KeyedBatcher({
+      perKey: async (shard, entries) => {
+        await this.store.appendInbox(shard, entries);
+      },
     });
   }
 
@@ -506,7 +508,7 @@ export class Runtime {
           { shard, effectId: entry.effectId, err: (err as Error).message },
           "unreadable effect dropped",
         );
-        await this.store.ackOutbox(shard, [entry.effectId]);
+        await this.store.ackOutbox(new Map([[shard, [entry.effectId]]]));
       }
     }
     if (effects.length > 0) this.deliverEffects(shard, effects);

@@ -277,9 +277,11 @@ export class MemoryStore implements Store {
     return entries.slice(0, limit).map((e) => ({ ...e, payload: Buffer.from(e.payload) }));
   }
 
-  async ackOutbox(shard: number, effectIds: string[]): Promise<void> {
-    const state = this.shard(shard);
-    for (const id of effectIds) state.outbox.delete(id);
+  async ackOutbox(effectIdsByShard: ReadonlyMap<number, readonly string[]>): Promise<void> {
+    for (const [shard, effectIds] of effectIdsByShard) {
+      const state = this.shard(shard);
+      for (const id of effectIds) state.outbox.delete(id);
+    }
   }
 
   async close(): Promise<void> {

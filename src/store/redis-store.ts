@@ -308,10 +308,25 @@ export class RedisStore implements Store {
     );
   }
 
-  async ackOutbox(shard: number, effectIds: string[]): Promise<void> {
-    const keys = this.keys(shard);
-    if (effectIds.length === 0) return;
-    await this.scripts.run("ack-outbox", [keys.outbox, keys.outboxData], effectIds);
+  async ackOutbox(effectIdsByShard: ReadonlyMap<number, readonly string[]>): Promise<void> {
+    const shards = [...effectIdsByShard].filter(([, ids]) => ids.length > 0);
+    if (shards.length === 0) return;
+    // A Cluster's shards live in different slots: one call each. One Redis takes them all in one.
+    const calls = this.client.isCluster ? shards.map((s) => [s]) : [shards];
+    await Promise.all(
+      calls.map((group) => {
+        const keys: string[] = [];
+        const counts: number[] = [];
+        const ids: string[] = [];
+        for (const [shard, effectIds] of group) {
+          const shardKeys = this.keys(shard);
+          keys.push(shardKeys.outbox, shardKeys.outboxData);
+          counts.push(effectIds.length);
+          ids.push(...effectIds);
+        }
+        return this.scripts.run("ack-outbox", keys, [...counts, ...ids]);
+      }),
+    );
   }
 
   /**

@@ -172,7 +172,8 @@ export interface Store {
 
   // Outbox.
   readOutbox(shard: number, limit: number): Promise<OutboxEntry[]>;
-  ackOutbox(shard: number, effectIds: string[]): Promise<void>;
+  /** Removes delivered effects, of any number of shards at once (one round trip where the store can). */
+  ackOutbox(effectIdsByShard: ReadonlyMap<number, readonly string[]>): Promise<void>;
 
   close(): Promise<void>;
 }

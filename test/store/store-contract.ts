@@ -679,9 +679,33 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
         expect((await store.readOutbox(0, 2)).map((e) => e.effectId)).toEqual(["x1", "x2"]);
 
-        await store.ackOutbox(0, ["x1", "x3", "unknown"]);
-        await store.ackOutbox(0, []);
+        await store.ackOutbox(new Map([[0, ["x1", "x3", "unknown"]]]));
+        await store.ackOutbox(new Map([[0, []]]));
         expect((await store.readOutbox(0, 10)).map((e) => e.effectId)).toEqual(["x2"]);
+      });
+
+      it("removes acknowledged effects of several shards in one call and leaves the rest", async () => {
+        const effect = (id: string) => ({ effectId: id, payload: bytes(id) });
+        for (const shard of [0, 1, 2]) {
+          const fence = await own(shard);
+          await store.commit(
+            shard,
+            fence,
+            [record("job/1", { outbox: [effect(`s${shard}-a`), effect(`s${shard}-b`)] })],
+            at(T0),
+          );
+        }
+        await store.ackOutbox(
+          new Map([
+            [0, ["s0-a"]],
+            [1, []],
+            [2, ["s2-a", "s2-b", "s0-b"]],
+          ]),
+        );
+        const left = async (shard: number) => (await store.readOutbox(shard, 10)).map((e) => e.effectId);
+        expect(await left(0)).toEqual(["s0-b"]);
+        expect(await left(1)).toEqual(["s1-a", "s1-b"]);
+        expect(await left(2)).toEqual([]);
       });
     });
 

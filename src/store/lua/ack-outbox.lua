@@ -1,25 +1,34 @@
 --[[
-  Removes delivered effects from a shard's outbox; unknown ids are ignored.
+  Removes delivered effects from the outboxes of one or more shards; unknown
+  ids are ignored.
 
     Input:
-      KEYS[1] outbox zset (effect id scored by seq)
-      KEYS[2] outbox payloads hash (effect id -> payload)
+      KEYS[2i-1] shard i's outbox zset (effect id scored by seq)
+      KEYS[2i]   shard i's outbox payloads hash (effect id -> payload)
 
-      ARGV[1..] effect ids
+      ARGV[i]    for each shard i (1..#KEYS/2), how many ids follow for it
+      ARGV[n+1..] the effect ids, shard 1's first (n = #KEYS/2)
 
     Output:
       how many effects were removed
 
-  Two commands for the whole call, in chunks well under Lua's C stack limit:
-  acknowledgements come in batches of hundreds.
+  Several shards go in one call only where they share a server (one Redis,
+  not a Cluster): acknowledgements of a whole node come in one round trip.
+  Two commands per shard, in chunks well under Lua's C stack limit.
 ]]
 local rcall, tunpack = redis.call, unpack
 local CHUNK = 4000
 
+local shards = #KEYS / 2
 local removed = 0
-for first = 1, #ARGV, CHUNK do
-  local last = math.min(first + CHUNK - 1, #ARGV)
-  removed = removed + rcall("ZREM", KEYS[1], tunpack(ARGV, first, last))
-  rcall("HDEL", KEYS[2], tunpack(ARGV, first, last))
+local first = shards + 1
+for i = 1, shards do
+  local last = first + tonumber(ARGV[i]) - 1
+  for from = first, last, CHUNK do
+    local to = math.min(from + CHUNK - 1, last)
+    removed = removed + rcall("ZREM", KEYS[2 * i - 1], tunpack(ARGV, from, to))
+    rcall("HDEL", KEYS[2 * i], tunpack(ARGV, from, to))
+  end
+  first = last + 1
 end
 return removed
