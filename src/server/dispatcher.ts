@@ -20,6 +20,7 @@ import { queueNames } from "../store/queue-index.js";
 import { storageUrl } from "../transfer/http-client.js";
 import { readContext } from "../workload/context.js";
 import type { Grid } from "../workload/grid.js";
+import { SharedHeadReads } from "./shared-head-reads.js";
 import type { TokenRegistry } from "./tokens.js";
 
 export interface DispatcherOptions {
@@ -78,6 +79,7 @@ export class Dispatcher implements GatewayHandlers {
   private readonly readyBySite = new Map<string, Set<PilotEntry>>();
   /** Jobs a thread of this node is binding right now: other local threads look elsewhere. */
   private readonly claiming = new Set<string>();
+  private readonly heads: SharedHeadReads;
   /** On the runtime's clock, so a simulation's virtual time drives it like every other timer. */
   private idleTimer: TimerHandle | null = null;
   private closed = false;
@@ -89,8 +91,12 @@ export class Dispatcher implements GatewayHandlers {
     private readonly tokens: TokenRegistry,
     private readonly options: DispatcherOptions,
   ) {
+    this.heads = new SharedHeadReads(grid.ctx.index);
     grid.setPilotCounter((site) => this.connectedAt(site));
-    grid.onActivated((site) => void this.fillSite(site));
+    grid.onActivated((site) => {
+      for (const lane of ["production", "analysis"] as const) this.heads.changed(queueNames.siteQueue(site, lane));
+      void this.fillSite(site);
+    });
     grid.runtime.onEffect("pilot.kill", (data) => this.killOnPilot(data));
     this.scheduleIdlePoll();
   }
@@ -354,11 +360,12 @@ export class Dispatcher implements GatewayHandlers {
       // nothing more.
       let count = 16;
       for (;;) {
-        const head = await this.grid.ctx.index.range(queue, 0, count);
+        const head = await this.heads.head(queue, count);
         const candidates = head.filter((c) => !looked.has(c.member) && !this.claiming.has(c.member));
         if (candidates.length === 0) {
           if (head.length < count) break;
-          count = Math.max(2 * count, 16 + this.claiming.size + looked.size);
+          // Powers of two, so the threads reading past the same head ask for the same read and share it.
+          count = 2 ** Math.ceil(Math.log2(Math.max(2 * count, 16 + this.claiming.size + looked.size)));
           continue;
         }
         for (const candidate of candidates) {
