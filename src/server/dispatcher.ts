@@ -94,7 +94,8 @@ export class Dispatcher implements GatewayHandlers {
     this.heads = new SharedHeadReads(grid.ctx.index);
     grid.setPilotCounter((site) => this.connectedAt(site));
     grid.onActivated((site) => {
-      for (const lane of ["production", "analysis"] as const) this.heads.changed(queueNames.siteQueue(site, lane));
+      for (const lane of ["production", "analysis"] as const)
+        this.heads.changed(queueNames.siteQueue(site, lane));
       void this.fillSite(site);
     });
     grid.runtime.onEffect("pilot.kill", (data) => this.killOnPilot(data));

@@ -21,7 +21,13 @@ const queueEntrySchema = z.object({
 export type QueueEntry = z.infer<typeof queueEntrySchema>;
 
 const queueRemovalSchema = z.object({ site: z.string().nullable(), jobId: z.string() });
-const jobFinalSchema = z.object({ jobId: z.string(), user: z.string(), site: z.string().nullable() });
+const jobFinalSchema = z.object({
+  jobId: z.string(),
+  user: z.string(),
+  site: z.string().nullable(),
+  /** Absent in effects committed before it was added: then the job may have been throttled. */
+  from: z.string().nullable().optional(),
+});
 
 export type Lane = "production" | "analysis";
 
@@ -88,13 +94,16 @@ export class QueueService {
 
   /** A job ended: its quota slot frees, and the user's oldest throttled jobs take the room. */
   readonly final = async (data: unknown, effect: EffectContext): Promise<void> => {
-    const { jobId, user } = validate(jobFinalSchema, data, "job.final");
+    const { jobId, user, from } = validate(jobFinalSchema, data, "job.final");
     const { index, settings } = this.ctx;
+    const throttled = queueNames.userThrottled(user);
     await index.remove(queueNames.userActive(user), jobId);
-    await index.remove(queueNames.userThrottled(user), jobId);
+    // A release pops its entry, so only a job killed while throttled still has one.
+    if (from === undefined || from === "throttled") await index.remove(throttled, jobId);
+    if ((await index.size(throttled)) === 0) return;
     const room = settings.maxActiveJobsPerUser - (await index.size(queueNames.userActive(user)));
     if (room <= 0) return;
-    const released = await index.popMin(queueNames.userThrottled(user), room);
+    const released = await index.popMin(throttled, room);
     const atMs = this.ctx.runtime.clock.nowMs();
     await Promise.all(
       released.map((e) =>

@@ -230,7 +230,10 @@ describe("job", () => {
         message: "no site after 2 brokerage tries",
       });
       expect(last).toEqual([
-        { emit: "job.final", data: { jobId: JOB, user: "alice", site: null, outcome: "failed" } },
+        {
+          emit: "job.final",
+          data: { jobId: JOB, user: "alice", site: null, outcome: "failed", from: "defined" },
+        },
         endedReport(40_000, "failed", "brokerage", null),
       ]);
     });
@@ -720,7 +723,10 @@ describe("job", () => {
       });
       expect(emits(effects)).toEqual([
         { emit: "queue.remove", data: { site: "BNL", jobId: JOB } },
-        { emit: "job.final", data: { jobId: JOB, user: "alice", site: "BNL", outcome: "cancelled" } },
+        {
+          emit: "job.final",
+          data: { jobId: JOB, user: "alice", site: "BNL", outcome: "cancelled", from: "activated" },
+        },
       ]);
       expect(eventTypesSent(effects)).toEqual(["site/BNL job.state", "task/t-1 job.ended"]);
     });
@@ -729,7 +735,10 @@ describe("job", () => {
       const [, effects] = accept(jobMachine, running(), { type: "kill", by: "ops", reason: "bad release" });
       expect(emits(effects)).toEqual([
         { emit: "pilot.kill", data: { pilotId: "p1", jobId: JOB, attempt: 1, reason: "bad release" } },
-        { emit: "job.final", data: { jobId: JOB, user: "alice", site: "BNL", outcome: "cancelled" } },
+        {
+          emit: "job.final",
+          data: { jobId: JOB, user: "alice", site: "BNL", outcome: "cancelled", from: "running" },
+        },
       ]);
       expect(sends(effects, "task/t-1")[0]?.event).toMatchObject({
         outcome: "cancelled",

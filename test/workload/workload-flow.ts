@@ -6,7 +6,7 @@ import type { JobContext } from "../../src/actors/job/schema.js";
 import type { SiteInput } from "../../src/actors/site/schema.js";
 import type { TaskContext } from "../../src/actors/task/schema.js";
 import { lastDecision } from "../../src/server/why.js";
-import type { QueueIndex } from "../../src/store/queue-index.js";
+import { type QueueIndex, queueNames } from "../../src/store/queue-index.js";
 import type { Store } from "../../src/store/types.js";
 import { isStorageError } from "../../src/transfer/storage-element.js";
 import { readContext } from "../../src/workload/context.js";
@@ -235,6 +235,45 @@ export function describeWorkloadFlow(name: string, backend: Backend): void {
         if ((await job(grid, `${taskId}-${i}.1`)).context.timestamps.throttled) throttledEver.push(i);
       }
       expect(throttledEver).toHaveLength(3);
+    });
+
+    it("takes a job killed while throttled out of the quota's queue, so a freed slot goes to the next", async () => {
+      const { grid, fake } = await boot(
+        { sites: [site("A")], maxActiveJobsPerUser: 1 },
+        { A: { slots: 10, behaviour: { kind: "hold" } } },
+      );
+      const taskId = "t-quota-kill";
+      const ended = taskEnded(grid, taskId);
+      await grid.submit({ taskId, jobs: 3, payload }, "erin");
+      const stateOf = async (i: number) =>
+        (await readContext(grid.ctx, "job", `${taskId}-${i}.1`))?.state ?? "none";
+      const states = async () => Promise.all([0, 1, 2].map(stateOf));
+      await waitUntil(
+        async () => count(await states(), "throttled") === 2 && count(await states(), "running") === 1,
+      );
+      const throttledIds: number[] = [];
+      for (const i of [0, 1, 2]) if ((await stateOf(i)) === "throttled") throttledIds.push(i);
+      const [killed, waiting] = throttledIds as [number, number];
+      await grid.runtime.send(
+        { kind: "job", id: `${taskId}-${killed}.1` },
+        { type: "kill", by: "erin", reason: "not needed" },
+      );
+      await waitUntil(async () => (await stateOf(killed)) === "cancelled");
+      const throttledQueue = queueNames.userThrottled("erin");
+      await waitUntil(async () => (await grid.ctx.index.size(throttledQueue)) === 1);
+      expect((await grid.ctx.index.range(throttledQueue, 0, 10)).map((e) => e.member)).toEqual([
+        `${taskId}-${waiting}.1`,
+      ]);
+      await fake.finishHeld("A");
+      await fakeFinishWhenHeld(fake);
+      const end = await ended;
+      expect((end.state?.context as TaskContext | undefined)?.counts).toMatchObject({
+        finished: 2,
+        cancelled: 1,
+      });
+      expect(await stateOf(waiting)).toBe("finished");
+      expect(await grid.ctx.index.size(throttledQueue)).toBe(0);
+      expect(await grid.ctx.index.size(queueNames.userActive("erin"))).toBe(0);
     });
 
     it("turns a black-hole site brokeroff with an incident, and sends it nothing after", async () => {

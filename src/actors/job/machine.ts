@@ -268,6 +268,8 @@ export const jobMachine = setup({
             user: context.user,
             site: context.site,
             outcome: params.outcome,
+            // The state it ended from: only a job that ends while throttled holds a throttled entry.
+            from: context.previousState,
           }),
         );
       },
