@@ -1,13 +1,13 @@
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import { encode } from "../protocol/codec.js";
-import type { Fence, Store } from "../store/types.js";
+import type { ActorKey, Fence, Store } from "../store/types.js";
 import { type ActorRef, actorKeyOf, parseActorKey, shardOf } from "./actor-ref.js";
 import { type Clock, systemClock, type TimerHandle } from "./clock.js";
 import { RuntimeError } from "./errors.js";
 import { IntakeGate, type IntakeGateOptions, type IntakeGateStats } from "./intake-gate.js";
 import { KeyedBatcher } from "./keyed-batcher.js";
-import type { KindRegistry } from "./kinds.js";
+import type { KindDefinition, KindRegistry } from "./kinds.js";
 import { type Logger, silentLogger } from "./logger.js";
 import {
   type AnyEvent,
@@ -19,7 +19,7 @@ import {
   stateValueToString,
 } from "./records.js";
 import { type CommittedTransition, type SendResult, ShardHost, type ShardHostConfig } from "./shard-host.js";
-import { restore } from "./step.js";
+import { type LiveActor, restore } from "./step.js";
 
 export interface RuntimeOptions {
   store: Store;
@@ -325,12 +325,24 @@ export class Runtime {
   }
 
   /** Reads any actor's current state straight from the store, from any node; null when it does not exist. */
-  async readState(ref: ActorRef): Promise<Omit<ActorView, "history"> | null> {
+  /**
+   * An actor's state as committed. `resident` accepts the copy this node
+   * holds for a shard it owns (what its last commit wrote, read without a
+   * round trip or a decode); a node that lost the shard without knowing yet
+   * may answer from before the new owner's commits, so it is for readers
+   * that weigh state, like brokerage, not for a decision an actor arbitrates.
+   * The context is shared: callers must not change it.
+   */
+  async readState(
+    ref: ActorRef,
+    options: { resident?: boolean } = {},
+  ): Promise<Omit<ActorView, "history"> | null> {
     const actor = actorKeyOf(ref);
     const definition = this.registry.get(ref.kind);
-    const [stored] = await this.store.loadActors(shardOf(actor, this.shardCount), [actor]);
-    if (!stored) return null;
-    const live = restore(definition, actor, stored.version, stored.snapshot, stored.constants);
+    const shard = shardOf(actor, this.shardCount);
+    const resident = options.resident ? this.hosts.get(shard)?.committedState(actor) : undefined;
+    const live = resident ?? (await this.loadState(definition, actor, shard));
+    if (!live) return null;
     return {
       kind: ref.kind,
       id: ref.id,
@@ -340,6 +352,16 @@ export class Runtime {
       status: live.state.status,
       context: live.state.context,
     };
+  }
+
+  private async loadState(
+    definition: KindDefinition,
+    actor: ActorKey,
+    shard: number,
+  ): Promise<LiveActor | null> {
+    const [stored] = await this.store.loadActors(shard, [actor]);
+    if (!stored) return null;
+    return restore(definition, actor, stored.version, stored.snapshot, stored.constants);
   }
 
   /** Reads any actor's state and recent history straight from the store, from any node. */

@@ -128,6 +128,15 @@ export class ShardHost {
   }
 
   /**
+   * The actor as this host last committed it, when it is resident: a slot is
+   * updated only once its commit is acknowledged, so this is committed state,
+   * never a batch's working copy. Undefined when the host does not hold it.
+   */
+  committedState(actor: ActorKey): LiveActor | undefined {
+    return this.slots.get(actor)?.live ?? undefined;
+  }
+
+  /**
    * Nothing queued, scheduled or in flight here (timers that are not yet due
    * aside): a simulation waits for every shard to be idle before it moves its
    * virtual clock on.

@@ -49,7 +49,7 @@ async function locateInputs(ctx: WorkloadContext, inputs: JobInputFile[]): Promi
     else byDataset.set(file.dataset, [file]);
   }
   for (const [name, files] of byDataset) {
-    const dataset = await readContext(ctx, "dataset", name);
+    const dataset = await readContext(ctx, "dataset", name, { resident: true });
     // The sites holding each wanted file, in the dataset's site order: one pass over its replica lists
     // instead of a set per site of every file (a task's dataset has hundreds of files, a job reads few).
     const wanted = new Set(files.map((f) => f.lfn));

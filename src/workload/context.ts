@@ -49,13 +49,18 @@ export interface ContextByKind {
   site: SiteContext;
 }
 
-/** Reads an actor's context, typed by kind; null when the actor does not exist. */
+/**
+ * Reads an actor's context, typed by kind; null when the actor does not
+ * exist. `resident` takes this node's committed copy when it holds one (see
+ * `Runtime.readState`): for state that is weighed, not arbitrated.
+ */
 export async function readContext<K extends keyof ContextByKind>(
   ctx: Pick<WorkloadContext, "runtime">,
   kind: K,
   id: string,
+  options: { resident?: boolean } = {},
 ): Promise<{ state: string; status: string; context: ContextByKind[K] } | null> {
-  const view = await ctx.runtime.readState({ kind, id } as ActorRef);
+  const view = await ctx.runtime.readState({ kind, id } as ActorRef, options);
   return view ? { state: view.state, status: view.status, context: view.context as ContextByKind[K] } : null;
 }
 

@@ -85,7 +85,8 @@ export async function readSite(
 async function readSites(ctx: WorkloadContext, liveJobsMaxAgeMs: number): Promise<SiteState[]> {
   const names = await siteNames(ctx);
   const [sites, live] = await Promise.all([
-    Promise.all(names.map((name) => readContext(ctx, "site", name))),
+    // Brokerage weighs sites for every job: this node's committed copies, no decode of each site per read.
+    Promise.all(names.map((name) => readContext(ctx, "site", name, { resident: true }))),
     liveJobsBySite(ctx, liveJobsMaxAgeMs),
   ]);
   return sites.flatMap((site) =>

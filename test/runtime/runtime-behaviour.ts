@@ -69,6 +69,50 @@ export function describeRuntimeBehaviour(storeName: string, makeStore: StoreFact
       ]);
     });
 
+    it("reads a resident actor as last committed, never a commit in flight, and the store's copy elsewhere", async () => {
+      const made = await makeStore();
+      const store = made.store;
+      let release: (() => void) | null = null;
+      const commit = store.commit.bind(store);
+      // Holds the next commit until released: the batch is planned, its write not yet acknowledged.
+      let holdNext = false;
+      store.commit = async (...args) => {
+        if (holdNext) {
+          holdNext = false;
+          await new Promise<void>((resolve) => {
+            release = resolve;
+          });
+        }
+        return commit(...args);
+      };
+      const runtime = await boot({}, store);
+      opened.push({ runtime: await boot({ clientOnly: true }, store), cleanup: made.cleanup });
+      const reader = opened[opened.length - 1]!.runtime;
+      await runtime.send(ref("a"), { type: "create" });
+      await runtime.send(ref("a"), { type: "inc", by: 2 });
+      const stored = await runtime.readState(ref("a"));
+      expect(await runtime.readState(ref("a"), { resident: true })).toEqual(stored);
+      holdNext = true;
+      const inFlight = runtime.send(ref("a"), { type: "inc", by: 5 });
+      await expect.poll(() => release !== null).toBe(true);
+      expect(await runtime.readState(ref("a"), { resident: true })).toMatchObject({
+        version: 2,
+        context: { count: 2 },
+      });
+      (release as unknown as () => void)();
+      await inFlight;
+      expect(await runtime.readState(ref("a"), { resident: true })).toMatchObject({
+        version: 3,
+        context: { count: 7 },
+      });
+      // A node that holds no shard reads the store.
+      expect(await reader.readState(ref("a"), { resident: true })).toMatchObject({
+        version: 3,
+        context: { count: 7 },
+      });
+      expect(await runtime.readState(ref("nobody"), { resident: true })).toBeNull();
+    });
+
     it("refuses bad input with typed errors and leaves stored state untouched", async () => {
       const runtime = await boot();
       await runtime.send(ref("a"), { type: "create" });
