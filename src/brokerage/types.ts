@@ -95,8 +95,13 @@ export const BrokerageConfigSchema = z.object({
   queueCapRunningRatio: z.number().nonnegative().default(2),
   /** Analysis sites with at least this many recent bad jobs (and twice as many as good ones) are skipped. */
   blackHoleMinBadJobs: count.default(20),
-  /** Error classes that say nothing about the site (a user's kill, a brokerage failure). */
-  siteNeutralErrorClasses: z.array(z.string()).default(["killed", "brokerage"]),
+  /**
+   * Error classes that say nothing about the site: a user's payload error or
+   * walltime overrun, a kill, a brokerage failure. The complement of the site
+   * actor's `SITE_ERROR_CLASSES`, so brokerage and black-hole detection blame
+   * a site for the same failures.
+   */
+  siteNeutralErrorClasses: z.array(z.string()).default(["payload", "timeout", "killed", "brokerage"]),
   /** The load weight is damped once assigned jobs exceed max(min, ratio x activated). */
   assignedDampingMin: count.default(20),
   assignedDampingActivatedRatio: z.number().nonnegative().default(2),

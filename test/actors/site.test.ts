@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { initialTransition, type SnapshotFrom } from "xstate";
+import type { ErrorClass } from "../../src/actors/shared/schemas.js";
 import {
   type SiteContext,
   type SiteEvent,
@@ -32,7 +33,11 @@ function create(input: Partial<SiteInput> = {}) {
 }
 
 let jobSeq = 0;
-function ended(to: "finished" | "failed" | "cancelled" | "closed", atMs: number): SiteEvent {
+function ended(
+  to: "finished" | "failed" | "cancelled" | "closed",
+  atMs: number,
+  errorClass: ErrorClass = "lostHeartbeat",
+): SiteEvent {
   jobSeq++;
   return {
     type: "job.state",
@@ -40,7 +45,7 @@ function ended(to: "finished" | "failed" | "cancelled" | "closed", atMs: number)
     from: "running",
     to,
     jobType: "production",
-    ...(to === "failed" ? { errorClass: "lostHeartbeat" as const } : {}),
+    ...(to === "failed" ? { errorClass } : {}),
     atMs,
   };
 }
@@ -120,9 +125,33 @@ describe("site", () => {
         jobs: 10,
         failed: 7,
         failureFraction: 0.7,
+        userFailed: 0,
         errorClasses: { lostHeartbeat: 7 },
       },
     ]);
+  });
+
+  it("blames a site for its own failures only: 25 payload errors leave it online, 25 stage-in failures do not", () => {
+    const failing = (errorClass: ErrorClass) =>
+      Array.from({ length: 25 }, (_, i) => ended("failed", 2_000 + i, errorClass));
+    const [usersFault] = acceptAll(siteMachine, create(), failing("payload"));
+    expect(usersFault.value).toBe("online");
+    expect(failureSummary(usersFault.context.outcomes, 3_000, 3_600_000)).toMatchObject({
+      jobs: 0,
+      failed: 0,
+      userFailed: 25,
+      errorClasses: { payload: 25 },
+    });
+    expect(usersFault.context.totals.failed).toBe(25);
+    const [sitesFault] = acceptAll(siteMachine, create(), failing("stagein"));
+    expect(sitesFault.value).toBe("brokeroff");
+    expect(sitesFault.context.incidents.at(-1)).toMatchObject({ failed: 10, userFailed: 0 });
+    // Nor does a user's failure break a brokeroff site's run of successes towards recovery.
+    const [recovering] = endJobs(sitesFault, ["finished", "finished"], 5_000);
+    const [stillCounting] = accept(siteMachine, recovering, ended("failed", 5_100, "payload"));
+    expect(stillCounting.context.consecutiveSuccesses).toBe(2);
+    const [back] = accept(siteMachine, stillCounting, ended("finished", 5_200));
+    expect(back.value).toBe("online");
   });
 
   it("does not judge a site on too few jobs, nor on kills and closes", () => {

@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
+import { ERROR_CLASSES, SITE_ERROR_CLASSES } from "../../src/actors/shared/schemas.js";
 import {
   broker,
+  DEFAULT_BROKERAGE_CONFIG,
   type FilterName,
   type JobNeeds,
   resolveBrokerageConfig,
@@ -111,7 +113,7 @@ describe("brokerage filters", () => {
       name: "analysis black hole",
       filter: "blackHole",
       reason: /analysis skipped: 30 recent failed\+closed jobs against 10 finished \(limit 20\)/,
-      site: site("S", { stats: { recentFinished: 10, recentFailed: { payload: 25 }, recentClosed: 5 } }),
+      site: site("S", { stats: { recentFinished: 10, recentFailed: { stagein: 25 }, recentClosed: 5 } }),
       job: job({ type: "analysis" }),
     },
   ];
@@ -168,6 +170,20 @@ describe("brokerage filters", () => {
     expect(queueCap(21, 0)).toBe(true);
     expect(queueCap(30, 15)).toBe(false);
     expect(queueCap(31, 15)).toBe(true);
+  });
+
+  it("does not count users' failures (payload errors, walltime overruns) against a site", () => {
+    const usersFault = site("S", { stats: { recentFinished: 0, recentFailed: { payload: 25, timeout: 5 } } });
+    expect(exclusionsOf(usersFault, job({ type: "analysis" }))).toEqual([]);
+    const sitesFault = site("S", { stats: { recentFinished: 0, recentFailed: { stagein: 25 } } });
+    expect(exclusionsOf(sitesFault, job({ type: "analysis" }))[0]?.filter).toBe("blackHole");
+  });
+
+  it("blames a site for exactly the failures the site actor blames it for", () => {
+    const neutral = DEFAULT_BROKERAGE_CONFIG.siteNeutralErrorClasses;
+    expect([...ERROR_CLASSES].filter((c) => !neutral.includes(c)).sort()).toEqual(
+      [...SITE_ERROR_CLASSES].sort(),
+    );
   });
 
   it("skips black-hole sites for analysis only, not counting kills against the site", () => {

@@ -4,7 +4,7 @@ import type { Grid } from "../../src/workload/grid.js";
 
 export type PilotBehaviour =
   | { kind: "finish" }
-  | { kind: "fail"; errorClass: "payload" | "pilot"; exitCode: number }
+  | { kind: "fail"; errorClass: "payload" | "pilot" | "stagein"; exitCode: number }
   /** Takes jobs and keeps them running until `finishHeld` is called. */
   | { kind: "hold" };
 

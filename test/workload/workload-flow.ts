@@ -308,6 +308,35 @@ export function describeWorkloadFlow(name: string, backend: Backend): void {
       expect((await readContext(grid.ctx, "site", "HOLE"))?.context.totals.failed).toBe(before);
     });
 
+    it("blames a site for its own failures only: 25 payload exits leave it online, 25 stage-in failures do not", async () => {
+      const thresholds = { blackHoleMinJobs: 20, blackHoleFailureFraction: 0.7 };
+      const { grid } = await boot(
+        { sites: [site("USERS", { thresholds }), site("BROKEN", { thresholds })] },
+        {
+          USERS: { slots: 25, behaviour: { kind: "fail", errorClass: "payload", exitCode: 1 } },
+          BROKEN: { slots: 25, behaviour: { kind: "fail", errorClass: "stagein", exitCode: 0 } },
+        },
+      );
+      const retry = { maxAttempts: 1 };
+      for (const where of ["USERS", "BROKEN"]) {
+        const taskId = `t-${where.toLowerCase()}`;
+        const ended = taskEnded(grid, taskId);
+        await grid.submit({ taskId, jobs: 25, payload, retry, site: where }, "gina");
+        await ended;
+      }
+      const counted = (name: string) =>
+        waitUntil(async () => {
+          const view = await readContext(grid.ctx, "site", name);
+          return view && view.context.totals.failed === 25 ? view.context : undefined;
+        });
+      const users = await counted("USERS");
+      expect(users.status).toBe("online");
+      expect(users.incidents).toEqual([]);
+      const broken = await counted("BROKEN");
+      expect(broken.status).toBe("brokeroff");
+      expect(broken.incidents.at(-1)).toMatchObject({ errorClasses: { stagein: 20 } });
+    });
+
     it("refuses bad input with clear errors and changes nothing", async () => {
       const { grid } = await boot({ sites: [site("A")] }, { A: { slots: 1, behaviour: { kind: "finish" } } });
       await expect(

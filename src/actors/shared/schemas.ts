@@ -35,6 +35,24 @@ export const ERROR_CLASSES = [
 export const errorClassSchema = z.enum(ERROR_CLASSES);
 export type ErrorClass = z.infer<typeof errorClassSchema>;
 
+/**
+ * The failures a site is to blame for: its pilots, storage, network and
+ * services. A payload's own error or a walltime overrun is the user's (it
+ * counts against the task), a kill or a brokerage failure nobody's.
+ */
+export const SITE_ERROR_CLASSES: readonly ErrorClass[] = [
+  "pilot",
+  "stagein",
+  "stageout",
+  "lostHeartbeat",
+  "system",
+];
+
+/** A failure of unknown class counts against the site, as before classes were reported. */
+export function isSiteFailure(errorClass: ErrorClass | null | undefined): boolean {
+  return errorClass === null || errorClass === undefined || SITE_ERROR_CLASSES.includes(errorClass);
+}
+
 export const jobTypeSchema = z.enum(["production", "analysis"]);
 export type JobType = z.infer<typeof jobTypeSchema>;
 

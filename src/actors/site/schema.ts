@@ -80,9 +80,12 @@ export interface SiteIncident {
   openedAtMs: number | null;
   closedAtMs: number | null;
   closedBy: string | null;
+  /** Finished jobs and failures the site is to blame for, in the window; `failed` is the latter. */
   jobs: number;
   failed: number;
   failureFraction: number;
+  /** Failures that were the users' (payload errors, walltime overruns), not counted above; absent in older incidents. */
+  userFailed?: number;
   errorClasses: Partial<Record<ErrorClass, number>>;
 }
 

@@ -1,5 +1,5 @@
 import { appendBounded } from "../shared/bounded.js";
-import { type ErrorClass, isJobOutcome } from "../shared/schemas.js";
+import { type ErrorClass, isJobOutcome, isSiteFailure } from "../shared/schemas.js";
 import type {
   JobStateEvent,
   OutcomeBucket,
@@ -61,25 +61,37 @@ export function recordJobState(context: SiteContext, event: JobStateEvent, nowMs
     { atMs: nowMs, outcome: event.to, errorClass: event.errorClass ?? null },
     context.thresholds.failureWindowMs,
   );
+  // Only a failure the site is to blame for breaks a run of successes: a user's bad payload says nothing of it.
   const consecutiveSuccesses =
     event.to === "finished"
       ? context.consecutiveSuccesses + 1
-      : event.to === "failed"
+      : event.to === "failed" && isSiteFailure(event.errorClass)
         ? 0
         : context.consecutiveSuccesses;
   return { totals, outcomes, consecutiveSuccesses };
 }
 
+/**
+ * The site's record in a window, as black-hole detection judges it: `jobs`
+ * are the finished ones and those that failed by the site's fault, `failed`
+ * the latter. Failures that are the user's (`userFailed`: payload errors,
+ * walltime overruns) are in neither; `errorClasses` lists every failure.
+ */
 export interface FailureSummary {
   jobs: number;
   failed: number;
   failureFraction: number;
+  userFailed: number;
   errorClasses: Partial<Record<ErrorClass, number>>;
 }
 
-export interface OutcomeCounts extends FailureSummary {
+/** Every outcome in a window; `failed` counts every failure, `siteFailed` those the site is to blame for. */
+export interface OutcomeCounts {
   finished: number;
+  failed: number;
+  siteFailed: number;
   closed: number;
+  errorClasses: Partial<Record<ErrorClass, number>>;
 }
 
 /** Every outcome in the window ending at `nowMs`, to the resolution of one bucket. */
@@ -87,23 +99,36 @@ export function outcomeCounts(buckets: OutcomeBucket[], nowMs: number, windowMs:
   const errorClasses: Partial<Record<ErrorClass, number>> = {};
   let finished = 0;
   let failed = 0;
+  let siteFailed = 0;
   let closed = 0;
   for (const bucket of bucketsInWindow(buckets, nowMs, windowMs)) {
     finished += bucket.finished;
     failed += bucket.failed;
     closed += bucket.closed;
-    for (const [errorClass, n] of Object.entries(bucket.errorClasses) as [ErrorClass, number][])
+    // Failures reported without a class are the site's, as they were counted before classes existed.
+    let classified = 0;
+    for (const [errorClass, n] of Object.entries(bucket.errorClasses) as [ErrorClass, number][]) {
       errorClasses[errorClass] = (errorClasses[errorClass] ?? 0) + n;
+      classified += n;
+      if (isSiteFailure(errorClass)) siteFailed += n;
+    }
+    siteFailed += bucket.failed - classified;
   }
-  // Closed jobs are the system's doing, not the site's: they do not count as jobs the site ran.
-  const jobs = finished + failed;
-  return { jobs, finished, failed, closed, failureFraction: jobs === 0 ? 0 : failed / jobs, errorClasses };
+  return { finished, failed, siteFailed, closed, errorClasses };
 }
 
-/** Finished and failed jobs in the window ending at `nowMs`. */
+/** The site's finished jobs and its own failures in the window ending at `nowMs`. */
 export function failureSummary(buckets: OutcomeBucket[], nowMs: number, windowMs: number): FailureSummary {
-  const { jobs, failed, failureFraction, errorClasses } = outcomeCounts(buckets, nowMs, windowMs);
-  return { jobs, failed, failureFraction, errorClasses };
+  const { finished, failed, siteFailed, errorClasses } = outcomeCounts(buckets, nowMs, windowMs);
+  // Closed jobs are the system's doing and a user's failure the user's: neither is a job the site ran badly or well.
+  const jobs = finished + siteFailed;
+  return {
+    jobs,
+    failed: siteFailed,
+    failureFraction: jobs === 0 ? 0 : siteFailed / jobs,
+    userFailed: failed - siteFailed,
+    errorClasses,
+  };
 }
 
 export function isBlackHole(context: Pick<SiteContext, "outcomes" | "thresholds">, nowMs: number): boolean {
