@@ -8,9 +8,9 @@ import { submitDemo } from "./demo.js";
 import { CliError, EXIT } from "./errors.js";
 import { FileLogger } from "./file-logger.js";
 import { LOCAL_SITE_NAMES, planLocalGrid } from "./local-grid.js";
+import { LocalPilots, type PilotSpec } from "./local-pilots.js";
 import { integerArg } from "./options.js";
 import { clockTime, print } from "./output.js";
-import { type PilotSpec, PilotSupervisor } from "./pilot-supervisor.js";
 import { reportProgress } from "./progress.js";
 
 export interface UpFlags {
@@ -148,11 +148,11 @@ export async function runUp(flags: UpFlags): Promise<void> {
     ].join("\n"),
   );
   const stopProgress = reportProgress(node.grid.runtime, say);
-  const supervisor = new PilotSupervisor(node.url, specs, say);
-  supervisor.start();
+  const pilots = new LocalPilots(node.url, specs, join(dataDir, "batch", "local"), say);
+  pilots.start();
   const signal = firstSignal(() => {
     say("second signal: stopping the pilots' payloads now");
-    supervisor.stopNow();
+    pilots.stopNow();
   });
   if (flags.demo) {
     const client = new PandaClient({ server: node.url, token: plan.adminToken, serverSource: "panda up" });
@@ -161,7 +161,7 @@ export async function runUp(flags: UpFlags): Promise<void> {
     );
   }
   say(`${await signal}: draining the pilots (up to ${flags.drainSeconds} s), then stopping the server`);
-  await supervisor.stop(flags.drainSeconds * 1000);
+  await pilots.stop(flags.drainSeconds * 1000);
   stopProgress();
   await node.close();
   await log.close();

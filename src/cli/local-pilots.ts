@@ -1,8 +1,7 @@
-import { type ChildProcess, spawn } from "node:child_process";
-import { closeSync, mkdirSync, openSync } from "node:fs";
-import { dirname } from "node:path";
+// `panda up`'s pilots: a fixed number per site, submitted to the local batch system and resubmitted when they die.
+import type { BatchJobStatus } from "../factory/batch-system.js";
+import { LocalBatchSystem } from "../factory/local-batch.js";
 import { TOKEN_ENV } from "../pilot/pilot.js";
-import { ENV } from "./config.js";
 
 /** One local pilot `panda up` keeps running. */
 export interface PilotSpec {
@@ -46,17 +45,11 @@ const EXIT_CODES_NOT_RETRIED: Record<number, string> = {
   3: "the server refused its token",
 };
 
-interface Supervised {
+interface Kept {
   spec: PilotSpec;
-  child: ChildProcess | null;
-  exited: Promise<void>;
-  startedAtMs: number;
+  batchId: string | null;
   failures: number;
   restartTimer: NodeJS.Timeout | undefined;
-}
-
-function isRunning(child: ChildProcess | null): child is ChildProcess {
-  return child !== null && child.exitCode === null && child.signalCode === null;
 }
 
 function waitOrTimeout(promise: Promise<unknown>, timeoutMs: number): Promise<void> {
@@ -70,39 +63,42 @@ function waitOrTimeout(promise: Promise<unknown>, timeoutMs: number): Promise<vo
 }
 
 /**
- * Runs `panda pilot` child processes and restarts them with backoff when they
- * exit on their own. Each pilot gets its own process group, so a Ctrl-C in the
- * terminal reaches only `panda up`, which then drains the pilots in order, and
- * an IPC channel whose closing tells an orphaned pilot that `up` is gone.
+ * Keeps `panda pilot` jobs running on the local batch system and resubmits
+ * them with backoff when they exit on their own. Each job is its own process
+ * group, so a Ctrl-C in the terminal reaches only `panda up`, which then
+ * drains the pilots in order; each has an IPC channel whose closing tells an
+ * orphaned pilot that `up` is gone.
  */
-export class PilotSupervisor {
-  private readonly pilots: Supervised[];
+export class LocalPilots {
+  private readonly kept: Kept[];
+  private readonly batch: LocalBatchSystem;
   private stopping = false;
 
   constructor(
     private readonly serverUrl: string,
     specs: PilotSpec[],
+    stateDir: string,
     private readonly say: (line: string) => void,
     private readonly self: SelfCommand = selfCommand(),
     private readonly backoff: RestartBackoff = DEFAULT_RESTART_BACKOFF,
   ) {
-    this.pilots = specs.map((spec) => ({
-      spec,
-      child: null,
-      exited: Promise.resolve(),
-      startedAtMs: 0,
-      failures: 0,
-      restartTimer: undefined,
-    }));
+    this.kept = specs.map((spec) => ({ spec, batchId: null, failures: 0, restartTimer: undefined }));
+    this.batch = new LocalBatchSystem({
+      stateDir,
+      tieToParent: true,
+      // `up` remembers nothing across runs, so ended jobs need not linger.
+      keepEndedMs: 0,
+      onEnded: (status) => this.onEnded(status),
+    });
   }
 
   start(): void {
-    for (const pilot of this.pilots) this.launch(pilot);
+    for (const pilot of this.kept) this.launch(pilot);
   }
 
   /** Process ids of the pilots running now. */
   pids(): number[] {
-    return this.pilots.flatMap((p) => (isRunning(p.child) && p.child.pid !== undefined ? [p.child.pid] : []));
+    return this.batch.pids();
   }
 
   /**
@@ -111,16 +107,18 @@ export class PilotSupervisor {
    */
   async stop(drainGraceMs: number): Promise<void> {
     this.stopping = true;
-    for (const pilot of this.pilots) clearTimeout(pilot.restartTimer);
-    const all = () => Promise.all(this.pilots.map((p) => p.exited));
+    for (const pilot of this.kept) clearTimeout(pilot.restartTimer);
+    const all = () => Promise.all(this.kept.map((p) => (p.batchId ? this.batch.exited(p.batchId) : null)));
     this.signalRunning("SIGTERM");
     await waitOrTimeout(all(), drainGraceMs);
-    if (this.pids().length === 0) return;
-    this.say(`pilots still draining after ${drainGraceMs / 1000} s: stopping their payloads`);
-    this.signalRunning("SIGINT");
-    await waitOrTimeout(all(), STOP_NOW_GRACE_MS);
-    this.signalRunning("SIGKILL");
-    await all();
+    if (this.pids().length > 0) {
+      this.say(`pilots still draining after ${drainGraceMs / 1000} s: stopping their payloads`);
+      this.signalRunning("SIGINT");
+      await waitOrTimeout(all(), STOP_NOW_GRACE_MS);
+      this.signalRunning("SIGKILL");
+      await all();
+    }
+    this.batch.close();
   }
 
   /** A second Ctrl-C: skip the drain, stop the payloads now. */
@@ -130,18 +128,13 @@ export class PilotSupervisor {
   }
 
   private signalRunning(signal: NodeJS.Signals): void {
-    for (const pilot of this.pilots) if (isRunning(pilot.child)) pilot.child.kill(signal);
+    for (const pilot of this.kept) if (pilot.batchId) this.batch.signal(pilot.batchId, signal);
   }
 
-  private launch(pilot: Supervised): void {
+  private launch(pilot: Kept): void {
     const { spec } = pilot;
-    mkdirSync(spec.workdir, { recursive: true });
-    mkdirSync(dirname(spec.logPath), { recursive: true });
-    const logFd = openSync(spec.logPath, "a");
-    const env: NodeJS.ProcessEnv = { ...process.env, [TOKEN_ENV]: spec.token };
-    // A pilot needs only its own credential, never the user's.
-    delete env[ENV.token];
-    const args = [
+    const argv = [
+      this.self.command,
       ...this.self.args,
       "pilot",
       "--server",
@@ -153,33 +146,41 @@ export class PilotSupervisor {
       "--workdir",
       spec.workdir,
     ];
-    const child = spawn(this.self.command, args, {
-      env,
-      stdio: ["ignore", logFd, logFd, "ipc"],
-      detached: true,
-    });
-    closeSync(logFd);
-    pilot.child = child;
-    pilot.startedAtMs = Date.now();
-    pilot.exited = new Promise((resolve) => {
-      child.once("exit", (code, signal) => {
-        resolve();
-        this.onExit(pilot, code, signal);
-      });
-    });
-    child.once("error", (err) => this.say(`pilot ${spec.name} could not start: ${err.message}`));
+    this.batch
+      .submit({
+        pilotJobId: spec.name,
+        argv,
+        env: { [TOKEN_ENV]: spec.token },
+        copies: 1,
+        partition: null,
+        walltimeSec: 0,
+        cores: 1,
+        memoryMb: 0,
+        workdir: spec.workdir,
+        logPath: spec.logPath,
+      })
+      .then(
+        (batchId) => {
+          pilot.batchId = batchId;
+          if (this.stopping) this.batch.signal(batchId, "SIGTERM");
+        },
+        (err: unknown) => this.say(`pilot ${spec.name} could not start: ${(err as Error).message}`),
+      );
   }
 
-  private onExit(pilot: Supervised, code: number | null, signal: NodeJS.Signals | null): void {
-    if (this.stopping) return;
+  private onEnded(status: BatchJobStatus): void {
+    const pilot = this.kept.find((p) => p.batchId === status.batchId);
+    if (!pilot || this.stopping) return;
     const { spec } = pilot;
-    const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
-    const notRetried = code === null ? undefined : EXIT_CODES_NOT_RETRIED[code];
+    const how = status.reason?.startsWith("killed by")
+      ? `was ${status.reason}`
+      : `exited with code ${status.exitCode}`;
+    const notRetried = status.exitCode === null ? undefined : EXIT_CODES_NOT_RETRIED[status.exitCode];
     if (notRetried) {
       this.say(`pilot ${spec.name} ${how}: ${notRetried}; not restarting it (log: ${spec.logPath})`);
       return;
     }
-    const ranMs = Date.now() - pilot.startedAtMs;
+    const ranMs = (status.endedAtMs ?? Date.now()) - (status.startedAtMs ?? 0);
     pilot.failures = ranMs >= this.backoff.healthyAfterMs ? 0 : pilot.failures + 1;
     const delayMs = Math.min(
       this.backoff.maxMs,
