@@ -21,6 +21,8 @@ export interface PilotOptions {
   stay: boolean;
   /** The batch slot's length; the pilot reports what is left of it. */
   walltimeSec: number;
+  /** The pilot gives up (exit 4) when no session opened this long after it started. */
+  callHomeTimeoutSec: number | undefined;
 }
 
 /** A bad command line; the message names the flag. */
@@ -39,6 +41,8 @@ export const PILOT_USAGE = `usage: panda pilot --server URL --site NAME --token 
   --idle-timeout S    exit after S seconds without work while all threads are idle
   --stay              keep taking primary jobs after the first one ends
   --walltime S        the batch slot's length in seconds (default: 86400)
+  --call-home-timeout S  exit 4 when no session with the server opened within S seconds
+                      (a batch slot should not idle on an unreachable server; default: retry forever)
   --help              print this and exit
 `;
 
@@ -65,6 +69,7 @@ const pilotFlagsSchema = z.object({
   "idle-timeout": z.coerce.number().positive().optional(),
   stay: z.boolean().default(false),
   walltime: z.coerce.number().int().positive().default(DEFAULT_WALLTIME_SEC),
+  "call-home-timeout": z.coerce.number().positive().optional(),
 });
 
 const FLAG_TYPES = {
@@ -77,6 +82,7 @@ const FLAG_TYPES = {
   "idle-timeout": { type: "string" },
   stay: { type: "boolean" },
   walltime: { type: "string" },
+  "call-home-timeout": { type: "string" },
   help: { type: "boolean" },
 } as const;
 
@@ -118,12 +124,14 @@ export function parsePilotArgs(
     idleTimeoutSec: flags["idle-timeout"],
     stay: flags.stay,
     walltimeSec: flags.walltime,
+    callHomeTimeoutSec: flags["call-home-timeout"],
   };
 }
 
 /**
  * `panda pilot`: runs a pilot until it is done and answers the process exit
- * code (0 done, 1 failed, 2 bad arguments, 3 unauthorized, 128+n stopped by
+ * code (0 done, 1 failed, 2 bad arguments, 3 unauthorized, 4 could not call
+ * home within --call-home-timeout, 128+n stopped by
  * signal n). It owns the process while it runs: signals drain or stop the
  * pilot, and a crash kills the payloads before the process goes.
  */

@@ -11,6 +11,8 @@ import { measureSlot } from "./resources.js";
 
 /** The process exit code when the server refuses the credential. */
 export const EXIT_UNAUTHORIZED = 3;
+/** The process exit code when no session opened within `--call-home-timeout`. */
+export const EXIT_NO_CALL_HOME = 4;
 /** The environment variable the pilot may read its credential from; payloads never see it. */
 export const TOKEN_ENV = "PANDA_PILOT_TOKEN";
 
@@ -52,6 +54,7 @@ export class Pilot {
   private primaryJobsDone = 0;
   private heartbeatMs = 30_000;
   private idleTimer: NodeJS.Timeout | undefined;
+  private callHomeTimer: NodeJS.Timeout | undefined;
   private hardStopTimer: NodeJS.Timeout | undefined;
   private stopExitCode = 1;
   private exitWith!: (code: number) => void;
@@ -92,8 +95,10 @@ export class Pilot {
     });
     this.connection.start();
     this.armIdleTimer();
+    this.armCallHomeTimer();
     const code = await this.exited;
     clearTimeout(this.idleTimer);
+    clearTimeout(this.callHomeTimer);
     clearTimeout(this.hardStopTimer);
     await this.connection.close();
     this.log.info("pilot exiting", { code, primaryJobsDone: this.primaryJobsDone });
@@ -122,7 +127,21 @@ export class Pilot {
     return { site: this.options.site, multitask: this.options.multitask, ...slot };
   }
 
+  /** A batch slot that cannot reach the server ends soon, so its factory sees the failure and throttles. */
+  private armCallHomeTimer(): void {
+    const timeoutSec = this.options.callHomeTimeoutSec;
+    if (timeoutSec === undefined) return;
+    this.callHomeTimer = setTimeout(() => {
+      this.log.error("could not call home: no session with the server opened", {
+        server: this.options.serverUrl,
+        callHomeTimeoutSec: timeoutSec,
+      });
+      this.exitWith(EXIT_NO_CALL_HOME);
+    }, timeoutSec * 1000);
+  }
+
   private onWelcome(welcome: PilotWelcome): void {
+    clearTimeout(this.callHomeTimer);
     this.heartbeatMs = welcome.heartbeatMs;
     for (const frame of this.outbox.all()) this.sendReport(frame);
     this.reconcile(welcome.jobs);

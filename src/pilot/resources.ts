@@ -39,7 +39,11 @@ async function freeDiskMb(dir: string): Promise<number> {
 /** `panda-pilot/<package version>`; the package file sits two levels up from both src/pilot and dist/pilot. */
 export const PILOT_AGENT = `panda-pilot/${packageVersion()}`;
 
+/** Set by the bundler in dist/panda-pilot.cjs, where no package.json sits beside the code. */
+declare const __PANDA_VERSION__: string | undefined;
+
 function packageVersion(): string {
+  if (typeof __PANDA_VERSION__ === "string") return __PANDA_VERSION__;
   try {
     const text = readFileSync(new URL("../../package.json", import.meta.url), "utf8");
     const version: unknown = JSON.parse(text).version;

@@ -30,6 +30,8 @@ describe("pilot options", () => {
         "--stay",
         "--walltime",
         "7200",
+        "--call-home-timeout",
+        "30",
       ],
       {},
     );
@@ -43,6 +45,7 @@ describe("pilot options", () => {
       idleTimeoutSec: 2.5,
       stay: true,
       walltimeSec: 7200,
+      callHomeTimeoutSec: 30,
     });
   });
 
@@ -69,6 +72,7 @@ describe("pilot options", () => {
     expect(usageError([...REQUIRED, "--max-jobs", "two"])).toMatch(/^--max-jobs: /);
     expect(usageError([...REQUIRED, "--idle-timeout=-1"])).toMatch(/^--idle-timeout: /);
     expect(usageError([...REQUIRED, "--walltime", "1.5"])).toMatch(/^--walltime: /);
+    expect(usageError([...REQUIRED, "--call-home-timeout", "0"])).toMatch(/^--call-home-timeout: /);
     expect(usageError(["--server", "ftp://x", "--site", "CERN", "--token", "t"])).toMatch(
       /^--server: must be/,
     );

@@ -1,7 +1,19 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import type { AddressInfo } from "node:net";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { encode } from "../../src/protocol/codec.js";
 import { TOKEN } from "./fake-server.js";
-import { isAlive, type PilotFixture, payloadPid, until, usePilotFixture } from "./pilot-process.js";
+import {
+  isAlive,
+  type PilotFixture,
+  PilotProcess,
+  payloadPid,
+  until,
+  usePilotFixture,
+} from "./pilot-process.js";
 
 const startPilot = usePilotFixture();
 
@@ -54,6 +66,29 @@ describe("pilot session", () => {
     const { pilot } = await startPilot({ token: "not-the-token" });
     expect(await pilot.exited).toEqual({ code: 3, signal: null });
     expect(pilot.log).toContain("the server refused the credential");
+  });
+
+  it("exits 4 when no session opens within --call-home-timeout", async () => {
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, "127.0.0.1", resolve));
+    const { port } = closed.address() as AddressInfo;
+    await new Promise((resolve) => closed.close(resolve));
+    const workdir = await mkdtemp(join(tmpdir(), "panda-pilot-nohome-"));
+    const pilot = new PilotProcess([
+      "--server",
+      `http://127.0.0.1:${port}`,
+      "--site",
+      "SITE",
+      "--token",
+      "t0ken",
+      "--workdir",
+      workdir,
+      "--call-home-timeout",
+      "1",
+    ]);
+    expect(await pilot.exited).toEqual({ code: 4, signal: null });
+    expect(pilot.log).toContain("could not call home");
+    await rm(workdir, { recursive: true, force: true });
   });
 
   it("exits 3 when the server closes the session with 4001", async () => {
