@@ -18,6 +18,7 @@ import { retryFailedJobs } from "../workload/task-retry.js";
 import * as schemas from "./api-schemas.js";
 import { datasetView, type JobView, jobView, siteView, subscriptionView, taskView } from "./api-views.js";
 import { catalogQueues } from "./catalog-feed.js";
+import { registerFactoryRoutes } from "./factory-api.js";
 import { HttpError, readBody, readJson, sendError, sendJson } from "./http-util.js";
 import type { IncidentLog } from "./incidents.js";
 import { gridSummary } from "./summary.js";
@@ -355,6 +356,26 @@ export class Api {
       };
     });
     this.on("POST", "incidents", async ({ req }) => new Created(await this.reportIncident(req)));
+
+    registerFactoryRoutes(
+      {
+        on: (method, path, handler) => this.on(method, path, handler),
+        reader: (req) => this.reader(req),
+        parseBody: (schema, value) => parseWith(schema, value, "body"),
+        parseQuery: (schema, url) => parseQuery(schema, url),
+        created: (body) => new Created(body),
+      },
+      {
+        grid: this.grid,
+        tokens: this.deps.tokens,
+        incidents: this.deps.incidents,
+        idleThreads: (site) =>
+          this.deps.pilots
+            .connectedPilots()
+            .filter((p) => p.site === site && !p.draining)
+            .reduce((n, p) => n + p.ready.length, 0),
+      },
+    );
 
     this.on("GET", "tokens", async ({ req }) => {
       this.withRole(req, ["admin"], "listing tokens");

@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { z } from "zod";
 import type { QueueIndex } from "../store/queue-index.js";
 
-export const incidentSourceSchema = z.enum(["site", "pilot", "server"]);
+export const incidentSourceSchema = z.enum(["site", "pilot", "server", "factory"]);
 export const incidentLevelSchema = z.enum(["info", "warn", "error"]);
 
 export const incidentSchema = z.object({

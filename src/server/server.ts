@@ -23,6 +23,7 @@ import { HttpError, sendError, sendJson } from "./http-util.js";
 import { LiveEvents } from "./live-events.js";
 import { MonitorApi } from "./monitor-api.js";
 import { serveMonitor } from "./monitor-page.js";
+import { PilotBundleRoute } from "./pilot-bundle.js";
 import { type TokenConfig, TokenRegistry, tokenConfigSchema } from "./tokens.js";
 
 export const serverNodeOptionsSchema = z.object({
@@ -70,9 +71,9 @@ export interface ServerNode {
   close(): Promise<void>;
 }
 
-/** A secret shared by every node on the same data: resume tokens verify anywhere and after restarts. */
-function resumeSecret(dataDir: string): Buffer {
-  const path = join(dataDir, "resume-secret");
+/** A secret shared by every node on the same data: resume and pilot-job tokens verify anywhere and after restarts. */
+function sharedSecret(dataDir: string, name: "resume-secret" | "pilot-job-secret"): Buffer {
+  const path = join(dataDir, name);
   try {
     return readFileSync(path);
   } catch {
@@ -102,7 +103,11 @@ export async function startServerNode(raw: ServerNodeOptions): Promise<ServerNod
     log,
   });
   // Tokens created through the API are kept (hashed) in the data directory and survive restarts.
-  const tokens = new TokenRegistry(options.tokens as TokenConfig[], join(options.dataDir, "tokens.json"));
+  const tokens = new TokenRegistry(
+    options.tokens as TokenConfig[],
+    join(options.dataDir, "tokens.json"),
+    sharedSecret(options.dataDir, "pilot-job-secret"),
+  );
   let publicUrl = options.publicUrl ?? "";
   const dispatcher = new Dispatcher(grid, tokens, {
     get publicUrl() {
@@ -120,7 +125,7 @@ export async function startServerNode(raw: ServerNodeOptions): Promise<ServerNod
   const gateway = new PilotGateway({
     ...raw.gateway,
     handlers: dispatcher,
-    resumeSecret: resumeSecret(options.dataDir),
+    resumeSecret: sharedSecret(options.dataDir, "resume-secret"),
     heartbeatMs: options.heartbeatMs,
     pingIntervalMs: options.pingIntervalMs,
     log,
@@ -141,13 +146,14 @@ export async function startServerNode(raw: ServerNodeOptions): Promise<ServerNod
     !options.readRequiresToken || tokens.fromRequest(req)?.kind === "user";
   const live = new LiveEvents((listener) => grid.runtime.onTransitions(listener), {}, mayRead);
   const monitor = new MonitorApi(grid, () => dispatcher.connectedPilots(), mayRead, raw.monitorSampler);
+  const pilotBundle = new PilotBundleRoute();
   const onError = (err: unknown) => {
     log.error({ err: (err as Error).message }, "request failed");
     apiSurface.recordServerError(err, "request failed");
   };
   const http = createServer((req, res) => {
     try {
-      if (storage(req, res)) return;
+      if (storage(req, res) || pilotBundle.handle(req, res)) return;
       if (live.handle(req, res) || monitor.handle(req, res, onError)) return;
       if (apiSurface.handle(req, res, onError)) return;
       const path = (req.url ?? "/").split("?")[0];

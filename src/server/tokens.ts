@@ -2,6 +2,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { existsSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import type { IncomingMessage } from "node:http";
 import { z } from "zod";
+import { mintPilotJobToken, verifyPilotJobToken } from "./pilot-job-tokens.js";
 
 export const roleSchema = z.enum(["user", "operator", "admin"]);
 export type Role = z.infer<typeof roleSchema>;
@@ -22,7 +23,13 @@ export const tokenConfigSchema = z.discriminatedUnion("kind", [
 export type TokenConfig = z.infer<typeof tokenConfigSchema>;
 
 export type Principal =
-  | { kind: "pilot"; site: string; tokenId: string }
+  | {
+      kind: "pilot";
+      site: string;
+      tokenId: string;
+      /** Set for a short-lived token minted for one batch job: it may run pilots, nothing more. */
+      pilotJobId?: string;
+    }
   | { kind: "user"; user: string; role: Role; tokenId: string };
 
 /** A token created through the API, as it is kept: its digest, never the secret. */
@@ -72,6 +79,8 @@ export class TokenRegistry {
   constructor(
     tokens: TokenConfig[] = [],
     private readonly persistPath: string | null = null,
+    /** Signs per-batch-job pilot tokens; shared by every node on the same data. */
+    private readonly pilotJobSecret: Buffer | null = null,
   ) {
     for (const token of tokens) this.add(token);
     this.reloadIfChanged();
@@ -147,8 +156,29 @@ export class TokenRegistry {
     });
   }
 
-  lookup(token: string | null | undefined): Principal | null {
+  /**
+   * A pilot token for one batch job of `site`, valid for `ttlMs`: it is not
+   * stored, so there is nothing to revoke; it expires on its own. Pilots use
+   * it only to open their session (resume tokens carry them after that).
+   */
+  mintPilotJobToken(site: string, pilotJobId: string, ttlMs: number, nowMs: number) {
+    if (!this.pilotJobSecret) throw new Error("this registry has no secret for pilot-job tokens");
+    const expiresAtMs = nowMs + ttlMs;
+    return { token: mintPilotJobToken(this.pilotJobSecret, { site, pilotJobId, expiresAtMs }), expiresAtMs };
+  }
+
+  lookup(token: string | null | undefined, nowMs = Date.now()): Principal | null {
     if (!token) return null;
+    if (this.pilotJobSecret) {
+      const claims = verifyPilotJobToken(this.pilotJobSecret, token, nowMs);
+      if (claims)
+        return {
+          kind: "pilot",
+          site: claims.site,
+          tokenId: `pj:${claims.pilotJobId}`,
+          pilotJobId: claims.pilotJobId,
+        };
+    }
     this.reloadIfChanged();
     return this.byDigest.get(digestOf(token)) ?? null;
   }

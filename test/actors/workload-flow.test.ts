@@ -45,10 +45,12 @@ function world(handlers: Record<string, Handler>) {
 }
 
 describe("workload flow through step()", () => {
-  it("registers the five kinds", () => {
+  it("registers the five workload kinds and the factories' two", () => {
     expect(registerWorkloadKinds(new KindRegistry()).list()).toEqual([
       "dataset",
+      "factory",
       "job",
+      "pilot-job",
       "site",
       "subscription",
       "task",

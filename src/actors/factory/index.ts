@@ -1,0 +1,16 @@
+// The factory kind as the runtime hosts it.
+import type { KindDefinition } from "../../runtime/kinds.js";
+import { factoryMachine } from "./machine.js";
+import { factoryEventSchema } from "./schema.js";
+
+export { factoryMachine } from "./machine.js";
+export * from "./schema.js";
+
+export const factoryKind: KindDefinition<typeof factoryMachine> = {
+  kind: "factory",
+  machine: factoryMachine,
+  version: 1,
+  createEvent: "create",
+  eventSchema: factoryEventSchema,
+  constantContext: ["name"],
+};
