@@ -139,6 +139,56 @@ const taskDetailSchema = taskRowSchema.extend({
 });
 export type TaskDetail = z.infer<typeof taskDetailSchema>;
 
+export const pilotJobRowSchema = z.looseObject({
+  id: z.string(),
+  factory: z.string(),
+  queue: z.string(),
+  site: z.string(),
+  batchSystem: z.string(),
+  batchId: z.string().nullable(),
+  pilots: z.number(),
+  state: z.string(),
+  exitCode: z.number().nullable(),
+  reason: z.string().nullable(),
+  cancelReason: z.string().nullable(),
+  timestamps: z.record(z.string(), z.number()),
+});
+export type PilotJobRow = z.infer<typeof pilotJobRowSchema>;
+const pilotJobAnswerSchema = z.looseObject({ pilotJob: pilotJobRowSchema, applied: z.boolean() });
+
+export const factoryRowSchema = z.looseObject({
+  name: z.string(),
+  reportedAtMs: z.number().nullable(),
+  host: z.string().optional(),
+  pollSeconds: z.number().optional(),
+  queues: z.array(
+    z.looseObject({
+      name: z.string(),
+      site: z.string(),
+      batchSystem: z.string(),
+      jobs: z.object({ submitting: z.number(), queued: z.number(), running: z.number() }),
+      submissionsPerMin: z.number(),
+      throttle: z.looseObject({
+        throttled: z.boolean(),
+        reason: z.string().nullable(),
+        sinceMs: z.number().nullable(),
+        backoffSec: z.number(),
+        consecutiveFastFailures: z.number(),
+      }),
+      lastError: z.string().nullable(),
+      reportedAtMs: z.number().nullable(),
+    }),
+  ),
+});
+export type FactoryRow = z.infer<typeof factoryRowSchema>;
+
+const demandAnswerSchema = z.looseObject({
+  site: z.string(),
+  activated: z.number(),
+  assigned: z.number(),
+  idleThreads: z.number(),
+});
+
 type Query = Record<string, string | number | undefined>;
 
 interface RequestOptions {
@@ -247,6 +297,48 @@ export class PandaClient {
 
   revokeToken(tokenId: string) {
     return this.request(okAnswerSchema, "DELETE", `/api/v1/tokens/${encodeURIComponent(tokenId)}`);
+  }
+
+  siteDemand(site: string) {
+    return this.request(demandAnswerSchema, "GET", `/api/v1/sites/${encodeURIComponent(site)}/demand`);
+  }
+
+  mintPilotToken(site: string, pilotJobId: string, ttlSec: number) {
+    const answer = z.looseObject({ token: z.string(), expiresAtMs: z.number() });
+    return this.request(answer, "POST", `/api/v1/sites/${encodeURIComponent(site)}/pilot-tokens`, {
+      json: { pilotJobId, ttlSec },
+    });
+  }
+
+  /** Creates the record when it is new, then applies the event (if any); `eventId` makes a retry harmless. */
+  putPilotJob(id: string, body: { record: unknown; event?: unknown; eventId?: string }) {
+    return this.request(pilotJobAnswerSchema, "PUT", `/api/v1/pilot-jobs/${encodeURIComponent(id)}`, {
+      json: body,
+    });
+  }
+
+  async listPilotJobs(query: { factory?: string; site?: string; live?: boolean; limit?: number } = {}) {
+    const answer = z.looseObject({ pilotJobs: z.array(pilotJobRowSchema) });
+    const { live, ...rest } = query;
+    return (
+      await this.request(answer, "GET", "/api/v1/pilot-jobs", {
+        query: { ...rest, ...(live === undefined ? {} : { live: String(live) }) },
+      })
+    ).pilotJobs;
+  }
+
+  reportFactoryQueue(factory: string, report: { queue: { name: string } }) {
+    const path = `/api/v1/factories/${encodeURIComponent(factory)}/queues/${encodeURIComponent(report.queue.name)}`;
+    return this.request(okAnswerSchema, "PUT", path, { json: report });
+  }
+
+  async listFactories(): Promise<FactoryRow[]> {
+    const answer = z.looseObject({ factories: z.array(factoryRowSchema) });
+    return (await this.request(answer, "GET", "/api/v1/factories")).factories;
+  }
+
+  getFactory(name: string) {
+    return this.request(factoryRowSchema, "GET", `/api/v1/factories/${encodeURIComponent(name)}`);
   }
 
   whoami() {

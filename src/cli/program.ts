@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { registerDatasetCommands } from "./datasets.js";
 import { CliError, EXIT } from "./errors.js";
+import { registerFactoryCommand } from "./factory.js";
 import { registerInspectCommand } from "./inspect.js";
 import { registerJobsCommand } from "./jobs.js";
 import { registerKillCommand } from "./kill.js";
@@ -36,6 +37,7 @@ export function createProgram(setExitCode: (code: number) => void = () => {}): C
   registerUpCommand(program);
   registerServerCommand(program);
   registerPilotCommand(program);
+  registerFactoryCommand(program);
   registerSubmitCommand(program);
   registerJobsCommand(program);
   registerTasksCommands(program);

@@ -92,7 +92,12 @@ export function pilotJobView(state: string, job: PilotJobContext) {
 export type PilotJobView = ReturnType<typeof pilotJobView>;
 
 export function factoryView(factory: FactoryContext) {
-  return { name: factory.name, reportedAtMs: factory.reportedAtMs, ...factory.report };
+  return {
+    name: factory.name,
+    reportedAtMs: factory.reportedAtMs,
+    ...factory.process,
+    queues: Object.values(factory.queues),
+  };
 }
 
 /**
@@ -241,13 +246,16 @@ export function registerFactoryRoutes(host: FactoryRouteHost, deps: FactoryApiDe
     return { pilotJobs };
   });
 
-  host.on("PUT", "factories/:name", async ({ req, params }) => {
+  host.on("PUT", "factories/:name/queues/:queue", async ({ req, params }) => {
     const name = host.parseBody(agentNameSchema, params.name);
-    const report = host.parseBody(factoryReportSchema, await readJson(req, 512 * 1024));
-    const principal = requireAgent(
-      tokens.fromRequest(req),
-      report.queues.map((q) => q.site),
-    );
+    const report = host.parseBody(factoryReportSchema, await readJson(req, 64 * 1024));
+    if (report.queue.name !== params.queue)
+      throw new HttpError(
+        400,
+        "BAD_REQUEST",
+        `the report is for queue ${report.queue.name}, not ${params.queue}`,
+      );
+    const principal = requireAgent(tokens.fromRequest(req), [report.queue.site]);
     const atMs = nowMs();
     const before = await grid.runtime.readState(ref("factory", name));
     if (!before) {
@@ -263,12 +271,19 @@ export function registerFactoryRoutes(host: FactoryRouteHost, deps: FactoryApiDe
     }
     await grid.runtime.send(ref("factory", name), { type: "report", report, atMs });
     await grid.ctx.index.add(factoryQueues.factories, name, atMs);
-    const previous = (before?.context as FactoryContext | undefined)?.report?.queues ?? [];
-    for (const queue of report.queues) {
-      const earlier = previous.find((q) => q.name === queue.name);
-      if (throttleChanged(earlier, queue)) await recordThrottleIncident(name, queue, principal, atMs);
-    }
-    return { ok: true, factory: name };
+    // A site a healthy factory serves stays in brokerage without pilots; a throttled queue vouches for nothing.
+    if (
+      !report.queue.throttle.throttled &&
+      (await grid.runtime.readState({ kind: "site", id: report.queue.site }))
+    )
+      await grid.runtime.send(
+        { kind: "site", id: report.queue.site },
+        { type: "pilots.provisioned", factory: name, atMs },
+      );
+    const earlier = (before?.context as FactoryContext | undefined)?.queues[report.queue.name];
+    if (throttleChanged(earlier, report.queue))
+      await recordThrottleIncident(name, report.queue, principal, atMs);
+    return { ok: true, factory: name, queue: report.queue.name };
   });
 
   async function recordThrottleIncident(

@@ -140,9 +140,13 @@ describe("the factory API", () => {
       lastError: null,
     };
     const report = (q: typeof queue) =>
-      JSON.stringify({ host: "h", pid: 1, startedAtMs: 1, pollSeconds: 5, queues: [q] });
+      JSON.stringify({ host: "h", pid: 1, startedAtMs: 1, pollSeconds: 5, queue: q });
     const send = (q: typeof queue) =>
-      api(node, "/api/v1/factories/f1", { method: "PUT", token: pilotToken("SITE-A"), body: report(q) });
+      api(node, "/api/v1/factories/f1/queues/q1", {
+        method: "PUT",
+        token: pilotToken("SITE-A"),
+        body: report(q),
+      });
     expect((await send(queue)).status).toBe(200);
     const throttle = {
       throttled: true,
@@ -163,7 +167,7 @@ describe("the factory API", () => {
       "factory f1 queue q1 recovered: pilots succeed again",
       "factory f1 throttles queue q1: 3 pilots in a row failed within 60 s; one submission per 8 s",
     ]);
-    const foreign = await api(node, "/api/v1/factories/f1", {
+    const foreign = await api(node, "/api/v1/factories/f1/queues/q1", {
       method: "PUT",
       token: pilotToken("SITE-B"),
       body: report(queue),

@@ -1,4 +1,4 @@
-// The factory machine: one state; each report replaces the last, so a reader sees the factory as it last saw itself.
+// The factory machine: one state; each queue's report replaces its last, so a reader sees the factory as it last saw itself.
 import { assign, setup } from "xstate";
 import { effectActions } from "../../runtime/effects.js";
 import { eventTimeMs } from "../shared/time.js";
@@ -12,15 +12,20 @@ export const factoryMachine = setup({
   },
   actions: {
     ...effectActions,
-    recordReport: assign(({ context, event }) =>
-      event.type === "report"
-        ? { report: event.report, reportedAtMs: eventTimeMs(event, context.reportedAtMs) }
-        : {},
-    ),
+    recordReport: assign(({ context, event }) => {
+      if (event.type !== "report") return {};
+      const { queue, ...process } = event.report;
+      const reportedAtMs = eventTimeMs(event, context.reportedAtMs);
+      return {
+        process,
+        queues: { ...context.queues, [queue.name]: { ...queue, reportedAtMs } },
+        reportedAtMs,
+      };
+    }),
   },
 }).createMachine({
   id: "factory",
-  context: ({ input }) => ({ name: input.name, report: null, reportedAtMs: input.atMs ?? null }),
+  context: ({ input }) => ({ name: input.name, process: null, queues: {}, reportedAtMs: input.atMs ?? null }),
   initial: "reporting",
   states: {
     reporting: { on: { report: { actions: "recordReport" } } },

@@ -35,12 +35,13 @@ export const queueReportSchema = z.object({
 });
 export type QueueReport = z.infer<typeof queueReportSchema>;
 
+/** One queue's report, with the process that made it: each queue reports with its own site's token. */
 export const factoryReportSchema = z.object({
   host: z.string().max(255),
   pid: z.number().int().positive(),
   startedAtMs: z.number(),
   pollSeconds: z.number().positive(),
-  queues: z.array(queueReportSchema).max(256),
+  queue: queueReportSchema,
 });
 export type FactoryReport = z.infer<typeof factoryReportSchema>;
 
@@ -53,6 +54,8 @@ export type FactoryInput = Extract<FactoryEvent, { type: "create" }>["input"];
 
 export interface FactoryContext {
   name: string;
-  report: FactoryReport | null;
+  /** The process that reported last. */
+  process: Omit<FactoryReport, "queue"> | null;
+  queues: Record<string, QueueReport & { reportedAtMs: number | null }>;
   reportedAtMs: number | null;
 }

@@ -92,6 +92,10 @@ export const siteMachine = setup({
         lastAtMs: atMs,
       };
     }),
+    recordProvisioned: assign(({ context, event }) => {
+      const atMs = reportTimeMs(context, event);
+      return { pilots: { ...context.pilots, lastSeenAtMs: atMs }, lastAtMs: atMs };
+    }),
     recordPilot: assign(({ context, event }) => {
       const atMs = reportTimeMs(context, event);
       return {
@@ -128,6 +132,7 @@ export const siteMachine = setup({
     })),
     "job.state": { actions: "recordJobState" },
     "pilot.seen": { actions: "recordPilot" },
+    "pilots.provisioned": { actions: "recordProvisioned" },
   },
   states: {
     created: {

@@ -65,6 +65,11 @@ export const siteEventSchema = z.discriminatedUnion("type", [
     atMs: atMsSchema,
   }),
   z.object({ type: z.literal("pilot.seen"), pilotId: nameSchema.optional(), atMs: atMsSchema }),
+  /**
+   * A healthy pilot factory serves the site: pilots come when work does, so
+   * brokerage must not skip the site for having none yet. Not a pilot request.
+   */
+  z.object({ type: z.literal("pilots.provisioned"), factory: nameSchema, atMs: atMsSchema }),
 ]);
 export type SiteEvent = AsReceived<z.infer<typeof siteEventSchema>, SiteInput>;
 export type JobStateEvent = Extract<SiteEvent, { type: "job.state" }>;
