@@ -1,6 +1,8 @@
 // The Slurm batch system: sbatch (the job script on stdin), squeue --json, scancel.
 import { execFile } from "node:child_process";
+import { mkdirSync } from "node:fs";
 import { userInfo } from "node:os";
+import { dirname } from "node:path";
 import { z } from "zod";
 import { ENV } from "../cli/config.js";
 import { TOKEN_ENV } from "../pilot/pilot.js";
@@ -122,6 +124,8 @@ export class SlurmBatchSystem implements BatchSystem {
    * does not show it.
    */
   async submit(spec: PilotJobSpec): Promise<string> {
+    // Slurm opens --output on the node but makes no directory for it (a shared file system is assumed).
+    mkdirSync(dirname(spec.logPath), { recursive: true });
     const { stdout } = await this.run(
       "sbatch",
       ["--parsable"],

@@ -42,15 +42,15 @@ export function runPanda(args: readonly string[], cwd: string, env = cleanEnv())
   return new Promise((resolve) => child.once("close", (code) => resolve({ code, stdout, stderr })));
 }
 
-/** `panda up` as a child process, with its output kept for assertions and for failing tests' logs. */
-export class PandaUp {
+/** A long-running `panda` command as a child process, with its output kept for assertions and for failing tests' logs. */
+export class PandaDaemon {
   readonly child: ChildProcess;
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   stdout = "";
   stderr = "";
 
-  constructor(args: readonly string[], cwd: string) {
-    this.child = spawnPanda(["up", ...args], cwd, cleanEnv());
+  constructor(args: readonly string[], cwd: string, env = cleanEnv()) {
+    this.child = spawnPanda(args, cwd, env);
     this.child.stdout?.on("data", (chunk: Buffer) => {
       this.stdout += chunk.toString("utf8");
     });
@@ -69,6 +69,13 @@ export class PandaUp {
     const timer = setTimeout(() => this.child.kill("SIGKILL"), 20_000);
     await this.exited;
     clearTimeout(timer);
+  }
+}
+
+/** `panda up` as a child process. */
+export class PandaUp extends PandaDaemon {
+  constructor(args: readonly string[], cwd: string) {
+    super(["up", ...args], cwd);
   }
 }
 
