@@ -47,7 +47,7 @@ export function registerInspectCommand(program: Command): void {
   const command = program
     .command("inspect")
     .description("show an actor: state, context and its transition history (e.g. `panda inspect job ID`)")
-    .argument("<kind>", "the actor kind: job, task, dataset, subscription, site")
+    .argument("<kind>", "the actor kind: job, task, dataset, subscription, site, pilot-job, factory")
     .argument("<id>", "the actor id")
     .option("--at <time>", "the state at a past time: ISO 8601 or epoch milliseconds", epochMsArg)
     .option(

@@ -1,6 +1,6 @@
 import { Argument, type Command } from "commander";
 import { SITE_STATUSES } from "../actors/site/schema.js";
-import type { SiteRow } from "./client.js";
+import type { FactoryRow, SiteRow } from "./client.js";
 import { usageError } from "./errors.js";
 import { addConnectionOptions, addJsonOption, type ConnectionOptions, clientFor } from "./options.js";
 import { printAnswer, renderTable } from "./output.js";
@@ -41,13 +41,43 @@ export function renderSites(sites: readonly SiteRow[]): string {
   );
 }
 
+/** One row per factory queue: where its pilots go, how many are out, and whether it is throttled (and why). */
+export function renderFactories(factories: readonly FactoryRow[], nowMs = Date.now()): string {
+  const rows = factories.flatMap((f) => f.queues.map((q) => ({ factory: f.name, ...q })));
+  if (rows.length === 0) return "";
+  const table = renderTable(
+    ["factory", "queue", "site", "batch", "queued", "running", "submits/min", "state", "report"],
+    rows.map((q) => [
+      q.factory,
+      q.name,
+      q.site,
+      q.batchSystem,
+      q.jobs.queued + q.jobs.submitting,
+      q.jobs.running,
+      q.submissionsPerMin,
+      q.throttle.throttled
+        ? `THROTTLED (one submission per ${q.throttle.backoffSec} s)`
+        : q.lastError
+          ? "error"
+          : "ok",
+      q.reportedAtMs === null ? "never" : `${Math.round((nowMs - q.reportedAtMs) / 1000)} s ago`,
+    ]),
+  );
+  const notes = rows.flatMap((q) => [
+    ...(q.throttle.throttled ? [`  ${q.factory}/${q.name} throttled: ${q.throttle.reason}`] : []),
+    ...(q.lastError ? [`  ${q.factory}/${q.name} last error: ${q.lastError}`] : []),
+  ]);
+  return ["", "pilot factories", table, ...notes].join("\n");
+}
+
 export function registerSitesCommand(program: Command): void {
   const sites = program
     .command("sites")
     .description("list sites with live job counts; `panda sites status SITE STATUS --reason R` (operators)");
   addJsonOption(addConnectionOptions(sites)).action(async (flags: SitesFlags) => {
-    const list = await clientFor(flags).listSites();
-    printAnswer(flags.json, { sites: list }, () => renderSites(list));
+    const client = clientFor(flags);
+    const [list, factories] = await Promise.all([client.listSites(), client.listFactories()]);
+    printAnswer(flags.json, { sites: list, factories }, () => renderSites(list) + renderFactories(factories));
   });
   const status = sites
     .command("status")

@@ -217,7 +217,7 @@ export class QueueAgent {
       .slice(0, decision.cancel);
     await this.cancel(stale, `queued longer than ${queue.maxQueueWaitSec} s (its pilot token would expire)`);
     await this.cancel(surplus, "demand dropped: no waiting job needs it");
-    const allowed = this.throttle.allowed(decision.submit, nowMs);
+    const allowed = this.throttle.allowed(decision.submit, nowMs, queued.length + running.length);
     for (let i = 0; i < allowed; i++) await this.submitOne(nowMs);
   }
 

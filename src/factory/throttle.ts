@@ -61,16 +61,19 @@ export class QueueThrottleState {
     if (this.consecutive < this.policy.failuresToThrottle) return;
     const exit = job.exitCode === null ? "no exit code" : `exit ${job.exitCode}`;
     this.reason = `${this.consecutive} pilot jobs in a row failed within ${this.policy.fastFailSec} s (last: ${exit})`;
-    if (this.throttledSinceMs === null) {
-      this.throttledSinceMs = job.endedAtMs;
-      this.nextSubmitAtMs = job.endedAtMs + this.backoffSec() * 1000;
-    }
+    if (this.throttledSinceMs === null) this.throttledSinceMs = job.endedAtMs;
+    // The next probe waits the longer backoff from this failure on.
+    this.nextSubmitAtMs = Math.max(this.nextSubmitAtMs, job.endedAtMs + this.backoffSec() * 1000);
   }
 
-  /** How many of `wanted` submissions may go now: all of them unless throttled, then one per backoff. */
-  allowed(wanted: number, nowMs: number): number {
+  /**
+   * How many of `wanted` submissions may go now: all of them unless
+   * throttled; then one probe per backoff, and only once the last probe has
+   * ended (`liveJobs` 0), so each backoff starts from what the last probe showed.
+   */
+  allowed(wanted: number, nowMs: number, liveJobs: number): number {
     if (!this.throttled) return wanted;
-    return wanted > 0 && nowMs >= this.nextSubmitAtMs ? 1 : 0;
+    return wanted > 0 && liveJobs === 0 && nowMs >= this.nextSubmitAtMs ? 1 : 0;
   }
 
   recordSubmission(nowMs: number): void {

@@ -2,9 +2,11 @@ import { createHash, randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import type { IncomingMessage } from "node:http";
 import { describe, expect, it } from "vitest";
+import type { QueueReport } from "../../src/actors/factory/schema.js";
 import { PILOT_BUNDLE_PATH } from "../../src/server/pilot-bundle.js";
 import { TokenRegistry } from "../../src/server/tokens.js";
 import { api, pilotToken } from "../e2e/grid-fixture.js";
+import { queueReport, reportBody } from "../support/factory-report.js";
 import { OPERATOR_TOKEN, USER_TOKEN, useApiGrid } from "./api-fixture.js";
 
 const record = { factory: "f1", queue: "q1", site: "SITE-A", batchSystem: "slurm", pilots: 1 };
@@ -119,33 +121,12 @@ describe("the factory API", () => {
 
   it("keeps a factory's report and records an incident when a queue is throttled and when it recovers", async () => {
     const { node } = await start("memory");
-    const queue = {
-      name: "q1",
-      site: "SITE-A",
-      batchSystem: "slurm",
-      partition: "debug",
-      maxQueued: 5,
-      maxRunning: 10,
-      pilotsPerJob: 1,
-      jobs: { submitting: 0, queued: 1, running: 2 },
-      demand: { activated: 3, assigned: 0, idleThreads: 0 },
-      submissionsPerMin: 4,
-      throttle: {
-        throttled: false,
-        reason: null as string | null,
-        sinceMs: null as number | null,
-        backoffSec: 0,
-        consecutiveFastFailures: 0,
-      },
-      lastError: null,
-    };
-    const report = (q: typeof queue) =>
-      JSON.stringify({ host: "h", pid: 1, startedAtMs: 1, pollSeconds: 5, queue: q });
-    const send = (q: typeof queue) =>
+    const queue = queueReport();
+    const send = (q: QueueReport) =>
       api(node, "/api/v1/factories/f1/queues/q1", {
         method: "PUT",
         token: pilotToken("SITE-A"),
-        body: report(q),
+        body: reportBody(q),
       });
     expect((await send(queue)).status).toBe(200);
     const throttle = {
@@ -170,7 +151,7 @@ describe("the factory API", () => {
     const foreign = await api(node, "/api/v1/factories/f1/queues/q1", {
       method: "PUT",
       token: pilotToken("SITE-B"),
-      body: report(queue),
+      body: reportBody(queue),
     });
     expect(foreign.status).toBe(403);
   });

@@ -6,8 +6,11 @@ import type { FactoryRow, PilotJobRow } from "../../src/cli/client.js";
 import { cleanEnv, PandaDaemon, runPanda, until } from "../cli/panda-process.js";
 import { pilotToken, testSite, USER_TOKEN } from "../e2e/grid-fixture.js";
 import { type SlurmCluster, slurmAvailable, startSlurm } from "../support/slurm.js";
+import { describeRates } from "./rates.js";
 
 const SITE = "SITE-SLURM";
+/** A site whose pilots cannot reach the server: its factory queue is throttled. */
+const BAD_SITE = "SITE-EATS-PILOTS";
 const inCi = process.env.CI === "true";
 const FINAL = new Set(["done", "failed", "cancelled", "lost"]);
 
@@ -37,11 +40,11 @@ describe.skipIf(!slurmAvailable() && !inCi)("the factory on a real Slurm", () =>
   }
   const squeueLines = async () => (await slurm.run("squeue", ["-h"])).trim();
 
-  async function submitTask(jobs: number, command: string[]): Promise<string> {
+  async function submitTask(jobs: number, command: string[], site = SITE): Promise<string> {
     const res = await fetch(`${serverUrl}/api/v1/tasks`, {
       method: "POST",
       headers: { authorization: `Bearer ${USER_TOKEN}`, "content-type": "application/json" },
-      body: JSON.stringify({ jobs, type: "production", site: SITE, payload: { command } }),
+      body: JSON.stringify({ jobs, type: "production", site, payload: { command } }),
     });
     expect(res.status).toBe(201);
     return ((await res.json()) as { taskId: string }).taskId;
@@ -81,17 +84,19 @@ describe.skipIf(!slurmAvailable() && !inCi)("the factory on a real Slurm", () =>
       throw new Error("CI=true but slurm-wlm is not installed (or not root): .ci/run installs it");
     slurm = await startSlurm({ cpus: 4 });
     dir = mkdtempSync(join(tmpdir(), "panda-factory-slurm-"));
-    writeFileSync(join(dir, "sites.json"), JSON.stringify({ sites: [testSite(SITE)] }));
+    writeFileSync(join(dir, "sites.json"), JSON.stringify({ sites: [testSite(SITE), testSite(BAD_SITE)] }));
     writeFileSync(
       join(dir, "tokens.json"),
       JSON.stringify({
         tokens: [
           { token: USER_TOKEN, kind: "user", user: "alice", role: "user" },
           { token: pilotToken(SITE), kind: "pilot", site: SITE },
+          { token: pilotToken(BAD_SITE), kind: "pilot", site: BAD_SITE },
         ],
       }),
     );
     writeFileSync(join(dir, "site.token"), `${pilotToken(SITE)}\n`, { mode: 0o600 });
+    writeFileSync(join(dir, "bad-site.token"), `${pilotToken(BAD_SITE)}\n`, { mode: 0o600 });
     server = new PandaDaemon(
       [
         "server",
@@ -219,5 +224,71 @@ queues:
     expect(adopted).toBeGreaterThanOrEqual(2);
     const listed = await runPanda(["sites", "--server", serverUrl, "--token", USER_TOKEN], dir);
     expect(listed.code, listed.stderr).toBe(0);
+  });
+
+  it("throttles a queue whose pilots cannot call home: the submission rate falls, and panda sites shows why", async () => {
+    printOnFailure();
+    writeFileSync(
+      join(dir, "bad-factory.yaml"),
+      `name: bf
+server: ${serverUrl}
+pilotServer: http://127.0.0.1:1
+tokenFile: bad-site.token
+stateDir: bad-factory-state
+pollSeconds: 0.5
+node: ${process.execPath}
+queues:
+  - name: badq
+    site: ${BAD_SITE}
+    batchSystem: slurm
+    partition: ${slurm.partition}
+    walltimeSec: 600
+    memoryMb: 200
+    maxQueued: 3
+    maxRunning: 3
+    throttle: { fastFailSec: 30, failuresToThrottle: 3, initialBackoffSec: 1, maxBackoffSec: 60 }
+`,
+    );
+    const bad = new PandaDaemon(["factory", "--config", join(dir, "bad-factory.yaml")], dir, factoryEnv());
+    try {
+      const report = async () => (await get<Partial<FactoryRow>>("/api/v1/factories/bf")).queues?.[0];
+      await until(report, 20_000, "the bad factory's first report");
+      await submitTask(3, ["true"], BAD_SITE);
+      const submissions = async () =>
+        (await get<{ pilotJobs: PilotJobRow[] }>("/api/v1/pilot-jobs?factory=bf&limit=1000")).pilotJobs
+          .map((j) => j.timestamps.submitting!)
+          .sort((a, b) => a - b);
+      await until(
+        async () => ((await report())?.throttle.throttled ? true : undefined),
+        40_000,
+        "the queue to be throttled",
+      );
+      const throttledAtMs = Date.now();
+      const after = await until(
+        async () => {
+          const times = (await submissions()).filter((t) => t > throttledAtMs);
+          return times.length >= 2 ? times : undefined;
+        },
+        40_000,
+        "two submissions while throttled",
+      );
+      const gapSec = (after[1]! - after[0]!) / 1000;
+      expect(gapSec).toBeGreaterThanOrEqual(2);
+      const listed = await runPanda(["sites", "--server", serverUrl, "--token", USER_TOKEN], dir);
+      expect(listed.code, listed.stderr).toBe(0);
+      expect(listed.stdout).toMatch(/bf\s+badq\s+SITE-EATS-PILOTS\s+slurm\s+.*THROTTLED/);
+      expect(listed.stdout).toContain("bf/badq throttled: ");
+      expect(listed.stdout).toMatch(/pilot jobs in a row failed within 30 s \(last: exit 10\)/);
+      const incidents = await get<{ incidents: { message: string }[] }>(
+        `/api/v1/incidents?source=factory&site=${BAD_SITE}`,
+      );
+      expect(incidents.incidents[0]!.message).toMatch(/^factory bf throttles queue badq: /);
+      process.stdout.write(
+        `slurm throttling: ${describeRates(await submissions(), throttledAtMs, Date.now())}\n`,
+      );
+    } finally {
+      await bad.stop();
+      await slurm.run("scancel", ["--user=root", "--name", ""]).catch(() => "");
+    }
   });
 });

@@ -4,9 +4,11 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { BrowserContext, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import type { QueueReport } from "../../src/actors/factory/schema.js";
 import { bundleMonitor } from "../../src/monitor/bundle.js";
-import { api, type GridFixture, USER_TOKEN, useGrid } from "../e2e/grid-fixture.js";
+import { api, type GridFixture, pilotToken, USER_TOKEN, useGrid } from "../e2e/grid-fixture.js";
 import { until } from "../pilot/pilot-process.js";
+import { queueReport, reportBody } from "../support/factory-report.js";
 import { findChromium, launchChromium } from "./browser.js";
 
 const chromiumPath = findChromium();
@@ -167,6 +169,43 @@ describe.skipIf(!chromiumPath && !inCi)("web monitor in a browser", () => {
       await page.locator(selector).first().waitFor({ timeout: 30_000 });
       expect(await page.locator(".message.error").count(), route).toBe(0);
     }
+    expect(pageErrors).toEqual([]);
+  });
+
+  it("shows a throttled factory queue, its reason and its incident on the Factories page", async () => {
+    const fixture = await startGrid(["SITE-A"]);
+    const queue = queueReport({
+      name: "short",
+      maxRunning: 20,
+      jobs: { submitting: 0, queued: 0, running: 0 },
+    });
+    const report = async (q: QueueReport) => {
+      const res = await api(fixture.node, "/api/v1/factories/cluster-a/queues/short", {
+        method: "PUT",
+        token: pilotToken("SITE-A"),
+        body: reportBody(q),
+      });
+      expect(res.status).toBe(200);
+    };
+    await report(queue);
+    const page = await openMonitor(fixture);
+    await page.evaluate(() => {
+      (globalThis as unknown as { location: { hash: string } }).location.hash = "#/factories";
+    });
+    await page.locator("#factory-queues").waitFor();
+    const reason = "3 pilot jobs in a row failed within 60 s (last: exit 10)";
+    await report({
+      ...queue,
+      throttle: { throttled: true, reason, sinceMs: Date.now(), backoffSec: 120, consecutiveFastFailures: 3 },
+    });
+    await expect
+      .poll(() => page.locator("#factory-queues").textContent(), { timeout: 30_000 })
+      .toContain("THROTTLED");
+    expect(await page.locator("#factory-queues").textContent()).toContain(reason);
+    await expect
+      .poll(() => page.locator("#factory-incidents").textContent(), { timeout: 30_000 })
+      .toContain("factory cluster-a throttles queue short");
+    await screenshot(page, "monitor-factories.png");
     expect(pageErrors).toEqual([]);
   });
 });

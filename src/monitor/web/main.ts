@@ -4,6 +4,7 @@ import { h, link, message } from "./dom.js";
 import { LiveFeed } from "./live.js";
 import { dashboard } from "./pages/dashboard.js";
 import { datasetPage, datasetsPage } from "./pages/datasets.js";
+import { factoriesPage } from "./pages/factories.js";
 import { jobPage } from "./pages/job.js";
 import { jobsPage } from "./pages/jobs.js";
 import { sitePage, sitesPage } from "./pages/sites.js";
@@ -20,6 +21,7 @@ function pageFor(root: HTMLElement, route: Route): Promise<View> | View {
   if (name === "dataset" && id) return datasetPage(root, id);
   if (name === "sites") return sitesPage(root);
   if (name === "site" && id) return sitePage(root, id);
+  if (name === "factories") return factoriesPage(root);
   root.replaceChildren(message(`no page ${location.hash}`, "error"));
   return {};
 }
@@ -34,6 +36,7 @@ header.replaceChildren(
     link("/", "Dashboard"),
     link("/jobs", "Jobs"),
     link("/sites", "Sites"),
+    link("/factories", "Factories"),
     link("/datasets", "Datasets"),
     statusDot,
   ),
