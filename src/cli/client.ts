@@ -337,6 +337,20 @@ export class PandaClient {
     return (await this.request(answer, "GET", "/api/v1/factories")).factories;
   }
 
+  async listIncidents(query: { source?: string; site?: string; limit?: number } = {}) {
+    const answer = z.looseObject({
+      incidents: z.array(
+        z.looseObject({
+          atMs: z.number(),
+          level: z.string(),
+          site: z.string().nullable(),
+          message: z.string(),
+        }),
+      ),
+    });
+    return (await this.request(answer, "GET", "/api/v1/incidents", { query: { ...query } })).incidents;
+  }
+
   getFactory(name: string) {
     return this.request(factoryRowSchema, "GET", `/api/v1/factories/${encodeURIComponent(name)}`);
   }

@@ -41,6 +41,15 @@ export function renderSites(sites: readonly SiteRow[]): string {
   );
 }
 
+type IncidentRow = Awaited<ReturnType<ReturnType<typeof clientFor>["listIncidents"]>>[number];
+
+/** Factory incidents while any queue is throttled: when and why it started, as the incident log has it. */
+function renderFactoryIncidents(incidents: readonly IncidentRow[]): string {
+  if (incidents.length === 0) return "";
+  const lines = incidents.map((i) => `  ${new Date(i.atMs).toISOString()} ${i.level} ${i.message}`);
+  return ["", "factory incidents (newest first)", ...lines].join("\n");
+}
+
 /** One row per factory queue: where its pilots go, how many are out, and whether it is throttled (and why). */
 export function renderFactories(factories: readonly FactoryRow[], nowMs = Date.now()): string {
   const rows = factories.flatMap((f) => f.queues.map((q) => ({ factory: f.name, ...q })));
@@ -76,8 +85,18 @@ export function registerSitesCommand(program: Command): void {
     .description("list sites with live job counts; `panda sites status SITE STATUS --reason R` (operators)");
   addJsonOption(addConnectionOptions(sites)).action(async (flags: SitesFlags) => {
     const client = clientFor(flags);
-    const [list, factories] = await Promise.all([client.listSites(), client.listFactories()]);
-    printAnswer(flags.json, { sites: list, factories }, () => renderSites(list) + renderFactories(factories));
+    const [list, factories, incidents] = await Promise.all([
+      client.listSites(),
+      client.listFactories(),
+      client.listIncidents({ source: "factory", limit: 5 }),
+    ]);
+    const throttled = factories.some((f) => f.queues.some((q) => q.throttle.throttled));
+    const shownIncidents = throttled ? incidents : [];
+    printAnswer(
+      flags.json,
+      { sites: list, factories, factoryIncidents: incidents },
+      () => renderSites(list) + renderFactories(factories) + renderFactoryIncidents(shownIncidents),
+    );
   });
   const status = sites
     .command("status")

@@ -14,6 +14,6 @@ export function describeRates(submittedAtMs: number[], throttledAtMs: number, no
     `before throttling: ${before.length} submissions in ${((throttledAtMs - firstMs) / 1000).toFixed(1)} s ` +
     `(${perMin(before.length, firstMs, throttledAtMs).toFixed(0)}/min); ` +
     `throttled: ${after.length} in ${((nowMs - throttledAtMs) / 1000).toFixed(1)} s ` +
-    `(${perMin(after.length, throttledAtMs, nowMs).toFixed(0)}/min), gaps ${gaps.join(", ") || "-"} s`
+    `(${perMin(after.length, throttledAtMs, nowMs).toFixed(0)}/min)${gaps.length > 0 ? `, gaps ${gaps.join(", ")} s` : ""}`
   );
 }
