@@ -113,8 +113,15 @@ export async function startSlurm(options: { cpus?: number } = {}): Promise<Slurm
     partition: "debug",
     run: (command, args) => exec(command, args, env),
     async stop() {
-      // Jobs first: their slurmstepd would otherwise outlive slurmd.
+      // Jobs first, and until Slurm has seen them end: a job's slurmstepd would otherwise outlive slurmd.
       await exec("/usr/bin/scancel", ["--user=root"], env).catch(() => {});
+      await waitFor(
+        "the cancelled jobs to end",
+        async () =>
+          (await cluster.run("squeue", ["-h", "--states=RUNNING,COMPLETING,PENDING"])).trim() === "",
+        20_000,
+        logs,
+      ).catch(() => {});
       for (const child of [...children].reverse()) {
         if (child.exitCode !== null || child.signalCode !== null) continue;
         const exited = new Promise((resolve) => child.once("exit", resolve));
