@@ -1,4 +1,5 @@
 import { FencedError, StoreError } from "./errors.js";
+import { SeenIds } from "./seen-ids.js";
 import { TimerSchedule } from "./timer-schedule.js";
 import type {
   ActorKey,
@@ -24,7 +25,7 @@ interface ShardState {
   inboxSeq: number;
   outbox: Map<string, OutboxEntry>;
   outboxSeq: number;
-  seen: Map<string, number>;
+  seen: SeenIds;
   counters: Map<string, number>;
 }
 
@@ -58,7 +59,7 @@ export class MemoryStore implements Store {
         inboxSeq: 0,
         outbox: new Map(),
         outboxSeq: 0,
-        seen: new Map(),
+        seen: new SeenIds(),
         counters: new Map(),
       };
       this.shards.set(shard, state);
@@ -123,11 +124,7 @@ export class MemoryStore implements Store {
   ): Promise<CommitOutcome[]> {
     const state = this.shard(shard);
     this.checkFence(shard, state, fence);
-    const horizon = options.nowMs - options.dedupeWindowMs;
-    for (const [id, atMs] of state.seen) {
-      if (atMs >= horizon) break; // insertion order is time order
-      state.seen.delete(id);
-    }
+    state.seen.trim(options.nowMs - options.dedupeWindowMs);
     return records.map((record) => this.applyRecord(state, record, options.nowMs));
   }
 
@@ -152,7 +149,7 @@ export class MemoryStore implements Store {
       else state.inbox.delete(ack.eventId);
     }
     if (duplicate) return "duplicate";
-    for (const id of record.dedupeIds) state.seen.set(id, nowMs);
+    for (const id of record.dedupeIds) state.seen.add(id, nowMs);
     if (record.snapshot) {
       state.actors.set(record.actor, {
         version: record.expectedVersion + record.versionStep,

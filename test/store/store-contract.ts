@@ -319,6 +319,24 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         expect(await version("job/1")).toBe(2);
       });
 
+      it("forgets each id by the time it was seen, also after the clock stepped back", async () => {
+        // A virtual clock or an NTP step: an id seen "in the future", then ids seen at earlier times.
+        const lease = await store.acquireLease(0, "node-a", 100 * DEDUPE_WINDOW_MS, T0);
+        const fence = { owner: "node-a", epoch: lease!.epoch };
+        const future = T0 + 10 * DEDUPE_WINDOW_MS;
+        expect(await commitOne(fence, record("job/1", { dedupeIds: ["ev-future"] }), future)).toBe("ok");
+        expect(await commitOne(fence, record("job/2", { dedupeIds: ["ev-past"] }), T0)).toBe("ok");
+        expect(await commitOne(fence, record("job/3", { dedupeIds: ["ev-later"] }), T0 + 10)).toBe("ok");
+
+        // Past the window of the earlier ids, inside the window of the future one.
+        const later = T0 + DEDUPE_WINDOW_MS + 5;
+        const again = (actor: string, id: string) => record(actor, { expectedVersion: 1, dedupeIds: [id] });
+        expect(await commitOne(fence, again("job/2", "ev-past"), later)).toBe("ok");
+        expect(await commitOne(fence, again("job/3", "ev-later"), later)).toBe("duplicate");
+        expect(await commitOne(fence, again("job/1", "ev-future"), later)).toBe("duplicate");
+        expect(await commitOne(fence, again("job/3", "ev-later"), T0 + DEDUPE_WINDOW_MS + 11)).toBe("ok");
+      });
+
       it("reports a duplicate inside one batch", async () => {
         const fence = await own();
         const outcomes = await store.commit(
