@@ -47,30 +47,40 @@ export function broker(input: BrokerageInput): BrokerageDecision {
   eligible.sort((a, b) => b.verdict.score - a.verdict.score || compareNames(a.verdict.site, b.verdict.site));
   excluded.sort((a, b) => compareNames(a.site, b.site));
 
-  const chosen = choose(eligible, input.random, config.randomTopCandidates);
+  const drawn = drawAmong(eligible, input.random, config.randomTopCandidates);
+  const chosen = drawn ? draw(drawn, input.random!) : eligible[0];
   const missing = chosen?.locality.missing ?? [];
   return {
     jobId: job.jobId,
     chosenSite: chosen?.verdict.site ?? null,
     candidates: [...eligible.map((e) => e.verdict), ...excluded],
+    ...(drawn
+      ? { draw: { candidates: drawn.map((s) => ({ site: s.verdict.site, weight: s.verdict.score })) } }
+      : {}),
     filesToMove: missing.map((f) => f.lfn),
     bytesToMove: missing.reduce((sum, f) => sum + f.sizeBytes, 0),
     atMs: nowMs,
   };
 }
 
-/** The best site, or with a random number one of the best few in proportion to its score. */
-function choose(ranked: Scored[], random: number | undefined, topCount: number): Scored | undefined {
-  if (random === undefined || ranked.length <= 1) return ranked[0];
+/** The best few sites a random number draws among, or null when the best site simply wins. */
+function drawAmong(ranked: Scored[], random: number | undefined, topCount: number): Scored[] | null {
+  if (random === undefined) return null;
   const top = ranked.slice(0, topCount);
+  return top.length > 1 ? top : null;
+}
+
+/** One of the top sites in proportion to its score (all alike when every score is 0). */
+function draw(top: Scored[], random: number): Scored {
   const total = top.reduce((sum, s) => sum + s.verdict.score, 0);
+  if (total <= 0) return top[Math.min(top.length - 1, Math.floor(random * top.length))]!;
   let target = random * total;
   for (const candidate of top) {
     target -= candidate.verdict.score;
     if (target < 0) return candidate;
   }
   // random === 1 (or rounding) lands past the end: the last of the top is the fair answer.
-  return top[top.length - 1];
+  return top[top.length - 1]!;
 }
 
 function compareNames(a: string, b: string): number {

@@ -185,6 +185,12 @@ export interface BrokerageDecision {
   candidates: CandidateVerdict[];
   /** Inputs the chosen site lacks; empty when nothing was chosen. */
   filesToMove: string[];
+  /**
+   * Present when the winner was drawn at random among the best few sites
+   * (`randomTopCandidates`, more than one eligible): those sites best first,
+   * each weighted by its score. Kept whole even when `candidates` is trimmed.
+   */
+  draw?: { candidates: { site: string; weight: number }[] };
   /** Candidates left out of `candidates` to keep the record small (see `maxRecordedCandidates`). */
   omittedCandidates?: number;
   bytesToMove: number;

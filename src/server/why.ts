@@ -2,6 +2,7 @@ import { decideRetry } from "../actors/job/retry.js";
 import type { JobContext } from "../actors/job/schema.js";
 import { refs } from "../actors/shared/names.js";
 import type { BrokerageDecision, CandidateVerdict } from "../brokerage/types.js";
+import { drawHeadline, drawOdds, isDraw, oddsText } from "../monitor/brokerage-draw.js";
 import { lastBrokeredDecision } from "../monitor/brokerage-history.js";
 import { jobLogLocation, openJobLog, tailOf } from "../monitor/job-log.js";
 import type { HistoryEntry } from "../runtime/records.js";
@@ -13,7 +14,9 @@ import type { IncidentLog } from "./incidents.js";
 export interface CandidateExplanation {
   site: string;
   score: number | null;
-  /** Why it did not win: the filters it failed, or its lower score. Null for the winner. */
+  /** In a random draw among the best sites: the site's weight and chance of being drawn; null otherwise. */
+  draw: { weight: number; chance: number } | null;
+  /** Why it did not win: the filters it failed, a lost draw, or its lower score. Null for the winner. */
   lostBecause: string | null;
 }
 
@@ -27,6 +30,8 @@ export interface JobExplanation {
     chosenSite: string | null;
     atMs: number;
     tries: number;
+    /** How the winner was picked: the best score, or a weighted draw among this many of the best. */
+    pickedBy: { kind: "bestScore" } | { kind: "draw"; among: number };
     candidates: CandidateExplanation[];
   } | null;
   waitingFor: {
@@ -62,21 +67,68 @@ function formatScore(score: number): string {
   return score.toPrecision(3);
 }
 
-/** Each candidate site with its score and, for the losers, the reason. */
+/** Each candidate site with its score, its odds in a draw, and for the losers the reason. */
 export function explainDecision(decision: BrokerageDecision): CandidateExplanation[] {
   const winner = decision.candidates.find((c) => c.site === decision.chosenSite);
+  const odds = new Map(
+    (isDraw(decision.draw) ? drawOdds(decision.draw) : []).map((o) => [o.site, o] as const),
+  );
+  const lowestDrawn = [...odds.values()].at(-1);
   const lostBecause = (c: CandidateVerdict): string | null => {
     if (c.site === decision.chosenSite) return null;
     if (c.excluded && c.excluded.length > 0)
       return c.excluded.map((e) => `${e.filter}: ${e.reason}`).join("; ");
-    if (winner?.score !== undefined && c.score !== undefined)
+    const inDraw = odds.get(c.site);
+    if (inDraw) return `not drawn (${oddsText(inDraw)})`;
+    if (lowestDrawn && c.score !== undefined)
+      return `score ${formatScore(c.score)}, below the ${odds.size} best sites drawn among (the lowest: ${lowestDrawn.site}'s ${formatScore(lowestDrawn.weight)})`;
+    if (winner?.score !== undefined && c.score !== undefined) {
+      // A decision recorded before draws were: a higher score than the winner's means a draw it lost.
+      if (c.score > winner.score)
+        return `score ${formatScore(c.score)} above ${decision.chosenSite}'s ${formatScore(winner.score)}, yet not drawn: brokerage drew among its best sites (their weights were not recorded)`;
       return `score ${formatScore(c.score)} below ${decision.chosenSite}'s ${formatScore(winner.score)}`;
+    }
     if (decision.chosenSite === null) return "no site was chosen";
     return "not picked among the best sites";
   };
   return [...decision.candidates]
     .sort((a, b) => (b.score ?? -1) - (a.score ?? -1))
-    .map((c) => ({ site: c.site, score: c.score ?? null, lostBecause: lostBecause(c) }));
+    .map((c) => {
+      const inDraw = odds.get(c.site);
+      return {
+        site: c.site,
+        score: c.score ?? null,
+        draw: inDraw ? { weight: inDraw.weight, chance: inDraw.chance } : null,
+        lostBecause: lostBecause(c),
+      };
+    });
+}
+
+/** The lines `panda why` prints about brokerage: how the winner was picked, then each other site. */
+export function brokerageLines(brokerage: NonNullable<JobExplanation["brokerage"]>): string[] {
+  const losers = brokerage.candidates.filter((c) => c.lostBecause !== null);
+  if (!brokerage.chosenSite)
+    return [`brokerage found no site (try ${brokerage.tries})`, ...loserLines(losers)];
+  if (brokerage.pickedBy.kind === "bestScore")
+    return [
+      `brokerage chose ${brokerage.chosenSite} over ${losers.length} other site(s)`,
+      ...loserLines(losers),
+    ];
+  const winner = brokerage.candidates.find((c) => c.site === brokerage.chosenSite);
+  const draw = {
+    candidates: brokerage.candidates.flatMap((c) =>
+      c.draw ? [{ site: c.site, weight: c.draw.weight }] : [],
+    ),
+  };
+  return [
+    `brokerage: ${drawHeadline(brokerage.chosenSite, draw)}`,
+    ...(winner?.draw ? [`  ${winner.site}: drawn (${oddsText({ site: winner.site, ...winner.draw })})`] : []),
+    ...loserLines(losers),
+  ];
+}
+
+function loserLines(losers: CandidateExplanation[]): string[] {
+  return losers.map((loser) => `  ${loser.site}: ${loser.lostBecause}`);
 }
 
 /**
@@ -96,6 +148,9 @@ export function brokerageOf(job: JobContext, history: readonly HistoryEntry[]): 
     chosenSite: decision.chosenSite,
     atMs: decision.atMs,
     tries: job.brokerage.tries,
+    pickedBy: isDraw(decision.draw)
+      ? { kind: "draw", among: decision.draw.candidates.length }
+      : { kind: "bestScore" },
     candidates: explainDecision(decision),
   };
 }
@@ -121,13 +176,7 @@ export async function explainJob(
   ];
   const brokerage = brokerageOf(job, view.history);
   if (brokerage) {
-    const losers = brokerage.candidates.filter((c) => c.lostBecause !== null);
-    summary.push(
-      brokerage.chosenSite
-        ? `brokerage chose ${brokerage.chosenSite} over ${losers.length} other site(s)`
-        : `brokerage found no site (try ${brokerage.tries})`,
-    );
-    for (const loser of losers) summary.push(`  ${loser.site}: ${loser.lostBecause}`);
+    summary.push(...brokerageLines(brokerage));
   } else if (state === "defined" || state === "pending") {
     summary.push("brokerage has not decided yet");
   }

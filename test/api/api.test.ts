@@ -210,7 +210,12 @@ describe.each(STORES)("HTTP API on the %s store", (store) => {
     expect(why.brokerage.chosenSite).toBe(why.site);
     const losers = (why.brokerage.candidates as Body[]).filter((c) => c.lostBecause);
     expect(losers.length).toBe(2);
-    expect(losers[0]!.lostBecause).toMatch(/score|excluded|filter/);
+    // Three eligible sites, drawn among by weight: each has its weight and chance, the chances sum to 1.
+    expect(why.brokerage.pickedBy).toEqual({ kind: "draw", among: 3 });
+    for (const loser of losers)
+      expect(loser.lostBecause).toMatch(/^not drawn \(weight \S+, chance [\d.]+% of being drawn\)$/);
+    const chances = (why.brokerage.candidates as Body[]).map((c) => (c.draw as { chance: number }).chance);
+    expect(chances.reduce((sum, c) => sum + c, 0)).toBeCloseTo(1);
     expect(why.waitingFor.queue).toMatchObject({ site: why.site, position: 1, length: 1 });
     // Inputs only at SITE-A, the job pinned to SITE-B, and the source file gone: the transfer waits to retry.
     await putFile(node, "mc11.123.RDO.v1", "SITE-A", "f1.root", "data-1");

@@ -142,6 +142,24 @@ describe("broker", () => {
     });
   });
 
+  it("records the sites a random number drew among, best first, each weighted by its score", () => {
+    const sites = [site("ALPHA"), site("BETA", { stats: { running: 4 } }), site("GAMMA")];
+    const drawn = broker({ job: job(), sites, nowMs: NOW_MS, random: 0.7 });
+    const scores = new Map(drawn.candidates.map((c) => [c.site, c.score]));
+    expect(drawn.draw?.candidates.map((c) => c.weight)).toEqual(
+      drawn.draw?.candidates.map((c) => scores.get(c.site)),
+    );
+    expect(drawn.draw?.candidates.map((c) => c.site).sort()).toEqual(["ALPHA", "BETA", "GAMMA"]);
+    const weights = drawn.draw!.candidates.map((c) => c.weight);
+    expect(weights).toEqual([...weights].sort((a, b) => b - a));
+    expect(broker({ job: job(), sites, nowMs: NOW_MS }).draw).toBeUndefined();
+    expect(broker({ job: job(), sites: [site("ALPHA")], nowMs: NOW_MS, random: 0.7 }).draw).toBeUndefined();
+    const twoOfThree = resolveBrokerageConfig({ randomTopCandidates: 2 });
+    expect(
+      broker({ job: job(), sites, nowMs: NOW_MS, random: 0.7, config: twoOfThree }).draw?.candidates,
+    ).toHaveLength(2);
+  });
+
   describe("input validation", () => {
     it("names the bad field", () => {
       const bad = { job: { ...job(), memoryMb: -1 }, sites: [site("A")], nowMs: NOW_MS };

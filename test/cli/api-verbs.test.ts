@@ -44,8 +44,17 @@ describe("panda client verbs against a server", () => {
     expect(why.code).toBe(0);
     const site = /is activated at (SITE-\w)/.exec(why.stdout)?.[1];
     expect(site).toBeDefined();
-    expect(why.stdout).toMatch(new RegExp(`brokerage chose ${site} over 2 other site`));
-    expect(why.stdout).toMatch(/ {2}SITE-\w: score \S+ below/);
+    // Brokerage draws among the best sites by weight: why says so, never "below" for a higher score.
+    expect(why.stdout).toMatch(
+      new RegExp(`brokerage: ${site} was drawn at random among 3 candidates, each weighted by its score`),
+    );
+    expect(why.stdout).toMatch(
+      new RegExp(`  ${site}: drawn \\(weight \\S+, chance [\\d.]+% of being drawn\\)`),
+    );
+    expect(
+      why.stdout.match(/ {2}SITE-\w: not drawn \(weight \S+, chance [\d.]+% of being drawn\)/g),
+    ).toHaveLength(2);
+    expect(why.stdout).not.toMatch(/below/);
     expect(why.stdout).toMatch(/position 1 of 1 in the production queue/);
     expect((await panda(node, ["kill", "job", jobId], OTHER_USER_TOKEN)).code).toBe(3);
     expect((await panda(node, ["kill", "job", jobId, "--reason", "test"])).code).toBe(0);

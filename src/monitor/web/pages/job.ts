@@ -1,3 +1,4 @@
+import { drawHeadline, drawOdds, formatChance, isDraw } from "../../brokerage-draw.js";
 import { lastBrokeredDecision } from "../../brokerage-history.js";
 import { type ActorView, getJson, getText, type HistoryEntry, type JobError } from "../api.js";
 import { fmtBytes, fmtTime, h, link, message, section, stateBadge, table, topState } from "../dom.js";
@@ -17,6 +18,8 @@ interface Decision {
   filesToMove: string[];
   bytesToMove: number;
   atMs: number;
+  /** The sites the winner was drawn among, each weighted by its score (see `BrokerageDecision.draw`). */
+  draw?: unknown;
 }
 
 interface JobContext {
@@ -71,31 +74,56 @@ function timeline(history: HistoryEntry[]): HTMLElement {
   );
 }
 
+/** How the winner was picked, in the words `panda why` uses. */
+function howPicked(decision: Decision): string {
+  if (!decision.chosenSite) return "no site chosen";
+  if (isDraw(decision.draw)) return drawHeadline(decision.chosenSite, decision.draw);
+  return `${decision.chosenSite} had the best score`;
+}
+
 function decisionTable(decision: Decision): HTMLElement {
   const ordered = [...decision.candidates].sort((a, b) => (b.score ?? -1) - (a.score ?? -1));
+  const odds = new Map((isDraw(decision.draw) ? drawOdds(decision.draw) : []).map((o) => [o.site, o]));
   const fmt = (n: number | undefined) => (n === undefined ? "" : n.toPrecision(3));
+  const verdict = (c: Candidate) => {
+    if (c.site === decision.chosenSite)
+      return h("strong", { class: "good" }, odds.has(c.site) ? "chosen (drawn)" : "chosen");
+    if (c.excluded) return h("span", { class: "bad" }, "excluded");
+    return odds.has(c.site) ? "not drawn" : "candidate";
+  };
+  const chance = (c: Candidate) => {
+    const o = odds.get(c.site);
+    return o ? formatChance(o.chance) : "";
+  };
   return h(
     "div",
     {},
     h(
       "p",
       {},
-      ...(decision.chosenSite ? ["chose ", h("strong", {}, decision.chosenSite)] : ["no site chosen"]),
+      h("span", { id: "brokerage-pick" }, howPicked(decision)),
       ` at ${fmtTime(decision.atMs)}`,
       decision.filesToMove.length
         ? `; ${decision.filesToMove.length} files (${fmtBytes(decision.bytesToMove)}) to move`
         : "",
     ),
     table(
-      ["site", "verdict", "score", "load", "locality", "failure", "pilot rate", "why excluded"],
+      [
+        "site",
+        "verdict",
+        "score (weight)",
+        "chance of being drawn",
+        "load",
+        "locality",
+        "failure",
+        "pilot rate",
+        "why excluded",
+      ],
       ordered.map((c) => [
         c.site,
-        c.site === decision.chosenSite
-          ? h("strong", { class: "good" }, "chosen")
-          : c.excluded
-            ? h("span", { class: "bad" }, "excluded")
-            : "candidate",
+        verdict(c),
         fmt(c.score),
+        chance(c),
         fmt(c.components?.load),
         fmt(c.components?.locality),
         fmt(c.components?.failure),
