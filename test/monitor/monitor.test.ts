@@ -115,6 +115,101 @@ describe.skipIf(!chromiumPath && !inCi)("web monitor in a browser", () => {
     expect(pageErrors).toEqual([]);
   });
 
+  it("asks for a token when reads need one, keeps it for the tab, and sends it on API calls, the live stream and the log", async () => {
+    const fixture = await grid(["SITE-A", "SITE-B"], { readRequiresToken: true });
+    fixture.startPilot("SITE-A");
+    fixture.startPilot("SITE-B");
+    await until(() => (fixture.node.dispatcher.connectedPilots().length === 2 ? true : undefined), 20_000);
+    const page = await browser.context.newPage();
+    page.on("pageerror", (err) => pageErrors.push(err.message));
+    const bearers: string[] = [];
+    page.on("request", (req) => {
+      if (new URL(req.url()).pathname.startsWith("/api/"))
+        bearers.push(req.headers().authorization ?? "none");
+    });
+    await page.goto(`${fixture.node.url}/`);
+    await page.locator("#login").waitFor();
+    await expect.poll(() => page.locator("#live-status").textContent()).toBe("signed out");
+
+    await page.locator("#login-token").fill("not-a-token-anyone-issued");
+    await page.locator("#login-submit").click();
+    await expect
+      .poll(() => page.locator("#login-status").textContent())
+      .toMatch(/not signed in: the token is not known/);
+    expect(
+      await page.evaluate(
+        () => (globalThis as unknown as { sessionStorage: { length: number } }).sessionStorage.length,
+      ),
+    ).toBe(0);
+
+    await page.locator("#login-token").fill(USER_TOKEN);
+    await page.locator("#login-submit").click();
+    await page.locator("#site-table").waitFor();
+    await page.waitForSelector("#live-status[data-status=live]");
+    await markDocument(page);
+
+    // Pushed over the live stream, which only a request with the bearer header may open.
+    const jobId = "t-login-0.1";
+    const finished = fixture.node.grid.runtime.waitForTransition({ kind: "job", id: jobId }, (t) =>
+      t.entry.to.startsWith("finished"),
+    );
+    await submit(fixture, {
+      taskId: "t-login",
+      jobs: 1,
+      payload: { command: ["sh", "-c", "echo hello-from-login"] },
+    });
+    const row = page.locator(`#live-jobs tr[data-job-id="${jobId}"]`);
+    await row.waitFor({ timeout: 30_000 });
+    await finished;
+    await row.getByRole("link", { name: jobId }).click();
+    await page.locator("#brokerage").waitFor();
+    expect(await stillSameDocument(page)).toBe(true);
+
+    // The job page says what `panda why` says: drawn among the two sites with pilots, with each one's chance.
+    const why = (await api(fixture.node, `/api/v1/jobs/${jobId}/why`, { token: USER_TOKEN })).body as {
+      summary: string[];
+      brokerage: { candidates: { site: string; draw: { chance: number } | null }[] };
+    };
+    const headline = why.summary.find((line) => line.startsWith("brokerage: "))!;
+    expect(headline).toMatch(/was drawn at random among 2 candidates, each weighted by its score/);
+    expect(await page.locator("#brokerage-pick").textContent()).toBe(headline.slice("brokerage: ".length));
+    for (const candidate of why.brokerage.candidates) {
+      const cells = await page
+        .locator("#brokerage tbody tr", { hasText: candidate.site })
+        .locator("td")
+        .allTextContents();
+      expect(cells[3]).toBe(`${(candidate.draw!.chance * 100).toFixed(1)}%`);
+    }
+
+    // The full log opens in a tab of its own, fetched with the header a plain link cannot carry.
+    await page.locator("#job-log pre").waitFor();
+    const [logTab] = await Promise.all([
+      browser.context.waitForEvent("page"),
+      page.locator("#full-log-link").click(),
+    ]);
+    await expect.poll(() => logTab.locator("body").textContent()).toContain("hello-from-login");
+
+    const token = `Bearer ${USER_TOKEN}`;
+    expect(bearers.length).toBeGreaterThan(5);
+    expect(bearers.slice(bearers.indexOf(token)).every((b) => b === token)).toBe(true);
+    // Before: nothing, or the refused token while it was checked.
+    const before = new Set(bearers.slice(0, bearers.indexOf(token)));
+    expect([...before].sort()).toEqual(["Bearer not-a-token-anyone-issued", "none"]);
+
+    // Kept for the tab: a reload asks nothing; signing out forgets it and asks again.
+    await page.reload();
+    await page.waitForSelector("#live-status[data-status=live]");
+    expect(await page.locator("#login").count()).toBe(0);
+    await page.locator("#sign-out").click();
+    await page.locator("#login").waitFor();
+    expect(
+      await page.evaluate(
+        () => (globalThis as unknown as { sessionStorage: { length: number } }).sessionStorage.length,
+      ),
+    ).toBe(0);
+    expect(pageErrors).toEqual([]);
+  });
+
   it("leads from the dashboard to a failed job's error and log in three clicks, and every page renders", async () => {
     const fixture = await startGrid(["SITE-A", "SITE-B"]);
     const failedId = "t-broken-0.1";

@@ -1,4 +1,5 @@
 import type { PilotView, Sample, SiteView } from "../shapes.js";
+import { withToken } from "./auth.js";
 
 export type { PilotView, Sample, SiteView };
 
@@ -64,18 +65,32 @@ export class ApiError extends Error {
   }
 }
 
+/** Listeners told when the server refuses the monitor's token (or asks for one): the login form shows. */
+const unauthorizedListeners = new Set<(message: string) => void>();
+
+export function onUnauthorized(listener: (message: string) => void): void {
+  unauthorizedListeners.add(listener);
+}
+
+async function failure(res: Response): Promise<ApiError> {
+  const body = (await res.json().catch(() => null)) as { error?: { message?: string } } | null;
+  const error = new ApiError(res.status, body?.error?.message ?? `${res.status} ${res.statusText}`);
+  if (res.status === 401) for (const listener of unauthorizedListeners) listener(error.message);
+  return error;
+}
+
 export async function getJson<T>(path: string): Promise<T> {
-  const res = await fetch(path, { headers: { accept: "application/json" } });
-  if (!res.ok) {
-    const body = (await res.json().catch(() => null)) as { error?: { message?: string } } | null;
-    throw new ApiError(res.status, body?.error?.message ?? `${res.status} ${res.statusText}`);
-  }
+  const res = await fetch(path, { headers: withToken({ accept: "application/json" }) });
+  if (!res.ok) throw await failure(res);
   return (await res.json()) as T;
 }
 
+/** The text at `path`, or null when it cannot be read (a 401 still brings the login form up). */
 export async function getText(path: string): Promise<string | null> {
-  const res = await fetch(path);
-  return res.ok ? res.text() : null;
+  const res = await fetch(path, { headers: withToken() });
+  if (res.ok) return res.text();
+  if (res.status === 401) await failure(res);
+  return null;
 }
 
 export function query(params: Record<string, string | number | undefined>): string {

@@ -1,5 +1,6 @@
 import "./style.css";
-import { ApiError } from "./api.js";
+import { ApiError, onUnauthorized } from "./api.js";
+import { forgetToken, storedToken } from "./auth.js";
 import { h, link, message } from "./dom.js";
 import { LiveFeed } from "./live.js";
 import { dashboard } from "./pages/dashboard.js";
@@ -7,6 +8,7 @@ import { datasetPage, datasetsPage } from "./pages/datasets.js";
 import { factoriesPage } from "./pages/factories.js";
 import { jobPage } from "./pages/job.js";
 import { jobsPage } from "./pages/jobs.js";
+import { loginPage } from "./pages/login.js";
 import { sitePage, sitesPage } from "./pages/sites.js";
 import { taskPage } from "./pages/task.js";
 import { parseRoute, type Route, type View } from "./view.js";
@@ -27,6 +29,20 @@ function pageFor(root: HTMLElement, route: Route): Promise<View> | View {
 }
 
 const statusDot = h("span", { id: "live-status", class: "live-status" }, "connecting");
+const signOut = h(
+  "a",
+  {
+    href: "#",
+    id: "sign-out",
+    class: "sign-out",
+    onclick: (event: Event) => {
+      event.preventDefault();
+      forgetToken();
+      signedInChanged();
+    },
+  },
+  "sign out",
+);
 const header = document.getElementById("top")!;
 header.replaceChildren(
   h(
@@ -39,16 +55,47 @@ header.replaceChildren(
     link("/factories", "Factories"),
     link("/datasets", "Datasets"),
     statusDot,
+    signOut,
   ),
 );
 const root = document.getElementById("view")!;
-const live = new LiveFeed("/api/v1/events", (status) => {
-  statusDot.textContent = status;
-  statusDot.dataset.status = status;
-});
 
 let current: View = {};
 let generation = 0;
+/** Set while the login form is up: the page under it is gone, and further 401s change nothing. */
+let loggingIn = false;
+
+function showSignOut(): void {
+  signOut.hidden = storedToken() === null;
+}
+
+/** The server asked for a token or refused ours: the login form replaces the page until one is accepted. */
+function askForToken(reason: string): void {
+  if (loggingIn) return;
+  loggingIn = true;
+  current.dispose?.();
+  current = {};
+  generation++;
+  loginPage(root, reason, signedInChanged);
+}
+
+/** A token was stored or forgotten: the stream and the page start over with it. */
+function signedInChanged(): void {
+  loggingIn = false;
+  showSignOut();
+  live.restart();
+  void show();
+}
+
+const live = new LiveFeed(
+  "/api/v1/events",
+  (status) => {
+    statusDot.textContent = status;
+    statusDot.dataset.status = status;
+  },
+  askForToken,
+);
+onUnauthorized(askForToken);
 
 /** Shows the page the fragment names; a newer navigation wins over a slower older one. */
 async function show(): Promise<void> {
@@ -63,7 +110,7 @@ async function show(): Promise<void> {
     if (mine === generation) current = view;
     else view.dispose?.();
   } catch (err) {
-    if (mine !== generation) return;
+    if (mine !== generation || loggingIn) return;
     const text =
       err instanceof ApiError && err.status === 404
         ? err.message
@@ -73,6 +120,11 @@ async function show(): Promise<void> {
 }
 
 live.subscribe((m) => current.onLive?.(m));
-window.addEventListener("hashchange", () => void show());
+window.addEventListener("hashchange", () => {
+  // Navigating away from the login form tries again (an open server, or a token pasted in another way).
+  loggingIn = false;
+  void show();
+});
+showSignOut();
 live.start();
 void show();

@@ -1,6 +1,7 @@
 import { drawHeadline, drawOdds, formatChance, isDraw } from "../../brokerage-draw.js";
 import { lastBrokeredDecision } from "../../brokerage-history.js";
 import { type ActorView, getJson, getText, type HistoryEntry, type JobError } from "../api.js";
+import { storedToken, withToken } from "../auth.js";
 import { fmtBytes, fmtTime, h, link, message, section, stateBadge, table, topState } from "../dom.js";
 import { throttled } from "../live.js";
 import { routeOf, type View } from "../view.js";
@@ -135,6 +136,28 @@ function decisionTable(decision: Decision): HTMLElement {
   );
 }
 
+/**
+ * A plain link cannot carry the bearer header: with a token stored, the log
+ * is fetched with it and shown from a blob in the new tab instead.
+ */
+function openWithToken(path: string): (event: Event) => void {
+  return (event) => {
+    if (storedToken() === null) return;
+    event.preventDefault();
+    // Opened now, inside the click, so no popup blocker stops it; filled once the log is here.
+    const tab = window.open("", "_blank");
+    void fetch(path, { headers: withToken() })
+      .then(async (res) => {
+        const text = res.ok ? await res.text() : `could not read the log: ${res.status} ${res.statusText}`;
+        const url = URL.createObjectURL(new Blob([text], { type: "text/plain; charset=utf-8" }));
+        if (tab) tab.location.href = url;
+      })
+      .catch((err: unknown) => {
+        if (tab) tab.document.body.textContent = `could not read the log: ${(err as Error).message}`;
+      });
+  };
+}
+
 function errorBox(error: JobError, exitCode: number | null): HTMLElement {
   return h(
     "div",
@@ -208,7 +231,11 @@ export async function jobPage(root: HTMLElement, jobId: string): Promise<View> {
               h(
                 "p",
                 {},
-                h("a", { href: logPath, id: "full-log-link", target: "_blank" }, "open the full log"),
+                h(
+                  "a",
+                  { href: logPath, id: "full-log-link", target: "_blank", onclick: openWithToken(logPath) },
+                  "open the full log",
+                ),
                 ` (last ${LOG_TAIL_BYTES} bytes below)`,
               ),
               h("pre", { class: "log" }, logTail ?? "(the log could not be read)"),
