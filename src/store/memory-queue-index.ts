@@ -1,5 +1,8 @@
 import type { IndexEntry, QueueIndex } from "./queue-index.js";
 
+/** A whole MemoryQueueIndex as plain data (what `DurableStore` snapshots): each queue's entries in order. */
+export type MemoryQueueIndexState = [queue: string, entries: IndexEntry[]][];
+
 /** Sorted arrays with binary insertion: the embedded index for `panda up`, simulations and tests. */
 export class MemoryQueueIndex implements QueueIndex {
   private readonly queues = new Map<string, { entries: IndexEntry[]; scores: Map<string, number> }>();
@@ -75,5 +78,21 @@ export class MemoryQueueIndex implements QueueIndex {
 
   async size(queue: string): Promise<number> {
     return this.queue(queue).entries.length;
+  }
+
+  /** Every non-empty queue, by reference (encode it before the next call changes it). */
+  exportState(): MemoryQueueIndexState {
+    return [...this.queues].filter(([, q]) => q.entries.length > 0).map(([name, q]) => [name, q.entries]);
+  }
+
+  /** An index holding what `exportState` gave (entries already in order). */
+  static fromState(saved: MemoryQueueIndexState): MemoryQueueIndex {
+    const index = new MemoryQueueIndex();
+    for (const [name, entries] of saved) {
+      const q = index.queue(name);
+      q.entries = entries.map((e) => ({ member: e.member, score: e.score }));
+      for (const e of q.entries) q.scores.set(e.member, e.score);
+    }
+    return index;
   }
 }

@@ -29,6 +29,24 @@ interface ShardState {
   counters: Map<string, number>;
 }
 
+/** A whole MemoryStore as plain data (what `DurableStore` snapshots): every Map as its entries. */
+export interface MemoryStoreState {
+  nodes: [string, number][];
+  shards: {
+    shard: number;
+    lease: Lease | null;
+    actors: [ActorKey, StoredActor][];
+    history: [ActorKey, Buffer[]][];
+    timers: TimerEntry[];
+    inbox: InboxEntry[];
+    inboxSeq: number;
+    outbox: OutboxEntry[];
+    outboxSeq: number;
+    seen: [string, number][];
+    counters: [string, number][];
+  }[];
+}
+
 /**
  * The embedded store: the same semantics as `RedisStore` in one process, for
  * `panda up`, simulations and fast tests. Every method mutates synchronously
@@ -284,5 +302,49 @@ export class MemoryStore implements Store {
   async close(): Promise<void> {
     this.closed = true;
     this.inboxListeners.clear();
+  }
+
+  /**
+   * Everything the store holds, by reference (a snapshot must be encoded
+   * before the next call changes it). Listeners are not state.
+   */
+  exportState(): MemoryStoreState {
+    return {
+      nodes: [...this.nodes],
+      shards: [...this.shards].map(([shard, state]) => ({
+        shard,
+        lease: state.lease,
+        actors: [...state.actors],
+        history: [...state.history],
+        timers: [...state.timers.values()],
+        inbox: [...state.inbox.values()],
+        inboxSeq: state.inboxSeq,
+        outbox: [...state.outbox.values()],
+        outboxSeq: state.outboxSeq,
+        seen: state.seen.entries(),
+        counters: [...state.counters],
+      })),
+    };
+  }
+
+  /** A store holding what `exportState` gave; the buffers are taken over, not copied. */
+  static fromState(saved: MemoryStoreState): MemoryStore {
+    const store = new MemoryStore();
+    for (const [node, expiresAtMs] of saved.nodes) store.nodes.set(node, expiresAtMs);
+    for (const s of saved.shards) {
+      const state = store.shard(s.shard);
+      state.lease = s.lease;
+      for (const [key, actor] of s.actors) state.actors.set(key, actor);
+      for (const [key, entries] of s.history) state.history.set(key, entries);
+      for (const timer of s.timers) state.timers.set(timer);
+      for (const entry of [...s.inbox].sort((a, b) => a.seq - b.seq)) state.inbox.set(entry.eventId, entry);
+      state.inboxSeq = s.inboxSeq;
+      for (const entry of [...s.outbox].sort((a, b) => a.seq - b.seq))
+        state.outbox.set(entry.effectId, entry);
+      state.outboxSeq = s.outboxSeq;
+      for (const [id, atMs] of [...s.seen].sort((a, b) => a[1] - b[1])) state.seen.add(id, atMs);
+      for (const [name, value] of s.counters) state.counters.set(name, value);
+    }
+    return store;
   }
 }

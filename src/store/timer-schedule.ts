@@ -16,6 +16,11 @@ export class TimerSchedule {
     return this.byKey.size;
   }
 
+  /** Every armed timer, in no particular order: for a snapshot of the store. */
+  values(): IterableIterator<TimerEntry> {
+    return this.byKey.values();
+  }
+
   get(timerKey: string): TimerEntry | undefined {
     return this.byKey.get(timerKey);
   }

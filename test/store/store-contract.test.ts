@@ -1,15 +1,45 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { Cluster, Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { DurableStore } from "../../src/store/durable-store.js";
 import { MemoryStore } from "../../src/store/memory-store.js";
 import { RedisStore } from "../../src/store/redis-store.js";
 import { cleanupPrefix, findRedisUrl, keysOnNode, uniquePrefix } from "../support/redis.js";
 import { type RedisClusterHandle, startRedisCluster } from "../support/redis-cluster.js";
 import { redisBinariesAvailable, reportUnavailable } from "../support/redis-process.js";
+import { reopeningStore } from "./reopening-store.js";
 import { describeStoreContract } from "./store-contract.js";
 
 describeStoreContract("MemoryStore", async () => {
   const store = new MemoryStore();
   return { store, cleanup: () => store.close() };
+});
+
+describeStoreContract("DurableStore", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "panda-durable-contract-"));
+  const store = DurableStore.open({ dir });
+  return {
+    store,
+    cleanup: async () => {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+});
+
+// Every call answered by a store just opened from the files the calls before it left.
+describeStoreContract("DurableStore reopened from disk before every call", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "panda-durable-reopen-"));
+  const store = reopeningStore(dir);
+  return {
+    store,
+    cleanup: async () => {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 });
 
 const redisUrl = await findRedisUrl();

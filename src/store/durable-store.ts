@@ -1,0 +1,461 @@
+import { Packr } from "msgpackr";
+import { type Logger, silentLogger } from "../runtime/logger.js";
+import { StoreError } from "./errors.js";
+import { frameOf } from "./frames.js";
+import { MemoryQueueIndex, type MemoryQueueIndexState } from "./memory-queue-index.js";
+import { MemoryStore, type MemoryStoreState } from "./memory-store.js";
+import type { IndexEntry, QueueIndex } from "./queue-index.js";
+import { StateDirectory } from "./state-dir.js";
+import type {
+  ActorKey,
+  CommitOptions,
+  CommitOutcome,
+  CommitRecord,
+  Fence,
+  InboxEntry,
+  Lease,
+  OutboxEntry,
+  Store,
+  StoredActor,
+  TimerEntry,
+} from "./types.js";
+
+/**
+ * The embedded store made durable on disk: `MemoryStore` and
+ * `MemoryQueueIndex` keep the semantics (one implementation of them), and
+ * every call that changes either is first appended to a log as one frame
+ * (msgpack, length-prefixed, checksummed), then applied. Opening replays the
+ * snapshot and the log; compaction writes the whole state as a new snapshot.
+ *
+ * Each change is written (one `write`, before it applies and before its
+ * promise resolves) so a process killed at any point loses nothing it had
+ * acknowledged: the operating system has the bytes. `fsync` runs every
+ * `fsyncIntervalMs`, so a machine crash or power loss loses at most that
+ * interval's changes. Because the in-memory stores are deterministic, a
+ * replayed call does exactly what the original did (a fenced commit is
+ * refused again), so the log needs no results, only the calls.
+ */
+export interface DurableStoreOptions {
+  /** The state directory (`.panda/state` for `panda up`). */
+  dir: string;
+  /** How often the log is fsynced; 0 fsyncs every change before it resolves. */
+  fsyncIntervalMs?: number;
+  /** The log is compacted into a snapshot past this size (and once it outgrows the last snapshot). */
+  compactAfterBytes?: number;
+  /**
+   * The directory's lock says no other process has it open, so leases and
+   * node heartbeats left in it belong to a process that is gone: drop them
+   * at open, and this node takes the shards at once rather than after the
+   * lease time. Only a test that reopens under a live owner says false.
+   */
+  reclaimLeases?: boolean;
+  log?: Logger;
+}
+
+export const DEFAULT_FSYNC_INTERVAL_MS = 1000;
+export const DEFAULT_COMPACT_AFTER_BYTES = 64 * 1024 * 1024;
+const SNAPSHOT_FORMAT = 1;
+
+/** One call that changes state, as it is logged. */
+type Op =
+  | ["acquireLease", number, string, number, number]
+  | ["renewLease", number, Fence, number, number]
+  | ["releaseLease", number, Fence]
+  | ["heartbeatNode", string, number, number]
+  | ["removeNode", string]
+  | ["commit", number, Fence, CommitRecord[], CommitOptions]
+  | ["importActor", number, Fence, ActorKey, number, Buffer]
+  | ["appendInbox", number, { eventId: string; payload: Buffer }[]]
+  /** Effect ids by shard, as entries: a Map would come back from msgpack as an object. */
+  | ["ackOutbox", [number, readonly string[]][]]
+  | ["index.add", string, string, number]
+  | ["index.addIfBelow", string, string, number, number]
+  | ["index.remove", string, string]
+  | ["index.popMin", string, number];
+
+interface SnapshotPayload {
+  format: number;
+  /** The log that follows this snapshot. */
+  generation: number;
+  store: MemoryStoreState;
+  index: MemoryQueueIndexState;
+}
+
+/** Plain msgpack like the rest of the project's bytes; decoded buffers are copies, not views of a whole file. */
+const packr = new Packr({ useRecords: false, mapsAsObjects: true, moreTypes: false, copyBuffers: true });
+
+function applyOp(store: MemoryStore, index: MemoryQueueIndex, op: Op): Promise<unknown> {
+  switch (op[0]) {
+    case "acquireLease":
+      return store.acquireLease(op[1], op[2], op[3], op[4]);
+    case "renewLease":
+      return store.renewLease(op[1], op[2], op[3], op[4]);
+    case "releaseLease":
+      return store.releaseLease(op[1], op[2]);
+    case "heartbeatNode":
+      return store.heartbeatNode(op[1], op[2], op[3]);
+    case "removeNode":
+      return store.removeNode(op[1]);
+    case "commit":
+      return store.commit(op[1], op[2], op[3], op[4]);
+    case "importActor":
+      return store.importActor(op[1], op[2], op[3], op[4], op[5]);
+    case "appendInbox":
+      return store.appendInbox(op[1], op[2]);
+    case "ackOutbox":
+      return store.ackOutbox(new Map(op[1]));
+    case "index.add":
+      return index.add(op[1], op[2], op[3]);
+    case "index.addIfBelow":
+      return index.addIfBelow(op[1], op[2], op[3], op[4]);
+    case "index.remove":
+      return index.remove(op[1], op[2]);
+    case "index.popMin":
+      return index.popMin(op[1], op[2]);
+  }
+}
+
+/** The store and the index over one state directory: open it with `DurableStore.open`. */
+export class DurableStore implements Store {
+  readonly name = "durable";
+  /** The queue index kept in the same log, so the two always agree after a restart. */
+  readonly index: QueueIndex;
+  private readonly files: StateDirectory;
+  private readonly fsyncIntervalMs: number;
+  private readonly compactAfterBytes: number;
+  private readonly log: Logger;
+  private generation = 0;
+  private snapshotBytes = 0;
+  private unsynced = false;
+  private syncTimer: NodeJS.Timeout | null = null;
+  /** Set when the log could not be written: memory and disk might disagree from here, so nothing more is taken. */
+  private broken: Error | null = null;
+  private closed = false;
+
+  private constructor(
+    private readonly memory: MemoryStore,
+    private readonly memoryIndex: MemoryQueueIndex,
+    files: StateDirectory,
+    options: DurableStoreOptions,
+  ) {
+    this.files = files;
+    this.fsyncIntervalMs = options.fsyncIntervalMs ?? DEFAULT_FSYNC_INTERVAL_MS;
+    this.compactAfterBytes = options.compactAfterBytes ?? DEFAULT_COMPACT_AFTER_BYTES;
+    this.log = options.log ?? silentLogger;
+    this.index = new DurableQueueIndex(this);
+  }
+
+  /** Locks the directory, loads the snapshot, replays the log after it (cutting a torn tail), and starts appending. */
+  static open(options: DurableStoreOptions): DurableStore {
+    const files = new StateDirectory(options.dir);
+    files.lock();
+    try {
+      return DurableStore.load(files, options);
+    } catch (err) {
+      files.closeLog();
+      files.unlock();
+      throw err;
+    }
+  }
+
+  private static load(files: StateDirectory, options: DurableStoreOptions): DurableStore {
+    const log = options.log ?? silentLogger;
+    const snapshot = files.readSnapshot();
+    let generation = 0;
+    let memory = new MemoryStore();
+    let memoryIndex = new MemoryQueueIndex();
+    if (snapshot) {
+      const saved = packr.unpack(snapshot) as SnapshotPayload;
+      if (saved.format !== SNAPSHOT_FORMAT)
+        throw new StoreError(
+          "UNAVAILABLE",
+          `${files.dir}: snapshot format ${saved.format}, this version reads ${SNAPSHOT_FORMAT}`,
+        );
+      generation = saved.generation;
+      memory = MemoryStore.fromState(saved.store);
+      memoryIndex = MemoryQueueIndex.fromState(saved.index);
+    }
+    const { payloads, tornBytes } = files.readLog(generation);
+    for (const payload of payloads) {
+      // A refusal (a fenced commit) was a refusal the first time too: it changed nothing then either.
+      applyOp(memory, memoryIndex, packr.unpack(payload) as Op).catch(() => {});
+    }
+    if (tornBytes > 0)
+      log.warn(
+        { dir: files.dir, generation, tornBytes },
+        "the state log ended in a torn record (a crash mid-write); it was cut off and kept beside the log",
+      );
+    files.openLog(generation);
+    const store = new DurableStore(memory, memoryIndex, files, options);
+    store.generation = generation;
+    store.snapshotBytes = snapshot?.length ?? 0;
+    if (options.reclaimLeases ?? true) store.reclaim();
+    store.startSyncing();
+    log.info(
+      { dir: files.dir, generation, replayed: payloads.length, logBytes: files.logBytes },
+      "durable store opened",
+    );
+    return store;
+  }
+
+  /** Drops the leases and heartbeats of the process that had the directory before. */
+  private reclaim(): void {
+    const state = this.memory.exportState();
+    for (const { shard, lease } of state.shards)
+      if (lease && lease.expiresAtMs > 0)
+        void this.change(["releaseLease", shard, { owner: lease.owner, epoch: lease.epoch }]);
+    for (const [node] of state.nodes) void this.change(["removeNode", node]);
+  }
+
+  private startSyncing(): void {
+    if (this.fsyncIntervalMs === 0) return;
+    this.syncTimer = setInterval(() => this.syncNow(), this.fsyncIntervalMs);
+    this.syncTimer.unref();
+  }
+
+  private syncNow(): void {
+    if (!this.unsynced || this.broken) return;
+    try {
+      this.files.sync();
+      this.unsynced = false;
+    } catch (err) {
+      this.fail(err as Error);
+    }
+  }
+
+  private fail(err: Error): void {
+    this.broken ??= err;
+    this.log.error(
+      { err: err.message, dir: this.files.dir },
+      "the state log cannot be written: the store stops taking changes",
+    );
+  }
+
+  private usable(): void {
+    if (this.closed) throw new StoreError("UNAVAILABLE", "store is closed");
+    if (this.broken)
+      throw new StoreError("UNAVAILABLE", `the state log cannot be written (${this.broken.message})`);
+  }
+
+  /**
+   * Logs a change, then applies it. Both happen before this returns, with no
+   * await between them, so the log's order is the order changes applied in.
+   */
+  change<T>(op: Op): Promise<T> {
+    try {
+      this.usable();
+      const frame = frameOf(packr.pack(op));
+      try {
+        this.files.append(frame);
+      } catch (err) {
+        this.fail(err as Error);
+        throw new StoreError("UNAVAILABLE", `the state log cannot be written (${(err as Error).message})`);
+      }
+      this.unsynced = true;
+      if (this.fsyncIntervalMs === 0) this.syncNow();
+      const applied = applyOp(this.memory, this.memoryIndex, op) as Promise<T>;
+      if (this.files.logBytes > this.compactAfterBytes && this.files.logBytes > this.snapshotBytes)
+        this.compactNow();
+      return applied;
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** Reads go straight to memory: it is what the log says. */
+  private read(): MemoryStore {
+    this.usable();
+    return this.memory;
+  }
+
+  /**
+   * Writes the whole state as the next generation's snapshot and starts its
+   * (empty) log. Synchronous, so no change slips between the snapshot and the
+   * new log; it stalls the process for as long as encoding the state takes.
+   */
+  compactNow(): void {
+    const next = this.generation + 1;
+    const payload: SnapshotPayload = {
+      format: SNAPSHOT_FORMAT,
+      generation: next,
+      store: this.memory.exportState(),
+      index: this.memoryIndex.exportState(),
+    };
+    try {
+      const before = this.files.logBytes;
+      this.snapshotBytes = this.files.writeSnapshot(packr.pack(payload));
+      this.files.openLog(next);
+      this.generation = next;
+      this.unsynced = false;
+      this.log.info(
+        { dir: this.files.dir, generation: next, snapshotBytes: this.snapshotBytes, logBytes: before },
+        "state log compacted into a snapshot",
+      );
+    } catch (err) {
+      this.fail(err as Error);
+      throw err;
+    }
+  }
+
+  async acquireLease(shard: number, owner: string, ttlMs: number, nowMs: number): Promise<Lease | null> {
+    return this.change(["acquireLease", shard, owner, ttlMs, nowMs]);
+  }
+
+  async renewLease(shard: number, fence: Fence, ttlMs: number, nowMs: number): Promise<Lease | null> {
+    return this.change(["renewLease", shard, fence, ttlMs, nowMs]);
+  }
+
+  async releaseLease(shard: number, fence: Fence): Promise<void> {
+    return this.change(["releaseLease", shard, fence]);
+  }
+
+  async readLease(shard: number): Promise<Lease | null> {
+    return this.read().readLease(shard);
+  }
+
+  async heartbeatNode(nodeId: string, ttlMs: number, nowMs: number): Promise<string[]> {
+    return this.change(["heartbeatNode", nodeId, ttlMs, nowMs]);
+  }
+
+  async removeNode(nodeId: string): Promise<void> {
+    return this.change(["removeNode", nodeId]);
+  }
+
+  async commit(
+    shard: number,
+    fence: Fence,
+    records: CommitRecord[],
+    options: CommitOptions,
+  ): Promise<CommitOutcome[]> {
+    return this.change(["commit", shard, fence, records, options]);
+  }
+
+  async loadActors(shard: number, actors: ActorKey[]): Promise<(StoredActor | null)[]> {
+    return this.read().loadActors(shard, actors);
+  }
+
+  async readHistory(shard: number, actor: ActorKey, limit: number): Promise<Buffer[]> {
+    return this.read().readHistory(shard, actor, limit);
+  }
+
+  async scanActors(
+    shard: number,
+    cursor: string,
+    limit: number,
+  ): Promise<{ cursor: string; actors: ActorKey[] }> {
+    return this.read().scanActors(shard, cursor, limit);
+  }
+
+  async importActor(
+    shard: number,
+    fence: Fence,
+    actor: ActorKey,
+    version: number,
+    snapshot: Buffer,
+  ): Promise<void> {
+    return this.change(["importActor", shard, fence, actor, version, snapshot]);
+  }
+
+  async readCounters(shard: number): Promise<Map<string, number>> {
+    return this.read().readCounters(shard);
+  }
+
+  async appendInbox(shard: number, entries: { eventId: string; payload: Buffer }[]): Promise<number> {
+    return this.change(["appendInbox", shard, entries]);
+  }
+
+  async readInbox(shard: number, afterSeq: number, limit: number): Promise<InboxEntry[]> {
+    return this.read().readInbox(shard, afterSeq, limit);
+  }
+
+  async subscribeInbox(listener: (shard: number) => void): Promise<() => Promise<void>> {
+    return this.read().subscribeInbox(listener);
+  }
+
+  async dueTimers(shard: number, nowMs: number, limit: number): Promise<TimerEntry[]> {
+    return this.read().dueTimers(shard, nowMs, limit);
+  }
+
+  async nextTimerDueMs(shard: number): Promise<number | null> {
+    return this.read().nextTimerDueMs(shard);
+  }
+
+  async readOutbox(shard: number, limit: number): Promise<OutboxEntry[]> {
+    return this.read().readOutbox(shard, limit);
+  }
+
+  async ackOutbox(effectIdsByShard: ReadonlyMap<number, readonly string[]>): Promise<void> {
+    return this.change(["ackOutbox", [...effectIdsByShard]]);
+  }
+
+  /** Usable by the index wrapper: the same checks as every store call. */
+  readIndex(): MemoryQueueIndex {
+    this.usable();
+    return this.memoryIndex;
+  }
+
+  /**
+   * Compacts (so the next open reads one snapshot, not a long log), fsyncs,
+   * and lets go of the directory. After a write failure it only lets go.
+   */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    if (this.syncTimer) clearInterval(this.syncTimer);
+    try {
+      if (!this.broken) {
+        if (this.files.logBytes > 0) this.compactNow();
+        this.files.sync();
+      }
+    } finally {
+      this.closed = true;
+      this.files.closeLog();
+      this.files.unlock();
+      await this.memory.close();
+    }
+  }
+
+  /**
+   * Lets go of the directory without compacting or syncing, as a crash
+   * would leave it (the lock aside): for tests that reopen what was written.
+   */
+  abandon(): void {
+    if (this.syncTimer) clearInterval(this.syncTimer);
+    this.closed = true;
+    this.files.closeLog();
+    this.files.unlock();
+    void this.memory.close();
+  }
+}
+
+/** The queue index half of a `DurableStore`: changes go through its log, reads to memory. */
+class DurableQueueIndex implements QueueIndex {
+  constructor(private readonly store: DurableStore) {}
+
+  async add(queue: string, member: string, score: number): Promise<void> {
+    return this.store.change(["index.add", queue, member, score]);
+  }
+
+  async addIfBelow(queue: string, member: string, score: number, limit: number): Promise<boolean> {
+    return this.store.change(["index.addIfBelow", queue, member, score, limit]);
+  }
+
+  async remove(queue: string, member: string): Promise<boolean> {
+    return this.store.change(["index.remove", queue, member]);
+  }
+
+  async popMin(queue: string, count: number): Promise<IndexEntry[]> {
+    return this.store.change(["index.popMin", queue, count]);
+  }
+
+  async range(queue: string, offset: number, count: number): Promise<IndexEntry[]> {
+    return this.store.readIndex().range(queue, offset, count);
+  }
+
+  async rank(queue: string, member: string): Promise<number | null> {
+    return this.store.readIndex().rank(queue, member);
+  }
+
+  async size(queue: string): Promise<number> {
+    return this.store.readIndex().size(queue);
+  }
+}
