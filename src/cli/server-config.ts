@@ -4,6 +4,7 @@ import { z } from "zod";
 import { siteInputSchema } from "../actors/site/schema.js";
 import { logLevelSchema } from "../server/json-log.js";
 import { tokenConfigSchema } from "../server/tokens.js";
+import { DEFAULT_FSYNC_INTERVAL_MS } from "../store/durable-store.js";
 import { httpUrlSchema } from "./config.js";
 import { usageError } from "./errors.js";
 
@@ -14,6 +15,8 @@ export const SERVER_SETTINGS = {
   dataDir: { flag: "--data-dir", env: "PANDA_DATA_DIR" },
   redisUrl: { flag: "--redis", env: "PANDA_REDIS_URL" },
   redisPrefix: { flag: "--redis-prefix", env: "PANDA_REDIS_PREFIX" },
+  ephemeral: { flag: "--ephemeral", env: "PANDA_EPHEMERAL" },
+  fsyncIntervalMs: { flag: "--fsync-interval-ms", env: "PANDA_FSYNC_INTERVAL_MS" },
   tokensFile: { flag: "--tokens", env: "PANDA_TOKENS_FILE" },
   sitesFile: { flag: "--sites", env: "PANDA_SITES_FILE" },
   logLevel: { flag: "--log-level", env: "PANDA_LOG_LEVEL" },
@@ -29,22 +32,29 @@ const booleanText = z.union([
 ]);
 
 /** `panda server`'s configuration: one schema for flags and environment alike. */
-export const serverCommandConfigSchema = z.object({
-  host: z.string().min(1).default("0.0.0.0"),
-  port: z.coerce.number().int().min(0).max(65_535).default(8080),
-  dataDir: z.string().min(1).default("panda-data"),
-  redisUrl: z
-    .string()
-    .regex(/^rediss?:\/\//, "must be a redis:// or rediss:// URL")
-    .optional(),
-  redisPrefix: z.string().min(1).default("panda"),
-  tokensFile: z.string().min(1).optional(),
-  sitesFile: z.string().min(1).optional(),
-  logLevel: logLevelSchema.default("info"),
-  publicUrl: httpUrlSchema.optional(),
-  readRequiresToken: booleanText.default(false),
-  shardCount: z.coerce.number().int().min(1).max(4096).default(64),
-});
+export const serverCommandConfigSchema = z
+  .object({
+    host: z.string().min(1).default("0.0.0.0"),
+    port: z.coerce.number().int().min(0).max(65_535).default(8080),
+    dataDir: z.string().min(1).default("panda-data"),
+    redisUrl: z
+      .string()
+      .regex(/^rediss?:\/\//, "must be a redis:// or rediss:// URL")
+      .optional(),
+    redisPrefix: z.string().min(1).default("panda"),
+    ephemeral: booleanText.default(false),
+    fsyncIntervalMs: z.coerce.number().int().min(0).max(3_600_000).default(DEFAULT_FSYNC_INTERVAL_MS),
+    tokensFile: z.string().min(1).optional(),
+    sitesFile: z.string().min(1).optional(),
+    logLevel: logLevelSchema.default("info"),
+    publicUrl: httpUrlSchema.optional(),
+    readRequiresToken: booleanText.default(false),
+    shardCount: z.coerce.number().int().min(1).max(4096).default(64),
+  })
+  .refine((c) => !(c.ephemeral && c.redisUrl), {
+    path: ["ephemeral"],
+    message: "keeps the embedded store in memory: it does not go with --redis / $PANDA_REDIS_URL",
+  });
 export type ServerCommandConfig = z.output<typeof serverCommandConfigSchema>;
 
 /** Flags win over the environment; every error names both places a setting can come from. */

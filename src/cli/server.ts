@@ -18,13 +18,21 @@ export function registerServerCommand(program: Command): void {
     .option(`${s.port.flag} <port>`, `listen port, 0 for a free one (default 8080; $${s.port.env})`)
     .option(
       `${s.dataDir.flag} <dir>`,
-      `storage, secrets and created tokens (default ./panda-data; $${s.dataDir.env})`,
+      `state, storage, secrets and created tokens (default ./panda-data; $${s.dataDir.env})`,
     )
     .option(
       `${s.redisUrl.flag} <url>`,
       `keep state in Redis (default: the embedded store; $${s.redisUrl.env})`,
     )
     .option(`${s.redisPrefix.flag} <prefix>`, `Redis key prefix (default panda; $${s.redisPrefix.env})`)
+    .option(
+      s.ephemeral.flag,
+      `the embedded store in memory only, gone at stop (default: on disk in <data-dir>/state; $${s.ephemeral.env})`,
+    )
+    .option(
+      `${s.fsyncIntervalMs.flag} <ms>`,
+      `how often the embedded store's log is fsynced, 0 for every change (default 1000; $${s.fsyncIntervalMs.env})`,
+    )
     .option(
       `${s.tokensFile.flag} <file>`,
       `YAML/JSON with \`tokens:\` (user and pilot tokens; $${s.tokensFile.env})`,
@@ -55,6 +63,8 @@ export function registerServerCommand(program: Command): void {
         dataDir: resolve(config.dataDir),
         ...(config.redisUrl ? { redisUrl: config.redisUrl } : {}),
         redisPrefix: config.redisPrefix,
+        ephemeral: config.ephemeral,
+        fsyncIntervalMs: config.fsyncIntervalMs,
         sites: config.sitesFile ? readSitesFile(config.sitesFile) : [],
         tokens: config.tokensFile ? readTokensFile(config.tokensFile) : [],
         ...(config.publicUrl ? { publicUrl: config.publicUrl } : {}),

@@ -2,10 +2,12 @@ import { join, relative, resolve } from "node:path";
 import { type Command, Option } from "commander";
 import { type LogLevel, logLevelSchema } from "../server/json-log.js";
 import { type ServerNode, startServerNode } from "../server/server.js";
+import { DEFAULT_FSYNC_INTERVAL_MS } from "../store/durable-store.js";
+import { queueNames } from "../store/queue-index.js";
 import { PandaClient } from "./client.js";
 import { DEFAULT_DATA_DIR, ENV, writeLocalConfig } from "./config.js";
 import { submitDemo } from "./demo.js";
-import { CliError, EXIT } from "./errors.js";
+import { CliError, EXIT, usageError } from "./errors.js";
 import { FileLogger } from "./file-logger.js";
 import { LOCAL_SITE_NAMES, planLocalGrid } from "./local-grid.js";
 import { LocalPilots, type PilotSpec } from "./local-pilots.js";
@@ -17,6 +19,8 @@ export interface UpFlags {
   port: number;
   dataDir: string;
   redis?: string;
+  ephemeral: boolean;
+  fsyncIntervalMs: number;
   pilotsPerSite: number;
   demo: boolean;
   drainSeconds: number;
@@ -38,10 +42,13 @@ function shownPath(path: string): string {
 }
 
 /** Where the store is, without a password that a Redis URL may carry. */
-function describeStore(redisUrl: string | undefined): string {
-  if (!redisUrl) return "embedded, in memory (its state is gone when this stops; --redis URL keeps it)";
+function describeStore(flags: UpFlags, dataDir: string): string {
+  if (flags.ephemeral)
+    return `embedded, in memory (state and its storage are gone when this stops; without --ephemeral they are kept in ${shownPath(dataDir)})`;
+  if (!flags.redis)
+    return `embedded, on disk in ${shownPath(join(dataDir, "state"))} (restarting brings the grid back; a machine crash loses at most the last ${flags.fsyncIntervalMs} ms)`;
   try {
-    const url = new URL(redisUrl);
+    const url = new URL(flags.redis);
     return `Redis at ${url.host}`;
   } catch {
     return "Redis";
@@ -60,6 +67,8 @@ async function startNode(
       port: flags.port,
       dataDir,
       ...(flags.redis ? { redisUrl: flags.redis } : {}),
+      ephemeral: flags.ephemeral,
+      fsyncIntervalMs: flags.fsyncIntervalMs,
       sites: plan.sites,
       tokens: plan.tokens,
       log,
@@ -104,6 +113,12 @@ async function runDemo(node: ServerNode, client: PandaClient, expectedPilots: nu
     const connected = await waitForPilots(node, expectedPilots, PILOTS_CONNECT_TIMEOUT_MS);
     say(`${connected}/${expectedPilots} pilots connected`);
   }
+  // A grid brought back from its state keeps what it had: the demo is for a new one.
+  const earlierTasks = await node.grid.ctx.index.size(queueNames.tasks());
+  if (earlierTasks > 0) {
+    say(`demo: not submitted, the grid has ${earlierTasks} task(s) from before`);
+    return;
+  }
   const demo = await submitDemo(client, Date.now().toString(36));
   say(`demo: dataset ${demo.dataset} at SITE-A`);
   say(`demo: submitted production task ${demo.productionTaskId} (one job per input file)`);
@@ -140,7 +155,7 @@ export async function runUp(flags: UpFlags): Promise<void> {
     [
       `panda up: a single-node grid at ${node.url}`,
       `  monitor  ${node.url}/`,
-      `  store    ${describeStore(flags.redis)}`,
+      `  store    ${describeStore(flags, dataDir)}`,
       `  sites    ${LOCAL_SITE_NAMES.join(", ")}: ${flags.pilotsPerSite} pilots each (logs in ${shownPath(join(dataDir, "logs"))}/)`,
       `  config   ${shownPath(localConfigPath)} (server and admin token for panda submit, jobs, inspect)`,
       "try: panda jobs | panda inspect task ID | panda submit --jobs 3 -- sh -c 'echo hi'",
@@ -186,6 +201,20 @@ export function registerUpCommand(program: Command): void {
     .addOption(
       new Option("--redis <url>", "keep state in Redis instead of the embedded store").env("PANDA_REDIS_URL"),
     )
+    .option(
+      "--ephemeral",
+      "keep the embedded store in memory only: state and storage go when this stops",
+      false,
+    )
+    .addOption(
+      new Option(
+        "--fsync-interval-ms <ms>",
+        "how often the embedded store's log is fsynced (what a machine crash can lose); 0: every change",
+      )
+        .argParser(integerArg(0, 3_600_000))
+        .default(DEFAULT_FSYNC_INTERVAL_MS)
+        .env("PANDA_FSYNC_INTERVAL_MS"),
+    )
     .option("--pilots-per-site <count>", "local pilots per site", integerArg(0, 32), 2)
     .option(
       "--drain-seconds <seconds>",
@@ -201,6 +230,8 @@ export function registerUpCommand(program: Command): void {
     )
     .option("--no-demo", "do not create the sample dataset and tasks")
     .action(async (flags: UpFlags) => {
+      if (flags.ephemeral && flags.redis)
+        throw usageError("--ephemeral keeps the embedded store in memory: it does not go with --redis");
       await runUp(flags);
     });
 }

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
@@ -11,10 +11,13 @@ import type { GatewayLimits } from "../gateway/options.js";
 import type { SamplerOptions } from "../monitor/sampler.js";
 import { validate } from "../protocol/codec.js";
 import { type Logger, silentLogger } from "../runtime/logger.js";
+import { DEFAULT_FSYNC_INTERVAL_MS, DurableStore } from "../store/durable-store.js";
 import { MemoryQueueIndex } from "../store/memory-queue-index.js";
 import { MemoryStore } from "../store/memory-store.js";
+import type { QueueIndex } from "../store/queue-index.js";
 import { RedisQueueIndex } from "../store/redis-queue-index.js";
 import { RedisStore } from "../store/redis-store.js";
+import type { Store } from "../store/types.js";
 import { createStorageHandler } from "../transfer/storage-http.js";
 import { Grid, type GridConfig } from "../workload/grid.js";
 import { ApiSurface } from "./api-surface.js";
@@ -26,33 +29,46 @@ import { serveMonitor } from "./monitor-page.js";
 import { PilotBundleRoute } from "./pilot-bundle.js";
 import { type TokenConfig, TokenRegistry, tokenConfigSchema } from "./tokens.js";
 
-export const serverNodeOptionsSchema = z.object({
-  host: z.string().default("127.0.0.1"),
-  port: z.number().int().min(0).max(65_535).default(8080),
-  /** Storage elements and the resume secret live here. */
-  dataDir: z.string().min(1),
-  /** Durable on Redis; the embedded store otherwise. */
-  redisUrl: z.string().optional(),
-  redisPrefix: z.string().default("panda"),
-  sites: z.array(siteInputSchema.omit({ atMs: true })).default([]),
-  tokens: z.array(tokenConfigSchema).default([]),
-  /** The URL pilots reach this node at, when it differs from the listening address. */
-  publicUrl: z.string().optional(),
-  heartbeatMs: z.number().int().positive().default(30_000),
-  pingIntervalMs: z.number().int().positive().default(15_000),
-  shardCount: z.number().int().min(1).max(4096).default(64),
-  /** How long a dead node's shards stay unowned before another node takes them. */
-  leaseMs: z.number().int().positive().default(10_000),
-  maxActiveJobsPerUser: z.number().int().positive().default(10_000),
-  shortAnalysisWalltimeSec: z.number().int().positive().default(3600),
-  maxUploadBytes: z
-    .number()
-    .int()
-    .positive()
-    .default(256 * 1024 * 1024),
-  /** API reads (and so the monitor) need a user token; by default they are open, read-only. */
-  readRequiresToken: z.boolean().default(false),
-});
+export const serverNodeOptionsSchema = z
+  .object({
+    host: z.string().default("127.0.0.1"),
+    port: z.number().int().min(0).max(65_535).default(8080),
+    /** Storage elements and the resume secret live here. */
+    dataDir: z.string().min(1),
+    /** State in Redis; the embedded store otherwise. */
+    redisUrl: z.string().optional(),
+    redisPrefix: z.string().default("panda"),
+    /**
+     * The embedded store in memory only: its state, and the storage beside it
+     * (`<dataDir>/ephemeral`), are gone when the node stops. For tests and
+     * simulations; by default the embedded store is durable in `<dataDir>/state`.
+     */
+    ephemeral: z.boolean().default(false),
+    /** How often the durable embedded store fsyncs its log: a machine crash loses at most this much. 0: every change. */
+    fsyncIntervalMs: z.number().int().nonnegative().default(DEFAULT_FSYNC_INTERVAL_MS),
+    sites: z.array(siteInputSchema.omit({ atMs: true })).default([]),
+    tokens: z.array(tokenConfigSchema).default([]),
+    /** The URL pilots reach this node at, when it differs from the listening address. */
+    publicUrl: z.string().optional(),
+    heartbeatMs: z.number().int().positive().default(30_000),
+    pingIntervalMs: z.number().int().positive().default(15_000),
+    shardCount: z.number().int().min(1).max(4096).default(64),
+    /** How long a dead node's shards stay unowned before another node takes them. */
+    leaseMs: z.number().int().positive().default(10_000),
+    maxActiveJobsPerUser: z.number().int().positive().default(10_000),
+    shortAnalysisWalltimeSec: z.number().int().positive().default(3600),
+    maxUploadBytes: z
+      .number()
+      .int()
+      .positive()
+      .default(256 * 1024 * 1024),
+    /** API reads (and so the monitor) need a user token; by default they are open, read-only. */
+    readRequiresToken: z.boolean().default(false),
+  })
+  .refine((o) => !(o.ephemeral && o.redisUrl), {
+    path: ["ephemeral"],
+    message: "ephemeral keeps the embedded store in memory: it does not go with redisUrl",
+  });
 export type ServerNodeOptions = z.input<typeof serverNodeOptionsSchema> & {
   log?: Logger;
   grid?: Partial<GridConfig>;
@@ -83,6 +99,64 @@ function sharedSecret(dataDir: string, name: "resume-secret" | "pilot-job-secret
   }
 }
 
+interface NodeState {
+  store: Store;
+  index: QueueIndex;
+  storageRoot: string;
+  /** What else `close` lets go of. */
+  release(): void;
+}
+
+/**
+ * Where the node keeps its state: Redis; the durable embedded store in
+ * `<dataDir>/state` beside the storage it owns in `<dataDir>/storage`; or,
+ * ephemeral, memory with storage of its own that goes with it, so that no run
+ * sees files left by a state that is gone.
+ */
+function openState(options: z.output<typeof serverNodeOptionsSchema>, log: Logger): NodeState {
+  if (options.redisUrl) {
+    const redis = new Redis(options.redisUrl, { enableAutoPipelining: true });
+    return {
+      store: new RedisStore({ client: redis, prefix: options.redisPrefix }),
+      index: new RedisQueueIndex(redis, options.redisPrefix),
+      storageRoot: join(options.dataDir, "storage"),
+      release: () => redis.disconnect(),
+    };
+  }
+  if (options.ephemeral) {
+    const root = join(options.dataDir, "ephemeral");
+    rmSync(root, { recursive: true, force: true });
+    return {
+      store: new MemoryStore(),
+      index: new MemoryQueueIndex(),
+      storageRoot: join(root, "storage"),
+      release: () => rmSync(root, { recursive: true, force: true }),
+    };
+  }
+  const durable = DurableStore.open({
+    dir: join(options.dataDir, "state"),
+    fsyncIntervalMs: options.fsyncIntervalMs,
+    log,
+  });
+  const storageRoot = join(options.dataDir, "storage");
+  if (durable.fresh) setAsideOrphanedStorage(storageRoot, log);
+  return { store: durable, index: durable.index, storageRoot, release() {} };
+}
+
+/**
+ * A new state with files already in storage (left by an in-memory run, or
+ * the state directory deleted): no dataset owns them, so they move aside
+ * rather than show up as files of nothing.
+ */
+function setAsideOrphanedStorage(storageRoot: string, log: Logger): void {
+  // Site directories are made empty at every start: only files count.
+  if (!existsSync(storageRoot)) return;
+  if (!readdirSync(storageRoot, { recursive: true, withFileTypes: true }).some((e) => e.isFile())) return;
+  const aside = `${storageRoot}-orphaned-${new Date().toISOString().replace(/[:.]/g, "-")}`;
+  renameSync(storageRoot, aside);
+  log.warn({ storageRoot, movedTo: aside }, "storage held files that no state owns: moved aside");
+}
+
 /**
  * One server node: the grid (runtime + workload services), the pilot gateway
  * and dispatcher, the HTTP API, storage and the monitor, on one port.
@@ -91,13 +165,12 @@ export async function startServerNode(raw: ServerNodeOptions): Promise<ServerNod
   const options = validate(serverNodeOptionsSchema, raw, "server options");
   const log = raw.log ?? silentLogger;
   mkdirSync(options.dataDir, { recursive: true });
-  const redis = options.redisUrl ? new Redis(options.redisUrl, { enableAutoPipelining: true }) : null;
-  const store = redis ? new RedisStore({ client: redis, prefix: options.redisPrefix }) : new MemoryStore();
-  const index = redis ? new RedisQueueIndex(redis, options.redisPrefix) : new MemoryQueueIndex();
+  const state = openState(options, log);
+  const { store, index } = state;
   const grid = new Grid({
     store,
     index,
-    storageRoot: join(options.dataDir, "storage"),
+    storageRoot: state.storageRoot,
     config: { ...raw.grid, sites: options.sites, maxActiveJobsPerUser: options.maxActiveJobsPerUser },
     runtime: { shardCount: options.shardCount, leaseMs: options.leaseMs },
     log,
@@ -171,11 +244,30 @@ export async function startServerNode(raw: ServerNodeOptions): Promise<ServerNod
     }
   });
   http.on("upgrade", (req, socket, head) => gateway.handleUpgrade(req, socket, head));
-  await grid.start();
-  await new Promise<void>((resolve, reject) => {
-    http.once("error", reject);
-    http.listen(options.port, options.host, () => resolve());
-  });
+  const stopServices = async () => {
+    live.close();
+    monitor.close();
+    apiSurface.close();
+    dispatcher.close();
+    await gateway.close();
+  };
+  const stopGrid = async () => {
+    await grid.stop();
+    await store.close();
+    state.release();
+  };
+  try {
+    await grid.start();
+    await new Promise<void>((resolve, reject) => {
+      http.once("error", reject);
+      http.listen(options.port, options.host, () => resolve());
+    });
+  } catch (err) {
+    // Not started (the port taken, say): let go of the state, so the next try can open it.
+    await stopServices();
+    await stopGrid();
+    throw err;
+  }
   const address = http.address() as AddressInfo;
   const url = `http://${options.host}:${address.port}`;
   publicUrl = options.publicUrl ?? url;
@@ -187,18 +279,12 @@ export async function startServerNode(raw: ServerNodeOptions): Promise<ServerNod
     gateway,
     http,
     async close() {
-      live.close();
-      monitor.close();
-      apiSurface.close();
-      dispatcher.close();
-      await gateway.close();
+      await stopServices();
       await new Promise<void>((resolve) => {
         http.close(() => resolve());
         http.closeAllConnections();
       });
-      await grid.stop();
-      await store.close();
-      redis?.disconnect();
+      await stopGrid();
     },
   };
 }

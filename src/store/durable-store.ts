@@ -124,6 +124,8 @@ export class DurableStore implements Store {
   private readonly fsyncIntervalMs: number;
   private readonly compactAfterBytes: number;
   private readonly log: Logger;
+  /** Nothing was stored in the directory before this open (no snapshot, no logged change). */
+  fresh = false;
   private generation = 0;
   private snapshotBytes = 0;
   private unsynced = false;
@@ -188,6 +190,7 @@ export class DurableStore implements Store {
     files.openLog(generation);
     const store = new DurableStore(memory, memoryIndex, files, options);
     store.generation = generation;
+    store.fresh = snapshot === null && payloads.length === 0;
     store.snapshotBytes = snapshot?.length ?? 0;
     if (options.reclaimLeases ?? true) store.reclaim();
     store.startSyncing();

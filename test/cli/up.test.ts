@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from "vitest";
@@ -23,6 +23,9 @@ describe("panda up, and the client commands against it", () => {
   let dataDir: string;
   let up: PandaUp;
   let config: LocalConfig;
+  let bobToken = "";
+  let beforeStop: Awaited<ReturnType<typeof listing>> | undefined;
+  const restarts: PandaUp[] = [];
 
   async function tasks(): Promise<TaskRow[]> {
     const response = await fetch(`${config.server}/api/v1/tasks`, {
@@ -44,6 +47,7 @@ describe("panda up, and the client commands against it", () => {
 
   afterAll(async () => {
     await up.stop();
+    for (const restarted of restarts) await restarted.stop();
     rmSync(workDir, { recursive: true, force: true });
   });
 
@@ -131,6 +135,16 @@ describe("panda up, and the client commands against it", () => {
     expect(refused.stderr).not.toContain(config.token);
   });
 
+  it("`panda token create` makes a token that works at once", async () => {
+    printUpOutputOnFailure();
+    const run = await runPanda(["token", "create", "--role", "user", "--user", "bob", "--json"], workDir);
+    expect(run.code, run.stderr).toBe(0);
+    bobToken = (JSON.parse(run.stdout) as { token: string }).token;
+    expect(await whoami(config.server, bobToken)).toBe("bob");
+    // Every task has ended: this is what a restart must bring back.
+    beforeStop = await listing(config);
+  });
+
   it("SIGTERM drains the pilots, closes the server and exits 0, leaving no pilot behind", async () => {
     printUpOutputOnFailure();
     const pilots = processesWith(" pilot ", dataDir);
@@ -141,4 +155,86 @@ describe("panda up, and the client commands against it", () => {
     expect(up.stdout).toContain("stopped");
     expect(processesWith(" pilot ", dataDir)).toEqual([]);
   });
+
+  it("brings the grid back on the same data directory, after a stop and after a SIGKILL; the demo is not sent again", async () => {
+    printUpOutputOnFailure();
+    const before = beforeStop!;
+    expect(before.tasks.length).toBe(3);
+    for (const stop of ["SIGTERM", "SIGKILL"] as const) {
+      const again = await startUp(["--pilots-per-site", "0"]);
+      try {
+        expect(await listing(again.config)).toEqual(before);
+        expect(await whoami(again.config.server, bobToken)).toBe("bob");
+        await until(
+          () => (again.up.stdout.includes("demo: not submitted") ? true : undefined),
+          10_000,
+          "the demo note",
+        );
+        expect(again.up.stdout).toMatch(/store {4}embedded, on disk in \S*state/);
+      } finally {
+        again.up.child.kill(stop);
+        await again.up.exited;
+      }
+    }
+  });
+
+  it("--ephemeral starts empty, keeps its storage apart, and leaves the durable grid as it was", async () => {
+    printUpOutputOnFailure();
+    const durable = await startUp(["--pilots-per-site", "0"]);
+    const before = await listing(durable.config);
+    await durable.up.stop();
+    const ephemeral = await startUp(["--pilots-per-site", "0", "--ephemeral", "--no-demo"]);
+    try {
+      expect((await listing(ephemeral.config)).tasks).toEqual([]);
+      expect(ephemeral.up.stdout).toMatch(/store {4}embedded, in memory/);
+      expect(existsSync(join(dataDir, "ephemeral", "storage"))).toBe(true);
+    } finally {
+      await ephemeral.up.stop();
+    }
+    expect(existsSync(join(dataDir, "ephemeral"))).toBe(false);
+    const back = await startUp(["--pilots-per-site", "0"]);
+    try {
+      expect(await listing(back.config)).toEqual(before);
+    } finally {
+      await back.up.stop();
+    }
+  });
+
+  /** Another `panda up` on the same data directory, once it has written its local.json. */
+  async function startUp(args: string[]): Promise<{ up: PandaUp; config: LocalConfig }> {
+    rmSync(join(dataDir, "local.json"), { force: true });
+    const next = new PandaUp(["--port", "0", "--data-dir", dataDir, ...args], workDir);
+    restarts.push(next);
+    const nextConfig = (await until(
+      () => readJsonIfComplete(join(dataDir, "local.json")),
+      20_000,
+      "panda up to write local.json",
+    )) as LocalConfig;
+    return { up: next, config: nextConfig };
+  }
 });
+
+/** What a user would check is back: tasks with their states, every job's state, datasets and their files. */
+async function listing(config: LocalConfig) {
+  const read = async (path: string) =>
+    (await (
+      await fetch(`${config.server}${path}`, { headers: { authorization: `Bearer ${config.token}` } })
+    ).json()) as Record<string, unknown>;
+  const tasks = ((await read("/api/v1/tasks")).tasks as TaskRow[])
+    .map((t) => `${t.taskId} ${t.state}`)
+    .sort();
+  const jobs = ((await read("/api/v1/jobs?limit=10000")).jobs as { jobId: string; state: string }[])
+    .map((j) => `${j.jobId} ${j.state}`)
+    .sort();
+  const datasets = (
+    (await read("/api/v1/datasets?pattern=*")).datasets as { name: string; fileCount: number }[]
+  )
+    .map((d) => `${d.name} ${d.fileCount}`)
+    .sort();
+  return { tasks, jobs, datasets };
+}
+
+async function whoami(server: string, token: string): Promise<string | undefined> {
+  const res = await fetch(`${server}/api/v1/whoami`, { headers: { authorization: `Bearer ${token}` } });
+  return ((await res.json()) as { principal?: { user?: string } }).principal?.user;
+}

@@ -130,6 +130,13 @@ export async function api(node: ServerNode, path: string, init: RequestInit & { 
   const headers = new Headers(init.headers);
   if (init.token !== undefined) headers.set("authorization", `Bearer ${init.token}`);
   if (init.body && !headers.has("content-type")) headers.set("content-type", "application/json");
-  const res = await fetch(`${node.url}${path}`, { ...init, headers });
+  const url = `${node.url}${path}`;
+  const res = await fetch(url, { ...init, headers }).catch((err: unknown) => {
+    // A pooled keep-alive socket to a node restarted on the same port may not have read the old
+    // node's FIN yet; a browser retries an idempotent request on a fresh connection then, and so do we.
+    const idempotent = (init.method ?? "GET") === "GET";
+    if (!idempotent || (err as { cause?: { code?: string } }).cause?.code !== "UND_ERR_SOCKET") throw err;
+    return fetch(url, { ...init, headers });
+  });
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 }

@@ -11,11 +11,12 @@ import { KindRegistry } from "../../src/runtime/kinds.js";
 import { Runtime } from "../../src/runtime/runtime.js";
 import type { ServerNodeOptions } from "../../src/server/server.js";
 import { RedisStore } from "../../src/store/redis-store.js";
-import { PilotProcess, until } from "../pilot/pilot-process.js";
+import { type PilotProcess, until } from "../pilot/pilot-process.js";
 import { freePort } from "../support/free-port.js";
 import { cleanupPrefix, getRedisUrl, uniquePrefix } from "../support/redis.js";
 import { ServerChild } from "../support/server-child.js";
-import { pilotToken, testSite, USER_TOKEN } from "./grid-fixture.js";
+import { sitePilotTokens, startSitePilots } from "../support/site-pilots.js";
+import { testSite, USER_TOKEN } from "./grid-fixture.js";
 
 const SITES = ["SITE-X", "SITE-Y"];
 const PILOTS_PER_SITE = 3;
@@ -59,25 +60,12 @@ describe("server restart on Redis", () => {
       heartbeatMs: 500,
       pingIntervalMs: 1000,
       sites: SITES.map((s) => testSite(s)),
-      tokens: [
-        { token: USER_TOKEN, kind: "user", user: "alice", role: "user" },
-        ...SITES.map((site) => ({ token: pilotToken(site), kind: "pilot" as const, site })),
-      ],
+      tokens: [{ token: USER_TOKEN, kind: "user", user: "alice", role: "user" }, ...sitePilotTokens(SITES)],
     };
     const first = new ServerChild(options);
     servers.push(first);
     const url = await first.url;
-    for (const site of SITES) {
-      for (let i = 0; i < PILOTS_PER_SITE; i++) {
-        const workdir = mkdtempSync(join(dataDir, `pilot-${site}-${i}-`));
-        pilots.push(
-          new PilotProcess(["--server", url, "--site", site, "--workdir", workdir, "--multitask", "--stay"], {
-            ...process.env,
-            PANDA_PILOT_TOKEN: pilotToken(site),
-          }),
-        );
-      }
-    }
+    pilots.push(...startSitePilots(url, SITES, PILOTS_PER_SITE, dataDir));
     const store = await RedisStore.connect({ url: redisUrl, prefix });
     const client = new Runtime({
       store,

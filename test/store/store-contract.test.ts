@@ -17,9 +17,10 @@ describeStoreContract("MemoryStore", async () => {
   return { store, cleanup: () => store.close() };
 });
 
+// Fsynced at every change: the strictest setting, and the path no other test takes.
 describeStoreContract("DurableStore", async () => {
   const dir = mkdtempSync(join(tmpdir(), "panda-durable-contract-"));
-  const store = DurableStore.open({ dir });
+  const store = DurableStore.open({ dir, fsyncIntervalMs: 0 });
   return {
     store,
     cleanup: async () => {
