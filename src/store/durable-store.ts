@@ -123,6 +123,8 @@ export class DurableStore implements Store {
   private readonly files: StateDirectory;
   private readonly fsyncIntervalMs: number;
   private readonly compactAfterBytes: number;
+  /** The log size the next compaction waits for: later than `compactAfterBytes` after a failed one. */
+  private compactAtBytes: number;
   private readonly log: Logger;
   /** Nothing was stored in the directory before this open (no snapshot, no logged change). */
   fresh = false;
@@ -143,6 +145,7 @@ export class DurableStore implements Store {
     this.files = files;
     this.fsyncIntervalMs = options.fsyncIntervalMs ?? DEFAULT_FSYNC_INTERVAL_MS;
     this.compactAfterBytes = options.compactAfterBytes ?? DEFAULT_COMPACT_AFTER_BYTES;
+    this.compactAtBytes = this.compactAfterBytes;
     this.log = options.log ?? silentLogger;
     this.index = new DurableQueueIndex(this);
   }
@@ -255,9 +258,13 @@ export class DurableStore implements Store {
         throw new StoreError("UNAVAILABLE", `the state log cannot be written (${(err as Error).message})`);
       }
       this.unsynced = true;
-      if (this.fsyncIntervalMs === 0) this.syncNow();
+      if (this.fsyncIntervalMs === 0) {
+        this.syncNow();
+        // Not applied, and refused: the frame may still be on disk, an outcome as open as a lost reply.
+        this.usable();
+      }
       const applied = applyOp(this.memory, this.memoryIndex, op) as Promise<T>;
-      if (this.files.logBytes > this.compactAfterBytes && this.files.logBytes > this.snapshotBytes)
+      if (this.files.logBytes >= this.compactAtBytes && this.files.logBytes > this.snapshotBytes)
         this.compactNow();
       return applied;
     } catch (err) {
@@ -275,29 +282,49 @@ export class DurableStore implements Store {
    * Writes the whole state as the next generation's snapshot and starts its
    * (empty) log. Synchronous, so no change slips between the snapshot and the
    * new log; it stalls the process for as long as encoding the state takes.
+   * A snapshot that cannot be written (disk full) costs nothing but the
+   * compaction: the log goes on and the next try comes after as many bytes
+   * again. False when it did not compact.
    */
-  compactNow(): void {
+  compactNow(): boolean {
     const next = this.generation + 1;
-    const payload: SnapshotPayload = {
-      format: SNAPSHOT_FORMAT,
-      generation: next,
-      store: this.memory.exportState(),
-      index: this.memoryIndex.exportState(),
-    };
+    const before = this.files.logBytes;
+    let snapshotBytes: number;
     try {
-      const before = this.files.logBytes;
-      this.snapshotBytes = this.files.writeSnapshot(packr.pack(payload));
-      this.files.openLog(next);
-      this.generation = next;
-      this.unsynced = false;
-      this.log.info(
-        { dir: this.files.dir, generation: next, snapshotBytes: this.snapshotBytes, logBytes: before },
-        "state log compacted into a snapshot",
+      snapshotBytes = this.files.writeSnapshotTemp(
+        packr.pack({
+          format: SNAPSHOT_FORMAT,
+          generation: next,
+          store: this.memory.exportState(),
+          index: this.memoryIndex.exportState(),
+        } satisfies SnapshotPayload),
       );
     } catch (err) {
-      this.fail(err as Error);
-      throw err;
+      this.compactAtBytes = before + this.compactAfterBytes;
+      this.log.error(
+        { err: (err as Error).message, dir: this.files.dir, logBytes: before },
+        "state log not compacted: the snapshot could not be written; the log goes on",
+      );
+      return false;
     }
+    try {
+      // From the rename on, only the new generation's log may take changes: a failure in between
+      // (the snapshot in place or not, no telling) stops the store rather than log where no one reads.
+      this.files.installSnapshot();
+      this.files.openLog(next);
+    } catch (err) {
+      this.fail(err as Error);
+      return false;
+    }
+    this.generation = next;
+    this.snapshotBytes = snapshotBytes;
+    this.compactAtBytes = this.compactAfterBytes;
+    this.unsynced = false;
+    this.log.info(
+      { dir: this.files.dir, generation: next, snapshotBytes, logBytes: before },
+      "state log compacted into a snapshot",
+    );
+    return true;
   }
 
   async acquireLease(shard: number, owner: string, ttlMs: number, nowMs: number): Promise<Lease | null> {

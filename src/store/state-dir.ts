@@ -109,20 +109,26 @@ export class StateDirectory {
     return payloads[0]!;
   }
 
-  /** Replaces the snapshot atomically: a crash leaves the old one or the new one, whole. */
-  writeSnapshot(payload: Uint8Array): number {
-    const temp = join(this.dir, SNAPSHOT_TEMP_FILE);
+  /**
+   * Writes a snapshot beside the current one, fsynced; `installSnapshot`
+   * then puts it in place. A failure here leaves the current one as it was.
+   */
+  writeSnapshotTemp(payload: Uint8Array): number {
     const frame = frameOf(payload);
-    const fd = openSync(temp, "w", 0o600);
+    const fd = openSync(join(this.dir, SNAPSHOT_TEMP_FILE), "w", 0o600);
     try {
       writeAll(fd, frame);
       fsyncSync(fd);
     } finally {
       closeSync(fd);
     }
-    renameSync(temp, join(this.dir, SNAPSHOT_FILE));
-    fsyncDirectory(this.dir);
     return frame.length;
+  }
+
+  /** Replaces the snapshot with the one `writeSnapshotTemp` wrote, atomically: a crash leaves one or the other, whole. */
+  installSnapshot(): void {
+    renameSync(join(this.dir, SNAPSHOT_TEMP_FILE), join(this.dir, SNAPSHOT_FILE));
+    fsyncDirectory(this.dir);
   }
 
   /**

@@ -1,4 +1,4 @@
-import { fork, spawnSync } from "node:child_process";
+import { fork, spawn, spawnSync } from "node:child_process";
 import {
   appendFileSync,
   cpSync,
@@ -282,6 +282,45 @@ describe("DurableStore after a SIGKILL mid-commit", () => {
     expect(committed.map((e) => e.score)).toEqual(committed.map((_, n) => n));
     // The writer compacted while it ran: the state came from a snapshot and the log after it.
     expect(readdirSync(dir)).toContain("snapshot");
+    await store.close();
+  }, 60_000);
+});
+
+describe("DurableStore when the disk refuses a write", () => {
+  it("stops taking changes at the first failed append, after snapshots that failed cost nothing, and keeps all it acknowledged", async () => {
+    const dir = tempDir();
+    // A 256 kB file size limit: snapshots outgrow it first (compaction fails, the log goes on), then the log does.
+    const child = spawn(
+      "sh",
+      ["-c", `ulimit -f 512 && exec "${process.execPath}" --import tsx "${WRITER}"`],
+      {
+        env: {
+          ...process.env,
+          PANDA_WRITER_DIR: dir,
+          PANDA_WRITER_UNTIL_FAILURE: "1",
+          PANDA_WRITER_COMPACT_AFTER_BYTES: String(48 * 1024),
+        },
+        stdio: ["ignore", "inherit", "inherit", "ipc"],
+      },
+    );
+    let lastAcked = -1;
+    const reports: Record<string, unknown> = {};
+    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+    child.on("message", (message) => {
+      const m = message as { acked?: number };
+      if (m.acked !== undefined) lastAcked = m.acked;
+      else Object.assign(reports, m);
+    });
+    expect(await exited).toBe(0);
+    expect(reports).toEqual({ failed: "UNAVAILABLE", refusedAfter: "UNAVAILABLE" });
+    // Snapshots were written, and then one could not be (its temp file is left, the log went on).
+    expect(readdirSync(dir)).toEqual(expect.arrayContaining(["snapshot", "snapshot.tmp"]));
+    const store = DurableStore.open({ dir });
+    const batches = (await store.readCounters(0)).get("batches") ?? 0;
+    expect(batches).toBe(lastAcked + 1);
+    expect((await store.readCounters(0)).get("records")).toBe(3 * batches);
+    const fence = await own(store, 0, "after");
+    expect(await store.commit(0, fence, [record("job/after")], at(T0))).toEqual(["ok"]);
     await store.close();
   }, 60_000);
 });

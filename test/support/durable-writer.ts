@@ -36,13 +36,42 @@ export function crashRecord(batch: number, part: string): CommitRecord {
   };
 }
 
+/**
+ * With PANDA_WRITER_UNTIL_FAILURE it runs under a file size limit instead and
+ * stops at the first refused commit: it reports `{failed: code}`, then whether
+ * the next commit is refused too (`{refusedAfter: code}`), and exits.
+ */
 async function main(): Promise<void> {
-  const store = DurableStore.open({ dir: process.env.PANDA_WRITER_DIR!, compactAfterBytes: 256 * 1024 });
+  const untilFailure = process.env.PANDA_WRITER_UNTIL_FAILURE === "1";
+  // Past the file size limit a write fails with EFBIG, instead of the signal ending the process.
+  if (untilFailure) process.on("SIGXFSZ", () => {});
+  const compactAfterBytes = Number(process.env.PANDA_WRITER_COMPACT_AFTER_BYTES ?? 256 * 1024);
+  const store = DurableStore.open({ dir: process.env.PANDA_WRITER_DIR!, compactAfterBytes });
   const lease = await store.acquireLease(0, "writer", 3_600_000, Date.now());
   const fence = { owner: "writer", epoch: lease!.epoch };
+  const commit = (batch: number) =>
+    store.commit(
+      0,
+      fence,
+      ["a", "b", "c"].map((part) => crashRecord(batch, part)),
+      {
+        nowMs: Date.now(),
+        dedupeWindowMs: 60_000,
+      },
+    );
   for (let batch = 0; ; batch++) {
-    const records = ["a", "b", "c"].map((part) => crashRecord(batch, part));
-    await store.commit(0, fence, records, { nowMs: Date.now(), dedupeWindowMs: 60_000 });
+    try {
+      await commit(batch);
+    } catch (err) {
+      if (!untilFailure) throw err;
+      process.send!({ failed: (err as { code?: string }).code });
+      const after = await commit(batch + 1).then(
+        () => "ok",
+        (e: { code?: string }) => e.code,
+      );
+      process.send!({ refusedAfter: after }, () => process.exit(0));
+      return;
+    }
     await store.index.add("committed", String(batch), batch);
     process.send!({ acked: batch });
   }
