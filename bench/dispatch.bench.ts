@@ -49,9 +49,9 @@ import { join } from "node:path";
 import { Queue, Worker } from "bullmq";
 import { Redis } from "ioredis";
 import { isJobOutcome } from "../src/actors/shared/schemas.js";
-import { type ConnectedTestPilot, connectTestPilot } from "../src/gateway/test-client.js";
 import type { IntakeGateStats } from "../src/runtime/intake-gate.js";
 import { type ServerNode, startServerNode } from "../src/server/server.js";
+import { type ConnectedTestPilot, connectTestPilot } from "../test/support/test-pilot-client.js";
 import { type BenchRedis, startBenchRedis } from "./support/private-redis.js";
 import { formatTable, Samples } from "./support/stats.js";
 

@@ -26,8 +26,13 @@ import type { Principal, TokenRegistry } from "./tokens.js";
 import { brokerageOf, explainJob } from "./why.js";
 import { literalPrefix, wildcardRegExp } from "./wildcard.js";
 
+const DEFAULT_MAX_CONTROL_JSON_BYTES = 64 * 1024;
+
 export interface ApiOptions {
+  /** A task submission's body, the largest JSON the API takes. */
   maxJsonBytes: number;
+  /** Every other JSON body (a status, a kill, a token, an incident, a factory report); default 64 KiB. */
+  maxControlJsonBytes?: number;
   maxUploadBytes: number;
   /** Reads need a user token too (the monitor then needs one); by default anyone may read. */
   readRequiresToken?: boolean;
@@ -171,6 +176,10 @@ export class Api {
   }
 
   /** Anyone may read unless reads were configured to need a token; a bad token is refused either way. */
+  private readControlJson(req: IncomingMessage): Promise<unknown> {
+    return readJson(req, this.deps.options.maxControlJsonBytes ?? DEFAULT_MAX_CONTROL_JSON_BYTES);
+  }
+
   private reader(req: IncomingMessage): User | null {
     const principal = this.deps.tokens.fromRequest(req);
     if (principal?.kind === "pilot") throw new HttpError(403, "FORBIDDEN", "pilot tokens cannot use the API");
@@ -281,7 +290,7 @@ export class Api {
     });
     this.on("POST", "sites/:name/status", async ({ req, params }) => {
       const user = this.withRole(req, ["operator", "admin"], "changing a site's status");
-      const body = parseWith(schemas.siteStatusBodySchema, await readJson(req, 64 * 1024), "body");
+      const body = parseWith(schemas.siteStatusBodySchema, await this.readControlJson(req), "body");
       if (!(await readContext(this.grid.ctx, "site", params.name!))) throw notFound(`site ${params.name}`);
       await this.grid.runtime.send(refs.site(params.name!), {
         type: "setStatus",
@@ -319,7 +328,7 @@ export class Api {
     });
     this.on("POST", "datasets/:name/subscriptions", async ({ req, params }) => {
       this.user(req);
-      const { site } = parseWith(schemas.subscribeBodySchema, await readJson(req, 64 * 1024), "body");
+      const { site } = parseWith(schemas.subscribeBodySchema, await this.readControlJson(req), "body");
       const answer = await subscribeDataset(this.grid.ctx, params.name!, site);
       return answer.created ? new Created(answer) : answer;
     });
@@ -362,6 +371,7 @@ export class Api {
         on: (method, path, handler) => this.on(method, path, handler),
         reader: (req) => this.reader(req),
         parseBody: (schema, value) => parseWith(schema, value, "body"),
+        readBody: async (schema, req) => parseWith(schema, await this.readControlJson(req), "body"),
         parseQuery: (schema, url) => parseQuery(schema, url),
         created: (body) => new Created(body),
       },
@@ -383,7 +393,7 @@ export class Api {
     });
     this.on("POST", "tokens", async ({ req }) => {
       const admin = this.withRole(req, ["admin"], "creating tokens");
-      const spec = parseWith(schemas.tokenBodySchema, await readJson(req, 64 * 1024), "body");
+      const spec = parseWith(schemas.tokenBodySchema, await this.readControlJson(req), "body");
       const { token, principal } = this.deps.tokens.create(spec, admin.user, nowMs());
       return new Created({
         token,
@@ -425,7 +435,7 @@ export class Api {
 
   private async kill(req: IncomingMessage, kind: "job" | "task", id: string) {
     const user = await this.ownerOrOperator(req, kind, id, "kill");
-    const { reason } = parseWith(schemas.killBodySchema, await readJson(req, 64 * 1024), "body");
+    const { reason } = parseWith(schemas.killBodySchema, await this.readControlJson(req), "body");
     const atMs = this.grid.runtime.clock.nowMs();
     await this.grid.runtime.send(refs[kind](id), { type: "kill", by: user.user, reason, atMs });
     return { ok: true, kind, id };
@@ -435,7 +445,7 @@ export class Api {
   private async reportIncident(req: IncomingMessage) {
     const principal = this.deps.tokens.fromRequest(req);
     if (!principal) throw new HttpError(401, "UNAUTHORIZED", "a pilot or user token is required to report");
-    const body = parseWith(schemas.incidentBodySchema, await readJson(req, 64 * 1024), "body");
+    const body = parseWith(schemas.incidentBodySchema, await this.readControlJson(req), "body");
     const isPilot = principal.kind === "pilot";
     if (isPilot && body.site && body.site !== principal.site)
       throw new HttpError(403, "FORBIDDEN", `a pilot of ${principal.site} cannot report for ${body.site}`);

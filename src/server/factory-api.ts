@@ -14,7 +14,7 @@ import { nameSchema } from "../actors/shared/schemas.js";
 import { isRuntimeError } from "../runtime/errors.js";
 import type { Grid } from "../workload/grid.js";
 import { readSite } from "../workload/sites.js";
-import { HttpError, readJson } from "./http-util.js";
+import { HttpError } from "./http-util.js";
 import type { IncidentLog } from "./incidents.js";
 import type { Principal, TokenRegistry } from "./tokens.js";
 
@@ -24,6 +24,8 @@ export interface FactoryRouteHost {
   /** Throws 401/403 unless anyone (or any user token) may read. */
   reader(req: IncomingMessage): unknown;
   parseBody<S extends z.ZodType>(schema: S, value: unknown): z.output<S>;
+  /** Reads a JSON body within the API's limit for control requests and validates it. */
+  readBody<S extends z.ZodType>(schema: S, req: IncomingMessage): Promise<z.output<S>>;
   parseQuery<S extends z.ZodType>(schema: S, url: URL): z.output<S>;
   created(body: unknown): unknown;
 }
@@ -158,7 +160,7 @@ export function registerFactoryRoutes(host: FactoryRouteHost, deps: FactoryApiDe
   host.on("POST", "sites/:name/pilot-tokens", async ({ req, params }) => {
     const site = params.name!;
     requireAgent(tokens.fromRequest(req), [site]);
-    const body = host.parseBody(pilotTokenBodySchema, await readJson(req, 16 * 1024));
+    const body = await host.readBody(pilotTokenBodySchema, req);
     const minted = tokens.mintPilotJobToken(site, body.pilotJobId, body.ttlSec * 1000, nowMs());
     return host.created({ ...minted, site, pilotJobId: body.pilotJobId });
   });
@@ -166,7 +168,7 @@ export function registerFactoryRoutes(host: FactoryRouteHost, deps: FactoryApiDe
   host.on("PUT", "pilot-jobs/:id", async ({ req, params }) => {
     const id = params.id!;
     const principal = tokens.fromRequest(req);
-    const body = host.parseBody(pilotJobPutSchema, await readJson(req, 64 * 1024));
+    const body = await host.readBody(pilotJobPutSchema, req);
     requireAgent(principal, [body.record.site]);
     const atMs = nowMs();
     let current = await readPilotJob(id);
@@ -248,7 +250,7 @@ export function registerFactoryRoutes(host: FactoryRouteHost, deps: FactoryApiDe
 
   host.on("PUT", "factories/:name/queues/:queue", async ({ req, params }) => {
     const name = host.parseBody(agentNameSchema, params.name);
-    const report = host.parseBody(factoryReportSchema, await readJson(req, 64 * 1024));
+    const report = await host.readBody(factoryReportSchema, req);
     if (report.queue.name !== params.queue)
       throw new HttpError(
         400,

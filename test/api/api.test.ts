@@ -132,6 +132,23 @@ describe.each(STORES)("HTTP API on the %s store", (store) => {
     expect((await api(node, "/api/v1/actors/nokind/x")).status).toBe(404);
   });
 
+  it("answers 413 to a control request's body over its limit, while a task submission may be larger", async () => {
+    const { node } = await grid(store);
+    const huge = await api(node, "/api/v1/sites/SITE-A/status", {
+      method: "POST",
+      token: OPERATOR_TOKEN,
+      body: JSON.stringify({ status: "offline", reason: "x".repeat(70 * 1024) }),
+    });
+    expect(huge).toMatchObject({ status: 413, body: { error: { code: "TOO_LARGE" } } });
+    expect(huge.body.error.message).toMatch(/limit of 65536/);
+    expect((await api(node, "/api/v1/sites/SITE-A")).body.status).toBe("online");
+    const bigTask = await submit(node, {
+      jobs: 1,
+      payload: { ...payload, env: { NOTE: "x".repeat(70 * 1024) } },
+    });
+    expect(bigTask.status).toBe(201);
+  });
+
   it("lists, filters and pages jobs and tasks; job detail has context, history and brokerage reasons", async () => {
     const { node } = await grid(store);
     await submit(node, { taskId: "t-list-a", jobs: 3, payload, site: "SITE-B" });

@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
 import type { JobContext } from "../../src/actors/job/schema.js";
-import { connectTestPilot } from "../../src/gateway/test-client.js";
 import type { Runtime } from "../../src/runtime/runtime.js";
 import { readContext } from "../../src/workload/context.js";
 import { until } from "../pilot/pilot-process.js";
+import { connectTestPilot } from "../support/test-pilot-client.js";
 import { api, pilotToken, USER_TOKEN, useGrid } from "./grid-fixture.js";
 
 const grid = useGrid();

@@ -10,14 +10,14 @@ import {
   type PilotReport,
   type PilotSession,
 } from "../../src/gateway/index.js";
+import type { Logger } from "../../src/runtime/logger.js";
 import {
   type ConnectedTestPilot,
   connectTestPilot,
   type HelloDraft,
   type TestPilot,
   type TestPilotOptions,
-} from "../../src/gateway/test-client.js";
-import type { Logger } from "../../src/runtime/logger.js";
+} from "../support/test-pilot-client.js";
 
 /** Credentials the fake authenticator knows. */
 export const TOKENS: Record<string, PilotPrincipal> = {

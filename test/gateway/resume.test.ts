@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { HelloRefusedError } from "../../src/gateway/test-client.js";
 import { closeCodes } from "../../src/protocol/messages.js";
+import { HelloRefusedError } from "../support/test-pilot-client.js";
 import { eventually, READY, SILENT_PILOT_PING_MS, startGateway } from "./helpers.js";
 
 describe("pilot gateway resume", () => {

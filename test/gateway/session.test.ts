@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { GatewayRefusal } from "../../src/gateway/index.js";
-import { HelloRefusedError, openTestPilot, TestPilotClosedError } from "../../src/gateway/test-client.js";
 import { closeCodes, PROTOCOL_VERSION } from "../../src/protocol/messages.js";
+import { HelloRefusedError, openTestPilot, TestPilotClosedError } from "../support/test-pilot-client.js";
 import { CERN, eventually, HELLO, READY, recordingLogger, startGateway, track } from "./helpers.js";
 
 describe("pilot gateway sessions", () => {

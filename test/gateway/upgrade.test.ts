@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { HandshakeRefusedError, openTestPilot } from "../../src/gateway/test-client.js";
 import { PROTOCOL_SUBPROTOCOL } from "../../src/protocol/messages.js";
+import { HandshakeRefusedError, openTestPilot } from "../support/test-pilot-client.js";
 import { CERN, recordingLogger, startGateway, track } from "./helpers.js";
 
 async function refusal(promise: Promise<unknown>): Promise<HandshakeRefusedError> {

@@ -1,6 +1,11 @@
+/**
+ * A protocol-level pilot for tests and benchmarks: it speaks the wire
+ * protocol over a real WebSocket (hello, reports, acks) without running
+ * payloads, so a test drives the server frame by frame.
+ */
 import WebSocket from "ws";
 import type { z } from "zod";
-import { decode, encode, validate } from "../protocol/codec.js";
+import { decode, encode, validate } from "../../src/protocol/codec.js";
 import {
   type PilotMessageInput,
   PROTOCOL_SUBPROTOCOL,
@@ -8,7 +13,7 @@ import {
   type pilotHelloSchema,
   type ServerMessage,
   serverMessageSchema,
-} from "../protocol/messages.js";
+} from "../../src/protocol/messages.js";
 
 type WithoutEnvelope<M> = M extends unknown ? Omit<M, "v" | "id"> & { id?: string } : never;
 /** A pilot message without `v`; `id` is filled in when absent. */
