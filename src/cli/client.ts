@@ -125,6 +125,7 @@ export const tokenRowSchema = z.looseObject({
   source: z.string(),
   createdAtMs: z.number().nullable(),
   createdBy: z.string().nullable(),
+  expiresAtMs: z.number().nullable().optional(),
 });
 export type TokenRow = z.infer<typeof tokenRowSchema>;
 
@@ -133,6 +134,7 @@ const createdTokenSchema = z.looseObject({
   token: z.string(),
   tokenId: z.string(),
   principal: z.looseObject({}),
+  expiresAtMs: z.number().nullable().optional(),
 });
 const taskDetailSchema = taskRowSchema.extend({
   progress: z.looseObject({ endedJobs: z.number(), percentEnded: z.number() }),
@@ -286,7 +288,11 @@ export class PandaClient {
     });
   }
 
-  createToken(spec: { kind: "user"; user: string; role: string } | { kind: "pilot"; site: string }) {
+  createToken(
+    spec: ({ kind: "user"; user: string; role: string } | { kind: "pilot"; site: string }) & {
+      ttlSec?: number;
+    },
+  ) {
     return this.request(createdTokenSchema, "POST", "/api/v1/tokens", { json: spec });
   }
 

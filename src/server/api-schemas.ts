@@ -95,7 +95,20 @@ export const incidentBodySchema = z.object({
   details: z.record(z.string(), z.unknown()).default({}),
 });
 
+/** How long a created token lives, when it should expire: at most ten years. */
+const tokenTtlSecSchema = z
+  .number()
+  .int()
+  .positive()
+  .max(10 * 366 * 86_400)
+  .optional();
+
 export const tokenBodySchema = z.discriminatedUnion("kind", [
-  z.object({ kind: z.literal("user"), user: z.string().min(1).max(100), role: roleSchema }),
-  z.object({ kind: z.literal("pilot"), site: nameSchema }),
+  z.object({
+    kind: z.literal("user"),
+    user: z.string().min(1).max(100),
+    role: roleSchema,
+    ttlSec: tokenTtlSecSchema,
+  }),
+  z.object({ kind: z.literal("pilot"), site: nameSchema, ttlSec: tokenTtlSecSchema }),
 ]);

@@ -22,7 +22,7 @@ import { registerFactoryRoutes } from "./factory-api.js";
 import { HttpError, readBody, readJson, sendError, sendJson } from "./http-util.js";
 import type { IncidentLog } from "./incidents.js";
 import { gridSummary } from "./summary.js";
-import type { Principal, TokenRegistry } from "./tokens.js";
+import { bearerToken, type Principal, type TokenRegistry } from "./tokens.js";
 import { brokerageOf, explainJob } from "./why.js";
 import { literalPrefix, wildcardRegExp } from "./wildcard.js";
 
@@ -175,17 +175,28 @@ export class Api {
     this.routes.push({ method, pattern: path.split("/").filter(Boolean), handler });
   }
 
-  /** Anyone may read unless reads were configured to need a token; a bad token is refused either way. */
   private readControlJson(req: IncomingMessage): Promise<unknown> {
     return readJson(req, this.deps.options.maxControlJsonBytes ?? DEFAULT_MAX_CONTROL_JSON_BYTES);
   }
 
+  /** Why a request's token opens nothing: expired (and when), or not known at all. */
+  private refusedToken(req: IncomingMessage): HttpError {
+    const expiredAtMs = this.deps.tokens.expiredAtMs(bearerToken(req));
+    return new HttpError(
+      401,
+      "UNAUTHORIZED",
+      expiredAtMs !== null
+        ? `the token expired at ${new Date(expiredAtMs).toISOString()}: ask an admin for a new one (panda token create)`
+        : "the token is not known: check PANDA_TOKEN or --token",
+    );
+  }
+
+  /** Anyone may read unless reads were configured to need a token; a bad token is refused either way. */
   private reader(req: IncomingMessage): User | null {
     const principal = this.deps.tokens.fromRequest(req);
     if (principal?.kind === "pilot") throw new HttpError(403, "FORBIDDEN", "pilot tokens cannot use the API");
     if (principal) return principal;
-    if (req.headers.authorization)
-      throw new HttpError(401, "UNAUTHORIZED", "the token is not known: check PANDA_TOKEN or --token");
+    if (req.headers.authorization) throw this.refusedToken(req);
     if (this.deps.options.readRequiresToken)
       throw new HttpError(
         401,
@@ -197,14 +208,10 @@ export class Api {
 
   private user(req: IncomingMessage): User {
     const principal = this.deps.tokens.fromRequest(req);
-    if (!principal)
-      throw new HttpError(
-        401,
-        "UNAUTHORIZED",
-        req.headers.authorization
-          ? "the token is not known: check PANDA_TOKEN or --token"
-          : "a user token is required: Authorization: Bearer <token>",
-      );
+    if (!principal) {
+      if (req.headers.authorization) throw this.refusedToken(req);
+      throw new HttpError(401, "UNAUTHORIZED", "a user token is required: Authorization: Bearer <token>");
+    }
     if (principal.kind !== "user") throw new HttpError(403, "FORBIDDEN", "pilot tokens cannot use the API");
     return principal;
   }
@@ -394,11 +401,18 @@ export class Api {
     this.on("POST", "tokens", async ({ req }) => {
       const admin = this.withRole(req, ["admin"], "creating tokens");
       const spec = parseWith(schemas.tokenBodySchema, await this.readControlJson(req), "body");
-      const { token, principal } = this.deps.tokens.create(spec, admin.user, nowMs());
+      const { ttlSec, ...forWhom } = spec;
+      const { token, principal, expiresAtMs } = this.deps.tokens.create(
+        forWhom,
+        admin.user,
+        nowMs(),
+        ttlSec === undefined ? null : ttlSec * 1000,
+      );
       return new Created({
         token,
         tokenId: principal.tokenId,
         principal,
+        expiresAtMs,
         note: "the token is shown only now: keep it",
       });
     });

@@ -41,6 +41,8 @@ const storedTokenSchema = z.object({
   ]),
   createdAtMs: z.number(),
   createdBy: z.string(),
+  /** After this the token opens nothing; absent or null: it does not expire. */
+  expiresAtMs: z.number().nullable().optional(),
 });
 type StoredToken = z.infer<typeof storedTokenSchema>;
 const storedTokensFileSchema = z.object({ tokens: z.array(storedTokenSchema) });
@@ -52,6 +54,8 @@ export interface TokenListing {
   source: "config" | "api";
   createdAtMs: number | null;
   createdBy: string | null;
+  /** When a created token stops opening anything; null: never. */
+  expiresAtMs: number | null;
 }
 
 function digestOf(token: string): string {
@@ -118,16 +122,26 @@ export class TokenRegistry {
     spec: { kind: "pilot"; site: string } | { kind: "user"; user: string; role: Role },
     createdBy: string,
     nowMs: number,
-  ): { token: string; principal: Principal } {
+    ttlMs: number | null = null,
+  ): { token: string; principal: Principal; expiresAtMs: number | null } {
     this.reloadIfChanged();
     const token = `panda_${randomBytes(24).toString("base64url")}`;
     const tokenId = tokenIdOf(token);
     const principal: Principal = spec.kind === "pilot" ? { ...spec, tokenId } : { ...spec, tokenId };
     const digest = digestOf(token);
+    const expiresAtMs = ttlMs === null ? null : nowMs + ttlMs;
     this.byDigest.set(digest, principal);
-    this.created.set(digest, { digest, principal, createdAtMs: nowMs, createdBy });
+    this.created.set(digest, { digest, principal, createdAtMs: nowMs, createdBy, expiresAtMs });
     this.persist();
-    return { token, principal };
+    return { token, principal, expiresAtMs };
+  }
+
+  /** When a created token expired, if it did by `nowMs`; null for a token that is live or not known. */
+  expiredAtMs(token: string | null | undefined, nowMs = Date.now()): number | null {
+    if (!token) return null;
+    this.reloadIfChanged();
+    const expiresAtMs = this.created.get(digestOf(token))?.expiresAtMs ?? null;
+    return expiresAtMs !== null && expiresAtMs <= nowMs ? expiresAtMs : null;
   }
 
   /** Revokes a created token by its id; configured tokens are revoked by editing the configuration. */
@@ -152,6 +166,7 @@ export class TokenRegistry {
         source: stored ? "api" : "config",
         createdAtMs: stored?.createdAtMs ?? null,
         createdBy: stored?.createdBy ?? null,
+        expiresAtMs: stored?.expiresAtMs ?? null,
       };
     });
   }
@@ -180,7 +195,10 @@ export class TokenRegistry {
         };
     }
     this.reloadIfChanged();
-    return this.byDigest.get(digestOf(token)) ?? null;
+    const digest = digestOf(token);
+    const expiresAtMs = this.created.get(digest)?.expiresAtMs ?? null;
+    if (expiresAtMs !== null && expiresAtMs <= nowMs) return null;
+    return this.byDigest.get(digest) ?? null;
   }
 
   /** The principal behind a request's `Authorization: Bearer` header, or null. */

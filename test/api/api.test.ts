@@ -392,6 +392,33 @@ describe.each(STORES)("HTTP API on the %s store", (store) => {
     expect((await api(node, "/api/v1/whoami", { token: bobToken })).status).toBe(401);
   });
 
+  it("creates a token that expires, and answers 401 saying when it expired", async () => {
+    const { node } = await grid(store);
+    const create = (body: object) =>
+      api(node, "/api/v1/tokens", { method: "POST", token: ADMIN_TOKEN, body: JSON.stringify(body) });
+    expect(
+      (await create({ kind: "user", user: "cid", role: "user", ttlSec: -5 })).body.error.message,
+    ).toMatch(/ttlSec/);
+    const startedMs = Date.now();
+    const created = await create({ kind: "user", user: "cid", role: "user", ttlSec: 1 });
+    expect(created.status).toBe(201);
+    const expiresAtMs = created.body.expiresAtMs as number;
+    expect(expiresAtMs).toBeGreaterThanOrEqual(startedMs + 1000);
+    const listing = (await api(node, "/api/v1/tokens", { token: ADMIN_TOKEN })).body.tokens as Body[];
+    expect(listing.find((t) => t.tokenId === created.body.tokenId)?.expiresAtMs).toBe(expiresAtMs);
+    const token = created.body.token as string;
+    expect((await api(node, "/api/v1/whoami", { token })).body.principal).toMatchObject({ user: "cid" });
+    // Its second runs out: from then on it opens nothing, and the answer says why.
+    await expect
+      .poll(async () => (await api(node, "/api/v1/whoami", { token })).status, { timeout: 5000 })
+      .toBe(401);
+    const refused = await api(node, "/api/v1/tasks", { token });
+    expect(refused.status).toBe(401);
+    expect(refused.body.error.message).toContain(
+      `the token expired at ${new Date(expiresAtMs).toISOString()}`,
+    );
+  });
+
   it("exposes Prometheus metrics that move while the grid works", async () => {
     const { node } = await grid(store);
     const before = await metricValue(node, "panda_transitions_total", 'kind="job"');

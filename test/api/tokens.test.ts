@@ -24,3 +24,25 @@ describe("TokenRegistry with a tokens file", () => {
     expect(new TokenRegistry([], path).list()).toEqual([]);
   });
 });
+
+describe("token expiry", () => {
+  it("opens nothing after its expiry, says when it expired, and keeps the expiry across nodes and restarts", () => {
+    const dir = mkdtempSync(join(tmpdir(), "panda-tokens-"));
+    dirs.push(dir);
+    const path = join(dir, "tokens.json");
+    const nodeA = new TokenRegistry([], path);
+    const created = nodeA.create({ kind: "user", user: "ann", role: "user" }, "root", 1_000, 60_000);
+    expect(created.expiresAtMs).toBe(61_000);
+    const forever = nodeA.create({ kind: "user", user: "ann", role: "user" }, "root", 1_000);
+    expect(forever.expiresAtMs).toBeNull();
+    const nodeB = new TokenRegistry([], path);
+    expect(nodeB.lookup(created.token, 60_999)).toEqual(created.principal);
+    expect(nodeB.expiredAtMs(created.token, 60_999)).toBeNull();
+    expect(nodeB.lookup(created.token, 61_000)).toBeNull();
+    expect(nodeB.expiredAtMs(created.token, 61_000)).toBe(61_000);
+    expect(nodeB.lookup(forever.token, 10 ** 15)).toEqual(forever.principal);
+    expect(nodeB.expiredAtMs("panda_unknown_token_value", 61_000)).toBeNull();
+    const listed = new TokenRegistry([], path).list();
+    expect(listed.map((t) => t.expiresAtMs).sort()).toEqual([61_000, null].sort());
+  });
+});

@@ -182,8 +182,23 @@ describe("panda client verbs against a server", () => {
       ADMIN_TOKEN,
     );
     const bob = JSON.parse(created.stdout).token as string;
+    const badTtl = await panda(
+      node,
+      ["token", "create", "--role", "user", "--user", "ed", "--ttl", "soon"],
+      ADMIN_TOKEN,
+    );
+    expect(badTtl.code).toBe(2);
+    expect(badTtl.stderr).toMatch(/--ttl/);
+    const expiring = await panda(
+      node,
+      ["token", "create", "--role", "user", "--user", "ed", "--ttl", "30d"],
+      ADMIN_TOKEN,
+    );
+    expect(expiring.code).toBe(0);
+    expect(expiring.stdout).toMatch(/expires \d{4}-\d\d-\d\d/);
     const ls = await panda(node, ["token", "ls"], ADMIN_TOKEN);
     expect(ls.stdout).toMatch(/operator\s+-\s+api/);
+    expect(ls.stdout).toMatch(/ed\s+user\s+-\s+api\s+\S+\s+\S+\s+\d{4}-/);
     expect(ls.stdout).not.toContain(bob);
     const status = await panda(node, ["sites", "status", "SITE-B", "offline", "--reason", "downtime"], bob);
     expect(status.code).toBe(0);
