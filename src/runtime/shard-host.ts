@@ -112,6 +112,8 @@ export class ShardHost {
   private timerWake: { atMs: number; handle: TimerHandle } | null = null;
   private retryHandle: TimerHandle | null = null;
   private stopped = false;
+  /** The inbox backlog found at takeover is in the mailboxes. */
+  private started = false;
 
   constructor(
     readonly shard: number,
@@ -119,8 +121,14 @@ export class ShardHost {
     private readonly deps: ShardHostDeps,
   ) {}
 
+  /**
+   * Whether direct sends may go straight into a mailbox. Not until the inbox
+   * backlog left by the previous owner has been read: a send made now may be
+   * caused by an event queued earlier (a create another actor's message
+   * relies on), so it queues behind that backlog, in the inbox.
+   */
   get accepting(): boolean {
-    return !this.stopped;
+    return this.started && !this.stopped;
   }
 
   get residentActors(): number {
@@ -159,6 +167,7 @@ export class ShardHost {
   async start(): Promise<void> {
     await this.refreshTimerWake();
     await this.drainInbox(true);
+    this.started = true;
   }
 
   enqueue(delivery: Delivery): void {

@@ -113,6 +113,41 @@ export function describeRuntimeBehaviour(storeName: string, makeStore: StoreFact
       expect(await runtime.readState(ref("nobody"), { resident: true })).toBeNull();
     });
 
+    it("takes over a shard's inbox backlog before any direct send: a create queued earlier applies first", async () => {
+      const made = await makeStore();
+      const store = made.store;
+      const client = new Runtime({ store, registry: testRegistry(), shardCount: SHARDS, clientOnly: true });
+      await client.start();
+      opened.push({ runtime: client, cleanup: made.cleanup });
+      expect(await client.send(ref("b"), { type: "create" })).toEqual({ outcome: "queued" });
+      // The node's first read of the inbox waits until released: the backlog is known but not yet read.
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      let reading = false;
+      const readInbox = store.readInbox.bind(store);
+      store.readInbox = async (...args) => {
+        reading = true;
+        await gate;
+        return readInbox(...args);
+      };
+      const node = new Runtime({ store, registry: testRegistry(), shardCount: SHARDS });
+      opened.push({ runtime: node });
+      const started = node.start();
+      await expect.poll(() => reading).toBe(true);
+      // A send caused after the create was accepted must not overtake it: it queues behind the backlog.
+      expect(await node.send(ref("b"), { type: "inc", by: 5 })).toEqual({ outcome: "queued" });
+      release();
+      await started;
+      await expect.poll(async () => (await node.readState(ref("b")))?.context).toMatchObject({ count: 5 });
+      const history = (await node.inspect(ref("b")))!.history;
+      expect(history.map((h) => [h.event.type, h.refused?.code ?? null])).toEqual([
+        ["create", null],
+        ["inc", null],
+      ]);
+    });
+
     it("refuses bad input with typed errors and leaves stored state untouched", async () => {
       const runtime = await boot();
       await runtime.send(ref("a"), { type: "create" });
