@@ -239,8 +239,12 @@ export class Runtime {
     return true;
   }
 
+  /** Shards this node serves: leased, and the inbox backlog of the previous owner read (see `ShardHost.accepting`). */
   ownedShards(): number[] {
-    return [...this.hosts.keys()].sort((a, b) => a - b);
+    return [...this.hosts]
+      .filter(([, host]) => host.accepting)
+      .map(([shard]) => shard)
+      .sort((a, b) => a - b);
   }
 
   stats(): RuntimeStats {
