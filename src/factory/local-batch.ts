@@ -14,6 +14,7 @@ import {
 import { dirname, join } from "node:path";
 import { z } from "zod";
 import { ENV } from "../cli/config.js";
+import { processAlive } from "../store/state-dir.js";
 import type { BatchJobStatus, BatchSystem, PilotJobSpec } from "./batch-system.js";
 import { copiesScript } from "./shell-words.js";
 
@@ -49,15 +50,6 @@ function jobEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env, ...extra };
   delete env[ENV.token];
   return env;
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
 }
 
 function statusOf(record: LocalRecord): BatchJobStatus {
@@ -149,7 +141,7 @@ export class LocalBatchSystem implements BatchSystem {
       if (!name.endsWith(".json")) continue;
       let record = this.read(name.slice(0, -".json".length));
       if (!record) continue;
-      if (record.endedAtMs === null && !this.children.has(record.batchId) && !isAlive(record.pid)) {
+      if (record.endedAtMs === null && !this.children.has(record.batchId) && !processAlive(record.pid)) {
         record = { ...record, endedAtMs: nowMs, unobserved: true };
         this.write(record);
       }

@@ -251,7 +251,7 @@ export class Runtime {
     let residentActors = 0;
     for (const host of this.hosts.values()) residentActors += host.residentActors;
     return {
-      ownedShards: this.hosts.size,
+      ownedShards: this.ownedShards().length,
       residentActors,
       ...this.counters,
       intake: this.intake?.stats() ?? null,

@@ -140,7 +140,11 @@ export class TokenRegistry {
   expiredAtMs(token: string | null | undefined, nowMs = Date.now()): number | null {
     if (!token) return null;
     this.reloadIfChanged();
-    const expiresAtMs = this.created.get(digestOf(token))?.expiresAtMs ?? null;
+    return this.expiryPassed(digestOf(token), nowMs);
+  }
+
+  private expiryPassed(digest: string, nowMs: number): number | null {
+    const expiresAtMs = this.created.get(digest)?.expiresAtMs ?? null;
     return expiresAtMs !== null && expiresAtMs <= nowMs ? expiresAtMs : null;
   }
 
@@ -196,8 +200,7 @@ export class TokenRegistry {
     }
     this.reloadIfChanged();
     const digest = digestOf(token);
-    const expiresAtMs = this.created.get(digest)?.expiresAtMs ?? null;
-    if (expiresAtMs !== null && expiresAtMs <= nowMs) return null;
+    if (this.expiryPassed(digest, nowMs) !== null) return null;
     return this.byDigest.get(digest) ?? null;
   }
 
