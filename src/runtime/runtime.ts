@@ -239,19 +239,15 @@ export class Runtime {
     return true;
   }
 
-  /** Shards this node serves: leased, and the inbox backlog of the previous owner read (see `ShardHost.accepting`). */
   ownedShards(): number[] {
-    return [...this.hosts]
-      .filter(([, host]) => host.accepting)
-      .map(([shard]) => shard)
-      .sort((a, b) => a - b);
+    return [...this.hosts.keys()].sort((a, b) => a - b);
   }
 
   stats(): RuntimeStats {
     let residentActors = 0;
     for (const host of this.hosts.values()) residentActors += host.residentActors;
     return {
-      ownedShards: this.ownedShards().length,
+      ownedShards: this.hosts.size,
       residentActors,
       ...this.counters,
       intake: this.intake?.stats() ?? null,

@@ -114,6 +114,12 @@ export class ShardHost {
   private stopped = false;
   /** The inbox backlog found at takeover is in the mailboxes. */
   private started = false;
+  /**
+   * Direct sends made before that: a send made now may be caused by an event
+   * queued earlier (a create another actor's message relies on), so it waits
+   * to join the mailboxes behind the backlog.
+   */
+  private heldUntilStarted: Delivery[] = [];
 
   constructor(
     readonly shard: number,
@@ -121,14 +127,8 @@ export class ShardHost {
     private readonly deps: ShardHostDeps,
   ) {}
 
-  /**
-   * Whether direct sends may go straight into a mailbox. Not until the inbox
-   * backlog left by the previous owner has been read: a send made now may be
-   * caused by an event queued earlier (a create another actor's message
-   * relies on), so it queues behind that backlog, in the inbox.
-   */
   get accepting(): boolean {
-    return this.started && !this.stopped;
+    return !this.stopped;
   }
 
   get residentActors(): number {
@@ -168,9 +168,18 @@ export class ShardHost {
     await this.refreshTimerWake();
     await this.drainInbox(true);
     this.started = true;
+    const held = this.heldUntilStarted;
+    this.heldUntilStarted = [];
+    for (const delivery of held) this.admit(delivery);
   }
 
+  /** A direct send: into its mailbox, behind the backlog of the previous owner once that is read. */
   enqueue(delivery: Delivery): void {
+    if (!this.started && !this.stopped) this.heldUntilStarted.push(delivery);
+    else this.admit(delivery);
+  }
+
+  private admit(delivery: Delivery): void {
     if (this.stopped) {
       delivery.waiter?.reject(new RuntimeError("SHARD_LOST", `shard ${this.shard} is no longer hosted here`));
       return;
@@ -207,7 +216,8 @@ export class ShardHost {
     if (this.retryHandle) this.deps.clock.clearTimer(this.retryHandle);
     this.timerWake = null;
     await this.committing?.catch(() => {});
-    const orphaned: Delivery[] = [];
+    const orphaned: Delivery[] = this.heldUntilStarted;
+    this.heldUntilStarted = [];
     for (const mailbox of this.mailboxes.values()) orphaned.push(...mailbox);
     this.mailboxes.clear();
     this.slots.clear();
@@ -500,7 +510,7 @@ export class ShardHost {
               continue;
             }
             this.inboxPending.add(entry.eventId);
-            this.enqueue({
+            this.admit({
               actor: payload.a,
               event: payload.e,
               eventId: entry.eventId,
@@ -574,7 +584,7 @@ export class ShardHost {
       }
       fresh++;
       this.timersPending.add(timer.fireId);
-      this.enqueue({
+      this.admit({
         actor: payload.a,
         event: payload.e,
         eventId: timer.fireId,

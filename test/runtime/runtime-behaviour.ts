@@ -136,11 +136,12 @@ export function describeRuntimeBehaviour(storeName: string, makeStore: StoreFact
       opened.push({ runtime: node });
       const started = node.start();
       await expect.poll(() => reading).toBe(true);
-      // A send caused after the create was accepted must not overtake it: it queues behind the backlog.
-      expect(await node.send(ref("b"), { type: "inc", by: 5 })).toEqual({ outcome: "queued" });
+      // A send caused after the create was accepted must not overtake it: it waits behind the backlog.
+      const inc = node.send(ref("b"), { type: "inc", by: 5 });
       release();
       await started;
-      await expect.poll(async () => (await node.readState(ref("b")))?.context).toMatchObject({ count: 5 });
+      expect(await inc).toMatchObject({ outcome: "committed", version: 2 });
+      expect((await node.readState(ref("b")))?.context).toMatchObject({ count: 5 });
       const history = (await node.inspect(ref("b")))!.history;
       expect(history.map((h) => [h.event.type, h.refused?.code ?? null])).toEqual([
         ["create", null],
