@@ -1,4 +1,3 @@
-import type { AnyMachineSnapshot } from "xstate";
 import type { ActorKey, CounterDelta, TimerEntry } from "../store/types.js";
 import { actorKeyOf, parseActorKey } from "./actor-ref.js";
 import {
@@ -9,7 +8,7 @@ import {
 } from "./effects.js";
 import { RuntimeError } from "./errors.js";
 import { DEFAULT_CREATE_EVENT, type KindDefinition, type PersistedState } from "./kinds.js";
-import { pureTransitionsOf } from "./pure-transition.js";
+import { type MachineState, type MachineStep, runnerOf } from "./machine-runner.js";
 import {
   type AnyEvent,
   decodeConstants,
@@ -24,7 +23,7 @@ import {
 /** An actor as the runtime holds it in memory between events. */
 export interface LiveActor {
   version: number;
-  state: AnyMachineSnapshot;
+  state: MachineState;
   /**
    * The kind's constant context fields as the store holds them beside the
    * snapshot (the very values, compared by reference), or null when the store
@@ -70,7 +69,8 @@ export function step(input: StepInput): StepResult {
   const { definition, current, event } = input;
   const createEvent = definition.createEvent ?? DEFAULT_CREATE_EVENT;
   let refusal: RuntimeError | null = null;
-  let computed: [AnyMachineSnapshot, unknown[]] | null = null;
+  const runner = runnerOf(definition.machine);
+  let computed: MachineStep | null = null;
   try {
     if (definition.eventSchema && !input.trusted && !event.type.startsWith("xstate.")) {
       const parsed = definition.eventSchema.safeParse(event);
@@ -88,7 +88,7 @@ export function step(input: StepInput): StepResult {
           `${input.actor} does not exist (create it with '${createEvent}')`,
         );
       }
-      computed = pureTransitionsOf(definition.machine).initial((event as { input?: unknown }).input);
+      computed = runner.initial((event as { input?: unknown }).input);
     } else {
       if (current.state.status !== "active") {
         throw new RuntimeError(
@@ -96,11 +96,9 @@ export function step(input: StepInput): StepResult {
           `${input.actor} is final (${stateValueToString(current.state.value)})`,
         );
       }
-      computed = pureTransitionsOf(definition.machine).transition(current.state, event);
-      // xstate hands back the very snapshot it was given when no transition is enabled, so one
-      // transition both checks and applies. It does the same for an enabled transition that
-      // changes nothing but runs actions (or nothing at all): only that rare case asks `can`.
-      if (computed[0] === current.state && computed[1].length === 0 && !current.state.can(event as never)) {
+      computed = runner.transition(current.state, event);
+      // One transition both checks and applies: an event no transition takes leaves the state as it was.
+      if (!computed.accepted) {
         const code = event.type === createEvent ? "ACTOR_EXISTS" : "EVENT_NOT_ACCEPTED";
         throw new RuntimeError(
           code,
@@ -108,9 +106,9 @@ export function step(input: StepInput): StepResult {
         );
       }
     }
-    if (computed[0].status === "error") {
+    if (computed.state.status === "error") {
       throw new RuntimeError("MACHINE_ERROR", `${input.actor}: ${event.type} put the machine in error`, {
-        error: String(computed[0].error),
+        error: String(computed.state.error),
       });
     }
   } catch (err) {
@@ -121,7 +119,7 @@ export function step(input: StepInput): StepResult {
     computed = null;
   }
 
-  const from = current ? stateValueToString(current.state.value) : null;
+  const from = current ? runner.valueString(current.state) : null;
   const version = (current?.version ?? 0) + (computed ? 1 : 0);
   const history: HistoryEntry = {
     v: version,
@@ -129,7 +127,7 @@ export function step(input: StepInput): StepResult {
     id: input.eventId,
     event: event,
     from,
-    to: computed ? stateValueToString(computed[0].value) : (from ?? "(none)"),
+    to: computed ? runner.valueString(computed.state) : (from ?? "(none)"),
     cause: input.cause,
   };
   if (!computed) {
@@ -146,8 +144,8 @@ export function step(input: StepInput): StepResult {
     };
   }
 
-  const [nextState, actions] = computed;
-  const sorted = sortActions(input, actions);
+  const nextState = computed.state;
+  const sorted = sortActions(input, computed.actions);
   if (sorted instanceof RuntimeError) {
     history.refused = { code: sorted.code, message: sorted.message };
     history.to = from ?? "(none)";
@@ -193,7 +191,7 @@ export function netChanges(
 }
 
 /** The stored bytes of a machine snapshot: kind, machine version and the whole persisted state. */
-export function encodeSnapshot(definition: KindDefinition, state: AnyMachineSnapshot): Buffer {
+export function encodeSnapshot(definition: KindDefinition, state: MachineState): Buffer {
   const record: SnapshotRecord = {
     k: definition.kind,
     mv: definition.version,
@@ -242,7 +240,7 @@ export function encodeSnapshotParts(
   return { snapshot: encodeRecord(record), constants };
 }
 
-function persistState(state: AnyMachineSnapshot, context: unknown): PersistedState {
+function persistState(state: MachineState, context: unknown): PersistedState {
   const persisted: PersistedState = { value: state.value, context, status: state.status };
   if (state.status === "done") persisted.output = state.output;
   return persisted;
@@ -369,12 +367,13 @@ export function restore(
   if (persisted.status === "error" || persisted.status === "stopped") {
     throw new RuntimeError("CORRUPT_SNAPSHOT", `${actor}: stored snapshot has status ${persisted.status}`);
   }
-  let state: AnyMachineSnapshot;
+  let state: MachineState;
   try {
-    state = definition.machine.resolveState({
-      value: persisted.value as never,
-      context: persisted.context as never,
-    }) as AnyMachineSnapshot;
+    state = runnerOf(definition.machine).restore({
+      value: persisted.value,
+      context: persisted.context,
+      status: "active",
+    });
   } catch (err) {
     throw new RuntimeError(
       "CORRUPT_SNAPSHOT",

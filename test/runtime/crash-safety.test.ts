@@ -86,6 +86,9 @@ describe("crash safety", () => {
     let sending = true;
     let kills = 0;
     let interruptedKills = 0;
+    /** Resolves when the sender has handed over its next wave: a kill then strikes with a wave in hand. */
+    let waveSent: () => void = () => {};
+    const nextWaveSent = () => new Promise<void>((resolve) => (waveSent = resolve));
     // The stream is spread over the kill cycles, so every node is killed while events keep coming.
     const wavesPerKill = Math.ceil(waves.length / KILLS);
     const sender = (async () => {
@@ -98,10 +101,12 @@ describe("crash safety", () => {
             client.send({ kind: "counter", id: `c${p.actor}` }, p.event, { eventId: p.eventId }),
           ),
         );
+        waveSent();
         // A steady stream, so kills strike while the node is committing, not while it idles.
         await new Promise((r) => setTimeout(r, 40 + rand() * 40));
       }
       sending = false;
+      waveSent();
     })();
 
     // Short leases so each restarted node takes over quickly.
@@ -126,6 +131,10 @@ describe("crash safety", () => {
         await new Promise((r) => setTimeout(r, 20));
       }
       await new Promise((r) => setTimeout(r, rand() * 400));
+      // Strike within a few milliseconds of a wave being queued, while the node works through it: a
+      // node that keeps up idles between waves, and a kill then would test nothing.
+      if (sending) await nextWaveSent();
+      await new Promise((r) => setTimeout(r, rand() * 4));
       node.kill("SIGKILL");
       await node.exited;
       kills++;
