@@ -1,7 +1,9 @@
 /**
  * `npm run bench:dispatch`: late binding end to end on Redis (AOF on), one
- * server node and protocol-level pilots in this process, against BullMQ on
- * the same Redis in the same run.
+ * server node in this process (dist/, as users run it; src/ through tsx with
+ * PANDA_BENCH_SOURCE=1) and protocol-level pilots in a process of their own
+ * (so the node's CPU is measured alone), against BullMQ on the same Redis in
+ * the same run.
  *
  *  (a) latency at a paced rate: panda-actors from the commit of a job's
  *      transition to `activated` (its `queue.add` effect starts in the same
@@ -48,11 +50,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Queue, Worker } from "bullmq";
 import { Redis } from "ioredis";
-import { isJobOutcome } from "../src/actors/shared/schemas.js";
 import type { IntakeGateStats } from "../src/runtime/intake-gate.js";
-import { type ServerNode, startServerNode } from "../src/server/server.js";
-import { type ConnectedTestPilot, connectTestPilot } from "../test/support/test-pilot-client.js";
+import type { ServerNode } from "../src/server/server.js";
+import type { SwarmMode } from "./support/pilot-swarm.js";
+import { PilotSwarm, type SwarmProgress } from "./support/pilot-swarm-client.js";
 import { type BenchRedis, startBenchRedis } from "./support/private-redis.js";
+import { benchRunsSource, serverModule } from "./support/server-module.js";
 import { formatTable, Samples } from "./support/stats.js";
 
 const DURATION_MS = Number(process.env.PANDA_BENCH_SECONDS ?? 5) * 1000;
@@ -112,16 +115,27 @@ function inWindow(times: Iterable<number>, from: number, to: number): number {
  * Redis ran: costs per job that hold whatever else the machine runs.
  */
 class CpuMeter {
+  /** CPU milliseconds of the pilots' process, when they run in one of their own. */
+  pilotsCpuMs: (() => Promise<number>) | null = null;
+
   constructor(private readonly redis: Redis) {}
 
-  async read(): Promise<{ node: number; redis: number; commands: number; byCommand: Map<string, number> }> {
+  async read(): Promise<{
+    node: number;
+    redis: number;
+    pilots: number;
+    commands: number;
+    byCommand: Map<string, number>;
+  }> {
     const info = await this.redis.info("all");
     const byCommand = new Map<string, number>();
     for (const m of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) byCommand.set(m[1]!, Number(m[2]));
     const field = (name: string) => Number(new RegExp(`^${name}:([\\d.]+)`, "m").exec(info)?.[1] ?? 0);
+    const pilots = this.pilotsCpuMs ? (await this.pilotsCpuMs()) / 1000 : 0;
     const usage = process.cpuUsage();
     return {
       node: (usage.user + usage.system) / 1e6,
+      pilots,
       redis: field("used_cpu_sys") + field("used_cpu_user"),
       // Less the INFO calls of the meter itself.
       commands: field("total_commands_processed") - 1,
@@ -139,6 +153,7 @@ class CpuMeter {
       ...result,
       nodeMsPerJob: ((after.node - before.node) * 1000) / jobs,
       redisMsPerJob: ((after.redis - before.redis) * 1000) / jobs,
+      pilotsMsPerJob: ((after.pilots - before.pilots) * 1000) / jobs,
       redisCommandsPerJob: (after.commands - before.commands) / jobs,
       commandsPerJob: [...after.byCommand]
         .map(([name, calls]) => [name, (calls - (before.byCommand.get(name) ?? 0)) / jobs] as const)
@@ -151,6 +166,8 @@ class CpuMeter {
 interface Cost {
   nodeMsPerJob: number;
   redisMsPerJob: number;
+  /** The pilots' own process (panda-actors only: BullMQ's workers are in this process, in nodeMsPerJob). */
+  pilotsMsPerJob: number;
   redisCommandsPerJob: number;
   /** Redis commands per job by name (Lua-internal calls included), most first. */
   commandsPerJob: (readonly [string, number])[];
@@ -213,6 +230,8 @@ async function pacedRun<K>(
     startedAt: Map<K, number>;
     receivedAt: Map<K, number>;
     finished: () => number;
+    /** Waits until every received job has been told to this process (pilots in another process). */
+    settle?: () => Promise<void>;
   },
   ms = DURATION_MS,
 ): Promise<PacedResult> {
@@ -227,6 +246,7 @@ async function pacedRun<K>(
   );
   const busy = performance.eventLoopUtilization(elu).utilization;
   await until(() => probes.finished() >= created, DRAIN_MS);
+  await probes.settle?.();
   // A run stopped during its warm-up is measured whole: there is nothing else to measure.
   const windowEnd = stoppedAt ?? windowStart + ms;
   const from = windowEnd > windowStart ? windowStart : started;
@@ -247,7 +267,9 @@ async function pacedRun<K>(
 
 // ---------------------------------------------------------------- panda-actors
 
-type PilotMode = "ended-only" | "lifecycle";
+type PilotMode = SwarmMode;
+
+const JOB_OUTCOMES = new Set(["finished", "failed", "cancelled", "closed"]);
 
 /** What the pilots and the runtime tell about the jobs of the current run. */
 class Tracker {
@@ -269,6 +291,19 @@ class Tracker {
   prefix = "-";
   mode: PilotMode = "ended-only";
 
+  /** What the pilots' process saw: pushes decoded and job.ended reports sent. */
+  readonly onSwarm = (progress: SwarmProgress): void => {
+    for (const [jobId, at] of progress.pushes) {
+      this.pushedAt.set(jobId, at);
+      if (!this.firstPushAt.has(jobId)) this.firstPushAt.set(jobId, at);
+    }
+    for (const jobId of progress.ended) this.endedReports.set(jobId, (this.endedReports.get(jobId) ?? 0) + 1);
+    if (progress.errors > 0) {
+      this.errors += progress.errors;
+      this.lastError = progress.lastError;
+    }
+  };
+
   reset(prefix: string, mode: PilotMode): void {
     this.activatedAt.clear();
     this.pushedAt.clear();
@@ -285,12 +320,17 @@ class Tracker {
 
 interface BenchGrid {
   node: ServerNode;
-  pilots: ConnectedTestPilot[];
+  pilots: PilotSwarm;
   tracker: Tracker;
+  /** Sets what the pilots report and what the tracker counts, for a run of jobs named `prefix...`. */
+  startRun(prefix: string, mode: PilotMode): Promise<void>;
+  /** Waits until every push and report the pilots made has reached the tracker. */
+  settle(): Promise<void>;
 }
 
 async function startGrid(redis: BenchRedis, dataDir: string): Promise<BenchGrid> {
   const pilotToken = `pilot-${randomBytes(12).toString("hex")}`;
+  const { startServerNode } = await serverModule();
   const node = await startServerNode({
     port: 0,
     dataDir,
@@ -327,58 +367,29 @@ async function startGrid(redis: BenchRedis, dataDir: string): Promise<BenchGrid>
       if (!jobId.startsWith(tracker.prefix)) continue;
       if (t.entry.to === "activated") tracker.activatedAt.set(jobId, now);
       else if (t.entry.to === "finished") tracker.finished++;
-      if (isJobOutcome(t.entry.to) && t.entry.from !== t.entry.to) {
+      if (JOB_OUTCOMES.has(t.entry.to) && t.entry.from !== t.entry.to) {
         tracker.finals.set(jobId, (tracker.finals.get(jobId) ?? 0) + 1);
         tracker.finalStates.set(t.entry.to, (tracker.finalStates.get(t.entry.to) ?? 0) + 1);
       }
     }
   });
-  const pilots: ConnectedTestPilot[] = [];
-  for (let i = 0; i < PILOTS; i += 50) {
-    const batch = await Promise.all(
-      Array.from({ length: Math.min(50, PILOTS - i) }, (_, j) =>
-        connectTestPilot(`${node.url}/pilot`, pilotToken, {
-          site: SITE,
-          hostname: `bench-wn${i + j}`,
-          cores: 1,
-          memoryMb: 4000,
-          diskMb: 100_000,
-          walltimeLeftSec: 86_400,
-          multitask: false,
-          agent: "panda-bench",
-        }),
-      ),
-    );
-    pilots.push(...batch);
-  }
-  for (const pilot of pilots) void drivePilot(pilot, tracker);
+  const pilots = await PilotSwarm.start(
+    { url: `${node.url}/pilot`, token: pilotToken, pilots: PILOTS, site: SITE },
+    tracker.onSwarm,
+  );
   await until(() => node.dispatcher.connectedPilots().every((p) => p.ready.length > 0), 10_000);
-  return { node, pilots, tracker };
-}
-
-/** A protocol-level pilot whose payloads take no time: records each push, reports, asks for the next. */
-async function drivePilot(pilot: ConnectedTestPilot, tracker: Tracker): Promise<void> {
-  pilot.send({ type: "pilot.ready", thread: "primary" });
-  for await (const frame of pilot) {
-    if (frame.type === "error") {
-      tracker.errors++;
-      tracker.lastError = `${frame.code} ${frame.message}`;
-      continue;
-    }
-    if (frame.type !== "job.push") continue;
-    const { jobId, attempt } = frame.job;
-    const now = performance.now();
-    tracker.pushedAt.set(jobId, now);
-    if (!tracker.firstPushAt.has(jobId)) tracker.firstPushAt.set(jobId, now);
-    if (tracker.mode === "lifecycle") {
-      pilot.send({ type: "job.ack", jobId, attempt });
-      pilot.send({ type: "job.status", jobId, attempt, state: "starting" });
-      pilot.send({ type: "job.status", jobId, attempt, state: "running" });
-    }
-    pilot.send({ type: "job.ended", jobId, attempt, outcome: "finished", exitCode: 0, outputs: [] });
-    tracker.endedReports.set(jobId, (tracker.endedReports.get(jobId) ?? 0) + 1);
-    pilot.send({ type: "pilot.ready", thread: frame.thread });
-  }
+  return {
+    node,
+    pilots,
+    tracker,
+    async startRun(prefix, mode) {
+      await pilots.setMode(mode);
+      tracker.reset(prefix, mode);
+    },
+    async settle() {
+      await pilots.drain();
+    },
+  };
 }
 
 let taskSeq = 0;
@@ -444,7 +455,7 @@ function pilotsIdle(grid: BenchGrid, ms = 10_000): Promise<boolean> {
   return until(() => grid.node.dispatcher.connectedPilots().every((p) => p.ready.length > 0), ms);
 }
 
-function pandaPaced(
+async function pandaPaced(
   grid: BenchGrid,
   rate: number,
   failures: string[],
@@ -452,7 +463,7 @@ function pandaPaced(
   ms = DURATION_MS,
 ): Promise<PacedResult> {
   const { node, tracker } = grid;
-  tracker.reset(prefix, "ended-only");
+  await grid.startRun(prefix, "ended-only");
   return pacedRun(
     rate,
     (n) => submitJobs(node, prefix, n, failures),
@@ -460,6 +471,7 @@ function pandaPaced(
       startedAt: tracker.activatedAt,
       receivedAt: tracker.pushedAt,
       finished: () => tracker.finished,
+      settle: () => grid.settle(),
     },
     ms,
   );
@@ -467,7 +479,7 @@ function pandaPaced(
 
 async function pandaThroughput(grid: BenchGrid, failures: string[]): Promise<ThroughputResult> {
   const { node, tracker } = grid;
-  tracker.reset("batch-", "lifecycle");
+  await grid.startRun("batch-", "lifecycle");
   const started = performance.now();
   await Promise.all(submitJobs(node, "batch-", BATCH_JOBS, failures));
   await until(() => tracker.finished >= BATCH_JOBS, BATCH_LIMIT_MS);
@@ -691,7 +703,7 @@ async function pandaOverload(
   const { node, tracker } = grid;
   await pilotsIdle(grid);
   const prefix = "over-";
-  tracker.reset(prefix, "lifecycle");
+  await grid.startRun(prefix, "lifecycle");
   const pilotErrors = tracker.errors;
   const submissions = new Submissions();
   const rate = Math.max(1, Math.round(sustainable * OVERLOAD_FACTOR));
@@ -717,6 +729,7 @@ async function pandaOverload(
     () => submissions.answered === submissions.tasks && tracker.finals.size >= submissions.acceptedJobs,
     OVERLOAD_DRAIN_MS,
   );
+  await grid.settle();
   const drainSec = drained ? (performance.now() - offerEnd) / 1000 : null;
   const expected: string[] = [];
   for (const { taskId, jobs } of submissions.accepted) {
@@ -837,6 +850,7 @@ function pacedRows(rate: number, ours: PacedResult & Cost, bull: (PacedResult & 
     [`${at} event loop busy`, percent(ours.busy), bull ? percent(bull.busy) : "-", ""],
     row(`${at} node CPU ms/job`, ours.nodeMsPerJob, bull?.nodeMsPerJob ?? null, "lower"),
     row(`${at} redis CPU ms/job`, ours.redisMsPerJob, bull?.redisMsPerJob ?? null, "lower"),
+    [`${at} pilots CPU ms/job (own process)`, ours.pilotsMsPerJob, "-", ""],
     row(`${at} redis commands/job`, ours.redisCommandsPerJob, bull?.redisCommandsPerJob ?? null, "lower"),
   ];
 }
@@ -897,6 +911,8 @@ async function main(): Promise<void> {
   let pandaSteps: Step[] | null = null;
   try {
     grid = await startGrid(redis, dataDir);
+    const pilots = grid.pilots;
+    cpu.pilotsCpuMs = () => pilots.cpuMs();
     const bindMs = new Samples();
     grid.node.dispatcher.onDispatch((_site, ms) => bindMs.add(ms));
     for (const rate of RATES) {
@@ -925,6 +941,7 @@ async function main(): Promise<void> {
       rows.push(transitionsRow(batch, batchTransitions, ours.jobs));
       rows.push(row(`${batch} node CPU ms/job`, ours.nodeMsPerJob, bull?.nodeMsPerJob ?? null, "lower"));
       rows.push(row(`${batch} redis CPU ms/job`, ours.redisMsPerJob, bull?.redisMsPerJob ?? null, "lower"));
+      rows.push([`${batch} pilots CPU ms/job (own process)`, ours.pilotsMsPerJob, "-", ""]);
       rows.push(
         row(
           `${batch} redis commands/job`,
@@ -965,7 +982,7 @@ async function main(): Promise<void> {
     );
   } finally {
     if (grid) {
-      await Promise.all(grid.pilots.map((p) => p.close()));
+      await grid.pilots.stop();
       await grid.node.close();
     }
     meterClient.disconnect();
@@ -979,12 +996,16 @@ async function main(): Promise<void> {
       "",
       "latency: panda-actors from the commit of a job's transition to activated (runtime.onTransitions; its",
       "  queue.add effect starts in the same tick) to job.push decoded by the pilot; BullMQ from queue.add()",
-      "  called to its processor starting. One process, performance.now(). Pilots answer a push with",
+      "  called to its processor starting. Epoch clock of each process (performance.timeOrigin + now()). Pilots answer a push with",
       "  job.ended finished and pilot.ready. Jobs are created in ~1 ms ticks: grid.submit of tasks of the jobs",
       "  due (at most " + TASK_JOBS + " each), queue.add per job.",
       "batch: grid.submit of the batch -> every job finished, pilots report ack, starting, running, ended;",
       `  BullMQ addBulk -> every job completed, worker concurrency ${PILOTS}, removeOnComplete/removeOnFail.`,
-      "CPU ms/job: CPU time of this process (pilots and BullMQ clients included) and of redis-server over the run;",
+      "CPU ms/job: node = this process: the server node (" +
+        (benchRunsSource() ? "src/ through tsx" : "dist/, as users run it") +
+        ") and the submitter; BullMQ's",
+      "  node = its producer and workers, in this process; pilots = panda-actors' pilots, in a process of their own;",
+      "  redis = redis-server; all over the run.",
       "  redis commands/job: commands redis-server ran, those run by Lua scripts included.",
       "committed transitions/job: state changes of every actor (job, task, dataset, site) per job, each committed",
       "  with its history entry, effects and timers.",
