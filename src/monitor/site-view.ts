@@ -1,13 +1,14 @@
 import { failureSummary, pilotRequestsInWindow } from "../actors/site/stats.js";
-import { type QueueIndex, queueNames } from "../store/queue-index.js";
+import type { Runtime } from "../runtime/runtime.js";
+import { queueNames } from "../store/queue-index.js";
 import { readContext, type WorkloadContext } from "../workload/context.js";
 import { liveJobsBySite, type SiteState, siteNames } from "../workload/sites.js";
 import type { PilotView, SiteView } from "./shapes.js";
 
-export async function queueDepthOf(index: QueueIndex, site: string) {
+export async function queueDepthOf(runtime: Runtime, site: string) {
   const [production, analysis] = await Promise.all([
-    index.size(queueNames.siteQueue(site, "production")),
-    index.size(queueNames.siteQueue(site, "analysis")),
+    runtime.indexSize(queueNames.siteQueue(site, "production")),
+    runtime.indexSize(queueNames.siteQueue(site, "analysis")),
   ]);
   return { production, analysis };
 }
@@ -59,7 +60,7 @@ export async function readSiteViews(
     (await siteNames(ctx)).sort().map(async (name) => {
       const [site, depth] = await Promise.all([
         readContext(ctx, "site", name),
-        queueDepthOf(ctx.index, name),
+        queueDepthOf(ctx.runtime, name),
       ]);
       return site
         ? siteViewOf(

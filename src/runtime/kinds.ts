@@ -1,6 +1,7 @@
 import type { AnyStateMachine } from "xstate";
 import type { z } from "zod";
 import { actorKindSchema } from "./actor-ref.js";
+import type { MachineState } from "./compiled-machine.js";
 import { RuntimeError } from "./errors.js";
 
 /** A snapshot as persisted: plain data, no functions, no children. */
@@ -35,6 +36,33 @@ export interface KindDefinition<M extends AnyStateMachine = AnyStateMachine> {
    * reference) has them all written again with its commit.
    */
   constantContext?: readonly string[];
+  /** Indexes and counters derived from the kind's states (see `KindProjections`). */
+  projections?: KindProjections;
+}
+
+/** What one actor's state contributes to its shard's indexes and counters. */
+export interface Projection {
+  /** The index memberships of the state: the actor is `member` of index `key` with `score`. */
+  index: { key: string; member: string; score: number }[];
+  /** Counter contributions of the state: +value to `name` while the actor is in it. */
+  counters: { name: string; value: number }[];
+}
+
+/**
+ * Indexes and counters derived from a kind's states: a pure function of one
+ * actor's state. The runtime writes the difference between the state before
+ * and after a commit record into that record's commit, so an index or
+ * counter can never disagree with the actors, crash or no crash.
+ */
+export interface KindProjections {
+  /**
+   * Bumped whenever `of` would say something else for a stored state: a node
+   * taking over a shard written under older rules rebuilds its indexes.
+   */
+  version: number;
+  /** Every counter name `of` gives starts with one of these: a rebuild resets exactly those. */
+  counterPrefixes: readonly string[];
+  of(state: MachineState, id: string): Projection;
 }
 
 export const DEFAULT_CREATE_EVENT = "create";
@@ -72,5 +100,16 @@ export class KindRegistry {
 
   list(): string[] {
     return [...this.kinds.keys()].sort();
+  }
+
+  /**
+   * The version of every kind's projection rules together: a shard whose
+   * indexes were built under another is rebuilt. Each kind's version only
+   * grows, so the sum changes whenever one does.
+   */
+  projectionVersion(): number {
+    let version = 0;
+    for (const definition of this.kinds.values()) version += definition.projections?.version ?? 0;
+    return version;
   }
 }

@@ -1,10 +1,11 @@
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import { encode } from "../protocol/codec.js";
-import type { ActorKey, Fence, Store } from "../store/types.js";
+import type { ActorKey, Fence, IndexEntry, Store } from "../store/types.js";
 import { type ActorRef, actorKeyOf, parseActorKey, shardOf } from "./actor-ref.js";
 import { type Clock, systemClock, type TimerHandle } from "./clock.js";
 import { RuntimeError } from "./errors.js";
+import { IndexMirror } from "./index-mirror.js";
 import { IntakeGate, type IntakeGateOptions, type IntakeGateStats } from "./intake-gate.js";
 import { KeyedBatcher } from "./keyed-batcher.js";
 import type { KindDefinition, KindRegistry } from "./kinds.js";
@@ -18,7 +19,13 @@ import {
   parseEvent,
   stateValueToString,
 } from "./records.js";
-import { type CommittedTransition, type SendResult, ShardHost, type ShardHostConfig } from "./shard-host.js";
+import {
+  type CommittedTransition,
+  type InlineEffectHandler,
+  type SendResult,
+  ShardHost,
+  type ShardHostConfig,
+} from "./shard-host.js";
 import { type LiveActor, restore } from "./step.js";
 
 export interface RuntimeOptions {
@@ -113,7 +120,10 @@ export class Runtime {
   private readonly hostConfig: ShardHostConfig;
   private readonly clientOnly: boolean;
   private readonly hosts = new Map<number, ShardHost>();
+  /** The committed indexes and counters of the shards this node owns (see `IndexMirror`). */
+  readonly local = new IndexMirror();
   private readonly handlers = new Map<string, EffectHandler>();
+  private readonly inlineHandlers = new Map<string, InlineEffectHandler>();
   private readonly effectsInFlight = new Set<string>();
   private readonly unhandledWarned = new Set<string>();
   private readonly outboxAcks: KeyedBatcher<number, string>;
@@ -193,8 +203,16 @@ export class Runtime {
     if (!this.clientOnly) await this.store.removeNode(this.nodeId).catch(() => {});
   }
 
-  onEffect(effect: string, handler: EffectHandler): void {
+  /**
+   * Registers what runs an emitted effect after its commit. With `inline`,
+   * the effect is first offered to that handler while its cause is planned,
+   * before the commit (see `InlineEffectHandler`): what it handles there never
+   * reaches the outbox or `handler`.
+   */
+  onEffect(effect: string, handler: EffectHandler, options: { inline?: InlineEffectHandler } = {}): void {
     this.handlers.set(effect, handler);
+    if (options.inline) this.inlineHandlers.set(effect, options.inline);
+    else this.inlineHandlers.delete(effect);
   }
 
   /** Observes every group commit (metrics, benchmarks). */
@@ -324,7 +342,49 @@ export class Runtime {
     return sums;
   }
 
-  /** Reads any actor's current state straight from the store, from any node; null when it does not exist. */
+  /** True when this node owns every shard: `local` then holds every index and counter whole. */
+  ownsAllShards(): boolean {
+    return this.hosts.size === this.shardCount;
+  }
+
+  /**
+   * An index over every shard, lowest score first: the shards this node owns
+   * from memory, the others from the store (one read each). For readers that
+   * need the whole grid's view (the API, the monitor, releases), not hot paths.
+   */
+  async readIndex(key: string, offset: number, limit: number): Promise<IndexEntry[]> {
+    const entries = this.local.range(key, 0, offset + limit);
+    const read = await Promise.all(
+      this.unownedShards().map((shard) => this.store.readIndex(shard, key, 0, offset + limit)),
+    );
+    for (const page of read) entries.push(...page);
+    entries.sort((a, b) => a.score - b.score || (a.member < b.member ? -1 : a.member > b.member ? 1 : 0));
+    return entries.slice(offset, offset + limit);
+  }
+
+  /** Members of an index over every shard (see `readIndex`). */
+  async indexSize(key: string): Promise<number> {
+    const sizes = await Promise.all(
+      this.unownedShards().map(
+        async (shard) => (await this.store.readIndex(shard, key, 0, Number.MAX_SAFE_INTEGER)).length,
+      ),
+    );
+    return sizes.reduce((sum, n) => sum + n, this.local.size(key));
+  }
+
+  /** Zero-based position of a member in an index over every shard, or null when absent. */
+  async indexRank(key: string, member: string): Promise<number | null> {
+    const all = await this.readIndex(key, 0, Number.MAX_SAFE_INTEGER);
+    const at = all.findIndex((e) => e.member === member);
+    return at < 0 ? null : at;
+  }
+
+  private unownedShards(): number[] {
+    const shards: number[] = [];
+    for (let shard = 0; shard < this.shardCount; shard++) if (!this.hosts.has(shard)) shards.push(shard);
+    return shards;
+  }
+
   /**
    * An actor's state as committed. `resident` accepts the copy this node
    * holds for a shard it owns (what its last commit wrote, read without a
@@ -461,6 +521,8 @@ export class Runtime {
       clock: this.clock,
       log: this.log,
       config: this.hostConfig,
+      mirror: this.local,
+      inlineHandler: (effect) => this.inlineHandlers.get(effect),
       deliverEffects: (from, effects) => this.deliverEffects(from, effects),
       onFenced: (s) => {
         this.log.warn({ shard: s, epoch: fence.epoch }, "commit fenced: shard taken by another node");

@@ -6,14 +6,18 @@ import type {
   CommitRecord,
   DeliveryAck,
   Fence,
+  IndexOp,
   Store,
   TimerEntry,
 } from "../store/types.js";
 import { parseActorKey } from "./actor-ref.js";
 import type { Clock, TimerHandle } from "./clock.js";
+import type { MachineState } from "./compiled-machine.js";
 import { RuntimeError } from "./errors.js";
+import type { IndexMirror } from "./index-mirror.js";
 import type { KindDefinition, KindRegistry } from "./kinds.js";
 import type { Logger } from "./logger.js";
+import { ProjectionTotals, projectionChanges, projectionOf } from "./projections.js";
 import {
   type AnyEvent,
   decodeInboxPayload,
@@ -50,7 +54,48 @@ export interface Delivery {
   attempts: number;
   /** Commit this event in a record of its own: it was part of a record the store split. */
   solo?: boolean;
+  /**
+   * An inline effect's answer (see `InlineEffectHandler`): planned right
+   * after the event that caused it, in the same record, never retried on its
+   * own (a retried cause asks the handler again).
+   */
+  inline?: true;
+  /** Told once whether the record this delivery was planned into committed, with the actor's state after it. */
+  afterCommit?: ((committed: boolean, state: MachineState | null) => void)[];
 }
+
+/** Tells a delivery's `afterCommit` listeners how its planned record ended, once. */
+function tell(delivery: Delivery, committed: boolean, state: MachineState | null): void {
+  const listeners = delivery.afterCommit;
+  if (!listeners) return;
+  delivery.afterCommit = undefined;
+  for (const listener of listeners) listener(committed, state);
+}
+
+/**
+ * An effect answered during planning, before the commit: the handler looks
+ * at what it needs in memory and answers with events to the actor that
+ * emitted the effect, which join that actor's record. The effect is then
+ * never written to the outbox: its consequence commits atomically with its
+ * cause. `handled: false` leaves the effect to its ordinary, durable path.
+ */
+export type InlineEffectHandler = (
+  data: unknown,
+  context: { from: ActorKey; effectId: string; nowMs: number },
+) => InlineOutcome;
+
+export type InlineOutcome =
+  | { handled: false }
+  | {
+      handled: true;
+      /** Events to the emitting actor, applied right after the event that emitted the effect. */
+      events?: AnyEvent[];
+      /**
+       * Called once those events' record committed (true, with the actor's
+       * state after it) or did not (false: a conflict, a refusal, a lost shard).
+       */
+      settled?: (committed: boolean, state: MachineState | null) => void;
+    };
 
 /** An actor of this shard as held in memory: alive, absent (version 0) or unreadable. */
 interface Slot {
@@ -75,6 +120,10 @@ export interface ShardHostDeps {
   clock: Clock;
   log: Logger;
   config: ShardHostConfig;
+  /** The node's copy of its shards' indexes and counters: loaded at start, changed by each commit. */
+  mirror: IndexMirror;
+  /** The inline handler of an emitted effect, if it has one. */
+  inlineHandler(effect: string): InlineEffectHandler | undefined;
   /** Delivers committed effects (the runtime routes them and acknowledges the outbox). */
   deliverEffects(shard: number, effects: EffectPayload[]): void;
   /** The store refused our fence: the runtime must drop this shard. */
@@ -165,12 +214,77 @@ export class ShardHost {
 
   /** Starts hosting: picks up durable timers and queued inbox events left by any earlier owner. */
   async start(): Promise<void> {
+    await this.loadIndexes();
     await this.refreshTimerWake();
     await this.drainInbox(true);
     this.started = true;
     const held = this.heldUntilStarted;
     this.heldUntilStarted = [];
     for (const delivery of held) this.admit(delivery);
+  }
+
+  /**
+   * Brings the shard's indexes up to the kinds' current projection rules
+   * (rebuilt from every actor's state when they were written under others),
+   * then mirrors them and the counters in memory.
+   */
+  private async loadIndexes(): Promise<void> {
+    const { store, registry, mirror } = this.deps;
+    const version = registry.projectionVersion();
+    if ((await store.readIndexVersion(this.shard)) !== version) await this.rebuildIndexes(version);
+    const [indexes, counters] = await Promise.all([
+      store.readIndexes(this.shard),
+      store.readCounters(this.shard),
+    ]);
+    if (this.stopped) return;
+    mirror.load(this.shard, indexes, counters);
+  }
+
+  /** Recomputes the shard's indexes and projected counters from its actors' stored states. */
+  private async rebuildIndexes(version: number): Promise<void> {
+    const { store, registry, log } = this.deps;
+    const totals = new ProjectionTotals();
+    const counterPrefixes = new Set<string>();
+    for (const kind of registry.list()) {
+      for (const prefix of registry.get(kind).projections?.counterPrefixes ?? []) counterPrefixes.add(prefix);
+    }
+    let cursor = "0";
+    let actors = 0;
+    do {
+      const page = await store.scanActors(this.shard, cursor, 500);
+      cursor = page.cursor;
+      const projected = page.actors.filter((actor) => {
+        const kind = parseActorKey(actor).kind;
+        return registry.has(kind) && registry.get(kind).projections;
+      });
+      const stored = await store.loadActors(this.shard, projected);
+      projected.forEach((actor, i) => {
+        const record = stored[i];
+        if (!record) return;
+        const ref = parseActorKey(actor);
+        const definition = registry.get(ref.kind);
+        try {
+          const live = restore(definition, actor, record.version, record.snapshot, record.constants);
+          totals.add(projectionOf(definition, live.state, ref.id));
+          actors++;
+        } catch (err) {
+          log.warn(
+            { shard: this.shard, actor, err: (err as Error).message },
+            "unreadable actor left out of the indexes",
+          );
+        }
+      });
+    } while (cursor !== "0");
+    await store.rebuildIndexes(this.shard, this.fence, {
+      version,
+      indexes: totals.indexes,
+      counters: totals.counters,
+      counterPrefixes: [...counterPrefixes],
+    });
+    log.info(
+      { shard: this.shard, version, actors },
+      "shard indexes rebuilt for the current projection rules",
+    );
   }
 
   /** A direct send: into its mailbox, behind the backlog of the previous owner once that is read. */
@@ -221,6 +335,7 @@ export class ShardHost {
     for (const mailbox of this.mailboxes.values()) orphaned.push(...mailbox);
     this.mailboxes.clear();
     this.slots.clear();
+    this.deps.mirror.drop(this.shard);
     return orphaned;
   }
 
@@ -308,13 +423,18 @@ export class ShardHost {
       this.deps.onCommit?.(this.shard, records.length, performance.now() - startedMs);
       this.settle(steps, records, outcomes);
     } catch (err) {
+      // Inline answers planned into the batch go with it: a retried cause asks for them again.
+      const own = batch.filter((d) => {
+        tell(d, false, null);
+        return !d.inline;
+      });
       if (err instanceof FencedError) {
-        for (const d of batch) d.waiter?.reject(new RuntimeError("SHARD_LOST", err.message));
+        for (const d of own) d.waiter?.reject(new RuntimeError("SHARD_LOST", err.message));
         this.deps.onFenced(this.shard);
         return;
       }
       this.deps.log.warn({ shard: this.shard, err: (err as Error).message }, "commit failed; retrying");
-      this.requeueFront(batch);
+      this.requeueFront(own);
       this.retryHandle = clock.setTimer(() => {
         this.retryHandle = null;
         this.schedulePump();
@@ -333,13 +453,22 @@ export class ShardHost {
     const open = new Map<ActorKey, RecordBuilder>();
     const builders: RecordBuilder[] = [];
     const steps: PlannedStep[] = [];
-    for (const delivery of batch) {
+    // By index: an inline effect's answer joins the batch right behind its cause.
+    for (let i = 0; i < batch.length; i++) {
+      const delivery = batch[i]!;
       const planned = this.planStep(delivery, working, nowMs);
       steps.push(planned.step);
+      const answers = planned.step.result ? this.answerInline(delivery, planned.step.result, nowMs) : null;
+      if (answers) batch.splice(i + 1, 0, ...answers);
       if (!planned.recorded) continue;
       let builder = delivery.solo ? undefined : open.get(delivery.actor);
       if (!builder?.accepts(delivery)) {
-        builder = new RecordBuilder(delivery.actor, planned.expectedVersion, this.deps.config.historyCap);
+        builder = new RecordBuilder(
+          delivery.actor,
+          planned.expectedVersion,
+          planned.before,
+          this.deps.config.historyCap,
+        );
         builders.push(builder);
         if (delivery.solo) open.delete(delivery.actor);
         else open.set(delivery.actor, builder);
@@ -350,12 +479,77 @@ export class ShardHost {
     return { steps, records };
   }
 
+  /**
+   * Runs the inline handlers of a step's emitted effects; the effects they
+   * handle leave the step (no outbox entry, no delivery after the commit),
+   * and their answers come back as deliveries to the same actor.
+   */
+  private answerInline(cause: Delivery, result: StepResult, nowMs: number): Delivery[] | null {
+    if (result.refusal || result.effects.length === 0) return null;
+    let answers: Delivery[] | null = null;
+    let kept: EffectPayload[] | null = null;
+    for (let e = 0; e < result.effects.length; e++) {
+      const effect = result.effects[e]!;
+      const handler = effect.t === "emit" ? this.deps.inlineHandler(effect.effect) : undefined;
+      let outcome: InlineOutcome | undefined;
+      try {
+        outcome = handler?.((effect as { data: unknown }).data, {
+          from: cause.actor,
+          effectId: effect.id,
+          nowMs,
+        });
+      } catch (err) {
+        // A failing inline handler costs the shortcut, not the effect: it goes the durable way.
+        this.deps.log.error(
+          { shard: this.shard, effectId: effect.id, err: (err as Error).message },
+          "inline effect handler failed",
+        );
+        outcome = undefined;
+      }
+      if (!outcome?.handled) {
+        kept?.push(effect);
+        continue;
+      }
+      kept ??= result.effects.slice(0, e);
+      answers ??= [];
+      const events = outcome.events ?? [];
+      events.forEach((event, n) => {
+        answers!.push({
+          actor: cause.actor,
+          event,
+          eventId: `${effect.id}:a${n}`,
+          dedupe: false,
+          ack: null,
+          cause: `effect:${cause.actor}`,
+          waiter: null,
+          attempts: 0,
+          inline: true,
+        });
+      });
+      // Its answers commit in the cause's record: either tells how the record ended.
+      if (outcome.settled) {
+        const told = events.length > 0 ? answers[answers.length - 1]! : cause;
+        told.afterCommit ??= [];
+        told.afterCommit.push(outcome.settled);
+      }
+    }
+    if (kept) result.effects = kept;
+    return answers;
+  }
+
   /** Steps one delivery against the working copy of its actor. */
   private planStep(
     delivery: Delivery,
     working: Map<ActorKey, LiveActor | null>,
     nowMs: number,
-  ): { step: PlannedStep; recorded: boolean; expectedVersion: number; definition: KindDefinition | null } {
+  ): {
+    step: PlannedStep;
+    recorded: boolean;
+    expectedVersion: number;
+    /** The actor's state before this event (null: it did not exist or is unreadable). */
+    before: MachineState | null;
+    definition: KindDefinition | null;
+  } {
     const slot = this.slots.get(delivery.actor)!;
     slot.lastUsedMs = nowMs;
     if (slot.broken) {
@@ -373,6 +567,7 @@ export class ShardHost {
         step: { delivery, result: null, history, group: null },
         recorded: true,
         expectedVersion: slot.broken.version,
+        before: null,
         definition: null,
       };
     }
@@ -397,6 +592,7 @@ export class ShardHost {
       step: { delivery, result, history: result.history, group: null },
       recorded,
       expectedVersion: current?.version ?? 0,
+      before: current?.state ?? null,
       definition,
     };
   }
@@ -415,12 +611,25 @@ export class ShardHost {
     let timerFired = false;
     for (const r of records) {
       if (outcomeOf.get(r) !== "ok") continue;
+      if (r.record.index.length > 0 || r.record.counters.length > 0) {
+        this.deps.mirror.apply(this.shard, r.record.index, r.record.counters);
+      }
       for (const timer of r.record.timerAdds) earliestArmedMs = Math.min(earliestArmedMs, timer.dueAtMs);
       if (r.record.acks.some((ack) => ack.kind === "timer")) timerFired = true;
     }
     for (const { delivery, result, history, group } of steps) {
+      if (delivery.inline && (conflicted.has(delivery.actor) || !group || outcomeOf.get(group) !== "ok")) {
+        // An inline answer is never retried on its own: its cause, retried, asks the handler again.
+        tell(delivery, false, null);
+        if (group && outcomeOf.get(group) !== "ok") {
+          conflicted.add(delivery.actor);
+          this.slots.delete(delivery.actor);
+        }
+        continue;
+      }
       if (conflicted.has(delivery.actor)) {
         // An earlier event of this actor in the batch did not apply as planned: recompute from the store.
+        tell(delivery, false, null);
         retry.push(delivery);
         continue;
       }
@@ -430,6 +639,7 @@ export class ShardHost {
         if (outcome === "split") for (const s of group!.steps) s.delivery.solo = true;
         conflicted.add(delivery.actor);
         this.slots.delete(delivery.actor);
+        tell(delivery, false, null);
         retry.push(delivery);
         continue;
       }
@@ -440,6 +650,7 @@ export class ShardHost {
           conflicted.add(delivery.actor);
           this.slots.delete(delivery.actor);
         }
+        tell(delivery, false, null);
         delivery.waiter?.resolve({ outcome });
         delivery.onSettled?.();
         continue;
@@ -450,6 +661,8 @@ export class ShardHost {
       if (result && group) {
         transitions.push({ actor: delivery.actor, entry: history, state: result.next?.state ?? null });
       }
+      const applied = Boolean(result?.next && !result.refusal);
+      tell(delivery, applied, applied ? result!.next!.state : null);
       if (result?.refusal || !result) {
         delivery.waiter?.reject(result?.refusal ?? this.slots.get(delivery.actor)?.broken?.error);
       } else {
@@ -662,6 +875,8 @@ class RecordBuilder {
   constructor(
     private readonly actor: ActorKey,
     private readonly expectedVersion: number,
+    /** The actor's state before the record's first event: what its projection changes from. */
+    private readonly before: MachineState | null,
     private readonly historyCap: number,
   ) {}
 
@@ -694,6 +909,18 @@ class RecordBuilder {
   }
 
   build(): PlannedRecord {
+    let index: IndexOp[] = [];
+    if (this.last?.definition.projections) {
+      const id = parseActorKey(this.actor).id;
+      const { definition, live } = this.last;
+      const changes = projectionChanges(
+        projectionOf(definition, this.before, id),
+        projectionOf(definition, live.state, id),
+      );
+      index = changes.index;
+      for (const { name, delta } of changes.counters)
+        this.counters.set(name, (this.counters.get(name) ?? 0) + delta);
+    }
     const { timerAdds, timerCancels, counters } = netChanges(this.timers, this.counters);
     const parts = this.last ? encodeSnapshotParts(this.last.definition, this.last.live) : null;
     const record: CommitRecord = {
@@ -708,6 +935,7 @@ class RecordBuilder {
       timerCancels,
       outbox: this.outbox,
       counters,
+      index,
       dedupeIds: this.dedupeIds,
       acks: this.acks,
     };

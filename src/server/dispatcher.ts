@@ -1,5 +1,6 @@
 import type { IncomingMessage } from "node:http";
 import { z } from "zod";
+import { THREAD_SCORE } from "../actors/job/projections.js";
 import type { JobContext } from "../actors/job/schema.js";
 import { refs } from "../actors/shared/names.js";
 import {
@@ -14,12 +15,14 @@ import {
 import { validate } from "../protocol/codec.js";
 import type { JobSpec, Thread } from "../protocol/messages.js";
 import type { TimerHandle } from "../runtime/clock.js";
+import type { MachineState } from "../runtime/compiled-machine.js";
 import { isRuntimeError } from "../runtime/errors.js";
 import type { Logger } from "../runtime/logger.js";
 import { queueNames } from "../store/queue-index.js";
 import { storageUrl } from "../transfer/http-client.js";
 import { readContext } from "../workload/context.js";
 import type { Grid } from "../workload/grid.js";
+import type { QueueEntry, ThreadOffer } from "../workload/queue-service.js";
 import { SharedHeadReads } from "./shared-head-reads.js";
 import type { TokenRegistry } from "./tokens.js";
 
@@ -49,9 +52,15 @@ const pilotKillSchema = z.object({
   reason: z.string(),
 });
 
-/** Jobs a pilot holds, as `jobId` members scored by thread: durable, so a restarted server can welcome it back. */
-const pilotJobsQueue = (pilotId: string) => `pilot-jobs:${pilotId}`;
-const THREAD_SCORE: Record<Thread, number> = { primary: 0, secondary: 1 };
+/** Candidates taken from the head of a local queue at a time. */
+const LOCAL_CANDIDATES = 16;
+
+/** The site of a site queue's index name, or null for any other index. */
+function siteOfQueue(key: string): string | null {
+  if (!key.startsWith("site-queue:")) return null;
+  const end = key.lastIndexOf(":");
+  return end > "site-queue:".length ? key.slice("site-queue:".length, end) : null;
+}
 
 function attemptOf(jobId: string): number {
   return Number(jobId.slice(jobId.lastIndexOf(".") + 1));
@@ -79,6 +88,8 @@ export class Dispatcher implements GatewayHandlers {
   private readonly readyBySite = new Map<string, Set<PilotEntry>>();
   /** Jobs a thread of this node is binding right now: other local threads look elsewhere. */
   private readonly claiming = new Set<string>();
+  /** Sites whose queue gained jobs this turn: filled once, after the turn. */
+  private readonly fillsDue = new Set<string>();
   private readonly heads: SharedHeadReads;
   /** On the runtime's clock, so a simulation's virtual time drives it like every other timer. */
   private idleTimer: TimerHandle | null = null;
@@ -91,12 +102,16 @@ export class Dispatcher implements GatewayHandlers {
     private readonly tokens: TokenRegistry,
     private readonly options: DispatcherOptions,
   ) {
-    this.heads = new SharedHeadReads(grid.ctx.index);
+    this.heads = new SharedHeadReads((queue, count) => grid.runtime.readIndex(queue, 0, count));
     grid.setPilotCounter((site) => this.connectedAt(site));
-    grid.onActivated((site) => {
-      for (const lane of ["production", "analysis"] as const)
-        this.heads.changed(queueNames.siteQueue(site, lane));
-      void this.fillSite(site);
+    grid.setThreadOffer((entry, nowMs) => this.offerThread(entry, nowMs));
+    // A job joined a site's queue on a shard of this node (its commit landed): waiting threads may take it.
+    grid.runtime.local.onChange((key, _member, score) => {
+      if (score === null) return;
+      const site = siteOfQueue(key);
+      if (site === null) return;
+      this.heads.changed(key);
+      this.scheduleFill(site);
     });
     grid.runtime.onEffect("pilot.kill", (data) => this.killOnPilot(data));
     this.scheduleIdlePoll();
@@ -157,7 +172,7 @@ export class Dispatcher implements GatewayHandlers {
     }
     atSite.add(entry);
     this.notePilotSeen(session.site, session.pilotId);
-    const held = await this.grid.ctx.index.range(pilotJobsQueue(session.pilotId), 0, 100);
+    const held = await this.grid.runtime.readIndex(queueNames.pilotJobs(session.pilotId), 0, 100);
     return held.map((e) => ({
       jobId: e.member,
       attempt: attemptOf(e.member),
@@ -219,7 +234,6 @@ export class Dispatcher implements GatewayHandlers {
         };
         await this.report(session, message, ended);
         entry.pushed.delete(message.jobId);
-        await this.grid.ctx.index.remove(pilotJobsQueue(session.pilotId), message.jobId);
         return;
       }
     }
@@ -277,7 +291,6 @@ export class Dispatcher implements GatewayHandlers {
 
   private async killOnPilot(data: unknown): Promise<void> {
     const kill = validate(pilotKillSchema, data, "pilot.kill");
-    await this.grid.ctx.index.remove(pilotJobsQueue(kill.pilotId ?? ""), kill.jobId);
     const entry = kill.pilotId ? this.pilots.get(kill.pilotId) : undefined;
     entry?.pushed.delete(kill.jobId);
     // A pilot connected elsewhere (or not at all) learns it at its next report, answered with a kill.
@@ -342,12 +355,12 @@ export class Dispatcher implements GatewayHandlers {
     return outcome;
   }
 
-  /** Claims the best fitting job of the site for one thread and pushes it. */
   /**
    * Binds the best fitting job of the site to one thread and pushes it. The
    * job actor is the arbiter: its `dispatch` is accepted once, so two threads
-   * (on any nodes) can never hold one job; the queue entry is removed after,
-   * and a crash in between leaves only a stale entry the next look discards.
+   * (on any nodes) can never hold one job. The queue is what the jobs' states
+   * say (their projections): the shards this node owns in memory first, then,
+   * on a grid of several nodes, the others' from the store.
    */
   private async dispatchTo(entry: PilotEntry, thread: Thread): Promise<boolean> {
     const site = entry.session.site;
@@ -355,52 +368,80 @@ export class Dispatcher implements GatewayHandlers {
     for (const lane of lanes) {
       const queue = queueNames.siteQueue(site, lane);
       const looked = new Set<string>();
-      // Jobs other local threads are binding, and the ones looked at already, still sit at the
-      // head of the queue: when they are all a read finds, read past them (further each time:
-      // threads reading at once take what each read). Nothing to take only when the lane holds
-      // nothing more.
-      let count = 16;
-      for (;;) {
-        const head = await this.heads.head(queue, count);
-        const candidates = head.filter((c) => !looked.has(c.member) && !this.claiming.has(c.member));
-        if (candidates.length === 0) {
-          if (head.length < count) break;
-          // Powers of two, so the threads reading past the same head ask for the same read and share it.
-          count = 2 ** Math.ceil(Math.log2(Math.max(2 * count, 16 + this.claiming.size + looked.size)));
-          continue;
-        }
-        for (const candidate of candidates) {
-          looked.add(candidate.member);
-          if (this.claiming.has(candidate.member)) continue;
-          this.claiming.add(candidate.member);
-          try {
-            if ((await this.bind(entry, thread, candidate.member, queue)) === "pushed") return true;
-          } finally {
-            this.claiming.delete(candidate.member);
-          }
-        }
-      }
+      if (await this.dispatchLocal(entry, thread, queue, looked)) return true;
+      if (!this.grid.runtime.ownsAllShards() && (await this.dispatchRemote(entry, thread, queue, looked)))
+        return true;
     }
     return false;
   }
 
-  private async bind(
+  /** From the queue of the shards this node owns, held in memory: no read. */
+  private async dispatchLocal(
     entry: PilotEntry,
     thread: Thread,
-    jobId: string,
     queue: string,
-  ): Promise<"pushed" | "unfit" | "gone"> {
+    looked: Set<string>,
+  ): Promise<boolean> {
+    for (;;) {
+      const candidates: string[] = [];
+      this.grid.runtime.local.scan(queue, (member) => {
+        if (!looked.has(member) && !this.claiming.has(member)) candidates.push(member);
+        return candidates.length < LOCAL_CANDIDATES;
+      });
+      if (candidates.length === 0) return false;
+      for (const jobId of candidates) {
+        looked.add(jobId);
+        if (await this.claimAndBind(entry, thread, jobId)) return true;
+      }
+    }
+  }
+
+  /** From every shard's queue in the store: the jobs of other nodes' shards. */
+  private async dispatchRemote(
+    entry: PilotEntry,
+    thread: Thread,
+    queue: string,
+    looked: Set<string>,
+  ): Promise<boolean> {
+    // Jobs other local threads are binding, and the ones looked at already, still sit at the
+    // head of the queue: when they are all a read finds, read past them (further each time:
+    // threads reading at once take what each read). Nothing to take only when the lane holds
+    // nothing more.
+    let count = 16;
+    for (;;) {
+      const head = await this.heads.head(queue, count);
+      const candidates = head.filter((c) => !looked.has(c.member) && !this.claiming.has(c.member));
+      if (candidates.length === 0) {
+        if (head.length < count) return false;
+        // Powers of two, so the threads reading past the same head ask for the same read and share it.
+        count = 2 ** Math.ceil(Math.log2(Math.max(2 * count, 16 + this.claiming.size + looked.size)));
+        continue;
+      }
+      for (const candidate of candidates) {
+        looked.add(candidate.member);
+        if (await this.claimAndBind(entry, thread, candidate.member)) return true;
+      }
+    }
+  }
+
+  private async claimAndBind(entry: PilotEntry, thread: Thread, jobId: string): Promise<boolean> {
+    if (this.claiming.has(jobId)) return false;
+    this.claiming.add(jobId);
+    try {
+      return (await this.bind(entry, thread, jobId)) === "pushed";
+    } finally {
+      this.claiming.delete(jobId);
+    }
+  }
+
+  private async bind(entry: PilotEntry, thread: Thread, jobId: string): Promise<"pushed" | "unfit" | "gone"> {
     const startedMs = performance.now();
-    const { index } = this.grid.ctx;
     const session = entry.session;
     // Only a secondary thread must look at the job first (its walltime); for a primary the
     // dispatch itself is the check, and a job that is no longer activated refuses it.
     if (thread === "secondary") {
-      const current = await readContext(this.grid.ctx, "job", jobId);
-      if (current?.state !== "activated") {
-        await index.remove(queue, jobId);
-        return "gone";
-      }
+      const current = await readContext(this.grid.ctx, "job", jobId, { resident: true });
+      if (current?.state !== "activated") return "gone";
       if (current.context.resources.walltimeSec > this.options.shortAnalysisWalltimeSec) return "unfit";
     }
     let job: JobContext;
@@ -420,23 +461,76 @@ export class Dispatcher implements GatewayHandlers {
       }
     } catch {
       // Another thread won it, or it was killed meanwhile.
-      await index.remove(queue, jobId);
       return "gone";
     }
-    // Recorded as the pilot's before it is pushed, so a restarted server welcomes the pilot back with it.
-    await Promise.all([
-      index.remove(queue, jobId),
-      index.add(pilotJobsQueue(session.pilotId), jobId, THREAD_SCORE[thread]),
-    ]);
-    entry.pushed.set(jobId, job.attempt);
+    this.push(entry, thread, job, startedMs);
+    return "pushed";
+  }
+
+  /** Sends a bound job to its thread (the job is recorded as the pilot's by its own commit). */
+  private push(entry: PilotEntry, thread: Thread, job: JobContext, startedMs: number): void {
+    const session = entry.session;
+    entry.pushed.set(job.jobId, job.attempt);
     if (!session.push({ type: "job.push", thread, job: this.jobSpec(job) })) {
       // The socket is gone or full: the job is sent but unheard of; the sent watchdog fails it and it is retried.
-      this.options.log.warn({ pilotId: session.pilotId, jobId }, "push refused by the session");
-      return "pushed";
+      this.options.log.warn({ pilotId: session.pilotId, jobId: job.jobId }, "push refused by the session");
+      return;
     }
     const ms = performance.now() - startedMs;
     for (const listener of this.dispatchLatency) listener(session.site, ms);
-    return "pushed";
+  }
+
+  /**
+   * A job being activated (asked inline, before its commit): a thread of its
+   * site that waits for work and fits it is bound to it at once, so the job
+   * never waits in the queue. The thread is taken now and given back if the
+   * dispatch does not commit.
+   */
+  private offerThread(job: QueueEntry, nowMs: number): ThreadOffer | null {
+    if (this.closed || !job.site) return null;
+    const waiting = this.readyBySite.get(job.site);
+    if (!waiting || waiting.size === 0) return null;
+    const short =
+      job.type === "analysis" && job.resources.walltimeSec <= this.options.shortAnalysisWalltimeSec;
+    let chosen: { entry: PilotEntry; thread: Thread } | null = null;
+    for (const entry of waiting) {
+      if (entry.draining || !entry.session.open) continue;
+      // A short analysis job goes to a secondary thread when one waits: primaries stay free for production.
+      if (short && entry.ready.has("secondary")) {
+        chosen = { entry, thread: "secondary" };
+        break;
+      }
+      if (entry.ready.has("primary")) chosen ??= { entry, thread: "primary" };
+      if (chosen && !short) break;
+    }
+    if (!chosen) return null;
+    const { entry, thread } = chosen;
+    this.markBusy(entry, thread);
+    const startedMs = performance.now();
+    return {
+      dispatch: { type: "dispatch", pilotId: entry.session.pilotId, thread, atMs: nowMs },
+      settled: (committed: boolean, state: MachineState | null) => {
+        if (committed && state) {
+          this.push(entry, thread, state.context as JobContext, startedMs);
+          return;
+        }
+        if (!entry.session.open || entry.draining || this.pilots.get(entry.session.pilotId) !== entry) return;
+        this.markReady(entry, thread);
+        void this.fillPilot(entry);
+      },
+    };
+  }
+
+  /** Fills a site's waiting threads once per turn however many of its jobs were queued in it. */
+  private scheduleFill(site: string): void {
+    if (this.fillsDue.has(site)) return;
+    this.fillsDue.add(site);
+    if (this.fillsDue.size > 1) return;
+    setImmediate(() => {
+      const sites = [...this.fillsDue];
+      this.fillsDue.clear();
+      for (const s of sites) void this.fillSite(s);
+    });
   }
 
   /** The job's context if it is dispatched to this pilot, waiting briefly for a dispatch queued on another node. */

@@ -1,4 +1,7 @@
-import type { IndexEntry, QueueIndex } from "../store/queue-index.js";
+import type { IndexEntry } from "../store/types.js";
+
+/** Reads the first `count` entries of a queue. */
+export type QueueHeadReader = (queue: string, count: number) => Promise<IndexEntry[]>;
 
 /**
  * Reads of a site queue's head that overlap share one round trip: when many
@@ -12,13 +15,13 @@ import type { IndexEntry, QueueIndex } from "../store/queue-index.js";
 export class SharedHeadReads {
   private readonly inFlight = new Map<string, { count: number; read: Promise<IndexEntry[]> }>();
 
-  constructor(private readonly index: QueueIndex) {}
+  constructor(private readonly read: QueueHeadReader) {}
 
   /** The first `count` entries of the queue, from a read in flight that asked for at least as many, or a new one. */
   head(queue: string, count: number): Promise<IndexEntry[]> {
     const shared = this.inFlight.get(queue);
     if (shared && shared.count >= count) return shared.read;
-    const read = this.index.range(queue, 0, count);
+    const read = this.read(queue, count);
     const entry = { count, read };
     this.inFlight.set(queue, entry);
     const done = () => {

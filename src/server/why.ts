@@ -1,3 +1,4 @@
+import { laneOf } from "../actors/job/projections.js";
 import { decideRetry } from "../actors/job/retry.js";
 import type { JobContext } from "../actors/job/schema.js";
 import { refs } from "../actors/shared/names.js";
@@ -8,7 +9,6 @@ import { jobLogLocation, openJobLog, tailOf } from "../monitor/job-log.js";
 import type { HistoryEntry } from "../runtime/records.js";
 import { queueNames } from "../store/queue-index.js";
 import { readContext, type WorkloadContext } from "../workload/context.js";
-import { laneOf } from "../workload/queue-service.js";
 import type { IncidentLog } from "./incidents.js";
 
 export interface CandidateExplanation {
@@ -215,7 +215,10 @@ async function whatItWaitsFor(ctx: WorkloadContext, job: JobContext, state: stri
   if (state === "activated" && job.site) {
     const lane = laneOf(job.type);
     const name = queueNames.siteQueue(job.site, lane);
-    const [rank, length] = await Promise.all([ctx.index.rank(name, job.jobId), ctx.index.size(name)]);
+    const [rank, length] = await Promise.all([
+      ctx.runtime.indexRank(name, job.jobId),
+      ctx.runtime.indexSize(name),
+    ]);
     const position = rank === null ? length + 1 : rank + 1;
     summary.push(
       `waits for a pilot at ${job.site}: position ${position} of ${length} in the ${lane} queue (${ctx.connectedPilots(job.site)} pilot(s) connected to this node)`,
@@ -224,10 +227,11 @@ async function whatItWaitsFor(ctx: WorkloadContext, job: JobContext, state: stri
   }
   if (state === "throttled") {
     const max = ctx.settings.maxActiveJobsPerUser;
-    const [active, rank] = await Promise.all([
-      ctx.index.size(queueNames.userActive(job.user)),
-      ctx.index.rank(queueNames.userThrottled(job.user), job.jobId),
+    const [counters, rank] = await Promise.all([
+      ctx.runtime.readCounters(queueNames.userActive(job.user)),
+      ctx.runtime.indexRank(queueNames.userThrottled(job.user), job.jobId),
     ]);
+    const active = counters.get(queueNames.userActive(job.user)) ?? 0;
     summary.push(`held by the user quota: ${job.user} has ${active} active job(s), at most ${max}`);
     return { userQuota: { user: job.user, active, max, throttledPosition: rank === null ? null : rank + 1 } };
   }

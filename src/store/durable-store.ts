@@ -4,7 +4,7 @@ import { StoreError } from "./errors.js";
 import { frameOf } from "./frames.js";
 import { MemoryQueueIndex, type MemoryQueueIndexState } from "./memory-queue-index.js";
 import { MemoryStore, type MemoryStoreState } from "./memory-store.js";
-import type { IndexEntry, QueueIndex } from "./queue-index.js";
+import type { QueueIndex } from "./queue-index.js";
 import { StateDirectory } from "./state-dir.js";
 import type {
   ActorKey,
@@ -13,6 +13,8 @@ import type {
   CommitRecord,
   Fence,
   InboxEntry,
+  IndexEntry,
+  IndexRebuild,
   Lease,
   OutboxEntry,
   Store,
@@ -68,6 +70,17 @@ type Op =
   | ["appendInbox", number, { eventId: string; payload: Buffer }[]]
   /** Effect ids by shard, as entries: a Map would come back from msgpack as an object. */
   | ["ackOutbox", [number, readonly string[]][]]
+  | [
+      "rebuildIndexes",
+      number,
+      Fence,
+      {
+        version: number;
+        indexes: [string, IndexEntry[]][];
+        counters: [string, number][];
+        counterPrefixes: string[];
+      },
+    ]
   | ["index.add", string, string, number]
   | ["index.addIfBelow", string, string, number, number]
   | ["index.remove", string, string]
@@ -104,6 +117,12 @@ function applyOp(store: MemoryStore, index: MemoryQueueIndex, op: Op): Promise<u
       return store.appendInbox(op[1], op[2]);
     case "ackOutbox":
       return store.ackOutbox(new Map(op[1]));
+    case "rebuildIndexes":
+      return store.rebuildIndexes(op[1], op[2], {
+        ...op[3],
+        indexes: new Map(op[3].indexes),
+        counters: new Map(op[3].counters),
+      });
     case "index.add":
       return index.add(op[1], op[2], op[3]);
     case "index.addIfBelow":
@@ -418,8 +437,30 @@ export class DurableStore implements Store {
     return this.change(["ackOutbox", [...effectIdsByShard]]);
   }
 
-  /** Usable by the index wrapper: the same checks as every store call. */
-  readIndex(): MemoryQueueIndex {
+  async readIndex(shard: number, key: string, offset: number, limit: number): Promise<IndexEntry[]> {
+    return this.read().readIndex(shard, key, offset, limit);
+  }
+
+  async readIndexes(shard: number): Promise<Map<string, IndexEntry[]>> {
+    return this.read().readIndexes(shard);
+  }
+
+  async rebuildIndexes(shard: number, fence: Fence, rebuild: IndexRebuild): Promise<void> {
+    // Maps are logged as entries: msgpack would bring them back as objects.
+    return this.change([
+      "rebuildIndexes",
+      shard,
+      fence,
+      { ...rebuild, indexes: [...rebuild.indexes], counters: [...rebuild.counters] },
+    ]);
+  }
+
+  async readIndexVersion(shard: number): Promise<number> {
+    return this.read().readIndexVersion(shard);
+  }
+
+  /** Usable by the queue index wrapper: the same checks as every store call. */
+  queueIndexForReads(): MemoryQueueIndex {
     this.usable();
     return this.memoryIndex;
   }
@@ -478,14 +519,14 @@ class DurableQueueIndex implements QueueIndex {
   }
 
   async range(queue: string, offset: number, count: number): Promise<IndexEntry[]> {
-    return this.store.readIndex().range(queue, offset, count);
+    return this.store.queueIndexForReads().range(queue, offset, count);
   }
 
   async rank(queue: string, member: string): Promise<number | null> {
-    return this.store.readIndex().rank(queue, member);
+    return this.store.queueIndexForReads().rank(queue, member);
   }
 
   async size(queue: string): Promise<number> {
-    return this.store.readIndex().size(queue);
+    return this.store.queueIndexForReads().size(queue);
   }
 }

@@ -8,6 +8,9 @@ import type {
   CommitRecord,
   Fence,
   InboxEntry,
+  IndexEntry,
+  IndexOp,
+  IndexRebuild,
   Lease,
   OutboxEntry,
   Store,
@@ -27,6 +30,9 @@ interface ShardState {
   outboxSeq: number;
   seen: SeenIds;
   counters: Map<string, number>;
+  /** Index name -> member -> score. */
+  indexes: Map<string, Map<string, number>>;
+  indexVersion: number;
 }
 
 /** A whole MemoryStore as plain data (what `DurableStore` snapshots): every Map as its entries. */
@@ -44,6 +50,9 @@ export interface MemoryStoreState {
     outboxSeq: number;
     seen: [string, number][];
     counters: [string, number][];
+    /** Absent in states saved before indexes existed. */
+    indexes?: [string, [string, number][]][];
+    indexVersion?: number;
   }[];
 }
 
@@ -79,6 +88,8 @@ export class MemoryStore implements Store {
         outboxSeq: 0,
         seen: new SeenIds(),
         counters: new Map(),
+        indexes: new Map(),
+        indexVersion: 0,
       };
       this.shards.set(shard, state);
     }
@@ -189,6 +200,7 @@ export class MemoryStore implements Store {
       if (value === 0) state.counters.delete(name);
       else state.counters.set(name, value);
     }
+    applyIndexOps(state.indexes, record.index);
     for (const effect of record.outbox) {
       if (state.outbox.has(effect.effectId)) continue;
       state.outbox.set(effect.effectId, {
@@ -287,6 +299,40 @@ export class MemoryStore implements Store {
     return new Map(this.shard(shard).counters);
   }
 
+  async readIndex(shard: number, key: string, offset: number, limit: number): Promise<IndexEntry[]> {
+    const members = this.shard(shard).indexes.get(key);
+    if (!members) return [];
+    return sortedEntries(members).slice(offset, offset + limit);
+  }
+
+  async readIndexes(shard: number): Promise<Map<string, IndexEntry[]>> {
+    const all = new Map<string, IndexEntry[]>();
+    for (const [key, members] of this.shard(shard).indexes) all.set(key, sortedEntries(members));
+    return all;
+  }
+
+  async rebuildIndexes(shard: number, fence: Fence, rebuild: IndexRebuild): Promise<void> {
+    const state = this.shard(shard);
+    this.checkFence(shard, state, fence);
+    state.indexes.clear();
+    for (const [key, entries] of rebuild.indexes) {
+      if (entries.length === 0) continue;
+      state.indexes.set(key, new Map(entries.map((e) => [e.member, e.score])));
+    }
+    for (const name of [...state.counters.keys()]) {
+      if (rebuild.counterPrefixes.some((prefix) => name.startsWith(prefix))) state.counters.delete(name);
+    }
+    for (const [name, value] of rebuild.counters) {
+      if (value === 0) state.counters.delete(name);
+      else state.counters.set(name, value);
+    }
+    state.indexVersion = rebuild.version;
+  }
+
+  async readIndexVersion(shard: number): Promise<number> {
+    return this.shard(shard).indexVersion;
+  }
+
   async readOutbox(shard: number, limit: number): Promise<OutboxEntry[]> {
     const entries = [...this.shard(shard).outbox.values()].sort((a, b) => a.seq - b.seq);
     return entries.slice(0, limit).map((e) => ({ ...e, payload: Buffer.from(e.payload) }));
@@ -323,6 +369,8 @@ export class MemoryStore implements Store {
         outboxSeq: state.outboxSeq,
         seen: state.seen.entries(),
         counters: [...state.counters],
+        indexes: [...state.indexes].map(([key, members]) => [key, [...members]]),
+        indexVersion: state.indexVersion,
       })),
     };
   }
@@ -344,7 +392,33 @@ export class MemoryStore implements Store {
       state.outboxSeq = s.outboxSeq;
       for (const [id, atMs] of [...s.seen].sort((a, b) => a[1] - b[1])) state.seen.add(id, atMs);
       for (const [name, value] of s.counters) state.counters.set(name, value);
+      for (const [key, members] of s.indexes ?? []) state.indexes.set(key, new Map(members));
+      state.indexVersion = s.indexVersion ?? 0;
     }
     return store;
   }
+}
+
+/** Applies index changes in order; an index left empty is dropped. */
+function applyIndexOps(indexes: Map<string, Map<string, number>>, ops: readonly IndexOp[]): void {
+  for (const { key, member, score } of ops) {
+    let members = indexes.get(key);
+    if (score === null) {
+      if (!members?.delete(member)) continue;
+      if (members.size === 0) indexes.delete(key);
+      continue;
+    }
+    if (!members) {
+      members = new Map();
+      indexes.set(key, members);
+    }
+    members.set(member, score);
+  }
+}
+
+/** By score, then member: the order Redis keeps a sorted set in. */
+function sortedEntries(members: Map<string, number>): IndexEntry[] {
+  const entries = [...members].map(([member, score]) => ({ member, score }));
+  entries.sort((a, b) => a.score - b.score || (a.member < b.member ? -1 : a.member > b.member ? 1 : 0));
+  return entries;
 }

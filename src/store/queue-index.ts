@@ -5,10 +5,9 @@
  * pop instead of a scan. Every operation is idempotent or atomic on its own,
  * so at-least-once effects keep an index right.
  */
-export interface IndexEntry {
-  member: string;
-  score: number;
-}
+import type { IndexEntry } from "./types.js";
+
+export type { IndexEntry } from "./types.js";
 
 export interface QueueIndex {
   /** Inserts or re-scores a member. */
@@ -30,14 +29,27 @@ export interface QueueIndex {
   size(queue: string): Promise<number>;
 }
 
-/** Queue names in one place, so producers and consumers of an index cannot disagree. */
+/**
+ * Index and counter names in one place, so producers and consumers cannot
+ * disagree. The first group are shard indexes, derived from job states by
+ * the job kind's projections and written with its commits (read through
+ * `Runtime.local` and `Runtime.readIndex`); the last are global indexes of
+ * the `QueueIndex`.
+ */
 export const queueNames = {
   /** Activated jobs of a site waiting for a pilot thread, by kind of work. */
   siteQueue: (site: string, lane: "production" | "analysis") => `site-queue:${site}:${lane}`,
-  /** Jobs of a user that count against the user's quota (activated to running). */
-  userActive: (user: string) => `user-active:${user}`,
   /** Jobs of a user held back by the quota, oldest first. */
   userThrottled: (user: string) => `user-throttled:${user}`,
+  /** Jobs a pilot holds (sent to it, starting, running), scored by thread: primary 0, secondary 1. */
+  pilotJobs: (pilotId: string) => `pilot-jobs:${pilotId}`,
+  /** Counter: a user's jobs that count against the user's quota (activated until they end). */
+  userActive: (user: string) => `users:${user}:active`,
+  /** Counter: a user's jobs held back by the quota. */
+  userThrottledCount: (user: string) => `users:${user}:throttled`,
+  /** The user a `userThrottledCount` counter is of; null for another name. */
+  userOfThrottledCount: (name: string): string | null =>
+    name.startsWith("users:") && name.endsWith(":throttled") ? name.slice(6, -":throttled".length) : null,
   /** Every site of the grid. */
   sites: () => "sites",
   /** Every task, by submission time. */

@@ -6,10 +6,10 @@ import type { CommitOptions, CommitOutcome, CommitRecord, Fence } from "./types.
 /** The outcome codes `commit.lua` returns, indexed by code. */
 const OUTCOME_BY_CODE: readonly CommitOutcome[] = ["ok", "duplicate", "conflict", "stale", "split"];
 
-/** Bytes of the batch part of the header before its three length-prefixed strings: epoch, count. */
-const BATCH_FIXED_SIZE = 8 + 4;
-/** Bytes of one record's header, `commit.lua`'s struct format `<ddBBI4I4I4I4I4I4I4I4I4`. */
-const RECORD_HEADER_SIZE = 54;
+/** Bytes of the batch part of the header before its three length-prefixed strings: epoch, counts. */
+const BATCH_FIXED_SIZE = 8 + 4 + 4;
+/** Bytes of one record's header, `commit.lua`'s struct format `<ddBBI4I4I4I4I4I4I4I4I4I4`. */
+const RECORD_HEADER_SIZE = 58;
 
 /**
  * Lays a batch out as `commit.lua` reads it (see its header): the lease, each
@@ -35,8 +35,15 @@ export function encodeCommit(
       horizon.length +
       records.length * RECORD_HEADER_SIZE,
   );
+  // The index zsets the batch changes, numbered in the order the records name them.
+  const indexNumbers = new Map<string, number>();
+  for (const record of records) {
+    for (const op of record.index)
+      if (!indexNumbers.has(op.key)) indexNumbers.set(op.key, indexNumbers.size + 1);
+  }
   let offset = header.writeDoubleLE(fence.epoch, 0);
   offset = header.writeUInt32LE(records.length, offset);
+  offset = header.writeUInt32LE(indexNumbers.size, offset);
   for (const text of [fence.owner, nowMs, horizon]) offset = writeString(header, text, offset);
 
   const args: ScriptArg[] = [header];
@@ -44,8 +51,18 @@ export function encodeCommit(
   for (const record of records) {
     const actorKeys = keys.actorKeys(record.actor);
     scriptKeys.push(actorKeys.actor, actorKeys.history);
-    const { snapshot, constants, history, dedupeIds, acks, timerCancels, timerAdds, outbox, counters } =
-      record;
+    const {
+      snapshot,
+      constants,
+      history,
+      dedupeIds,
+      acks,
+      timerCancels,
+      timerAdds,
+      outbox,
+      counters,
+      index,
+    } = record;
     const creates = Boolean(snapshot) && record.expectedVersion === 0;
     let inboxAcks = 0;
     for (const ack of acks) if (ack.kind === "inbox") inboxAcks++;
@@ -63,6 +80,7 @@ export function encodeCommit(
     offset = header.writeUInt32LE(timerAdds.length, offset);
     offset = header.writeUInt32LE(outbox.length, offset);
     offset = header.writeUInt32LE(counters.length, offset);
+    offset = header.writeUInt32LE(index.length, offset);
 
     if (snapshot) args.push(snapshot);
     if (snapshot && constants) args.push(constants);
@@ -76,6 +94,8 @@ export function encodeCommit(
     for (const timer of timerAdds) args.push(timer.timerKey, timer.fireId, timer.dueAtMs, timer.payload);
     for (const effect of outbox) args.push(effect.effectId, effect.payload);
     for (const counter of counters) args.push(counter.name, counter.delta);
+    for (const op of index)
+      args.push(indexNumbers.get(op.key)!, op.member, op.score === null ? "" : op.score);
 
     needs.index ||= creates;
     needs.timers ||= timerAcks > 0 || timerCancels.length > 0 || timerAdds.length > 0;
@@ -90,6 +110,10 @@ export function encodeCommit(
   if (needs.outbox) scriptKeys.push(keys.outbox, keys.outboxData, keys.outboxSeq);
   if (needs.seen) scriptKeys.push(keys.seen);
   if (needs.counters) scriptKeys.push(keys.counters);
+  if (indexNumbers.size > 0) {
+    scriptKeys.push(keys.indexNames);
+    for (const key of indexNumbers.keys()) scriptKeys.push(keys.index(key));
+  }
   return { keys: scriptKeys, args };
 }
 

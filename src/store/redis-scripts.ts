@@ -16,6 +16,7 @@ const SCRIPT_NAMES = [
   "heartbeat-node",
   "load-actors",
   "read-indexed",
+  "rebuild-indexes",
 ] as const;
 
 export type ScriptName = (typeof SCRIPT_NAMES)[number];

@@ -10,6 +10,8 @@ import type {
   CommitRecord,
   Fence,
   InboxEntry,
+  IndexEntry,
+  IndexRebuild,
   Lease,
   OutboxEntry,
   Store,
@@ -300,6 +302,66 @@ export class RedisStore implements Store {
     return new Map(Object.entries(fields).map(([name, value]) => [name, Number(value)]));
   }
 
+  async readIndex(shard: number, key: string, offset: number, limit: number): Promise<IndexEntry[]> {
+    if (limit <= 0) return [];
+    const flat = await this.client.zrange(
+      this.keys(shard).index(key),
+      String(offset),
+      String(offset + limit - 1),
+      "WITHSCORES",
+    );
+    return pairsOf(flat);
+  }
+
+  async readIndexes(shard: number): Promise<Map<string, IndexEntry[]>> {
+    const keys = this.keys(shard);
+    // Read at takeover, when no other node may commit to the shard: two steps need no script.
+    const zsets = (await this.client.smembers(keys.indexNames)).sort();
+    const all = new Map<string, IndexEntry[]>();
+    if (zsets.length === 0) return all;
+    const pipeline = this.client.pipeline();
+    for (const zset of zsets) pipeline.zrange(zset, "0", "-1", "WITHSCORES");
+    const replies = (await pipeline.exec()) ?? [];
+    zsets.forEach((zset, i) => {
+      const [err, flat] = replies[i] ?? [null, []];
+      if (err) throw err;
+      const entries = pairsOf(flat as string[]);
+      if (entries.length > 0) all.set(zset.slice(keys.indexPrefix.length), entries);
+    });
+    return all;
+  }
+
+  async rebuildIndexes(shard: number, fence: Fence, rebuild: IndexRebuild): Promise<void> {
+    const keys = this.keys(shard);
+    const existing = await this.client.smembers(keys.indexNames);
+    const written = [...rebuild.indexes].filter(([, entries]) => entries.length > 0);
+    const args: (string | number)[] = [fence.owner, fence.epoch, rebuild.version, existing.length];
+    args.push(rebuild.counterPrefixes.length, ...rebuild.counterPrefixes);
+    args.push(rebuild.counters.size);
+    for (const [name, value] of rebuild.counters) args.push(name, value);
+    for (const [, entries] of written) {
+      args.push(entries.length);
+      for (const { member, score } of entries) args.push(score, member);
+    }
+    const reply = (await this.scripts.run(
+      "rebuild-indexes",
+      [
+        keys.lease,
+        keys.indexNames,
+        keys.counters,
+        keys.indexVersion,
+        ...existing,
+        ...written.map(([key]) => keys.index(key)),
+      ],
+      args,
+    )) as number;
+    if (reply < 0) throw scriptErrorFor(reply, shard, fence.owner, fence.epoch);
+  }
+
+  async readIndexVersion(shard: number): Promise<number> {
+    return Number((await this.client.get(this.keys(shard).indexVersion)) ?? 0);
+  }
+
   async readOutbox(shard: number, limit: number): Promise<OutboxEntry[]> {
     const keys = this.keys(shard);
     const entries = await this.readIndexed([keys.outbox, keys.outboxData], "-inf", "+inf", limit);
@@ -372,6 +434,13 @@ export class RedisStore implements Store {
       this.ownsClient ? quit(this.client) : undefined,
     ]);
   }
+}
+
+/** `[member, score, member, score, ...]` as entries. */
+function pairsOf(flat: string[]): IndexEntry[] {
+  const entries: IndexEntry[] = [];
+  for (let i = 0; i + 1 < flat.length; i += 2) entries.push({ member: flat[i]!, score: Number(flat[i + 1]) });
+  return entries;
 }
 
 function openClient(options: Exclude<RedisStoreOptions, { client: RedisClient }>): RedisClient {

@@ -26,6 +26,12 @@ export class ShardKeys {
   readonly outboxSeq: string;
   readonly seen: string;
   readonly counters: string;
+  /** The names of the shard's index zsets that may hold members (a set). */
+  readonly indexNames: string;
+  /** The version of the rules the indexes were last rebuilt with. */
+  readonly indexVersion: string;
+  /** Prefix of index zsets: an index `key` is the zset `indexPrefix + key`. */
+  readonly indexPrefix: string;
   /** Prefix of per-actor keys: the actor hash is `actorPrefix + actor`. */
   readonly actorPrefix: string;
   readonly historyPrefix: string;
@@ -47,12 +53,19 @@ export class ShardKeys {
     this.outboxSeq = `${base}:outbox-seq`;
     this.seen = `${base}:seen`;
     this.counters = `${base}:counters`;
+    this.indexNames = `${base}:ix-names`;
+    this.indexVersion = `${base}:ix-version`;
+    this.indexPrefix = `${base}:ix:`;
     this.actorPrefix = `${base}:actor:`;
     this.historyPrefix = `${base}:history:`;
   }
 
   actor(actor: ActorKey): string {
     return this.actorPrefix + actor;
+  }
+
+  index(key: string): string {
+    return this.indexPrefix + key;
   }
 
   history(actor: ActorKey): string {

@@ -54,6 +54,33 @@ export interface OutboxEntry {
   payload: Buffer;
 }
 
+/**
+ * A change to one of the shard's indexes: ordered sets that a kind derives
+ * from its actors' states (a site's queue of activated jobs, say), written
+ * with the transition that changes them, so an index never disagrees with
+ * the actors. `score: null` removes the member.
+ */
+export interface IndexOp {
+  key: string;
+  member: string;
+  score: number | null;
+}
+
+/** One member of an index. */
+export interface IndexEntry {
+  member: string;
+  score: number;
+}
+
+/** A shard's indexes and projected counters as its actors' states say, under the rules of `version`. */
+export interface IndexRebuild {
+  version: number;
+  indexes: Map<string, IndexEntry[]>;
+  counters: Map<string, number>;
+  /** Counters whose names start with one of these are the rules': they are reset to `counters`. */
+  counterPrefixes: string[];
+}
+
 /** What consumed the event being committed, removed in the same atomic step. */
 export type DeliveryAck =
   | { kind: "inbox"; eventId: string }
@@ -89,6 +116,11 @@ export interface CommitRecord {
    * A counter that comes back to 0 is removed.
    */
   counters: CounterDelta[];
+  /**
+   * Changes to the shard's indexes, applied with the record, in order. The
+   * runtime nets them per key and member, so a key and member appear once.
+   */
+  index: IndexOp[];
   /** Event ids remembered for the dedupe window; a second commit with one of them is a duplicate. */
   dedupeIds: string[];
   /** The deliveries the record's events consumed. */
@@ -158,6 +190,22 @@ export interface Store {
 
   /** Every counter of the shard that is not 0. Summed over the shards, a counter's value is exact. */
   readCounters(shard: number): Promise<Map<string, number>>;
+
+  // Indexes: what commits wrote with `CommitRecord.index`.
+  /** Members of one of a shard's indexes, lowest score first (then by member), `limit` from `offset`. */
+  readIndex(shard: number, key: string, offset: number, limit: number): Promise<IndexEntry[]>;
+  /** Every non-empty index of a shard, whole: what a node mirrors when it takes the shard over. */
+  readIndexes(shard: number): Promise<Map<string, IndexEntry[]>>;
+  /**
+   * Replaces every index of the shard and the named counters with what the
+   * actors' states say, and records the version of the rules that said it:
+   * how a node brings a shard written by older code up to date. Fenced like
+   * a commit. Counters whose names start with one of `counterPrefixes` and
+   * are not in `counters` are removed.
+   */
+  rebuildIndexes(shard: number, fence: Fence, rebuild: IndexRebuild): Promise<void>;
+  /** The version of the rules the shard's indexes were last rebuilt with; 0 when never. */
+  readIndexVersion(shard: number): Promise<number>;
 
   // Deliveries into a shard.
   /** Durably queues events for a shard's owner; an event id already queued is ignored. Returns how many were new. */

@@ -9,6 +9,7 @@ import type { Logger } from "../runtime/logger.js";
 import type { Runtime } from "../runtime/runtime.js";
 import type { QueueIndex } from "../store/queue-index.js";
 import type { StorageElement } from "../transfer/storage-element.js";
+import type { QueueEntry, ThreadOffer } from "./queue-service.js";
 
 /** Settings of the workload services, validated once in `grid-config.ts`. */
 export interface WorkloadSettings {
@@ -37,8 +38,11 @@ export interface WorkloadContext {
   log: Logger;
   /** Pilots connected for a site right now; the dispatcher knows, brokerage asks. */
   connectedPilots(site: string): number;
-  /** A job joined a site's queue: the dispatcher may push it to a waiting thread at once. */
-  onActivated(site: string): void;
+  /**
+   * A job is being activated: a waiting pilot thread that fits it is bound to
+   * it at once (the dispatcher's offer), or null when none waits.
+   */
+  offerThread(entry: QueueEntry, nowMs: number): ThreadOffer | null;
 }
 
 export interface ContextByKind {

@@ -5,6 +5,7 @@ import { registerWorkloadKinds } from "../actors/index.js";
 import { siteInputSchema } from "../actors/site/schema.js";
 import { BrokerageConfigSchema } from "../brokerage/types.js";
 import { validate } from "../protocol/codec.js";
+import type { TimerHandle } from "../runtime/clock.js";
 import { KindRegistry } from "../runtime/kinds.js";
 import { type Logger, silentLogger } from "../runtime/logger.js";
 import { Runtime, type RuntimeOptions } from "../runtime/runtime.js";
@@ -21,7 +22,7 @@ import {
 import { brokerageHandler } from "./brokerage-service.js";
 import type { WorkloadContext } from "./context.js";
 import { type FileToPut, putFiles } from "./datasets.js";
-import { QueueService } from "./queue-service.js";
+import { type QueueEntry, QueueService, type ThreadOffer } from "./queue-service.js";
 import { ensureSite } from "./sites.js";
 import { submitTask } from "./submit.js";
 import { TransferService } from "./transfer-service.js";
@@ -37,6 +38,8 @@ export const gridConfigSchema = z.object({
   siteStatsTtlMs: z.number().int().nonnegative().default(0),
   /** How old the live-job counts brokerage weighs sites by may be; site status and failures are read fresh. */
   liveJobsMaxAgeMs: z.number().int().nonnegative().default(500),
+  /** How often throttled jobs are released against the quota from the committed counts (see `QueueService.sweep`). */
+  quotaSweepMs: z.number().int().positive().default(5_000),
   transfer: TransferAgentConfigSchema.prefault({}),
 });
 export type GridConfig = z.input<typeof gridConfigSchema>;
@@ -69,7 +72,10 @@ export class Grid {
   private readonly config: z.output<typeof gridConfigSchema>;
   private readonly storageRoot: string;
   private pilotCounter: (site: string) => number = () => 0;
-  private readonly activationListeners = new Set<(site: string) => void>();
+  private threadOffer: (entry: QueueEntry, nowMs: number) => ThreadOffer | null = () => null;
+  private readonly queues: QueueService;
+  private sweepTimer: TimerHandle | null = null;
+  private running = false;
 
   constructor(options: GridOptions) {
     this.config = validate(gridConfigSchema, options.config, "grid configuration");
@@ -91,9 +97,7 @@ export class Grid {
       },
       log,
       connectedPilots: (site) => this.pilotCounter(site),
-      onActivated: (site) => {
-        for (const listener of this.activationListeners) listener(site);
-      },
+      offerThread: (entry, nowMs) => this.threadOffer(entry, nowMs),
     };
     const transferService = new TransferService(this.ctx);
     this.transfers =
@@ -106,12 +110,14 @@ export class Grid {
       });
     transferService.attach(this.transfers);
     const queues = new QueueService(this.ctx);
+    this.queues = queues;
     this.runtime.onEffect("broker.request", brokerageHandler(this.ctx));
     this.runtime.onEffect("transfer.start", transferService.start);
     this.runtime.onEffect("transfer.cancel", transferService.cancel);
-    this.runtime.onEffect("queue.add", queues.add);
-    this.runtime.onEffect("queue.remove", queues.remove);
-    this.runtime.onEffect("job.final", queues.final);
+    this.runtime.onEffect("queue.add", queues.add, { inline: queues.admit });
+    this.runtime.onEffect("job.final", queues.final, { inline: queues.finalInline });
+    // Written by nodes before the queues were projections; the job's state took it out of the queue since.
+    this.runtime.onEffect("queue.remove", () => {});
     // Until a dispatcher takes over pilot kills (the gateway does), a kill has no pilot to reach.
     this.runtime.onEffect("pilot.kill", () => {});
     for (const site of this.config.sites) this.attachStorage(site.name);
@@ -122,9 +128,9 @@ export class Grid {
     this.pilotCounter = counter;
   }
 
-  onActivated(listener: (site: string) => void): () => void {
-    this.activationListeners.add(listener);
-    return () => this.activationListeners.delete(listener);
+  /** Offers each job being activated to a waiting pilot thread; set by the dispatcher. */
+  setThreadOffer(offer: (entry: QueueEntry, nowMs: number) => ThreadOffer | null): void {
+    this.threadOffer = offer;
   }
 
   private attachStorage(site: string): void {
@@ -136,12 +142,27 @@ export class Grid {
 
   async start(): Promise<void> {
     await this.runtime.start();
+    this.running = true;
+    this.scheduleQuotaSweep();
     const atMs = this.runtime.clock.nowMs();
     for (const site of this.config.sites) await ensureSite(this.ctx, { ...site, atMs });
   }
 
   async stop(): Promise<void> {
+    this.running = false;
+    if (this.sweepTimer) this.runtime.clock.clearTimer(this.sweepTimer);
     await this.runtime.stop();
+  }
+
+  /** On the runtime's clock, so a simulation's virtual time drives it like every other timer. */
+  private scheduleQuotaSweep(): void {
+    if (!this.running) return;
+    this.sweepTimer = this.runtime.clock.setTimer(() => {
+      void this.queues
+        .sweep()
+        .catch((err: unknown) => this.ctx.log.warn({ err: (err as Error).message }, "quota sweep failed"))
+        .finally(() => this.scheduleQuotaSweep());
+    }, this.config.quotaSweepMs);
   }
 
   submit(submission: unknown, user: string) {

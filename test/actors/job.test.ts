@@ -9,8 +9,10 @@ import {
   jobMachine,
 } from "../../src/actors/job/index.js";
 import { migrateJob } from "../../src/actors/job/migrate.js";
+import { jobProjections, queueScore } from "../../src/actors/job/projections.js";
 import type { ErrorClass, JobOutcome } from "../../src/actors/shared/schemas.js";
 import type { TaskEvent } from "../../src/actors/task/schema.js";
+import { projectionChanges } from "../../src/runtime/projections.js";
 import { inFile, jobResources } from "./fixtures.js";
 import {
   accept,
@@ -26,6 +28,11 @@ import {
 } from "./helpers.js";
 
 const JOB = "t-1-0.1";
+
+/** What moving from one state to the next changes in the shard's indexes and counters. */
+function projected(before: SnapshotFrom<typeof jobMachine>, after: SnapshotFrom<typeof jobMachine>) {
+  return projectionChanges(jobProjections.of(before, JOB), jobProjections.of(after, JOB));
+}
 const baseInput: JobInput = {
   taskId: "t-1",
   index: 0,
@@ -191,8 +198,15 @@ describe("job", () => {
         brokerage: { tries: 1 },
         timestamps: { defined: 1_000, activated: 2_000 },
       });
+      // Its site's queue, its count there and its user's quota follow from the state.
+      expect(projected(snapshot, next)).toEqual({
+        index: [{ key: "site-queue:BNL:production", member: JOB, score: queueScore(100, 2_000) }],
+        counters: [
+          { name: "jobs:BNL:activated", delta: 1 },
+          { name: "users:alice:active", delta: 1 },
+        ],
+      });
       expect(effects).toEqual([
-        { count: { "jobs:BNL:activated": 1 } },
         {
           emit: "queue.add",
           data: {
@@ -360,11 +374,27 @@ describe("job", () => {
     it("leaves the queue when throttled and re-enters it when released", () => {
       const [throttled, out] = accept(jobMachine, activated(), { type: "throttle", reason: "user cap" });
       expect(throttled.value).toBe("throttled");
-      expect(emits(out)).toEqual([{ emit: "queue.remove", data: { site: "BNL", jobId: JOB } }]);
+      expect(emits(out)).toEqual([]);
+      expect(projected(activated(), throttled)).toEqual({
+        index: [
+          { key: "site-queue:BNL:production", member: JOB, score: null },
+          { key: "user-throttled:alice", member: JOB, score: queueScore(0, 2_000) },
+        ],
+        counters: [
+          { name: "jobs:BNL:throttled", delta: 1 },
+          { name: "users:alice:throttled", delta: 1 },
+          { name: "jobs:BNL:activated", delta: -1 },
+          { name: "users:alice:active", delta: -1 },
+        ],
+      });
       expect(throttled.can(dispatch)).toBe(false);
-      const [back, inAgain] = accept(jobMachine, throttled, { type: "release" });
+      const [back, inAgain] = accept(jobMachine, throttled, { type: "release", atMs: 9_000 });
       expect(back.value).toBe("activated");
       expect(emits(inAgain, "queue.add")).toHaveLength(1);
+      expect(projected(throttled, back).index).toEqual([
+        { key: "user-throttled:alice", member: JOB, score: null },
+        { key: "site-queue:BNL:production", member: JOB, score: queueScore(100, 9_000) },
+      ]);
     });
 
     it("binds to one pilot thread on dispatch, without touching the queue, and arms the sent watchdog", () => {
@@ -394,9 +424,23 @@ describe("job", () => {
       });
       const [run, toRunning] = accept(jobMachine, starting, pilot("pilot.running", 5_000));
       expect(run.value).toBe("running");
-      expect(toStarting).toContainEqual({ count: { "jobs:BNL:sent": -1, "jobs:BNL:starting": 1 } });
+      // Held by its pilot from dispatch until it ends; counted at its site in each state.
+      expect(projected(activated(), sent).index).toEqual([
+        { key: "site-queue:BNL:production", member: JOB, score: null },
+        { key: "pilot-jobs:p1", member: JOB, score: 0 },
+      ]);
+      expect(projected(sent, starting)).toEqual({
+        index: [],
+        counters: [
+          { name: "jobs:BNL:starting", delta: 1 },
+          { name: "jobs:BNL:sent", delta: -1 },
+        ],
+      });
       expect(eventTypesSent(toRunning)).toEqual(["task/t-1 job.started"]);
-      expect(toRunning).toContainEqual({ count: { "jobs:BNL:starting": -1, "jobs:BNL:running": 1 } });
+      expect(projected(starting, run).counters).toEqual([
+        { name: "jobs:BNL:running", delta: 1 },
+        { name: "jobs:BNL:starting", delta: -1 },
+      ]);
       expect(run.context.timestamps).toMatchObject({ sent: 3_000, starting: 4_000, running: 5_000 });
     });
 
@@ -541,29 +585,41 @@ describe("job", () => {
       expect(finished.value).toBe("finished");
     });
 
-    it("leaves its site's live counts as it found them once final, and reports the outcome to the site", () => {
+    it("leaves its site's live counts and its user's quota as it found them once final, and reports the outcome to the site", () => {
       const [created] = create();
-      const [finished, effects] = acceptAll(jobMachine, created, [
+      const events: JobEvent[] = [
         brokered("BNL"),
         dispatch,
         pilot("pilot.starting", 4_000),
         pilot("pilot.running", 5_000),
         pilot("pilot.heartbeat", 6_000),
         { ...endedOk, outputs: [], log: null },
-      ]);
-      expect(finished.value).toBe("finished");
+      ];
+      // The counts follow from each state (the kind's projections): every one passed through is taken off again.
       const sums = new Map<string, number>();
-      for (const effect of effects) {
-        if (!("count" in effect)) continue;
-        for (const [name, delta] of Object.entries(effect.count))
+      const seen = new Set<string>();
+      let previous = created;
+      const all: Effect[] = [];
+      for (const event of events) {
+        const [next, effects] = accept(jobMachine, previous, event);
+        all.push(...effects);
+        const { counters } = projectionChanges(
+          jobProjections.of(previous, JOB),
+          jobProjections.of(next, JOB),
+        );
+        for (const { name, delta } of counters) {
+          seen.add(name);
           sums.set(name, (sums.get(name) ?? 0) + delta);
+        }
+        previous = next;
       }
-      expect([...sums.keys()].sort()).toEqual(
-        ["activated", "running", "sent", "starting"].map((state) => `jobs:BNL:${state}`),
-      );
+      expect(previous.value).toBe("finished");
+      expect([...seen].sort()).toEqual([
+        ...["activated", "running", "sent", "starting"].map((state) => `jobs:BNL:${state}`),
+        "users:alice:active",
+      ]);
       expect([...sums.values()].every((sum) => sum === 0)).toBe(true);
-      expect(finished.context.countedAt).toBeNull();
-      expect(sends(effects, "site/BNL").map((s) => s.event)).toEqual([
+      expect(sends(all, "site/BNL").map((s) => s.event)).toEqual([
         expect.objectContaining({ type: "job.state", from: "running", to: "finished" }),
       ]);
     });
@@ -716,19 +772,30 @@ describe("job", () => {
     }
 
     it("takes an activated job out of the queue", () => {
-      const [, effects] = expectEnd(activated(), { type: "kill", by: "alice", reason: "typo" }, "cancelled", {
-        class: "killed",
-        code: "killed",
-        message: "killed by alice: typo",
-      });
+      const [cancelled, effects] = expectEnd(
+        activated(),
+        { type: "kill", by: "alice", reason: "typo" },
+        "cancelled",
+        {
+          class: "killed",
+          code: "killed",
+          message: "killed by alice: typo",
+        },
+      );
       expect(emits(effects)).toEqual([
-        { emit: "queue.remove", data: { site: "BNL", jobId: JOB } },
         {
           emit: "job.final",
           data: { jobId: JOB, user: "alice", site: "BNL", outcome: "cancelled", from: "activated" },
         },
       ]);
       expect(eventTypesSent(effects)).toEqual(["site/BNL job.state", "task/t-1 job.ended"]);
+      expect(projected(activated(), cancelled)).toEqual({
+        index: [{ key: "site-queue:BNL:production", member: JOB, score: null }],
+        counters: [
+          { name: "jobs:BNL:activated", delta: -1 },
+          { name: "users:alice:active", delta: -1 },
+        ],
+      });
     });
 
     it("kills a running job's payload through its pilot", () => {
@@ -797,11 +864,14 @@ describe("job", () => {
 });
 
 describe("job snapshots of older machine versions", () => {
-  it("version 1 is lifted uncounted: the site actor counted them, so nothing is taken off the counters", () => {
+  it("versions 1 to 3 are lifted without countedAt: counts follow from the state, and shards are rebuilt", () => {
     const job = running();
-    const { countedAt: _dropped, ...v1Context } = job.context;
-    const lifted = migrateJob(1, { value: job.value, context: v1Context, status: "active" });
-    expect(lifted.context).toEqual({ ...v1Context, countedAt: null });
+    const v1 = migrateJob(1, { value: job.value, context: job.context, status: "active" });
+    expect(v1.context).toEqual(job.context);
+    const v3Context = { ...job.context, countedAt: { site: "BNL", state: "running" } };
+    expect(migrateJob(3, { value: job.value, context: v3Context, status: "active" }).context).toEqual(
+      job.context,
+    );
   });
 
   it("version 2 drops the brokerage decision, which the brokered history entry keeps, and keeps the tries", () => {
@@ -809,7 +879,7 @@ describe("job snapshots of older machine versions", () => {
     const v2Context = { ...job.context, brokerage: { decision: { chosen: "BNL", candidates: 3 }, tries: 2 } };
     const lifted = migrateJob(2, { value: job.value, context: v2Context, status: "active" });
     expect(lifted.context).toEqual({ ...job.context, brokerage: { tries: 2 } });
-    expect(migrateJob(3, { value: job.value, context: job.context, status: "active" }).context).toBe(
+    expect(migrateJob(4, { value: job.value, context: job.context, status: "active" }).context).toBe(
       job.context,
     );
   });

@@ -88,14 +88,21 @@ describe("crash safety", () => {
     let interruptedKills = 0;
     /** Resolves when the sender has handed over its next wave: a kill then strikes with a wave in hand. */
     let waveSent: () => void = () => {};
-    const nextWaveSent = () => new Promise<void>((resolve) => (waveSent = resolve));
+    const nextWaveSent = () =>
+      new Promise<void>((resolve) => {
+        waveSent = resolve;
+      });
+    /** A killer waits for a wave: the sender sends the next one even if it is ahead of the kills. */
+    let killerWaiting = false;
     // The stream is spread over the kill cycles, so every node is killed while events keep coming.
     const wavesPerKill = Math.ceil(waves.length / KILLS);
     const sender = (async () => {
       for (const [index, wave] of waves.entries()) {
-        while (kills < Math.min(KILLS, Math.floor(index / wavesPerKill))) {
+        // Paced to the kills; a killer waiting to strike gets its wave at once.
+        while (kills < Math.min(KILLS, Math.floor(index / wavesPerKill)) && !killerWaiting) {
           await new Promise((r) => setTimeout(r, 20));
         }
+        killerWaiting = false;
         await Promise.all(
           wave.map((p) =>
             client.send({ kind: "counter", id: `c${p.actor}` }, p.event, { eventId: p.eventId }),
@@ -133,7 +140,11 @@ describe("crash safety", () => {
       await new Promise((r) => setTimeout(r, rand() * 400));
       // Strike within a few milliseconds of a wave being queued, while the node works through it: a
       // node that keeps up idles between waves, and a kill then would test nothing.
-      if (sending) await nextWaveSent();
+      if (sending) {
+        const wave = nextWaveSent();
+        killerWaiting = true;
+        await wave;
+      }
       await new Promise((r) => setTimeout(r, rand() * 4));
       node.kill("SIGKILL");
       await node.exited;

@@ -74,6 +74,7 @@ describe.skipIf(!redisUrl)("RedisStore specifics", () => {
           timerCancels: [],
           outbox: [{ effectId: "x", payload: Buffer.from("x") }],
           counters: [{ name: "jobs:S:running", delta: 1 }],
+          index: [],
           dedupeIds: ["e"],
           acks: [],
         },
@@ -105,6 +106,7 @@ describe.skipIf(!redisUrl)("RedisStore specifics", () => {
       timerCancels: [],
       outbox: [{ effectId: `x${version}`, payload: Buffer.from(`x${version}`) }],
       counters: [],
+      index: [],
       dedupeIds: [],
       acks: [],
     });
@@ -145,13 +147,14 @@ describe.skipIf(!redisUrl)("RedisStore specifics", () => {
       timerCancels: ["job/1:t"],
       outbox: [],
       counters: [],
+      index: [{ key: "queue:A", member: "job-1", score: 5 }],
       dedupeIds: ["e"],
       acks: [{ kind: "inbox" as const, eventId: "e" }],
     };
     const good = encodeCommit(keys, { owner: "node-a", epoch: 1 }, [record], { nowMs: 0, dedupeWindowMs: 0 });
     const header = good.args[0] as Buffer;
-    // The record's 54 header bytes end the batch header: two doubles, two flags, then nine counts.
-    const recordAt = header.length - 54;
+    // The record's 58 header bytes end the batch header: two doubles, two flags, then ten counts.
+    const recordAt = header.length - 58;
     const withBytes = (...changes: [offset: number, value: number][]) => {
       const changed = Buffer.from(header);
       for (const [offset, value] of changes) changed[recordAt + offset] = value;
@@ -168,6 +171,8 @@ describe.skipIf(!redisUrl)("RedisStore specifics", () => {
       ["a snapshot flag other than 0 or 1", good.keys, [withBytes([16, 2]), ...good.args.slice(1)]],
       ["constants without a snapshot", good.keys, [withBytes([16, 0], [17, 1]), ...good.args.slice(1)]],
       ["a record without a history entry", good.keys, [withBytes([22, 0]), ...good.args.slice(1)]],
+      ["an index change naming no index zset", good.keys, [...good.args.slice(0, -3), 2, "job-1", 5]],
+      ["an index zset missing", good.keys.slice(0, -1), good.args],
     ];
     for (const [what, scriptKeys, args] of malformed) {
       const reply = await scripts.run("commit", scriptKeys, args);

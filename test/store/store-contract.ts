@@ -40,6 +40,7 @@ function record(actor: ActorKey, fields: Partial<CommitRecord> = {}): CommitReco
     timerCancels: [],
     outbox: [],
     counters: [],
+    index: [],
     dedupeIds: [],
     acks: [],
     ...fields,
@@ -215,6 +216,7 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
           timerAdds: [timer("job/1:new", "f-new", T0 + 50)],
           timerCancels: ["job/1:old"],
           outbox: [{ effectId: "fx-1", payload: bytes("fx") }],
+          index: [],
           dedupeIds: ["ev-1"],
           acks: [{ kind: "inbox", eventId: "ev-1" }],
         });
@@ -303,6 +305,7 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         const again = record("job/1", {
           expectedVersion: 1,
           snapshot: bytes("again"),
+          index: [],
           dedupeIds: ["ev-1"],
           acks: [{ kind: "inbox", eventId: "ev-1" }],
         });
@@ -385,6 +388,7 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         const actors = Array.from({ length: 500 }, (_, i) => `job/${i}`);
         const batch = actors.map((actor, i) =>
           record(actor, {
+            index: [],
             dedupeIds: [`ev-${i}`],
             timerAdds: [timer(`${actor}:hb`, `f-${i}`, T0 + i)],
             outbox: [{ effectId: `fx-${i}`, payload: bytes(`fx-${i}`) }],
@@ -428,6 +432,7 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
           snapshot: bytes("after-three"),
           versionStep: 2,
           history: [bytes("h1"), bytes("h2-refused"), bytes("h3")],
+          index: [],
           dedupeIds: ["e1", "e2"],
           acks: [
             { kind: "inbox", eventId: "e1" },
@@ -776,6 +781,150 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         ).toBe("ok");
         expect(await store.readCounters(0)).toEqual(new Map([["jobs:B:running", 1]]));
         expect(await store.readCounters(1)).toEqual(new Map());
+      });
+    });
+
+    describe("indexes", () => {
+      const add = (key: string, member: string, score: number) => ({ key, member, score });
+      const remove = (key: string, member: string) => ({ key, member, score: null });
+      const members = async (key: string, shard = 0, offset = 0, limit = 100) =>
+        (await store.readIndex(shard, key, offset, limit)).map((e) => `${e.member}:${e.score}`);
+
+      it("change with the records that apply, in score order, and never with one that does not", async () => {
+        const fence = await own();
+        const outcomes = await store.commit(
+          0,
+          fence,
+          [
+            record("job/b", { index: [add("queue:A", "b", 20), add("pilot:p1", "b", 0)] }),
+            record("job/a", { index: [add("queue:A", "a", 10)] }),
+            record("job/c", { index: [add("queue:A", "c", 10)] }),
+            record("job/x", { expectedVersion: 3, index: [add("queue:A", "x", 1)] }),
+          ],
+          at(T0),
+        );
+        expect(outcomes).toEqual(["ok", "ok", "ok", "conflict"]);
+        // Ties in score go by member, as in a Redis sorted set.
+        expect(await members("queue:A")).toEqual(["a:10", "c:10", "b:20"]);
+        expect(await members("queue:A", 0, 1, 1)).toEqual(["c:10"]);
+        expect(await members("pilot:p1")).toEqual(["b:0"]);
+        // A duplicate and a stale delivery change no index.
+        expect(await commitOne(fence, record("job/d", { dedupeIds: ["d1"] }))).toBe("ok");
+        expect(
+          await commitOne(fence, record("job/e", { dedupeIds: ["d1"], index: [add("queue:A", "e", 1)] })),
+        ).toBe("duplicate");
+        expect(
+          await commitOne(
+            fence,
+            record("job/f", {
+              acks: [{ kind: "inbox", eventId: "never-queued" }],
+              index: [add("queue:A", "f", 1)],
+            }),
+          ),
+        ).toBe("stale");
+        // A move: out of one index, re-scored in another, the last member of a third gone.
+        expect(
+          await commitOne(
+            fence,
+            record("job/b", {
+              expectedVersion: 1,
+              index: [remove("queue:A", "b"), add("queue:A", "a", 30), remove("pilot:p1", "b")],
+            }),
+          ),
+        ).toBe("ok");
+        expect(await members("queue:A")).toEqual(["c:10", "a:30"]);
+        expect(await members("pilot:p1")).toEqual([]);
+        expect(await store.readIndexes(0)).toEqual(
+          new Map([
+            [
+              "queue:A",
+              [
+                { member: "c", score: 10 },
+                { member: "a", score: 30 },
+              ],
+            ],
+          ]),
+        );
+      });
+
+      it("decides a batch's changes of one member in order, and keeps each shard's indexes apart", async () => {
+        const fence0 = await own(0);
+        const fence1 = await own(1);
+        const outcomes = await store.commit(
+          0,
+          fence0,
+          [
+            record("job/a", { index: [add("q", "m", 1), add("q", "n", 2)] }),
+            record("job/a", { expectedVersion: 1, index: [remove("q", "m"), add("q", "n", 5)] }),
+            record("job/b", { index: [add("q", "m", 7)] }),
+          ],
+          at(T0),
+        );
+        expect(outcomes).toEqual(["ok", "ok", "ok"]);
+        expect(await members("q")).toEqual(["n:5", "m:7"]);
+        await commitOne(fence1, record("job/z", { index: [add("q", "z", 3)] }), T0, 1);
+        expect(await members("q", 1)).toEqual(["z:3"]);
+        expect(await members("q")).toEqual(["n:5", "m:7"]);
+        expect([...(await store.readIndexes(1)).keys()]).toEqual(["q"]);
+        expect(await members("nothing")).toEqual([]);
+      });
+
+      it("rebuilds a shard's indexes and its projected counters under the fence, and remembers the version", async () => {
+        const fence = await own();
+        await commitOne(
+          fence,
+          record("job/a", {
+            index: [add("old", "a", 1), add("q", "a", 2)],
+            counters: [
+              { name: "jobs:A:running", delta: 3 },
+              { name: "other:kept", delta: 4 },
+            ],
+          }),
+        );
+        expect(await store.readIndexVersion(0)).toBe(0);
+        const rebuild = {
+          version: 7,
+          indexes: new Map([
+            [
+              "q",
+              [
+                { member: "b", score: 5 },
+                { member: "a", score: 6 },
+              ],
+            ],
+            ["fresh", [{ member: "c", score: 1 }]],
+          ]),
+          counters: new Map([
+            ["jobs:B:sent", 2],
+            ["jobs:C:sent", 0],
+          ]),
+          counterPrefixes: ["jobs:"],
+        };
+        await expect(
+          store.rebuildIndexes(0, { ...fence, epoch: fence.epoch + 1 }, rebuild),
+        ).rejects.toBeInstanceOf(FencedError);
+        expect(await store.readIndexVersion(0)).toBe(0);
+        await store.rebuildIndexes(0, fence, rebuild);
+        expect(await store.readIndexVersion(0)).toBe(7);
+        expect(await members("q")).toEqual(["b:5", "a:6"]);
+        expect(await members("fresh")).toEqual(["c:1"]);
+        expect(await members("old")).toEqual([]);
+        expect([...(await store.readIndexes(0)).keys()].sort()).toEqual(["fresh", "q"]);
+        expect(await store.readCounters(0)).toEqual(
+          new Map([
+            ["other:kept", 4],
+            ["jobs:B:sent", 2],
+          ]),
+        );
+        // Commits go on from the rebuilt state.
+        expect(
+          await commitOne(
+            fence,
+            record("job/a", { expectedVersion: 1, index: [remove("q", "b"), add("fresh", "d", 0)] }),
+          ),
+        ).toBe("ok");
+        expect(await members("q")).toEqual(["a:6"]);
+        expect(await members("fresh")).toEqual(["d:0", "c:1"]);
       });
     });
 

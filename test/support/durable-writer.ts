@@ -31,6 +31,7 @@ export function crashRecord(batch: number, part: string): CommitRecord {
             { name: "records", delta: 3 },
           ]
         : [],
+    index: [],
     dedupeIds: [`ev-${batch}-${part}`],
     acks: [],
   };

@@ -18,6 +18,8 @@ export type PilotBehaviour =
 export class FakePilots {
   private readonly running = new Map<string, number>();
   private readonly held = new Map<string, string[]>();
+  /** Jobs taken from a queue and not dispatched yet: the queue still shows them until their dispatch commits. */
+  private readonly taking = new Set<string>();
   private readonly stop: () => void;
 
   constructor(
@@ -25,7 +27,11 @@ export class FakePilots {
     private readonly sites: Record<string, { slots: number; behaviour: PilotBehaviour }>,
   ) {
     grid.setPilotCounter((site) => (this.sites[site] ? 1 : 0));
-    this.stop = grid.onActivated((site) => void this.fill(site));
+    // A job queued on the grid's shards (its commit landed): take it if a slot is free.
+    this.stop = grid.runtime.local.onChange((key, _member, score) => {
+      const site = Object.keys(this.sites).find((s) => key.startsWith(`site-queue:${s}:`));
+      if (score !== null && site) void this.fill(site);
+    });
   }
 
   close(): void {
@@ -39,15 +45,28 @@ export class FakePilots {
     const config = this.sites[site];
     if (!config) return;
     while ((this.running.get(site) ?? 0) < config.slots) {
-      const [entry] = await this.grid.ctx.index.popMin(queueNames.siteQueue(site, "production"), 1);
-      const next = entry ?? (await this.grid.ctx.index.popMin(queueNames.siteQueue(site, "analysis"), 1))[0];
+      const next = this.head(site, "production") ?? this.head(site, "analysis");
       if (!next) return;
+      this.taking.add(next);
       this.running.set(site, (this.running.get(site) ?? 0) + 1);
       // A job still being played when the test stops its grid: the runtime refuses with STOPPED, which ends it.
-      void this.run(site, next.member, config.behaviour).catch((err: unknown) => {
-        if (!(isRuntimeError(err) && err.code === "STOPPED")) throw err;
-      });
+      void this.run(site, next, config.behaviour)
+        .catch((err: unknown) => {
+          if (!(isRuntimeError(err) && err.code === "STOPPED")) throw err;
+        })
+        .finally(() => this.taking.delete(next));
     }
+  }
+
+  /** The first job of a site's queue (every shard is the grid's own) that is not being taken already. */
+  private head(site: string, lane: "production" | "analysis"): string | null {
+    let found: string | null = null;
+    this.grid.runtime.local.scan(queueNames.siteQueue(site, lane), (member) => {
+      if (this.taking.has(member)) return true;
+      found = member;
+      return false;
+    });
+    return found;
   }
 
   private async run(site: string, jobId: string, behaviour: PilotBehaviour): Promise<void> {

@@ -260,8 +260,8 @@ export function describeWorkloadFlow(name: string, backend: Backend): void {
       );
       await waitUntil(async () => (await stateOf(killed)) === "cancelled");
       const throttledQueue = queueNames.userThrottled("erin");
-      await waitUntil(async () => (await grid.ctx.index.size(throttledQueue)) === 1);
-      expect((await grid.ctx.index.range(throttledQueue, 0, 10)).map((e) => e.member)).toEqual([
+      await waitUntil(async () => (await grid.runtime.indexSize(throttledQueue)) === 1);
+      expect((await grid.runtime.readIndex(throttledQueue, 0, 10)).map((e) => e.member)).toEqual([
         `${taskId}-${waiting}.1`,
       ]);
       await fake.finishHeld("A");
@@ -272,8 +272,8 @@ export function describeWorkloadFlow(name: string, backend: Backend): void {
         cancelled: 1,
       });
       expect(await stateOf(waiting)).toBe("finished");
-      expect(await grid.ctx.index.size(throttledQueue)).toBe(0);
-      expect(await grid.ctx.index.size(queueNames.userActive("erin"))).toBe(0);
+      expect(await grid.runtime.indexSize(throttledQueue)).toBe(0);
+      expect(await grid.runtime.readCounters("users:erin:")).toEqual(new Map());
     });
 
     it("turns a black-hole site brokeroff with an incident, and sends it nothing after", async () => {

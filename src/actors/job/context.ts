@@ -28,7 +28,6 @@ export function initialJobContext(raw: JobInput): JobContext {
     error: null,
     state: null,
     previousState: null,
-    countedAt: null,
     timestamps: {},
     lastAtMs: input.atMs ?? null,
     retry: { ...input.retry, maxAttempts: input.retry.maxAttempts ?? DEFAULT_MAX_ATTEMPTS[input.type] },

@@ -1,6 +1,7 @@
 import type { KindDefinition } from "../../runtime/kinds.js";
 import { jobMachine } from "./machine.js";
 import { migrateJob } from "./migrate.js";
+import { jobProjections } from "./projections.js";
 import { jobEventSchema } from "./schema.js";
 
 export { jobMachine } from "./machine.js";
@@ -9,11 +10,12 @@ export * from "./schema.js";
 export const jobKind: KindDefinition<typeof jobMachine> = {
   kind: "job",
   machine: jobMachine,
-  version: 3,
+  version: 4,
   minVersion: 1,
   migrate: migrateJob,
   createEvent: "create",
   eventSchema: jobEventSchema,
+  projections: jobProjections,
   // The job's spec: set by `create` and read, never replaced, by its transitions.
   constantContext: [
     "jobId",

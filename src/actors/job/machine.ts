@@ -1,8 +1,8 @@
 import { assign, setup } from "xstate";
 import { effectActions } from "../../runtime/effects.js";
 import type { DatasetEvent } from "../dataset/schema.js";
-import { countAction, emitEffectAction, fanOut, sendEventAction } from "../shared/effects.js";
-import { outputSubscriptionId, refs, siteJobsCounter } from "../shared/names.js";
+import { emitEffectAction, fanOut, sendEventAction } from "../shared/effects.js";
+import { outputSubscriptionId, refs } from "../shared/names.js";
 import { type ErrorClass, isJobOutcome } from "../shared/schemas.js";
 import { eventTimeMs, timeField } from "../shared/time.js";
 import type { SubscriptionEvent } from "../subscription/schema.js";
@@ -85,10 +85,10 @@ export const jobMachine = setup({
   actions: {
     ...effectActions,
     /**
-     * Stamps the state and moves the job's count among its site's live jobs
-     * (committed with the transition); a final state is reported to the site
-     * actor, which judges the site on outcomes, and first running to the task.
-     * A heartbeat re-enters `starting`/`running` to re-arm its watchdog; that
+     * Stamps the state; a final state is reported to the site actor, which
+     * judges the site on outcomes, and first running to the task. Counts and
+     * queues follow from the state itself (the kind's projections). A
+     * heartbeat re-enters `starting`/`running` to re-arm its watchdog; that
      * is not a state change, so it reports nothing and keeps the first stamp.
      */
     enterState: fanOut<JobContext, JobEvent, { state: JobState }>(({ context, event, enqueue }, params) => {
@@ -97,30 +97,22 @@ export const jobMachine = setup({
         enqueue.assign({ lastAtMs: atMs });
         return;
       }
-      const final = isJobOutcome(params.state);
-      const countedAt = context.site && !final ? { site: context.site, state: params.state } : null;
       const next: JobContext = {
         ...context,
         state: params.state,
         previousState: context.state,
-        countedAt,
         timestamps: atMs === null ? context.timestamps : { ...context.timestamps, [params.state]: atMs },
         lastAtMs: atMs,
       };
       enqueue.assign({
         state: next.state,
         previousState: next.previousState,
-        countedAt,
         timestamps: next.timestamps,
         lastAtMs: next.lastAtMs,
       });
-      const counters = [];
-      if (context.countedAt)
-        counters.push({ name: siteJobsCounter(context.countedAt.site, context.countedAt.state), delta: -1 });
-      if (countedAt) counters.push({ name: siteJobsCounter(countedAt.site, countedAt.state), delta: 1 });
-      if (counters.length > 0) enqueue(countAction(counters));
       const report = siteReport(next);
-      if (final && next.site && report) enqueue(sendEventAction(refs.site(next.site), report));
+      if (isJobOutcome(params.state) && next.site && report)
+        enqueue(sendEventAction(refs.site(next.site), report));
       if (params.state === "running" && next.site) {
         enqueue(sendEventAction(refs.task(next.taskId), startedReport(next, next.site)));
       }
@@ -227,12 +219,9 @@ export const jobMachine = setup({
           ? { class: "system" as const, code: "closed", message: event.reason }
           : context.error,
     })),
-    /** Undoes what the current state holds elsewhere: a queue entry, a pilot's process, a dispatch transfer. */
+    /** Undoes what the current state holds outside the store: a pilot's process, a dispatch transfer. */
     abandonWork: fanOut<JobContext, JobEvent>(({ context, event, enqueue }) => {
       const reason = event.type === "kill" || event.type === "close" ? event.reason : event.type;
-      if (context.state === "activated") {
-        enqueue(emitEffectAction("queue.remove", { site: context.site, jobId: context.jobId }));
-      }
       if (
         (context.state === "sent" || context.state === "starting" || context.state === "running") &&
         context.pilot

@@ -10,6 +10,9 @@ type Context = Record<string, unknown>;
  *
  * Version 3 keeps the brokerage decision in the `brokered` history entry
  * only; the snapshot keeps how many times brokerage answered.
+ *
+ * Version 4 derives the job's counts, queue entries and pilot binding from
+ * its state (the kind's projections), so `countedAt` is gone.
  */
 export function migrateJob(fromVersion: number, state: PersistedState): PersistedState {
   let context = state.context as Context;
@@ -17,6 +20,10 @@ export function migrateJob(fromVersion: number, state: PersistedState): Persiste
   if (fromVersion < 3) {
     const { tries } = (context.brokerage ?? {}) as { tries?: number };
     context = { ...context, brokerage: { tries: tries ?? 0 } };
+  }
+  if (fromVersion < 4 && "countedAt" in context) {
+    const { countedAt: _, ...rest } = context;
+    context = rest;
   }
   return context === state.context ? state : { ...state, context };
 }

@@ -237,8 +237,6 @@ export interface JobContext {
   /** The top-level state the job is in and the one before, so `job.state` can say where it came from. */
   state: JobState | null;
   previousState: JobState | null;
-  /** Where this job is counted among its site's live jobs (`siteJobsCounter`), if anywhere. */
-  countedAt: { site: string; state: JobState } | null;
   timestamps: Partial<Record<JobState, number>>;
   lastAtMs: number | null;
   retry: RetryPolicy;

@@ -25,18 +25,21 @@
         seen zset (dedupe id scored by the nowMs
           of the commit that saw it)                         if a record has a dedupe id
         counters hash (name -> integer, 0 removed)           if a record changes counters
+        index names set (the shard's non-empty indexes),
+        then x index zsets, in the order the records name
+        them                                                 if a record changes an index
 
       ARGV[1]  header, little-endian binary:
-                 batch, struct "<dI4I4c0I4c0I4c0": fence epoch, record count n,
-                   fence owner, nowMs, dedupe horizon (seen ids scored below it
-                   are forgotten by a batch that dedupes); the last three are
-                   length-prefixed strings
-                 then n records of 54 bytes, struct "<ddBBI4I4I4I4I4I4I4I4I4":
+                 batch, struct "<dI4I4I4c0I4c0I4c0": fence epoch, record count n,
+                   index zset count x, fence owner, nowMs, dedupe horizon (seen
+                   ids scored below it are forgotten by a batch that dedupes);
+                   the last three are length-prefixed strings
+                 then n records of 58 bytes, struct "<ddBBI4I4I4I4I4I4I4I4I4I4":
                    expectedVersion, historyCap, hasSnapshot (1|0),
                    hasConstants (1|0, only with a snapshot), versionStep,
                    history count h (>= 1), dedupe id count u, inbox ack count
                    ai, timer ack count at, cancel count c, timer add count a,
-                   outbox count o, counter count k
+                   outbox count o, counter count k, index change count ix
       then per record, in order, only the fields its header announces:
         snapshot                             if hasSnapshot
         constants                            if hasConstants
@@ -49,6 +52,7 @@
         a x (timerKey, fireId, dueAtMs, payload)
         o x (effectId, payload)
         k x (counter name, integer delta)
+        ix x (index zset number 1..x, member, score; "" removes the member)
 
     Output:
       array of n outcome codes: 0 ok, 1 duplicate, 2 conflict, 3 stale, 4 split
@@ -68,16 +72,16 @@
 local rcall, unpack, tunpack = redis.call, struct.unpack, unpack
 
 local OK, DUPLICATE, CONFLICT, STALE, SPLIT = 0, 1, 2, 3, 4
-local BATCH_FORMAT = "<dI4I4c0I4c0I4c0"
-local RECORD_FORMAT, RECORD_SIZE = "<ddBBI4I4I4I4I4I4I4I4I4", 54
+local BATCH_FORMAT = "<dI4I4I4c0I4c0I4c0"
+local RECORD_FORMAT, RECORD_SIZE = "<ddBBI4I4I4I4I4I4I4I4I4I4", 58
 local FIRST_FIELD = 2
 -- Arguments per Redis command when a bulk write is chunked: well under Lua's C stack limit, and even.
 local CHUNK = 4000
 
 -- How many ARGV fields follow a record's header.
-local function fieldCount(creates, hasSnapshot, hasConstants, histories, dedupes, inboxAcks, timerAcks, cancels, adds, effects, counters)
+local function fieldCount(creates, hasSnapshot, hasConstants, histories, dedupes, inboxAcks, timerAcks, cancels, adds, effects, counters, indexChanges)
   return hasSnapshot + hasConstants + histories + (creates and 1 or 0) + dedupes + inboxAcks + 2 * timerAcks + cancels + 4 * adds
-    + 2 * effects + 2 * counters
+    + 2 * effects + 2 * counters + 3 * indexChanges
 end
 
 -- One optional group of shard keys starting at KEYS[k]: where the next group
@@ -112,20 +116,26 @@ end
 -- changes nothing, and collect the ids whose stored state the checks read.
 local header = ARGV[1]
 if type(header) ~= "string" then return -2 end
-local parsed, fenceEpoch, n, fenceOwner, nowMs, dedupeHorizon, firstRecordAt =
+local parsed, fenceEpoch, n, indexCount, fenceOwner, nowMs, dedupeHorizon, firstRecordAt =
   pcall(unpack, BATCH_FORMAT, header)
 if not parsed or #header ~= firstRecordAt - 1 + n * RECORD_SIZE then return -2 end
 
 local pos, at = firstRecordAt, FIRST_FIELD
 local indexes, timers, inbox, outbox, dedupes, counting = false, false, false, false, false, false
+local indexing = false
 local ackedTimerKeys, ackedInboxIds, dedupeIds, effectIds = {}, {}, {}, {}
 for _ = 1, n do
-  local expectedVersion, _, hasSnapshot, hasConstants, h, u, ai, ta, c, a, o, k
-  expectedVersion, _, hasSnapshot, hasConstants, _, h, u, ai, ta, c, a, o, k, pos = unpack(RECORD_FORMAT, header, pos)
+  local expectedVersion, _, hasSnapshot, hasConstants, h, u, ai, ta, c, a, o, k, ix
+  expectedVersion, _, hasSnapshot, hasConstants, _, h, u, ai, ta, c, a, o, k, ix, pos = unpack(RECORD_FORMAT, header, pos)
   if hasSnapshot > 1 or hasConstants > hasSnapshot or h < 1 then return -2 end
   local creates = hasSnapshot == 1 and expectedVersion == 0
-  local fields = fieldCount(creates, hasSnapshot, hasConstants, h, u, ai, ta, c, a, o, k)
+  local fields = fieldCount(creates, hasSnapshot, hasConstants, h, u, ai, ta, c, a, o, k, ix)
   if at + fields - 1 > #ARGV then return -2 end
+  local ixAt = at + fields - 3 * ix
+  for m = ixAt, ixAt + 3 * (ix - 1), 3 do
+    local zset = tonumber(ARGV[m])
+    if not zset or zset < 1 or zset > indexCount then return -2 end
+  end
   local j = at + hasSnapshot + hasConstants + h + (creates and 1 or 0)
   for m = j, j + u - 1 do dedupeIds[#dedupeIds + 1] = ARGV[m] end
   j = j + u
@@ -141,8 +151,10 @@ for _ = 1, n do
   outbox = outbox or o > 0
   dedupes = dedupes or u > 0
   counting = counting or k > 0
+  indexing = indexing or ix > 0
 end
 if at - 1 ~= #ARGV then return -2 end
+if (indexCount > 0) ~= indexing then return -2 end
 
 local actorIndexKey, timersKey, timerFireKey, timerDataKey
 local inboxKey, inboxDataKey, outboxKey, outboxDataKey, outboxSeqKey, seenKey, countersKey
@@ -153,7 +165,10 @@ kk, inboxKey, inboxDataKey = keyGroup(inbox, kk, 2)
 kk, outboxKey, outboxDataKey, outboxSeqKey = keyGroup(outbox, kk, 3)
 kk, seenKey = keyGroup(dedupes, kk, 1)
 kk, countersKey = keyGroup(counting, kk, 1)
-if kk - 1 ~= #KEYS then return -2 end
+local indexNamesKey, firstIndexKey
+kk, indexNamesKey = keyGroup(indexing, kk, 1)
+firstIndexKey = kk
+if kk - 1 + indexCount ~= #KEYS then return -2 end
 
 local lease = rcall("HMGET", KEYS[1], "owner", "epoch")
 if lease[1] ~= fenceOwner or tonumber(lease[2]) ~= fenceEpoch then return -1 end
@@ -180,6 +195,8 @@ local timerOrder, timerFinal = {}, {}
 local inboxRemoved, seenAdded, indexAdded = {}, {}, {}
 local newEffects = {}
 local counterOrder, counterSum = {}, {}
+-- Per index zset (by number): members in the order first changed, and each one's last score (false: removed).
+local indexMembers, indexFinal = {}, {}
 
 local function touchTimer(timerKey, final)
   if timerFinal[timerKey] == nil then timerOrder[#timerOrder + 1] = timerKey end
@@ -187,7 +204,7 @@ local function touchTimer(timerKey, final)
 end
 
 -- Decides record i, whose fields start at ARGV[at]; applies it if it holds; returns its outcome code.
-local function applyRecord(i, at, expectedVersion, historyCap, creates, hasSnapshot, hasConstants, versionStep, h, u, ai, ta, c, a, o, k)
+local function applyRecord(i, at, expectedVersion, historyCap, creates, hasSnapshot, hasConstants, versionStep, h, u, ai, ta, c, a, o, k, ix)
   local actorKey, historyKey = KEYS[2 * i], KEYS[2 * i + 1]
   local storedVersion = versionOf[actorKey]
   if storedVersion == nil then storedVersion = tonumber(rcall("HGET", actorKey, "v")) or 0 end
@@ -203,6 +220,7 @@ local function applyRecord(i, at, expectedVersion, historyCap, creates, hasSnaps
   local addAt = cancelAt + c
   local effectAt = addAt + 4 * a
   local counterAt = effectAt + 2 * o
+  local indexAt = counterAt + 2 * k
 
   for j = inboxAt, inboxAt + ai - 1 do
     if not inInbox[ARGV[j]] then return multi and SPLIT or STALE end
@@ -293,18 +311,28 @@ local function applyRecord(i, at, expectedVersion, historyCap, creates, hasSnaps
     end
     counterSum[name] = sum + tonumber(ARGV[j + 1])
   end
+  for j = indexAt, indexAt + 3 * (ix - 1), 3 do
+    local zset, member, score = tonumber(ARGV[j]), ARGV[j + 1], ARGV[j + 2]
+    local members, final = indexMembers[zset], indexFinal[zset]
+    if not members then
+      members, final = {}, {}
+      indexMembers[zset], indexFinal[zset] = members, final
+    end
+    if final[member] == nil then members[#members + 1] = member end
+    if score == "" then final[member] = false else final[member] = score end
+  end
   return OK
 end
 
 local outcomes = {}
 pos, at = firstRecordAt, FIRST_FIELD
 for i = 1, n do
-  local expectedVersion, historyCap, hasSnapshot, hasConstants, versionStep, h, u, ai, ta, c, a, o, k
-  expectedVersion, historyCap, hasSnapshot, hasConstants, versionStep, h, u, ai, ta, c, a, o, k, pos =
+  local expectedVersion, historyCap, hasSnapshot, hasConstants, versionStep, h, u, ai, ta, c, a, o, k, ix
+  expectedVersion, historyCap, hasSnapshot, hasConstants, versionStep, h, u, ai, ta, c, a, o, k, ix, pos =
     unpack(RECORD_FORMAT, header, pos)
   local creates = hasSnapshot == 1 and expectedVersion == 0
-  outcomes[i] = applyRecord(i, at, expectedVersion, historyCap, creates, hasSnapshot, hasConstants, versionStep, h, u, ai, ta, c, a, o, k)
-  at = at + fieldCount(creates, hasSnapshot, hasConstants, h, u, ai, ta, c, a, o, k)
+  outcomes[i] = applyRecord(i, at, expectedVersion, historyCap, creates, hasSnapshot, hasConstants, versionStep, h, u, ai, ta, c, a, o, k, ix)
+  at = at + fieldCount(creates, hasSnapshot, hasConstants, h, u, ai, ta, c, a, o, k, ix)
 end
 
 -- The shard-wide writes, one command per key (chunked for a huge batch).
@@ -359,5 +387,31 @@ if #counterOrder > 0 then
     if sum ~= 0 and rcall("HINCRBY", countersKey, name, sum) == 0 then zeroed[#zeroed + 1] = name end
   end
   if #zeroed > 0 then bulk("HDEL", countersKey, zeroed) end
+end
+if indexing then
+  local named = {}
+  for zset = 1, indexCount do
+    local members, final = indexMembers[zset], indexFinal[zset]
+    if members then
+      local removed, scored = {}, {}
+      for _, member in ipairs(members) do
+        local score = final[member]
+        if score then
+          scored[#scored + 1] = score
+          scored[#scored + 1] = member
+        else
+          removed[#removed + 1] = member
+        end
+      end
+      local key = KEYS[firstIndexKey + zset - 1]
+      if #removed > 0 then bulk("ZREM", key, removed) end
+      if #scored > 0 then
+        bulk("ZADD", key, scored)
+        named[#named + 1] = key
+      end
+    end
+  end
+  -- The set of names may keep a name whose zset emptied: readers skip it, a rebuild clears it.
+  if #named > 0 then bulk("SADD", indexNamesKey, named) end
 end
 return outcomes

@@ -1,0 +1,92 @@
+/**
+ * What a job's state puts in its shard's indexes and counters (see
+ * `KindProjections`): its site's queue while activated, its pilot's list
+ * while sent to it and running, its user's throttled list while throttled;
+ * one count among its site's live jobs in its state, and one against its
+ * user's quota from activation to its end. Written with the job's own
+ * commits, so none of them can disagree with the job.
+ */
+import type { MachineState } from "../../runtime/compiled-machine.js";
+import type { KindProjections, Projection } from "../../runtime/kinds.js";
+import { queueNames } from "../../store/queue-index.js";
+import { siteJobsCounter } from "../shared/names.js";
+import { isJobOutcome } from "../shared/schemas.js";
+import type { JobContext, JobState } from "./schema.js";
+
+export type Lane = "production" | "analysis";
+
+/** Analysis work has its own lane, so short jobs can be found without scanning production. */
+export function laneOf(type: JobContext["type"]): Lane {
+  return type === "analysis" ? "analysis" : "production";
+}
+
+/**
+ * Higher priority first, then older first. Priority is an integer and times
+ * are whole seconds, so both fit exactly in one double.
+ */
+export function queueScore(priority: number, activatedAtMs: number): number {
+  return -priority * 2 ** 32 + Math.floor(activatedAtMs / 1000);
+}
+
+export const THREAD_SCORE = { primary: 0, secondary: 1 } as const;
+
+/** States that count against the user's quota: admitted to the queue, not yet ended. */
+const ACTIVE: ReadonlySet<JobState> = new Set([
+  "activated",
+  "sent",
+  "starting",
+  "running",
+  "holding",
+  "transferring",
+]);
+/** States in which the job's pilot holds it. */
+const ON_PILOT: ReadonlySet<JobState> = new Set(["sent", "starting", "running"]);
+
+/** The job's top-level state: `defined` for `{defined: "brokering"}`. */
+export function jobStateOf(state: MachineState): JobState {
+  const value = state.value;
+  return (typeof value === "string" ? value : Object.keys(value)[0]!) as JobState;
+}
+
+/** When the job was last activated: its place in the site's queue (and in its user's throttled list). */
+function activatedAtMs(context: JobContext): number {
+  return context.timestamps.activated ?? context.lastAtMs ?? 0;
+}
+
+export const jobProjections: KindProjections = {
+  version: 1,
+  counterPrefixes: ["jobs:", "users:"],
+  of(state: MachineState): Projection {
+    const context = state.context as JobContext;
+    const jobState = jobStateOf(state);
+    const projection: Projection = { index: [], counters: [] };
+    if (context.site && !isJobOutcome(jobState)) {
+      projection.counters.push({ name: siteJobsCounter(context.site, jobState), value: 1 });
+    }
+    if (ACTIVE.has(jobState))
+      projection.counters.push({ name: queueNames.userActive(context.user), value: 1 });
+    if (jobState === "throttled") {
+      projection.counters.push({ name: queueNames.userThrottledCount(context.user), value: 1 });
+    }
+    if (jobState === "activated" && context.site) {
+      projection.index.push({
+        key: queueNames.siteQueue(context.site, laneOf(context.type)),
+        member: context.jobId,
+        score: queueScore(context.priority, activatedAtMs(context)),
+      });
+    } else if (jobState === "throttled") {
+      projection.index.push({
+        key: queueNames.userThrottled(context.user),
+        member: context.jobId,
+        score: queueScore(0, activatedAtMs(context)),
+      });
+    } else if (ON_PILOT.has(jobState) && context.pilot) {
+      projection.index.push({
+        key: queueNames.pilotJobs(context.pilot.pilotId),
+        member: context.jobId,
+        score: THREAD_SCORE[context.pilot.thread],
+      });
+    }
+    return projection;
+  },
+};

@@ -1,0 +1,213 @@
+/**
+ * A node's in-memory copy of the indexes and counters of the shards it owns:
+ * loaded from the store when it takes a shard, changed by each of its own
+ * commits as they land, dropped with the shard. Only the owner commits to a
+ * shard, so for those shards this is the committed truth without a read.
+ */
+import type { CounterDelta, IndexEntry, IndexOp } from "../store/types.js";
+
+interface Member {
+  member: string;
+  score: number;
+  shard: number;
+}
+
+function before(a: Member, b: { score: number; member: string }): boolean {
+  return a.score < b.score || (a.score === b.score && a.member < b.member);
+}
+
+/** One index across the owned shards, kept in (score, member) order. */
+class SortedMembers {
+  private readonly ordered: Member[] = [];
+  private readonly byMember = new Map<string, Member>();
+
+  get size(): number {
+    return this.ordered.length;
+  }
+
+  get(member: string): Member | undefined {
+    return this.byMember.get(member);
+  }
+
+  set(member: string, score: number, shard: number): void {
+    const old = this.byMember.get(member);
+    if (old) {
+      if (old.score === score && old.shard === shard) return;
+      this.delete(member);
+    }
+    const entry = { member, score, shard };
+    this.ordered.splice(this.position(entry), 0, entry);
+    this.byMember.set(member, entry);
+  }
+
+  delete(member: string): boolean {
+    const old = this.byMember.get(member);
+    if (!old) return false;
+    this.byMember.delete(member);
+    const at = this.position(old);
+    this.ordered.splice(at, 1);
+    return true;
+  }
+
+  /** The first `count` members in order, from `offset`. */
+  slice(offset: number, count: number): readonly Member[] {
+    return this.ordered.slice(offset, offset + count);
+  }
+
+  /** Members in order, as long as `visit` returns true. */
+  scan(visit: (entry: Member) => boolean): void {
+    for (const entry of this.ordered) if (!visit(entry)) return;
+  }
+
+  rank(member: string): number | null {
+    const entry = this.byMember.get(member);
+    return entry ? this.position(entry) : null;
+  }
+
+  dropShard(shard: number): void {
+    for (let i = this.ordered.length - 1; i >= 0; i--) {
+      const entry = this.ordered[i]!;
+      if (entry.shard !== shard) continue;
+      this.ordered.splice(i, 1);
+      this.byMember.delete(entry.member);
+    }
+  }
+
+  /** Where `entry` is, or would go: the first position not before it. */
+  private position(entry: { score: number; member: string }): number {
+    let low = 0;
+    let high = this.ordered.length;
+    while (low < high) {
+      const mid = (low + high) >>> 1;
+      if (before(this.ordered[mid]!, entry)) low = mid + 1;
+      else high = mid;
+    }
+    return low;
+  }
+}
+
+export type IndexListener = (key: string, member: string, score: number | null) => void;
+
+export class IndexMirror {
+  private readonly indexes = new Map<string, SortedMembers>();
+  private readonly countersByShard = new Map<number, Map<string, number>>();
+  private readonly counterTotals = new Map<string, number>();
+  private readonly listeners = new Set<IndexListener>();
+
+  /** Takes a shard's indexes and counters as the store holds them. */
+  load(shard: number, indexes: Map<string, IndexEntry[]>, counters: Map<string, number>): void {
+    this.drop(shard);
+    for (const [key, entries] of indexes) {
+      const members = this.index(key);
+      for (const { member, score } of entries) members.set(member, score, shard);
+      for (const { member, score } of entries) this.notify(key, member, score);
+    }
+    const own = new Map<string, number>();
+    for (const [name, value] of counters) {
+      own.set(name, value);
+      this.counterTotals.set(name, (this.counterTotals.get(name) ?? 0) + value);
+    }
+    this.countersByShard.set(shard, own);
+  }
+
+  /** Forgets a shard this node no longer owns. */
+  drop(shard: number): void {
+    for (const [key, members] of this.indexes) {
+      members.dropShard(shard);
+      if (members.size === 0) this.indexes.delete(key);
+    }
+    const own = this.countersByShard.get(shard);
+    if (!own) return;
+    for (const [name, value] of own) this.addTotal(name, -value);
+    this.countersByShard.delete(shard);
+  }
+
+  /** What one committed record changed in its shard. */
+  apply(shard: number, ops: readonly IndexOp[], counters: readonly CounterDelta[]): void {
+    for (const { key, member, score } of ops) {
+      if (score === null) {
+        const members = this.indexes.get(key);
+        if (!members?.delete(member)) continue;
+        if (members.size === 0) this.indexes.delete(key);
+      } else {
+        this.index(key).set(member, score, shard);
+      }
+      this.notify(key, member, score);
+    }
+    if (counters.length === 0) return;
+    let own = this.countersByShard.get(shard);
+    if (!own) {
+      own = new Map();
+      this.countersByShard.set(shard, own);
+    }
+    for (const { name, delta } of counters) {
+      const value = (own.get(name) ?? 0) + delta;
+      if (value === 0) own.delete(name);
+      else own.set(name, value);
+      this.addTotal(name, delta);
+    }
+  }
+
+  /** Hears every change of a mirrored index (loads and commits); returns the unsubscribe. */
+  onChange(listener: IndexListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  size(key: string): number {
+    return this.indexes.get(key)?.size ?? 0;
+  }
+
+  score(key: string, member: string): number | null {
+    return this.indexes.get(key)?.get(member)?.score ?? null;
+  }
+
+  /** Zero-based position by score, or null when absent. */
+  rank(key: string, member: string): number | null {
+    return this.indexes.get(key)?.rank(member) ?? null;
+  }
+
+  /** Members in order, `count` from `offset`. */
+  range(key: string, offset: number, count: number): IndexEntry[] {
+    const members = this.indexes.get(key);
+    if (!members) return [];
+    return members.slice(offset, count).map(({ member, score }) => ({ member, score }));
+  }
+
+  /** Members in order while `visit` returns true: the head of a queue without copying it. */
+  scan(key: string, visit: (member: string, score: number) => boolean): void {
+    this.indexes.get(key)?.scan((entry) => visit(entry.member, entry.score));
+  }
+
+  /** A counter summed over the owned shards. */
+  counter(name: string): number {
+    return this.counterTotals.get(name) ?? 0;
+  }
+
+  /** Every counter whose name starts with `prefix`, summed over the owned shards (zeros left out). */
+  counters(prefix = ""): Map<string, number> {
+    const found = new Map<string, number>();
+    for (const [name, value] of this.counterTotals)
+      if (value !== 0 && name.startsWith(prefix)) found.set(name, value);
+    return found;
+  }
+
+  private index(key: string): SortedMembers {
+    let members = this.indexes.get(key);
+    if (!members) {
+      members = new SortedMembers();
+      this.indexes.set(key, members);
+    }
+    return members;
+  }
+
+  private addTotal(name: string, delta: number): void {
+    const value = (this.counterTotals.get(name) ?? 0) + delta;
+    if (value === 0) this.counterTotals.delete(name);
+    else this.counterTotals.set(name, value);
+  }
+
+  private notify(key: string, member: string, score: number | null): void {
+    for (const listener of this.listeners) listener(key, member, score);
+  }
+}

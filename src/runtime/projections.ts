@@ -1,0 +1,63 @@
+/**
+ * The commit-time half of `KindProjections`: what a record changes in its
+ * shard's indexes and counters is the difference between what the actor's
+ * state contributed before the record and after it.
+ */
+import type { CounterDelta, IndexEntry, IndexOp } from "../store/types.js";
+import type { MachineState } from "./compiled-machine.js";
+import type { KindDefinition, Projection } from "./kinds.js";
+
+const NOTHING: Projection = { index: [], counters: [] };
+
+/** What `state` of actor `id` contributes, or nothing for an actor that does not exist. */
+export function projectionOf(definition: KindDefinition, state: MachineState | null, id: string): Projection {
+  if (!state || !definition.projections) return NOTHING;
+  return definition.projections.of(state, id);
+}
+
+/** Index changes and counter deltas that take a shard from `before` to `after` for one actor. */
+export function projectionChanges(
+  before: Projection,
+  after: Projection,
+): { index: IndexOp[]; counters: CounterDelta[] } {
+  const index: IndexOp[] = [];
+  for (const old of before.index) {
+    if (!after.index.some((e) => e.key === old.key && e.member === old.member)) {
+      index.push({ key: old.key, member: old.member, score: null });
+    }
+  }
+  for (const entry of after.index) {
+    const old = before.index.find((e) => e.key === entry.key && e.member === entry.member);
+    if (!old || old.score !== entry.score)
+      index.push({ key: entry.key, member: entry.member, score: entry.score });
+  }
+  const counters: CounterDelta[] = [];
+  for (const { name, value } of after.counters) {
+    const was = before.counters.find((c) => c.name === name)?.value ?? 0;
+    if (value !== was) counters.push({ name, delta: value - was });
+  }
+  for (const { name, value } of before.counters) {
+    if (value !== 0 && !after.counters.some((c) => c.name === name)) counters.push({ name, delta: -value });
+  }
+  return { index, counters };
+}
+
+/** The whole of a shard's indexes and projected counters, summed from its actors' states (for a rebuild). */
+export class ProjectionTotals {
+  readonly indexes = new Map<string, IndexEntry[]>();
+  readonly counters = new Map<string, number>();
+
+  add(projection: Projection): void {
+    for (const { key, member, score } of projection.index) {
+      let entries = this.indexes.get(key);
+      if (!entries) {
+        entries = [];
+        this.indexes.set(key, entries);
+      }
+      entries.push({ member, score });
+    }
+    for (const { name, value } of projection.counters) {
+      this.counters.set(name, (this.counters.get(name) ?? 0) + value);
+    }
+  }
+}
