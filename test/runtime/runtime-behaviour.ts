@@ -428,5 +428,226 @@ export function describeRuntimeBehaviour(storeName: string, makeStore: StoreFact
       expect(await runtime.inspect(ref("m"))).toMatchObject({ version: 3, context: { total: 6 } });
       expect(counterMachine.id).toBe("counter");
     });
+
+    describe("projections", () => {
+      /** A ticket that waits in a lane's queue while open and is counted there: its state says where. */
+      const ticket = setup({
+        types: {
+          context: {} as { lane: string; priority: number },
+          input: {} as { lane: string; priority: number },
+          events: {} as
+            | { type: "create"; input: { lane: string; priority: number } }
+            | { type: "move"; lane: string }
+            | { type: "take" }
+            | { type: "close" },
+        },
+      }).createMachine({
+        id: "ticket",
+        initial: "open",
+        context: ({ input }) => input,
+        states: {
+          open: {
+            on: {
+              move: { actions: assign({ lane: ({ event }) => event.lane }) },
+              take: "taken",
+              close: "closed",
+            },
+          },
+          taken: { on: { close: "closed" } },
+          closed: { type: "final" },
+        },
+      });
+      const projections = (version: number) => ({
+        version,
+        counterPrefixes: ["tickets:"],
+        of(state: { value: unknown; context: { lane: string; priority: number } }, id: string) {
+          const open = state.value === "open";
+          return {
+            index: open
+              ? [{ key: `lane:${state.context.lane}`, member: id, score: state.context.priority }]
+              : [],
+            counters: state.value === "closed" ? [] : [{ name: `tickets:${String(state.value)}`, value: 1 }],
+          };
+        },
+      });
+      const registryWith = (version: number | null) =>
+        new KindRegistry().register({
+          kind: "ticket",
+          machine: ticket,
+          version: 1,
+          ...(version === null ? {} : { projections: projections(version) }),
+        });
+      const t = (id: string) => ({ kind: "ticket", id });
+      const lane = async (runtime: Runtime, name: string) =>
+        (await runtime.readIndex(`lane:${name}`, 0, 100)).map((e) => `${e.member}:${e.score}`);
+
+      it("writes indexes and counters with the transitions that change them, and mirrors them on the node", async () => {
+        const { store, cleanup } = await makeStore();
+        const runtime = new Runtime({ store, registry: registryWith(1), shardCount: SHARDS });
+        await runtime.start();
+        opened.push({ runtime, cleanup });
+        const changes: string[] = [];
+        runtime.local.onChange((key, member, score) => changes.push(`${key} ${member} ${score}`));
+        for (const [id, priority] of [
+          ["a", 3],
+          ["b", 1],
+          ["c", 2],
+        ] as const) {
+          await runtime.send(t(id), { type: "create", input: { lane: "red", priority } });
+        }
+        expect(await lane(runtime, "red")).toEqual(["b:1", "c:2", "a:3"]);
+        await runtime.send(t("c"), { type: "move", lane: "blue" });
+        await runtime.send(t("a"), { type: "take" });
+        expect(await lane(runtime, "red")).toEqual(["b:1"]);
+        expect(await lane(runtime, "blue")).toEqual(["c:2"]);
+        expect(changes).toContain("lane:red c null");
+        expect(changes).toContain("lane:blue c 2");
+        expect(await runtime.readCounters("tickets:")).toEqual(
+          new Map([
+            ["tickets:open", 2],
+            ["tickets:taken", 1],
+          ]),
+        );
+        // What the node holds in memory is what the store holds: every shard is this node's.
+        expect(runtime.ownsAllShards()).toBe(true);
+        expect(runtime.local.counters("tickets:")).toEqual(await runtime.readCounters("tickets:"));
+        expect(runtime.local.range("lane:red", 0, 10)).toEqual([{ member: "b", score: 1 }]);
+        await runtime.send(t("a"), { type: "close" });
+        expect(runtime.local.counter("tickets:taken")).toBe(0);
+      });
+
+      it("rebuilds a shard's indexes from its actors when it takes a shard written under older rules", async () => {
+        const { store, cleanup } = await makeStore();
+        const before = new Runtime({ store, registry: registryWith(null), shardCount: SHARDS });
+        await before.start();
+        for (const id of ["x", "y", "z"]) {
+          await before.send(t(id), { type: "create", input: { lane: "green", priority: id.charCodeAt(0) } });
+        }
+        await before.send(t("y"), { type: "take" });
+        await before.stop();
+        const runtime = new Runtime({ store, registry: registryWith(1), shardCount: SHARDS });
+        await runtime.start();
+        opened.push({ runtime, cleanup });
+        expect(await lane(runtime, "green")).toEqual(["x:120", "z:122"]);
+        expect(runtime.local.counters("tickets:")).toEqual(
+          new Map([
+            ["tickets:open", 2],
+            ["tickets:taken", 1],
+          ]),
+        );
+        const shard = shardOf(actorKeyOf(t("x")), SHARDS);
+        expect(await store.readIndexVersion(shard)).toBe(1);
+        // Commits go on from the rebuilt indexes.
+        await runtime.send(t("x"), { type: "take" });
+        expect(await lane(runtime, "green")).toEqual(["z:122"]);
+      });
+    });
+
+    describe("inline effects", () => {
+      /** An order that asks for a price: answered inline, the price lands in the order's own record. */
+      const order = setup({
+        types: {
+          context: {} as { price: number | null },
+          events: {} as { type: "create" } | { type: "priced"; price: number } | { type: "ask" },
+        },
+        actions: { ...effectActions },
+      }).createMachine({
+        id: "order",
+        initial: "asking",
+        context: { price: null },
+        states: {
+          asking: {
+            entry: { type: "emitEffect", params: { effect: "price.request", data: { item: "x" } } },
+            on: { priced: { target: "priced", actions: assign({ price: ({ event }) => event.price }) } },
+          },
+          priced: { on: { ask: "asking" } },
+        },
+      });
+      const o = (id: string) => ({ kind: "order", id });
+
+      async function bootOrders() {
+        const { store, cleanup } = await makeStore();
+        const registry = new KindRegistry().register({ kind: "order", machine: order, version: 1 });
+        const runtime = new Runtime({ store, registry, shardCount: SHARDS, sweepEveryMs: 50 });
+        opened.push({ runtime, cleanup });
+        return runtime;
+      }
+
+      it("answers an effect before the commit: the answer joins the record, the effect never reaches the outbox", async () => {
+        const runtime = await bootOrders();
+        const later: unknown[] = [];
+        const settled: [boolean, unknown][] = [];
+        runtime.onEffect("price.request", (data) => void later.push(data), {
+          inline: () => ({
+            handled: true,
+            events: [{ type: "priced", price: 42 }],
+            settled: (committed, state) => settled.push([committed, state?.value]),
+          }),
+        });
+        await runtime.start();
+        const commits: number[] = [];
+        runtime.onCommit((_shard, records) => commits.push(records));
+        const created = await runtime.send(o("1"), { type: "create" });
+        // One record, one commit: the create (the send's own step) and its answer, the version moved by both.
+        expect(created).toMatchObject({ outcome: "committed", version: 1 });
+        expect(commits).toEqual([1]);
+        const view = await runtime.inspect(o("1"));
+        expect(view).toMatchObject({ state: "priced", version: 2, context: { price: 42 } });
+        expect(view!.history.map((h) => h.event.type)).toEqual(["create", "priced"]);
+        expect(settled).toEqual([[true, "priced"]]);
+        expect(later).toEqual([]);
+        const shard = shardOf(actorKeyOf(o("1")), SHARDS);
+        expect(await runtime.store.readOutbox(shard, 10)).toEqual([]);
+      });
+
+      it("leaves an effect its inline handler declines to the durable path", async () => {
+        const runtime = await bootOrders();
+        const later = new Promise<unknown>((resolve) => {
+          runtime.onEffect("price.request", (data) => resolve(data), { inline: () => ({ handled: false }) });
+        });
+        await runtime.start();
+        expect(await runtime.send(o("2"), { type: "create" })).toMatchObject({ version: 1 });
+        expect(await later).toEqual({ item: "x" });
+        expect((await runtime.inspect(o("2")))?.state).toBe("asking");
+      });
+
+      it("tells an inline answer's handler its record did not commit, and asks again when the cause is retried", async () => {
+        const runtime = await bootOrders();
+        const settled: boolean[] = [];
+        let asked = 0;
+        runtime.onEffect("price.request", () => {}, {
+          inline: () => {
+            asked++;
+            return {
+              handled: true,
+              events: [{ type: "priced", price: asked }],
+              settled: (c) => settled.push(c),
+            };
+          },
+        });
+        await runtime.start();
+        await runtime.send(o("3"), { type: "create" });
+        // Another writer moves the stored version on, so the next commit of this actor conflicts once.
+        const shard = shardOf(actorKeyOf(o("3")), SHARDS);
+        const lease = await runtime.store.readLease(shard);
+        const [stored] = await runtime.store.loadActors(shard, ["order/3"]);
+        await runtime.store.importActor(
+          shard,
+          { owner: lease!.owner, epoch: lease!.epoch },
+          "order/3",
+          7,
+          stored!.snapshot,
+        );
+        const sent = await runtime.send(o("3"), { type: "ask" });
+        expect(sent).toMatchObject({ outcome: "committed", version: 8 });
+        expect(settled).toEqual([true, false, true]);
+        expect(asked).toBe(3);
+        expect(await runtime.inspect(o("3"))).toMatchObject({
+          state: "priced",
+          version: 9,
+          context: { price: 3 },
+        });
+      });
+    });
   });
 }

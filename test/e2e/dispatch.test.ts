@@ -1,0 +1,89 @@
+import { describe, expect, it } from "vitest";
+import { queueNames } from "../../src/store/queue-index.js";
+import { connectTestPilot } from "../support/test-pilot-client.js";
+import { api, pilotToken, USER_TOKEN, useGrid } from "./grid-fixture.js";
+
+const grid = useGrid();
+
+async function submit(node: Parameters<typeof api>[0], body: object) {
+  const res = await api(node, "/api/v1/tasks", {
+    method: "POST",
+    token: USER_TOKEN,
+    body: JSON.stringify(body),
+  });
+  expect(res.status).toBe(201);
+}
+
+function hello(site: string, hostname: string) {
+  return {
+    site,
+    hostname,
+    cores: 1,
+    memoryMb: 4000,
+    diskMb: 100_000,
+    walltimeLeftSec: 86_400,
+    multitask: false,
+    agent: "test",
+  };
+}
+
+describe("late binding", () => {
+  for (const store of ["embedded", "Redis"] as const) {
+    it(`binds a job to a thread that already waits in the job's own activation commit: it never queues (${store})`, async () => {
+      const fixture = await grid(["SITE-Q"], {}, store);
+      const { node } = fixture;
+      const queued: string[] = [];
+      node.grid.runtime.local.onChange((key, member, score) => {
+        if (key.startsWith("site-queue:") && score !== null) queued.push(member);
+      });
+      const pilot = await connectTestPilot(`${node.url}/pilot`, pilotToken("SITE-Q"), hello("SITE-Q", "wn1"));
+      pilot.send({ type: "pilot.ready", thread: "primary" });
+      await pilot.next("ack");
+      await submit(node, { taskId: "t-wait", jobs: 1, payload: { command: ["true"] } });
+      const push = await pilot.next("job.push");
+      expect(push.job.jobId).toBe("t-wait-0.1");
+      const view = await node.grid.runtime.inspect({ kind: "job", id: "t-wait-0.1" });
+      expect(view).toMatchObject({ state: "sent", context: { pilot: { pilotId: pilot.pilotId } } });
+      // Brokered, activated and bound in one commit: the history shows them at consecutive versions.
+      const tail = view!.history.slice(-2);
+      expect(tail.map((h) => [h.event.type, h.to])).toEqual([
+        ["brokered", "activated"],
+        ["dispatch", "sent"],
+      ]);
+      expect(queued).toEqual([]);
+      // The pilot's list holds the job from the same commit: a restarted server would welcome it back with it.
+      expect(await node.grid.runtime.readIndex(queueNames.pilotJobs(pilot.pilotId), 0, 10)).toEqual([
+        { member: "t-wait-0.1", score: 0 },
+      ]);
+      await pilot.close();
+    });
+  }
+
+  it("queues jobs no thread waits for, and a thread that asks later takes the highest priority first", async () => {
+    const fixture = await grid(["SITE-P"]);
+    const { node } = fixture;
+    // Connected (brokerage sends work only where pilots are seen) but not asking for work yet.
+    const pilot = await connectTestPilot(`${node.url}/pilot`, pilotToken("SITE-P"), hello("SITE-P", "wn2"));
+    await submit(node, { taskId: "t-low", jobs: 2, priority: 10, payload: { command: ["true"] } });
+    await submit(node, { taskId: "t-high", jobs: 1, priority: 500, payload: { command: ["true"] } });
+    const queue = queueNames.siteQueue("SITE-P", "production");
+    const deadline = Date.now() + 10_000;
+    while (node.grid.runtime.local.size(queue) < 3 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect((await node.grid.runtime.readIndex(queue, 0, 10)).map((e) => e.member)).toEqual([
+      "t-high-0.1",
+      "t-low-0.1",
+      "t-low-1.1",
+    ]);
+    pilot.send({ type: "pilot.ready", thread: "primary" });
+    const push = await pilot.next("job.push");
+    expect(push.job.jobId).toBe("t-high-0.1");
+    // Dispatched: out of the queue by the same commit that bound it.
+    expect((await node.grid.runtime.readIndex(queue, 0, 10)).map((e) => e.member)).toEqual([
+      "t-low-0.1",
+      "t-low-1.1",
+    ]);
+    await pilot.close();
+  });
+});
