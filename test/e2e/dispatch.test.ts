@@ -1,18 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { queueNames } from "../../src/store/queue-index.js";
 import { connectTestPilot } from "../support/test-pilot-client.js";
-import { api, pilotToken, USER_TOKEN, useGrid } from "./grid-fixture.js";
+import { pilotToken, submitTask, useGrid } from "./grid-fixture.js";
 
 const grid = useGrid();
-
-async function submit(node: Parameters<typeof api>[0], body: object) {
-  const res = await api(node, "/api/v1/tasks", {
-    method: "POST",
-    token: USER_TOKEN,
-    body: JSON.stringify(body),
-  });
-  expect(res.status).toBe(201);
-}
 
 function hello(site: string, hostname: string) {
   return {
@@ -39,7 +30,7 @@ describe("late binding", () => {
       const pilot = await connectTestPilot(`${node.url}/pilot`, pilotToken("SITE-Q"), hello("SITE-Q", "wn1"));
       pilot.send({ type: "pilot.ready", thread: "primary" });
       await pilot.next("ack");
-      await submit(node, { taskId: "t-wait", jobs: 1, payload: { command: ["true"] } });
+      await submitTask(node, { taskId: "t-wait", jobs: 1, payload: { command: ["true"] } });
       const push = await pilot.next("job.push");
       expect(push.job.jobId).toBe("t-wait-0.1");
       const view = await node.grid.runtime.inspect({ kind: "job", id: "t-wait-0.1" });
@@ -64,8 +55,8 @@ describe("late binding", () => {
     const { node } = fixture;
     // Connected (brokerage sends work only where pilots are seen) but not asking for work yet.
     const pilot = await connectTestPilot(`${node.url}/pilot`, pilotToken("SITE-P"), hello("SITE-P", "wn2"));
-    await submit(node, { taskId: "t-low", jobs: 2, priority: 10, payload: { command: ["true"] } });
-    await submit(node, { taskId: "t-high", jobs: 1, priority: 500, payload: { command: ["true"] } });
+    await submitTask(node, { taskId: "t-low", jobs: 2, priority: 10, payload: { command: ["true"] } });
+    await submitTask(node, { taskId: "t-high", jobs: 1, priority: 500, payload: { command: ["true"] } });
     const queue = queueNames.siteQueue("SITE-P", "production");
     const deadline = Date.now() + 10_000;
     while (node.grid.runtime.local.size(queue) < 3 && Date.now() < deadline) {

@@ -4,21 +4,12 @@ import type { Runtime } from "../../src/runtime/runtime.js";
 import { readContext } from "../../src/workload/context.js";
 import { until } from "../pilot/pilot-process.js";
 import { connectTestPilot } from "../support/test-pilot-client.js";
-import { api, pilotToken, USER_TOKEN, useGrid } from "./grid-fixture.js";
+import { pilotToken, submitTask, useGrid } from "./grid-fixture.js";
 
 const grid = useGrid();
 
 function taskDone(runtime: Runtime, taskId: string) {
   return runtime.waitForTransition({ kind: "task", id: taskId }, (t) => t.state?.status === "done");
-}
-
-async function submit(node: Parameters<typeof api>[0], body: object) {
-  const res = await api(node, "/api/v1/tasks", {
-    method: "POST",
-    token: USER_TOKEN,
-    body: JSON.stringify(body),
-  });
-  expect(res.status).toBe(201);
 }
 
 describe("failures end to end", () => {
@@ -28,7 +19,7 @@ describe("failures end to end", () => {
     await until(() => (fixture.node.dispatcher.connectedPilots().length === 1 ? true : undefined), 20_000);
     const taskId = "t-lost";
     const done = taskDone(fixture.node.grid.runtime, taskId);
-    await submit(fixture.node, {
+    await submitTask(fixture.node, {
       taskId,
       jobs: 1,
       payload: { command: ["sleep", "1"] },
@@ -63,7 +54,7 @@ describe("failures end to end", () => {
     await until(() => (fixture.node.dispatcher.connectedPilots().length === 1 ? true : undefined), 20_000);
     const taskId = "t-cut";
     const done = taskDone(fixture.node.grid.runtime, taskId);
-    await submit(fixture.node, {
+    await submitTask(fixture.node, {
       taskId,
       jobs: 1,
       payload: { command: ["sleep", "2"] },
@@ -110,7 +101,7 @@ describe("failures end to end", () => {
       const taskId = "t-owned";
       const done = taskDone(fixture.node.grid.runtime, taskId);
       owner.send({ type: "pilot.ready", thread: "primary" });
-      await submit(fixture.node, { taskId, jobs: 1, payload: { command: ["true"] } });
+      await submitTask(fixture.node, { taskId, jobs: 1, payload: { command: ["true"] } });
       const { job } = await owner.next("job.push");
 
       const report = intruder.send({

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Redis } from "ioredis";
-import { afterEach, onTestFailed } from "vitest";
+import { afterEach, expect, onTestFailed } from "vitest";
 import type { SiteInput } from "../../src/actors/site/schema.js";
 import { type ServerNode, type ServerNodeOptions, startServerNode } from "../../src/server/server.js";
 import { PilotProcess } from "../pilot/pilot-process.js";
@@ -139,4 +139,14 @@ export async function api(node: ServerNode, path: string, init: RequestInit & { 
     return fetch(url, { ...init, headers });
   });
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
+
+/** Submits a task as the fixture's user through the API and expects it accepted. */
+export async function submitTask(node: ServerNode, body: object): Promise<void> {
+  const res = await api(node, "/api/v1/tasks", {
+    method: "POST",
+    token: USER_TOKEN,
+    body: JSON.stringify(body),
+  });
+  expect(res.status).toBe(201);
 }
