@@ -2,6 +2,7 @@ import { encode } from "../protocol/codec.js";
 import { FencedError } from "../store/errors.js";
 import type {
   ActorKey,
+  CommitBatch,
   CommitOutcome,
   CommitRecord,
   DeliveryAck,
@@ -122,6 +123,8 @@ export interface ShardHostDeps {
   config: ShardHostConfig;
   /** The node's copy of its shards' indexes and counters: loaded at start, changed by each commit. */
   mirror: IndexMirror;
+  /** Commits a batch of this shard (the node groups every shard's batches into few store calls). */
+  commit(batch: CommitBatch): Promise<CommitOutcome[]>;
   /** The inline handler of an emitted effect, if it has one. */
   inlineHandler(effect: string): InlineEffectHandler | undefined;
   /** Delivers committed effects (the runtime routes them and acknowledges the outbox). */
@@ -141,6 +144,8 @@ export interface CommittedTransition {
 }
 
 const INBOX_PAGE = 512;
+/** How often a shard's commits forget the dedupe ids seen before the window. */
+const SEEN_TRIM_EVERY_MS = 1000;
 const TIMER_PAGE = 512;
 
 /**
@@ -160,6 +165,7 @@ export class ShardHost {
   private pumpScheduled = false;
   private timerWake: { atMs: number; handle: TimerHandle } | null = null;
   private retryHandle: TimerHandle | null = null;
+  private lastSeenTrimMs = Number.NEGATIVE_INFINITY;
   private stopped = false;
   /** The inbox backlog found at takeover is in the mailboxes. */
   private started = false;
@@ -411,15 +417,18 @@ export class ShardHost {
       await this.loadSlots(batch.map((d) => d.actor));
       const nowMs = clock.nowMs();
       const { steps, records } = this.plan(batch, nowMs);
+      // Seen ids past the window are forgotten now and then, not by every commit: a trim costs a command.
+      const trimSeen = nowMs - this.lastSeenTrimMs >= SEEN_TRIM_EVERY_MS || nowMs < this.lastSeenTrimMs;
       const outcomes =
         records.length > 0
-          ? await store.commit(
-              this.shard,
-              this.fence,
-              records.map((r) => r.record),
-              { nowMs, dedupeWindowMs: config.dedupeWindowMs },
-            )
+          ? await this.deps.commit({
+              shard: this.shard,
+              fence: this.fence,
+              records: records.map((r) => r.record),
+              options: { nowMs, dedupeWindowMs: config.dedupeWindowMs, trimSeen },
+            })
           : [];
+      if (trimSeen && records.length > 0) this.lastSeenTrimMs = nowMs;
       this.deps.onCommit?.(this.shard, records.length, performance.now() - startedMs);
       this.settle(steps, records, outcomes);
     } catch (err) {

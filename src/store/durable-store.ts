@@ -1,6 +1,6 @@
 import { Packr } from "msgpackr";
 import { type Logger, silentLogger } from "../runtime/logger.js";
-import { StoreError } from "./errors.js";
+import { FencedError, StoreError } from "./errors.js";
 import { frameOf } from "./frames.js";
 import { MemoryQueueIndex, type MemoryQueueIndexState } from "./memory-queue-index.js";
 import { MemoryStore, type MemoryStoreState } from "./memory-store.js";
@@ -8,6 +8,8 @@ import type { QueueIndex } from "./queue-index.js";
 import { StateDirectory } from "./state-dir.js";
 import type {
   ActorKey,
+  CommitBatch,
+  CommitBatchResult,
   CommitOptions,
   CommitOutcome,
   CommitRecord,
@@ -377,6 +379,19 @@ export class DurableStore implements Store {
     options: CommitOptions,
   ): Promise<CommitOutcome[]> {
     return this.change(["commit", shard, fence, records, options]);
+  }
+
+  async commitMany(batches: CommitBatch[]): Promise<CommitBatchResult[]> {
+    const results: CommitBatchResult[] = [];
+    for (const { shard, fence, records, options } of batches) {
+      try {
+        results.push(await this.commit(shard, fence, records, options));
+      } catch (err) {
+        if (!(err instanceof FencedError)) throw err;
+        results.push(err);
+      }
+    }
+    return results;
   }
 
   async loadActors(shard: number, actors: ActorKey[]): Promise<(StoredActor | null)[]> {

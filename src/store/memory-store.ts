@@ -3,6 +3,8 @@ import { SeenIds } from "./seen-ids.js";
 import { TimerSchedule } from "./timer-schedule.js";
 import type {
   ActorKey,
+  CommitBatch,
+  CommitBatchResult,
   CommitOptions,
   CommitOutcome,
   CommitRecord,
@@ -151,9 +153,24 @@ export class MemoryStore implements Store {
     records: CommitRecord[],
     options: CommitOptions,
   ): Promise<CommitOutcome[]> {
+    return this.commitBatch({ shard, fence, records, options });
+  }
+
+  async commitMany(batches: CommitBatch[]): Promise<CommitBatchResult[]> {
+    return batches.map((batch) => {
+      try {
+        return this.commitBatch(batch);
+      } catch (err) {
+        if (err instanceof FencedError) return err;
+        throw err;
+      }
+    });
+  }
+
+  private commitBatch({ shard, fence, records, options }: CommitBatch): CommitOutcome[] {
     const state = this.shard(shard);
     this.checkFence(shard, state, fence);
-    state.seen.trim(options.nowMs - options.dedupeWindowMs);
+    if (options.trimSeen !== false) state.seen.trim(options.nowMs - options.dedupeWindowMs);
     return records.map((record) => this.applyRecord(state, record, options.nowMs));
   }
 

@@ -26,7 +26,7 @@ export function encodeCommit(
 ): { keys: string[]; args: ScriptArg[] } {
   const scriptKeys = [keys.lease];
   const nowMs = String(options.nowMs);
-  const horizon = String(options.nowMs - options.dedupeWindowMs);
+  const horizon = options.trimSeen === false ? "" : String(options.nowMs - options.dedupeWindowMs);
   const header = Buffer.allocUnsafe(
     BATCH_FIXED_SIZE +
       4 * 3 +
@@ -117,6 +117,37 @@ export function encodeCommit(
   return { keys: scriptKeys, args };
 }
 
+/**
+ * One call of `commit.lua` for several shards' batches: the call's header
+ * (the batch count, then each batch's key and argument counts), then each
+ * batch's keys and arguments as `encodeCommit` laid them out.
+ */
+export function encodeCommitCall(batches: { keys: string[]; args: ScriptArg[] }[]): {
+  keys: string[];
+  args: ScriptArg[];
+} {
+  const header = Buffer.allocUnsafe(4 + 8 * batches.length);
+  let offset = header.writeUInt32LE(batches.length, 0);
+  let keyCount = 0;
+  let argCount = 1;
+  for (const batch of batches) {
+    offset = header.writeUInt32LE(batch.keys.length, offset);
+    offset = header.writeUInt32LE(batch.args.length, offset);
+    keyCount += batch.keys.length;
+    argCount += batch.args.length;
+  }
+  const keys = new Array<string>(keyCount);
+  const args = new Array<ScriptArg>(argCount);
+  args[0] = header;
+  let k = 0;
+  let a = 1;
+  for (const batch of batches) {
+    for (const key of batch.keys) keys[k++] = key;
+    for (const arg of batch.args) args[a++] = arg;
+  }
+  return { keys, args };
+}
+
 /** A struct `I4c0` field: the byte length, then the UTF-8 bytes. */
 function writeString(buffer: Buffer, text: string, offset: number): number {
   const length = buffer.write(text, offset + 4);
@@ -124,6 +155,7 @@ function writeString(buffer: Buffer, text: string, offset: number): number {
   return offset + 4 + length;
 }
 
+/** One batch's reply: its outcome codes, or a negative number for the whole batch (see `scriptErrorFor`). */
 export function decodeCommitOutcomes(codes: number[]): CommitOutcome[] {
   return codes.map((code) => {
     const outcome = OUTCOME_BY_CODE[code];

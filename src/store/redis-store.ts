@@ -1,10 +1,12 @@
 import { Cluster, type ClusterNode, type ClusterOptions, Redis, type RedisOptions } from "ioredis";
-import { StoreError, scriptErrorFor } from "./errors.js";
-import { decodeCommitOutcomes, encodeCommit } from "./redis-commit-args.js";
+import { FencedError, StoreError, scriptErrorFor } from "./errors.js";
+import { decodeCommitOutcomes, encodeCommit, encodeCommitCall } from "./redis-commit-args.js";
 import { type RedisClient, StoreScripts } from "./redis-scripts.js";
 import { globalKeys, ShardKeys } from "./shard-keys.js";
 import type {
   ActorKey,
+  CommitBatch,
+  CommitBatchResult,
   CommitOptions,
   CommitOutcome,
   CommitRecord,
@@ -163,10 +165,42 @@ export class RedisStore implements Store {
     records: CommitRecord[],
     options: CommitOptions,
   ): Promise<CommitOutcome[]> {
-    const { keys, args } = encodeCommit(this.keys(shard), fence, records, options);
-    const reply = (await this.scripts.run("commit", keys, args)) as number | number[];
-    if (typeof reply === "number") throw scriptErrorFor(reply, shard, fence.owner, fence.epoch);
-    return decodeCommitOutcomes(reply);
+    const [result] = await this.commitMany([{ shard, fence, records, options }]);
+    if (result instanceof FencedError) throw result;
+    return result!;
+  }
+
+  async commitMany(batches: CommitBatch[]): Promise<CommitBatchResult[]> {
+    if (batches.length === 0) return [];
+    // One Redis takes every batch in one call; a Cluster's shards live in different slots: one call each.
+    const calls = this.client.isCluster ? batches.map((b) => [b]) : [batches];
+    const replies = await Promise.all(
+      calls.map(async (group) => {
+        const { keys, args } = encodeCommitCall(
+          group.map((b) => encodeCommit(this.keys(b.shard), b.fence, b.records, b.options)),
+        );
+        const reply = (await this.scripts.run("commit", keys, args)) as number | (number | number[])[];
+        if (typeof reply === "number") {
+          const first = group[0]!;
+          throw scriptErrorFor(reply, first.shard, first.fence.owner, first.fence.epoch);
+        }
+        return reply;
+      }),
+    );
+    const results: CommitBatchResult[] = [];
+    replies.forEach((reply, c) => {
+      calls[c]!.forEach((batch, i) => {
+        const codes = reply[i];
+        if (typeof codes === "number") {
+          const error = scriptErrorFor(codes, batch.shard, batch.fence.owner, batch.fence.epoch);
+          if (!(error instanceof FencedError)) throw error;
+          results.push(error);
+        } else {
+          results.push(decodeCommitOutcomes(codes ?? []));
+        }
+      });
+    });
+    return results;
   }
 
   async loadActors(shard: number, actors: ActorKey[]): Promise<(StoredActor | null)[]> {

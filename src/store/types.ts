@@ -1,3 +1,5 @@
+import type { FencedError } from "./errors.js";
+
 /**
  * The durable store behind the actor runtime. Everything is scoped to a shard:
  * every key one call touches carries that shard's hash tag, so each call is one
@@ -151,7 +153,24 @@ export interface CommitOptions {
   nowMs: number;
   /** How long event ids are remembered for dedupe. */
   dedupeWindowMs: number;
+  /**
+   * Forget the ids seen before the window now (default true). A store may
+   * keep ids longer than the window until a commit trims: a node asks now
+   * and then rather than in every commit, since a trim costs a command.
+   */
+  trimSeen?: boolean;
 }
+
+/** One shard's records for `Store.commitMany`. */
+export interface CommitBatch {
+  shard: number;
+  fence: Fence;
+  records: CommitRecord[];
+  options: CommitOptions;
+}
+
+/** A batch's outcomes, or the fencing error that refused the whole batch (and nothing else). */
+export type CommitBatchResult = CommitOutcome[] | FencedError;
 
 export interface Store {
   /** Short name for logs and metrics: `memory`, `redis`, `redis-cluster`. */
@@ -177,6 +196,12 @@ export interface Store {
     records: CommitRecord[],
     options: CommitOptions,
   ): Promise<CommitOutcome[]>;
+  /**
+   * Batches of several shards in as few calls as the store can (one, on one
+   * Redis): each batch as `commit` would apply it, a fenced one refused
+   * alone, its `FencedError` in its place among the results.
+   */
+  commitMany(batches: CommitBatch[]): Promise<CommitBatchResult[]>;
   loadActors(shard: number, actors: ActorKey[]): Promise<(StoredActor | null)[]>;
   /** Oldest first, at most `limit` of the newest entries. */
   readHistory(shard: number, actor: ActorKey, limit: number): Promise<Buffer[]>;

@@ -73,17 +73,17 @@ export function describeRuntimeBehaviour(storeName: string, makeStore: StoreFact
       const made = await makeStore();
       const store = made.store;
       let release: (() => void) | null = null;
-      const commit = store.commit.bind(store);
+      const commitMany = store.commitMany.bind(store);
       // Holds the next commit until released: the batch is planned, its write not yet acknowledged.
       let holdNext = false;
-      store.commit = async (...args) => {
+      store.commitMany = async (...args) => {
         if (holdNext) {
           holdNext = false;
           await new Promise<void>((resolve) => {
             release = resolve;
           });
         }
-        return commit(...args);
+        return commitMany(...args);
       };
       const runtime = await boot({}, store);
       opened.push({ runtime: await boot({ clientOnly: true }, store), cleanup: made.cleanup });

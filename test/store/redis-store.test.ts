@@ -1,7 +1,7 @@
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SCRIPT_ERROR, scriptErrorFor } from "../../src/store/errors.js";
-import { encodeCommit } from "../../src/store/redis-commit-args.js";
+import { encodeCommit, encodeCommitCall } from "../../src/store/redis-commit-args.js";
 import { type ScriptArg, StoreScripts } from "../../src/store/redis-scripts.js";
 import { RedisStore } from "../../src/store/redis-store.js";
 import { ShardKeys } from "../../src/store/shard-keys.js";
@@ -151,8 +151,11 @@ describe.skipIf(!redisUrl)("RedisStore specifics", () => {
       dedupeIds: ["e"],
       acks: [{ kind: "inbox" as const, eventId: "e" }],
     };
-    const good = encodeCommit(keys, { owner: "node-a", epoch: 1 }, [record], { nowMs: 0, dedupeWindowMs: 0 });
-    const header = good.args[0] as Buffer;
+    const batch = encodeCommit(keys, { owner: "node-a", epoch: 1 }, [record], {
+      nowMs: 0,
+      dedupeWindowMs: 0,
+    });
+    const header = batch.args[0] as Buffer;
     // The record's 58 header bytes end the batch header: two doubles, two flags, then ten counts.
     const recordAt = header.length - 58;
     const withBytes = (...changes: [offset: number, value: number][]) => {
@@ -160,19 +163,49 @@ describe.skipIf(!redisUrl)("RedisStore specifics", () => {
       for (const [offset, value] of changes) changed[recordAt + offset] = value;
       return changed;
     };
+    /** A call of one batch whose keys and arguments are as given. */
+    const call = (batchKeys: string[], batchArgs: ScriptArg[]) => {
+      const { keys: k, args } = encodeCommitCall([{ keys: batchKeys, args: batchArgs }]);
+      return [k, args] as [string[], ScriptArg[]];
+    };
+    const good = { keys: batch.keys, args: batch.args };
+    const goodCall = call(good.keys, good.args);
     const malformed: [string, string[], ScriptArg[]][] = [
       ["no arguments", good.keys, []],
-      ["a torn header", good.keys, [header.subarray(0, header.length - 1), ...good.args.slice(1)]],
-      ["a record's keys missing", [good.keys[0]!, ...good.keys.slice(3)], good.args],
-      ["a shard key missing", good.keys.slice(0, -1), good.args],
-      ["a key too many", [...good.keys, keys.outbox], good.args],
-      ["a field missing", good.keys, good.args.slice(0, -1)],
-      ["a field too many", good.keys, [...good.args, "x"]],
-      ["a snapshot flag other than 0 or 1", good.keys, [withBytes([16, 2]), ...good.args.slice(1)]],
-      ["constants without a snapshot", good.keys, [withBytes([16, 0], [17, 1]), ...good.args.slice(1)]],
-      ["a record without a history entry", good.keys, [withBytes([22, 0]), ...good.args.slice(1)]],
-      ["an index change naming no index zset", good.keys, [...good.args.slice(0, -3), 2, "job-1", 5]],
-      ["an index zset missing", good.keys.slice(0, -1), good.args],
+      ["no call header", good.keys, good.args],
+      [
+        "a call header counting two batches",
+        goodCall[0],
+        [encodeCommitCall([good, good]).args[0]!, ...goodCall[1].slice(1)],
+      ],
+      ["a torn header", ...call(good.keys, [header.subarray(0, header.length - 1), ...good.args.slice(1)])],
+      ["a record's keys missing", ...call([good.keys[0]!, ...good.keys.slice(3)], good.args)],
+      ["a shard key missing", ...call(good.keys.slice(0, -1), good.args)],
+      ["a key too many", ...call([...good.keys, keys.outbox], good.args)],
+      ["a field missing", ...call(good.keys, good.args.slice(0, -1))],
+      ["a field too many", ...call(good.keys, [...good.args, "x"])],
+      ["a snapshot flag other than 0 or 1", ...call(good.keys, [withBytes([16, 2]), ...good.args.slice(1)])],
+      [
+        "constants without a snapshot",
+        ...call(good.keys, [withBytes([16, 0], [17, 1]), ...good.args.slice(1)]),
+      ],
+      ["a record without a history entry", ...call(good.keys, [withBytes([22, 0]), ...good.args.slice(1)])],
+      [
+        "an index change naming no index zset",
+        ...call(good.keys, [...good.args.slice(0, -3), 2, "job-1", 5]),
+      ],
+      ["an index zset missing", ...call(good.keys.slice(0, -1), good.args)],
+      // A second, malformed batch: the first, well formed, is not written either.
+      [
+        "a good batch, then a malformed one",
+        ...(() => {
+          const { keys: k, args } = encodeCommitCall([
+            good,
+            { keys: good.keys, args: good.args.slice(0, -1) },
+          ]);
+          return [k, args] as [string[], ScriptArg[]];
+        })(),
+      ],
     ];
     for (const [what, scriptKeys, args] of malformed) {
       const reply = await scripts.run("commit", scriptKeys, args);
@@ -182,6 +215,6 @@ describe.skipIf(!redisUrl)("RedisStore specifics", () => {
     const written = (await admin.keys(`${prefix}:{s003}:*`)).filter((key) => key !== keys.lease);
     expect(written).toEqual([]);
     // The same call laid out correctly goes through, so the cases above failed on their layout alone.
-    expect(await scripts.run("commit", good.keys, good.args)).toEqual([3]);
+    expect(await scripts.run("commit", goodCall[0], goodCall[1])).toEqual([[3]]);
   });
 });

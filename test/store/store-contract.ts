@@ -419,6 +419,53 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
       });
     });
 
+    describe("batches of several shards", () => {
+      it("commits each shard's batch as commit would, and refuses a fenced batch alone", async () => {
+        const fence0 = await own(0);
+        const fence1 = await own(1);
+        const fence2 = await own(2);
+        const results = await store.commitMany([
+          { shard: 0, fence: fence0, records: [record("job/a"), record("job/b")], options: at(T0) },
+          {
+            shard: 1,
+            fence: { ...fence1, epoch: fence1.epoch + 1 },
+            records: [record("job/c")],
+            options: at(T0),
+          },
+          {
+            shard: 2,
+            fence: fence2,
+            records: [record("job/d"), record("job/e", { expectedVersion: 4 })],
+            options: at(T0),
+          },
+        ]);
+        expect(results[0]).toEqual(["ok", "ok"]);
+        expect(results[1]).toBeInstanceOf(FencedError);
+        expect((results[1] as FencedError).shard).toBe(1);
+        expect(results[2]).toEqual(["ok", "conflict"]);
+        expect(await version("job/a", 0)).toBe(1);
+        expect(await version("job/c", 1)).toBeNull();
+        expect(await version("job/d", 2)).toBe(1);
+        expect(await store.commitMany([])).toEqual([]);
+      });
+
+      it("keeps seen ids past the window until a batch asks for the trim", async () => {
+        const fence = await own();
+        expect(await commitOne(fence, record("job/1", { dedupeIds: ["d"] }))).toBe("ok");
+        const late = T0 + DEDUPE_WINDOW_MS + 1;
+        const [kept] = await store.commitMany([
+          {
+            shard: 0,
+            fence,
+            records: [record("job/2", { dedupeIds: ["d"] })],
+            options: { ...at(late), trimSeen: false },
+          },
+        ]);
+        expect(kept).toEqual(["duplicate"]);
+        expect(await commitOne(fence, record("job/3", { dedupeIds: ["d"] }), late)).toBe("ok");
+      });
+    });
+
     describe("records of several events", () => {
       const count = (name: string, delta: number) => ({ name, delta });
 

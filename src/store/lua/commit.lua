@@ -1,14 +1,25 @@
 --[[
-  Commits a batch of actor records of one shard. A record is one actor's
-  transition, or a chain of several events of one actor folded into one write.
-  The fence is checked once for the whole batch; after that every record is
-  decided in order and on its own, as if the records before it were written: a
-  record that conflicts or acknowledges a stale delivery changes nothing, and
-  the records after it are still applied. The shard-wide writes of all applied
-  records (timers, inbox, seen ids, outbox, counters, actor index) then go out
-  as one command per key, leaving what record-by-record writes would leave.
+  Commits batches of actor records, one batch per shard, in one call (on one
+  Redis a node commits all its shards at once; on a Cluster each shard is a
+  call of its own, its keys in one slot). A record is one actor's transition,
+  or a chain of several events of one actor folded into one write. Each
+  batch's fence is checked once; after that every record is decided in order
+  and on its own, as if the records before it were written: a record that
+  conflicts or acknowledges a stale delivery changes nothing, and the records
+  after it are still applied. The shard-wide writes of a batch's applied
+  records (timers, inbox, seen ids, outbox, counters, indexes, actor index)
+  then go out as one command per key, leaving what record-by-record writes
+  would leave. Every batch is checked before anything is written, so a
+  malformed call changes nothing; a fenced batch changes nothing of its shard
+  and nothing else.
 
     Input:
+      ARGV[1]  the call's header, struct "<I4" then s x "<I4I4": the batch
+               count s, then each batch's KEYS count and ARGV count; the
+               batches' KEYS and ARGV follow in order, each laid out as below
+               (indexes relative to the batch's first key and argument)
+
+    One batch:
       KEYS[1]       lease hash (owner, epoch, expiresAtMs)
       KEYS[2i]      actor hash of record i (v = version, s = snapshot, c = constants)
       KEYS[2i + 1]  history list of record i
@@ -32,8 +43,8 @@
       ARGV[1]  header, little-endian binary:
                  batch, struct "<dI4I4I4c0I4c0I4c0": fence epoch, record count n,
                    index zset count x, fence owner, nowMs, dedupe horizon (seen
-                   ids scored below it are forgotten by a batch that dedupes);
-                   the last three are length-prefixed strings
+                   ids scored below it are forgotten; "" leaves them for a
+                   later batch); the last three are length-prefixed strings
                  then n records of 58 bytes, struct "<ddBBI4I4I4I4I4I4I4I4I4I4":
                    expectedVersion, historyCap, hasSnapshot (1|0),
                    hasConstants (1|0, only with a snapshot), versionStep,
@@ -54,13 +65,13 @@
         k x (counter name, integer delta)
         ix x (index zset number 1..x, member, score; "" removes the member)
 
-    Output:
-      array of n outcome codes: 0 ok, 1 duplicate, 2 conflict, 3 stale, 4 split
+    Output: an array with one element per batch:
+      an array of n outcome codes: 0 ok, 1 duplicate, 2 conflict, 3 stale, 4 split
         (split: a record of several events with a seen dedupe id or a stale
         delivery; nothing of it applied. A record of one event that is a
         duplicate applies its acks and nothing else.)
-      -1 FENCED: the lease is not held by the fence owner at the fence epoch
-      -2 BAD_ARGUMENT: KEYS or ARGV do not follow the layout above
+      or -1 FENCED: the lease is not held by the fence owner at the fence epoch
+    or, for the whole call, -2 BAD_ARGUMENT: KEYS or ARGV do not follow the layout
 
   Why this layout: each argument and each Redis command costs time, and in
   Redis's Lua so does each table. So the numbers travel in one binary header
@@ -112,306 +123,349 @@ local function present(key, ids)
   return found
 end
 
--- Check the whole layout before anything is written, so a malformed call
--- changes nothing, and collect the ids whose stored state the checks read.
-local header = ARGV[1]
-if type(header) ~= "string" then return -2 end
-local parsed, fenceEpoch, n, indexCount, fenceOwner, nowMs, dedupeHorizon, firstRecordAt =
-  pcall(unpack, BATCH_FORMAT, header)
-if not parsed or #header ~= firstRecordAt - 1 + n * RECORD_SIZE then return -2 end
+-- Checks one batch's layout (KEYS from kb + 1, nk of them; ARGV from ab + 1,
+-- na of them) and collects the ids whose stored state its checks read: a
+-- table describing the batch, or nil for a malformed one.
+local function parseBatch(kb, nk, ab, na)
+  local header = ARGV[ab + 1]
+  if type(header) ~= "string" then return nil end
+  local parsed, fenceEpoch, n, indexCount, fenceOwner, nowMs, dedupeHorizon, firstRecordAt =
+    pcall(unpack, BATCH_FORMAT, header)
+  if not parsed or #header ~= firstRecordAt - 1 + n * RECORD_SIZE then return nil end
+  local lastArg = ab + na
 
-local pos, at = firstRecordAt, FIRST_FIELD
-local indexes, timers, inbox, outbox, dedupes, counting = false, false, false, false, false, false
-local indexing = false
-local ackedTimerKeys, ackedInboxIds, dedupeIds, effectIds = {}, {}, {}, {}
-for _ = 1, n do
-  local expectedVersion, _, hasSnapshot, hasConstants, h, u, ai, ta, c, a, o, k, ix
-  expectedVersion, _, hasSnapshot, hasConstants, _, h, u, ai, ta, c, a, o, k, ix, pos = unpack(RECORD_FORMAT, header, pos)
-  if hasSnapshot > 1 or hasConstants > hasSnapshot or h < 1 then return -2 end
-  local creates = hasSnapshot == 1 and expectedVersion == 0
-  local fields = fieldCount(creates, hasSnapshot, hasConstants, h, u, ai, ta, c, a, o, k, ix)
-  if at + fields - 1 > #ARGV then return -2 end
-  local ixAt = at + fields - 3 * ix
-  for m = ixAt, ixAt + 3 * (ix - 1), 3 do
-    local zset = tonumber(ARGV[m])
-    if not zset or zset < 1 or zset > indexCount then return -2 end
+  local pos, at = firstRecordAt, ab + FIRST_FIELD
+  local indexes, timers, inbox, outbox, dedupes, counting = false, false, false, false, false, false
+  local indexing = false
+  local ackedTimerKeys, ackedInboxIds, dedupeIds, effectIds = {}, {}, {}, {}
+  for _ = 1, n do
+    local expectedVersion, _, hasSnapshot, hasConstants, h, u, ai, ta, c, a, o, k, ix
+    expectedVersion, _, hasSnapshot, hasConstants, _, h, u, ai, ta, c, a, o, k, ix, pos = unpack(RECORD_FORMAT, header, pos)
+    if hasSnapshot > 1 or hasConstants > hasSnapshot or h < 1 then return nil end
+    local creates = hasSnapshot == 1 and expectedVersion == 0
+    local fields = fieldCount(creates, hasSnapshot, hasConstants, h, u, ai, ta, c, a, o, k, ix)
+    if at + fields - 1 > lastArg then return nil end
+    local ixAt = at + fields - 3 * ix
+    for m = ixAt, ixAt + 3 * (ix - 1), 3 do
+      local zset = tonumber(ARGV[m])
+      if not zset or zset < 1 or zset > indexCount then return nil end
+    end
+    local j = at + hasSnapshot + hasConstants + h + (creates and 1 or 0)
+    for m = j, j + u - 1 do dedupeIds[#dedupeIds + 1] = ARGV[m] end
+    j = j + u
+    for m = j, j + ai - 1 do ackedInboxIds[#ackedInboxIds + 1] = ARGV[m] end
+    j = j + ai
+    for m = j, j + 2 * (ta - 1), 2 do ackedTimerKeys[#ackedTimerKeys + 1] = ARGV[m] end
+    j = j + 2 * ta + c + 4 * a
+    for m = j, j + 2 * (o - 1), 2 do effectIds[#effectIds + 1] = ARGV[m] end
+    at = at + fields
+    indexes = indexes or creates
+    timers = timers or ta > 0 or c > 0 or a > 0
+    inbox = inbox or ai > 0
+    outbox = outbox or o > 0
+    dedupes = dedupes or u > 0
+    counting = counting or k > 0
+    indexing = indexing or ix > 0
   end
-  local j = at + hasSnapshot + hasConstants + h + (creates and 1 or 0)
-  for m = j, j + u - 1 do dedupeIds[#dedupeIds + 1] = ARGV[m] end
-  j = j + u
-  for m = j, j + ai - 1 do ackedInboxIds[#ackedInboxIds + 1] = ARGV[m] end
-  j = j + ai
-  for m = j, j + 2 * (ta - 1), 2 do ackedTimerKeys[#ackedTimerKeys + 1] = ARGV[m] end
-  j = j + 2 * ta + c + 4 * a
-  for m = j, j + 2 * (o - 1), 2 do effectIds[#effectIds + 1] = ARGV[m] end
-  at = at + fields
-  indexes = indexes or creates
-  timers = timers or ta > 0 or c > 0 or a > 0
-  inbox = inbox or ai > 0
-  outbox = outbox or o > 0
-  dedupes = dedupes or u > 0
-  counting = counting or k > 0
-  indexing = indexing or ix > 0
-end
-if at - 1 ~= #ARGV then return -2 end
-if (indexCount > 0) ~= indexing then return -2 end
+  if at - 1 ~= lastArg then return nil end
+  if (indexCount > 0) ~= indexing then return nil end
 
-local actorIndexKey, timersKey, timerFireKey, timerDataKey
-local inboxKey, inboxDataKey, outboxKey, outboxDataKey, outboxSeqKey, seenKey, countersKey
-local kk = 2 * n + 2
-kk, actorIndexKey = keyGroup(indexes, kk, 1)
-kk, timersKey, timerFireKey, timerDataKey = keyGroup(timers, kk, 3)
-kk, inboxKey, inboxDataKey = keyGroup(inbox, kk, 2)
-kk, outboxKey, outboxDataKey, outboxSeqKey = keyGroup(outbox, kk, 3)
-kk, seenKey = keyGroup(dedupes, kk, 1)
-kk, countersKey = keyGroup(counting, kk, 1)
-local indexNamesKey, firstIndexKey
-kk, indexNamesKey = keyGroup(indexing, kk, 1)
-firstIndexKey = kk
-if kk - 1 + indexCount ~= #KEYS then return -2 end
-
-local lease = rcall("HMGET", KEYS[1], "owner", "epoch")
-if lease[1] ~= fenceOwner or tonumber(lease[2]) ~= fenceEpoch then return -1 end
-
--- The stored state the checks read, then what the batch's applied records
--- change of it: `fireOf[key]` is a timer's fire id (false once removed).
-local fireOf = {}
-if #ackedTimerKeys > 0 then
-  for first = 1, #ackedTimerKeys, CHUNK do
-    local last = math.min(first + CHUNK - 1, #ackedTimerKeys)
-    local fires = rcall("HMGET", timerFireKey, tunpack(ackedTimerKeys, first, last))
-    for j = first, last do fireOf[ackedTimerKeys[j]] = fires[j - first + 1] end
-  end
-end
-local inInbox = #ackedInboxIds > 0 and present(inboxKey, ackedInboxIds) or {}
--- Only dedupe checks read the seen ids, and a batch that checks trims first.
-if seenKey then rcall("ZREMRANGEBYSCORE", seenKey, "-inf", "(" .. dedupeHorizon) end
-local seen = #dedupeIds > 0 and present(seenKey, dedupeIds) or {}
-local queued = #effectIds > 0 and present(outboxKey, effectIds) or {}
-
--- What the applied records write to shard keys, in the order they wrote it.
-local versionOf = {}
-local timerOrder, timerFinal = {}, {}
-local inboxRemoved, seenAdded, indexAdded = {}, {}, {}
-local newEffects = {}
-local counterOrder, counterSum = {}, {}
--- Per index zset (by number): members in the order first changed, and each one's last score (false: removed).
-local indexMembers, indexFinal = {}, {}
-
-local function touchTimer(timerKey, final)
-  if timerFinal[timerKey] == nil then timerOrder[#timerOrder + 1] = timerKey end
-  timerFinal[timerKey] = final
+  local actorIndexKey, timersKey, timerFireKey, timerDataKey
+  local inboxKey, inboxDataKey, outboxKey, outboxDataKey, outboxSeqKey, seenKey, countersKey
+  local kk = kb + 2 * n + 2
+  kk, actorIndexKey = keyGroup(indexes, kk, 1)
+  kk, timersKey, timerFireKey, timerDataKey = keyGroup(timers, kk, 3)
+  kk, inboxKey, inboxDataKey = keyGroup(inbox, kk, 2)
+  kk, outboxKey, outboxDataKey, outboxSeqKey = keyGroup(outbox, kk, 3)
+  kk, seenKey = keyGroup(dedupes, kk, 1)
+  kk, countersKey = keyGroup(counting, kk, 1)
+  local indexNamesKey, firstIndexKey
+  kk, indexNamesKey = keyGroup(indexing, kk, 1)
+  firstIndexKey = kk
+  if kk - 1 + indexCount ~= kb + nk then return nil end
+  return {
+    kb = kb, ab = ab, header = header, n = n, indexCount = indexCount, fenceEpoch = fenceEpoch,
+    fenceOwner = fenceOwner, nowMs = nowMs, dedupeHorizon = dedupeHorizon, firstRecordAt = firstRecordAt,
+    ackedTimerKeys = ackedTimerKeys, ackedInboxIds = ackedInboxIds, dedupeIds = dedupeIds, effectIds = effectIds,
+    actorIndexKey = actorIndexKey, timersKey = timersKey, timerFireKey = timerFireKey, timerDataKey = timerDataKey,
+    inboxKey = inboxKey, inboxDataKey = inboxDataKey, outboxKey = outboxKey, outboxDataKey = outboxDataKey,
+    outboxSeqKey = outboxSeqKey, seenKey = seenKey, countersKey = countersKey, indexNamesKey = indexNamesKey,
+    firstIndexKey = firstIndexKey, indexing = indexing,
+  }
 end
 
--- Decides record i, whose fields start at ARGV[at]; applies it if it holds; returns its outcome code.
-local function applyRecord(i, at, expectedVersion, historyCap, creates, hasSnapshot, hasConstants, versionStep, h, u, ai, ta, c, a, o, k, ix)
-  local actorKey, historyKey = KEYS[2 * i], KEYS[2 * i + 1]
-  local storedVersion = versionOf[actorKey]
-  if storedVersion == nil then storedVersion = tonumber(rcall("HGET", actorKey, "v")) or 0 end
-  if storedVersion ~= expectedVersion then return CONFLICT end
+-- Applies one checked batch: its outcome codes, or -1 when its fence does not hold.
+local function applyBatch(b)
+  local kb, header, n, indexCount, nowMs, dedupeHorizon = b.kb, b.header, b.n, b.indexCount, b.nowMs, b.dedupeHorizon
+  local ackedTimerKeys, ackedInboxIds, dedupeIds, effectIds = b.ackedTimerKeys, b.ackedInboxIds, b.dedupeIds, b.effectIds
+  local actorIndexKey, timersKey, timerFireKey, timerDataKey = b.actorIndexKey, b.timersKey, b.timerFireKey, b.timerDataKey
+  local inboxKey, inboxDataKey, outboxKey, outboxDataKey = b.inboxKey, b.inboxDataKey, b.outboxKey, b.outboxDataKey
+  local outboxSeqKey, seenKey, countersKey, indexNamesKey = b.outboxSeqKey, b.seenKey, b.countersKey, b.indexNamesKey
+  local firstIndexKey, indexing = b.firstIndexKey, b.indexing
+  local pos, at
 
-  local multi = h > 1
-  local snapshotAt, historyAt = at, at + hasSnapshot + hasConstants
-  local actorAt = historyAt + h
-  local dedupeAt = actorAt + (creates and 1 or 0)
-  local inboxAt = dedupeAt + u
-  local timerAckAt = inboxAt + ai
-  local cancelAt = timerAckAt + 2 * ta
-  local addAt = cancelAt + c
-  local effectAt = addAt + 4 * a
-  local counterAt = effectAt + 2 * o
-  local indexAt = counterAt + 2 * k
+  local lease = rcall("HMGET", KEYS[kb + 1], "owner", "epoch")
+  if lease[1] ~= b.fenceOwner or tonumber(lease[2]) ~= b.fenceEpoch then return -1 end
 
-  for j = inboxAt, inboxAt + ai - 1 do
-    if not inInbox[ARGV[j]] then return multi and SPLIT or STALE end
+  -- The stored state the checks read, then what the batch's applied records
+  -- change of it: `fireOf[key]` is a timer's fire id (false once removed).
+  local fireOf = {}
+  if #ackedTimerKeys > 0 then
+    for first = 1, #ackedTimerKeys, CHUNK do
+      local last = math.min(first + CHUNK - 1, #ackedTimerKeys)
+      local fires = rcall("HMGET", timerFireKey, tunpack(ackedTimerKeys, first, last))
+      for j = first, last do fireOf[ackedTimerKeys[j]] = fires[j - first + 1] end
+    end
   end
-  for j = timerAckAt, timerAckAt + 2 * (ta - 1), 2 do
-    if fireOf[ARGV[j]] ~= ARGV[j + 1] then return multi and SPLIT or STALE end
+  local inInbox = #ackedInboxIds > 0 and present(inboxKey, ackedInboxIds) or {}
+  -- Only dedupe checks read the seen ids; a batch given a horizon trims them first (the node
+  -- asks now and then, not in every batch: a trim is a command per batch).
+  if seenKey and dedupeHorizon ~= "" then rcall("ZREMRANGEBYSCORE", seenKey, "-inf", "(" .. dedupeHorizon) end
+  local seen = #dedupeIds > 0 and present(seenKey, dedupeIds) or {}
+  local queued = #effectIds > 0 and present(outboxKey, effectIds) or {}
+
+  -- What the applied records write to shard keys, in the order they wrote it.
+  local versionOf = {}
+  local timerOrder, timerFinal = {}, {}
+  local inboxRemoved, seenAdded, indexAdded = {}, {}, {}
+  local newEffects = {}
+  local counterOrder, counterSum = {}, {}
+  -- Per index zset (by number): members in the order first changed, and each one's last score (false: removed).
+  local indexMembers, indexFinal = {}, {}
+
+  local function touchTimer(timerKey, final)
+    if timerFinal[timerKey] == nil then timerOrder[#timerOrder + 1] = timerKey end
+    timerFinal[timerKey] = final
   end
-  local duplicate = false
-  for j = dedupeAt, dedupeAt + u - 1 do
-    if seen[ARGV[j]] then duplicate = true end
-  end
-  if multi and u > 1 and not duplicate then
-    -- Two events of one record with one id: the second is a duplicate of the first.
-    local ids = {}
+
+  -- Decides record i, whose fields start at ARGV[at]; applies it if it holds; returns its outcome code.
+  local function applyRecord(i, at, expectedVersion, historyCap, creates, hasSnapshot, hasConstants, versionStep, h, u, ai, ta, c, a, o, k, ix)
+    local actorKey, historyKey = KEYS[kb + 2 * i], KEYS[kb + 2 * i + 1]
+    local storedVersion = versionOf[actorKey]
+    if storedVersion == nil then storedVersion = tonumber(rcall("HGET", actorKey, "v")) or 0 end
+    if storedVersion ~= expectedVersion then return CONFLICT end
+
+    local multi = h > 1
+    local snapshotAt, historyAt = at, at + hasSnapshot + hasConstants
+    local actorAt = historyAt + h
+    local dedupeAt = actorAt + (creates and 1 or 0)
+    local inboxAt = dedupeAt + u
+    local timerAckAt = inboxAt + ai
+    local cancelAt = timerAckAt + 2 * ta
+    local addAt = cancelAt + c
+    local effectAt = addAt + 4 * a
+    local counterAt = effectAt + 2 * o
+    local indexAt = counterAt + 2 * k
+
+    for j = inboxAt, inboxAt + ai - 1 do
+      if not inInbox[ARGV[j]] then return multi and SPLIT or STALE end
+    end
+    for j = timerAckAt, timerAckAt + 2 * (ta - 1), 2 do
+      if fireOf[ARGV[j]] ~= ARGV[j + 1] then return multi and SPLIT or STALE end
+    end
+    local duplicate = false
     for j = dedupeAt, dedupeAt + u - 1 do
-      if ids[ARGV[j]] then duplicate = true end
-      ids[ARGV[j]] = true
+      if seen[ARGV[j]] then duplicate = true end
     end
-  end
-  if duplicate and multi then return SPLIT end
+    if multi and u > 1 and not duplicate then
+      -- Two events of one record with one id: the second is a duplicate of the first.
+      local ids = {}
+      for j = dedupeAt, dedupeAt + u - 1 do
+        if ids[ARGV[j]] then duplicate = true end
+        ids[ARGV[j]] = true
+      end
+    end
+    if duplicate and multi then return SPLIT end
 
-  -- A duplicate still consumes its delivery, so it is not redelivered forever.
-  for j = inboxAt, inboxAt + ai - 1 do
-    inInbox[ARGV[j]] = nil
-    inboxRemoved[#inboxRemoved + 1] = ARGV[j]
-  end
-  for j = timerAckAt, timerAckAt + 2 * (ta - 1), 2 do
-    fireOf[ARGV[j]] = false
-    touchTimer(ARGV[j], false)
-  end
-  if duplicate then return DUPLICATE end
+    -- A duplicate still consumes its delivery, so it is not redelivered forever.
+    for j = inboxAt, inboxAt + ai - 1 do
+      inInbox[ARGV[j]] = nil
+      inboxRemoved[#inboxRemoved + 1] = ARGV[j]
+    end
+    for j = timerAckAt, timerAckAt + 2 * (ta - 1), 2 do
+      fireOf[ARGV[j]] = false
+      touchTimer(ARGV[j], false)
+    end
+    if duplicate then return DUPLICATE end
 
-  for j = dedupeAt, dedupeAt + u - 1 do
-    seen[ARGV[j]] = true
-    seenAdded[#seenAdded + 1] = nowMs
-    seenAdded[#seenAdded + 1] = ARGV[j]
-  end
+    for j = dedupeAt, dedupeAt + u - 1 do
+      seen[ARGV[j]] = true
+      seenAdded[#seenAdded + 1] = nowMs
+      seenAdded[#seenAdded + 1] = ARGV[j]
+    end
 
-  if hasSnapshot == 1 then
-    versionOf[actorKey] = expectedVersion + versionStep
-    if hasConstants == 1 then
-      rcall("HSET", actorKey, "v", expectedVersion + versionStep, "s", ARGV[snapshotAt], "c", ARGV[snapshotAt + 1])
+    if hasSnapshot == 1 then
+      versionOf[actorKey] = expectedVersion + versionStep
+      if hasConstants == 1 then
+        rcall("HSET", actorKey, "v", expectedVersion + versionStep, "s", ARGV[snapshotAt], "c", ARGV[snapshotAt + 1])
+      else
+        rcall("HSET", actorKey, "v", expectedVersion + versionStep, "s", ARGV[snapshotAt])
+      end
+      -- An actor past version 0 is indexed already: by the commit that created it or by its import.
+      if creates then
+        indexAdded[#indexAdded + 1] = 0
+        indexAdded[#indexAdded + 1] = ARGV[actorAt]
+      end
     else
-      rcall("HSET", actorKey, "v", expectedVersion + versionStep, "s", ARGV[snapshotAt])
+      versionOf[actorKey] = expectedVersion
     end
-    -- An actor past version 0 is indexed already: by the commit that created it or by its import.
-    if creates then
-      indexAdded[#indexAdded + 1] = 0
-      indexAdded[#indexAdded + 1] = ARGV[actorAt]
+
+    local historyLength = rcall("RPUSH", historyKey, tunpack(ARGV, historyAt, historyAt + h - 1))
+    if historyLength > historyCap then
+      if historyCap <= 0 then
+        rcall("DEL", historyKey)
+      elseif historyLength <= historyCap + 2 then
+        -- Usually one or two over after a push; LPOP drops those for about half what LTRIM costs.
+        rcall("LPOP", historyKey, historyLength - historyCap)
+      else
+        rcall("LTRIM", historyKey, -historyCap, -1)
+      end
     end
-  else
-    versionOf[actorKey] = expectedVersion
+
+    for j = cancelAt, cancelAt + c - 1 do
+      fireOf[ARGV[j]] = false
+      touchTimer(ARGV[j], false)
+    end
+    for j = addAt, addAt + 4 * (a - 1), 4 do
+      fireOf[ARGV[j]] = ARGV[j + 1]
+      touchTimer(ARGV[j], j)
+    end
+    for j = effectAt, effectAt + 2 * (o - 1), 2 do
+      local effectId = ARGV[j]
+      if not queued[effectId] then
+        queued[effectId] = true
+        newEffects[#newEffects + 1] = j
+      end
+    end
+    for j = counterAt, counterAt + 2 * (k - 1), 2 do
+      local name = ARGV[j]
+      local sum = counterSum[name]
+      if sum == nil then
+        counterOrder[#counterOrder + 1] = name
+        sum = 0
+      end
+      counterSum[name] = sum + tonumber(ARGV[j + 1])
+    end
+    for j = indexAt, indexAt + 3 * (ix - 1), 3 do
+      local zset, member, score = tonumber(ARGV[j]), ARGV[j + 1], ARGV[j + 2]
+      local members, final = indexMembers[zset], indexFinal[zset]
+      if not members then
+        members, final = {}, {}
+        indexMembers[zset], indexFinal[zset] = members, final
+      end
+      if final[member] == nil then members[#members + 1] = member end
+      if score == "" then final[member] = false else final[member] = score end
+    end
+    return OK
   end
 
-  local historyLength = rcall("RPUSH", historyKey, tunpack(ARGV, historyAt, historyAt + h - 1))
-  if historyLength > historyCap then
-    if historyCap <= 0 then
-      rcall("DEL", historyKey)
-    elseif historyLength <= historyCap + 2 then
-      -- Usually one or two over after a push; LPOP drops those for about half what LTRIM costs.
-      rcall("LPOP", historyKey, historyLength - historyCap)
-    else
-      rcall("LTRIM", historyKey, -historyCap, -1)
-    end
+  local outcomes = {}
+  pos, at = b.firstRecordAt, b.ab + FIRST_FIELD
+  for i = 1, n do
+    local expectedVersion, historyCap, hasSnapshot, hasConstants, versionStep, h, u, ai, ta, c, a, o, k, ix
+    expectedVersion, historyCap, hasSnapshot, hasConstants, versionStep, h, u, ai, ta, c, a, o, k, ix, pos =
+      unpack(RECORD_FORMAT, header, pos)
+    local creates = hasSnapshot == 1 and expectedVersion == 0
+    outcomes[i] = applyRecord(i, at, expectedVersion, historyCap, creates, hasSnapshot, hasConstants, versionStep, h, u, ai, ta, c, a, o, k, ix)
+    at = at + fieldCount(creates, hasSnapshot, hasConstants, h, u, ai, ta, c, a, o, k, ix)
   end
 
-  for j = cancelAt, cancelAt + c - 1 do
-    fireOf[ARGV[j]] = false
-    touchTimer(ARGV[j], false)
-  end
-  for j = addAt, addAt + 4 * (a - 1), 4 do
-    fireOf[ARGV[j]] = ARGV[j + 1]
-    touchTimer(ARGV[j], j)
-  end
-  for j = effectAt, effectAt + 2 * (o - 1), 2 do
-    local effectId = ARGV[j]
-    if not queued[effectId] then
-      queued[effectId] = true
-      newEffects[#newEffects + 1] = j
+  -- The shard-wide writes, one command per key (chunked for a huge batch).
+  if #indexAdded > 0 then bulk("ZADD", actorIndexKey, indexAdded) end
+  if #timerOrder > 0 then
+    local removed, scored, fires, payloads = {}, {}, {}, {}
+    for _, timerKey in ipairs(timerOrder) do
+      local j = timerFinal[timerKey]
+      if j then
+        scored[#scored + 1] = ARGV[j + 2]
+        scored[#scored + 1] = timerKey
+        fires[#fires + 1] = timerKey
+        fires[#fires + 1] = ARGV[j + 1]
+        payloads[#payloads + 1] = timerKey
+        payloads[#payloads + 1] = ARGV[j + 3]
+      else
+        removed[#removed + 1] = timerKey
+      end
+    end
+    if #removed > 0 then
+      bulk("ZREM", timersKey, removed)
+      bulk("HDEL", timerFireKey, removed)
+      bulk("HDEL", timerDataKey, removed)
+    end
+    if #scored > 0 then
+      bulk("ZADD", timersKey, scored)
+      bulk("HSET", timerFireKey, fires)
+      bulk("HSET", timerDataKey, payloads)
     end
   end
-  for j = counterAt, counterAt + 2 * (k - 1), 2 do
-    local name = ARGV[j]
-    local sum = counterSum[name]
-    if sum == nil then
-      counterOrder[#counterOrder + 1] = name
-      sum = 0
+  if #inboxRemoved > 0 then
+    bulk("ZREM", inboxKey, inboxRemoved)
+    bulk("HDEL", inboxDataKey, inboxRemoved)
+  end
+  if #seenAdded > 0 then bulk("ZADD", seenKey, seenAdded) end
+  if #newEffects > 0 then
+    local seq = rcall("INCRBY", outboxSeqKey, #newEffects) - #newEffects
+    local scored, payloads = {}, {}
+    for m, j in ipairs(newEffects) do
+      scored[#scored + 1] = seq + m
+      scored[#scored + 1] = ARGV[j]
+      payloads[#payloads + 1] = ARGV[j]
+      payloads[#payloads + 1] = ARGV[j + 1]
     end
-    counterSum[name] = sum + tonumber(ARGV[j + 1])
+    bulk("ZADD", outboxKey, scored)
+    bulk("HSET", outboxDataKey, payloads)
   end
-  for j = indexAt, indexAt + 3 * (ix - 1), 3 do
-    local zset, member, score = tonumber(ARGV[j]), ARGV[j + 1], ARGV[j + 2]
-    local members, final = indexMembers[zset], indexFinal[zset]
-    if not members then
-      members, final = {}, {}
-      indexMembers[zset], indexFinal[zset] = members, final
+  if #counterOrder > 0 then
+    local zeroed = {}
+    for _, name in ipairs(counterOrder) do
+      local sum = counterSum[name]
+      if sum ~= 0 and rcall("HINCRBY", countersKey, name, sum) == 0 then zeroed[#zeroed + 1] = name end
     end
-    if final[member] == nil then members[#members + 1] = member end
-    if score == "" then final[member] = false else final[member] = score end
+    if #zeroed > 0 then bulk("HDEL", countersKey, zeroed) end
   end
-  return OK
-end
-
-local outcomes = {}
-pos, at = firstRecordAt, FIRST_FIELD
-for i = 1, n do
-  local expectedVersion, historyCap, hasSnapshot, hasConstants, versionStep, h, u, ai, ta, c, a, o, k, ix
-  expectedVersion, historyCap, hasSnapshot, hasConstants, versionStep, h, u, ai, ta, c, a, o, k, ix, pos =
-    unpack(RECORD_FORMAT, header, pos)
-  local creates = hasSnapshot == 1 and expectedVersion == 0
-  outcomes[i] = applyRecord(i, at, expectedVersion, historyCap, creates, hasSnapshot, hasConstants, versionStep, h, u, ai, ta, c, a, o, k, ix)
-  at = at + fieldCount(creates, hasSnapshot, hasConstants, h, u, ai, ta, c, a, o, k, ix)
-end
-
--- The shard-wide writes, one command per key (chunked for a huge batch).
-if #indexAdded > 0 then bulk("ZADD", actorIndexKey, indexAdded) end
-if #timerOrder > 0 then
-  local removed, scored, fires, payloads = {}, {}, {}, {}
-  for _, timerKey in ipairs(timerOrder) do
-    local j = timerFinal[timerKey]
-    if j then
-      scored[#scored + 1] = ARGV[j + 2]
-      scored[#scored + 1] = timerKey
-      fires[#fires + 1] = timerKey
-      fires[#fires + 1] = ARGV[j + 1]
-      payloads[#payloads + 1] = timerKey
-      payloads[#payloads + 1] = ARGV[j + 3]
-    else
-      removed[#removed + 1] = timerKey
-    end
-  end
-  if #removed > 0 then
-    bulk("ZREM", timersKey, removed)
-    bulk("HDEL", timerFireKey, removed)
-    bulk("HDEL", timerDataKey, removed)
-  end
-  if #scored > 0 then
-    bulk("ZADD", timersKey, scored)
-    bulk("HSET", timerFireKey, fires)
-    bulk("HSET", timerDataKey, payloads)
-  end
-end
-if #inboxRemoved > 0 then
-  bulk("ZREM", inboxKey, inboxRemoved)
-  bulk("HDEL", inboxDataKey, inboxRemoved)
-end
-if #seenAdded > 0 then bulk("ZADD", seenKey, seenAdded) end
-if #newEffects > 0 then
-  local seq = rcall("INCRBY", outboxSeqKey, #newEffects) - #newEffects
-  local scored, payloads = {}, {}
-  for m, j in ipairs(newEffects) do
-    scored[#scored + 1] = seq + m
-    scored[#scored + 1] = ARGV[j]
-    payloads[#payloads + 1] = ARGV[j]
-    payloads[#payloads + 1] = ARGV[j + 1]
-  end
-  bulk("ZADD", outboxKey, scored)
-  bulk("HSET", outboxDataKey, payloads)
-end
-if #counterOrder > 0 then
-  local zeroed = {}
-  for _, name in ipairs(counterOrder) do
-    local sum = counterSum[name]
-    if sum ~= 0 and rcall("HINCRBY", countersKey, name, sum) == 0 then zeroed[#zeroed + 1] = name end
-  end
-  if #zeroed > 0 then bulk("HDEL", countersKey, zeroed) end
-end
-if indexing then
-  local named = {}
-  for zset = 1, indexCount do
-    local members, final = indexMembers[zset], indexFinal[zset]
-    if members then
-      local removed, scored = {}, {}
-      for _, member in ipairs(members) do
-        local score = final[member]
-        if score then
-          scored[#scored + 1] = score
-          scored[#scored + 1] = member
-        else
-          removed[#removed + 1] = member
+  if indexing then
+    local named = {}
+    for zset = 1, indexCount do
+      local members, final = indexMembers[zset], indexFinal[zset]
+      if members then
+        local removed, scored = {}, {}
+        for _, member in ipairs(members) do
+          local score = final[member]
+          if score then
+            scored[#scored + 1] = score
+            scored[#scored + 1] = member
+          else
+            removed[#removed + 1] = member
+          end
+        end
+        local key = KEYS[firstIndexKey + zset - 1]
+        if #removed > 0 then bulk("ZREM", key, removed) end
+        if #scored > 0 then
+          bulk("ZADD", key, scored)
+          named[#named + 1] = key
         end
       end
-      local key = KEYS[firstIndexKey + zset - 1]
-      if #removed > 0 then bulk("ZREM", key, removed) end
-      if #scored > 0 then
-        bulk("ZADD", key, scored)
-        named[#named + 1] = key
-      end
     end
+    -- The set of names may keep a name whose zset emptied: readers skip it, a rebuild clears it.
+    if #named > 0 then bulk("SADD", indexNamesKey, named) end
   end
-  -- The set of names may keep a name whose zset emptied: readers skip it, a rebuild clears it.
-  if #named > 0 then bulk("SADD", indexNamesKey, named) end
+  return outcomes
 end
-return outcomes
+
+-- The call: every batch checked, then each applied.
+local callHeader = ARGV[1]
+if type(callHeader) ~= "string" or #callHeader < 4 then return -2 end
+local batchCount = unpack("<I4", callHeader)
+if #callHeader ~= 4 + 8 * batchCount then return -2 end
+local batches, kb, ab = {}, 0, 1
+for i = 1, batchCount do
+  local nk, na = unpack("<I4I4", callHeader, 5 + 8 * (i - 1))
+  local batch = parseBatch(kb, nk, ab, na)
+  if not batch then return -2 end
+  batches[i] = batch
+  kb, ab = kb + nk, ab + na
+end
+if kb ~= #KEYS or ab ~= #ARGV then return -2 end
+local results = {}
+for i = 1, batchCount do results[i] = applyBatch(batches[i]) end
+return results
