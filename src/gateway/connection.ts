@@ -2,10 +2,13 @@ import { randomBytes } from "node:crypto";
 import WebSocket from "ws";
 import {
   closeCodes,
+  MAX_REFS_PER_ACK,
   type PilotMessage,
   type ProtocolErrorCode,
+  type ProtocolVersion,
   type ServerMessage,
 } from "../protocol/messages.js";
+import { tcpSocketOf } from "../protocol/socket-cork.js";
 import type { Logger } from "../runtime/logger.js";
 import {
   type DecodedFrame,
@@ -21,7 +24,11 @@ import type { GatewaySession } from "./session.js";
 
 /** What a connection needs from the gateway that owns it. */
 export interface ConnectionHost {
-  /** One message at a time, in arrival order; answers (ack or error) are the host's business. */
+  /**
+   * Messages in arrival order, up to `maxConcurrentMessages` at once (one at a
+   * time until the hello is accepted). The host answers each: with an error
+   * frame, or through `acknowledge`.
+   */
   handle(connection: PilotConnection, message: PilotMessage): Promise<void>;
   /** Exactly once per connection, after the last `handle` settled. */
   closed(connection: PilotConnection, reason: string): void;
@@ -79,9 +86,14 @@ export class PilotConnection {
   private inFlight = 0;
   /** A hello is being handled: nothing after it may start before the session exists. */
   private helloInFlight = false;
+  /** This turn's frames are held (the socket corked) until its end. */
+  private turnHeld = false;
+  /** The socket was corked for this turn (it may not be: ws can have let go of it already). */
   private corked = false;
   /** Frame bytes written while corked this turn: held back by us, not by a pilot that does not read. */
   private corkedBytes = 0;
+  /** Version 2: ids of the frames handled this turn, acknowledged together at its end. */
+  private pendingAcks: string[] = [];
   private readingPaused = false;
   private closeReason: string | undefined;
   private notified = false;
@@ -89,6 +101,8 @@ export class PilotConnection {
 
   constructor(
     private readonly socket: WebSocket,
+    /** The protocol version the upgrade negotiated: every frame carries it, and it decides how acks go. */
+    readonly version: ProtocolVersion,
     readonly principal: PilotPrincipal,
     readonly remoteAddress: string,
     private readonly host: ConnectionHost,
@@ -155,7 +169,7 @@ export class PilotConnection {
       return false;
     }
     const frame = encodeServerFrame(message);
-    this.cork();
+    this.holdTurn();
     this.socket.send(frame);
     if (this.corked) {
       this.corkedBytes += frame.length;
@@ -165,17 +179,35 @@ export class PilotConnection {
     return true;
   }
 
+  /**
+   * Acknowledges a frame the host finished handling. Version 1: an `ack` of
+   * its own, at once. Version 2: one `ack` at the end of the turn lists every
+   * frame handled in it (a turn's reports then cost one answer, not one each).
+   */
+  acknowledge(ref: string): void {
+    if (this.version === 1) {
+      this.send({ type: "ack", v: 1, id: this.nextFrameId(), ref });
+      return;
+    }
+    if (!this.open) return;
+    this.pendingAcks.push(ref);
+    if (this.pendingAcks.length >= MAX_REFS_PER_ACK) this.sendPendingAcks();
+    else this.holdTurn();
+  }
+
+  private sendPendingAcks(): void {
+    if (this.pendingAcks.length === 0) return;
+    const refs = this.pendingAcks;
+    this.pendingAcks = [];
+    this.send({ type: "ack", v: 2, id: this.nextFrameId(), refs });
+  }
+
   private flushCorked(): void {
-    const tcp = this.tcpSocket();
+    const tcp = tcpSocketOf(this.socket);
     if (!tcp) return;
     tcp.uncork();
     tcp.cork();
     this.corkedBytes = 0;
-  }
-
-  /** ws keeps the TCP socket private; corking it is the only way to coalesce its frame writes. */
-  private tcpSocket(): { cork(): void; uncork(): void } | undefined {
-    return (this.socket as unknown as { _socket?: { cork(): void; uncork(): void } })._socket;
   }
 
   /** Bytes the socket could not hand to the kernel yet, less this turn's corked frames. */
@@ -188,17 +220,31 @@ export class PilotConnection {
    * of the turn: the answers to a pilot's reports and a push that follows
    * them cost one write, not one each.
    */
-  private cork(): void {
-    if (this.corked) return;
-    const tcp = this.tcpSocket();
-    if (!tcp) return;
-    this.corked = true;
-    tcp.cork();
-    setImmediate(() => {
+  private holdTurn(): void {
+    if (this.turnHeld) return;
+    this.turnHeld = true;
+    const tcp = tcpSocketOf(this.socket);
+    if (tcp) {
+      tcp.cork();
+      this.corked = true;
+    }
+    setImmediate(() => this.endTurn());
+  }
+
+  /** The turn is over: its acks go out (version 2), then everything it wrote, in one write. */
+  private endTurn(): void {
+    if (!this.turnHeld) return;
+    this.sendPendingAcks();
+    this.releaseTurn();
+  }
+
+  private releaseTurn(): void {
+    this.turnHeld = false;
+    this.corkedBytes = 0;
+    if (this.corked) {
       this.corked = false;
-      this.corkedBytes = 0;
-      tcp.uncork();
-    });
+      tcpSocketOf(this.socket)?.uncork();
+    }
   }
 
   /** Sends a frame unless the socket already holds `maxBufferedBytes` unsent. */
@@ -215,23 +261,30 @@ export class PilotConnection {
   }
 
   sendError(code: ProtocolErrorCode, message: string, ref?: string): void {
-    this.send(errorFrame(this.nextFrameId(), code, message, ref));
+    this.send(errorFrame(this.version, this.nextFrameId(), code, message, ref));
   }
 
-  /** Starts the closing handshake; the handlers hear of it at once, whatever the peer does. */
+  /**
+   * Starts the closing handshake; the handlers hear of it at once, whatever
+   * the peer does. Acks owed for this turn go out before the close frame.
+   */
   close(code: number, reason: string): void {
     if (this.closeReason !== undefined) return;
     this.log.debug({ ...this.logFields(), code, reason }, "closing pilot socket");
+    if (this.open) this.sendPendingAcks();
     this.socket.close(code, reason);
     this.finish(reason);
   }
 
   /**
-   * Drops the socket without waiting for the peer. The close frame goes out
+   * Drops the socket without waiting for the peer (acks owed are dropped too:
+   * the pilot resends). The close frame, after what this turn wrote, goes out
    * first so that a peer which is alive but deaf to pings still learns why.
    */
   terminate(code: number, reason: string): void {
     if (this.socket.readyState === WebSocket.OPEN) this.socket.close(code, reason);
+    this.pendingAcks = [];
+    this.releaseTurn();
     this.socket.terminate();
     this.finish(reason);
   }
@@ -259,7 +312,7 @@ export class PilotConnection {
       return;
     }
     this.consecutiveRateLimitedFrames = 0;
-    const frame = decodePilotFrame(bytes, isBinary);
+    const frame = decodePilotFrame(bytes, isBinary, this.version);
     if (!frame.ok) {
       this.refuseBadFrame(frame);
       return;

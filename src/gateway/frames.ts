@@ -4,11 +4,12 @@ import {
   jobKillSchema,
   jobPushSchema,
   type PilotMessage,
-  PROTOCOL_VERSION,
   type ProtocolErrorCode,
+  type ProtocolVersion,
   pilotDrainSchema,
   pilotMessageSchema,
   type ServerMessage,
+  subprotocolOf,
 } from "../protocol/messages.js";
 
 /** The server frames the dispatch layer may push; the gateway answers the others itself. */
@@ -37,8 +38,17 @@ export function limitText(text: string, maxChars = MAX_ERROR_TEXT_CHARS): string
   return text.length <= maxChars ? text : `${text.slice(0, maxChars - 1)}…`;
 }
 
-/** Reads one WebSocket message as a pilot frame: binary msgpack, then the wire schema. */
-export function decodePilotFrame(bytes: Buffer, isBinary: boolean): DecodedFrame {
+function schemaError(detail: string, ref: string | undefined): DecodedFrame {
+  return {
+    ok: false,
+    code: "SCHEMA",
+    detail: limitText(`invalid pilot message: ${detail}`),
+    ...(ref ? { ref } : {}),
+  };
+}
+
+/** Reads one WebSocket message as a pilot frame of the socket's protocol version: binary msgpack, then the wire schema. */
+export function decodePilotFrame(bytes: Buffer, isBinary: boolean, version: ProtocolVersion): DecodedFrame {
   if (!isBinary) {
     return { ok: false, code: "MALFORMED", detail: "text frames are not accepted: send binary msgpack" };
   }
@@ -53,11 +63,16 @@ export function decodePilotFrame(bytes: Buffer, isBinary: boolean): DecodedFrame
     };
   }
   const ref = frameIdOf(value);
+  let message: PilotMessage;
   try {
-    return { ok: true, message: validate(pilotMessageSchema, value, "pilot message") };
+    message = validate(pilotMessageSchema, value, "pilot message");
   } catch (err) {
     return { ok: false, code: "SCHEMA", detail: limitText((err as Error).message), ...(ref ? { ref } : {}) };
   }
+  if (message.v !== version) {
+    return schemaError(`v: expected ${version}, the version of this socket (${subprotocolOf(version)})`, ref);
+  }
+  return { ok: true, message };
 }
 
 /** The frame id of bytes that may not be a valid frame at all (for refusals that skip validation). */
@@ -90,11 +105,12 @@ export function encodeServerFrame(message: ServerMessage): Buffer {
 }
 
 /** Checks a pushed message against the wire contract and completes its envelope; throws on a bad one. */
-export function pushFrame(input: ServerMessageInput, id: string): ServerMessage {
-  return validate(pushableMessageSchema, { ...input, v: PROTOCOL_VERSION, id }, "pushed server message");
+export function pushFrame(input: ServerMessageInput, version: ProtocolVersion, id: string): ServerMessage {
+  return validate(pushableMessageSchema, { ...input, v: version, id }, "pushed server message");
 }
 
 export function errorFrame(
+  version: ProtocolVersion,
   id: string,
   code: ProtocolErrorCode,
   message: string,
@@ -102,7 +118,7 @@ export function errorFrame(
 ): ServerMessage {
   return {
     type: "error",
-    v: PROTOCOL_VERSION,
+    v: version,
     id,
     code,
     message: limitText(message),

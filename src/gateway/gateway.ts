@@ -3,9 +3,10 @@ import type { Duplex } from "node:stream";
 import { WebSocketServer } from "ws";
 import {
   closeCodes,
+  newestOffered,
   type PilotMessage,
-  PROTOCOL_SUBPROTOCOL,
-  PROTOCOL_VERSION,
+  PROTOCOL_SUBPROTOCOLS,
+  subprotocolOf,
 } from "../protocol/messages.js";
 import { type Logger, silentLogger } from "../runtime/logger.js";
 import { PilotConnection } from "./connection.js";
@@ -59,7 +60,11 @@ export class PilotGateway {
       clientTracking: false,
       perMessageDeflate: false,
       maxPayload: this.limits.maxPayloadBytes,
-      handleProtocols: (offered) => (offered.has(PROTOCOL_SUBPROTOCOL) ? PROTOCOL_SUBPROTOCOL : false),
+      // The newest version both sides speak; `upgrade` refused the request if there is none.
+      handleProtocols: (offered) => {
+        const version = newestOffered(offered);
+        return version === undefined ? false : subprotocolOf(version);
+      },
     });
     this.pingTimer = setInterval(() => {
       for (const connection of this.connections) connection.checkLiveness();
@@ -142,10 +147,11 @@ export class PilotGateway {
     if (requestPathname(request) !== this.limits.path) {
       return refuse(404, `not found: pilots connect to ${this.limits.path}`, "wrong path");
     }
-    if (!offeredSubprotocols(request).includes(PROTOCOL_SUBPROTOCOL)) {
+    const version = newestOffered(offeredSubprotocols(request));
+    if (version === undefined) {
       return refuse(
         400,
-        `unsupported WebSocket subprotocol: this server speaks ${PROTOCOL_SUBPROTOCOL}`,
+        `unsupported WebSocket subprotocol: this server speaks ${PROTOCOL_SUBPROTOCOLS.join(", ")}`,
         "unsupported subprotocol",
       );
     }
@@ -161,6 +167,7 @@ export class PilotGateway {
     this.wss.handleUpgrade(request, socket, head, (ws) => {
       const connection = new PilotConnection(
         ws,
+        version,
         principal,
         remote,
         { handle: (c, m) => this.handle(c, m), closed: (c, reason) => this.closed(c, reason) },
@@ -186,7 +193,7 @@ export class PilotGateway {
     }
     try {
       await this.handlers.onMessage(session, message);
-      connection.send({ type: "ack", v: PROTOCOL_VERSION, id: connection.nextFrameId(), ref: message.id });
+      connection.acknowledge(message.id);
     } catch (err) {
       this.answerHandlerError(connection, err, message);
     }
@@ -238,7 +245,7 @@ export class PilotGateway {
     if (!connection.open) return;
     connection.send({
       type: "pilot.welcome",
-      v: PROTOCOL_VERSION,
+      v: connection.version,
       id: connection.nextFrameId(),
       ref: hello.id,
       pilotId,

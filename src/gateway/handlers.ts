@@ -51,7 +51,8 @@ export interface GatewayHandlers {
   /** A pilot said hello (new or resumed); resolve to the jobs the server believes it runs. */
   onHello(session: PilotSession, hello: PilotHello, resumed: boolean): Promise<WelcomeJob[]>;
   /**
-   * Any later message. Resolve to acknowledge it (the gateway sends `ack {ref}`);
+   * Any later message. Resolve to acknowledge it (the gateway sends the ack: one
+   * per message on protocol version 1, one for a turn's messages on version 2);
    * throw a `GatewayRefusal` to answer with an error frame of that code instead.
    */
   onMessage(session: PilotSession, message: PilotReport): Promise<void>;
