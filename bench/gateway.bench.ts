@@ -11,7 +11,8 @@
  *
  * Variants run interleaved, one leg of each per round, so a machine whose
  * speed drifts minute to minute shifts them all alike:
- *  - `v1`: this tree's gateway, pilots speaking that protocol version;
+ *  - `v1`, `v2`: this tree's gateway, pilots speaking that protocol version
+ *    (v2: a job's five reports acknowledged by one ack, v1: by five);
  *  - `base v1` with PANDA_BENCH_AGAINST=<git ref>: the gateway of that commit
  *    (its src/ taken with `git archive`), v1 pilots: the before of a change.
  * Both trees are bundled by esbuild the same way (no keepNames wrappers, as
@@ -20,7 +21,7 @@
  * PANDA_BENCH_ROUNDS (3), PANDA_BENCH_SECONDS (3, measured per leg after
  * PANDA_BENCH_WARMUP_SECONDS, 1), PANDA_BENCH_PILOTS (200),
  * PANDA_BENCH_VERSIONS (the versions of this tree to run, default all it
- * speaks). Figures only: nothing here asserts a speed.
+ * speaks: 1,2). Figures only: nothing here asserts a speed.
  */
 import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
@@ -36,7 +37,7 @@ import type {
   PilotSession,
   ServerMessageInput,
 } from "../src/gateway/index.js";
-import { PROTOCOL_VERSION } from "../src/protocol/messages.js";
+import { PROTOCOL_VERSIONS, type ProtocolVersion } from "../src/protocol/messages.js";
 import { PilotSwarm } from "./support/pilot-swarm-client.js";
 import { formatTable } from "./support/stats.js";
 
@@ -224,7 +225,9 @@ const usPerFrame = (leg: Leg) => leg.cpuUs / leg.pilotFrames;
 
 async function main(): Promise<void> {
   const current = await bundleGateway(REPO_ROOT, "current");
-  const versions = [PROTOCOL_VERSION];
+  const versions = process.env.PANDA_BENCH_VERSIONS
+    ? process.env.PANDA_BENCH_VERSIONS.split(",").map((v) => Number(v) as ProtocolVersion)
+    : [...PROTOCOL_VERSIONS];
   const variants: Variant[] = [];
   if (AGAINST) {
     const source = sourceAt(AGAINST);

@@ -5,7 +5,8 @@
  * push (epoch milliseconds with sub-millisecond precision, comparable
  * across processes on one machine), reports at once and asks for the next
  * job. A pilot's frames of one turn go out in one write (its socket corked),
- * as a real pilot's reports do.
+ * as a real pilot's reports do. Pilots speak the newest protocol version
+ * unless `start` names another; they read no acks, so either kind will do.
  *
  * Driven over IPC by `pilot-swarm-client.ts`: `start`, `mode`, `drain`,
  * `cpu`, `stop`. Started with `fork()`.
