@@ -13,15 +13,16 @@
  * speed drifts minute to minute shifts them all alike:
  *  - `v1`, `v2`: this tree's gateway, pilots speaking that protocol version
  *    (v2: a job's five reports acknowledged by one ack, v1: by five);
- *  - `base v1` with PANDA_BENCH_AGAINST=<git ref>: the gateway of that commit
- *    (its src/ taken with `git archive`), v1 pilots: the before of a change.
+ *  - `base v1`, `base v2` with PANDA_BENCH_AGAINST=<git ref>: the gateway of
+ *    that commit (its src/ taken with `git archive`), pilots of each version
+ *    it speaks: the before of a change.
  * Both trees are bundled by esbuild the same way (no keepNames wrappers, as
  * tsx would add), so their figures compare.
  *
  * PANDA_BENCH_ROUNDS (3), PANDA_BENCH_SECONDS (3, measured per leg after
  * PANDA_BENCH_WARMUP_SECONDS, 1), PANDA_BENCH_PILOTS (200),
- * PANDA_BENCH_VERSIONS (the versions of this tree to run, default all it
- * speaks: 1,2). Figures only: nothing here asserts a speed.
+ * PANDA_BENCH_VERSIONS (the versions to run, of each tree that speaks
+ * them; default every one: 1,2). Figures only: nothing here asserts a speed.
  */
 import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
@@ -37,7 +38,6 @@ import type {
   PilotSession,
   ServerMessageInput,
 } from "../src/gateway/index.js";
-import { PROTOCOL_VERSIONS, type ProtocolVersion } from "../src/protocol/messages.js";
 import { PilotSwarm } from "./support/pilot-swarm-client.js";
 import { formatTable } from "./support/stats.js";
 
@@ -55,6 +55,12 @@ const TOKEN = "bench-token";
 
 type GatewayModule = typeof import("../src/gateway/index.js");
 
+/** A tree's gateway and the protocol versions it speaks (1 alone before there were versions). */
+interface GatewayBuild {
+  module: GatewayModule;
+  versions: readonly number[];
+}
+
 interface Variant {
   name: string;
   module: GatewayModule;
@@ -71,12 +77,19 @@ interface Leg {
   ms: number;
 }
 
-/** `src/gateway/index.ts` of a source tree as one ES module, built as every variant is. */
-async function bundleGateway(sourceRoot: string, label: string): Promise<GatewayModule> {
+/** A source tree's gateway (and its protocol's versions) as one ES module, built as every variant is. */
+async function bundleGateway(sourceRoot: string, label: string): Promise<GatewayBuild> {
   mkdirSync(BUNDLE_DIR, { recursive: true });
   const outfile = join(BUNDLE_DIR, `gateway-${label}.mjs`);
   await build({
-    entryPoints: [join(sourceRoot, "src/gateway/index.ts")],
+    stdin: {
+      contents: [
+        'export * from "./src/gateway/index.ts";',
+        'export * as protocol from "./src/protocol/messages.ts";',
+      ].join("\n"),
+      resolveDir: sourceRoot,
+      loader: "ts",
+    },
     bundle: true,
     packages: "external",
     platform: "node",
@@ -85,7 +98,10 @@ async function bundleGateway(sourceRoot: string, label: string): Promise<Gateway
     outfile,
     logLevel: "warning",
   });
-  return (await import(`${outfile}?${Date.now()}`)) as GatewayModule;
+  const module = (await import(`${outfile}?${Date.now()}`)) as GatewayModule & {
+    protocol: { PROTOCOL_VERSIONS?: readonly number[] };
+  };
+  return { module, versions: module.protocol.PROTOCOL_VERSIONS ?? [1] };
 }
 
 /** The src/ of a commit, in a temporary directory (removed by the caller). */
@@ -224,20 +240,21 @@ const median = (values: number[]) => {
 const usPerFrame = (leg: Leg) => leg.cpuUs / leg.pilotFrames;
 
 async function main(): Promise<void> {
-  const current = await bundleGateway(REPO_ROOT, "current");
-  const versions = process.env.PANDA_BENCH_VERSIONS
-    ? process.env.PANDA_BENCH_VERSIONS.split(",").map((v) => Number(v) as ProtocolVersion)
-    : [...PROTOCOL_VERSIONS];
+  const wanted = process.env.PANDA_BENCH_VERSIONS?.split(",").map(Number);
+  const variantsOf = (build: GatewayBuild, prefix: string): Variant[] =>
+    build.versions
+      .filter((version) => wanted === undefined || wanted.includes(version))
+      .map((version) => ({ name: `${prefix}v${version}`, module: build.module, version }));
   const variants: Variant[] = [];
   if (AGAINST) {
     const source = sourceAt(AGAINST);
     try {
-      variants.push({ name: `base v1`, module: await bundleGateway(source, "base"), version: 1 });
+      variants.push(...variantsOf(await bundleGateway(source, "base"), "base "));
     } finally {
       rmSync(source, { recursive: true, force: true });
     }
   }
-  for (const version of versions) variants.push({ name: `v${version}`, module: current, version });
+  variants.push(...variantsOf(await bundleGateway(REPO_ROOT, "current"), ""));
 
   console.log(
     `bench:gateway: ${PILOTS} pilots, ${ROUNDS} rounds of ${variants.map((v) => v.name).join(", ")}, ` +
@@ -281,22 +298,27 @@ async function main(): Promise<void> {
     const mine = legs.filter((leg) => leg.variant === variant.name);
     return {
       name: variant.name,
+      version: variant.version,
       usPerFrame: median(mine.map(usPerFrame)),
       usPerJob: median(mine.map((leg) => leg.cpuUs / leg.jobs)),
       serverFramesPerJob: median(mine.map((leg) => leg.serverFrames / leg.jobs)),
     };
   });
-  const reference = summary[0]!;
-  console.log(`\nmedians, ratio to ${reference.name}:`);
+  const first = summary[0]!;
+  // Against a base, each variant compares with the base's leg of its version (or the first leg).
+  const referenceOf = (s: (typeof summary)[number]) =>
+    summary.find((other) => other.name === `base v${s.version}`) ?? first;
+  console.log(`
+medians; ratio: to the base's leg of the same version if there is one, else to ${first.name}`);
   console.log(
     formatTable(
       ["variant", "CPU us/pilot frame", "ratio", "CPU us/job", "ratio", "server frames/job"],
       summary.map((s) => [
         s.name,
         s.usPerFrame,
-        s.usPerFrame / reference.usPerFrame,
+        s.usPerFrame / referenceOf(s).usPerFrame,
         s.usPerJob,
-        s.usPerJob / reference.usPerJob,
+        s.usPerJob / referenceOf(s).usPerJob,
         s.serverFramesPerJob,
       ]),
     ),
