@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { decode, encode, validate } from "../protocol/codec.js";
+import { decode, encodeFrame, validate } from "../protocol/codec.js";
 import {
   jobKillSchema,
   jobPushSchema,
@@ -7,7 +7,7 @@ import {
   type ProtocolErrorCode,
   type ProtocolVersion,
   pilotDrainSchema,
-  pilotMessageSchema,
+  pilotMessageSchemaByType,
   type ServerMessage,
   subprotocolOf,
 } from "../protocol/messages.js";
@@ -38,6 +38,8 @@ export function limitText(text: string, maxChars = MAX_ERROR_TEXT_CHARS): string
   return text.length <= maxChars ? text : `${text.slice(0, maxChars - 1)}…`;
 }
 
+const KNOWN_TYPES = [...pilotMessageSchemaByType.keys()].join(", ");
+
 function schemaError(detail: string, ref: string | undefined): DecodedFrame {
   return {
     ok: false,
@@ -47,7 +49,11 @@ function schemaError(detail: string, ref: string | undefined): DecodedFrame {
   };
 }
 
-/** Reads one WebSocket message as a pilot frame of the socket's protocol version: binary msgpack, then the wire schema. */
+/**
+ * Reads one WebSocket message as a pilot frame of the socket's protocol
+ * version: binary msgpack, then the schema its `type` names (looked up, which
+ * costs less than the union trying its members), then the version.
+ */
 export function decodePilotFrame(bytes: Buffer, isBinary: boolean, version: ProtocolVersion): DecodedFrame {
   if (!isBinary) {
     return { ok: false, code: "MALFORMED", detail: "text frames are not accepted: send binary msgpack" };
@@ -63,9 +69,12 @@ export function decodePilotFrame(bytes: Buffer, isBinary: boolean, version: Prot
     };
   }
   const ref = frameIdOf(value);
+  const type = typeof value === "object" && value !== null ? (value as { type?: unknown }).type : undefined;
+  const schema = typeof type === "string" ? pilotMessageSchemaByType.get(type) : undefined;
+  if (schema === undefined) return schemaError(`type: expected one of ${KNOWN_TYPES}`, ref);
   let message: PilotMessage;
   try {
-    message = validate(pilotMessageSchema, value, "pilot message");
+    message = validate(schema, value, "pilot message");
   } catch (err) {
     return { ok: false, code: "SCHEMA", detail: limitText((err as Error).message), ...(ref ? { ref } : {}) };
   }
@@ -85,27 +94,20 @@ export function frameIdOfBytes(bytes: Buffer, isBinary: boolean): string | undef
   }
 }
 
-/**
- * Drops `undefined` members: msgpackr would write them as an extension type
- * that decoders in other languages do not know, and zod keeps optional keys
- * that were given as `undefined`.
- */
-function withoutUndefined(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(withoutUndefined);
-  if (typeof value !== "object" || value === null || Buffer.isBuffer(value)) return value;
-  const out: Record<string, unknown> = {};
-  for (const [key, member] of Object.entries(value)) {
-    if (member !== undefined) out[key] = withoutUndefined(member);
-  }
-  return out;
-}
-
 export function encodeServerFrame(message: ServerMessage): Buffer {
-  return encode(withoutUndefined(message));
+  return encodeFrame(message);
 }
 
-/** Checks a pushed message against the wire contract and completes its envelope; throws on a bad one. */
+/**
+ * Completes a pushed message's envelope. A `job.push` is the hot path and is
+ * built by the dispatcher from job state checked when it was submitted, so
+ * its TypeScript type is its check (the pilot validates what it receives);
+ * the rare `job.kill` and `pilot.drain` are checked against the wire
+ * contract here, and a bad one throws.
+ */
 export function pushFrame(input: ServerMessageInput, version: ProtocolVersion, id: string): ServerMessage {
+  // The input's optional `env` is optional on the wire too (the pilot defaults it).
+  if (input.type === "job.push") return { ...input, v: version, id } as ServerMessage;
   return validate(pushableMessageSchema, { ...input, v: version, id }, "pushed server message");
 }
 

@@ -34,7 +34,8 @@ export interface PilotSession {
    * Sends a frame now. Returns false, without queueing, when the session is not
    * welcomed yet, is closed, or the socket holds more than `maxBufferedBytes`
    * unsent: the caller keeps the work and tries again (or another pilot).
-   * Throws on a message that does not match the wire contract.
+   * Throws on a `job.kill` or `pilot.drain` that does not match the wire
+   * contract; a `job.push`, the hot path, is sent as its type says.
    */
   push(message: ServerMessageInput): boolean;
   close(code: number, reason: string): void;

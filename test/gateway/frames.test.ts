@@ -53,7 +53,9 @@ describe("pilot gateway frames", () => {
     expect(error).toMatchObject({ code: "SCHEMA", ref: "bad-1" });
     expect(error.message).toContain("attempt:");
     pilot.sendRaw(encode({ type: "pilot.teleport", v: PROTOCOL_VERSION, id: "bad-2" }));
-    expect(await pilot.next("error")).toMatchObject({ code: "SCHEMA", ref: "bad-2" });
+    const unknown = await pilot.next("error");
+    expect(unknown).toMatchObject({ code: "SCHEMA", ref: "bad-2" });
+    expect(unknown.message).toContain("type: expected one of pilot.hello, pilot.ready");
     expect(running.seen.messages).toHaveLength(0);
   });
 

@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
+import { encodeServerFrame } from "../../src/gateway/frames.js";
 import { TokenBucket } from "../../src/gateway/rate-limit.js";
 import { issueResumeToken, newPilotId, verifyResumeToken } from "../../src/gateway/resume-token.js";
+import { decode } from "../../src/protocol/codec.js";
 
 describe("TokenBucket", () => {
   it("allows a burst, then the rate", () => {
@@ -40,5 +42,22 @@ describe("resume tokens", () => {
 
   it("cannot be confused by moving characters between site and pilot id", () => {
     expect(issueResumeToken(secret, "a,b", "c")).not.toBe(issueResumeToken(secret, "a", "b,c"));
+  });
+});
+
+describe("server frames on the wire", () => {
+  it("leave out members whose value is undefined, at any depth, as the protocol's absent fields", () => {
+    const frame = {
+      type: "error",
+      v: 2,
+      id: "s-1",
+      code: "INTERNAL",
+      message: "x",
+      ref: undefined,
+      nested: { kept: 1, dropped: undefined },
+    } as unknown as Parameters<typeof encodeServerFrame>[0];
+    const wire = decode(encodeServerFrame(frame)) as Record<string, unknown>;
+    expect(Object.keys(wire)).toEqual(["type", "v", "id", "code", "message", "nested"]);
+    expect(Object.keys(wire.nested as object)).toEqual(["kept"]);
   });
 });
