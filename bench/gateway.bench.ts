@@ -70,6 +70,7 @@ interface Variant {
 
 interface Leg {
   variant: string;
+  round: number;
   jobs: number;
   pilotFrames: number;
   serverFrames: number;
@@ -195,7 +196,7 @@ function cpuUs(): number {
   return usage.user + usage.system;
 }
 
-async function runLeg(variant: Variant): Promise<Leg> {
+async function runLeg(variant: Variant, round: number): Promise<Leg> {
   const trivial = new TrivialHandlers();
   const server = await startServer(variant.module, trivial.handlers);
   let serverFrames = 0;
@@ -215,6 +216,7 @@ async function runLeg(variant: Variant): Promise<Leg> {
     const end = { cpuUs: cpuUs(), atMs: performance.now(), ...counts(trivial, serverFrames) };
     return {
       variant: variant.name,
+      round,
       jobs: end.jobs - start.jobs,
       pilotFrames: end.pilotFrames - start.pilotFrames,
       serverFrames: end.serverFrames - start.serverFrames,
@@ -266,7 +268,7 @@ async function main(): Promise<void> {
     // Each round starts with another variant, so none always runs first.
     const order = variants.map((_, i) => variants[(i + round - 1) % variants.length]!);
     for (const variant of order) {
-      const leg = await runLeg(variant);
+      const leg = await runLeg(variant, round);
       legs.push(leg);
       rows.push([
         String(round),
@@ -294,33 +296,40 @@ async function main(): Promise<void> {
     ),
   );
 
-  const summary = variants.map((variant) => {
-    const mine = legs.filter((leg) => leg.variant === variant.name);
-    return {
-      name: variant.name,
-      version: variant.version,
-      usPerFrame: median(mine.map(usPerFrame)),
-      usPerJob: median(mine.map((leg) => leg.cpuUs / leg.jobs)),
-      serverFramesPerJob: median(mine.map((leg) => leg.serverFrames / leg.jobs)),
-    };
-  });
-  const first = summary[0]!;
-  // Against a base, each variant compares with the base's leg of its version (or the first leg).
-  const referenceOf = (s: (typeof summary)[number]) =>
-    summary.find((other) => other.name === `base v${s.version}`) ?? first;
-  console.log(`
-medians; ratio: to the base's leg of the same version if there is one, else to ${first.name}`);
+  // Against a base, each variant compares with the base's leg of its version (else with the first
+  // variant), round by round: the median of a round's ratios stands firmer than a ratio of medians
+  // when the machine's speed drifts between rounds.
+  const referenceOf = (variant: Variant) =>
+    variants.find((other) => other.name === `base v${variant.version}`) ?? variants[0]!;
+  const pairedRatio = (variant: Variant, figure: (leg: Leg) => number) => {
+    const reference = referenceOf(variant);
+    const ratios = legs
+      .filter((leg) => leg.variant === variant.name)
+      .map((leg) => {
+        const other = legs.find((o) => o.variant === reference.name && o.round === leg.round)!;
+        return figure(leg) / figure(other);
+      });
+    return median(ratios);
+  };
+  const usPerJob = (leg: Leg) => leg.cpuUs / leg.jobs;
+  console.log(
+    `\nmedians; ratio: the median of each round's ratio to the base's leg of the same version` +
+      ` if there is one, else to ${variants[0]!.name}`,
+  );
   console.log(
     formatTable(
       ["variant", "CPU us/pilot frame", "ratio", "CPU us/job", "ratio", "server frames/job"],
-      summary.map((s) => [
-        s.name,
-        s.usPerFrame,
-        s.usPerFrame / referenceOf(s).usPerFrame,
-        s.usPerJob,
-        s.usPerJob / referenceOf(s).usPerJob,
-        s.serverFramesPerJob,
-      ]),
+      variants.map((variant) => {
+        const mine = legs.filter((leg) => leg.variant === variant.name);
+        return [
+          variant.name,
+          median(mine.map(usPerFrame)),
+          pairedRatio(variant, usPerFrame),
+          median(mine.map(usPerJob)),
+          pairedRatio(variant, usPerJob),
+          median(mine.map((leg) => leg.serverFrames / leg.jobs)),
+        ];
+      }),
     ),
   );
 }
