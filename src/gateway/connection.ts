@@ -10,6 +10,7 @@ import {
 } from "../protocol/messages.js";
 import { tcpSocketOf } from "../protocol/socket-cork.js";
 import type { Logger } from "../runtime/logger.js";
+import type { EndOfTurn } from "./end-of-turn.js";
 import {
   type DecodedFrame,
   decodePilotFrame,
@@ -106,6 +107,7 @@ export class PilotConnection {
     readonly principal: PilotPrincipal,
     readonly remoteAddress: string,
     private readonly host: ConnectionHost,
+    private readonly endOfTurn: EndOfTurn,
     private readonly limits: ConnectionLimits,
     private readonly log: Logger,
   ) {
@@ -217,8 +219,9 @@ export class PilotConnection {
 
   /**
    * Holds this turn's frames in the socket and writes them at once at the end
-   * of the turn: the answers to a pilot's reports and a push that follows
-   * them cost one write, not one each.
+   * of the turn (the gateway's `EndOfTurn`, shared by all its sockets): the
+   * answers to a pilot's reports and a push that follows them cost one
+   * write, not one each.
    */
   private holdTurn(): void {
     if (this.turnHeld) return;
@@ -228,15 +231,15 @@ export class PilotConnection {
       tcp.cork();
       this.corked = true;
     }
-    setImmediate(() => this.endTurn());
+    this.endOfTurn.defer(this.endTurn);
   }
 
   /** The turn is over: its acks go out (version 2), then everything it wrote, in one write. */
-  private endTurn(): void {
+  private readonly endTurn = (): void => {
     if (!this.turnHeld) return;
     this.sendPendingAcks();
     this.releaseTurn();
-  }
+  };
 
   private releaseTurn(): void {
     this.turnHeld = false;
@@ -371,27 +374,32 @@ export class PilotConnection {
         this.helloInFlight = true;
       }
       this.inFlight++;
-      this.host
-        .handle(this, message)
-        .catch((err: unknown) => {
-          this.log.error({ ...this.logFields(), err }, "gateway failed to handle a frame");
-        })
-        .finally(() => {
-          this.inFlight--;
-          if (message.type === "pilot.hello") this.helloInFlight = false;
-          if (this.readingPaused && this.queue.length < this.limits.maxQueuedMessages / 2) {
-            this.readingPaused = false;
-            this.socket.resume();
-          }
-          if (this.closeReason !== undefined) {
-            if (this.inFlight === 0) this.notifyClosed();
-            return;
-          }
-          this.pump();
-        });
+      // One callback pair for all messages: a message's handling costs one promise here.
+      this.host.handle(this, message).then(this.settled, this.handlingFailed);
       if (serial) return;
     }
   }
+
+  /** The host is done with a message (it answered it). */
+  private readonly settled = (): void => {
+    this.inFlight--;
+    // A hello is handled alone: while one is in flight, it is the message that settled.
+    this.helloInFlight = false;
+    if (this.readingPaused && this.queue.length < this.limits.maxQueuedMessages / 2) {
+      this.readingPaused = false;
+      this.socket.resume();
+    }
+    if (this.closeReason !== undefined) {
+      if (this.inFlight === 0) this.notifyClosed();
+      return;
+    }
+    this.pump();
+  };
+
+  private readonly handlingFailed = (err: unknown): void => {
+    this.log.error({ ...this.logFields(), err }, "gateway failed to handle a frame");
+    this.settled();
+  };
 
   /** The connection is over for the handlers: drop what was not handled yet and tell the host. */
   private finish(reason: string): void {

@@ -10,6 +10,7 @@ import {
 } from "../protocol/messages.js";
 import { type Logger, silentLogger } from "../runtime/logger.js";
 import { PilotConnection } from "./connection.js";
+import { EndOfTurn } from "./end-of-turn.js";
 import {
   type GatewayHandlers,
   GatewayRefusal,
@@ -22,6 +23,9 @@ import { type GatewayLimits, type GatewayOptions, gatewayLimitsSchema } from "./
 import { issueResumeToken, MIN_RESUME_SECRET_BYTES, newPilotId, verifyResumeToken } from "./resume-token.js";
 import { GatewaySession } from "./session.js";
 import { credentialOf, offeredSubprotocols, refuseUpgrade, requestPathname } from "./upgrade.js";
+
+/** What `handle` answers for a message it dealt with at once. */
+const HANDLED: Promise<void> = Promise.resolve();
 
 function helloFailureCloseCode(err: unknown): number {
   if (!(err instanceof GatewayRefusal)) return closeCodes.internalError;
@@ -44,6 +48,8 @@ export class PilotGateway {
   private readonly sessionsByPilot = new Map<string, GatewaySession>();
   private readonly sessionsByToken = new Map<string, Set<GatewaySession>>();
   private readonly pingTimer: NodeJS.Timeout;
+  /** Where every socket's held-back writes of a turn are flushed, together. */
+  private readonly endOfTurn: EndOfTurn;
   private closing: Promise<void> | undefined;
 
   constructor(options: GatewayOptions) {
@@ -55,6 +61,7 @@ export class PilotGateway {
     this.resumeSecret = options.resumeSecret;
     this.log = options.log ?? silentLogger;
     this.nowMs = options.nowMs ?? Date.now;
+    this.endOfTurn = new EndOfTurn((err) => this.log.error({ err }, "flushing a pilot socket failed"));
     this.wss = new WebSocketServer({
       noServer: true,
       clientTracking: false,
@@ -171,6 +178,7 @@ export class PilotGateway {
         principal,
         remote,
         { handle: (c, m) => this.handle(c, m), closed: (c, reason) => this.closed(c, reason) },
+        this.endOfTurn,
         this.limits,
         this.log,
       );
@@ -179,24 +187,29 @@ export class PilotGateway {
     });
   }
 
-  private async handle(connection: PilotConnection, message: PilotMessage): Promise<void> {
+  /** Answers a message: an ack once the handler resolved (see `acknowledge`), else an error frame. */
+  private handle(connection: PilotConnection, message: PilotMessage): Promise<void> {
     const session = connection.session;
     if (!session) {
       if (message.type === "pilot.hello") return this.acceptHello(connection, message);
       connection.sendError("NOT_READY", "the first message must be pilot.hello", message.id);
       connection.close(closeCodes.policyViolation, "first message must be pilot.hello");
-      return;
+      return HANDLED;
     }
     if (message.type === "pilot.hello") {
       connection.sendError("MALFORMED", "pilot.hello was already accepted on this socket", message.id);
-      return;
+      return HANDLED;
     }
+    let handled: Promise<void>;
     try {
-      await this.handlers.onMessage(session, message);
-      connection.acknowledge(message.id);
+      handled = this.handlers.onMessage(session, message);
     } catch (err) {
-      this.answerHandlerError(connection, err, message);
+      handled = Promise.reject(err);
     }
+    return handled.then(
+      () => connection.acknowledge(message.id),
+      (err: unknown) => this.answerHandlerError(connection, err, message),
+    );
   }
 
   private async acceptHello(connection: PilotConnection, hello: PilotHello): Promise<void> {
