@@ -1,20 +1,17 @@
-import { randomBytes } from "node:crypto";
 import WebSocket from "ws";
 import {
   closeCodes,
-  MAX_REFS_PER_ACK,
   type PilotMessage,
   type ProtocolErrorCode,
   type ProtocolVersion,
   type ServerMessage,
 } from "../protocol/messages.js";
-import { tcpSocketOf } from "../protocol/socket-cork.js";
 import type { Logger } from "../runtime/logger.js";
 import type { EndOfTurn } from "./end-of-turn.js";
+import { FrameWriter, type FrameWriterHost } from "./frame-writer.js";
 import {
   type DecodedFrame,
   decodePilotFrame,
-  encodeServerFrame,
   errorFrame,
   frameIdOfBytes,
 } from "./frames.js";
@@ -50,9 +47,6 @@ type ConnectionLimits = Pick<
 /** How far past `maxBufferedBytes` owed answers may pile up before the pilot counts as not reading. */
 const UNREAD_BUFFER_FACTOR = 4;
 
-/** Corked frame bytes after which the socket is flushed within the turn. */
-const MAX_CORKED_BYTES = 16 * 1024;
-
 /** What ws reports when the socket went away without a close frame. */
 const ABNORMAL_CLOSURE = 1006;
 
@@ -64,11 +58,11 @@ function asBuffer(data: WebSocket.RawData): Buffer {
 
 /**
  * One upgraded socket: reads and checks frames, limits their rate, feeds them
- * to the host one at a time, answers pings and closes. It knows nothing of
- * hellos or jobs; the session it carries, once the hello is accepted, is set
- * by the gateway.
+ * to the host in arrival order, answers pings and closes; its `FrameWriter`
+ * writes. It knows nothing of hellos or jobs; the session it carries, once
+ * the hello is accepted, is set by the gateway.
  */
-export class PilotConnection {
+export class PilotConnection implements FrameWriterHost {
   session: GatewaySession | undefined;
   /** Resolves once the host has heard `closed`: the handlers are done with this connection. */
   readonly disconnected: Promise<void>;
@@ -77,9 +71,8 @@ export class PilotConnection {
 
   private readonly bucket: TokenBucket;
   private readonly queue: PilotMessage[] = [];
-  private readonly framePrefix = randomBytes(4).toString("hex");
+  private readonly frames: FrameWriter;
   private readonly helloTimer: NodeJS.Timeout;
-  private frameCount = 0;
   private consecutiveBadFrames = 0;
   private consecutiveRateLimitedFrames = 0;
   private answeredLastPing = true;
@@ -87,14 +80,6 @@ export class PilotConnection {
   private inFlight = 0;
   /** A hello is being handled: nothing after it may start before the session exists. */
   private helloInFlight = false;
-  /** This turn's frames are held (the socket corked) until its end. */
-  private turnHeld = false;
-  /** The socket was corked for this turn (it may not be: ws can have let go of it already). */
-  private corked = false;
-  /** Frame bytes written while corked this turn: held back by us, not by a pilot that does not read. */
-  private corkedBytes = 0;
-  /** Version 2: ids of the frames handled this turn, acknowledged together at its end. */
-  private pendingAcks: string[] = [];
   private readingPaused = false;
   private closeReason: string | undefined;
   private notified = false;
@@ -107,10 +92,17 @@ export class PilotConnection {
     readonly principal: PilotPrincipal,
     readonly remoteAddress: string,
     private readonly host: ConnectionHost,
-    private readonly endOfTurn: EndOfTurn,
+    endOfTurn: EndOfTurn,
     private readonly limits: ConnectionLimits,
     private readonly log: Logger,
   ) {
+    this.frames = new FrameWriter(
+      socket,
+      version,
+      endOfTurn,
+      limits.maxBufferedBytes * UNREAD_BUFFER_FACTOR,
+      this,
+    );
     this.bucket = new TokenBucket(limits.ratePerSec, limits.burst);
     this.disconnected = new Promise((resolve) => {
       this.resolveDisconnected = resolve;
@@ -154,108 +146,34 @@ export class PilotConnection {
   }
 
   nextFrameId(): string {
-    this.frameCount += 1;
-    return `${this.framePrefix}-${this.frameCount}`;
+    return this.frames.nextFrameId();
   }
 
   /**
-   * Sends a frame regardless of backpressure: answers are small and owed. A
-   * pilot that lets even those pile up is not reading its socket at all, and is
-   * dropped rather than buffered for without bound. False once closing.
+   * Sends a frame regardless of backpressure: answers are small and owed (a
+   * pilot that does not read even those is dropped). False once closing.
    */
   send(message: ServerMessage): boolean {
-    if (!this.open) return false;
-    if (this.unsentBytes() > this.limits.maxBufferedBytes * UNREAD_BUFFER_FACTOR) {
-      this.log.warn({ ...this.logFields(), bufferedBytes: this.unsentBytes() }, "pilot does not read");
-      this.terminate(closeCodes.policyViolation, "pilot does not read its socket");
-      return false;
-    }
-    const frame = encodeServerFrame(message);
-    this.holdTurn();
-    this.socket.send(frame);
-    if (this.corked) {
-      this.corkedBytes += frame.length;
-      // Corking is for coalescing small frames; big ones go out at once, so backpressure shows as it happens.
-      if (this.corkedBytes >= MAX_CORKED_BYTES) this.flushCorked();
-    }
-    return true;
+    return this.frames.send(message);
   }
 
-  /**
-   * Acknowledges a frame the host finished handling. Version 1: an `ack` of
-   * its own, at once. Version 2: one `ack` at the end of the turn lists every
-   * frame handled in it (a turn's reports then cost one answer, not one each).
-   */
+  /** Acknowledges a frame the host finished handling: how, the protocol version decides. */
   acknowledge(ref: string): void {
-    if (this.version === 1) {
-      this.send({ type: "ack", v: 1, id: this.nextFrameId(), ref });
-      return;
-    }
-    if (!this.open) return;
-    this.pendingAcks.push(ref);
-    if (this.pendingAcks.length >= MAX_REFS_PER_ACK) this.sendPendingAcks();
-    else this.holdTurn();
+    this.frames.acknowledge(ref);
   }
 
-  private sendPendingAcks(): void {
-    if (this.pendingAcks.length === 0) return;
-    const refs = this.pendingAcks;
-    this.pendingAcks = [];
-    this.send({ type: "ack", v: 2, id: this.nextFrameId(), refs });
-  }
-
-  private flushCorked(): void {
-    const tcp = tcpSocketOf(this.socket);
-    if (!tcp) return;
-    tcp.uncork();
-    tcp.cork();
-    this.corkedBytes = 0;
-  }
-
-  /** Bytes the socket could not hand to the kernel yet, less this turn's corked frames. */
-  private unsentBytes(): number {
-    return Math.max(0, this.socket.bufferedAmount - this.corkedBytes);
-  }
-
-  /**
-   * Holds this turn's frames in the socket and writes them at once at the end
-   * of the turn (the gateway's `EndOfTurn`, shared by all its sockets): the
-   * answers to a pilot's reports and a push that follows them cost one
-   * write, not one each.
-   */
-  private holdTurn(): void {
-    if (this.turnHeld) return;
-    this.turnHeld = true;
-    const tcp = tcpSocketOf(this.socket);
-    if (tcp) {
-      tcp.cork();
-      this.corked = true;
-    }
-    this.endOfTurn.defer(this.endTurn);
-  }
-
-  /** The turn is over: its acks go out (version 2), then everything it wrote, in one write. */
-  private readonly endTurn = (): void => {
-    if (!this.turnHeld) return;
-    this.sendPendingAcks();
-    this.releaseTurn();
-  };
-
-  private releaseTurn(): void {
-    this.turnHeld = false;
-    this.corkedBytes = 0;
-    if (this.corked) {
-      this.corked = false;
-      tcpSocketOf(this.socket)?.uncork();
-    }
+  /** For the frame writer: the pilot lets even the answers it is owed pile up. */
+  notReading(unsentBytes: number): void {
+    this.log.warn({ ...this.logFields(), bufferedBytes: unsentBytes }, "pilot does not read");
+    this.terminate(closeCodes.policyViolation, "pilot does not read its socket");
   }
 
   /** Sends a frame unless the socket already holds `maxBufferedBytes` unsent. */
   sendIfNotBackpressured(message: ServerMessage): boolean {
     if (!this.open) return false;
-    if (this.unsentBytes() > this.limits.maxBufferedBytes) {
+    if (this.frames.unsentBytes() > this.limits.maxBufferedBytes) {
       this.log.debug(
-        { ...this.logFields(), bufferedBytes: this.unsentBytes() },
+        { ...this.logFields(), bufferedBytes: this.frames.unsentBytes() },
         "push refused: socket backpressured",
       );
       return false;
@@ -274,7 +192,7 @@ export class PilotConnection {
   close(code: number, reason: string): void {
     if (this.closeReason !== undefined) return;
     this.log.debug({ ...this.logFields(), code, reason }, "closing pilot socket");
-    if (this.open) this.sendPendingAcks();
+    this.frames.sendPendingAcks();
     this.socket.close(code, reason);
     this.finish(reason);
   }
@@ -286,8 +204,7 @@ export class PilotConnection {
    */
   terminate(code: number, reason: string): void {
     if (this.socket.readyState === WebSocket.OPEN) this.socket.close(code, reason);
-    this.pendingAcks = [];
-    this.releaseTurn();
+    this.frames.abandonTurn();
     this.socket.terminate();
     this.finish(reason);
   }
