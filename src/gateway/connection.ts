@@ -9,12 +9,7 @@ import {
 import type { Logger } from "../runtime/logger.js";
 import type { EndOfTurn } from "./end-of-turn.js";
 import { FrameWriter, type FrameWriterHost } from "./frame-writer.js";
-import {
-  type DecodedFrame,
-  decodePilotFrame,
-  errorFrame,
-  frameIdOfBytes,
-} from "./frames.js";
+import { type DecodedFrame, decodePilotFrame, errorFrame, frameIdOfBytes } from "./frames.js";
 import type { PilotPrincipal } from "./handlers.js";
 import type { GatewayLimits } from "./options.js";
 import { TokenBucket } from "./rate-limit.js";
