@@ -5,7 +5,7 @@
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 
-const BENCHES = ["runtime.bench.ts", "dispatch.bench.ts"];
+const BENCHES = ["runtime.bench.ts", "dispatch.bench.ts", "gateway.bench.ts"];
 
 let failed = 0;
 for (const bench of BENCHES) {

@@ -4,12 +4,15 @@
  */
 import { type ChildProcess, fork } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import { PROTOCOL_VERSION } from "../../src/protocol/messages.js";
 import type { SwarmCommand, SwarmMode, SwarmReport } from "./pilot-swarm.js";
 
 export interface SwarmProgress {
   /** [jobId, performance.now() of this process at which the push was decoded]. */
   pushes: [string, number][];
   ended: string[];
+  /** Server frames the pilots decoded. */
+  frames: number;
   errors: number;
   lastError: string;
 }
@@ -47,7 +50,7 @@ export class PilotSwarm {
 
   /** Forks the swarm and connects `pilots` pilots to the server's pilot endpoint. */
   static async start(
-    options: { url: string; token: string; pilots: number; site: string },
+    options: { url: string; token: string; pilots: number; site: string; version?: number },
     onProgress: (progress: SwarmProgress) => void,
   ): Promise<PilotSwarm> {
     const child = fork(fileURLToPath(new URL("./pilot-swarm.ts", import.meta.url)), [], {
@@ -55,7 +58,10 @@ export class PilotSwarm {
       stdio: ["ignore", "inherit", "inherit", "ipc"],
     });
     const swarm = new PilotSwarm(child, onProgress);
-    await swarm.request({ cmd: "start", ...options }, "started");
+    await swarm.request(
+      { cmd: "start", ...options, version: options.version ?? PROTOCOL_VERSION },
+      "started",
+    );
     return swarm;
   }
 

@@ -5,19 +5,28 @@
  * push (epoch milliseconds with sub-millisecond precision, comparable
  * across processes on one machine), reports at once and asks for the next
  * job. A pilot's frames of one turn go out in one write (its socket corked),
- * as a real pilot's reports do.
+ * as a real pilot's reports do. Pilots speak the newest protocol version
+ * unless `start` names another; they read no acks, so either kind will do.
  *
  * Driven over IPC by `pilot-swarm-client.ts`: `start`, `mode`, `drain`,
  * `cpu`, `stop`. Started with `fork()`.
  */
 import WebSocket from "ws";
 import { decode, encode } from "../../src/protocol/codec.js";
-import { PROTOCOL_SUBPROTOCOL, PROTOCOL_VERSION } from "../../src/protocol/messages.js";
+import { PROTOCOL_VERSION } from "../../src/protocol/messages.js";
 
 export type SwarmMode = "ended-only" | "lifecycle";
 
 export type SwarmCommand =
-  | { cmd: "start"; url: string; token: string; pilots: number; site: string }
+  | {
+      cmd: "start";
+      url: string;
+      token: string;
+      pilots: number;
+      site: string;
+      /** The protocol version the pilots speak (its subprotocol offered, its `v` on every frame). */
+      version: number;
+    }
   | { cmd: "mode"; mode: SwarmMode }
   | { cmd: "drain" }
   | { cmd: "cpu" }
@@ -33,6 +42,8 @@ export type SwarmReport =
       pushes: [string, number][];
       /** Job ids a job.ended was sent for since the last report. */
       ended: string[];
+      /** Server frames decoded since the last report. */
+      frames: number;
       errors: number;
       lastError: string;
     }
@@ -44,8 +55,10 @@ const send = (report: SwarmReport) => process.send!(report);
 const epochMs = () => performance.timeOrigin + performance.now();
 
 let mode: SwarmMode = "ended-only";
+let version: number = PROTOCOL_VERSION;
 let pushes: [string, number][] = [];
 let ended: string[] = [];
+let frames = 0;
 let errors = 0;
 let lastError = "";
 const sockets: WebSocket[] = [];
@@ -54,10 +67,11 @@ const sockets: WebSocket[] = [];
 const flushTimer = setInterval(flush, 10);
 
 function flush(): void {
-  if (pushes.length === 0 && ended.length === 0 && errors === 0) return;
-  send({ type: "progress", pushes, ended, errors, lastError });
+  if (pushes.length === 0 && ended.length === 0 && frames === 0 && errors === 0) return;
+  send({ type: "progress", pushes, ended, frames, errors, lastError });
   pushes = [];
   ended = [];
+  frames = 0;
   errors = 0;
 }
 
@@ -80,7 +94,7 @@ class SwarmPilot {
         this.tcp!.uncork();
       });
     }
-    message.v = PROTOCOL_VERSION;
+    message.v = version;
     message.id = `f${this.frameSeq}`;
     this.socket.send(encode(message));
   }
@@ -112,7 +126,7 @@ class SwarmPilot {
 }
 
 async function connect(url: string, token: string, site: string, index: number): Promise<void> {
-  const socket = new WebSocket(url, [PROTOCOL_SUBPROTOCOL], {
+  const socket = new WebSocket(url, [`panda.v${version}`], {
     headers: { authorization: `Bearer ${token}` },
     perMessageDeflate: false,
   });
@@ -124,6 +138,7 @@ async function connect(url: string, token: string, site: string, index: number):
   const pilot = new SwarmPilot(socket);
   const welcomed = new Promise<void>((resolve) => {
     socket.on("message", (data) => {
+      frames++;
       const frame = decode(data as Buffer) as Parameters<SwarmPilot["onFrame"]>[0];
       if (frame.type === "pilot.welcome") {
         resolve();
@@ -152,6 +167,7 @@ process.on("message", (command: SwarmCommand) => {
     try {
       switch (command.cmd) {
         case "start":
+          version = command.version;
           for (let i = 0; i < command.pilots; i += 50) {
             const batch = Array.from({ length: Math.min(50, command.pilots - i) }, (_, j) =>
               connect(command.url, command.token, command.site, i + j),

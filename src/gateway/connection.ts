@@ -1,19 +1,15 @@
-import { randomBytes } from "node:crypto";
 import WebSocket from "ws";
 import {
   closeCodes,
   type PilotMessage,
   type ProtocolErrorCode,
+  type ProtocolVersion,
   type ServerMessage,
 } from "../protocol/messages.js";
 import type { Logger } from "../runtime/logger.js";
-import {
-  type DecodedFrame,
-  decodePilotFrame,
-  encodeServerFrame,
-  errorFrame,
-  frameIdOfBytes,
-} from "./frames.js";
+import type { EndOfTurn } from "./end-of-turn.js";
+import { FrameWriter, type FrameWriterHost } from "./frame-writer.js";
+import { type DecodedFrame, decodePilotFrame, errorFrame, frameIdOfBytes } from "./frames.js";
 import type { PilotPrincipal } from "./handlers.js";
 import type { GatewayLimits } from "./options.js";
 import { TokenBucket } from "./rate-limit.js";
@@ -21,7 +17,11 @@ import type { GatewaySession } from "./session.js";
 
 /** What a connection needs from the gateway that owns it. */
 export interface ConnectionHost {
-  /** One message at a time, in arrival order; answers (ack or error) are the host's business. */
+  /**
+   * Messages in arrival order, up to `maxConcurrentMessages` at once (one at a
+   * time until the hello is accepted). The host answers each: with an error
+   * frame, or through `acknowledge`.
+   */
   handle(connection: PilotConnection, message: PilotMessage): Promise<void>;
   /** Exactly once per connection, after the last `handle` settled. */
   closed(connection: PilotConnection, reason: string): void;
@@ -42,9 +42,6 @@ type ConnectionLimits = Pick<
 /** How far past `maxBufferedBytes` owed answers may pile up before the pilot counts as not reading. */
 const UNREAD_BUFFER_FACTOR = 4;
 
-/** Corked frame bytes after which the socket is flushed within the turn. */
-const MAX_CORKED_BYTES = 16 * 1024;
-
 /** What ws reports when the socket went away without a close frame. */
 const ABNORMAL_CLOSURE = 1006;
 
@@ -56,11 +53,11 @@ function asBuffer(data: WebSocket.RawData): Buffer {
 
 /**
  * One upgraded socket: reads and checks frames, limits their rate, feeds them
- * to the host one at a time, answers pings and closes. It knows nothing of
- * hellos or jobs; the session it carries, once the hello is accepted, is set
- * by the gateway.
+ * to the host in arrival order, answers pings and closes; its `FrameWriter`
+ * writes. It knows nothing of hellos or jobs; the session it carries, once
+ * the hello is accepted, is set by the gateway.
  */
-export class PilotConnection {
+export class PilotConnection implements FrameWriterHost {
   session: GatewaySession | undefined;
   /** Resolves once the host has heard `closed`: the handlers are done with this connection. */
   readonly disconnected: Promise<void>;
@@ -69,9 +66,8 @@ export class PilotConnection {
 
   private readonly bucket: TokenBucket;
   private readonly queue: PilotMessage[] = [];
-  private readonly framePrefix = randomBytes(4).toString("hex");
+  private readonly frames: FrameWriter;
   private readonly helloTimer: NodeJS.Timeout;
-  private frameCount = 0;
   private consecutiveBadFrames = 0;
   private consecutiveRateLimitedFrames = 0;
   private answeredLastPing = true;
@@ -79,9 +75,6 @@ export class PilotConnection {
   private inFlight = 0;
   /** A hello is being handled: nothing after it may start before the session exists. */
   private helloInFlight = false;
-  private corked = false;
-  /** Frame bytes written while corked this turn: held back by us, not by a pilot that does not read. */
-  private corkedBytes = 0;
   private readingPaused = false;
   private closeReason: string | undefined;
   private notified = false;
@@ -89,12 +82,22 @@ export class PilotConnection {
 
   constructor(
     private readonly socket: WebSocket,
+    /** The protocol version the upgrade negotiated: every frame carries it, and it decides how acks go. */
+    readonly version: ProtocolVersion,
     readonly principal: PilotPrincipal,
     readonly remoteAddress: string,
     private readonly host: ConnectionHost,
+    endOfTurn: EndOfTurn,
     private readonly limits: ConnectionLimits,
     private readonly log: Logger,
   ) {
+    this.frames = new FrameWriter(
+      socket,
+      version,
+      endOfTurn,
+      limits.maxBufferedBytes * UNREAD_BUFFER_FACTOR,
+      this,
+    );
     this.bucket = new TokenBucket(limits.ratePerSec, limits.burst);
     this.disconnected = new Promise((resolve) => {
       this.resolveDisconnected = resolve;
@@ -138,75 +141,34 @@ export class PilotConnection {
   }
 
   nextFrameId(): string {
-    this.frameCount += 1;
-    return `${this.framePrefix}-${this.frameCount}`;
+    return this.frames.nextFrameId();
   }
 
   /**
-   * Sends a frame regardless of backpressure: answers are small and owed. A
-   * pilot that lets even those pile up is not reading its socket at all, and is
-   * dropped rather than buffered for without bound. False once closing.
+   * Sends a frame regardless of backpressure: answers are small and owed (a
+   * pilot that does not read even those is dropped). False once closing.
    */
   send(message: ServerMessage): boolean {
-    if (!this.open) return false;
-    if (this.unsentBytes() > this.limits.maxBufferedBytes * UNREAD_BUFFER_FACTOR) {
-      this.log.warn({ ...this.logFields(), bufferedBytes: this.unsentBytes() }, "pilot does not read");
-      this.terminate(closeCodes.policyViolation, "pilot does not read its socket");
-      return false;
-    }
-    const frame = encodeServerFrame(message);
-    this.cork();
-    this.socket.send(frame);
-    if (this.corked) {
-      this.corkedBytes += frame.length;
-      // Corking is for coalescing small frames; big ones go out at once, so backpressure shows as it happens.
-      if (this.corkedBytes >= MAX_CORKED_BYTES) this.flushCorked();
-    }
-    return true;
+    return this.frames.send(message);
   }
 
-  private flushCorked(): void {
-    const tcp = this.tcpSocket();
-    if (!tcp) return;
-    tcp.uncork();
-    tcp.cork();
-    this.corkedBytes = 0;
+  /** Acknowledges a frame the host finished handling: how, the protocol version decides. */
+  acknowledge(ref: string): void {
+    this.frames.acknowledge(ref);
   }
 
-  /** ws keeps the TCP socket private; corking it is the only way to coalesce its frame writes. */
-  private tcpSocket(): { cork(): void; uncork(): void } | undefined {
-    return (this.socket as unknown as { _socket?: { cork(): void; uncork(): void } })._socket;
-  }
-
-  /** Bytes the socket could not hand to the kernel yet, less this turn's corked frames. */
-  private unsentBytes(): number {
-    return Math.max(0, this.socket.bufferedAmount - this.corkedBytes);
-  }
-
-  /**
-   * Holds this turn's frames in the socket and writes them at once at the end
-   * of the turn: the answers to a pilot's reports and a push that follows
-   * them cost one write, not one each.
-   */
-  private cork(): void {
-    if (this.corked) return;
-    const tcp = this.tcpSocket();
-    if (!tcp) return;
-    this.corked = true;
-    tcp.cork();
-    setImmediate(() => {
-      this.corked = false;
-      this.corkedBytes = 0;
-      tcp.uncork();
-    });
+  /** For the frame writer: the pilot lets even the answers it is owed pile up. */
+  notReading(unsentBytes: number): void {
+    this.log.warn({ ...this.logFields(), bufferedBytes: unsentBytes }, "pilot does not read");
+    this.terminate(closeCodes.policyViolation, "pilot does not read its socket");
   }
 
   /** Sends a frame unless the socket already holds `maxBufferedBytes` unsent. */
   sendIfNotBackpressured(message: ServerMessage): boolean {
     if (!this.open) return false;
-    if (this.unsentBytes() > this.limits.maxBufferedBytes) {
+    if (this.frames.unsentBytes() > this.limits.maxBufferedBytes) {
       this.log.debug(
-        { ...this.logFields(), bufferedBytes: this.unsentBytes() },
+        { ...this.logFields(), bufferedBytes: this.frames.unsentBytes() },
         "push refused: socket backpressured",
       );
       return false;
@@ -215,23 +177,29 @@ export class PilotConnection {
   }
 
   sendError(code: ProtocolErrorCode, message: string, ref?: string): void {
-    this.send(errorFrame(this.nextFrameId(), code, message, ref));
+    this.send(errorFrame(this.version, this.nextFrameId(), code, message, ref));
   }
 
-  /** Starts the closing handshake; the handlers hear of it at once, whatever the peer does. */
+  /**
+   * Starts the closing handshake; the handlers hear of it at once, whatever
+   * the peer does. Acks owed for this turn go out before the close frame.
+   */
   close(code: number, reason: string): void {
     if (this.closeReason !== undefined) return;
     this.log.debug({ ...this.logFields(), code, reason }, "closing pilot socket");
+    this.frames.sendPendingAcks();
     this.socket.close(code, reason);
     this.finish(reason);
   }
 
   /**
-   * Drops the socket without waiting for the peer. The close frame goes out
+   * Drops the socket without waiting for the peer (acks owed are dropped too:
+   * the pilot resends). The close frame, after what this turn wrote, goes out
    * first so that a peer which is alive but deaf to pings still learns why.
    */
   terminate(code: number, reason: string): void {
     if (this.socket.readyState === WebSocket.OPEN) this.socket.close(code, reason);
+    this.frames.abandonTurn();
     this.socket.terminate();
     this.finish(reason);
   }
@@ -259,7 +227,7 @@ export class PilotConnection {
       return;
     }
     this.consecutiveRateLimitedFrames = 0;
-    const frame = decodePilotFrame(bytes, isBinary);
+    const frame = decodePilotFrame(bytes, isBinary, this.version);
     if (!frame.ok) {
       this.refuseBadFrame(frame);
       return;
@@ -318,27 +286,32 @@ export class PilotConnection {
         this.helloInFlight = true;
       }
       this.inFlight++;
-      this.host
-        .handle(this, message)
-        .catch((err: unknown) => {
-          this.log.error({ ...this.logFields(), err }, "gateway failed to handle a frame");
-        })
-        .finally(() => {
-          this.inFlight--;
-          if (message.type === "pilot.hello") this.helloInFlight = false;
-          if (this.readingPaused && this.queue.length < this.limits.maxQueuedMessages / 2) {
-            this.readingPaused = false;
-            this.socket.resume();
-          }
-          if (this.closeReason !== undefined) {
-            if (this.inFlight === 0) this.notifyClosed();
-            return;
-          }
-          this.pump();
-        });
+      // One callback pair for all messages: a message's handling costs one promise here.
+      this.host.handle(this, message).then(this.settled, this.handlingFailed);
       if (serial) return;
     }
   }
+
+  /** The host is done with a message (it answered it). */
+  private readonly settled = (): void => {
+    this.inFlight--;
+    // A hello is handled alone: while one is in flight, it is the message that settled.
+    this.helloInFlight = false;
+    if (this.readingPaused && this.queue.length < this.limits.maxQueuedMessages / 2) {
+      this.readingPaused = false;
+      this.socket.resume();
+    }
+    if (this.closeReason !== undefined) {
+      if (this.inFlight === 0) this.notifyClosed();
+      return;
+    }
+    this.pump();
+  };
+
+  private readonly handlingFailed = (err: unknown): void => {
+    this.log.error({ ...this.logFields(), err }, "gateway failed to handle a frame");
+    this.settled();
+  };
 
   /** The connection is over for the handlers: drop what was not handled yet and tell the host. */
   private finish(reason: string): void {

@@ -1,14 +1,15 @@
 import { z } from "zod";
-import { decode, encode, validate } from "../protocol/codec.js";
+import { decode, encodeFrame, validate } from "../protocol/codec.js";
 import {
   jobKillSchema,
   jobPushSchema,
   type PilotMessage,
-  PROTOCOL_VERSION,
   type ProtocolErrorCode,
+  type ProtocolVersion,
   pilotDrainSchema,
-  pilotMessageSchema,
+  pilotMessageSchemaByType,
   type ServerMessage,
+  subprotocolOf,
 } from "../protocol/messages.js";
 
 /** The server frames the dispatch layer may push; the gateway answers the others itself. */
@@ -37,8 +38,23 @@ export function limitText(text: string, maxChars = MAX_ERROR_TEXT_CHARS): string
   return text.length <= maxChars ? text : `${text.slice(0, maxChars - 1)}…`;
 }
 
-/** Reads one WebSocket message as a pilot frame: binary msgpack, then the wire schema. */
-export function decodePilotFrame(bytes: Buffer, isBinary: boolean): DecodedFrame {
+const KNOWN_TYPES = [...pilotMessageSchemaByType.keys()].join(", ");
+
+function schemaError(detail: string, ref: string | undefined): DecodedFrame {
+  return {
+    ok: false,
+    code: "SCHEMA",
+    detail: limitText(`invalid pilot message: ${detail}`),
+    ...(ref ? { ref } : {}),
+  };
+}
+
+/**
+ * Reads one WebSocket message as a pilot frame of the socket's protocol
+ * version: binary msgpack, then the schema its `type` names (looked up, which
+ * costs less than the union trying its members), then the version.
+ */
+export function decodePilotFrame(bytes: Buffer, isBinary: boolean, version: ProtocolVersion): DecodedFrame {
   if (!isBinary) {
     return { ok: false, code: "MALFORMED", detail: "text frames are not accepted: send binary msgpack" };
   }
@@ -53,11 +69,19 @@ export function decodePilotFrame(bytes: Buffer, isBinary: boolean): DecodedFrame
     };
   }
   const ref = frameIdOf(value);
+  const type = typeof value === "object" && value !== null ? (value as { type?: unknown }).type : undefined;
+  const schema = typeof type === "string" ? pilotMessageSchemaByType.get(type) : undefined;
+  if (schema === undefined) return schemaError(`type: expected one of ${KNOWN_TYPES}`, ref);
+  let message: PilotMessage;
   try {
-    return { ok: true, message: validate(pilotMessageSchema, value, "pilot message") };
+    message = validate(schema, value, "pilot message");
   } catch (err) {
     return { ok: false, code: "SCHEMA", detail: limitText((err as Error).message), ...(ref ? { ref } : {}) };
   }
+  if (message.v !== version) {
+    return schemaError(`v: expected ${version}, the version of this socket (${subprotocolOf(version)})`, ref);
+  }
+  return { ok: true, message };
 }
 
 /** The frame id of bytes that may not be a valid frame at all (for refusals that skip validation). */
@@ -70,31 +94,28 @@ export function frameIdOfBytes(bytes: Buffer, isBinary: boolean): string | undef
   }
 }
 
-/**
- * Drops `undefined` members: msgpackr would write them as an extension type
- * that decoders in other languages do not know, and zod keeps optional keys
- * that were given as `undefined`.
- */
-function withoutUndefined(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(withoutUndefined);
-  if (typeof value !== "object" || value === null || Buffer.isBuffer(value)) return value;
-  const out: Record<string, unknown> = {};
-  for (const [key, member] of Object.entries(value)) {
-    if (member !== undefined) out[key] = withoutUndefined(member);
-  }
-  return out;
-}
-
 export function encodeServerFrame(message: ServerMessage): Buffer {
-  return encode(withoutUndefined(message));
+  return encodeFrame(message);
 }
 
-/** Checks a pushed message against the wire contract and completes its envelope; throws on a bad one. */
-export function pushFrame(input: ServerMessageInput, id: string): ServerMessage {
-  return validate(pushableMessageSchema, { ...input, v: PROTOCOL_VERSION, id }, "pushed server message");
+/**
+ * Completes a pushed message's envelope. A `job.push` is the hot path and is
+ * built by the dispatcher from job state checked when it was submitted, so
+ * its TypeScript type is its check (the pilot validates what it receives);
+ * the rare `job.kill` and `pilot.drain` are checked against the wire
+ * contract here, and a bad one throws.
+ */
+export function pushFrame(input: ServerMessageInput, version: ProtocolVersion, id: string): ServerMessage {
+  if (input.type === "job.push") {
+    // Its optional `env` is optional on the wire too (the pilot defaults it), hence the cast. Built
+    // member by member: a literal of one shape costs less than a spread of the caller's object.
+    return { type: "job.push", v: version, id, thread: input.thread, job: input.job } as ServerMessage;
+  }
+  return validate(pushableMessageSchema, { ...input, v: version, id }, "pushed server message");
 }
 
 export function errorFrame(
+  version: ProtocolVersion,
   id: string,
   code: ProtocolErrorCode,
   message: string,
@@ -102,7 +123,7 @@ export function errorFrame(
 ): ServerMessage {
   return {
     type: "error",
-    v: PROTOCOL_VERSION,
+    v: version,
     id,
     code,
     message: limitText(message),

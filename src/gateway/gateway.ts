@@ -3,12 +3,14 @@ import type { Duplex } from "node:stream";
 import { WebSocketServer } from "ws";
 import {
   closeCodes,
+  newestOffered,
   type PilotMessage,
-  PROTOCOL_SUBPROTOCOL,
-  PROTOCOL_VERSION,
+  PROTOCOL_SUBPROTOCOLS,
+  subprotocolOf,
 } from "../protocol/messages.js";
 import { type Logger, silentLogger } from "../runtime/logger.js";
 import { PilotConnection } from "./connection.js";
+import { EndOfTurn } from "./end-of-turn.js";
 import {
   type GatewayHandlers,
   GatewayRefusal,
@@ -21,6 +23,9 @@ import { type GatewayLimits, type GatewayOptions, gatewayLimitsSchema } from "./
 import { issueResumeToken, MIN_RESUME_SECRET_BYTES, newPilotId, verifyResumeToken } from "./resume-token.js";
 import { GatewaySession } from "./session.js";
 import { credentialOf, offeredSubprotocols, refuseUpgrade, requestPathname } from "./upgrade.js";
+
+/** What `handle` answers for a message it dealt with at once. */
+const HANDLED: Promise<void> = Promise.resolve();
 
 function helloFailureCloseCode(err: unknown): number {
   if (!(err instanceof GatewayRefusal)) return closeCodes.internalError;
@@ -43,6 +48,8 @@ export class PilotGateway {
   private readonly sessionsByPilot = new Map<string, GatewaySession>();
   private readonly sessionsByToken = new Map<string, Set<GatewaySession>>();
   private readonly pingTimer: NodeJS.Timeout;
+  /** Where every socket's held-back writes of a turn are flushed, together. */
+  private readonly endOfTurn: EndOfTurn;
   private closing: Promise<void> | undefined;
 
   constructor(options: GatewayOptions) {
@@ -54,12 +61,17 @@ export class PilotGateway {
     this.resumeSecret = options.resumeSecret;
     this.log = options.log ?? silentLogger;
     this.nowMs = options.nowMs ?? Date.now;
+    this.endOfTurn = new EndOfTurn((err) => this.log.error({ err }, "flushing a pilot socket failed"));
     this.wss = new WebSocketServer({
       noServer: true,
       clientTracking: false,
       perMessageDeflate: false,
       maxPayload: this.limits.maxPayloadBytes,
-      handleProtocols: (offered) => (offered.has(PROTOCOL_SUBPROTOCOL) ? PROTOCOL_SUBPROTOCOL : false),
+      // The newest version both sides speak; `upgrade` refused the request if there is none.
+      handleProtocols: (offered) => {
+        const version = newestOffered(offered);
+        return version === undefined ? false : subprotocolOf(version);
+      },
     });
     this.pingTimer = setInterval(() => {
       for (const connection of this.connections) connection.checkLiveness();
@@ -142,10 +154,11 @@ export class PilotGateway {
     if (requestPathname(request) !== this.limits.path) {
       return refuse(404, `not found: pilots connect to ${this.limits.path}`, "wrong path");
     }
-    if (!offeredSubprotocols(request).includes(PROTOCOL_SUBPROTOCOL)) {
+    const version = newestOffered(offeredSubprotocols(request));
+    if (version === undefined) {
       return refuse(
         400,
-        `unsupported WebSocket subprotocol: this server speaks ${PROTOCOL_SUBPROTOCOL}`,
+        `unsupported WebSocket subprotocol: this server speaks ${PROTOCOL_SUBPROTOCOLS.join(", ")}`,
         "unsupported subprotocol",
       );
     }
@@ -161,9 +174,11 @@ export class PilotGateway {
     this.wss.handleUpgrade(request, socket, head, (ws) => {
       const connection = new PilotConnection(
         ws,
+        version,
         principal,
         remote,
         { handle: (c, m) => this.handle(c, m), closed: (c, reason) => this.closed(c, reason) },
+        this.endOfTurn,
         this.limits,
         this.log,
       );
@@ -172,24 +187,29 @@ export class PilotGateway {
     });
   }
 
-  private async handle(connection: PilotConnection, message: PilotMessage): Promise<void> {
+  /** Answers a message: an ack once the handler resolved (see `acknowledge`), else an error frame. */
+  private handle(connection: PilotConnection, message: PilotMessage): Promise<void> {
     const session = connection.session;
     if (!session) {
       if (message.type === "pilot.hello") return this.acceptHello(connection, message);
       connection.sendError("NOT_READY", "the first message must be pilot.hello", message.id);
       connection.close(closeCodes.policyViolation, "first message must be pilot.hello");
-      return;
+      return HANDLED;
     }
     if (message.type === "pilot.hello") {
       connection.sendError("MALFORMED", "pilot.hello was already accepted on this socket", message.id);
-      return;
+      return HANDLED;
     }
+    let handled: Promise<void>;
     try {
-      await this.handlers.onMessage(session, message);
-      connection.send({ type: "ack", v: PROTOCOL_VERSION, id: connection.nextFrameId(), ref: message.id });
+      handled = this.handlers.onMessage(session, message);
     } catch (err) {
-      this.answerHandlerError(connection, err, message);
+      handled = Promise.reject(err);
     }
+    return handled.then(
+      () => connection.acknowledge(message.id),
+      (err: unknown) => this.answerHandlerError(connection, err, message),
+    );
   }
 
   private async acceptHello(connection: PilotConnection, hello: PilotHello): Promise<void> {
@@ -238,7 +258,7 @@ export class PilotGateway {
     if (!connection.open) return;
     connection.send({
       type: "pilot.welcome",
-      v: PROTOCOL_VERSION,
+      v: connection.version,
       id: connection.nextFrameId(),
       ref: hello.id,
       pilotId,

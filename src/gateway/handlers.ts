@@ -34,7 +34,8 @@ export interface PilotSession {
    * Sends a frame now. Returns false, without queueing, when the session is not
    * welcomed yet, is closed, or the socket holds more than `maxBufferedBytes`
    * unsent: the caller keeps the work and tries again (or another pilot).
-   * Throws on a message that does not match the wire contract.
+   * Throws on a `job.kill` or `pilot.drain` that does not match the wire
+   * contract; a `job.push`, the hot path, is sent as its type says.
    */
   push(message: ServerMessageInput): boolean;
   close(code: number, reason: string): void;
@@ -51,7 +52,8 @@ export interface GatewayHandlers {
   /** A pilot said hello (new or resumed); resolve to the jobs the server believes it runs. */
   onHello(session: PilotSession, hello: PilotHello, resumed: boolean): Promise<WelcomeJob[]>;
   /**
-   * Any later message. Resolve to acknowledge it (the gateway sends `ack {ref}`);
+   * Any later message. Resolve to acknowledge it (the gateway sends the ack: one
+   * per message on protocol version 1, one for a turn's messages on version 2);
    * throw a `GatewayRefusal` to answer with an error frame of that code instead.
    */
   onMessage(session: PilotSession, message: PilotReport): Promise<void>;

@@ -33,7 +33,7 @@ export const gatewayLimitsSchema = z.object({
   /**
    * Messages of one session handed to the handlers at once. Reports that
    * arrive together (starting, running, ended) then reach their job in one
-   * turn and share one commit; each is still answered on its own.
+   * turn and share one commit, and (protocol version 2) one ack.
    */
   maxConcurrentMessages: positiveInt.default(16),
   /** How long `close()` waits for pilots to answer the close frame before dropping their sockets. */

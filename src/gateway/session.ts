@@ -31,7 +31,7 @@ export class GatewaySession implements PilotSession {
   }
 
   push(message: ServerMessageInput): boolean {
-    const frame = pushFrame(message, this.connection.nextFrameId());
+    const frame = pushFrame(message, this.connection.version, this.connection.nextFrameId());
     if (!this.welcomed) return false;
     return this.connection.sendIfNotBackpressured(frame);
   }

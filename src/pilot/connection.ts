@@ -1,12 +1,15 @@
 import WebSocket, { type RawData } from "ws";
-import { CodecError, decodeWith, encode, validate } from "../protocol/codec.js";
+import { CodecError, decodeWith, encodeFrame, validate } from "../protocol/codec.js";
 import {
   closeCodes,
-  PROTOCOL_SUBPROTOCOL,
+  PROTOCOL_SUBPROTOCOLS,
+  type ProtocolVersion,
   pilotMessageSchema,
   type ServerMessage,
   serverMessageSchema,
+  versionOfSubprotocol,
 } from "../protocol/messages.js";
+import { tcpSocketOf } from "../protocol/socket-cork.js";
 import { reconnectDelayMs } from "./backoff.js";
 import { type FrameIds, makeFrame, type PilotFrame, type PilotFrameBody } from "./frames.js";
 import { messageOf, type PilotLog } from "./log.js";
@@ -46,14 +49,21 @@ export function pilotSocketUrl(serverUrl: string): string {
 }
 
 /**
- * The pilot's one WebSocket to the server. Says hello on every socket it
- * opens (with the last welcome's id and resume token once it has them),
- * validates every incoming frame, and after a dropped socket dials again with
- * exponential backoff until `close()`. Frames other than the hello go out only
- * while a session is open; `send` says whether one did.
+ * The pilot's one WebSocket to the server. Offers every protocol version it
+ * speaks (the server picks the newest it speaks too) and stamps the chosen one
+ * on every frame. Says hello on every socket it opens (with the last
+ * welcome's id and resume token once it has them), validates every incoming
+ * frame, and after a dropped socket dials again with exponential backoff
+ * until `close()`. Frames other than the hello go out only while a session is
+ * open; `send` says whether one did. The frames of one turn go out in one
+ * write.
  */
 export class PilotConnection {
   private socket: WebSocket | undefined;
+  /** The version the current socket negotiated. */
+  private version: ProtocolVersion | undefined;
+  /** The socket whose writes are held until the end of this turn. */
+  private heldSocket: WebSocket | undefined;
   private welcomed = false;
   private closing = false;
   private failures = 0;
@@ -105,12 +115,13 @@ export class PilotConnection {
 
   private dial(): void {
     if (this.closing) return;
-    const socket = new WebSocket(this.url, PROTOCOL_SUBPROTOCOL, {
+    const socket = new WebSocket(this.url, [...PROTOCOL_SUBPROTOCOLS], {
       headers: { authorization: `Bearer ${this.token}` },
       handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
       maxPayload: MAX_SERVER_FRAME_BYTES,
     });
     this.socket = socket;
+    this.version = undefined;
     this.welcomed = false;
     let refusedStatus: number | undefined;
     socket.on("unexpected-response", (_req, res) => {
@@ -119,6 +130,13 @@ export class PilotConnection {
       socket.terminate();
     });
     socket.on("open", () => {
+      this.version = versionOfSubprotocol(socket.protocol);
+      if (this.version === undefined) {
+        // ws already refuses a subprotocol that was not offered; this is a server that chose none.
+        this.log.warn("the server chose no protocol version; dialling again", { protocol: socket.protocol });
+        socket.terminate();
+        return;
+      }
       this.lastHeardAtMs = Date.now();
       this.welcomeTimer = setTimeout(() => {
         this.log.warn("no welcome from the server; dialling again", { waitedMs: WELCOME_TIMEOUT_MS });
@@ -153,12 +171,26 @@ export class PilotConnection {
 
   private transmit(socket: WebSocket, frame: PilotFrame): void {
     // Checking our own frames keeps a pilot bug from reaching the server as a protocol violation.
-    const checked = validate(pilotMessageSchema, frame, `pilot frame ${frame.type}`);
-    // An absent optional field must be absent on the wire too, not msgpack's extension for undefined.
-    const bytes = encode(
-      Object.fromEntries(Object.entries(checked).filter(([, value]) => value !== undefined)),
-    );
-    socket.send(bytes, { binary: true });
+    const checked = validate(pilotMessageSchema, { ...frame, v: this.version }, `pilot frame ${frame.type}`);
+    this.holdTurn(socket);
+    socket.send(encodeFrame(checked), { binary: true });
+  }
+
+  /**
+   * Holds the socket's writes until the end of this turn: the frames made
+   * together (a push's ack and its first report, the resends after a resume)
+   * then cost one write, on both sides.
+   */
+  private holdTurn(socket: WebSocket): void {
+    if (this.heldSocket === socket) return;
+    const tcp = tcpSocketOf(socket);
+    if (tcp === undefined) return;
+    this.heldSocket = socket;
+    tcp.cork();
+    setImmediate(() => {
+      if (this.heldSocket === socket) this.heldSocket = undefined;
+      tcp.uncork();
+    });
   }
 
   private receive(socket: WebSocket, data: RawData, isBinary: boolean): void {

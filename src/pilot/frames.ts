@@ -1,13 +1,17 @@
 import { randomUUID } from "node:crypto";
-import { type PilotMessageInput, PROTOCOL_VERSION } from "../protocol/messages.js";
+import type { PilotMessageInput } from "../protocol/messages.js";
 
 /** `Omit` that keeps a union a union (one member per message type). */
 type OmitEach<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
-/** A frame the pilot sends, as it goes on the wire (before schema defaults). */
-export type PilotFrame = PilotMessageInput;
-/** A frame without its envelope (`v`, `id`), which `makeFrame` adds. */
-export type PilotFrameBody = OmitEach<PilotFrame, "v" | "id">;
+/**
+ * A frame the pilot sends (before schema defaults), without its version `v`:
+ * the connection stamps the one its socket negotiated, so a report kept
+ * across a reconnect goes out right on whichever version the next socket has.
+ */
+export type PilotFrame = OmitEach<PilotMessageInput, "v">;
+/** A frame without its envelope (`v`, `id`), which `makeFrame` and the connection add. */
+export type PilotFrameBody = OmitEach<PilotFrame, "id">;
 
 /** The reports the server acknowledges and the pilot therefore keeps until it does. */
 export type ReportFrame = Extract<PilotFrame, { type: "job.status" | "job.ended" }>;
@@ -27,6 +31,6 @@ export class FrameIds {
   }
 }
 
-export function makeFrame<B extends PilotFrameBody>(ids: FrameIds, body: B): B & { v: 1; id: string } {
-  return { ...body, v: PROTOCOL_VERSION, id: ids.nextId() };
+export function makeFrame<B extends PilotFrameBody>(ids: FrameIds, body: B): B & { id: string } {
+  return { ...body, id: ids.nextId() };
 }

@@ -1,6 +1,12 @@
 import { mkdir } from "node:fs/promises";
 import { constants as osConstants } from "node:os";
-import type { ProtocolErrorCode, ServerMessage, Thread } from "../protocol/messages.js";
+import {
+  type AckFrame,
+  ackedRefs,
+  type ProtocolErrorCode,
+  type ServerMessage,
+  type Thread,
+} from "../protocol/messages.js";
 import { PilotConnection, type PilotWelcome, pilotSocketUrl } from "./connection.js";
 import { FrameIds, makeFrame, type PilotFrameBody, type ReportBody } from "./frames.js";
 import { JobRun } from "./job-run.js";
@@ -183,7 +189,7 @@ export class Pilot {
         this.drain(`server: ${message.reason}`, false);
         return;
       case "ack":
-        if (this.outbox.remove(message.ref)) this.finishIfDone();
+        this.onAck(message);
         return;
       case "error":
         this.onErrorFrame(message);
@@ -237,6 +243,13 @@ export class Pilot {
     }
     this.log.info("killing job", { jobId: kill.jobId, attempt: kill.attempt, reason: kill.reason });
     run.stop("cancelled", kill.reason);
+  }
+
+  /** A version 2 ack names every report the server took in one turn: each is forgotten once. */
+  private onAck(ack: AckFrame): void {
+    let forgot = false;
+    for (const ref of ackedRefs(ack)) forgot = this.outbox.remove(ref) || forgot;
+    if (forgot) this.finishIfDone();
   }
 
   private onErrorFrame(error: Extract<ServerFrame, { type: "error" }>): void {

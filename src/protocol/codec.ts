@@ -1,4 +1,4 @@
-import { Packr } from "msgpackr";
+import { type Options, Packr } from "msgpackr";
 import type { z } from "zod";
 
 /**
@@ -10,6 +10,24 @@ const packr = new Packr({ useRecords: false, mapsAsObjects: true, moreTypes: fal
 
 export function encode(value: unknown): Buffer {
   return packr.pack(value);
+}
+
+/**
+ * The same plain msgpack for wire frames, but a member whose value is
+ * `undefined` is left out: msgpackr would write it as an extension type that
+ * decoders in other languages do not know, and the protocol says an absent
+ * optional field is absent. Cheaper than copying every frame without them.
+ */
+const framePackr = new Packr({
+  useRecords: false,
+  mapsAsObjects: true,
+  moreTypes: false,
+  // Documented in msgpackr's README, missing from its type definitions.
+  skipValues: [undefined],
+} as Options);
+
+export function encodeFrame(frame: object): Buffer {
+  return framePackr.pack(frame);
 }
 
 export function decode(bytes: Uint8Array): unknown {

@@ -7,12 +7,47 @@ import { z } from "zod";
  * docs/protocol.md for each message with an example.
  */
 
-export const PROTOCOL_VERSION = 1;
-/** Offered by the pilot and echoed by the server during the WebSocket upgrade. */
-export const PROTOCOL_SUBPROTOCOL = `panda.v${PROTOCOL_VERSION}`;
+/**
+ * The versions this code speaks, oldest first. They differ only in the `ack`
+ * frame: version 1 acknowledges one frame per `ack` (`ref`), version 2 every
+ * frame the server finished handling in one turn (`refs`).
+ */
+export const PROTOCOL_VERSIONS = [1, 2] as const;
+export type ProtocolVersion = (typeof PROTOCOL_VERSIONS)[number];
+/** The newest version: what this code's pilots prefer and the server picks when offered. */
+export const PROTOCOL_VERSION = 2 satisfies ProtocolVersion;
+
+/** The WebSocket subprotocol that negotiates a version: offered by the pilot, echoed by the server. */
+export function subprotocolOf(version: ProtocolVersion): string {
+  return `panda.v${version}`;
+}
+
+export const PROTOCOL_SUBPROTOCOL = subprotocolOf(PROTOCOL_VERSION);
+
+/** Every subprotocol this code speaks, newest first (the pilot's order of preference). */
+export const PROTOCOL_SUBPROTOCOLS: readonly string[] = [...PROTOCOL_VERSIONS].reverse().map(subprotocolOf);
+
+/** The version a subprotocol stands for, if this code speaks it. */
+export function versionOfSubprotocol(subprotocol: string): ProtocolVersion | undefined {
+  return PROTOCOL_VERSIONS.find((version) => subprotocolOf(version) === subprotocol);
+}
+
+/** The newest version among offered subprotocols, if this code speaks any of them. */
+export function newestOffered(offered: Iterable<string>): ProtocolVersion | undefined {
+  let newest: ProtocolVersion | undefined;
+  for (const subprotocol of offered) {
+    const version = versionOfSubprotocol(subprotocol);
+    if (version !== undefined && (newest === undefined || version > newest)) newest = version;
+  }
+  return newest;
+}
+
+/** Most frame ids one version 2 `ack` lists; more handled in one turn take more acks. */
+export const MAX_REFS_PER_ACK = 256;
 
 const base = {
-  v: z.literal(PROTOCOL_VERSION),
+  /** Any version this code speaks; the receiver checks it is the one its socket negotiated. */
+  v: z.literal(PROTOCOL_VERSIONS),
   /** Unique per sender and session; replies name it in `ref`. */
   id: z.string().min(1).max(64),
 };
@@ -100,7 +135,7 @@ export const jobEndedSchema = z.object({
   log: fileReportSchema.optional(),
 });
 
-export const pilotMessageSchema = z.discriminatedUnion("type", [
+const pilotMessageSchemas = [
   pilotHelloSchema,
   pilotReadySchema,
   pilotDrainingSchema,
@@ -108,9 +143,20 @@ export const pilotMessageSchema = z.discriminatedUnion("type", [
   jobStatusSchema,
   jobHeartbeatSchema,
   jobEndedSchema,
-]);
+] as const;
+
+export const pilotMessageSchema = z.discriminatedUnion("type", pilotMessageSchemas);
 export type PilotMessage = z.infer<typeof pilotMessageSchema>;
 export type PilotMessageInput = z.input<typeof pilotMessageSchema>;
+export type PilotMessageType = PilotMessage["type"];
+
+/**
+ * The schema of each pilot message by its `type`, for a receiver that picks
+ * the schema itself (cheaper than the union trying its way to it).
+ */
+export const pilotMessageSchemaByType: ReadonlyMap<string, z.ZodType<PilotMessage>> = new Map(
+  pilotMessageSchemas.map((schema) => [schema.shape.type.value, schema]),
+);
 
 // Server -> pilot.
 
@@ -158,8 +204,26 @@ export const jobKillSchema = z.object({
 
 export const pilotDrainSchema = z.object({ ...base, type: z.literal("pilot.drain"), reason: z.string() });
 
-/** Confirms a report was durably applied (or knowingly ignored as a duplicate); the pilot may forget it. */
-export const ackSchema = z.object({ ...base, type: z.literal("ack"), ref: z.string() });
+/**
+ * Confirms frames were handled: a report durably applied (or knowingly
+ * ignored as a duplicate); the pilot may forget it. Version 1 names one frame
+ * per ack, version 2 every frame of the session handled in one turn.
+ */
+export const ackSchema = z.discriminatedUnion("v", [
+  z.object({ ...base, v: z.literal(1), type: z.literal("ack"), ref: z.string() }),
+  z.object({
+    ...base,
+    v: z.literal(2),
+    type: z.literal("ack"),
+    refs: z.array(z.string()).min(1).max(MAX_REFS_PER_ACK),
+  }),
+]);
+export type AckFrame = z.infer<typeof ackSchema>;
+
+/** The frame ids an ack acknowledges, whichever its version. */
+export function ackedRefs(ack: AckFrame): readonly string[] {
+  return ack.v === 1 ? [ack.ref] : ack.refs;
+}
 
 export const protocolErrorCodes = [
   "MALFORMED",

@@ -114,7 +114,7 @@ describe("failures end to end", () => {
       expect((await readContext(fixture.node.grid.ctx, "job", job.jobId))?.state).toBe("sent");
       // The intruder's session carries on: its next message is acknowledged.
       const ready = intruder.send({ type: "pilot.ready", thread: "primary" });
-      expect((await intruder.next("ack")).ref).toBe(ready);
+      expect(await intruder.acked()).toBe(ready);
 
       owner.send({ type: "job.ack", jobId: job.jobId, attempt: job.attempt });
       owner.send({

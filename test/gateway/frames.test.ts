@@ -12,7 +12,7 @@ describe("pilot gateway frames", () => {
     pilot.sendRaw(GARBAGE);
     expect((await pilot.next("error")).code).toBe("MALFORMED");
     const ready = pilot.send(READY);
-    expect((await pilot.next("ack")).ref).toBe(ready);
+    expect(await pilot.acked()).toBe(ready);
     expect(running.gateway.session(pilot.pilotId)?.open).toBe(true);
   });
 
@@ -31,7 +31,7 @@ describe("pilot gateway frames", () => {
       pilot.sendRaw(GARBAGE);
       pilot.sendRaw(GARBAGE);
       const ready = pilot.send(READY);
-      expect((await pilot.next("ack")).ref).toBe(ready);
+      expect(await pilot.acked()).toBe(ready);
     }
     expect(running.gateway.session(pilot.pilotId)?.open).toBe(true);
   });
@@ -53,7 +53,9 @@ describe("pilot gateway frames", () => {
     expect(error).toMatchObject({ code: "SCHEMA", ref: "bad-1" });
     expect(error.message).toContain("attempt:");
     pilot.sendRaw(encode({ type: "pilot.teleport", v: PROTOCOL_VERSION, id: "bad-2" }));
-    expect(await pilot.next("error")).toMatchObject({ code: "SCHEMA", ref: "bad-2" });
+    const unknown = await pilot.next("error");
+    expect(unknown).toMatchObject({ code: "SCHEMA", ref: "bad-2" });
+    expect(unknown.message).toContain("type: expected one of pilot.hello, pilot.ready");
     expect(running.seen.messages).toHaveLength(0);
   });
 
@@ -75,7 +77,7 @@ describe("pilot gateway frames", () => {
     expect((await big.closed).code).toBe(closeCodes.tooLarge);
     await eventually(() => running.seen.disconnects.some((d) => d.pilotId === big.pilotId));
     const ready = other.send(READY);
-    expect((await other.next("ack")).ref).toBe(ready);
+    expect(await other.acked()).toBe(ready);
     const newcomer = await running.connect();
     expect(running.gateway.sessions().map((s) => s.pilotId)).toEqual([other.pilotId, newcomer.pilotId]);
   });
@@ -85,8 +87,8 @@ describe("pilot gateway frames", () => {
     const pilot = await running.connect();
     // The hello took one token: two more fit the burst, the rest are dropped.
     const ids = Array.from({ length: 6 }, () => pilot.send(READY));
-    const acks = [await pilot.next("ack"), await pilot.next("ack")];
-    expect(acks.map((a) => a.ref)).toEqual(ids.slice(0, 2));
+    const acks = [await pilot.acked(), await pilot.acked()];
+    expect(acks).toEqual(ids.slice(0, 2));
     const limited = await Promise.all(ids.slice(2).map(() => pilot.next("error")));
     expect(limited.map((e) => e.code)).toEqual([
       "RATE_LIMITED",
@@ -97,7 +99,7 @@ describe("pilot gateway frames", () => {
     expect(limited.map((e) => e.ref)).toEqual(ids.slice(2));
     await new Promise((resolve) => setTimeout(resolve, 300));
     const later = pilot.send(READY);
-    expect((await pilot.next("ack")).ref).toBe(later);
+    expect(await pilot.acked()).toBe(later);
   });
 
   it("closes with 4003 a session that keeps sending over its rate", async () => {

@@ -20,6 +20,6 @@ describe("pilot gateway liveness", () => {
     await new Promise((resolve) => setTimeout(resolve, 400));
     expect(running.gateway.session(pilot.pilotId)?.open).toBe(true);
     const ready = pilot.send(READY);
-    expect((await pilot.next("ack")).ref).toBe(ready);
+    expect(await pilot.acked()).toBe(ready);
   });
 });

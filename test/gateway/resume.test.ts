@@ -19,7 +19,7 @@ describe("pilot gateway resume", () => {
       { pilotId: silent.pilotId, resumed: true },
     ]);
     const ready = back.send(READY);
-    expect((await back.next("ack")).ref).toBe(ready);
+    expect(await back.acked()).toBe(ready);
   });
 
   it("closes a still-open old socket with 4002 and ends it before the resumed session starts", async () => {
@@ -62,7 +62,7 @@ describe("pilot gateway resume", () => {
     // The victim's session is untouched.
     expect(running.gateway.session(victim.pilotId)?.open).toBe(true);
     const ready = victim.send(READY);
-    expect((await victim.next("ack")).ref).toBe(ready);
+    expect(await victim.acked()).toBe(ready);
   });
 
   it("refuses a resume token of one pilot presented for another id", async () => {

@@ -30,8 +30,8 @@ describe("pilot gateway sessions", () => {
     const pilot = await running.connect();
     const first = pilot.send(READY);
     const second = pilot.send({ type: "job.heartbeat", jobId: "job-1", attempt: 1 });
-    expect((await pilot.next("ack")).ref).toBe(first);
-    expect((await pilot.next("ack")).ref).toBe(second);
+    expect(await pilot.acked()).toBe(first);
+    expect(await pilot.acked()).toBe(second);
     expect(running.seen.messages.map((m) => m.message.type)).toEqual(["pilot.ready", "job.heartbeat"]);
   });
 
@@ -69,7 +69,7 @@ describe("pilot gateway sessions", () => {
     const id = pilot.send({ type: "pilot.hello", ...HELLO });
     expect(await pilot.next("error")).toMatchObject({ code: "MALFORMED", ref: id });
     const ready = pilot.send(READY);
-    expect((await pilot.next("ack")).ref).toBe(ready);
+    expect(await pilot.acked()).toBe(ready);
   });
 
   it("relays a handler's refusal (NOT_YOUR_JOB) as an error frame and keeps the session", async () => {
@@ -89,7 +89,7 @@ describe("pilot gateway sessions", () => {
       message: "job-9 runs elsewhere",
     });
     const ready = pilot.send(READY);
-    expect((await pilot.next("ack")).ref).toBe(ready);
+    expect(await pilot.acked()).toBe(ready);
   });
 
   it("answers a handler failure with INTERNAL, logs it with the pilot id, and keeps the session", async () => {
@@ -111,7 +111,7 @@ describe("pilot gateway sessions", () => {
     expect(JSON.stringify(log.lines)).not.toContain(pilot.resumeToken);
     fail = false;
     const again = pilot.send({ ...READY, id });
-    expect((await pilot.next("ack")).ref).toBe(again);
+    expect(await pilot.acked()).toBe(again);
   });
 
   it("closes with 1011 when the hello handler fails, and still reports the disconnect", async () => {
@@ -190,7 +190,7 @@ describe("pilot gateway sessions", () => {
     expect(gated.stats.handled).toBeLessThan(40);
     gated.release();
     const acks = [];
-    for (const _ of ids) acks.push((await pilot.next("ack")).ref);
+    for (const _ of ids) acks.push(await pilot.acked());
     expect(acks).toEqual(ids);
     expect(gated.stats.mostInFlight).toBe(1);
     expect(running.gateway.session(pilot.pilotId)?.open).toBe(true);
@@ -207,7 +207,7 @@ describe("pilot gateway sessions", () => {
     await eventually(() => gated.stats.inFlight === 8);
     gated.release();
     const acks = [];
-    for (const _ of ids) acks.push((await pilot.next("ack")).ref);
+    for (const _ of ids) acks.push(await pilot.acked());
     expect(acks).toEqual(ids);
     expect(gated.stats.mostInFlight).toBe(8);
     expect(gated.stats.handled).toBe(20);

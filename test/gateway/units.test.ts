@@ -1,6 +1,9 @@
 import { describe, expect, it } from "vitest";
+import { EndOfTurn } from "../../src/gateway/end-of-turn.js";
+import { encodeServerFrame } from "../../src/gateway/frames.js";
 import { TokenBucket } from "../../src/gateway/rate-limit.js";
 import { issueResumeToken, newPilotId, verifyResumeToken } from "../../src/gateway/resume-token.js";
+import { decode } from "../../src/protocol/codec.js";
 
 describe("TokenBucket", () => {
   it("allows a burst, then the rate", () => {
@@ -40,5 +43,45 @@ describe("resume tokens", () => {
 
   it("cannot be confused by moving characters between site and pilot id", () => {
     expect(issueResumeToken(secret, "a,b", "c")).not.toBe(issueResumeToken(secret, "a", "b,c"));
+  });
+});
+
+describe("server frames on the wire", () => {
+  it("leave out members whose value is undefined, at any depth, as the protocol's absent fields", () => {
+    const frame = {
+      type: "error",
+      v: 2,
+      id: "s-1",
+      code: "INTERNAL",
+      message: "x",
+      ref: undefined,
+      nested: { kept: 1, dropped: undefined },
+    } as unknown as Parameters<typeof encodeServerFrame>[0];
+    const wire = decode(encodeServerFrame(frame)) as Record<string, unknown>;
+    expect(Object.keys(wire)).toEqual(["type", "v", "id", "code", "message", "nested"]);
+    expect(Object.keys(wire.nested as object)).toEqual(["kept"]);
+  });
+});
+
+describe("EndOfTurn", () => {
+  it("runs the turn's tasks once, after the turn's promise reactions, and a throwing one stops none", async () => {
+    const errors: unknown[] = [];
+    const endOfTurn = new EndOfTurn((err) => errors.push(err));
+    const ran: string[] = [];
+    endOfTurn.defer(() => ran.push("a"));
+    endOfTurn.defer(() => {
+      throw new Error("boom");
+    });
+    endOfTurn.defer(() => {
+      ran.push("b");
+      // Deferred while the turn's tasks run: the next turn's.
+      endOfTurn.defer(() => ran.push("next turn"));
+    });
+    void Promise.resolve().then(() => ran.push("promise reaction"));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(ran).toEqual(["promise reaction", "a", "b"]);
+    expect(errors).toEqual([new Error("boom")]);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(ran).toEqual(["promise reaction", "a", "b", "next turn"]);
   });
 });

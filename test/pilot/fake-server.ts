@@ -10,11 +10,13 @@ import {
   closeCodes,
   type JobSpec,
   type PilotMessage,
-  PROTOCOL_SUBPROTOCOL,
-  PROTOCOL_VERSION,
+  PROTOCOL_VERSIONS,
+  type ProtocolVersion,
   pilotMessageSchema,
   type ServerMessage,
+  subprotocolOf,
   type Thread,
+  versionOfSubprotocol,
 } from "../../src/protocol/messages.js";
 import { checksumOfBytes } from "../../src/transfer/checksum.js";
 import { DirectoryStorageElement } from "../../src/transfer/directory-storage-element.js";
@@ -35,6 +37,10 @@ export interface FakeServerOptions {
   shouldAck?: (report: FrameOf<"job.status" | "job.ended">) => boolean;
   /** Closes every session with 4001 right after the hello. */
   refuseSessions?: boolean;
+  /** The protocol versions this server speaks (the newest the pilot offers is chosen); default all. */
+  versions?: readonly ProtocolVersion[];
+  /** Keeps the acks of reports until `releaseAcks()`, which sends them together. */
+  holdAcks?: boolean;
 }
 
 interface Waiter {
@@ -55,7 +61,15 @@ export class FakeServer {
   /** Jobs pushed and not yet ended (acked), as a welcome after a resume lists them. */
   readonly assigned = new Map<string, { jobId: string; attempt: number; thread: Thread }>();
   sessions = 0;
+  /** The protocol version each socket negotiated, in order. */
+  readonly negotiated: ProtocolVersion[] = [];
+  /** Every ack frame sent, as the refs it acknowledged (version 2 batches a turn's into one). */
+  readonly acks: string[][] = [];
+  private heldAcks: string[] = [];
   private socket: WebSocket | undefined;
+  private version: ProtocolVersion = 1;
+  /** Version 2: refs acknowledged this turn, sent in one ack at its end. */
+  private pendingAcks: string[] = [];
   private readonly waiters = new Set<Waiter>();
   private readonly listeners: ((frame: PilotMessage) => void)[] = [];
   readonly pilotId = `pilot-${randomBytes(4).toString("hex")}`;
@@ -86,10 +100,14 @@ export class FakeServer {
     const httpServer = http.createServer((req, res) => {
       if (!handleStorage(req, res)) res.writeHead(404).end();
     });
+    const spoken = options.versions ?? PROTOCOL_VERSIONS;
     const wss = new WebSocketServer({
       server: httpServer,
       path: "/pilot",
-      handleProtocols: (offered) => (offered.has(PROTOCOL_SUBPROTOCOL) ? PROTOCOL_SUBPROTOCOL : false),
+      handleProtocols: (offered) => {
+        const version = [...spoken].reverse().find((v) => offered.has(subprotocolOf(v)));
+        return version === undefined ? false : subprotocolOf(version);
+      },
       verifyClient: ({ req }, done) =>
         req.headers.authorization === `Bearer ${TOKEN}` ? done(true) : done(false, 401, "Unauthorized"),
     });
@@ -148,7 +166,7 @@ export class FakeServer {
   }
 
   send(body: ServerFrameBody): void {
-    this.sendBytes(encode({ ...body, v: PROTOCOL_VERSION, id: `s-${this.nextFrame++}` }));
+    this.sendBytes(encode({ ...body, v: this.version, id: `s-${this.nextFrame++}` }));
   }
 
   sendBytes(bytes: Uint8Array): void {
@@ -207,7 +225,15 @@ export class FakeServer {
   }
 
   private accept(socket: WebSocket): void {
+    const version = versionOfSubprotocol(socket.protocol);
+    if (version === undefined) throw new Error(`no protocol version negotiated (${socket.protocol})`);
     this.socket = socket;
+    this.version = version;
+    this.pendingAcks = [];
+    this.negotiated.push(version);
+    // After ws's own listener turned the bytes into messages: the read's reports are acknowledged together.
+    const tcp = (socket as unknown as { _socket: NodeJS.EventEmitter })._socket;
+    tcp.on("data", () => this.sendAcks(this.pendingAcks.splice(0)));
     socket.on("message", (data) => {
       let frame: PilotMessage;
       try {
@@ -216,8 +242,37 @@ export class FakeServer {
         this.invalid.push((err as Error).message);
         return;
       }
+      if (frame.v !== version) {
+        this.invalid.push(`${frame.type} ${frame.id}: v ${frame.v} on a version ${version} socket`);
+        return;
+      }
       this.handle(socket, frame);
     });
+  }
+
+  /** Sends the acks kept by `holdAcks`: in one frame on version 2, one each on version 1. */
+  releaseAcks(): void {
+    this.sendAcks(this.heldAcks.splice(0));
+  }
+
+  /** Version 1: an ack per report, at once. Version 2: one ack for the reports of one TCP read. */
+  private acknowledge(ref: string): void {
+    if (this.options.holdAcks) this.heldAcks.push(ref);
+    else if (this.version === 1) this.sendAcks([ref]);
+    else this.pendingAcks.push(ref);
+  }
+
+  private sendAcks(refs: string[]): void {
+    if (refs.length === 0) return;
+    if (this.version === 2) {
+      this.acks.push(refs);
+      this.send({ type: "ack", refs });
+      return;
+    }
+    for (const ref of refs) {
+      this.acks.push([ref]);
+      this.send({ type: "ack", ref });
+    }
   }
 
   private handle(socket: WebSocket, frame: PilotMessage): void {
@@ -227,7 +282,7 @@ export class FakeServer {
       this.options.shouldAck?.(frame) !== false
     ) {
       if (frame.type === "job.ended") this.assigned.delete(`${frame.jobId}/${frame.attempt}`);
-      this.send({ type: "ack", ref: frame.id });
+      this.acknowledge(frame.id);
     }
     const index = this.received.push(frame) - 1;
     for (const listener of this.listeners) listener(frame);

@@ -7,13 +7,17 @@ import WebSocket from "ws";
 import type { z } from "zod";
 import { decode, encode, validate } from "../../src/protocol/codec.js";
 import {
+  ackedRefs,
   type PilotMessageInput,
-  PROTOCOL_SUBPROTOCOL,
   PROTOCOL_VERSION,
+  type ProtocolVersion,
   type pilotHelloSchema,
   type ServerMessage,
   serverMessageSchema,
+  subprotocolOf,
+  versionOfSubprotocol,
 } from "../../src/protocol/messages.js";
+import { tcpSocketOf } from "../../src/protocol/socket-cork.js";
 
 type WithoutEnvelope<M> = M extends unknown ? Omit<M, "v" | "id"> & { id?: string } : never;
 /** A pilot message without `v`; `id` is filled in when absent. */
@@ -22,7 +26,9 @@ export type HelloDraft = Omit<z.input<typeof pilotHelloSchema>, "v" | "id" | "ty
 export type ServerMessageOf<T extends ServerMessage["type"]> = Extract<ServerMessage, { type: T }>;
 
 export interface TestPilotOptions {
-  /** Subprotocols offered; default the one this code speaks. */
+  /** The protocol version to speak (its subprotocol is offered); default the newest. */
+  version?: ProtocolVersion;
+  /** Subprotocols offered, instead of the version's own (to test negotiation). */
   subprotocols?: string[];
   /** Send the token as `?token=` instead of an `Authorization` header. */
   tokenInQuery?: boolean;
@@ -74,6 +80,8 @@ export class TestPilot {
   readonly closed: Promise<{ code: number; reason: string }>;
   private readonly received: ServerMessage[] = [];
   private readonly waiters: Waiter[] = [];
+  /** Refs of ack frames already taken by `acked()`, not returned yet. */
+  private readonly ackedBacklog: string[] = [];
   private closeCode: number | undefined;
   private sent = 0;
   /** Set by `connectTestPilot` once the server welcomed the hello. */
@@ -103,12 +111,37 @@ export class TestPilot {
     return this.welcome.resumeToken;
   }
 
-  /** Sends a message (adding `v` and an `id` when absent) and returns its id. */
+  /** The version the upgrade negotiated (the subprotocol the server echoed). */
+  get version(): ProtocolVersion {
+    const version = versionOfSubprotocol(this.socket.protocol);
+    if (version === undefined) throw new Error(`no protocol version negotiated (${this.socket.protocol})`);
+    return version;
+  }
+
+  /** Sends a message (adding the socket's `v`, and an `id` when absent) and returns its id. */
   send(message: PilotMessageDraft): string {
     this.sent += 1;
     const id = message.id ?? `t-${this.sent}`;
-    this.socket.send(encode({ ...message, v: PROTOCOL_VERSION, id }));
+    this.socket.send(encode({ ...message, v: this.version, id }));
     return id;
+  }
+
+  /**
+   * Sends messages in one TCP write (the socket corked meanwhile), so that
+   * the server reads them in one turn, as a pilot's reports often arrive.
+   */
+  sendTogether(messages: (PilotMessageDraft | Buffer)[]): (string | undefined)[] {
+    const tcp = tcpSocketOf(this.socket);
+    tcp?.cork();
+    try {
+      return messages.map((message) => {
+        if (!Buffer.isBuffer(message)) return this.send(message);
+        this.sendRaw(message);
+        return undefined;
+      });
+    } finally {
+      tcp?.uncork();
+    }
   }
 
   /** Sends bytes or text as they are, for tests of what the server does with bad frames. */
@@ -136,6 +169,13 @@ export class TestPilot {
       }
       this.waiters.push(waiter);
     });
+  }
+
+  /** The next frame id the server acknowledged, whichever ack frame (one ref or several) carried it. */
+  async acked(timeoutMs = this.timeoutMs): Promise<string> {
+    if (this.ackedBacklog.length === 0)
+      this.ackedBacklog.push(...ackedRefs(await this.next("ack", timeoutMs)));
+    return this.ackedBacklog.shift()!;
   }
 
   /** Every frame, in order, until the socket closes. */
@@ -189,7 +229,8 @@ export function openTestPilot(
 ): Promise<TestPilot> {
   const target = new URL(url);
   if (options.tokenInQuery) target.searchParams.set("token", token);
-  const socket = new WebSocket(target, options.subprotocols ?? [PROTOCOL_SUBPROTOCOL], {
+  const offered = options.subprotocols ?? [subprotocolOf(options.version ?? PROTOCOL_VERSION)];
+  const socket = new WebSocket(target, offered, {
     headers: options.tokenInQuery ? {} : { authorization: `Bearer ${token}` },
     autoPong: options.autoPong ?? true,
   });
