@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { initialTransition, type SnapshotFrom } from "xstate";
 import { type TaskEvent, type TaskInput, taskKind, taskMachine } from "../../src/actors/task/index.js";
+import { migrateTask } from "../../src/actors/task/migrate.js";
 import { inFile, jobResources, taskInput } from "./fixtures.js";
 import { accept, acceptAll, driveThroughRuntime, type Effect, effectsOf, sends } from "./helpers.js";
 
@@ -45,15 +46,16 @@ const retried = (index: number, attempt = 1): TaskEvent => ({
 const freezeOutput = { send: "dataset/mc.out", event: { type: "freeze", atMs: 5_000 } };
 
 describe("task", () => {
-  it("creates its output dataset and the first attempt of every job on creation", () => {
+  it("creates its output dataset and the first attempt of every job on creation, and runs from then on", () => {
     const [snapshot, effects] = create();
-    expect(snapshot.value).toBe("defined");
+    // As in JEDI: a task whose jobs exist is running, whether or not a job started yet.
+    expect(snapshot.value).toBe("running");
     expect(snapshot.context).toMatchObject({
       jobCount: 3,
       attempts: [1, 1, 1],
       outcomes: [null, null, null],
-      counts: { live: 3, started: 0, retries: 0, finished: 0, failed: 0, cancelled: 0, closed: 0 },
-      timestamps: { defined: 1_000 },
+      counts: { live: 3, retries: 0, finished: 0, failed: 0, cancelled: 0, closed: 0 },
+      timestamps: { defined: 1_000, running: 1_000 },
     });
     expect(sends(effects).map((e) => e.send)).toEqual([
       "dataset/mc.out",
@@ -87,13 +89,11 @@ describe("task", () => {
     });
   });
 
-  it("runs from its first job report and is done when every job finished, freezing its output", () => {
-    const [snapshot] = create();
-    const [runningTask] = accept(taskMachine, snapshot, started(0));
-    expect(runningTask.value).toBe("running");
+  it("is done when every job finished, freezing its output", () => {
+    const [runningTask] = create();
     const [almost] = acceptAll(taskMachine, runningTask, [ended(0, "finished"), ended(1, "finished")]);
     expect(almost.value).toBe("running");
-    expect(almost.context.counts).toMatchObject({ live: 1, finished: 2, started: 1 });
+    expect(almost.context.counts).toMatchObject({ live: 1, finished: 2 });
     const [done, effects] = accept(taskMachine, almost, ended(2, "finished"));
     expect(done.value).toBe("done");
     expect(done.status).toBe("done");
@@ -200,5 +200,23 @@ describe("task", () => {
     ]);
     expect(live.state.value).toBe("aborted");
     expect(live.state.context.counts).toMatchObject({ finished: 1, failed: 1, cancelled: 1, retries: 1 });
+  });
+});
+
+describe("task snapshots of older machine versions", () => {
+  it("version 1 drops the started count; one resting in defined runs with its first job's report", () => {
+    const [created] = create();
+    const { counts, ...rest } = created.context;
+    const v1 = {
+      value: "defined",
+      context: { ...rest, counts: { ...counts, started: 0 } },
+      status: "active" as const,
+    };
+    const lifted = migrateTask(1, v1);
+    expect(lifted.context).toEqual(created.context);
+    const resting = taskMachine.resolveState({ value: "defined", context: lifted.context as never });
+    const [moved] = accept(taskMachine, resting, started(0));
+    expect(moved.value).toBe("running");
+    expect(migrateTask(2, v1)).toBe(v1);
   });
 });

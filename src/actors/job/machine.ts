@@ -18,7 +18,6 @@ import {
   queueEntry,
   retriedReport,
   siteReport,
-  startedReport,
 } from "./outbound.js";
 import { decideRetry } from "./retry.js";
 import type { JobContext, JobEvent, JobInput, JobOutcomeState, JobState } from "./schema.js";
@@ -86,7 +85,7 @@ export const jobMachine = setup({
     ...effectActions,
     /**
      * Stamps the state; a final state is reported to the site actor, which
-     * judges the site on outcomes, and first running to the task. Counts and
+     * judges the site on outcomes (the task hears of the end itself). Counts and
      * queues follow from the state itself (the kind's projections). A
      * heartbeat re-enters `starting`/`running` to re-arm its watchdog; that
      * is not a state change, so it reports nothing and keeps the first stamp.
@@ -113,9 +112,6 @@ export const jobMachine = setup({
       const report = siteReport(next);
       if (isJobOutcome(params.state) && next.site && report)
         enqueue(sendEventAction(refs.site(next.site), report));
-      if (params.state === "running" && next.site) {
-        enqueue(sendEventAction(refs.task(next.taskId), startedReport(next, next.site)));
-      }
     }),
     recordDecision: assign(({ context, event }) => {
       if (event.type !== "brokered") return {};

@@ -148,9 +148,6 @@ function jobReport(context: JobContext) {
   return { jobId: context.jobId, index: context.index, attempt: context.attempt, ...atMsOf(context) };
 }
 
-export function startedReport(context: JobContext, site: string): TaskEvent {
-  return { type: "job.started", ...jobReport(context), site };
-}
 
 export function endedReport(context: JobContext, outcome: JobOutcomeState): TaskEvent {
   return {

@@ -1,5 +1,6 @@
 import type { KindDefinition } from "../../runtime/kinds.js";
 import { taskMachine } from "./machine.js";
+import { migrateTask } from "./migrate.js";
 import { taskEventSchema } from "./schema.js";
 
 export { taskMachine } from "./machine.js";
@@ -8,7 +9,9 @@ export * from "./schema.js";
 export const taskKind: KindDefinition<typeof taskMachine> = {
   kind: "task",
   machine: taskMachine,
-  version: 1,
+  version: 2,
+  minVersion: 1,
+  migrate: migrateTask,
   createEvent: "create",
   eventSchema: taskEventSchema,
   constantContext: ["taskId", "user", "type", "outputDataset", "jobCount"],

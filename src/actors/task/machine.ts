@@ -25,7 +25,7 @@ function initialContext(raw: TaskInput): TaskContext {
     jobCount,
     attempts: new Array<number>(jobCount).fill(1),
     outcomes: new Array<null>(jobCount).fill(null),
-    counts: { live: jobCount, started: 0, retries: 0, finished: 0, failed: 0, cancelled: 0, closed: 0 },
+    counts: { live: jobCount, retries: 0, finished: 0, failed: 0, cancelled: 0, closed: 0 },
     failuresByClass: {},
     killedBy: null,
     timestamps: {},
@@ -86,11 +86,11 @@ export const taskMachine = setup({
       // New work: admitted at the rate the node keeps up with, behind the work in flight.
       for (const job of firstAttempts(input)) enqueue(sendEventAction(refs.job(job.id), job.event, "intake"));
     }),
+    /** A report from an older node (jobs no longer report starting): the attempt is remembered, nothing counted. */
     recordStarted: assign(({ context, event }) => {
       if (event.type !== "job.started") return {};
       return {
         attempts: withAttempt(context.attempts, event.index, event.attempt),
-        counts: { ...context.counts, started: context.counts.started + 1 },
         lastAtMs: eventTimeMs(event, context.lastAtMs),
       };
     }),
@@ -135,6 +135,8 @@ export const taskMachine = setup({
     }),
   },
   guards: {
+    /** The jobs were just created (the task's first step): it runs from now on. */
+    created: ({ event }) => (event as { type: string }).type === "xstate.init",
     liveReport: ({ context, event }) => isLiveReport(context, event),
     everyJobEnded: ({ context }) => context.counts.live === 0,
     everyJobFinished: ({ context }) =>
@@ -146,8 +148,11 @@ export const taskMachine = setup({
   context: ({ input }) => initialContext(input),
   initial: "defined",
   states: {
+    // As in JEDI, a task runs once its jobs exist: it creates them and moves on at once. A task of
+    // machine version 1 may rest here (it waited for a job to start); its first report moves it on.
     defined: {
       entry: [{ type: "enterState", params: { state: "defined" } }, "createOutputAndJobs"],
+      always: { guard: "created", target: "running" },
       on: {
         "job.started": { guard: "liveReport", target: "running", actions: "recordStarted" },
         "job.retried": { guard: "liveReport", target: "running", actions: "recordRetried" },

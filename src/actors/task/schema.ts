@@ -72,7 +72,7 @@ export interface TaskContext {
   attempts: number[];
   /** Per logical job: how it ended, or null while an attempt is live. */
   outcomes: (JobOutcome | null)[];
-  counts: { live: number; started: number; retries: number } & Record<JobOutcome, number>;
+  counts: { live: number; retries: number } & Record<JobOutcome, number>;
   failuresByClass: Partial<Record<ErrorClass, number>>;
   killedBy: { by: string; reason: string } | null;
   timestamps: Partial<Record<TaskState, number>>;
