@@ -148,7 +148,6 @@ function jobReport(context: JobContext) {
   return { jobId: context.jobId, index: context.index, attempt: context.attempt, ...atMsOf(context) };
 }
 
-
 export function endedReport(context: JobContext, outcome: JobOutcomeState): TaskEvent {
   return {
     type: "job.ended",
