@@ -119,8 +119,10 @@ export function encodeCommit(
 
 /**
  * One call of `commit.lua` for several shards' batches: the call's header
- * (the batch count, then each batch's key and argument counts), then each
- * batch's keys and arguments as `encodeCommit` laid them out.
+ * (the batch count, then each batch's key and field counts) and one blob of
+ * every batch's fields, each as its length then its bytes (a Redis argument
+ * costs ioredis a header, a length and a copy each: one blob costs one);
+ * the batches' keys in order.
  */
 export function encodeCommitCall(batches: { keys: string[]; args: ScriptArg[] }[]): {
   keys: string[];
@@ -129,23 +131,40 @@ export function encodeCommitCall(batches: { keys: string[]; args: ScriptArg[] }[
   const header = Buffer.allocUnsafe(4 + 8 * batches.length);
   let offset = header.writeUInt32LE(batches.length, 0);
   let keyCount = 0;
-  let argCount = 1;
+  let blobBytes = 0;
   for (const batch of batches) {
     offset = header.writeUInt32LE(batch.keys.length, offset);
     offset = header.writeUInt32LE(batch.args.length, offset);
     keyCount += batch.keys.length;
-    argCount += batch.args.length;
+    for (const arg of batch.args) blobBytes += 4 + byteLengthOf(arg);
   }
+  const blob = Buffer.allocUnsafe(blobBytes);
   const keys = new Array<string>(keyCount);
-  const args = new Array<ScriptArg>(argCount);
-  args[0] = header;
   let k = 0;
-  let a = 1;
+  let at = 0;
   for (const batch of batches) {
     for (const key of batch.keys) keys[k++] = key;
-    for (const arg of batch.args) args[a++] = arg;
+    for (const arg of batch.args) at = writeField(blob, arg, at);
   }
-  return { keys, args };
+  return { keys, args: [header, blob] };
+}
+
+function byteLengthOf(arg: ScriptArg): number {
+  if (typeof arg === "string") return Buffer.byteLength(arg);
+  if (typeof arg === "number") return Buffer.byteLength(String(arg));
+  return arg.length;
+}
+
+/** A field of the blob: its byte length (uint32 LE), then its bytes. */
+function writeField(blob: Buffer, arg: ScriptArg, at: number): number {
+  if (typeof arg === "string" || typeof arg === "number") {
+    const written = blob.write(String(arg), at + 4);
+    blob.writeUInt32LE(written, at);
+    return at + 4 + written;
+  }
+  blob.writeUInt32LE(arg.length, at);
+  arg.copy(blob, at + 4);
+  return at + 4 + arg.length;
 }
 
 /** A struct `I4c0` field: the byte length, then the UTF-8 bytes. */

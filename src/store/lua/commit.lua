@@ -14,10 +14,16 @@
   and nothing else.
 
     Input:
-      ARGV[1]  the call's header, struct "<I4" then s x "<I4I4": the batch
-               count s, then each batch's KEYS count and ARGV count; the
-               batches' KEYS and ARGV follow in order, each laid out as below
-               (indexes relative to the batch's first key and argument)
+      F[1]  the call's header, struct "<I4" then s x "<I4I4": the batch
+               count s, then each batch's KEYS count and field count
+      F[2]  every batch's fields, in order, each one as struct "<I4c0"
+               (its byte length, then its bytes): F[2], F[3], ... below,
+               F[1] being the call's header. The batches' KEYS follow in
+               order. Each batch is laid out as below, with KEYS and F
+               indexes relative to its first key and field.
+
+    Why one blob: a Redis argument costs the client a header, a length and a
+    copy each, thousands per call; one blob costs one, and Lua cuts it up.
 
     One batch:
       KEYS[1]       lease hash (owner, epoch, expiresAtMs)
@@ -40,7 +46,7 @@
         then x index zsets, in the order the records name
         them                                                 if a record changes an index
 
-      ARGV[1]  header, little-endian binary:
+      F[1]     header, little-endian binary:
                  batch, struct "<dI4I4I4c0I4c0I4c0": fence epoch, record count n,
                    index zset count x, fence owner, nowMs, dedupe horizon (seen
                    ids scored below it are forgotten; "" leaves them for a
@@ -82,6 +88,23 @@
 ]]
 local rcall, unpack, tunpack = redis.call, struct.unpack, unpack
 
+-- The fields: F[1] the call's header, then F[2] cut up (nil when it is torn).
+local function fields()
+  local all = { ARGV[1] }
+  local blob = ARGV[2]
+  if type(blob) ~= "string" then return all end
+  local pos, total = 1, #blob
+  local ok, field
+  while pos <= total do
+    ok, field, pos = pcall(unpack, "<I4c0", blob, pos)
+    if not ok then return nil end
+    all[#all + 1] = field
+  end
+  return all
+end
+local F = fields()
+if not F or #ARGV > 2 then return -2 end
+
 local OK, DUPLICATE, CONFLICT, STALE, SPLIT = 0, 1, 2, 3, 4
 local BATCH_FORMAT = "<dI4I4I4c0I4c0I4c0"
 local RECORD_FORMAT, RECORD_SIZE = "<ddBBI4I4I4I4I4I4I4I4I4I4", 58
@@ -89,7 +112,7 @@ local FIRST_FIELD = 2
 -- Arguments per Redis command when a bulk write is chunked: well under Lua's C stack limit, and even.
 local CHUNK = 4000
 
--- How many ARGV fields follow a record's header.
+-- How many fields follow a record's header.
 local function fieldCount(creates, hasSnapshot, hasConstants, histories, dedupes, inboxAcks, timerAcks, cancels, adds, effects, counters, indexChanges)
   return hasSnapshot + hasConstants + histories + (creates and 1 or 0) + dedupes + inboxAcks + 2 * timerAcks + cancels + 4 * adds
     + 2 * effects + 2 * counters + 3 * indexChanges
@@ -123,11 +146,11 @@ local function present(key, ids)
   return found
 end
 
--- Checks one batch's layout (KEYS from kb + 1, nk of them; ARGV from ab + 1,
+-- Checks one batch's layout (KEYS from kb + 1, nk of them; F from ab + 1,
 -- na of them) and collects the ids whose stored state its checks read: a
 -- table describing the batch, or nil for a malformed one.
 local function parseBatch(kb, nk, ab, na)
-  local header = ARGV[ab + 1]
+  local header = F[ab + 1]
   if type(header) ~= "string" then return nil end
   local parsed, fenceEpoch, n, indexCount, fenceOwner, nowMs, dedupeHorizon, firstRecordAt =
     pcall(unpack, BATCH_FORMAT, header)
@@ -147,17 +170,17 @@ local function parseBatch(kb, nk, ab, na)
     if at + fields - 1 > lastArg then return nil end
     local ixAt = at + fields - 3 * ix
     for m = ixAt, ixAt + 3 * (ix - 1), 3 do
-      local zset = tonumber(ARGV[m])
+      local zset = tonumber(F[m])
       if not zset or zset < 1 or zset > indexCount then return nil end
     end
     local j = at + hasSnapshot + hasConstants + h + (creates and 1 or 0)
-    for m = j, j + u - 1 do dedupeIds[#dedupeIds + 1] = ARGV[m] end
+    for m = j, j + u - 1 do dedupeIds[#dedupeIds + 1] = F[m] end
     j = j + u
-    for m = j, j + ai - 1 do ackedInboxIds[#ackedInboxIds + 1] = ARGV[m] end
+    for m = j, j + ai - 1 do ackedInboxIds[#ackedInboxIds + 1] = F[m] end
     j = j + ai
-    for m = j, j + 2 * (ta - 1), 2 do ackedTimerKeys[#ackedTimerKeys + 1] = ARGV[m] end
+    for m = j, j + 2 * (ta - 1), 2 do ackedTimerKeys[#ackedTimerKeys + 1] = F[m] end
     j = j + 2 * ta + c + 4 * a
-    for m = j, j + 2 * (o - 1), 2 do effectIds[#effectIds + 1] = ARGV[m] end
+    for m = j, j + 2 * (o - 1), 2 do effectIds[#effectIds + 1] = F[m] end
     at = at + fields
     indexes = indexes or creates
     timers = timers or ta > 0 or c > 0 or a > 0
@@ -238,7 +261,7 @@ local function applyBatch(b)
     timerFinal[timerKey] = final
   end
 
-  -- Decides record i, whose fields start at ARGV[at]; applies it if it holds; returns its outcome code.
+  -- Decides record i, whose fields start at F[at]; applies it if it holds; returns its outcome code.
   local function applyRecord(i, at, expectedVersion, historyCap, creates, hasSnapshot, hasConstants, versionStep, h, u, ai, ta, c, a, o, k, ix)
     local actorKey, historyKey = KEYS[kb + 2 * i], KEYS[kb + 2 * i + 1]
     local storedVersion = versionOf[actorKey]
@@ -258,59 +281,59 @@ local function applyBatch(b)
     local indexAt = counterAt + 2 * k
 
     for j = inboxAt, inboxAt + ai - 1 do
-      if not inInbox[ARGV[j]] then return multi and SPLIT or STALE end
+      if not inInbox[F[j]] then return multi and SPLIT or STALE end
     end
     for j = timerAckAt, timerAckAt + 2 * (ta - 1), 2 do
-      if fireOf[ARGV[j]] ~= ARGV[j + 1] then return multi and SPLIT or STALE end
+      if fireOf[F[j]] ~= F[j + 1] then return multi and SPLIT or STALE end
     end
     local duplicate = false
     for j = dedupeAt, dedupeAt + u - 1 do
-      if seen[ARGV[j]] then duplicate = true end
+      if seen[F[j]] then duplicate = true end
     end
     if multi and u > 1 and not duplicate then
       -- Two events of one record with one id: the second is a duplicate of the first.
       local ids = {}
       for j = dedupeAt, dedupeAt + u - 1 do
-        if ids[ARGV[j]] then duplicate = true end
-        ids[ARGV[j]] = true
+        if ids[F[j]] then duplicate = true end
+        ids[F[j]] = true
       end
     end
     if duplicate and multi then return SPLIT end
 
     -- A duplicate still consumes its delivery, so it is not redelivered forever.
     for j = inboxAt, inboxAt + ai - 1 do
-      inInbox[ARGV[j]] = nil
-      inboxRemoved[#inboxRemoved + 1] = ARGV[j]
+      inInbox[F[j]] = nil
+      inboxRemoved[#inboxRemoved + 1] = F[j]
     end
     for j = timerAckAt, timerAckAt + 2 * (ta - 1), 2 do
-      fireOf[ARGV[j]] = false
-      touchTimer(ARGV[j], false)
+      fireOf[F[j]] = false
+      touchTimer(F[j], false)
     end
     if duplicate then return DUPLICATE end
 
     for j = dedupeAt, dedupeAt + u - 1 do
-      seen[ARGV[j]] = true
+      seen[F[j]] = true
       seenAdded[#seenAdded + 1] = nowMs
-      seenAdded[#seenAdded + 1] = ARGV[j]
+      seenAdded[#seenAdded + 1] = F[j]
     end
 
     if hasSnapshot == 1 then
       versionOf[actorKey] = expectedVersion + versionStep
       if hasConstants == 1 then
-        rcall("HSET", actorKey, "v", expectedVersion + versionStep, "s", ARGV[snapshotAt], "c", ARGV[snapshotAt + 1])
+        rcall("HSET", actorKey, "v", expectedVersion + versionStep, "s", F[snapshotAt], "c", F[snapshotAt + 1])
       else
-        rcall("HSET", actorKey, "v", expectedVersion + versionStep, "s", ARGV[snapshotAt])
+        rcall("HSET", actorKey, "v", expectedVersion + versionStep, "s", F[snapshotAt])
       end
       -- An actor past version 0 is indexed already: by the commit that created it or by its import.
       if creates then
         indexAdded[#indexAdded + 1] = 0
-        indexAdded[#indexAdded + 1] = ARGV[actorAt]
+        indexAdded[#indexAdded + 1] = F[actorAt]
       end
     else
       versionOf[actorKey] = expectedVersion
     end
 
-    local historyLength = rcall("RPUSH", historyKey, tunpack(ARGV, historyAt, historyAt + h - 1))
+    local historyLength = rcall("RPUSH", historyKey, tunpack(F, historyAt, historyAt + h - 1))
     if historyLength > historyCap then
       if historyCap <= 0 then
         rcall("DEL", historyKey)
@@ -323,31 +346,31 @@ local function applyBatch(b)
     end
 
     for j = cancelAt, cancelAt + c - 1 do
-      fireOf[ARGV[j]] = false
-      touchTimer(ARGV[j], false)
+      fireOf[F[j]] = false
+      touchTimer(F[j], false)
     end
     for j = addAt, addAt + 4 * (a - 1), 4 do
-      fireOf[ARGV[j]] = ARGV[j + 1]
-      touchTimer(ARGV[j], j)
+      fireOf[F[j]] = F[j + 1]
+      touchTimer(F[j], j)
     end
     for j = effectAt, effectAt + 2 * (o - 1), 2 do
-      local effectId = ARGV[j]
+      local effectId = F[j]
       if not queued[effectId] then
         queued[effectId] = true
         newEffects[#newEffects + 1] = j
       end
     end
     for j = counterAt, counterAt + 2 * (k - 1), 2 do
-      local name = ARGV[j]
+      local name = F[j]
       local sum = counterSum[name]
       if sum == nil then
         counterOrder[#counterOrder + 1] = name
         sum = 0
       end
-      counterSum[name] = sum + tonumber(ARGV[j + 1])
+      counterSum[name] = sum + tonumber(F[j + 1])
     end
     for j = indexAt, indexAt + 3 * (ix - 1), 3 do
-      local zset, member, score = tonumber(ARGV[j]), ARGV[j + 1], ARGV[j + 2]
+      local zset, member, score = tonumber(F[j]), F[j + 1], F[j + 2]
       local members, final = indexMembers[zset], indexFinal[zset]
       if not members then
         members, final = {}, {}
@@ -377,12 +400,12 @@ local function applyBatch(b)
     for _, timerKey in ipairs(timerOrder) do
       local j = timerFinal[timerKey]
       if j then
-        scored[#scored + 1] = ARGV[j + 2]
+        scored[#scored + 1] = F[j + 2]
         scored[#scored + 1] = timerKey
         fires[#fires + 1] = timerKey
-        fires[#fires + 1] = ARGV[j + 1]
+        fires[#fires + 1] = F[j + 1]
         payloads[#payloads + 1] = timerKey
-        payloads[#payloads + 1] = ARGV[j + 3]
+        payloads[#payloads + 1] = F[j + 3]
       else
         removed[#removed + 1] = timerKey
       end
@@ -408,9 +431,9 @@ local function applyBatch(b)
     local scored, payloads = {}, {}
     for m, j in ipairs(newEffects) do
       scored[#scored + 1] = seq + m
-      scored[#scored + 1] = ARGV[j]
-      payloads[#payloads + 1] = ARGV[j]
-      payloads[#payloads + 1] = ARGV[j + 1]
+      scored[#scored + 1] = F[j]
+      payloads[#payloads + 1] = F[j]
+      payloads[#payloads + 1] = F[j + 1]
     end
     bulk("ZADD", outboxKey, scored)
     bulk("HSET", outboxDataKey, payloads)
@@ -453,7 +476,7 @@ local function applyBatch(b)
 end
 
 -- The call: every batch checked, then each applied.
-local callHeader = ARGV[1]
+local callHeader = F[1]
 if type(callHeader) ~= "string" or #callHeader < 4 then return -2 end
 local batchCount = unpack("<I4", callHeader)
 if #callHeader ~= 4 + 8 * batchCount then return -2 end
@@ -465,7 +488,7 @@ for i = 1, batchCount do
   batches[i] = batch
   kb, ab = kb + nk, ab + na
 end
-if kb ~= #KEYS or ab ~= #ARGV then return -2 end
+if kb ~= #KEYS or ab ~= #F then return -2 end
 local results = {}
 for i = 1, batchCount do results[i] = applyBatch(batches[i]) end
 return results
