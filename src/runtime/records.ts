@@ -1,12 +1,15 @@
 import { z } from "zod";
-import { CodecError, decodeWith, encode } from "../protocol/codec.js";
+import { CodecError, decode, decodeWith, encode, validate } from "../protocol/codec.js";
 import type { ActorKey } from "../store/types.js";
 import type { PersistedState } from "./kinds.js";
 
 /**
- * The byte formats the runtime keeps in the store. All are msgpack maps with
- * short keys; zod validates every one on the way back in, so a corrupt or
- * foreign record is a typed error, never a crash.
+ * The byte formats the runtime keeps in the store, msgpack. The ones written
+ * for every transition (snapshots, history entries, effects) are arrays in a
+ * fixed order: no key is written with each value (a fifth of a history
+ * entry's bytes were its keys). Readers take those arrays and the maps older
+ * nodes wrote alike; zod validates every record on the way back in, so a
+ * corrupt or foreign record is a typed error, never a crash.
  */
 
 const eventSchema = z.looseObject({ type: z.string().min(1) });
@@ -66,8 +69,61 @@ export type EffectPayload = z.infer<typeof effectPayloadSchema>;
 
 export const encodeRecord = encode;
 
+/** Decodes a record written as an array (`fromArray` names its fields) or as the map older nodes wrote. */
+function decodeRecord<S extends z.ZodType>(
+  schema: S,
+  bytes: Buffer,
+  what: string,
+  fromArray: (fields: unknown[]) => unknown,
+): z.output<S> {
+  let value: unknown;
+  try {
+    value = decode(bytes);
+  } catch (err) {
+    throw new CodecError("MALFORMED", `${what} is not valid msgpack: ${(err as Error).message}`);
+  }
+  return validate(schema, Array.isArray(value) ? fromArray(value) : value, what);
+}
+
+/** `[kind, machineVersion, value, context, status, output?]`. */
+export function encodeSnapshotRecord(record: SnapshotRecord): Buffer {
+  const { value, context, status, output } = record.s;
+  return encode(
+    status === "done" && output !== undefined
+      ? [record.k, record.mv, value, context, status, output]
+      : [record.k, record.mv, value, context, status],
+  );
+}
+
 export function decodeSnapshotRecord(bytes: Buffer): SnapshotRecord {
-  return decodeWith(snapshotRecordSchema, bytes, "snapshot") as SnapshotRecord;
+  return decodeRecord(snapshotRecordSchema, bytes, "snapshot", ([k, mv, value, context, status, output]) => ({
+    k,
+    mv,
+    s: output === undefined ? { value, context, status } : { value, context, status, output },
+  })) as SnapshotRecord;
+}
+
+/** `[v, at, id, from, to, cause, event]`, then the refusal's code and message when refused. */
+export function encodeHistoryEntry(entry: HistoryEntry): Buffer {
+  const { v, at, id, from, to, cause, event, refused } = entry;
+  return encode(
+    refused
+      ? [v, at, id, from, to, cause, event, refused.code, refused.message]
+      : [v, at, id, from, to, cause, event],
+  );
+}
+
+/**
+ * A send: `["s", id, from, to, event]` (then `"intake"` for that lane); an
+ * emitted effect: `["e", id, from, effect, data]`.
+ */
+export function encodeEffectPayload(effect: EffectPayload): Buffer {
+  if (effect.t === "emit") return encode(["e", effect.id, effect.from, effect.effect, effect.data]);
+  return encode(
+    effect.lane
+      ? ["s", effect.id, effect.from, effect.to, effect.e, effect.lane]
+      : ["s", effect.id, effect.from, effect.to, effect.e],
+  );
 }
 
 const constantsSchema = z.record(z.string(), z.unknown());
@@ -78,7 +134,15 @@ export function decodeConstants(bytes: Buffer): Record<string, unknown> {
 }
 
 export function decodeHistoryEntry(bytes: Buffer): HistoryEntry {
-  return decodeWith(historyEntrySchema, bytes, "history entry");
+  return decodeRecord(
+    historyEntrySchema,
+    bytes,
+    "history entry",
+    ([v, at, id, from, to, cause, event, code, message]) =>
+      code === undefined
+        ? { v, at, id, from, to, cause, event }
+        : { v, at, id, from, to, cause, event, refused: { code, message } },
+  );
 }
 
 export function decodeTimerPayload(bytes: Buffer): TimerPayload {
@@ -90,7 +154,13 @@ export function decodeInboxPayload(bytes: Buffer): InboxPayload {
 }
 
 export function decodeEffectPayload(bytes: Buffer): EffectPayload {
-  return decodeWith(effectPayloadSchema, bytes, "effect");
+  return decodeRecord(effectPayloadSchema, bytes, "effect", ([t, id, from, a, b, lane]) =>
+    t === "e"
+      ? { t: "emit", id, from, effect: a, data: b }
+      : lane === undefined
+        ? { t: "send", id, from, to: a, e: b }
+        : { t: "send", id, from, to: a, e: b, lane },
+  );
 }
 
 /** Validates an event from outside: an object with a non-empty string `type`. */

@@ -1,4 +1,3 @@
-import { encode } from "../protocol/codec.js";
 import { FencedError } from "../store/errors.js";
 import type {
   ActorKey,
@@ -24,6 +23,8 @@ import {
   decodeInboxPayload,
   decodeTimerPayload,
   type EffectPayload,
+  encodeEffectPayload,
+  encodeHistoryEntry,
   type HistoryEntry,
 } from "./records.js";
 import { encodeSnapshotParts, type LiveActor, netChanges, restore, type StepResult, step } from "./step.js";
@@ -898,7 +899,7 @@ class RecordBuilder {
   add(planned: PlannedStep, definition: KindDefinition | null): void {
     const { delivery, result } = planned;
     this.steps.push(planned);
-    this.history.push(encode(planned.history));
+    this.history.push(encodeHistoryEntry(planned.history));
     if (delivery.dedupe) {
       this.dedupeIds.push(delivery.eventId);
       this.deliveries.add(`dedupe:${delivery.eventId}`);
@@ -912,7 +913,9 @@ class RecordBuilder {
     this.last = { definition, live: result.next };
     for (const key of result.timerCancels) this.timers.set(key, "cancel");
     for (const timer of result.timerAdds) this.timers.set(timer.timerKey, timer);
-    for (const effect of result.effects) this.outbox.push({ effectId: effect.id, payload: encode(effect) });
+    for (const effect of result.effects) {
+      this.outbox.push({ effectId: effect.id, payload: encodeEffectPayload(effect) });
+    }
     for (const { name, delta } of result.counters)
       this.counters.set(name, (this.counters.get(name) ?? 0) + delta);
   }

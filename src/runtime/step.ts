@@ -15,6 +15,7 @@ import {
   decodeSnapshotRecord,
   type EffectPayload,
   encodeRecord,
+  encodeSnapshotRecord,
   type HistoryEntry,
   type SnapshotRecord,
   stateValueToString,
@@ -197,7 +198,7 @@ export function encodeSnapshot(definition: KindDefinition, state: MachineState):
     mv: definition.version,
     s: persistState(state, state.context),
   };
-  return encodeRecord(record);
+  return encodeSnapshotRecord(record);
 }
 
 /**
@@ -237,7 +238,7 @@ export function encodeSnapshotParts(
     live.constants = values;
     constants = encodeRecord(values);
   }
-  return { snapshot: encodeRecord(record), constants };
+  return { snapshot: encodeSnapshotRecord(record), constants };
 }
 
 function persistState(state: MachineState, context: unknown): PersistedState {

@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { assign, setup } from "xstate";
 import { decode } from "../../src/protocol/codec.js";
 import { type KindDefinition, KindRegistry } from "../../src/runtime/kinds.js";
+import { decodeSnapshotRecord } from "../../src/runtime/records.js";
 import {
   encodeSnapshot,
   encodeSnapshotParts,
@@ -59,8 +60,7 @@ describe("constant context fields", () => {
     const live = created();
     const parts = encodeSnapshotParts(definition, live);
     expect(parts.constants).not.toBeNull();
-    const snapshot = decode(parts.snapshot) as { s: { context: Record<string, unknown> } };
-    expect(snapshot.s.context).toEqual({ n: 0 });
+    expect(decodeSnapshotRecord(parts.snapshot).s.context).toEqual({ n: 0 });
     expect(decode(parts.constants!)).toEqual({ spec: { cores: 8 }, owner: "alice" });
 
     const restored = restore(definition, "probe/1", 1, parts.snapshot, parts.constants);
