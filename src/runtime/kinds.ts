@@ -38,6 +38,12 @@ export interface KindDefinition<M extends AnyStateMachine = AnyStateMachine> {
   constantContext?: readonly string[];
   /** Indexes and counters derived from the kind's states (see `KindProjections`). */
   projections?: KindProjections;
+  /**
+   * False: an applied create's history entry leaves the input out, because
+   * the actor's constant fields hold it already (a job's input is its spec:
+   * stored once, not twice). A refused create keeps it. Default true.
+   */
+  historyKeepsCreateInput?: boolean;
 }
 
 /** What one actor's state contributes to its shard's indexes and counters. */

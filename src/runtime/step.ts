@@ -126,7 +126,7 @@ export function step(input: StepInput): StepResult {
     v: version,
     at: input.nowMs,
     id: input.eventId,
-    event: event,
+    event: computed && !current && definition.historyKeepsCreateInput === false ? withoutInput(event) : event,
     from,
     to: computed ? runner.valueString(computed.state) : (from ?? "(none)"),
     cause: input.cause,
@@ -169,6 +169,11 @@ export function step(input: StepInput): StepResult {
     history,
     ...sorted,
   };
+}
+
+/** A create event as its history entry keeps it when its input is the actor's constants: `input` says so. */
+function withoutInput(event: AnyEvent): AnyEvent {
+  return { ...event, input: "(the actor's constant fields)" };
 }
 
 /**

@@ -119,3 +119,30 @@ describe("constant context fields", () => {
     );
   });
 });
+
+describe("a create's history entry for a kind whose input is its constants", () => {
+  it("leaves the applied create's input out of history, and keeps a refused create's", () => {
+    const lean = { ...definition, historyKeepsCreateInput: false };
+    const created = step({
+      definition: lean,
+      actor: "probe/1",
+      current: null,
+      event: { type: "create", input: { spec: { cores: 8 }, owner: "alice" } },
+      eventId: "e1",
+      cause: "test",
+      nowMs: 1,
+    });
+    expect(created.history.event).toEqual({ type: "create", input: "(the actor's constant fields)" });
+    const again = step({
+      definition: lean,
+      actor: "probe/1",
+      current: created.next,
+      event: { type: "create", input: { spec: { cores: 9 }, owner: "bob" } },
+      eventId: "e2",
+      cause: "test",
+      nowMs: 2,
+    });
+    expect(again.refusal?.code).toBe("ACTOR_EXISTS");
+    expect(again.history.event).toEqual({ type: "create", input: { spec: { cores: 9 }, owner: "bob" } });
+  });
+});

@@ -16,6 +16,7 @@ export const jobKind: KindDefinition<typeof jobMachine> = {
   createEvent: "create",
   eventSchema: jobEventSchema,
   projections: jobProjections,
+  historyKeepsCreateInput: false,
   // The job's spec: set by `create` and read, never replaced, by its transitions.
   constantContext: [
     "jobId",
