@@ -214,29 +214,53 @@ export class Dispatcher implements GatewayHandlers {
         await this.checkOwnership(session, message.jobId, message.attempt);
         return;
       case "job.status":
-        await this.report(session, message, { type: `pilot.${message.state}`, atMs });
+        await this.report(session, message, {
+          type: `pilot.${message.state}`,
+          pilotId: session.pilotId,
+          attempt: message.attempt,
+          atMs,
+        });
         return;
       case "job.heartbeat":
-        await this.report(session, message, { type: "pilot.heartbeat", atMs });
-        return;
-      case "job.ended": {
-        const ended = {
-          type: "pilot.ended",
-          exitCode: message.exitCode ?? (message.outcome === "finished" ? 0 : -1),
-          ...(message.outcome === "finished"
-            ? {}
-            : { errorClass: message.errorClass ?? (message.outcome === "cancelled" ? "killed" : "pilot") }),
-          ...(message.errorCode !== undefined ? { errorCode: message.errorCode } : {}),
-          ...(message.errorMessage ? { errorMessage: message.errorMessage } : {}),
-          outputs: message.outputs,
-          log: message.log ?? null,
+        await this.report(session, message, {
+          type: "pilot.heartbeat",
+          pilotId: session.pilotId,
+          attempt: message.attempt,
           atMs,
-        };
-        await this.report(session, message, ended);
+        });
+        return;
+      case "job.ended":
+        await this.report(session, message, this.endedEvent(session, message, atMs));
         entry.pushed.delete(message.jobId);
         return;
-      }
     }
+  }
+
+  /**
+   * A `job.ended` frame as the job's `pilot.ended` event, member by member
+   * (spreading optional members costs V8 microseconds a report).
+   */
+  private endedEvent(
+    session: PilotSession,
+    message: Extract<PilotReport, { type: "job.ended" }>,
+    atMs: number,
+  ) {
+    const event: Record<string, unknown> & { type: string; pilotId: string; attempt: number; atMs: number } =
+      {
+        type: "pilot.ended",
+        exitCode: message.exitCode ?? (message.outcome === "finished" ? 0 : -1),
+        outputs: message.outputs,
+        log: message.log ?? null,
+        pilotId: session.pilotId,
+        attempt: message.attempt,
+        atMs,
+      };
+    if (message.outcome !== "finished") {
+      event.errorClass = message.errorClass ?? (message.outcome === "cancelled" ? "killed" : "pilot");
+    }
+    if (message.errorCode !== undefined) event.errorCode = message.errorCode;
+    if (message.errorMessage) event.errorMessage = message.errorMessage;
+    return event;
   }
 
   /**
@@ -247,17 +271,15 @@ export class Dispatcher implements GatewayHandlers {
   private async report(
     session: PilotSession,
     message: Extract<PilotReport, { jobId: string }>,
-    event: { type: string; atMs: number },
+    event: { type: string; pilotId: string; attempt: number; atMs: number },
   ): Promise<void> {
     try {
-      await this.grid.runtime.send(
-        refs.job(message.jobId),
-        { ...event, pilotId: session.pilotId, attempt: message.attempt },
-        {
-          eventId: `pilot:${session.pilotId}:${message.jobId}:${message.id}`,
-          cause: `pilot:${session.pilotId}`,
-        },
-      );
+      await this.grid.runtime.send(refs.job(message.jobId), event, {
+        eventId: `pilot:${session.pilotId}:${message.jobId}:${message.id}`,
+        cause: `pilot:${session.pilotId}`,
+        // Built here from a frame the gateway validated.
+        trusted: true,
+      });
     } catch (err) {
       if (!isRuntimeError(err)) throw err;
       const job = await this.checkOwnership(session, message.jobId, message.attempt);
@@ -449,7 +471,11 @@ export class Dispatcher implements GatewayHandlers {
       const result = await this.grid.runtime.send(
         refs.job(jobId),
         { type: "dispatch", pilotId: session.pilotId, thread, atMs: this.grid.runtime.clock.nowMs() },
-        { eventId: `dispatch:${jobId}:${session.pilotId}:${thread}`, cause: `dispatch:${session.pilotId}` },
+        {
+          eventId: `dispatch:${jobId}:${session.pilotId}:${thread}`,
+          cause: `dispatch:${session.pilotId}`,
+          trusted: true,
+        },
       );
       if (result.outcome === "committed") {
         job = result.state.context as JobContext;

@@ -68,12 +68,16 @@ export async function readContext<K extends keyof ContextByKind>(
   return view ? { state: view.state, status: view.status, context: view.context as ContextByKind[K] } : null;
 }
 
-/** Sends with a stable id derived from the effect that caused it, so a redelivered effect changes nothing twice. */
+/**
+ * Sends with a stable id derived from the effect that caused it, so a
+ * redelivered effect changes nothing twice. A service's events are its own
+ * (built from effects this node committed): trusted.
+ */
 export function sendOnce(
   ctx: Pick<WorkloadContext, "runtime">,
   to: ActorRef,
   event: object,
   eventId: string,
 ) {
-  return ctx.runtime.send(to, event, { eventId, cause: "service" });
+  return ctx.runtime.send(to, event, { eventId, cause: "service", trusted: true });
 }
