@@ -412,7 +412,7 @@ export class ShardHost {
   private async commitBatch(): Promise<void> {
     const batch = this.takeBatch();
     if (batch.length === 0) return;
-    const { store, clock, config } = this.deps;
+    const { clock, config } = this.deps;
     const startedMs = performance.now();
     try {
       await this.loadSlots(batch.map((d) => d.actor));
