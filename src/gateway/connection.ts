@@ -37,6 +37,8 @@ type ConnectionLimits = Pick<
   | "maxQueuedMessages"
   | "maxConcurrentMessages"
   | "maxBufferedBytes"
+  | "ackHoldMs"
+  | "heartbeatMs"
 >;
 
 /** How far past `maxBufferedBytes` owed answers may pile up before the pilot counts as not reading. */
@@ -96,6 +98,8 @@ export class PilotConnection implements FrameWriterHost {
       version,
       endOfTurn,
       limits.maxBufferedBytes * UNREAD_BUFFER_FACTOR,
+      // Well inside the pilot's patience: it resends unacknowledged reports only after heartbeats.
+      Math.min(limits.ackHoldMs, Math.floor(limits.heartbeatMs / 4)),
       this,
     );
     this.bucket = new TokenBucket(limits.ratePerSec, limits.burst);

@@ -19,9 +19,13 @@ export interface FrameWriterHost {
 /**
  * A pilot socket's outgoing side. Frames written in one event-loop turn are
  * held (the socket corked) and go out in one write at its end, through the
- * gateway's `EndOfTurn`; on protocol version 2 the frames acknowledged during
- * the turn are listed in one `ack` written just before. It also numbers the
- * server's frames and says what the socket holds unsent.
+ * gateway's `EndOfTurn`. On protocol version 2 acks wait: the frames
+ * acknowledged since the last write are listed in one `ack` that goes out
+ * with the next frame written to the socket, or on its own once the oldest
+ * has waited `ackHoldMs`. A pilot's reports, its `pilot.ready` and the push
+ * that answers it then cost one write (a system call that wakes the pilot),
+ * not three. It also numbers the server's frames and says what the socket
+ * holds unsent.
  */
 export class FrameWriter {
   private readonly framePrefix = randomBytes(4).toString("hex");
@@ -32,8 +36,10 @@ export class FrameWriter {
   private corked = false;
   /** Frame bytes written while corked this turn: held back by us, not by a pilot that does not read. */
   private corkedBytes = 0;
-  /** Version 2: ids of the frames acknowledged this turn. */
+  /** Version 2: ids of the frames acknowledged and not yet answered. */
   private pendingAcks: string[] = [];
+  /** Sends the pending acks on their own when no other frame came to carry them. */
+  private ackTimer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly socket: WebSocket,
@@ -42,6 +48,8 @@ export class FrameWriter {
     private readonly endOfTurn: EndOfTurn,
     /** Unsent bytes past which a pilot counts as not reading. */
     private readonly maxUnreadBytes: number,
+    /** Version 2: how long an ack may wait for a frame to go out with. */
+    private readonly ackHoldMs: number,
     private readonly host: FrameWriterHost,
   ) {}
 
@@ -80,8 +88,9 @@ export class FrameWriter {
 
   /**
    * Acknowledges a frame the host finished handling. Version 1: an `ack` of
-   * its own, at once. Version 2: one `ack` at the end of the turn lists every
-   * frame handled in it (a turn's reports then cost one answer, not one each).
+   * its own, at once. Version 2: one `ack` lists every frame handled since
+   * the last one went out; it goes with the next frame written (at the end
+   * of that turn) or after `ackHoldMs`, whichever comes first.
    */
   acknowledge(ref: string): void {
     if (this.version === 1) {
@@ -91,11 +100,13 @@ export class FrameWriter {
     if (!this.host.open) return;
     this.pendingAcks.push(ref);
     if (this.pendingAcks.length >= MAX_REFS_PER_ACK) this.sendPendingAcks();
-    else this.holdTurn();
+    else if (this.turnHeld || this.ackHoldMs === 0) this.holdTurn();
+    else this.ackTimer ??= setTimeout(this.ackHoldOver, this.ackHoldMs);
   }
 
-  /** Writes the acks owed now, before the turn ends (the socket is about to close). */
+  /** Writes the acks owed now (before the turn ends when the socket is about to close). */
   sendPendingAcks(): void {
+    this.clearAckTimer();
     if (this.pendingAcks.length === 0) return;
     const refs = this.pendingAcks;
     this.pendingAcks = [];
@@ -104,8 +115,21 @@ export class FrameWriter {
 
   /** The socket is being dropped: the acks owed are dropped (the pilot resends), what is held goes out. */
   abandonTurn(): void {
+    this.clearAckTimer();
     this.pendingAcks = [];
     this.releaseTurn();
+  }
+
+  /** No frame came to carry the acks in time: they go on their own, at the end of this turn. */
+  private readonly ackHoldOver = (): void => {
+    this.ackTimer = null;
+    if (this.pendingAcks.length > 0 && this.host.open) this.holdTurn();
+  };
+
+  private clearAckTimer(): void {
+    if (this.ackTimer === null) return;
+    clearTimeout(this.ackTimer);
+    this.ackTimer = null;
   }
 
   private flushCorked(): void {
@@ -132,7 +156,7 @@ export class FrameWriter {
     this.endOfTurn.defer(this.endTurn);
   }
 
-  /** The turn is over: its acks go out (version 2), then everything it wrote, in one write. */
+  /** The turn is over: the acks owed go out (version 2) with everything it wrote, in one write. */
   private readonly endTurn = (): void => {
     if (!this.turnHeld) return;
     this.sendPendingAcks();

@@ -36,6 +36,14 @@ export const gatewayLimitsSchema = z.object({
    * turn and share one commit, and (protocol version 2) one ack.
    */
   maxConcurrentMessages: positiveInt.default(16),
+  /**
+   * Version 2: how long an ack may wait for another frame to the same pilot
+   * (the next push, usually) to go out with it: each write to a socket is a
+   * system call that wakes the pilot, and acks need no hurry (a pilot resends
+   * a report only after heartbeats without its ack). At most a quarter of
+   * `heartbeatMs` is used. 0 sends every turn's acks at the end of that turn.
+   */
+  ackHoldMs: z.number().int().nonnegative().default(250),
   /** How long `close()` waits for pilots to answer the close frame before dropping their sockets. */
   closeGraceMs: positiveInt.default(2_000),
 });

@@ -161,6 +161,59 @@ describe("acknowledgements", () => {
     }
   });
 
+  it("version 2: holds an ack until the next frame to the pilot, in a later turn, and writes both at once", async () => {
+    let pushLater: () => void = () => {};
+    let readyHandled!: () => void;
+    const handled = new Promise<void>((resolve) => {
+      readyHandled = resolve;
+    });
+    const running = await startGateway(
+      { ackHoldMs: 60_000 },
+      {
+        onMessage: async (session, message) => {
+          if (message.type !== "pilot.ready") return;
+          pushLater = () => session.push(jobPush("job-8"));
+          readyHandled();
+        },
+      },
+    );
+    const pilot = await running.connect({}, { version: 2 });
+    const gatewayPort = (running.server.address() as AddressInfo).port;
+    const pilotPort = (tcpSocketOf(pilot.socket) as Socket).localPort;
+    const writes = countTcpWrites(
+      (socket) => socket.localPort === gatewayPort && socket.remotePort === pilotPort,
+    );
+    try {
+      const ids = pilot.sendTogether([HEARTBEAT, READY]);
+      await handled;
+      // Acknowledged once handled, and held past the end of that turn (where an unheld ack is written).
+      for (let turn = 0; turn < 3; turn++) await new Promise((resolve) => setImmediate(resolve));
+      expect(writes.count).toBe(0);
+      pushLater();
+      expect((await pilot.next("job.push")).job.jobId).toBe("job-8");
+      expect(await pilot.next("ack")).toMatchObject({ refs: ids });
+      expect(writes.count).toBe(1);
+    } finally {
+      writes.stop();
+    }
+  });
+
+  it("version 2: sends a held ack on its own once no frame came to carry it within ackHoldMs", async () => {
+    const running = await startGateway({ ackHoldMs: 30 });
+    const pilot = await running.connect({}, { version: 2 });
+    const sentAtMs = performance.now();
+    const ids = pilot.sendTogether([HEARTBEAT, READY]);
+    expect(await pilot.next("ack")).toMatchObject({ refs: ids });
+    expect(performance.now() - sentAtMs).toBeGreaterThanOrEqual(25);
+  });
+
+  it("version 2 with ackHoldMs 0: acknowledges at the end of the turn that handled the frames", async () => {
+    const running = await startGateway({ ackHoldMs: 0 });
+    const pilot = await running.connect({}, { version: 2 });
+    const ids = pilot.sendTogether([HEARTBEAT, READY]);
+    expect(await pilot.next("ack")).toMatchObject({ refs: ids });
+  });
+
   it("version 1: answers each frame with an ack of its own, even frames of one turn", async () => {
     const running = await startGateway();
     const pilot = await running.connect({}, { version: 1 });
