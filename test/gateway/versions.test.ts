@@ -26,6 +26,16 @@ function jobPush(jobId: string): ServerMessageInput {
   };
 }
 
+/** Counts the gateway's TCP writes to this one pilot's socket. */
+function countWritesToPilot(
+  running: Awaited<ReturnType<typeof startGateway>>,
+  pilot: Awaited<ReturnType<typeof openTestPilot>>,
+) {
+  const gatewayPort = (running.server.address() as AddressInfo).port;
+  const pilotPort = (tcpSocketOf(pilot.socket) as Socket).localPort;
+  return countTcpWrites((socket) => socket.localPort === gatewayPort && socket.remotePort === pilotPort);
+}
+
 const HEARTBEAT = { type: "job.heartbeat", jobId: "job-1", attempt: 1 } as const;
 const RUNNING = { type: "job.status", jobId: "job-1", attempt: 1, state: "running" } as const;
 
@@ -146,11 +156,7 @@ describe("acknowledgements", () => {
       },
     );
     const pilot = await running.connect({}, { version: 2 });
-    const gatewayPort = (running.server.address() as AddressInfo).port;
-    const pilotPort = (tcpSocketOf(pilot.socket) as Socket).localPort;
-    const writes = countTcpWrites(
-      (socket) => socket.localPort === gatewayPort && socket.remotePort === pilotPort,
-    );
+    const writes = countWritesToPilot(running, pilot);
     try {
       const ids = pilot.sendTogether([HEARTBEAT, READY]);
       expect((await pilot.next("job.push")).job.jobId).toBe("job-7");
@@ -178,11 +184,7 @@ describe("acknowledgements", () => {
       },
     );
     const pilot = await running.connect({}, { version: 2 });
-    const gatewayPort = (running.server.address() as AddressInfo).port;
-    const pilotPort = (tcpSocketOf(pilot.socket) as Socket).localPort;
-    const writes = countTcpWrites(
-      (socket) => socket.localPort === gatewayPort && socket.remotePort === pilotPort,
-    );
+    const writes = countWritesToPilot(running, pilot);
     try {
       const ids = pilot.sendTogether([HEARTBEAT, READY]);
       await handled;
