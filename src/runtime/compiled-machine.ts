@@ -194,6 +194,14 @@ export class CompiledMachine {
    * a collect is synchronous, and its actions are resolved after it returns.
    */
   private collecting: { actions: Action[]; context: unknown; event: EventObject } | null = null;
+  /**
+   * The context the current microstep's first assign made: its later assigns
+   * change it in place. Nothing outside the microstep holds it yet, so this
+   * is what xstate's new object per assign would give, without copying a
+   * job's thirty fields three or four times a transition. Cleared when the
+   * microstep ends: a context that left one is never changed again.
+   */
+  private draft: object | null = null;
   private readonly enqueue = Object.assign(
     (action: Action) => {
       this.collecting!.actions.push(action);
@@ -252,7 +260,14 @@ export class CompiledMachine {
       const internal: EventObject[] = [];
       // The initial microstep: from the root, entering the initial states (xstate's initialMicrostep).
       const plan = this.initialPlan();
-      let state = this.enter(plan, context, initEvent, actions, internal, true);
+      // The initial microstep: a context made for this actor above may be changed in place by its assigns.
+      this.draft = typeof config === "function" ? (context as object) : null;
+      let state: CompiledState;
+      try {
+        state = this.enter(plan, context, initEvent, actions, internal, true);
+      } finally {
+        this.draft = null;
+      }
       state = this.settle(state, initEvent, actions, internal);
       return { state, actions, accepted: true };
     } catch (error) {
@@ -540,16 +555,21 @@ export class CompiledMachine {
   ): CompiledState {
     const leaf = CompiledState.leafOf(current);
     let context: unknown = current.context;
-    if (!t.targets) {
+    this.draft = null;
+    try {
+      if (!t.targets) {
+        context = this.run(t.actions, context, event, actions, internal);
+        return context === current.context ? current : new CompiledState(leaf, context, current.status);
+      }
+      const plan = this.planOf(t, leaf);
+      for (const node of plan.exit) context = this.run(node.exit, context, event, actions, internal);
       context = this.run(t.actions, context, event, actions, internal);
-      return context === current.context ? current : new CompiledState(leaf, context, current.status);
+      const entered = this.enter(plan, context, event, actions, internal, false);
+      if (entered.status === "active" && !plan.moved && entered.context === current.context) return current;
+      return entered;
+    } finally {
+      this.draft = null;
     }
-    const plan = this.planOf(t, leaf);
-    for (const node of plan.exit) context = this.run(node.exit, context, event, actions, internal);
-    context = this.run(t.actions, context, event, actions, internal);
-    const entered = this.enter(plan, context, event, actions, internal, false);
-    if (entered.status === "active" && !plan.moved && entered.context === current.context) return current;
-    return entered;
   }
 
   /** Enters the plan's states in document order; a top-level final state ends the machine. */
@@ -614,18 +634,26 @@ export class CompiledMachine {
         });
         continue;
       }
-      const args = { context, event, self: this.scope.self, system: this.scope.system };
       const builtin = (resolved as unknown as { type: string }).type;
       switch (builtin) {
         case BUILTIN_ASSIGN:
-          context = assignContext(
+        {
+          const partial = assignPartial(
             (resolved as unknown as { assignment: unknown }).assignment,
             context,
             event,
             params,
             this.scope,
           );
+          if (context === this.draft) {
+            Object.assign(context as object, partial);
+          } else {
+            // A spread makes the same own properties in the same order as xstate's Object.assign({}, ...), faster.
+            context = { ...(context as object), ...partial };
+            this.draft = context as object;
+          }
           break;
+        }
         case BUILTIN_ENQUEUE: {
           const enqueued = this.collect(
             (resolved as unknown as { collect: AnyFn }).collect,
@@ -637,6 +665,7 @@ export class CompiledMachine {
           break;
         }
         case BUILTIN_RAISE: {
+          const args = { context, event, self: this.scope.self, system: this.scope.system };
           const raise = resolved as unknown as { event: unknown; id?: string; delay?: unknown };
           if (typeof raise.event === "string") {
             throw new Error(
@@ -658,6 +687,7 @@ export class CompiledMachine {
           break;
         }
         case BUILTIN_CANCEL: {
+          const args = { context, event, self: this.scope.self, system: this.scope.system };
           const sendId = (resolved as unknown as { sendId: unknown }).sendId;
           out.push({
             type: BUILTIN_CANCEL,
@@ -848,28 +878,24 @@ function noSpawn(): never {
 }
 
 /** What `assign(...)` resolves to in xstate: a shallow copy of the context with the update merged in. */
-function assignContext(
+function assignPartial(
   assignment: unknown,
   context: unknown,
   event: EventObject,
   params: unknown,
   scope: { self: unknown; system: unknown },
-): unknown {
+): Record<string, unknown> {
   if (!context) {
     throw new Error(
       "Cannot assign to undefined `context`. Ensure that `context` is defined in the machine config.",
     );
   }
   const args = { context, event, spawn: noSpawn, self: scope.self, system: scope.system };
-  let partial: Record<string, unknown> = {};
-  if (typeof assignment === "function") {
-    partial = (assignment as AnyFn)(args, params) as Record<string, unknown>;
-  } else {
-    for (const key of Object.keys(assignment as object)) {
-      const property = (assignment as Record<string, unknown>)[key];
-      partial[key] = typeof property === "function" ? (property as AnyFn)(args, params) : property;
-    }
+  if (typeof assignment === "function") return (assignment as AnyFn)(args, params) as Record<string, unknown>;
+  const partial: Record<string, unknown> = {};
+  for (const key of Object.keys(assignment as object)) {
+    const property = (assignment as Record<string, unknown>)[key];
+    partial[key] = typeof property === "function" ? (property as AnyFn)(args, params) : property;
   }
-  // A spread makes the same own properties in the same order as xstate's Object.assign({}, ...), faster.
-  return { ...(context as object), ...partial };
+  return partial;
 }

@@ -19,7 +19,19 @@ import { inFile, jobResources, taskInput } from "../actors/fixtures.js";
 
 type Event = { type: string; [key: string]: unknown };
 
-/** Walks `events` from the initial state of `input`, comparing every step; returns the mismatches and the visited values. */
+/** Freezes a context and everything in it: a step must leave the state it started from as it was. */
+function deepFreeze(value: unknown): void {
+  if (value === null || typeof value !== "object" || Object.isFrozen(value)) return;
+  for (const member of Object.values(value)) deepFreeze(member);
+  Object.freeze(value);
+}
+
+/**
+ * Walks `events` from the initial state of `input`, comparing every step;
+ * returns the mismatches and the visited values. Each state's context is
+ * frozen before the next step, so a step that changed the context it started
+ * from (rather than the copy its first assign made) throws.
+ */
 function walk(machine: AnyStateMachine, input: unknown, events: Event[]) {
   const mismatches: string[] = [];
   const runner = verifyingRunner(machine, (report) => mismatches.push(report));
@@ -27,6 +39,7 @@ function walk(machine: AnyStateMachine, input: unknown, events: Event[]) {
   const visited = [runner.valueString(state)];
   for (const event of events) {
     if (state.status !== "active") break;
+    deepFreeze(state.context);
     try {
       state = runner.transition(state, event).state;
     } catch {
@@ -169,6 +182,7 @@ describe("compiled machines", () => {
         let event = anyEvent();
         for (let tries = 0; tries < 20 && next() < 0.85 && !handled.has(event.type); tries++)
           event = anyEvent();
+        deepFreeze(state.context);
         try {
           state = runner.transition(state, event).state;
         } catch {
