@@ -262,16 +262,18 @@ function sortActions(
   input: StepInput,
   actions: unknown[],
 ): Pick<StepResult, "timerAdds" | "timerCancels" | "effects" | "counters"> | RuntimeError {
-  const timers = new Map<string, TimerEntry | "cancel">();
+  // Most steps arm or cancel no timer and count nothing: the maps are made when needed.
+  let timers: Map<string, TimerEntry | "cancel"> | null = null;
   const effects: EffectPayload[] = [];
   let counts: Map<string, number> | null = null;
   let index = 0;
   for (const raw of actions) {
     const action = raw as ExecutableAction;
-    const params = (action.params ?? {}) as Record<string, unknown>;
+    const params = (action.params ?? NO_PARAMS) as Record<string, unknown>;
     index++;
     if (action.type === "xstate.raise" && typeof params.delay === "number") {
       const timerKey = `${input.actor}#${String(params.id ?? `raise-${index}`)}`;
+      timers ??= new Map();
       timers.set(timerKey, {
         timerKey,
         fireId: `${input.eventId}:t${index}`,
@@ -279,6 +281,7 @@ function sortActions(
         payload: encodeRecord({ a: input.actor, e: params.event }),
       });
     } else if (action.type === "xstate.cancel") {
+      timers ??= new Map();
       timers.set(`${input.actor}#${String(params.sendId)}`, "cancel");
     } else if (action.type === "sendEvent") {
       const send = params as unknown as SendEventParams;
@@ -321,8 +324,13 @@ function sortActions(
       );
     }
   }
-  return { ...netChanges(timers, counts), effects };
+  if (timers === null && counts === null) return { timerAdds: [], timerCancels: [], counters: [], effects };
+  const { timerAdds, timerCancels, counters } = netChanges(timers ?? NO_TIMERS, counts);
+  return { timerAdds, timerCancels, counters, effects };
 }
+
+const NO_TIMERS: ReadonlyMap<string, TimerEntry | "cancel"> = new Map();
+const NO_PARAMS: Readonly<Record<string, unknown>> = Object.freeze({});
 
 /**
  * Restores a stored snapshot without running any action (restore is not a

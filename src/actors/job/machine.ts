@@ -96,22 +96,16 @@ export const jobMachine = setup({
         enqueue.assign({ lastAtMs: atMs });
         return;
       }
-      const next: JobContext = {
-        ...context,
+      enqueue.assign({
         state: params.state,
         previousState: context.state,
         timestamps: atMs === null ? context.timestamps : { ...context.timestamps, [params.state]: atMs },
         lastAtMs: atMs,
-      };
-      enqueue.assign({
-        state: next.state,
-        previousState: next.previousState,
-        timestamps: next.timestamps,
-        lastAtMs: next.lastAtMs,
       });
-      const report = siteReport(next);
-      if (isJobOutcome(params.state) && next.site && report)
-        enqueue(sendEventAction(refs.site(next.site), report));
+      if (isJobOutcome(params.state) && context.site)
+        enqueue(
+          sendEventAction(refs.site(context.site), siteReport(context, context.state, params.state, atMs)),
+        );
     }),
     recordDecision: assign(({ context, event }) => {
       if (event.type !== "brokered") return {};

@@ -11,7 +11,7 @@ import { timeField } from "../shared/time.js";
 import type { SiteEvent } from "../site/schema.js";
 import type { SubscriptionEvent } from "../subscription/schema.js";
 import type { TaskEvent } from "../task/schema.js";
-import type { JobContext, JobOutcomeState } from "./schema.js";
+import type { JobContext, JobOutcomeState, JobState } from "./schema.js";
 
 /**
  * The events and effect payloads a job sends, built from its context. Kept
@@ -131,31 +131,36 @@ export function outputTransfer(context: JobContext, site: string, destination: s
   return { to: refs.subscription(id), event };
 }
 
-export function siteReport(context: JobContext): SiteEvent | null {
-  if (!context.state) return null;
-  return {
+/** The site's `job.state` report of a job entering `to` from `from` at `atMs`, built member by member. */
+export function siteReport(
+  context: JobContext,
+  from: JobState | null,
+  to: JobState,
+  atMs: number | null,
+): SiteEvent {
+  const report: Extract<SiteEvent, { type: "job.state" }> = {
     type: "job.state",
     jobId: context.jobId,
-    from: context.previousState,
-    to: context.state,
+    from,
+    to,
     jobType: context.type,
-    ...(context.error ? { errorClass: context.error.class } : {}),
-    ...atMsOf(context),
   };
+  if (context.error) report.errorClass = context.error.class;
+  if (atMs !== null) report.atMs = atMs;
+  return report;
 }
 
 function jobReport(context: JobContext) {
   return { jobId: context.jobId, index: context.index, attempt: context.attempt, ...atMsOf(context) };
 }
 
+/** A literal per shape, not a spread of `jobReport`: one of these is sent per job, and a spread costs V8 microseconds. */
 export function endedReport(context: JobContext, outcome: JobOutcomeState): TaskEvent {
-  return {
-    type: "job.ended",
-    ...jobReport(context),
-    outcome,
-    errorClass: outcome === "finished" ? null : (context.error?.class ?? null),
-    site: context.site,
-  };
+  const { jobId, index, attempt, lastAtMs: atMs, site } = context;
+  const errorClass = outcome === "finished" ? null : (context.error?.class ?? null);
+  return atMs === null
+    ? { type: "job.ended", jobId, index, attempt, outcome, errorClass, site }
+    : { type: "job.ended", jobId, index, attempt, atMs, outcome, errorClass, site };
 }
 
 export function retriedReport(context: JobContext, nextJobId: string): TaskEvent {
