@@ -48,14 +48,21 @@ export function broker(input: BrokerageInput): BrokerageDecision {
   excluded.sort((a, b) => compareNames(a.site, b.site));
 
   const drawn = drawAmong(eligible, input.random, config.randomTopCandidates);
-  const chosen = drawn ? draw(drawn, input.random!) : eligible[0];
+  const totalWeight = drawn ? drawn.reduce((sum, s) => sum + s.verdict.score, 0) : 0;
+  const chosen = drawn ? draw(drawn, totalWeight, input.random!) : eligible[0];
   const missing = chosen?.locality.missing ?? [];
   return {
     jobId: job.jobId,
     chosenSite: chosen?.verdict.site ?? null,
     candidates: [...eligible.map((e) => e.verdict), ...excluded],
     ...(drawn
-      ? { draw: { candidates: drawn.map((s) => ({ site: s.verdict.site, weight: s.verdict.score })) } }
+      ? {
+          draw: {
+            among: drawn.length,
+            totalWeight,
+            candidates: drawn.map((s) => ({ site: s.verdict.site, weight: s.verdict.score })),
+          },
+        }
       : {}),
     filesToMove: missing.map((f) => f.lfn),
     bytesToMove: missing.reduce((sum, f) => sum + f.sizeBytes, 0),
@@ -70,9 +77,8 @@ function drawAmong(ranked: Scored[], random: number | undefined, topCount: numbe
   return top.length > 1 ? top : null;
 }
 
-/** One of the top sites in proportion to its score (all alike when every score is 0). */
-function draw(top: Scored[], random: number): Scored {
-  const total = top.reduce((sum, s) => sum + s.verdict.score, 0);
+/** One of the top sites in proportion to its score (all alike when every score is 0); `total` is their sum. */
+function draw(top: Scored[], total: number, random: number): Scored {
   if (total <= 0) return top[Math.min(top.length - 1, Math.floor(random * top.length))]!;
   let target = random * total;
   for (const candidate of top) {

@@ -2,7 +2,13 @@ import { z } from "zod";
 import type { JobInputFile } from "../actors/job/schema.js";
 import { refs } from "../actors/shared/names.js";
 import { broker } from "../brokerage/broker.js";
-import type { BrokerageDecision, CandidateVerdict, JobNeeds, SiteSnapshot } from "../brokerage/types.js";
+import type {
+  BrokerageDecision,
+  CandidateVerdict,
+  DrawRecord,
+  JobNeeds,
+  SiteSnapshot,
+} from "../brokerage/types.js";
 import { validate } from "../protocol/codec.js";
 import type { EffectContext } from "../runtime/runtime.js";
 import { readContext, sendOnce, type WorkloadContext } from "./context.js";
@@ -243,7 +249,28 @@ export function trimDecision(decision: BrokerageDecision, max: number | null): B
     if (best.length > room) best.pop();
   }
   const kept = [...chosen, ...best, ...excluded].slice(0, max).sort((a, b) => byName(a.site, b.site));
-  return { ...decision, candidates: kept, omittedCandidates: decision.candidates.length - kept.length };
+  return {
+    ...decision,
+    candidates: kept,
+    ...(decision.draw ? { draw: drawOfKept(decision.draw, kept) } : {}),
+    omittedCandidates: decision.candidates.length - kept.length,
+  };
+}
+
+/**
+ * The draw as a trimmed decision records it: the weights of the kept
+ * candidates that were drawn among, and the lowest of the draw (what a kept
+ * site left out of the draw fell below), with the count and total weight
+ * that state each one's chance.
+ */
+function drawOfKept(draw: DrawRecord, kept: readonly CandidateVerdict[]): DrawRecord {
+  const keptSites = new Set(kept.map((c) => c.site));
+  const lowest = draw.candidates.at(-1);
+  return {
+    among: draw.among,
+    totalWeight: draw.totalWeight,
+    candidates: draw.candidates.filter((c) => keptSites.has(c.site) || c === lowest),
+  };
 }
 
 /** Best score first, then name order. */
