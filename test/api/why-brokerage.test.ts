@@ -8,7 +8,7 @@ import {
 } from "../../src/brokerage/types.js";
 import type { HistoryEntry } from "../../src/runtime/records.js";
 import { brokerageLines, brokerageOf } from "../../src/server/why.js";
-import { trimDecision } from "../../src/workload/brokerage-service.js";
+import { trimDecision } from "../../src/workload/decision-record.js";
 import { job, NOW_MS, site } from "../brokerage/fixtures.js";
 
 const components = {

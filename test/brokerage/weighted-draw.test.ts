@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { addExact, exceeds, prefixPartials, roundedSum } from "../../src/brokerage/exact-sum.js";
 import { drawIndex, rankedWeightsOf } from "../../src/brokerage/weighted-draw.js";
+import { seededStream } from "./fixtures.js";
 
 /** A double as an exact integer multiple of 2^-1074 (the smallest subnormal): sums of these are exact. */
 function scaled(x: number): bigint {
@@ -22,17 +23,6 @@ function neighbour(x: number, step: 1 | -1): number {
   return view.getFloat64(0);
 }
 
-/** A deterministic stream of numbers in [0, 1) (mulberry32). */
-function stream(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
-
 /** Weights of the spread brokerage scores have: a few orders of magnitude, some equal, some 0. */
 function weights(next: () => number, n: number): number[] {
   return Array.from({ length: n }, () => {
@@ -45,7 +35,7 @@ describe("exact sums", () => {
   it("round once, whatever the order of the values", () => {
     expect(roundedSum(prefixPartials([1e16, 1, -1e16]).at(-1)!)).toBe(1);
     expect(roundedSum(prefixPartials(Array(10).fill(0.1)).at(-1)!)).toBe(1);
-    const next = stream(7);
+    const next = seededStream(7);
     for (let trial = 0; trial < 200; trial++) {
       const values = weights(next, 1 + Math.floor(next() * 300));
       const sum = roundedSum(prefixPartials(values).at(-1)!);
@@ -72,7 +62,7 @@ describe("exact sums", () => {
 
 describe("the weighted draw", () => {
   it("draws the first site whose exact running sum exceeds random x total", () => {
-    const next = stream(11);
+    const next = seededStream(11);
     for (let trial = 0; trial < 500; trial++) {
       const values = weights(next, 2 + Math.floor(next() * 300));
       const random = next();
@@ -109,7 +99,7 @@ describe("the weighted draw", () => {
       }
       return values.length - 1;
     };
-    const next = stream(13);
+    const next = seededStream(13);
     let differ = 0;
     for (let trial = 0; trial < 20_000; trial++) {
       const values = weights(next, 2 + Math.floor(next() * 300));
