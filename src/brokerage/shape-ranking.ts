@@ -70,10 +70,29 @@ export function restrictsAccess(sites: readonly SiteSnapshot[]): boolean {
 }
 
 /**
+ * The needs a site's verdict on a job reads, besides where its inputs are.
+ * Every other field of `JobNeeds` is in `NOT_READ_BY_VERDICTS`; a test
+ * checks that the two lists cover the schema, so a new field must be sorted
+ * into one of them.
+ */
+export const SHAPE_FIELDS = [
+  "type",
+  "cores",
+  "memoryMb",
+  "diskMb",
+  "walltimeSec",
+  "release",
+  "isTest",
+] as const;
+/** Read only where some site restricts access. */
+export const ACCESS_FIELDS = ["user", "group"] as const;
+/** Ids and priority: no filter or score reads them; inputs enter through the locality. */
+export const NOT_READ_BY_VERDICTS = ["jobId", "taskId", "priority", "inputs"] as const;
+
+/**
  * What a site's verdict on a job depends on when the site holds none of its
- * inputs: every need but the ids and the priority, which no filter or score
- * reads (user and group only where some site restricts access), and the
- * locality such a site scores. A field added to `JobNeeds` is part of it.
+ * inputs: the shape fields, the user and group where some site restricts
+ * access, and the locality such a site scores.
  */
 export function shapeKeyOf(
   job: JobNeeds,
@@ -81,14 +100,8 @@ export function shapeKeyOf(
   config: BrokerageConfig,
   accessRestricted: boolean,
 ): string {
-  const { jobId: _jobId, taskId: _taskId, priority: _priority, inputs: _inputs, ...needs } = job;
-  const fields = Object.entries(needs)
-    .filter(([name]) => accessRestricted || (name !== "user" && name !== "group"))
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return JSON.stringify([
-    fields,
-    localityFactor(nowhere, config),
-    nowhere.missing.length,
-    nowhere.localBytes,
-  ]);
+  const key: unknown[] = SHAPE_FIELDS.map((field) => job[field]);
+  if (accessRestricted) key.push(job.user, job.group);
+  key.push(localityFactor(nowhere, config), nowhere.missing.length, nowhere.localBytes);
+  return JSON.stringify(key);
 }

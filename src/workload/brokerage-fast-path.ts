@@ -47,19 +47,23 @@ export function decideRecorded(input: RecordedDecisionInput): BrokerageDecision 
     among > 1 ? drawIndex({ count: among, prefix: (n) => ranked.prefix(n) }, input.random) : null;
   const chosen = ranked.count > 0 ? ranked.at(outcome?.index ?? 0) : null;
   const room = input.maxRecorded - (chosen ? 1 : 0);
-  const fromBase = (c: CandidateVerdict) => !patch.removed.has(c.site);
-  const best = firstMerged(ranking.best, [...patch.scored].sort(byScore), byScore, room, (c, inBase) =>
-    c.site === chosen?.site ? false : !inBase || fromBase(c),
+  const best = firstMerged(
+    ranking.best,
+    [...patch.scored].sort(byScore),
+    byScore,
+    room,
+    (c, inBase) => c.site !== chosen?.site && !(inBase && patch.removed.has(c.site)),
   );
+  // Only as many as the record has room for after the best: each is weighed again.
   const excluded = firstMerged(
     ranking.excluded,
     [...patch.excluded].sort((a, b) => byName(a.site, b.site)),
     (a, b) => byName(a.site, b.site),
-    room,
-    (c, inBase) => !inBase || fromBase(c),
+    room - best.length,
+    (c, inBase) => !(inBase && patch.removed.has(c.site)),
   ).map((c) =>
-    // Taken at the ranking's time: a reason may read the time (how long pilots were silent).
-    fromBase(c) ? siteVerdict(job, ranking.sites.get(c.site)!, nowhere, { nowMs, config }) : c,
+    // The ranking took them at its time: a reason may read the time (how long pilots were silent).
+    patch.removed.has(c.site) ? c : siteVerdict(job, ranking.sites.get(c.site)!, nowhere, { nowMs, config }),
   );
   const kept = keptInNameOrder(chosen ? [chosen] : [], best, excluded, input.maxRecorded);
   const missing = (chosen && patch.localities.get(chosen.site))?.missing ?? (chosen ? nowhere.missing : []);
