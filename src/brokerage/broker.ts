@@ -1,5 +1,5 @@
-import { exclusionsFor } from "./filter.js";
-import { type InputLocality, inputLocality, scoreComponents, scoreOf } from "./score.js";
+import { type InputLocality, inputLocality } from "./score.js";
+import { byRank, compareNames, isScored, type ScoredVerdict, siteVerdict } from "./site-verdict.js";
 import {
   type BrokerageDecision,
   type BrokerageInput,
@@ -8,9 +8,10 @@ import {
   DEFAULT_BROKERAGE_CONFIG,
   type SiteSnapshot,
 } from "./types.js";
+import { drawIndex, rankedWeightsOf } from "./weighted-draw.js";
 
 interface Scored {
-  verdict: CandidateVerdict & { score: number };
+  verdict: ScoredVerdict;
   locality: InputLocality;
 }
 
@@ -33,29 +34,29 @@ export function broker(input: BrokerageInput): BrokerageDecision {
   for (const site of sites) {
     const local = localBySite.get(site.name);
     const locality = local && local.length > 0 ? inputLocality(job, new Set(local)) : nowhere;
-    const components = scoreComponents(site, locality, config);
-    const exclusions = exclusionsFor(job, site, { nowMs, config });
-    if (exclusions.length > 0) {
-      excluded.push({ site: site.name, excluded: exclusions, components });
-    } else {
-      eligible.push({
-        verdict: { site: site.name, score: scoreOf(components, config), components },
-        locality,
-      });
-    }
+    const verdict = siteVerdict(job, site, locality, { nowMs, config });
+    if (isScored(verdict)) eligible.push({ verdict, locality });
+    else excluded.push(verdict);
   }
-  eligible.sort((a, b) => b.verdict.score - a.verdict.score || compareNames(a.verdict.site, b.verdict.site));
+  eligible.sort((a, b) => byRank(a.verdict, b.verdict));
   excluded.sort((a, b) => compareNames(a.site, b.site));
 
   const drawn = drawAmong(eligible, input.random, config.randomTopCandidates);
-  const chosen = drawn ? draw(drawn, input.random!) : eligible[0];
+  const outcome = drawn ? drawIndex(rankedWeightsOf(drawn.map((s) => s.verdict.score)), input.random!) : null;
+  const chosen = drawn && outcome ? drawn[outcome.index] : eligible[0];
   const missing = chosen?.locality.missing ?? [];
   return {
     jobId: job.jobId,
     chosenSite: chosen?.verdict.site ?? null,
     candidates: [...eligible.map((e) => e.verdict), ...excluded],
-    ...(drawn
-      ? { draw: { candidates: drawn.map((s) => ({ site: s.verdict.site, weight: s.verdict.score })) } }
+    ...(drawn && outcome
+      ? {
+          draw: {
+            among: drawn.length,
+            totalWeight: outcome.totalWeight,
+            candidates: drawn.map((s) => ({ site: s.verdict.site, weight: s.verdict.score })),
+          },
+        }
       : {}),
     filesToMove: missing.map((f) => f.lfn),
     bytesToMove: missing.reduce((sum, f) => sum + f.sizeBytes, 0),
@@ -68,23 +69,6 @@ function drawAmong(ranked: Scored[], random: number | undefined, topCount: numbe
   if (random === undefined) return null;
   const top = ranked.slice(0, topCount);
   return top.length > 1 ? top : null;
-}
-
-/** One of the top sites in proportion to its score (all alike when every score is 0). */
-function draw(top: Scored[], random: number): Scored {
-  const total = top.reduce((sum, s) => sum + s.verdict.score, 0);
-  if (total <= 0) return top[Math.min(top.length - 1, Math.floor(random * top.length))]!;
-  let target = random * total;
-  for (const candidate of top) {
-    target -= candidate.verdict.score;
-    if (target < 0) return candidate;
-  }
-  // random === 1 (or rounding) lands past the end: the last of the top is the fair answer.
-  return top[top.length - 1]!;
-}
-
-function compareNames(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /**

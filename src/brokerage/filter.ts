@@ -83,6 +83,20 @@ function queueCapFilter(_job: JobNeeds, site: SiteSnapshot, { config }: FilterCo
   return queued > cap ? `${queued} jobs queued exceeds the cap of ${cap} (running ${running})` : null;
 }
 
+/**
+ * The last instant at which the filters' verdicts on a site, taken at
+ * `nowMs`, still hold while its snapshot stays the same: whoever reuses
+ * verdicts as time passes asks this. Only the pilots filter reads the time:
+ * a site with no pilot connected is left out once its pilots' silence
+ * exceeds the window, and stays out.
+ */
+export function verdictsHoldUntilMs(site: SiteSnapshot, nowMs: number, config: BrokerageConfig): number {
+  const { pilots, lastPilotSeenMs } = site.stats;
+  if (pilots > 0 || lastPilotSeenMs === undefined) return Number.POSITIVE_INFINITY;
+  const lastPassingMs = lastPilotSeenMs + config.pilotSilenceWindowMs;
+  return nowMs <= lastPassingMs ? lastPassingMs : Number.POSITIVE_INFINITY;
+}
+
 /** Recent failures the site is to blame for, plus closed jobs, as JEDI counts them. */
 export function siteBadJobs(site: SiteSnapshot, config: BrokerageConfig): number {
   let failed = 0;

@@ -37,7 +37,7 @@ function assignedDampingFactor(site: SiteSnapshot, config: BrokerageConfig): num
 }
 
 /** JEDI's `(totalInput + localInput) / totalInput / (filesToMove / 100 + 1)`, 1 for a job without input bytes. */
-function localityFactor(locality: InputLocality, config: BrokerageConfig): number {
+export function localityFactor(locality: InputLocality, config: BrokerageConfig): number {
   const { totalBytes, localBytes, missing } = locality;
   const bytesTerm = totalBytes === 0 ? 1 : (totalBytes + localBytes) / totalBytes;
   return bytesTerm / (missing.length / config.localityFilesDivisor + 1);

@@ -185,16 +185,33 @@ export interface BrokerageDecision {
   candidates: CandidateVerdict[];
   /** Inputs the chosen site lacks; empty when nothing was chosen. */
   filesToMove: string[];
-  /**
-   * Present when the winner was drawn at random among the best few sites
-   * (`randomTopCandidates`, more than one eligible): those sites best first,
-   * each weighted by its score. Kept whole even when `candidates` is trimmed.
-   */
-  draw?: { candidates: { site: string; weight: number }[] };
+  /** Present when the winner was drawn at random among the best few sites (see `DrawRecord`). */
+  draw?: DrawRecord;
   /** Candidates left out of `candidates` to keep the record small (see `maxRecordedCandidates`). */
   omittedCandidates?: number;
   bytesToMove: number;
   atMs: number;
+}
+
+/**
+ * A weighted draw among the best `randomTopCandidates` eligible sites (more
+ * than one). Compact: on a grid of hundreds of sites the weight of every site
+ * drawn among would dominate each job's record, so a trimmed decision keeps
+ * the weights of the sites it records and the two numbers that give each of
+ * them its exact chance. Decisions recorded before held only `candidates`,
+ * every site drawn among (see `src/monitor/brokerage-draw.ts`).
+ */
+export interface DrawRecord {
+  /** How many sites were drawn among. */
+  among: number;
+  /** The sum of their weights: a site's chance is its weight over this (1 / `among` when it is 0). */
+  totalWeight: number;
+  /**
+   * Sites drawn among with their weights (their scores), best first: every
+   * one as `broker` returns the decision; once trimmed, those still among the
+   * decision's `candidates`, and the lowest-weighted site of the draw last.
+   */
+  candidates: { site: string; weight: number }[];
 }
 
 export class BrokerageInputError extends Error {

@@ -3,7 +3,7 @@ import { decideRetry } from "../actors/job/retry.js";
 import type { JobContext } from "../actors/job/schema.js";
 import { refs } from "../actors/shared/names.js";
 import type { BrokerageDecision, CandidateVerdict } from "../brokerage/types.js";
-import { drawHeadline, drawOdds, isDraw, oddsText } from "../monitor/brokerage-draw.js";
+import { drawHeadline, drawOdds, drawSize, isDraw, oddsText } from "../monitor/brokerage-draw.js";
 import { lastBrokeredDecision } from "../monitor/brokerage-history.js";
 import { jobLogLocation, openJobLog, tailOf } from "../monitor/job-log.js";
 import type { HistoryEntry } from "../runtime/records.js";
@@ -70,9 +70,9 @@ function formatScore(score: number): string {
 /** Each candidate site with its score, its odds in a draw, and for the losers the reason. */
 export function explainDecision(decision: BrokerageDecision): CandidateExplanation[] {
   const winner = decision.candidates.find((c) => c.site === decision.chosenSite);
-  const odds = new Map(
-    (isDraw(decision.draw) ? drawOdds(decision.draw) : []).map((o) => [o.site, o] as const),
-  );
+  const drawn = isDraw(decision.draw) ? decision.draw : null;
+  const odds = new Map((drawn ? drawOdds(drawn) : []).map((o) => [o.site, o] as const));
+  // Listed best first, the lowest of the draw last (in a compact record too).
   const lowestDrawn = [...odds.values()].at(-1);
   const lostBecause = (c: CandidateVerdict): string | null => {
     if (c.site === decision.chosenSite) return null;
@@ -80,8 +80,8 @@ export function explainDecision(decision: BrokerageDecision): CandidateExplanati
       return c.excluded.map((e) => `${e.filter}: ${e.reason}`).join("; ");
     const inDraw = odds.get(c.site);
     if (inDraw) return `not drawn (${oddsText(inDraw)})`;
-    if (lowestDrawn && c.score !== undefined)
-      return `score ${formatScore(c.score)}, below the ${odds.size} best sites drawn among (the lowest: ${lowestDrawn.site}'s ${formatScore(lowestDrawn.weight)})`;
+    if (drawn && lowestDrawn && c.score !== undefined)
+      return `score ${formatScore(c.score)}, below the ${drawSize(drawn)} best sites drawn among (the lowest: ${lowestDrawn.site}'s ${formatScore(lowestDrawn.weight)})`;
     if (winner?.score !== undefined && c.score !== undefined) {
       // A decision recorded before draws were: a higher score than the winner's means a draw it lost.
       if (c.score > winner.score)
@@ -115,13 +115,8 @@ export function brokerageLines(brokerage: NonNullable<JobExplanation["brokerage"
       ...loserLines(losers),
     ];
   const winner = brokerage.candidates.find((c) => c.site === brokerage.chosenSite);
-  const draw = {
-    candidates: brokerage.candidates.flatMap((c) =>
-      c.draw ? [{ site: c.site, weight: c.draw.weight }] : [],
-    ),
-  };
   return [
-    `brokerage: ${drawHeadline(brokerage.chosenSite, draw)}`,
+    `brokerage: ${drawHeadline(brokerage.chosenSite, brokerage.pickedBy.among)}`,
     ...(winner?.draw ? [`  ${winner.site}: drawn (${oddsText({ site: winner.site, ...winner.draw })})`] : []),
     ...loserLines(losers),
   ];
@@ -149,7 +144,7 @@ export function brokerageOf(job: JobContext, history: readonly HistoryEntry[]): 
     atMs: decision.atMs,
     tries: job.brokerage.tries,
     pickedBy: isDraw(decision.draw)
-      ? { kind: "draw", among: decision.draw.candidates.length }
+      ? { kind: "draw", among: drawSize(decision.draw) }
       : { kind: "bestScore" },
     candidates: explainDecision(decision),
   };

@@ -5,7 +5,15 @@ import { broker } from "../brokerage/broker.js";
 import type { BrokerageDecision, CandidateVerdict, JobNeeds, SiteSnapshot } from "../brokerage/types.js";
 import { validate } from "../protocol/codec.js";
 import type { EffectContext } from "../runtime/runtime.js";
+import { decideRecorded, type RecordedDecisionInput } from "./brokerage-fast-path.js";
 import { readContext, sendOnce, type WorkloadContext } from "./context.js";
+import {
+  inNameOrder,
+  leftOutAsFailedBefore,
+  leftOutAsNotRequested,
+  nameRanksOf,
+  trimDecision,
+} from "./decision-record.js";
 import { siteSnapshotOf } from "./site-snapshot.js";
 import { listSites } from "./sites.js";
 
@@ -87,60 +95,6 @@ function jobRandom(jobId: string): number {
   return (hash >>> 0) / 2 ** 32;
 }
 
-function leftOut(site: SiteSnapshot, filter: "excluded" | "requestedSite", reason: string): CandidateVerdict {
-  return {
-    site: site.name,
-    excluded: [{ filter, reason }],
-    components: {
-      load: 0,
-      assignedDamping: 0,
-      locality: 0,
-      failure: 0,
-      pilotRate: 0,
-      localBytes: 0,
-      filesToMove: 0,
-    },
-  };
-}
-
-/** Site names in `localeCompare` order (the collator it uses, built once: comparing through it is much cheaper). */
-const byName = new Intl.Collator().compare;
-
-/**
- * Each site's place in name order, per list of snapshots (a cached read is
- * shared by every decision until it is refreshed), so that a decision's
- * candidates are put in name order by placing each at its index instead of
- * sorting. Null when the collator ties two names: then they are sorted.
- */
-const nameRanks = new WeakMap<readonly SiteSnapshot[], Map<string, number> | null>();
-
-function nameRanksOf(snapshots: readonly SiteSnapshot[]): Map<string, number> | null {
-  let ranks = nameRanks.get(snapshots);
-  if (ranks === undefined) {
-    const names = snapshots.map((s) => s.name).sort(byName);
-    ranks = new Map(names.map((name, i) => [name, i]));
-    if (ranks.size !== names.length || names.some((name, i) => i > 0 && byName(names[i - 1]!, name) === 0))
-      ranks = null;
-    nameRanks.set(snapshots, ranks);
-  }
-  return ranks;
-}
-
-/** The candidates (one per site of `snapshots`) in site name order. */
-function inNameOrder(candidates: CandidateVerdict[], snapshots: readonly SiteSnapshot[]): CandidateVerdict[] {
-  const ranks = nameRanksOf(snapshots);
-  if (ranks === null || candidates.length !== ranks.size)
-    return candidates.sort((a, b) => byName(a.site, b.site));
-  const placed: CandidateVerdict[] = new Array(candidates.length);
-  for (const candidate of candidates) {
-    const rank = ranks.get(candidate.site);
-    if (rank === undefined || placed[rank] !== undefined)
-      return candidates.sort((a, b) => byName(a.site, b.site));
-    placed[rank] = candidate;
-  }
-  return placed;
-}
-
 /** The last read of every site, per grid, for `siteStatsTtlMs`. */
 const statsCache = new WeakMap<WorkloadContext, { atMs: number; snapshots: readonly SiteSnapshot[] }>();
 
@@ -163,12 +117,16 @@ async function siteSnapshots(ctx: WorkloadContext, nowMs: number): Promise<reado
   return snapshots;
 }
 
-/** Runs brokerage for one job over every site, recording why each site that was left out before scoring was. */
+/** Runs brokerage for one job over every site (see `decideAmong`). */
 export async function decide(ctx: WorkloadContext, request: BrokerRequest, nowMs: number) {
   return decideAmong(ctx, request, nowMs, await siteSnapshots(ctx, nowMs));
 }
 
-/** `decide` over a given read of the sites (every decision between two reads shares it). */
+/**
+ * `decide` over a given read of the sites (every decision between two reads
+ * shares it): the decision as the job's history records it, trimmed to
+ * `maxRecordedCandidates`.
+ */
 export async function decideAmong(
   ctx: WorkloadContext,
   request: BrokerRequest,
@@ -176,22 +134,80 @@ export async function decideAmong(
   snapshots: readonly SiteSnapshot[],
 ) {
   const locations = await locateInputs(ctx, request.inputs);
+  const input = {
+    job: jobNeedsOf(request),
+    sites: snapshots,
+    replicas: locations.replicas,
+    excludedSites: request.excludedSites,
+    nowMs,
+    config: ctx.settings.brokerage,
+    random: jobRandom(request.jobId),
+  };
+  const max = ctx.settings.maxRecordedCandidates;
+  const decision = usesFastPath(ctx, request, snapshots)
+    ? decideRecorded({ ...input, maxRecorded: max! })
+    : trimDecision(decideOverEverySite({ ...input, requestedSite: request.requestedSite }), max);
+  return { decision, locations };
+}
+
+/**
+ * Whether the decision can come from rankings shared by the decisions on one
+ * read of the sites: when the read is kept for a while, the record is
+ * trimmed (a record of every site costs as much as weighing them) and the
+ * job did not ask for one site.
+ */
+function usesFastPath(
+  ctx: WorkloadContext,
+  request: BrokerRequest,
+  snapshots: readonly SiteSnapshot[],
+): boolean {
+  const max = ctx.settings.maxRecordedCandidates;
+  return (
+    ctx.settings.siteStatsTtlMs > 0 &&
+    max !== null &&
+    snapshots.length > max &&
+    request.requestedSite === null &&
+    Object.isFrozen(snapshots) &&
+    nameRanksOf(snapshots) !== null
+  );
+}
+
+/** What the decision over every site reads: the fast path's input, and the one site the job may ask for. */
+export type EverySiteInput = Omit<RecordedDecisionInput, "maxRecorded"> & { requestedSite: string | null };
+
+/** Brokerage over every site, those left out before scoring recorded with why: the decision untrimmed. */
+export function decideOverEverySite(input: EverySiteInput): BrokerageDecision {
+  const { requestedSite, excludedSites, sites } = input;
   const preExcluded: CandidateVerdict[] = [];
-  const leavesOut = request.requestedSite !== null || request.excludedSites.length > 0;
+  const leavesOut = requestedSite !== null || excludedSites.length > 0;
   const candidates = !leavesOut
-    ? (snapshots as SiteSnapshot[])
-    : snapshots.filter((site) => {
-        if (request.requestedSite && site.name !== request.requestedSite) {
-          preExcluded.push(leftOut(site, "requestedSite", `the job asked for site ${request.requestedSite}`));
+    ? (sites as SiteSnapshot[])
+    : sites.filter((site) => {
+        if (requestedSite && site.name !== requestedSite) {
+          preExcluded.push(leftOutAsNotRequested(site.name, requestedSite));
           return false;
         }
-        if (request.excludedSites.includes(site.name)) {
-          preExcluded.push(leftOut(site, "excluded", "an earlier attempt of this job failed here"));
+        if (excludedSites.includes(site.name)) {
+          preExcluded.push(leftOutAsFailedBefore(site.name));
           return false;
         }
         return true;
       });
-  const needs: JobNeeds = {
+  const decision = broker({
+    job: input.job,
+    sites: candidates,
+    replicas: input.replicas as Record<string, string[]>,
+    nowMs: input.nowMs,
+    config: input.config,
+    random: input.random,
+  });
+  decision.candidates.push(...preExcluded);
+  decision.candidates = inNameOrder(decision.candidates, sites);
+  return decision;
+}
+
+function jobNeedsOf(request: BrokerRequest): JobNeeds {
+  return {
     jobId: request.jobId,
     taskId: request.taskId,
     user: request.user,
@@ -205,50 +221,6 @@ export async function decideAmong(
     ...(request.release ? { release: request.release } : {}),
     inputs: request.inputs.map((f) => ({ lfn: f.lfn, sizeBytes: f.sizeBytes })),
   };
-  const decision: BrokerageDecision = broker({
-    job: needs,
-    sites: candidates,
-    replicas: locations.replicas,
-    nowMs,
-    config: ctx.settings.brokerage,
-    random: jobRandom(request.jobId),
-  });
-  decision.candidates.push(...preExcluded);
-  decision.candidates = inNameOrder(decision.candidates, snapshots);
-  return { decision, locations };
-}
-
-/**
- * Keeps the chosen site, then the best scored, then the excluded (in name
- * order) up to `max` candidates, and counts the rest: what an operator asks
- * "why there" about survives, while the record stays small on a big grid.
- */
-export function trimDecision(decision: BrokerageDecision, max: number | null): BrokerageDecision {
-  if (max === null || decision.candidates.length <= max) return decision;
-  const chosen = decision.candidates.filter((c) => c.site === decision.chosenSite);
-  const room = max - chosen.length;
-  // The best `room` scored, best first, kept by insertion: one pass instead of sorting every site.
-  const best: CandidateVerdict[] = [];
-  const excluded: CandidateVerdict[] = [];
-  for (const c of decision.candidates) {
-    if (c.site === decision.chosenSite) continue;
-    if (c.score === undefined) {
-      if (excluded.length < room) excluded.push(c);
-      continue;
-    }
-    if (room <= 0 || (best.length === room && byScore(c, best[room - 1]!) >= 0)) continue;
-    let i = best.length;
-    while (i > 0 && byScore(c, best[i - 1]!) < 0) i--;
-    best.splice(i, 0, c);
-    if (best.length > room) best.pop();
-  }
-  const kept = [...chosen, ...best, ...excluded].slice(0, max).sort((a, b) => byName(a.site, b.site));
-  return { ...decision, candidates: kept, omittedCandidates: decision.candidates.length - kept.length };
-}
-
-/** Best score first, then name order. */
-function byScore(a: CandidateVerdict, b: CandidateVerdict): number {
-  return (b.score ?? 0) - (a.score ?? 0) || byName(a.site, b.site);
 }
 
 /** Answers a job's `broker.request` with `brokered`: the chosen site, the files to stage there and from where. */
@@ -276,7 +248,7 @@ export function brokerageHandler(ctx: WorkloadContext) {
         site: decision.chosenSite,
         filesToMove,
         waitingFor: [...waiting],
-        decision: trimDecision(decision, ctx.settings.maxRecordedCandidates),
+        decision,
         atMs: nowMs,
       },
       `${effect.effectId}:brokered`,

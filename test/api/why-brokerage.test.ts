@@ -1,8 +1,15 @@
 import { describe, expect, it } from "vitest";
 import type { JobContext } from "../../src/actors/job/schema.js";
-import type { BrokerageDecision, CandidateVerdict } from "../../src/brokerage/types.js";
+import { broker } from "../../src/brokerage/broker.js";
+import {
+  type BrokerageDecision,
+  type CandidateVerdict,
+  resolveBrokerageConfig,
+} from "../../src/brokerage/types.js";
 import type { HistoryEntry } from "../../src/runtime/records.js";
 import { brokerageLines, brokerageOf } from "../../src/server/why.js";
+import { trimDecision } from "../../src/workload/decision-record.js";
+import { job, NOW_MS, site } from "../brokerage/fixtures.js";
 
 const components = {
   load: 1,
@@ -20,7 +27,10 @@ const excluded: CandidateVerdict = {
   components,
 };
 
-function explain(decision: BrokerageDecision) {
+/** A decision as history holds it: of today's shape, or of an older one (a draw listing every site, nothing else). */
+type RecordedDecision = Omit<BrokerageDecision, "draw"> & { draw?: unknown };
+
+function explain(decision: RecordedDecision) {
   const job = { brokerage: { tries: 1 } } as JobContext;
   const history = [{ event: { type: "brokered", decision } }] as unknown as HistoryEntry[];
   const brokerage = brokerageOf(job, history)!;
@@ -28,7 +38,7 @@ function explain(decision: BrokerageDecision) {
 }
 
 describe("why: the brokerage decision in words", () => {
-  it("says a winner came out of a weighted draw, with each candidate's weight and chance", () => {
+  it("says a winner came out of a weighted draw, with each candidate's weight and chance (a draw recorded whole, as before)", () => {
     // SITE-A scored higher than SITE-B, yet SITE-B was drawn: never "SITE-A below SITE-B".
     const { brokerage, lines } = explain({
       jobId: "j",
@@ -66,6 +76,51 @@ describe("why: the brokerage decision in words", () => {
       "  SITE-E: memory: needs 9000 MB",
     ]);
     expect(lines.join("\n")).not.toMatch(/below SITE-B/);
+  });
+
+  it("names how many sites were drawn among and each recorded candidate's exact chance, from a compact record", () => {
+    // 300 sites of varied load, 20 of them offline: the draw is among the 280 eligible, 5 candidates are kept.
+    const sites = Array.from({ length: 300 }, (_, i) =>
+      site(`SITE-${String(i).padStart(3, "0")}`, {
+        status: i % 15 === 7 ? "offline" : "online",
+        stats: { running: (i * 37) % 101, queued: (i * 13) % 17 },
+      }),
+    );
+    const whole = broker({
+      job: job(),
+      sites,
+      nowMs: NOW_MS,
+      random: 0.37,
+      config: resolveBrokerageConfig({ randomTopCandidates: 1000 }),
+    });
+    const trimmed = trimDecision(whole, 5);
+    expect(trimmed.candidates).toHaveLength(5);
+    // The chosen site, the best three others, and the lowest of the draw: not 280 weights.
+    expect(trimmed.draw?.candidates.length).toBeLessThanOrEqual(6);
+    expect(trimmed.draw).toMatchObject({ among: 280, totalWeight: whole.draw!.totalWeight });
+    expect(trimmed.draw!.candidates.at(-1)).toEqual(whole.draw!.candidates.at(-1));
+    const weightSum = whole.draw!.candidates.reduce((sum, c) => sum + c.weight, 0);
+
+    const { brokerage, lines } = explain(trimmed);
+    const fromWhole = explain(whole).brokerage;
+    expect(brokerage.pickedBy).toEqual({ kind: "draw", among: 280 });
+    for (const candidate of brokerage.candidates) {
+      const score = whole.candidates.find((c) => c.site === candidate.site)!.score!;
+      expect(candidate.draw?.weight).toBe(score);
+      expect(candidate.draw?.chance).toBeCloseTo(score / weightSum, 15);
+      // Word for word what the whole record says about the same site.
+      expect(candidate).toEqual(fromWhole.candidates.find((c) => c.site === candidate.site));
+    }
+    const chosen = trimmed.chosenSite!;
+    expect(lines[0]).toBe(
+      `brokerage: ${chosen} was drawn at random among 280 candidates, each weighted by its score`,
+    );
+    expect(lines[1]).toMatch(
+      new RegExp(`^ {2}${chosen}: drawn \\(weight \\S+, chance \\d+\\.\\d% of being drawn\\)$`),
+    );
+    expect(lines.slice(2)).toHaveLength(4);
+    for (const line of lines.slice(2))
+      expect(line).toMatch(/^ {2}SITE-\d{3}: not drawn \(weight \S+, chance \d+\.\d% of being drawn\)$/);
   });
 
   it("says the best score won when there was no draw", () => {

@@ -152,6 +152,8 @@ describe("broker", () => {
     expect(drawn.draw?.candidates.map((c) => c.site).sort()).toEqual(["ALPHA", "BETA", "GAMMA"]);
     const weights = drawn.draw!.candidates.map((c) => c.weight);
     expect(weights).toEqual([...weights].sort((a, b) => b - a));
+    expect(drawn.draw?.among).toBe(3);
+    expect(drawn.draw?.totalWeight).toBeCloseTo(weights[0]! + weights[1]! + weights[2]!, 15);
     expect(broker({ job: job(), sites, nowMs: NOW_MS }).draw).toBeUndefined();
     expect(broker({ job: job(), sites: [site("ALPHA")], nowMs: NOW_MS, random: 0.7 }).draw).toBeUndefined();
     const twoOfThree = resolveBrokerageConfig({ randomTopCandidates: 2 });

@@ -59,3 +59,14 @@ export function job(overrides: Partial<JobNeeds> = {}): JobNeeds {
 export function inputs(count: number, sizeBytes: number, prefix = "f"): JobNeeds["inputs"] {
   return Array.from({ length: count }, (_, i) => ({ lfn: `${prefix}${i}`, sizeBytes }));
 }
+
+/** A deterministic stream of numbers in [0, 1) (mulberry32): randomized tests that replay the same. */
+export function seededStream(seed: number): () => number {
+  let a = seed;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
+  };
+}

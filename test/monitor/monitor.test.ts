@@ -210,6 +210,50 @@ describe.skipIf(!chromiumPath && !inCi)("web monitor in a browser", () => {
     expect(pageErrors).toEqual([]);
   });
 
+  it("states a compact draw on the job page: how many sites were drawn among and each recorded one's chance", async () => {
+    // One candidate recorded of the three drawn among: the count and the total weight come from the record.
+    const sites = ["SITE-A", "SITE-B", "SITE-C"];
+    const fixture = await grid(sites, { grid: { maxRecordedCandidates: 1 } });
+    for (const site of sites) fixture.startPilot(site);
+    await until(() => (fixture.node.dispatcher.connectedPilots().length === 3 ? true : undefined), 20_000);
+    const jobId = "t-compact-0.1";
+    const finished = fixture.node.grid.runtime.waitForTransition({ kind: "job", id: jobId }, (t) =>
+      t.entry.to.startsWith("finished"),
+    );
+    await submit(fixture, { taskId: "t-compact", jobs: 1, payload: { command: ["true"] } });
+    await finished;
+    const view = (await api(fixture.node, `/api/v1/actors/job/${jobId}?history=100`)).body as {
+      history: { event: { type: string; decision?: { draw: { among: number; candidates: unknown[] } } } }[];
+    };
+    const recorded = view.history.find((e) => e.event.type === "brokered")!.event.decision!.draw;
+    // The chosen site and the lowest of the draw at most: fewer than the sites drawn among.
+    expect(recorded.among).toBe(3);
+    expect(recorded.candidates.length).toBeLessThan(3);
+    const why = (await api(fixture.node, `/api/v1/jobs/${jobId}/why`)).body as {
+      summary: string[];
+      brokerage: { pickedBy: unknown; candidates: { site: string; draw: { chance: number } | null }[] };
+    };
+    expect(why.brokerage.pickedBy).toEqual({ kind: "draw", among: 3 });
+    expect(why.brokerage.candidates).toHaveLength(1);
+    const [chosen] = why.brokerage.candidates;
+    // Every site had a weight: the one recorded had less than every chance.
+    expect(chosen!.draw!.chance).toBeGreaterThan(0);
+    expect(chosen!.draw!.chance).toBeLessThan(1);
+
+    const page = await openMonitor(fixture);
+    await page.goto(`${fixture.node.url}/#/job/${jobId}`);
+    await page.locator("#brokerage").waitFor();
+    const headline = why.summary.find((line) => line.startsWith("brokerage: "))!;
+    expect(headline).toMatch(/was drawn at random among 3 candidates, each weighted by its score/);
+    expect(await page.locator("#brokerage-pick").textContent()).toBe(headline.slice("brokerage: ".length));
+    const rows = page.locator("#brokerage tbody tr");
+    expect(await rows.count()).toBe(1);
+    const cells = await rows.first().locator("td").allTextContents();
+    expect(cells[0]).toBe(chosen!.site);
+    expect(cells[3]).toBe(`${(chosen!.draw!.chance * 100).toFixed(1)}%`);
+    expect(pageErrors).toEqual([]);
+  });
+
   it("leads from the dashboard to a failed job's error and log in three clicks, and every page renders", async () => {
     const fixture = await startGrid(["SITE-A", "SITE-B"]);
     const failedId = "t-broken-0.1";

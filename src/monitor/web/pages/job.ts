@@ -1,4 +1,4 @@
-import { drawHeadline, drawOdds, formatChance, isDraw } from "../../brokerage-draw.js";
+import { drawHeadline, drawOdds, drawSize, formatChance, isDraw } from "../../brokerage-draw.js";
 import { lastBrokeredDecision } from "../../brokerage-history.js";
 import { type ActorView, getJson, getText, type HistoryEntry, type JobError } from "../api.js";
 import { storedToken, withToken } from "../auth.js";
@@ -19,7 +19,7 @@ interface Decision {
   filesToMove: string[];
   bytesToMove: number;
   atMs: number;
-  /** The sites the winner was drawn among, each weighted by its score (see `BrokerageDecision.draw`). */
+  /** The weighted draw the winner came out of (see `DrawShape`, `BrokerageDecision.draw`). */
   draw?: unknown;
 }
 
@@ -78,7 +78,7 @@ function timeline(history: HistoryEntry[]): HTMLElement {
 /** How the winner was picked, in the words `panda why` uses. */
 function howPicked(decision: Decision): string {
   if (!decision.chosenSite) return "no site chosen";
-  if (isDraw(decision.draw)) return drawHeadline(decision.chosenSite, decision.draw);
+  if (isDraw(decision.draw)) return drawHeadline(decision.chosenSite, drawSize(decision.draw));
   return `${decision.chosenSite} had the best score`;
 }
 
