@@ -636,8 +636,7 @@ export class CompiledMachine {
       }
       const builtin = (resolved as unknown as { type: string }).type;
       switch (builtin) {
-        case BUILTIN_ASSIGN:
-        {
+        case BUILTIN_ASSIGN: {
           const partial = assignPartial(
             (resolved as unknown as { assignment: unknown }).assignment,
             context,

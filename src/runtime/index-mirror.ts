@@ -94,6 +94,11 @@ export class IndexMirror {
   private readonly counterTotals = new Map<string, number>();
   private readonly listeners = new Set<IndexListener>();
 
+  /** Shards whose indexes and counters are loaded. */
+  get loadedShards(): number {
+    return this.countersByShard.size;
+  }
+
   /** Takes a shard's indexes and counters as the store holds them. */
   load(shard: number, indexes: Map<string, IndexEntry[]>, counters: Map<string, number>): void {
     this.drop(shard);

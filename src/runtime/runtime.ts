@@ -344,6 +344,8 @@ export class Runtime {
    * commit, from any node.
    */
   async readCounters(prefix = ""): Promise<Map<string, number>> {
+    const local = this.localCounters(prefix);
+    if (local) return local;
     const perShard = await Promise.all(
       Array.from({ length: this.shardCount }, (_, shard) => this.store.readCounters(shard)),
     );
@@ -355,6 +357,16 @@ export class Runtime {
     }
     for (const [name, value] of sums) if (value === 0) sums.delete(name);
     return sums;
+  }
+
+  /**
+   * Every shard's counters whose names start with `prefix`, summed, from
+   * this node's memory: null unless it owns every shard (then the mirror
+   * holds them whole, as committed).
+   */
+  localCounters(prefix = ""): Map<string, number> | null {
+    if (!this.ownsAllShards() || this.local.loadedShards !== this.shardCount) return null;
+    return this.local.counters(prefix);
   }
 
   /** True when this node owns every shard: `local` then holds every index and counter whole. */
@@ -408,6 +420,16 @@ export class Runtime {
    * that weigh state, like brokerage, not for a decision an actor arbitrates.
    * The context is shared: callers must not change it.
    */
+  /**
+   * The actor's committed state when this node hosts it in memory, else
+   * undefined: what an inline effect handler may read, synchronously, while
+   * a commit is being planned.
+   */
+  residentState(ref: ActorRef): LiveActor["state"] | undefined {
+    const actor = actorKeyOf(ref);
+    return this.hosts.get(shardOf(actor, this.shardCount))?.committedState(actor)?.state;
+  }
+
   async readState(
     ref: ActorRef,
     options: { resident?: boolean } = {},

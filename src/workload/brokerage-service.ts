@@ -5,8 +5,9 @@ import { broker } from "../brokerage/broker.js";
 import type { BrokerageDecision, CandidateVerdict, JobNeeds, SiteSnapshot } from "../brokerage/types.js";
 import { validate } from "../protocol/codec.js";
 import type { EffectContext } from "../runtime/runtime.js";
+import type { InlineEffectHandler } from "../runtime/shard-host.js";
 import { decideRecorded, type RecordedDecisionInput } from "./brokerage-fast-path.js";
-import { readContext, sendOnce, type WorkloadContext } from "./context.js";
+import { type ContextByKind, readContext, sendOnce, type WorkloadContext } from "./context.js";
 import {
   inNameOrder,
   leftOutAsFailedBefore,
@@ -15,7 +16,7 @@ import {
   trimDecision,
 } from "./decision-record.js";
 import { siteSnapshotOf } from "./site-snapshot.js";
-import { listSites } from "./sites.js";
+import { listSites, type SiteState, sitesInMemory } from "./sites.js";
 
 /** The job's `broker.request` effect, as `src/actors/job/outbound.ts` builds it. */
 const brokerRequestSchema = z.object({
@@ -47,22 +48,33 @@ interface InputLocations {
   notProduced: string[];
 }
 
-async function locateInputs(ctx: WorkloadContext, inputs: JobInputFile[]): Promise<InputLocations> {
+type DatasetContext = ContextByKind["dataset"];
+
+/** The job's inputs per dataset they belong to. */
+function byDataset(inputs: readonly JobInputFile[]): Map<string, JobInputFile[]> {
+  const grouped = new Map<string, JobInputFile[]>();
+  for (const file of inputs) {
+    const files = grouped.get(file.dataset);
+    if (files) files.push(file);
+    else grouped.set(file.dataset, [file]);
+  }
+  return grouped;
+}
+
+/** Where the inputs are, given each of their datasets' state (undefined: no such dataset). */
+function locate(
+  grouped: Map<string, JobInputFile[]>,
+  datasetOf: (name: string) => DatasetContext | undefined,
+): InputLocations {
   const replicas: Record<string, Set<string>> = {};
   const notProduced: string[] = [];
-  const byDataset = new Map<string, JobInputFile[]>();
-  for (const file of inputs) {
-    const files = byDataset.get(file.dataset);
-    if (files) files.push(file);
-    else byDataset.set(file.dataset, [file]);
-  }
-  for (const [name, files] of byDataset) {
-    const dataset = await readContext(ctx, "dataset", name, { resident: true });
+  for (const [name, files] of grouped) {
+    const dataset = datasetOf(name);
     // The sites holding each wanted file, in the dataset's site order: one pass over its replica lists
     // instead of a set per site of every file (a task's dataset has hundreds of files, a job reads few).
     const wanted = new Set(files.map((f) => f.lfn));
     const holdersOf = new Map<string, string[]>();
-    for (const [site, lfns] of Object.entries(dataset?.context.replicas ?? {})) {
+    for (const [site, lfns] of Object.entries(dataset?.replicas ?? {})) {
       for (const lfn of lfns) {
         if (!wanted.has(lfn)) continue;
         const holders = holdersOf.get(lfn);
@@ -72,7 +84,7 @@ async function locateInputs(ctx: WorkloadContext, inputs: JobInputFile[]): Promi
     }
     for (const file of files) {
       const holders = holdersOf.get(file.lfn) ?? [];
-      if (!dataset?.context.files[file.lfn] || holders.length === 0) {
+      if (!dataset?.files[file.lfn] || holders.length === 0) {
         notProduced.push(file.lfn);
         continue;
       }
@@ -88,6 +100,31 @@ async function locateInputs(ctx: WorkloadContext, inputs: JobInputFile[]): Promi
   };
 }
 
+async function locateInputs(ctx: WorkloadContext, inputs: JobInputFile[]): Promise<InputLocations> {
+  const grouped = byDataset(inputs);
+  const datasets = new Map<string, DatasetContext | undefined>();
+  for (const name of grouped.keys()) {
+    datasets.set(name, (await readContext(ctx, "dataset", name, { resident: true }))?.context);
+  }
+  return locate(grouped, (name) => datasets.get(name));
+}
+
+/**
+ * `locateInputs` from this node's memory alone: null when a dataset the job
+ * reads is not resident here (its state would take a read).
+ */
+function locateResidentInputs(ctx: WorkloadContext, inputs: JobInputFile[]): InputLocations | null {
+  if (inputs.length === 0) return { replicas: {}, notProduced: [] };
+  const grouped = byDataset(inputs);
+  const datasets = new Map<string, DatasetContext>();
+  for (const name of grouped.keys()) {
+    const state = ctx.runtime.residentState(refs.dataset(name));
+    if (!state) return null;
+    datasets.set(name, state.context as DatasetContext);
+  }
+  return locate(grouped, (name) => datasets.get(name));
+}
+
 /** A stable number in [0, 1) per job: spreads equal jobs over the best sites, the same way on every run. */
 function jobRandom(jobId: string): number {
   let hash = 0x811c9dc5;
@@ -95,8 +132,64 @@ function jobRandom(jobId: string): number {
   return (hash >>> 0) / 2 ** 32;
 }
 
-/** The last read of every site, per grid, for `siteStatsTtlMs`. */
-const statsCache = new WeakMap<WorkloadContext, { atMs: number; snapshots: readonly SiteSnapshot[] }>();
+/**
+ * The last read of every site, per grid, for `siteStatsTtlMs`; and the
+ * names of the sites it found, which a read from memory goes by.
+ */
+const statsCache = new WeakMap<
+  WorkloadContext,
+  { atMs: number; snapshots: readonly SiteSnapshot[] | null; names: readonly string[] }
+>();
+
+/** The cached read of the sites if it is younger than `siteStatsTtlMs` at `nowMs`, else null. */
+function freshSnapshots(ctx: WorkloadContext, nowMs: number): readonly SiteSnapshot[] | null {
+  const ttlMs = ctx.settings.siteStatsTtlMs;
+  const cached = statsCache.get(ctx);
+  if (ttlMs > 0 && cached?.snapshots && nowMs >= cached.atMs && nowMs - cached.atMs < ttlMs)
+    return cached.snapshots;
+  return null;
+}
+
+/**
+ * Drops the cached read of the sites: a site changed its status (or came to
+ * be: `added`), which brokerage must not wait `siteStatsTtlMs` to see. A
+ * node hears of the sites it hosts; the others' changes reach it when its
+ * read expires.
+ */
+export function forgetSiteSnapshots(ctx: WorkloadContext, added: boolean): void {
+  const cached = statsCache.get(ctx);
+  if (!cached) return;
+  if (added) statsCache.delete(ctx);
+  else cached.snapshots = null;
+}
+
+function cache(ctx: WorkloadContext, nowMs: number, snapshots: readonly SiteSnapshot[]): void {
+  if (ctx.settings.siteStatsTtlMs > 0)
+    statsCache.set(ctx, { atMs: nowMs, snapshots, names: snapshots.map((s) => s.name) });
+}
+
+/** Frozen: every decision until the next read shares them (and brokerage checks the list once). */
+function snapshotsOf(ctx: WorkloadContext, sites: SiteState[], nowMs: number): readonly SiteSnapshot[] {
+  return Object.freeze(
+    sites.map((site) => Object.freeze(siteSnapshotOf(site, ctx.connectedPilots(site.name), nowMs))),
+  );
+}
+
+/**
+ * A new read of the sites from this node's memory, when it holds all of
+ * them and every shard's counters (a single node does): no I/O, so an
+ * inline decision may make it. Null otherwise, or before a first read from
+ * the store has named the sites.
+ */
+function snapshotsInMemory(ctx: WorkloadContext, nowMs: number): readonly SiteSnapshot[] | null {
+  const names = statsCache.get(ctx)?.names;
+  if (!names) return null;
+  const sites = sitesInMemory(ctx, names);
+  if (!sites) return null;
+  const snapshots = snapshotsOf(ctx, sites, nowMs);
+  cache(ctx, nowMs, snapshots);
+  return snapshots;
+}
 
 /**
  * What brokerage knows of every site. With `siteStatsTtlMs` > 0 a read is
@@ -105,35 +198,41 @@ const statsCache = new WeakMap<WorkloadContext, { atMs: number; snapshots: reado
  * site for every job would cost more than the decision.
  */
 async function siteSnapshots(ctx: WorkloadContext, nowMs: number): Promise<readonly SiteSnapshot[]> {
-  const ttlMs = ctx.settings.siteStatsTtlMs;
-  const cached = statsCache.get(ctx);
-  if (ttlMs > 0 && cached && nowMs >= cached.atMs && nowMs - cached.atMs < ttlMs) return cached.snapshots;
+  const known = freshSnapshots(ctx, nowMs) ?? snapshotsInMemory(ctx, nowMs);
+  if (known) return known;
   const sites = await listSites(ctx, { liveJobsMaxAgeMs: ctx.settings.liveJobsMaxAgeMs });
-  // Frozen: every decision until the next read shares them (and brokerage checks the list once).
-  const snapshots = Object.freeze(
-    sites.map((site) => Object.freeze(siteSnapshotOf(site, ctx.connectedPilots(site.name), nowMs))),
-  );
-  if (ttlMs > 0) statsCache.set(ctx, { atMs: nowMs, snapshots });
+  const snapshots = snapshotsOf(ctx, sites, nowMs);
+  cache(ctx, nowMs, snapshots);
   return snapshots;
+}
+
+/**
+ * Reads the sites for brokerage ahead of the first job (when reads are kept
+ * at all), so that jobs are brokered inline from the start.
+ */
+export async function primeSiteSnapshots(ctx: WorkloadContext): Promise<void> {
+  if (ctx.settings.siteStatsTtlMs > 0) await siteSnapshots(ctx, ctx.runtime.clock.nowMs());
 }
 
 /** Runs brokerage for one job over every site (see `decideAmong`). */
 export async function decide(ctx: WorkloadContext, request: BrokerRequest, nowMs: number) {
-  return decideAmong(ctx, request, nowMs, await siteSnapshots(ctx, nowMs));
+  const snapshots = await siteSnapshots(ctx, nowMs);
+  const locations = await locateInputs(ctx, request.inputs);
+  return { decision: decideAmong(ctx, request, nowMs, snapshots, locations), locations };
 }
 
 /**
- * `decide` over a given read of the sites (every decision between two reads
- * shares it): the decision as the job's history records it, trimmed to
- * `maxRecordedCandidates`.
+ * The decision for one job over a given read of the sites (every decision
+ * between two reads shares it) and its inputs' locations, as the job's
+ * history records it: trimmed to `maxRecordedCandidates`.
  */
-export async function decideAmong(
+export function decideAmong(
   ctx: WorkloadContext,
   request: BrokerRequest,
   nowMs: number,
   snapshots: readonly SiteSnapshot[],
-) {
-  const locations = await locateInputs(ctx, request.inputs);
+  locations: InputLocations,
+): BrokerageDecision {
   const input = {
     job: jobNeedsOf(request),
     sites: snapshots,
@@ -144,10 +243,9 @@ export async function decideAmong(
     random: jobRandom(request.jobId),
   };
   const max = ctx.settings.maxRecordedCandidates;
-  const decision = usesFastPath(ctx, request, snapshots)
+  return usesFastPath(ctx, request, snapshots)
     ? decideRecorded({ ...input, maxRecorded: max! })
     : trimDecision(decideOverEverySite({ ...input, requestedSite: request.requestedSite }), max);
-  return { decision, locations };
 }
 
 /**
@@ -223,35 +321,71 @@ function jobNeedsOf(request: BrokerRequest): JobNeeds {
   };
 }
 
-/** Answers a job's `broker.request` with `brokered`: the chosen site, the files to stage there and from where. */
+/** The job's `brokered` event for a decision: the chosen site, the files to stage there and from where. */
+function brokeredEvent(
+  request: BrokerRequest,
+  decision: BrokerageDecision,
+  locations: InputLocations,
+  nowMs: number,
+) {
+  const waiting = new Set(locations.notProduced);
+  const filesToMove = decision.chosenSite
+    ? request.inputs
+        .filter((f) => decision.filesToMove.includes(f.lfn) && !waiting.has(f.lfn))
+        .map((f) => {
+          const sources = Object.keys(locations.replicas)
+            .filter((site) => site !== decision.chosenSite && locations.replicas[site]?.includes(f.lfn))
+            .sort();
+          return { lfn: f.lfn, sizeBytes: f.sizeBytes, checksum: f.checksum, sourceSite: sources[0]! };
+        })
+    : [];
+  return {
+    type: "brokered",
+    site: decision.chosenSite,
+    filesToMove,
+    waitingFor: [...waiting],
+    decision,
+    atMs: nowMs,
+  };
+}
+
+/**
+ * Answers a job's `broker.request` with `brokered`, after the commit that
+ * asked (the durable path: the request waits in the outbox). Reads the sites
+ * when the cached read is stale, which lets the requests after it be
+ * answered inline.
+ */
 export function brokerageHandler(ctx: WorkloadContext) {
   return async (data: unknown, effect: EffectContext): Promise<void> => {
     const request = validate(brokerRequestSchema, data, "broker.request");
     const nowMs = ctx.runtime.clock.nowMs();
     const { decision, locations } = await decide(ctx, request, nowMs);
-    const waiting = new Set(locations.notProduced);
-    const filesToMove = decision.chosenSite
-      ? request.inputs
-          .filter((f) => decision.filesToMove.includes(f.lfn) && !waiting.has(f.lfn))
-          .map((f) => {
-            const sources = Object.keys(locations.replicas)
-              .filter((site) => site !== decision.chosenSite && locations.replicas[site]?.includes(f.lfn))
-              .sort();
-            return { lfn: f.lfn, sizeBytes: f.sizeBytes, checksum: f.checksum, sourceSite: sources[0]! };
-          })
-      : [];
     await sendOnce(
       ctx,
       refs.job(request.jobId),
-      {
-        type: "brokered",
-        site: decision.chosenSite,
-        filesToMove,
-        waitingFor: [...waiting],
-        decision,
-        atMs: nowMs,
-      },
+      brokeredEvent(request, decision, locations, nowMs),
       `${effect.effectId}:brokered`,
     );
+  };
+}
+
+/**
+ * Answers a job's `broker.request` inline, in the commit that asks: when the
+ * read of the sites is fresh (younger than `siteStatsTtlMs`) or can be made
+ * from memory, and the datasets of the job's inputs are in this node's
+ * memory, the decision needs no I/O, and the job's creation, its brokerage
+ * and what follows from it (its activation, its binding to a waiting pilot)
+ * commit as one record. Else the request takes the durable path. The
+ * request was built by the job's own machine in this process: trusted.
+ */
+export function brokerageInline(ctx: WorkloadContext): InlineEffectHandler {
+  return (data, { nowMs }) => {
+    const snapshots = freshSnapshots(ctx, nowMs) ?? snapshotsInMemory(ctx, nowMs);
+    if (!snapshots) return { handled: false };
+    const request = data as BrokerRequest;
+    const locations = locateResidentInputs(ctx, request.inputs);
+    if (!locations) return { handled: false };
+    const decision = decideAmong(ctx, request, nowMs, snapshots, locations);
+    return { handled: true, events: [brokeredEvent(request, decision, locations, nowMs)] };
   };
 }

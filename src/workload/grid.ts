@@ -9,6 +9,7 @@ import type { TimerHandle } from "../runtime/clock.js";
 import { KindRegistry } from "../runtime/kinds.js";
 import { type Logger, silentLogger } from "../runtime/logger.js";
 import { Runtime, type RuntimeOptions } from "../runtime/runtime.js";
+import type { CommittedTransition } from "../runtime/shard-host.js";
 import type { QueueIndex } from "../store/queue-index.js";
 import type { Store } from "../store/types.js";
 import { DirectoryStorageElement } from "../transfer/directory-storage-element.js";
@@ -19,7 +20,12 @@ import {
   TransferAgentConfigSchema,
   type TransferEvents,
 } from "../transfer/transfer-agent.js";
-import { brokerageHandler } from "./brokerage-service.js";
+import {
+  brokerageHandler,
+  brokerageInline,
+  forgetSiteSnapshots,
+  primeSiteSnapshots,
+} from "./brokerage-service.js";
 import type { WorkloadContext } from "./context.js";
 import { type FileToPut, putFiles } from "./datasets.js";
 import { type QueueEntry, QueueService, type ThreadOffer } from "./queue-service.js";
@@ -34,8 +40,13 @@ export const gridConfigSchema = z.object({
   maxActiveJobsPerUser: z.number().int().positive().default(10_000),
   /** Candidate sites kept in each job's brokerage decision; null keeps all. */
   maxRecordedCandidates: z.number().int().positive().nullable().default(null),
-  /** How long brokerage reuses its read of the sites' statistics; 0 reads them for every decision. */
-  siteStatsTtlMs: z.number().int().nonnegative().default(0),
+  /**
+   * How long brokerage reuses its read of the sites' statistics (a site's
+   * change of status or pilots on this node drops it at once); 0 reads them
+   * for every decision. While a read is fresh, a job is brokered inline, in
+   * its creation's commit (docs/workload.md).
+   */
+  siteStatsTtlMs: z.number().int().nonnegative().default(1_000),
   /** How old the live-job counts brokerage weighs sites by may be; site status and failures are read fresh. */
   liveJobsMaxAgeMs: z.number().int().nonnegative().default(500),
   /** How often throttled jobs are released against the quota from the committed counts (see `QueueService.sweep`). */
@@ -111,7 +122,17 @@ export class Grid {
     transferService.attach(this.transfers);
     const queues = new QueueService(this.ctx);
     this.queues = queues;
-    this.runtime.onEffect("broker.request", brokerageHandler(this.ctx));
+    this.runtime.onEffect("broker.request", brokerageHandler(this.ctx), {
+      inline: brokerageInline(this.ctx),
+    });
+    this.runtime.onTransitions((transitions) => {
+      for (const t of transitions) {
+        if (t.actor.startsWith("site/") && changesWhatBrokerageSees(t)) {
+          forgetSiteSnapshots(this.ctx, t.entry.event.type === "create");
+          return;
+        }
+      }
+    });
     this.runtime.onEffect("transfer.start", transferService.start);
     this.runtime.onEffect("transfer.cancel", transferService.cancel);
     this.runtime.onEffect("queue.add", queues.add, { inline: queues.admit });
@@ -146,6 +167,7 @@ export class Grid {
     this.scheduleQuotaSweep();
     const atMs = this.runtime.clock.nowMs();
     for (const site of this.config.sites) await ensureSite(this.ctx, { ...site, atMs });
+    await primeSiteSnapshots(this.ctx);
   }
 
   async stop(): Promise<void> {
@@ -172,4 +194,11 @@ export class Grid {
   putFiles(dataset: string, site: string, files: FileToPut[]) {
     return putFiles(this.ctx, dataset, site, files);
   }
+}
+
+/** Site events that change more than its statistics: brokerage should not wait for its next read to see them. */
+const SITE_EVENTS_BROKERAGE_WAITS_FOR = new Set(["create", "setStatus", "pilots.provisioned", "pilot.seen"]);
+
+function changesWhatBrokerageSees(t: CommittedTransition): boolean {
+  return t.entry.from !== t.entry.to || SITE_EVENTS_BROKERAGE_WAITS_FOR.has(t.entry.event.type);
 }

@@ -62,8 +62,13 @@ export function liveJobsBySite(
 }
 
 async function readLiveJobs(ctx: Pick<WorkloadContext, "runtime">): Promise<Map<string, LiveJobs>> {
+  return liveJobsOf(await ctx.runtime.readCounters("jobs:"));
+}
+
+/** Live jobs per site and state from the `jobs:` counters. */
+function liveJobsOf(counters: Map<string, number>): Map<string, LiveJobs> {
   const bySite = new Map<string, LiveJobs>();
-  for (const [name, count] of await ctx.runtime.readCounters("jobs:")) {
+  for (const [name, count] of counters) {
     const parsed = parseSiteJobsCounter(name);
     if (!parsed) continue;
     const jobs = bySite.get(parsed.site) ?? {};
@@ -80,6 +85,28 @@ export async function readSite(
 ): Promise<SiteState | null> {
   const [site, live] = await Promise.all([readContext(ctx, "site", name), liveJobsBySite(ctx)]);
   return site ? { ...site.context, jobs: live.get(name) ?? {} } : null;
+}
+
+/**
+ * Every site as `listSites` reads it, from this node's memory alone: null
+ * unless it owns every shard (the counters are whole here) and holds each of
+ * `names`' actors. No I/O, so code planning a commit may call it.
+ */
+export function sitesInMemory(
+  ctx: Pick<WorkloadContext, "runtime">,
+  names: readonly string[],
+): SiteState[] | null {
+  const counters = ctx.runtime.localCounters("jobs:");
+  if (!counters) return null;
+  const live = liveJobsOf(counters);
+  const sites: SiteState[] = [];
+  for (const name of names) {
+    const state = ctx.runtime.residentState(refs.site(name));
+    if (!state) return null;
+    const context = state.context as SiteContext;
+    sites.push({ ...context, jobs: live.get(context.name) ?? {} });
+  }
+  return sites;
 }
 
 async function readSites(ctx: WorkloadContext, liveJobsMaxAgeMs: number): Promise<SiteState[]> {
