@@ -19,7 +19,7 @@
  * PANDA_VERIFY_MACHINES is set, as the test suite does.
  */
 
-import { type AnyStateMachine, assign, cancel, type EventObject, raise } from "xstate";
+import { type AnyStateMachine, cancel, type EventObject, raise } from "xstate";
 
 export type StateValue = string | { [key: string]: StateValue };
 
@@ -141,6 +141,11 @@ class CompiledState implements MachineState {
   }
 }
 
+/** An `enqueue.assign(...)` of an enqueueActions collect, applied by `run` as xstate applies an assign. */
+class EnqueuedAssign {
+  constructor(readonly assignment: unknown) {}
+}
+
 /** Why a machine was not compiled: it uses a construct outside the hosted subset. */
 export class NotCompilable extends Error {
   override readonly name = "NotCompilable";
@@ -207,10 +212,12 @@ export class CompiledMachine {
       this.collecting!.actions.push(action);
     },
     {
-      // The same action objects xstate's enqueue makes, resolved like any other.
+      // A light stand-in for the assign action xstate's enqueue makes (a function object with four
+      // members, one per call); `run` applies it the same way.
       assign: (assignment: unknown) => {
-        this.collecting!.actions.push(assign(assignment as never));
+        this.collecting!.actions.push(new EnqueuedAssign(assignment) as unknown as Action);
       },
+      // The same action objects xstate's enqueue makes, resolved like any other.
       cancel: (sendId: unknown) => {
         this.collecting!.actions.push(cancel(sendId as never));
       },
@@ -605,6 +612,18 @@ export class CompiledMachine {
     return new CompiledState(plan.leaf, context, "done", undefined);
   }
 
+  /**
+   * An assign: its partial over the context, on the microstep's own copy
+   * (see `draft`), made by the microstep's first assign.
+   */
+  private applyAssign(assignment: unknown, context: unknown, event: EventObject, params: unknown): unknown {
+    const partial = assignPartial(assignment, context, event, params, this.scope);
+    if (context === this.draft) return Object.assign(context as object, partial);
+    // A spread makes the same own properties in the same order as xstate's Object.assign({}, ...), faster.
+    this.draft = { ...(context as object), ...partial };
+    return this.draft;
+  }
+
   /** Resolves actions in order; assigns produce a new context each, as in xstate. */
   private run(
     list: readonly Action[],
@@ -614,6 +633,10 @@ export class CompiledMachine {
     internal: EventObject[],
   ): unknown {
     for (const action of list) {
+      if (action instanceof EnqueuedAssign) {
+        context = this.applyAssign(action.assignment, context, event, undefined);
+        continue;
+      }
       const isInline = typeof action === "function";
       const type = isInline
         ? undefined
@@ -636,23 +659,14 @@ export class CompiledMachine {
       }
       const builtin = (resolved as unknown as { type: string }).type;
       switch (builtin) {
-        case BUILTIN_ASSIGN: {
-          const partial = assignPartial(
+        case BUILTIN_ASSIGN:
+          context = this.applyAssign(
             (resolved as unknown as { assignment: unknown }).assignment,
             context,
             event,
             params,
-            this.scope,
           );
-          if (context === this.draft) {
-            Object.assign(context as object, partial);
-          } else {
-            // A spread makes the same own properties in the same order as xstate's Object.assign({}, ...), faster.
-            context = { ...(context as object), ...partial };
-            this.draft = context as object;
-          }
           break;
-        }
         case BUILTIN_ENQUEUE: {
           const enqueued = this.collect(
             (resolved as unknown as { collect: AnyFn }).collect,

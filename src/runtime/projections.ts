@@ -9,10 +9,22 @@ import type { KindDefinition, Projection } from "./kinds.js";
 
 const NOTHING: Projection = { index: [], counters: [] };
 
+/**
+ * Projections by the state object they were computed from: the state a
+ * record leaves is the state the actor's next record starts from, so each
+ * state is projected once, not twice. States are never changed in place.
+ */
+const projected = new WeakMap<MachineState, Projection>();
+
 /** What `state` of actor `id` contributes, or nothing for an actor that does not exist. */
 export function projectionOf(definition: KindDefinition, state: MachineState | null, id: string): Projection {
   if (!state || !definition.projections) return NOTHING;
-  return definition.projections.of(state, id);
+  let projection = projected.get(state);
+  if (!projection) {
+    projection = definition.projections.of(state, id);
+    projected.set(state, projection);
+  }
+  return projection;
 }
 
 /** Index changes and counter deltas that take a shard from `before` to `after` for one actor. */

@@ -27,7 +27,7 @@ import {
   ShardHost,
   type ShardHostConfig,
 } from "./shard-host.js";
-import { type LiveActor, restore } from "./step.js";
+import { checkEventSchema, type LiveActor, restore } from "./step.js";
 
 export interface RuntimeOptions {
   store: Store;
@@ -297,25 +297,17 @@ export class Runtime {
    * it resolves once the transition is committed; elsewhere once the event is
    * durably queued for the owner. A refused event rejects with a RuntimeError.
    */
-  async send(ref: ActorRef, event: unknown, options: SendOptions = {}): Promise<SendResult> {
-    const actor = actorKeyOf(ref);
-    const definition = this.registry.get(ref.kind);
+  send(ref: ActorRef, event: unknown, options: SendOptions = {}): Promise<SendResult> {
+    // Not async: a local send is one promise, settled by the commit (an async function wraps it in another).
+    let actor: ActorKey;
     let parsed: AnyEvent;
     try {
-      parsed = options.trusted ? (event as AnyEvent) : parseEvent(event);
+      actor = actorKeyOf(ref);
+      parsed = this.checkedEvent(ref, actor, event, options);
     } catch (err) {
-      throw new RuntimeError("BAD_EVENT", `event for ${actor}: ${(err as Error).message}`);
+      return Promise.reject(err);
     }
-    if (definition.eventSchema && !options.trusted && !parsed.type.startsWith("xstate.")) {
-      const check = definition.eventSchema.safeParse(parsed);
-      if (!check.success) {
-        const detail = check.error.issues
-          .map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`)
-          .join("; ");
-        throw new RuntimeError("BAD_EVENT", `bad ${parsed.type} event for ${actor}: ${detail}`);
-      }
-    }
-    if (!this.running) throw new RuntimeError("STOPPED", "runtime is not running");
+    if (!this.running) return Promise.reject(new RuntimeError("STOPPED", "runtime is not running"));
     const shard = shardOf(actor, this.shardCount);
     const cause = options.cause ?? "send";
     const host = this.hosts.get(shard);
@@ -333,8 +325,31 @@ export class Runtime {
         });
       });
     }
-    const eventId = options.eventId ?? randomUUID();
-    await this.inboxAppends.add(shard, { eventId, payload: encode({ a: actor, e: parsed, c: cause }) });
+    return this.sendThroughInbox(shard, actor, parsed, cause, options.eventId ?? randomUUID());
+  }
+
+  /** The event as the actor's kind accepts it from outside (trusted events as they are). */
+  private checkedEvent(ref: ActorRef, actor: ActorKey, event: unknown, options: SendOptions): AnyEvent {
+    const definition = this.registry.get(ref.kind);
+    let parsed: AnyEvent;
+    try {
+      parsed = options.trusted ? (event as AnyEvent) : parseEvent(event);
+    } catch (err) {
+      throw new RuntimeError("BAD_EVENT", `event for ${actor}: ${(err as Error).message}`);
+    }
+    if (!options.trusted) checkEventSchema(definition, actor, parsed);
+    return parsed;
+  }
+
+  /** A send to a shard another node owns: appended to its inbox, for its owner to apply. */
+  private async sendThroughInbox(
+    shard: number,
+    actor: ActorKey,
+    event: AnyEvent,
+    cause: string,
+    eventId: string,
+  ): Promise<SendResult> {
+    await this.inboxAppends.add(shard, { eventId, payload: encode({ a: actor, e: event, c: cause }) });
     return { outcome: "queued" };
   }
 

@@ -4,6 +4,7 @@ import type {
   CommitBatch,
   CommitOutcome,
   CommitRecord,
+  CounterDelta,
   DeliveryAck,
   Fence,
   IndexOp,
@@ -860,6 +861,8 @@ interface PlannedRecord {
   steps: PlannedStep[];
 }
 
+const NO_TIMERS: ReadonlyMap<string, TimerEntry | "cancel"> = new Map();
+
 function deliveryKey(ack: DeliveryAck): string {
   return ack.kind === "inbox" ? `inbox:${ack.eventId}` : `timer:${ack.timerKey}`;
 }
@@ -872,13 +875,14 @@ function deliveryKey(ack: DeliveryAck): string {
 class RecordBuilder {
   private readonly steps: PlannedStep[] = [];
   private readonly history: Buffer[] = [];
-  private readonly timers = new Map<string, TimerEntry | "cancel">();
+  // Made when a step needs them: most records arm no timer and count nothing.
+  private timers: Map<string, TimerEntry | "cancel"> | null = null;
   private readonly outbox: CommitRecord["outbox"] = [];
-  private readonly counters = new Map<string, number>();
+  private counters: Map<string, number> | null = null;
   private readonly dedupeIds: string[] = [];
   private readonly acks: DeliveryAck[] = [];
-  /** The record's dedupe ids, inbox entries and timers, for `accepts`. */
-  private readonly deliveries = new Set<string>();
+  /** The record's dedupe ids, inbox entries and timers, for `accepts` (made with the second of them). */
+  private deliveries: Set<string> | null = null;
   private versionStep = 0;
   private last: { definition: KindDefinition; live: LiveActor } | null = null;
 
@@ -892,8 +896,19 @@ class RecordBuilder {
 
   /** A second event with a dedupe id or delivery the record holds already must be decided on its own. */
   accepts(delivery: Delivery): boolean {
-    if (delivery.dedupe && this.deliveries.has(`dedupe:${delivery.eventId}`)) return false;
-    return !delivery.ack || !this.deliveries.has(deliveryKey(delivery.ack));
+    if (this.dedupeIds.length + this.acks.length === 0) return true;
+    const deliveries = this.knownDeliveries();
+    if (delivery.dedupe && deliveries.has(`dedupe:${delivery.eventId}`)) return false;
+    return !delivery.ack || !deliveries.has(deliveryKey(delivery.ack));
+  }
+
+  private knownDeliveries(): Set<string> {
+    if (!this.deliveries) {
+      this.deliveries = new Set();
+      for (const id of this.dedupeIds) this.deliveries.add(`dedupe:${id}`);
+      for (const ack of this.acks) this.deliveries.add(deliveryKey(ack));
+    }
+    return this.deliveries;
   }
 
   add(planned: PlannedStep, definition: KindDefinition | null): void {
@@ -902,22 +917,31 @@ class RecordBuilder {
     this.history.push(encodeHistoryEntry(planned.history));
     if (delivery.dedupe) {
       this.dedupeIds.push(delivery.eventId);
-      this.deliveries.add(`dedupe:${delivery.eventId}`);
+      this.deliveries?.add(`dedupe:${delivery.eventId}`);
     }
     if (delivery.ack) {
       this.acks.push(delivery.ack);
-      this.deliveries.add(deliveryKey(delivery.ack));
+      this.deliveries?.add(deliveryKey(delivery.ack));
     }
     if (!result || result.refusal || !result.next || !definition) return;
     this.versionStep++;
     this.last = { definition, live: result.next };
-    for (const key of result.timerCancels) this.timers.set(key, "cancel");
-    for (const timer of result.timerAdds) this.timers.set(timer.timerKey, timer);
+    if (result.timerCancels.length + result.timerAdds.length > 0) {
+      this.timers ??= new Map();
+      const timers = this.timers;
+      for (const key of result.timerCancels) timers.set(key, "cancel");
+      for (const timer of result.timerAdds) timers.set(timer.timerKey, timer);
+    }
     for (const effect of result.effects) {
       this.outbox.push({ effectId: effect.id, payload: encodeEffectPayload(effect) });
     }
-    for (const { name, delta } of result.counters)
-      this.counters.set(name, (this.counters.get(name) ?? 0) + delta);
+    if (result.counters.length > 0) this.count(result.counters);
+  }
+
+  private count(deltas: readonly CounterDelta[]): void {
+    this.counters ??= new Map();
+    const counters = this.counters;
+    for (const { name, delta } of deltas) counters.set(name, (counters.get(name) ?? 0) + delta);
   }
 
   build(): PlannedRecord {
@@ -930,10 +954,9 @@ class RecordBuilder {
         projectionOf(definition, live.state, id),
       );
       index = changes.index;
-      for (const { name, delta } of changes.counters)
-        this.counters.set(name, (this.counters.get(name) ?? 0) + delta);
+      if (changes.counters.length > 0) this.count(changes.counters);
     }
-    const { timerAdds, timerCancels, counters } = netChanges(this.timers, this.counters);
+    const { timerAdds, timerCancels, counters } = netChanges(this.timers ?? NO_TIMERS, this.counters);
     const parts = this.last ? encodeSnapshotParts(this.last.definition, this.last.live) : null;
     const record: CommitRecord = {
       actor: this.actor,

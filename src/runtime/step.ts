@@ -73,15 +73,7 @@ export function step(input: StepInput): StepResult {
   const runner = runnerOf(definition.machine);
   let computed: MachineStep | null = null;
   try {
-    if (definition.eventSchema && !input.trusted && !event.type.startsWith("xstate.")) {
-      const parsed = definition.eventSchema.safeParse(event);
-      if (!parsed.success) {
-        const detail = parsed.error.issues
-          .map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`)
-          .join("; ");
-        throw new RuntimeError("BAD_EVENT", `bad ${event.type} event for ${input.actor}: ${detail}`);
-      }
-    }
+    if (!input.trusted) checkEventSchema(definition, input.actor, event);
     if (!current) {
       if (event.type !== createEvent) {
         throw new RuntimeError(
@@ -169,6 +161,15 @@ export function step(input: StepInput): StepResult {
     history,
     ...sorted,
   };
+}
+
+/** Throws BAD_EVENT, naming each wrong field, for an event the kind's schema refuses. */
+export function checkEventSchema(definition: KindDefinition, actor: ActorKey, event: AnyEvent): void {
+  if (!definition.eventSchema || event.type.startsWith("xstate.")) return;
+  const parsed = definition.eventSchema.safeParse(event);
+  if (parsed.success) return;
+  const detail = parsed.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; ");
+  throw new RuntimeError("BAD_EVENT", `bad ${event.type} event for ${actor}: ${detail}`);
 }
 
 /** A create event as its history entry keeps it when its input is the actor's constants: `input` says so. */
