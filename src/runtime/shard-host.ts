@@ -16,7 +16,7 @@ import type { Clock, TimerHandle } from "./clock.js";
 import type { MachineState } from "./compiled-machine.js";
 import { RuntimeError } from "./errors.js";
 import type { IndexMirror } from "./index-mirror.js";
-import type { KindDefinition, KindRegistry } from "./kinds.js";
+import { DEFAULT_CREATE_EVENT, type KindDefinition, type KindRegistry } from "./kinds.js";
 import type { Logger } from "./logger.js";
 import { ProjectionTotals, projectionChanges, projectionOf } from "./projections.js";
 import {
@@ -388,11 +388,31 @@ export class ShardHost {
     }
   }
 
-  private async loadSlots(actors: ActorKey[]): Promise<void> {
-    const missing = [...new Set(actors)].filter((a) => !this.slots.has(a));
-    if (missing.length === 0) return;
-    const stored = await this.deps.store.loadActors(this.shard, missing);
+  /**
+   * Makes a slot for every actor of the batch that has none. An actor whose
+   * first event here is its create, tried for the first time, is taken to be
+   * new without a read: its record expects version 0, so if it does exist
+   * the commit says conflict, and the retry reads it (and refuses the create).
+   * A job's creation then costs no read before its commit.
+   */
+  private async loadSlots(batch: readonly Delivery[]): Promise<ActorKey[]> {
     const nowMs = this.deps.clock.nowMs();
+    const missing: ActorKey[] = [];
+    const assumed: ActorKey[] = [];
+    const seen = new Set<ActorKey>();
+    for (const { actor, event, attempts } of batch) {
+      if (seen.has(actor)) continue;
+      seen.add(actor);
+      if (this.slots.has(actor)) continue;
+      if (attempts === 0 && event.type === this.createEventOf(actor)) {
+        this.slots.set(actor, { live: null, broken: null, lastUsedMs: nowMs });
+        assumed.push(actor);
+      } else {
+        missing.push(actor);
+      }
+    }
+    if (missing.length === 0) return assumed;
+    const stored = await this.deps.store.loadActors(this.shard, missing);
     missing.forEach((actor, i) => {
       const record = stored[i] ?? null;
       const slot: Slot = { live: null, broken: null, lastUsedMs: nowMs };
@@ -408,6 +428,18 @@ export class ShardHost {
       }
       this.slots.set(actor, slot);
     });
+    return assumed;
+  }
+
+  /** Slots taken to be new that no commit filled: the store was not asked, so they are not known absent. */
+  private forgetAssumed(assumed: readonly ActorKey[]): void {
+    for (const actor of assumed) if (this.slots.get(actor)?.live === null) this.slots.delete(actor);
+  }
+
+  private createEventOf(actor: ActorKey): string {
+    const kind = parseActorKey(actor).kind;
+    if (!this.deps.registry.has(kind)) return DEFAULT_CREATE_EVENT;
+    return this.deps.registry.get(kind).createEvent ?? DEFAULT_CREATE_EVENT;
   }
 
   private async commitBatch(): Promise<void> {
@@ -415,8 +447,9 @@ export class ShardHost {
     if (batch.length === 0) return;
     const { clock, config } = this.deps;
     const startedMs = performance.now();
+    let assumed: ActorKey[] = [];
     try {
-      await this.loadSlots(batch.map((d) => d.actor));
+      assumed = await this.loadSlots(batch);
       const nowMs = clock.nowMs();
       const { steps, records } = this.plan(batch, nowMs);
       // Seen ids past the window are forgotten now and then, not by every commit: a trim costs a command.
@@ -433,7 +466,9 @@ export class ShardHost {
       if (trimSeen && records.length > 0) this.lastSeenTrimMs = nowMs;
       this.deps.onCommit?.(this.shard, records.length, performance.now() - startedMs);
       this.settle(steps, records, outcomes);
+      this.forgetAssumed(assumed);
     } catch (err) {
+      this.forgetAssumed(assumed);
       // Inline answers planned into the batch go with it: a retried cause asks for them again.
       const own = batch.filter((d) => {
         tell(d, false, null);

@@ -176,6 +176,28 @@ export function describeRuntimeBehaviour(storeName: string, makeStore: StoreFact
       expect(await runtime.inspect(ref("ghost"))).toBeNull();
     });
 
+    it("refuses the create of an actor it does not hold in memory but the store does, and goes on with it", async () => {
+      const made = await makeStore();
+      const first = new Runtime({ store: made.store, registry: testRegistry(), shardCount: SHARDS });
+      opened.push({ runtime: first, cleanup: made.cleanup });
+      await first.start();
+      await first.send(ref("a"), { type: "create" });
+      await first.send(ref("a"), { type: "inc", by: 5 });
+      await first.stop();
+      // A new node holds nothing: a create is taken for a new actor without a read, and the commit finds it.
+      const runtime = await boot({}, made.store);
+      await expectRuntimeError(runtime.send(ref("a"), { type: "create" }), "ACTOR_EXISTS");
+      await runtime.send(ref("a"), { type: "inc", by: 1 });
+      const view = await runtime.inspect(ref("a"));
+      expect(view).toMatchObject({ version: 3, context: { count: 6 } });
+      expect(view!.history.map((h) => [h.v, h.event.type, h.refused?.code ?? null])).toEqual([
+        [1, "create", null],
+        [2, "inc", null],
+        [2, "create", "ACTOR_EXISTS"],
+        [3, "inc", null],
+      ]);
+    });
+
     it("keeps final states final", async () => {
       const runtime = await boot();
       await runtime.send(ref("f"), { type: "create" });
