@@ -928,7 +928,9 @@ async function main(): Promise<void> {
     let sustainable = { perSec: OVERLOAD_BASE, from: "PANDA_BENCH_OVERLOAD_BASE" };
     if (BATCH_JOBS > 0) {
       const bull = SKIP_BASELINE ? null : await cpu.perJob(() => bullThroughput(redis.url, failures));
+      const statsBefore = grid.node.grid.runtime.stats();
       const ours = await cpu.perJob(() => pandaThroughput(grid!, failures));
+      const statsAfter = grid.node.grid.runtime.stats();
       const batchTransitions = grid.tracker.transitions;
       const batch = `batch of ${BATCH_JOBS.toLocaleString("en-US")}`;
       rows.push(row(`${batch} jobs/s`, ours.perSecond, bull?.perSecond ?? null, "higher"));
@@ -954,6 +956,12 @@ async function main(): Promise<void> {
         `batch redis commands/job by command: ${ours.commandsPerJob
           .map(([name, perJob]) => `${name} ${perJob.toFixed(1)}`)
           .join(", ")}`,
+      );
+      const perJob = (n: number) => (n / Math.max(1, ours.jobs)).toFixed(2);
+      notes.push(
+        `batch commits per job: ${perJob(statsAfter.committedRecords - statsBefore.committedRecords)} records ` +
+          `(an actor's events of one commit folded into one), in ${perJob(statsAfter.commits - statsBefore.commits)} ` +
+          `shard batches, in ${perJob(statsAfter.commitCalls - statsBefore.commitCalls)} store calls`,
       );
       if (ours.perSecond > 0) sustainable = { perSec: ours.perSecond, from: "the batch" };
     }
