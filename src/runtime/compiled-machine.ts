@@ -14,9 +14,9 @@
  * machine is its atomic leaf, the exit and entry sets of a transition from a
  * leaf are computed once, and a state is a small plain object.
  *
- * Every difference from xstate is a bug: `verifyAgainstXstate` (see
- * `machine-verifier.ts`) runs both on every step when
- * PANDA_VERIFY_MACHINES is set, as the test suite does.
+ * Every difference from xstate is a bug: `verifyingRunner` (see
+ * `machine-runner.ts`) runs both on every step when PANDA_VERIFY_MACHINES
+ * is set, as the test suite does.
  */
 
 import { type AnyStateMachine, cancel, type EventObject, raise } from "xstate";
