@@ -40,7 +40,7 @@ const brokerRequestSchema = z.object({
   excludedSites: z.array(z.string()),
   requestedSite: z.string().nullable().default(null),
 });
-type BrokerRequest = z.infer<typeof brokerRequestSchema>;
+export type BrokerRequest = z.infer<typeof brokerRequestSchema>;
 
 /** Where the job's inputs are: complete lfns per site, and the lfns no dataset holds yet. */
 interface InputLocations {
@@ -254,7 +254,7 @@ export function decideAmong(
  * trimmed (a record of every site costs as much as weighing them) and the
  * job did not ask for one site.
  */
-function usesFastPath(
+export function usesFastPath(
   ctx: WorkloadContext,
   request: BrokerRequest,
   snapshots: readonly SiteSnapshot[],

@@ -1,13 +1,26 @@
 import { describe, expect, it } from "vitest";
+import { refs } from "../../src/actors/shared/names.js";
 import {
   type BrokerageConfig,
   type JobNeeds,
   resolveBrokerageConfig,
   type SiteSnapshot,
 } from "../../src/brokerage/index.js";
+import { silentLogger } from "../../src/runtime/logger.js";
+import { MemoryQueueIndex } from "../../src/store/memory-queue-index.js";
+import { MemoryStore } from "../../src/store/memory-store.js";
 import { decideRecorded } from "../../src/workload/brokerage-fast-path.js";
-import { decideOverEverySite } from "../../src/workload/brokerage-service.js";
+import {
+  type BrokerRequest,
+  decideAmong,
+  decideOverEverySite,
+  usesFastPath,
+} from "../../src/workload/brokerage-service.js";
+import type { WorkloadContext } from "../../src/workload/context.js";
 import { trimDecision } from "../../src/workload/decision-record.js";
+import { Grid } from "../../src/workload/grid.js";
+import { siteSnapshotOf } from "../../src/workload/site-snapshot.js";
+import { ensureSite, listSites } from "../../src/workload/sites.js";
 import { NOW_MS, seededStream } from "../brokerage/fixtures.js";
 
 const HOUR_MS = 3_600_000;
@@ -184,6 +197,92 @@ describe("brokerage's fast path", () => {
       expect(fast).toStrictEqual(trimDecision(decideOverEverySite({ ...input, requestedSite: null }), 5));
       expect(fast.draw?.among).toBe(300 - new Set(excludedSites.filter((s) => s !== "NOT-IN-GRID")).size);
       expect(fast.candidates).toHaveLength(5);
+    }
+  });
+});
+
+describe("the brokerage service", () => {
+  it("decides the same whether it keeps its read of the sites (fast path) or not", async () => {
+    const grid = new Grid({
+      store: new MemoryStore(),
+      index: new MemoryQueueIndex(),
+      storageRoot: "",
+      config: {
+        sites: [],
+        brokerage: { randomTopCandidates: 1000 },
+        maxRecordedCandidates: 3,
+        siteStatsTtlMs: 60_000,
+      },
+      log: silentLogger,
+    });
+    await grid.start();
+    try {
+      const names = Array.from({ length: 12 }, (_, i) => `SITE-${i}`);
+      for (const [i, name] of names.entries()) {
+        await ensureSite(grid.ctx, {
+          name,
+          resources: {
+            slots: 100 * (i + 1),
+            memoryPerSlotMb: i % 4 === 3 ? 1000 : 2000,
+            diskMb: 50_000,
+            walltimeSec: { min: 0, max: 86_400 },
+            releases: ["production"],
+          },
+          atMs: NOW_MS,
+        });
+      }
+      const files = Array.from({ length: 6 }, (_, i) => ({
+        lfn: `in.${i}`,
+        sizeBytes: 1e9,
+        checksum: "ad:1",
+      }));
+      // Files at two sites: jobs reading them weigh those sites again, with their locality.
+      await grid.runtime.send(
+        refs.dataset("in"),
+        {
+          type: "create",
+          input: {
+            name: "in",
+            state: "closed",
+            files,
+            replicas: { "SITE-2": ["in.0", "in.1", "in.2"], "SITE-7": ["in.2", "in.3"] },
+            atMs: NOW_MS,
+          },
+        },
+        { eventId: "test:dataset:in" },
+      );
+      const nowMs = NOW_MS + 1000;
+      const snapshots = Object.freeze(
+        (await listSites(grid.ctx)).map((site) => Object.freeze(siteSnapshotOf(site, 2, nowMs))),
+      );
+      const fresh: WorkloadContext = { ...grid.ctx, settings: { ...grid.ctx.settings, siteStatsTtlMs: 0 } };
+      for (let j = 0; j < 40; j++) {
+        const request: BrokerRequest = {
+          jobId: `task-${j}.1`,
+          taskId: "task",
+          attempt: 1,
+          type: "production",
+          user: "prod",
+          group: null,
+          priority: 1000,
+          resources: { cores: 1, memoryMb: 1500, diskMb: 2000, walltimeSec: 3600 },
+          release: "production",
+          inputs: files.slice(j % 5, (j % 5) + 2).map((f) => ({ ...f, dataset: "in" })),
+          excludedSites: j % 3 === 0 ? ["SITE-2", "SITE-4"] : [],
+          requestedSite: null,
+        };
+        expect(usesFastPath(grid.ctx, request, snapshots)).toBe(true);
+        expect(usesFastPath(fresh, request, snapshots)).toBe(false);
+        const fast = await decideAmong(grid.ctx, request, nowMs, snapshots);
+        const whole = await decideAmong(fresh, request, nowMs, snapshots);
+        expect(fast).toStrictEqual(whole);
+        expect(fast.decision.candidates).toHaveLength(3);
+        // Every job but those reading in.4 and in.5 (no replica) has inputs at SITE-2 or SITE-7.
+        expect(Object.keys(fast.locations.replicas).length > 0).toBe(j % 5 !== 4);
+        expect(fast.decision.draw?.among).toBe(j % 3 === 0 ? 7 : 9);
+      }
+    } finally {
+      await grid.stop();
     }
   });
 });

@@ -18,9 +18,14 @@ export function outcomeBucketMs(windowMs: number): number {
   return Math.max(1, Math.floor(windowMs / BUCKETS_PER_WINDOW));
 }
 
+/** Buckets starting after this have not left the window ending at `nowMs`. */
+function windowHorizonMs(nowMs: number, windowMs: number): number {
+  return nowMs - windowMs - outcomeBucketMs(windowMs);
+}
+
 /** Buckets that still overlap the window ending at `nowMs`. */
 function bucketsInWindow(buckets: OutcomeBucket[], nowMs: number, windowMs: number): OutcomeBucket[] {
-  const horizon = nowMs - windowMs - outcomeBucketMs(windowMs);
+  const horizon = windowHorizonMs(nowMs, windowMs);
   return buckets.filter((b) => b.startMs > horizon);
 }
 
@@ -101,16 +106,22 @@ export function outcomeCounts(buckets: OutcomeBucket[], nowMs: number, windowMs:
   let failed = 0;
   let siteFailed = 0;
   let closed = 0;
-  for (const bucket of bucketsInWindow(buckets, nowMs, windowMs)) {
+  // Brokerage reads every site's counts at each refresh: plain loops, no arrays built per bucket.
+  const horizon = windowHorizonMs(nowMs, windowMs);
+  for (const bucket of buckets) {
+    if (bucket.startMs <= horizon) continue;
     finished += bucket.finished;
     failed += bucket.failed;
     closed += bucket.closed;
     // Failures reported without a class are the site's, as they were counted before classes existed.
     let classified = 0;
-    for (const [errorClass, n] of Object.entries(bucket.errorClasses) as [ErrorClass, number][]) {
-      errorClasses[errorClass] = (errorClasses[errorClass] ?? 0) + n;
+    const byClass = bucket.errorClasses;
+    for (const errorClass in byClass) {
+      if (!Object.hasOwn(byClass, errorClass)) continue;
+      const n = byClass[errorClass as ErrorClass]!;
+      errorClasses[errorClass as ErrorClass] = (errorClasses[errorClass as ErrorClass] ?? 0) + n;
       classified += n;
-      if (isSiteFailure(errorClass)) siteFailed += n;
+      if (isSiteFailure(errorClass as ErrorClass)) siteFailed += n;
     }
     siteFailed += bucket.failed - classified;
   }
@@ -175,8 +186,8 @@ export function pilotRequestsInWindow(
   context: Pick<SiteContext, "pilots" | "thresholds">,
   nowMs: number,
 ): number {
-  const { pilotWindowMs } = context.thresholds;
-  return context.pilots.requests
-    .filter((b) => b.startMs > nowMs - pilotWindowMs)
-    .reduce((sum, b) => sum + b.count, 0);
+  const horizon = nowMs - context.thresholds.pilotWindowMs;
+  let requests = 0;
+  for (const bucket of context.pilots.requests) if (bucket.startMs > horizon) requests += bucket.count;
+  return requests;
 }
