@@ -100,7 +100,8 @@ function locate(
   };
 }
 
-async function locateInputs(ctx: WorkloadContext, inputs: JobInputFile[]): Promise<InputLocations> {
+/** Where the job's inputs are, from their datasets' states (this node's copies where it holds them). */
+export async function locateInputs(ctx: WorkloadContext, inputs: JobInputFile[]): Promise<InputLocations> {
   const grouped = byDataset(inputs);
   const datasets = new Map<string, DatasetContext | undefined>();
   for (const name of grouped.keys()) {

@@ -14,6 +14,7 @@ import {
   type BrokerRequest,
   decideAmong,
   decideOverEverySite,
+  locateInputs,
   usesFastPath,
 } from "../../src/workload/brokerage-service.js";
 import type { WorkloadContext } from "../../src/workload/context.js";
@@ -273,13 +274,14 @@ describe("the brokerage service", () => {
         };
         expect(usesFastPath(grid.ctx, request, snapshots)).toBe(true);
         expect(usesFastPath(fresh, request, snapshots)).toBe(false);
-        const fast = await decideAmong(grid.ctx, request, nowMs, snapshots);
-        const whole = await decideAmong(fresh, request, nowMs, snapshots);
+        const locations = await locateInputs(grid.ctx, request.inputs);
+        const fast = decideAmong(grid.ctx, request, nowMs, snapshots, locations);
+        const whole = decideAmong(fresh, request, nowMs, snapshots, locations);
         expect(fast).toStrictEqual(whole);
-        expect(fast.decision.candidates).toHaveLength(3);
+        expect(fast.candidates).toHaveLength(3);
         // Every job but those reading in.4 and in.5 (no replica) has inputs at SITE-2 or SITE-7.
-        expect(Object.keys(fast.locations.replicas).length > 0).toBe(j % 5 !== 4);
-        expect(fast.decision.draw?.among).toBe(j % 3 === 0 ? 7 : 9);
+        expect(Object.keys(locations.replicas).length > 0).toBe(j % 5 !== 4);
+        expect(fast.draw?.among).toBe(j % 3 === 0 ? 7 : 9);
       }
     } finally {
       await grid.stop();
