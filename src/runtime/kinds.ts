@@ -1,6 +1,6 @@
-import type { AnyStateMachine } from "xstate";
+import type { AnyStateMachine, EventObject } from "xstate";
 import type { z } from "zod";
-import { actorKindSchema } from "./actor-ref.js";
+import { type ActorRef, actorKindSchema } from "./actor-ref.js";
 import type { MachineState } from "./compiled-machine.js";
 import { RuntimeError } from "./errors.js";
 
@@ -44,6 +44,31 @@ export interface KindDefinition<M extends AnyStateMachine = AnyStateMachine> {
    * stored once, not twice). A refused create keeps it. Default true.
    */
   historyKeepsCreateInput?: boolean;
+  /**
+   * Emitted effects of this kind that stand for many sends creating new work
+   * (a task's jobs), by effect name (see `IntakeExpander`).
+   */
+  expansions?: Readonly<Record<string, IntakeExpander>>;
+}
+
+/**
+ * Turns one emitted effect into the sends that create new work. A whole
+ * submission is then one outbox entry, and each send is built only when
+ * admission control lets it through (`IntakeGate`), not when the work was
+ * accepted: taking a submission costs the node little however many jobs it
+ * holds. Pure and synchronous: run when the effect is delivered, in outbox
+ * order, so a later send to one of `targets` queues behind its creation.
+ */
+export type IntakeExpander = (data: unknown, effectId: string) => IntakeExpansion;
+
+export interface IntakeExpansion {
+  targets: readonly ActorRef[];
+  /**
+   * The event for `targets[index]` and its id: stable across redeliveries
+   * of the effect (derived from `effectId`), so a send that was applied
+   * before a crash is dropped as a duplicate when it is repeated.
+   */
+  build(index: number): { event: EventObject; eventId: string };
 }
 
 /** What one actor's state contributes to its shard's indexes and counters. */

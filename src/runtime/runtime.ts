@@ -9,7 +9,7 @@ import { GroupCommitter } from "./group-commit.js";
 import { IndexMirror } from "./index-mirror.js";
 import { IntakeGate, type IntakeGateOptions, type IntakeGateStats } from "./intake-gate.js";
 import { KeyedBatcher } from "./keyed-batcher.js";
-import type { KindDefinition, KindRegistry } from "./kinds.js";
+import type { IntakeExpander, IntakeExpansion, KindDefinition, KindRegistry } from "./kinds.js";
 import { type Logger, silentLogger } from "./logger.js";
 import {
   type AnyEvent,
@@ -668,24 +668,28 @@ export class Runtime {
         );
       };
       if (effect.t === "send" && this.intake && (effect.lane === "intake" || this.heldFor.has(effect.to))) {
-        this.holdForAdmission(this.intake, effect, done, failed);
+        const gate = this.intake;
+        this.holdForAdmission(
+          gate,
+          effect.to,
+          () => this.deliverSend(effect, done, failed),
+          () => this.effectsInFlight.delete(effect.id),
+        );
       } else if (effect.t === "send") this.deliverSend(effect, done, failed);
-      else this.runHandler(effect, done, failed);
+      else {
+        const expand = this.expansionOf(effect);
+        if (expand) this.deliverExpansion(effect, expand, done, failed);
+        else this.runHandler(effect, done, failed);
+      }
     }
   }
 
   /**
-   * Queues a send behind admission control. A send to an actor whose creation
-   * is still held queues too, behind it: a task's kill must not reach a job
-   * before the job exists, or the job would be created after and live on.
+   * Queues a delivery behind admission control. A send to an actor whose
+   * creation is still held queues too, behind it: a task's kill must not reach
+   * a job before the job exists, or the job would be created after and live on.
    */
-  private holdForAdmission(
-    gate: IntakeGate,
-    effect: Extract<EffectPayload, { t: "send" }>,
-    done: () => Promise<void>,
-    failed: (err: unknown) => void,
-  ): void {
-    const target = effect.to;
+  private holdForAdmission(gate: IntakeGate, target: ActorKey, deliver: () => void, drop: () => void): void {
     this.heldFor.set(target, (this.heldFor.get(target) ?? 0) + 1);
     const leave = () => {
       const left = (this.heldFor.get(target) ?? 1) - 1;
@@ -695,13 +699,79 @@ export class Runtime {
     gate.hold(
       () => {
         leave();
-        this.deliverSend(effect, done, failed);
+        deliver();
       },
       () => {
         leave();
-        this.effectsInFlight.delete(effect.id);
+        drop();
       },
     );
+  }
+
+  private expansionOf(effect: Extract<EffectPayload, { t: "emit" }>): IntakeExpander | undefined {
+    const { kind } = parseActorKey(effect.from);
+    return this.registry.has(kind) ? this.registry.get(kind).expansions?.[effect.effect] : undefined;
+  }
+
+  /**
+   * Delivers an effect that stands for many sends creating new work (see
+   * `IntakeExpander`): each send waits for admission and is built only then.
+   * The effect is acknowledged once every send's fate is committed; if one
+   * fails or the gate drops it, the effect stays in the outbox and its
+   * redelivery repeats every send, the applied ones dropped as duplicates.
+   */
+  private deliverExpansion(
+    effect: Extract<EffectPayload, { t: "emit" }>,
+    expand: IntakeExpander,
+    done: () => Promise<void>,
+    failed: (err: unknown) => void,
+  ): void {
+    let expansion: IntakeExpansion;
+    try {
+      expansion = expand(effect.data, effect.id);
+    } catch (err) {
+      failed(err);
+      return;
+    }
+    const { targets } = expansion;
+    let left = targets.length;
+    if (left === 0) {
+      done().catch(failed);
+      return;
+    }
+    let gaveUp = false;
+    const giveUp = (err: unknown) => {
+      if (gaveUp) return;
+      gaveUp = true;
+      failed(err);
+    };
+    const settled = () => {
+      left--;
+      return left === 0 && !gaveUp ? done() : Promise.resolve();
+    };
+    const send = (index: number, to: ActorKey) => {
+      const { event, eventId } = expansion.build(index);
+      this.deliverSend(
+        { t: "send", id: eventId, from: effect.from, to, e: event as AnyEvent, lane: "intake" },
+        settled,
+        giveUp,
+      );
+    };
+    for (let index = 0; index < targets.length; index++) {
+      const to = actorKeyOf(targets[index]!);
+      if (!this.intake) send(index, to);
+      else
+        this.holdForAdmission(
+          this.intake,
+          to,
+          () => send(index, to),
+          () => {
+            if (gaveUp) return;
+            gaveUp = true;
+            this.effectsInFlight.delete(effect.id);
+          },
+        );
+    }
   }
 
   private deliverSend(

@@ -1,6 +1,12 @@
 import { describe, expect, it } from "vitest";
 import { initialTransition, type SnapshotFrom } from "xstate";
-import { type TaskEvent, type TaskInput, taskKind, taskMachine } from "../../src/actors/task/index.js";
+import {
+  CREATE_JOBS_EFFECT,
+  type TaskEvent,
+  type TaskInput,
+  taskKind,
+  taskMachine,
+} from "../../src/actors/task/index.js";
 import { migrateTask } from "../../src/actors/task/migrate.js";
 import { inFile, jobResources, taskInput } from "./fixtures.js";
 import { accept, acceptAll, driveThroughRuntime, type Effect, effectsOf, sends } from "./helpers.js";
@@ -57,17 +63,25 @@ describe("task", () => {
       counts: { live: 3, retries: 0, finished: 0, failed: 0, cancelled: 0, closed: 0 },
       timestamps: { defined: 1_000, running: 1_000 },
     });
-    expect(sends(effects).map((e) => e.send)).toEqual([
-      "dataset/mc.out",
-      "job/t-1-0.1",
-      "job/t-1-1.1",
-      "job/t-1-2.1",
-    ]);
+    expect(sends(effects).map((e) => e.send)).toEqual(["dataset/mc.out"]);
     expect(sends(effects, "dataset/mc.out")[0]?.event).toEqual({
       type: "create",
       input: { name: "mc.out", state: "open", atMs: 1_000 },
     });
-    expect(sends(effects, "job/t-1-1.1")[0]?.event).toEqual({
+    // The jobs are one effect, expanded into their creations when the runtime delivers it.
+    const createJobs = effects.filter((e) => "emit" in e && e.emit === CREATE_JOBS_EFFECT);
+    expect(createJobs).toHaveLength(1);
+    const expansion = taskKind.expansions![CREATE_JOBS_EFFECT]!(
+      (createJobs[0] as { data: unknown }).data,
+      "fx-1",
+    );
+    expect(expansion.targets).toEqual([
+      { kind: "job", id: "t-1-0.1" },
+      { kind: "job", id: "t-1-1.1" },
+      { kind: "job", id: "t-1-2.1" },
+    ]);
+    expect(expansion.build(2).eventId).toBe("fx-1/2");
+    expect(expansion.build(1).event).toEqual({
       type: "create",
       input: {
         taskId: "t-1",

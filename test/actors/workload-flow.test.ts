@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { registerWorkloadKinds } from "../../src/actors/index.js";
+import { actorKeyOf } from "../../src/runtime/actor-ref.js";
 import { KindRegistry } from "../../src/runtime/kinds.js";
 import type { AnyEvent } from "../../src/runtime/records.js";
 import { type LiveActor, step } from "../../src/runtime/step.js";
@@ -36,8 +37,14 @@ function world(handlers: Record<string, Handler>) {
       if (result.refusal) refusals.push(`${next.to} ${next.event.type}: ${result.refusal.code}`);
       if (result.next) actors.set(next.to, result.next);
       for (const effect of result.effects) {
+        const expand = registry.get(kind).expansions?.[effect.t === "emit" ? effect.effect : ""];
         if (effect.t === "send") queue.push({ to: effect.to, event: effect.e });
-        else queue.push(...(handlers[effect.effect]?.(effect.data as Record<string, unknown>) ?? []));
+        else if (expand) {
+          // As the runtime delivers it: one send per target, in order.
+          const { targets, build } = expand(effect.data, effect.id);
+          for (const [i, to] of targets.entries())
+            queue.push({ to: actorKeyOf(to), event: build(i).event as AnyEvent });
+        } else queue.push(...(handlers[effect.effect]?.(effect.data as Record<string, unknown>) ?? []));
       }
     }
   };

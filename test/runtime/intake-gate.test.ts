@@ -1,7 +1,7 @@
 import { Redis } from "ioredis";
 import { describe, expect, it } from "vitest";
-import { setup } from "xstate";
-import { fanOut, sendEventAction } from "../../src/actors/shared/effects.js";
+import { assign, setup } from "xstate";
+import { emitEffectAction, fanOut, sendEventAction } from "../../src/actors/shared/effects.js";
 import { effectActions } from "../../src/runtime/effects.js";
 import { IntakeGate } from "../../src/runtime/intake-gate.js";
 import { KindRegistry } from "../../src/runtime/kinds.js";
@@ -76,8 +76,11 @@ describe("IntakeGate", () => {
   });
 });
 
-type SpawnContext = { children: number };
+/** `asOne`: the children are one effect the kind expands (`IntakeExpander`), not one send each. */
+type SpawnContext = { children: number; asOne?: boolean };
 type SpawnEvent = { type: "create"; input: SpawnContext } | { type: "stopChild"; id: string };
+
+const SPAWN_CHILDREN = "spawn.children";
 
 /** Created with `children`, it creates that many `child` actors through the intake lane. */
 const spawner = setup({
@@ -85,14 +88,16 @@ const spawner = setup({
   actions: {
     ...effectActions,
     spawn: fanOut<SpawnContext, SpawnEvent>(({ context, enqueue }) => {
-      for (let i = 0; i < context.children; i++)
-        enqueue(sendEventAction({ kind: "child", id: `c${i}` }, { type: "create" }, "intake"));
+      if (context.asOne) enqueue(emitEffectAction(SPAWN_CHILDREN, { children: context.children }));
+      else
+        for (let i = 0; i < context.children; i++)
+          enqueue(sendEventAction({ kind: "child", id: `c${i}` }, { type: "create" }, "intake"));
     }),
   },
 }).createMachine({
   id: "spawner",
   initial: "spawned",
-  context: ({ input }) => ({ children: input.children }),
+  context: ({ input }) => ({ children: input.children, asOne: input.asOne ?? false }),
   states: {
     spawned: {
       entry: "spawn",
@@ -111,16 +116,48 @@ const spawner = setup({
   },
 });
 
-const child = setup({ types: { events: {} as { type: "create" } | { type: "stop" } } }).createMachine({
+/** A second create applied to a live child (not dropped as a duplicate) would count. */
+const child = setup({
+  types: { context: {} as { creates: number }, events: {} as { type: "create" } | { type: "stop" } },
+}).createMachine({
   id: "child",
   initial: "alive",
-  states: { alive: { on: { stop: "stopped" } }, stopped: { type: "final" } },
+  context: { creates: 1 },
+  states: {
+    alive: {
+      on: { stop: "stopped", create: { actions: assign({ creates: ({ context }) => context.creates + 1 }) } },
+    },
+    stopped: { type: "final" },
+  },
 });
 
 const registry = () =>
   new KindRegistry()
-    .register({ kind: "spawner", machine: spawner, version: 1 })
+    .register({
+      kind: "spawner",
+      machine: spawner,
+      version: 1,
+      expansions: {
+        [SPAWN_CHILDREN]: (data, effectId) => {
+          const { children } = data as { children: number };
+          return {
+            targets: Array.from({ length: children }, (_, i) => ({ kind: "child", id: `c${i}` })),
+            build: (i) => ({ event: { type: "create" }, eventId: `${effectId}/${i}` }),
+          };
+        },
+      },
+    })
     .register({ kind: "child", machine: child, version: 1 });
+
+/** How many children had a create applied more than once. */
+async function createdTwice(runtime: Runtime, count: number): Promise<number> {
+  let twice = 0;
+  for (let i = 0; i < count; i++) {
+    const state = await runtime.readState({ kind: "child", id: `c${i}` });
+    if (state && (state.context as { creates: number }).creates !== 1) twice++;
+  }
+  return twice;
+}
 
 async function childrenAlive(runtime: Runtime, count: number): Promise<number> {
   let alive = 0;
@@ -162,66 +199,69 @@ for (const [name, makeStore] of [
       };
     },
   ],
-] as const) {
-  describe(`admission control on ${name}`, () => {
-    it("creates every child of an intake burst, paced by the gate", async () => {
-      const { store, cleanup } = await makeStore();
-      const runtime = new Runtime({ store, registry: registry(), shardCount: 4, intake: { tickMs: 5 } });
-      await runtime.start();
-      const created = childrenCreated(runtime, 500);
-      await runtime.send({ kind: "spawner", id: "s" }, { type: "create", input: { children: 500 } });
-      await created;
-      expect(await childrenAlive(runtime, 500)).toBe(500);
-      expect(runtime.stats().intake).toMatchObject({ queued: 0, released: 500 });
-      await runtime.stop();
-      await cleanup();
-    });
-
-    it("holds a send to an actor whose creation it holds behind that creation", async () => {
-      const { store, cleanup } = await makeStore();
-      const runtime = new Runtime({
-        store,
-        registry: registry(),
-        shardCount: 4,
-        intake: { tickMs: 20, initialPerSecond: 20 },
+] as const)
+  for (const asOne of [false, true]) {
+    describe(`admission control on ${name}, ${asOne ? "children as one expanded effect" : "one send per child"}`, () => {
+      it("creates every child of an intake burst, paced by the gate", async () => {
+        const { store, cleanup } = await makeStore();
+        const runtime = new Runtime({ store, registry: registry(), shardCount: 4, intake: { tickMs: 5 } });
+        await runtime.start();
+        const created = childrenCreated(runtime, 500);
+        await runtime.send({ kind: "spawner", id: "s" }, { type: "create", input: { children: 500, asOne } });
+        await created;
+        expect(await childrenAlive(runtime, 500)).toBe(500);
+        expect(runtime.stats().intake).toMatchObject({ queued: 0, released: 500 });
+        expect(await createdTwice(runtime, 500)).toBe(0);
+        await runtime.stop();
+        await cleanup();
       });
-      await runtime.start();
-      await runtime.send({ kind: "spawner", id: "s" }, { type: "create", input: { children: 50 } });
-      expect(await runtime.readState({ kind: "child", id: "c49" })).toBeNull();
-      const stopped = runtime.waitForTransition(
-        { kind: "child", id: "c49" },
-        (t) => t.entry.to === "stopped",
-      );
-      await runtime.send({ kind: "spawner", id: "s" }, { type: "stopChild", id: "c49" });
-      await stopped;
-      expect(await runtime.readState({ kind: "child", id: "c49" })).toMatchObject({ state: "stopped" });
-      await runtime.stop();
-      await cleanup();
-    });
 
-    it("loses nothing it held when the node stops: the next node delivers it from the outbox", async () => {
-      const { store, cleanup } = await makeStore();
-      // A gate that lets one through and then waits a minute: the rest is held when the node stops.
-      const first = new Runtime({
-        store,
-        registry: registry(),
-        shardCount: 4,
-        intake: { tickMs: 60_000, initialPerSecond: 1 },
+      it("holds a send to an actor whose creation it holds behind that creation", async () => {
+        const { store, cleanup } = await makeStore();
+        const runtime = new Runtime({
+          store,
+          registry: registry(),
+          shardCount: 4,
+          intake: { tickMs: 20, initialPerSecond: 20 },
+        });
+        await runtime.start();
+        await runtime.send({ kind: "spawner", id: "s" }, { type: "create", input: { children: 50, asOne } });
+        expect(await runtime.readState({ kind: "child", id: "c49" })).toBeNull();
+        const stopped = runtime.waitForTransition(
+          { kind: "child", id: "c49" },
+          (t) => t.entry.to === "stopped",
+        );
+        await runtime.send({ kind: "spawner", id: "s" }, { type: "stopChild", id: "c49" });
+        await stopped;
+        expect(await runtime.readState({ kind: "child", id: "c49" })).toMatchObject({ state: "stopped" });
+        await runtime.stop();
+        await cleanup();
       });
-      await first.start();
-      await first.send({ kind: "spawner", id: "s" }, { type: "create", input: { children: 50 } });
-      expect(first.intakeQueued()).toBeGreaterThan(0);
-      await first.stop();
-      const createdBefore = await childrenAlive(first, 50);
-      expect(createdBefore).toBeLessThan(50);
 
-      const second = new Runtime({ store, registry: registry(), shardCount: 4, intake: { tickMs: 5 } });
-      const created = childrenCreated(second, 50 - createdBefore);
-      await second.start();
-      await created;
-      expect(await childrenAlive(second, 50)).toBe(50);
-      await second.stop();
-      await cleanup();
+      it("loses nothing it held when the node stops: the next node delivers it from the outbox", async () => {
+        const { store, cleanup } = await makeStore();
+        // A gate that lets one through and then waits a minute: the rest is held when the node stops.
+        const first = new Runtime({
+          store,
+          registry: registry(),
+          shardCount: 4,
+          intake: { tickMs: 60_000, initialPerSecond: 1 },
+        });
+        await first.start();
+        await first.send({ kind: "spawner", id: "s" }, { type: "create", input: { children: 50, asOne } });
+        expect(first.intakeQueued()).toBeGreaterThan(0);
+        await first.stop();
+        const createdBefore = await childrenAlive(first, 50);
+        expect(createdBefore).toBeLessThan(50);
+
+        const second = new Runtime({ store, registry: registry(), shardCount: 4, intake: { tickMs: 5 } });
+        const created = childrenCreated(second, 50 - createdBefore);
+        await second.start();
+        await created;
+        expect(await childrenAlive(second, 50)).toBe(50);
+        expect(await createdTwice(second, 50)).toBe(0);
+        await second.stop();
+        await cleanup();
+      });
     });
-  });
-}
+  }

@@ -1,8 +1,10 @@
 import type { KindDefinition } from "../../runtime/kinds.js";
+import { CREATE_JOBS_EFFECT, expandTaskJobs } from "./jobs.js";
 import { taskMachine } from "./machine.js";
 import { migrateTask } from "./migrate.js";
 import { taskEventSchema } from "./schema.js";
 
+export { CREATE_JOBS_EFFECT, expandTaskJobs, firstAttempt } from "./jobs.js";
 export { taskMachine } from "./machine.js";
 export * from "./schema.js";
 
@@ -15,4 +17,5 @@ export const taskKind: KindDefinition<typeof taskMachine> = {
   createEvent: "create",
   eventSchema: taskEventSchema,
   constantContext: ["taskId", "user", "type", "outputDataset", "jobCount"],
+  expansions: { [CREATE_JOBS_EFFECT]: expandTaskJobs },
 };

@@ -1,10 +1,11 @@
 import { assign, setup } from "xstate";
 import { effectActions } from "../../runtime/effects.js";
 import type { DatasetEvent } from "../dataset/schema.js";
-import type { JobEvent, JobInput } from "../job/schema.js";
-import { fanOut, sendEventAction } from "../shared/effects.js";
+import type { JobEvent } from "../job/schema.js";
+import { emitEffectAction, fanOut, sendEventAction } from "../shared/effects.js";
 import { jobIdOf, refs } from "../shared/names.js";
 import { eventTimeMs, stampState, timeField } from "../shared/time.js";
+import { CREATE_JOBS_EFFECT } from "./jobs.js";
 import { isLiveReport, liveJobIndexes, recordOutcome, withAttempt } from "./progress.js";
 import {
   type TaskContext,
@@ -33,31 +34,6 @@ function initialContext(raw: TaskInput): TaskContext {
   };
 }
 
-/** The first attempt of every logical job, from the task's shared settings and the job's share of the inputs. */
-function firstAttempts(input: TaskInput): { id: string; event: JobEvent }[] {
-  return input.jobs.map((spec, index) => {
-    const job: JobInput = {
-      taskId: input.taskId,
-      index,
-      attempt: 1,
-      user: input.user,
-      group: input.group ?? null,
-      type: input.type,
-      priority: input.priority,
-      resources: input.resources,
-      release: input.release ?? null,
-      inputs: spec.inputs,
-      outputs: input.outputs,
-      payload: input.payload ?? null,
-      requestedSite: input.requestedSite ?? null,
-      ...(input.retry ? { retry: input.retry } : {}),
-      ...(input.watchdogs ? { watchdogs: input.watchdogs } : {}),
-      ...timeField(input.atMs ?? null),
-    };
-    return { id: jobIdOf(input.taskId, index, 1), event: { type: "create", input: job } };
-  });
-}
-
 function killEvent(context: TaskContext): JobEvent {
   const by = context.killedBy?.by ?? "task";
   const reason = `task ${context.taskId} aborted${context.killedBy?.reason ? `: ${context.killedBy.reason}` : ""}`;
@@ -75,7 +51,11 @@ export const taskMachine = setup({
     enterState: assign(({ context, event }, params: { state: TaskState }) =>
       stampState(context, event, params.state),
     ),
-    /** Runs once, on creation: the task's input is only on the init event, so the job specs never sit in its context. */
+    /**
+     * Runs once, on creation: the task's input is only on the init event, so
+     * the job specs never sit in its context. The jobs are one effect, expanded
+     * into their creations as admission control lets them in (`expandTaskJobs`).
+     */
     createOutputAndJobs: fanOut<TaskContext, TaskEvent>(({ context, event, enqueue }) => {
       const input = (event as unknown as { input: TaskInput }).input;
       const dataset: DatasetEvent = {
@@ -83,8 +63,7 @@ export const taskMachine = setup({
         input: { name: context.outputDataset, state: "open", ...timeField(context.lastAtMs) },
       };
       enqueue(sendEventAction(refs.dataset(context.outputDataset), dataset, "intake"));
-      // New work: admitted at the rate the node keeps up with, behind the work in flight.
-      for (const job of firstAttempts(input)) enqueue(sendEventAction(refs.job(job.id), job.event, "intake"));
+      enqueue(emitEffectAction(CREATE_JOBS_EFFECT, input));
     }),
     /** A report from an older node (jobs no longer report starting): the attempt is remembered, nothing counted. */
     recordStarted: assign(({ context, event }) => {

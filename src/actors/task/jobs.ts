@@ -1,0 +1,48 @@
+/**
+ * A task's jobs, created as admission control lets them in: the task's
+ * creation commits one effect carrying its input, and each job's create
+ * event is built from it only when that job's turn comes (see
+ * `IntakeExpander`).
+ */
+import type { IntakeExpansion } from "../../runtime/kinds.js";
+import type { JobEvent, JobInput } from "../job/schema.js";
+import { jobIdOf, refs } from "../shared/names.js";
+import { timeField } from "../shared/time.js";
+import type { TaskInput } from "./schema.js";
+
+export const CREATE_JOBS_EFFECT = "task.createJobs";
+
+/** The first attempt of logical job `index`, from the task's shared settings and the job's share of the inputs. */
+export function firstAttempt(input: TaskInput, index: number): JobEvent {
+  const job: JobInput = {
+    taskId: input.taskId,
+    index,
+    attempt: 1,
+    user: input.user,
+    group: input.group ?? null,
+    type: input.type,
+    priority: input.priority,
+    resources: input.resources,
+    release: input.release ?? null,
+    inputs: input.jobs[index]!.inputs,
+    outputs: input.outputs,
+    payload: input.payload ?? null,
+    requestedSite: input.requestedSite ?? null,
+    ...(input.retry ? { retry: input.retry } : {}),
+    ...(input.watchdogs ? { watchdogs: input.watchdogs } : {}),
+    ...timeField(input.atMs ?? null),
+  };
+  return { type: "create", input: job };
+}
+
+/**
+ * The task's own effect, written by its machine from input the task's schema
+ * accepted: trusted as the node's other committed effects are.
+ */
+export function expandTaskJobs(data: unknown, effectId: string): IntakeExpansion {
+  const input = data as TaskInput;
+  return {
+    targets: input.jobs.map((_, index) => refs.job(jobIdOf(input.taskId, index, 1))),
+    build: (index) => ({ event: firstAttempt(input, index), eventId: `${effectId}/${index}` }),
+  };
+}
