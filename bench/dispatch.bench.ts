@@ -52,6 +52,7 @@ import { Queue, Worker } from "bullmq";
 import { Redis } from "ioredis";
 import type { IntakeGateStats } from "../src/runtime/intake-gate.js";
 import type { ServerNode } from "../src/server/server.js";
+import { intakeCost } from "./support/intake-cost.js";
 import type { SwarmMode } from "./support/pilot-swarm.js";
 import { PilotSwarm, type SwarmProgress } from "./support/pilot-swarm-client.js";
 import { type BenchRedis, startBenchRedis } from "./support/private-redis.js";
@@ -926,6 +927,7 @@ async function main(): Promise<void> {
     }
     // The overload's offer is a multiple of what the node sustains: the batch's jobs/s.
     let sustainable = { perSec: OVERLOAD_BASE, from: "PANDA_BENCH_OVERLOAD_BASE" };
+    let batchNodeMsPerJob: number | null = null;
     if (BATCH_JOBS > 0) {
       const bull = SKIP_BASELINE ? null : await cpu.perJob(() => bullThroughput(redis.url, failures));
       const statsBefore = grid.node.grid.runtime.stats();
@@ -964,6 +966,7 @@ async function main(): Promise<void> {
           `shard batches, in ${perJob(statsAfter.commitCalls - statsBefore.commitCalls)} store calls`,
       );
       if (ours.perSecond > 0) sustainable = { perSec: ours.perSecond, from: "the batch" };
+      batchNodeMsPerJob = ours.nodeMsPerJob;
     }
     notes.push(
       `dispatcher bind (queue read -> dispatch commit -> push sent): p50 ${bindMs.percentile(50).toFixed(2)} ms, ` +
@@ -983,6 +986,17 @@ async function main(): Promise<void> {
       const overload = await pandaOverload(grid, sustainable.perSec, sustainable.from, failures);
       rows.push(...overloadRows(overload));
       notes.push(...overloadVerdict(overload));
+      const intake = await intakeCost(redis.url, 200, OVERLOAD_TASK_JOBS);
+      rows.push(["intake node CPU us/job (every job held)", intake.cpuUsPerJob, "-", ""]);
+      notes.push(
+        `intake: ${intake.jobs.toLocaleString("en-US")} jobs in tasks of ${OVERLOAD_TASK_JOBS} accepted by a second grid ` +
+          `whose admission control held them all, ${intake.cpuUsPerJob.toFixed(1)} us of node CPU each` +
+          (batchNodeMsPerJob
+            ? `: at ${OVERLOAD_FACTOR}x the sustainable rate, intake takes ` +
+              `${((100 * OVERLOAD_FACTOR * intake.cpuUsPerJob) / (batchNodeMsPerJob * 1000)).toFixed(1)}% ` +
+              `of the node CPU a sustained job costs (${batchNodeMsPerJob.toFixed(2)} ms in the batch)`
+            : ""),
+      );
     }
     notes.push(
       `errors answered to pilots: ${grid.tracker.errors}` +
