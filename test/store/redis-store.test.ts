@@ -131,6 +131,44 @@ describe.skipIf(!redisUrl)("RedisStore specifics", () => {
     await Promise.all([writer.close(), reader.close()]);
   });
 
+  it("reads an outbox longer than one chunk of the script's HMGET, in order, dropping an entry whose payload is gone", async () => {
+    const store = new RedisStore({ client: admin, prefix });
+    const lease = await store.acquireLease(21, "node-a", 60_000, 0);
+    const fence = { owner: "node-a", epoch: lease!.epoch };
+    const ids = Array.from({ length: 4500 }, (_, i) => `x${i}`);
+    const outcomes = await store.commit(
+      21,
+      fence,
+      [
+        {
+          actor: "job/1",
+          expectedVersion: 0,
+          snapshot: Buffer.from("s"),
+          history: [Buffer.from("h")],
+          historyCap: 1,
+          versionStep: 1,
+          constants: null,
+          timerAdds: [],
+          timerCancels: [],
+          outbox: ids.map((id) => ({ effectId: id, payload: Buffer.from(`p-${id}`) })),
+          counters: [],
+          index: [],
+          dedupeIds: [],
+          acks: [],
+        },
+      ],
+      { nowMs: 0, dedupeWindowMs: 0 },
+    );
+    expect(outcomes).toEqual(["ok"]);
+    await admin.hdel(new ShardKeys(prefix, 21).outboxData, "x4100");
+    const read = await store.readOutbox(21, 10_000);
+    const expected = ids.filter((id) => id !== "x4100");
+    expect(read.map((e) => e.effectId)).toEqual(expected);
+    expect(read.every((e) => e.payload.toString() === `p-${e.effectId}`)).toBe(true);
+    expect((await store.readOutbox(21, 3)).map((e) => e.effectId)).toEqual(["x0", "x1", "x2"]);
+    await store.close();
+  });
+
   it("rejects a commit whose arguments do not follow the script's layout, changing nothing", async () => {
     const scripts = new StoreScripts(admin);
     const keys = new ShardKeys(prefix, 3);
