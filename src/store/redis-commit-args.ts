@@ -6,8 +6,8 @@ import type { CommitOptions, CommitOutcome, CommitRecord, Fence } from "./types.
 /** The outcome codes `commit.lua` returns, indexed by code. */
 const OUTCOME_BY_CODE: readonly CommitOutcome[] = ["ok", "duplicate", "conflict", "stale", "split"];
 
-/** Bytes of the batch part of the header before its three length-prefixed strings: epoch, counts. */
-const BATCH_FIXED_SIZE = 8 + 4 + 4;
+/** Bytes of the batch part of the header before its three length-prefixed strings: epoch, first seq, counts. */
+const BATCH_FIXED_SIZE = 8 + 8 + 4 + 4;
 /** Bytes of one record's header, `commit.lua`'s struct format `<ddBBI4I4I4I4I4I4I4I4I4I4`. */
 const RECORD_HEADER_SIZE = 58;
 
@@ -17,12 +17,15 @@ const RECORD_HEADER_SIZE = 58;
  * every number in one binary header, and after it only the fields each
  * record has. Each argument costs ioredis and Redis time, so a plain
  * transition sends its two keys, snapshot and history, and little else.
+ * `firstSeq` scores the batch's new effects (`firstSeq`, `firstSeq + 1`, ...);
+ * 0 leaves them to the shard's outbox seq counter (one more command).
  */
 export function encodeCommit(
   keys: ShardKeys,
   fence: Fence,
   records: CommitRecord[],
   options: CommitOptions,
+  firstSeq = 0,
 ): { keys: string[]; args: ScriptArg[] } {
   const scriptKeys = [keys.lease];
   const nowMs = String(options.nowMs);
@@ -42,6 +45,7 @@ export function encodeCommit(
       if (!indexNumbers.has(op.key)) indexNumbers.set(op.key, indexNumbers.size + 1);
   }
   let offset = header.writeDoubleLE(fence.epoch, 0);
+  offset = header.writeDoubleLE(firstSeq, offset);
   offset = header.writeUInt32LE(records.length, offset);
   offset = header.writeUInt32LE(indexNumbers.size, offset);
   for (const text of [fence.owner, nowMs, horizon]) offset = writeString(header, text, offset);
@@ -107,7 +111,10 @@ export function encodeCommit(
   if (needs.index) scriptKeys.push(keys.actors);
   if (needs.timers) scriptKeys.push(keys.timers, keys.timerFire, keys.timerData);
   if (needs.inbox) scriptKeys.push(keys.inbox, keys.inboxData);
-  if (needs.outbox) scriptKeys.push(keys.outbox, keys.outboxData, keys.outboxSeq);
+  if (needs.outbox) {
+    scriptKeys.push(keys.outbox, keys.outboxData);
+    if (firstSeq === 0) scriptKeys.push(keys.outboxSeq);
+  }
   if (needs.seen) scriptKeys.push(keys.seen);
   if (needs.counters) scriptKeys.push(keys.counters);
   if (indexNumbers.size > 0) {

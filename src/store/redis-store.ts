@@ -1,5 +1,6 @@
 import { Cluster, type ClusterNode, type ClusterOptions, Redis, type RedisOptions } from "ioredis";
 import { FencedError, StoreError, scriptErrorFor } from "./errors.js";
+import { OutboxSeqs } from "./outbox-seqs.js";
 import { decodeCommitOutcomes, encodeCommit, encodeCommitCall } from "./redis-commit-args.js";
 import { type RedisClient, StoreScripts } from "./redis-scripts.js";
 import { globalKeys, ShardKeys } from "./shard-keys.js";
@@ -58,6 +59,10 @@ export class RedisStore implements Store {
   private readonly global: ReturnType<typeof globalKeys>;
   private readonly scripts: StoreScripts;
   private readonly shardKeys = new Map<number, ShardKeys>();
+  private readonly outboxSeqs = new OutboxSeqs(async (shard) => {
+    const [, score] = await this.client.zrevrange(this.keys(shard).outbox, 0, 0, "WITHSCORES");
+    return score === undefined ? null : Number(score);
+  });
   private readonly inboxListeners = new Set<(shard: number) => void>();
   private subscriber: Promise<RedisClient> | null = null;
   private closed = false;
@@ -172,16 +177,19 @@ export class RedisStore implements Store {
 
   async commitMany(batches: CommitBatch[]): Promise<CommitBatchResult[]> {
     if (batches.length === 0) return [];
+    const firstSeqs = await this.outboxSeqs.reserve(batches);
+    const encoded = batches.map((b, i) =>
+      encodeCommit(this.keys(b.shard), b.fence, b.records, b.options, firstSeqs[i]),
+    );
     // One Redis takes every batch in one call; a Cluster's shards live in different slots: one call each.
-    const calls = this.client.isCluster ? batches.map((b) => [b]) : [batches];
+    const all = batches.map((_, i) => i);
+    const calls = this.client.isCluster ? all.map((i) => [i]) : [all];
     const replies = await Promise.all(
       calls.map(async (group) => {
-        const { keys, args } = encodeCommitCall(
-          group.map((b) => encodeCommit(this.keys(b.shard), b.fence, b.records, b.options)),
-        );
+        const { keys, args } = encodeCommitCall(group.map((i) => encoded[i]!));
         const reply = (await this.scripts.run("commit", keys, args)) as number | (number | number[])[];
         if (typeof reply === "number") {
-          const first = group[0]!;
+          const first = batches[group[0]!]!;
           throw scriptErrorFor(reply, first.shard, first.fence.owner, first.fence.epoch);
         }
         return reply;
@@ -189,7 +197,8 @@ export class RedisStore implements Store {
     );
     const results: CommitBatchResult[] = [];
     replies.forEach((reply, c) => {
-      calls[c]!.forEach((batch, i) => {
+      calls[c]!.forEach((b, i) => {
+        const batch = batches[b]!;
         const codes = reply[i];
         if (typeof codes === "number") {
           const error = scriptErrorFor(codes, batch.shard, batch.fence.owner, batch.fence.epoch);

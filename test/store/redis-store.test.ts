@@ -1,6 +1,6 @@
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { SCRIPT_ERROR, scriptErrorFor } from "../../src/store/errors.js";
+import { FencedError, SCRIPT_ERROR, scriptErrorFor } from "../../src/store/errors.js";
 import { encodeCommit, encodeCommitCall } from "../../src/store/redis-commit-args.js";
 import { type ScriptArg, StoreScripts } from "../../src/store/redis-scripts.js";
 import { RedisStore } from "../../src/store/redis-store.js";
@@ -167,6 +167,70 @@ describe.skipIf(!redisUrl)("RedisStore specifics", () => {
     expect(read.every((e) => e.payload.toString() === `p-${e.effectId}`)).toBe(true);
     expect((await store.readOutbox(21, 3)).map((e) => e.effectId)).toEqual(["x0", "x1", "x2"]);
     await store.close();
+  });
+
+  it("numbers effects within the lease's epoch without a counter: a later holder's after an earlier one's", async () => {
+    const shard = 22;
+    const keys = new ShardKeys(prefix, shard);
+    const effects = (...ids: string[]) => ({
+      actor: "job/1",
+      expectedVersion: 0,
+      snapshot: null,
+      history: [Buffer.from("h")],
+      historyCap: 1,
+      versionStep: 0,
+      constants: null,
+      timerAdds: [],
+      timerCancels: [],
+      outbox: ids.map((id) => ({ effectId: id, payload: Buffer.from(id) })),
+      counters: [],
+      index: [],
+      dedupeIds: [],
+      acks: [],
+    });
+    const options = { nowMs: 0, dedupeWindowMs: 0 };
+    const queued = async (store: RedisStore) =>
+      (await store.readOutbox(shard, 100)).map((e) => [e.effectId, e.seq]);
+
+    const a = new RedisStore({ client: admin, prefix });
+    const leaseA = await a.acquireLease(shard, "node-a", 1000, 0);
+    const fenceA = { owner: "node-a", epoch: leaseA!.epoch };
+    await a.commit(shard, fenceA, [effects("a1", "a2")], options);
+    await a.commit(shard, fenceA, [effects("a3")], options);
+    const epochA = fenceA.epoch * 2 ** 32;
+    expect(await queued(a)).toEqual([
+      ["a1", epochA + 1],
+      ["a2", epochA + 2],
+      ["a3", epochA + 3],
+    ]);
+    expect(await admin.exists(keys.outboxSeq)).toBe(0);
+
+    // The same owner in a new process while its lease lives keeps the epoch, and goes on after what is queued.
+    const again = new RedisStore({ client: admin, prefix });
+    expect((await again.acquireLease(shard, "node-a", 1000, 10))!.epoch).toBe(fenceA.epoch);
+    await again.commit(shard, fenceA, [effects("a4")], options);
+
+    // Another node, once the lease expired: a higher epoch, so its effects come after.
+    const b = new RedisStore({ client: admin, prefix });
+    const leaseB = await b.acquireLease(shard, "node-b", 1000, 5000);
+    const fenceB = { owner: "node-b", epoch: leaseB!.epoch };
+    expect(fenceB.epoch).toBeGreaterThan(fenceA.epoch);
+    await expect(a.commit(shard, fenceA, [effects("stale")], options)).rejects.toBeInstanceOf(FencedError);
+    await b.commit(shard, fenceB, [effects("b1")], options);
+    expect(await queued(b)).toEqual([
+      ["a1", epochA + 1],
+      ["a2", epochA + 2],
+      ["a3", epochA + 3],
+      ["a4", epochA + 4],
+      ["b1", fenceB.epoch * 2 ** 32 + 1],
+    ]);
+
+    // An epoch past what a double numbers exactly falls back to the shard's counter.
+    await admin.hset(keys.lease, "epoch", 2 ** 21);
+    await b.commit(shard, { owner: "node-b", epoch: 2 ** 21 }, [effects("c1")], options);
+    expect((await queued(b)).map(([id]) => id)).toEqual(["c1", "a1", "a2", "a3", "a4", "b1"]);
+    expect(await admin.get(keys.outboxSeq)).toBe("1");
+    await Promise.all([a.close(), again.close(), b.close()]);
   });
 
   it("rejects a commit whose arguments do not follow the script's layout, changing nothing", async () => {

@@ -37,8 +37,8 @@
         inbox zset (event id scored by seq),
         inbox payloads hash (event id -> payload)            if a record acks an inbox entry
         outbox zset (effect id scored by seq),
-        outbox payloads hash (effect id -> payload),
-        outbox seq counter                                   if a record has effects
+        outbox payloads hash (effect id -> payload)          if a record has effects
+        outbox seq counter                                   if so and the first seq is 0
         seen zset (dedupe id scored by the nowMs
           of the commit that saw it)                         if a record has a dedupe id
         counters hash (name -> integer, 0 removed)           if a record changes counters
@@ -47,10 +47,13 @@
         them                                                 if a record changes an index
 
       F[1]     header, little-endian binary:
-                 batch, struct "<dI4I4I4c0I4c0I4c0": fence epoch, record count n,
-                   index zset count x, fence owner, nowMs, dedupe horizon (seen
-                   ids scored below it are forgotten; "" leaves them for a
-                   later batch); the last three are length-prefixed strings
+                 batch, struct "<ddI4I4I4c0I4c0I4c0": fence epoch, first seq
+                   (the batch's new effects are scored first seq, first seq + 1,
+                   ... in order; 0: taken from the outbox seq counter),
+                   record count n, index zset count x, fence owner, nowMs,
+                   dedupe horizon (seen ids scored below it are forgotten; ""
+                   leaves them for a later batch); the last three are
+                   length-prefixed strings
                  then n records of 58 bytes, struct "<ddBBI4I4I4I4I4I4I4I4I4I4":
                    expectedVersion, historyCap, hasSnapshot (1|0),
                    hasConstants (1|0, only with a snapshot), versionStep,
@@ -106,7 +109,7 @@ local F = fields()
 if not F or #ARGV > 2 then return -2 end
 
 local OK, DUPLICATE, CONFLICT, STALE, SPLIT = 0, 1, 2, 3, 4
-local BATCH_FORMAT = "<dI4I4I4c0I4c0I4c0"
+local BATCH_FORMAT = "<ddI4I4I4c0I4c0I4c0"
 local RECORD_FORMAT, RECORD_SIZE = "<ddBBI4I4I4I4I4I4I4I4I4I4", 58
 local FIRST_FIELD = 2
 -- Arguments per Redis command when a bulk write is chunked: well under Lua's C stack limit, and even.
@@ -122,7 +125,7 @@ end
 -- starts, then the group's keys, or none if the batch does not need the group.
 local function keyGroup(needed, k, size)
   if not needed then return k end
-  return k + size, KEYS[k], KEYS[k + 1], KEYS[k + 2]
+  return k + size, tunpack(KEYS, k, k + size - 1)
 end
 
 -- Calls `command key <items...>` with the items in chunks; nothing for no items.
@@ -152,7 +155,7 @@ end
 local function parseBatch(kb, nk, ab, na)
   local header = F[ab + 1]
   if type(header) ~= "string" then return nil end
-  local parsed, fenceEpoch, n, indexCount, fenceOwner, nowMs, dedupeHorizon, firstRecordAt =
+  local parsed, fenceEpoch, firstSeq, n, indexCount, fenceOwner, nowMs, dedupeHorizon, firstRecordAt =
     pcall(unpack, BATCH_FORMAT, header)
   if not parsed or #header ~= firstRecordAt - 1 + n * RECORD_SIZE then return nil end
   local lastArg = ab + na
@@ -199,7 +202,7 @@ local function parseBatch(kb, nk, ab, na)
   kk, actorIndexKey = keyGroup(indexes, kk, 1)
   kk, timersKey, timerFireKey, timerDataKey = keyGroup(timers, kk, 3)
   kk, inboxKey, inboxDataKey = keyGroup(inbox, kk, 2)
-  kk, outboxKey, outboxDataKey, outboxSeqKey = keyGroup(outbox, kk, 3)
+  kk, outboxKey, outboxDataKey, outboxSeqKey = keyGroup(outbox, kk, firstSeq == 0 and 3 or 2)
   kk, seenKey = keyGroup(dedupes, kk, 1)
   kk, countersKey = keyGroup(counting, kk, 1)
   local indexNamesKey, firstIndexKey
@@ -207,7 +210,7 @@ local function parseBatch(kb, nk, ab, na)
   firstIndexKey = kk
   if kk - 1 + indexCount ~= kb + nk then return nil end
   return {
-    kb = kb, ab = ab, header = header, n = n, indexCount = indexCount, fenceEpoch = fenceEpoch,
+    kb = kb, ab = ab, header = header, n = n, indexCount = indexCount, fenceEpoch = fenceEpoch, firstSeq = firstSeq,
     fenceOwner = fenceOwner, nowMs = nowMs, dedupeHorizon = dedupeHorizon, firstRecordAt = firstRecordAt,
     ackedTimerKeys = ackedTimerKeys, ackedInboxIds = ackedInboxIds, dedupeIds = dedupeIds, effectIds = effectIds,
     actorIndexKey = actorIndexKey, timersKey = timersKey, timerFireKey = timerFireKey, timerDataKey = timerDataKey,
@@ -427,7 +430,9 @@ local function applyBatch(b)
   end
   if #seenAdded > 0 then bulk("ZADD", seenKey, seenAdded) end
   if #newEffects > 0 then
-    local seq = rcall("INCRBY", outboxSeqKey, #newEffects) - #newEffects
+    -- A seq one below the first: the node's own (its epoch's range), or the shard counter's.
+    local seq = b.firstSeq - 1
+    if b.firstSeq == 0 then seq = rcall("INCRBY", outboxSeqKey, #newEffects) - #newEffects end
     local scored, payloads = {}, {}
     for m, j in ipairs(newEffects) do
       scored[#scored + 1] = seq + m
