@@ -1,14 +1,8 @@
+import { PerFence } from "./per-fence.js";
 import type { CommitBatch, Fence } from "./types.js";
 
 /** Seqs each epoch numbers its effects in: `epoch * EPOCH_RANGE + n`. */
 const EPOCH_RANGE = 2 ** 32;
-
-interface Numbering {
-  owner: string;
-  epoch: number;
-  /** The next seq to hand out. */
-  next: number;
-}
 
 /**
  * The seqs (outbox scores) of the effects a node commits, numbered by the
@@ -24,7 +18,8 @@ interface Numbering {
  * that did not commit) or a repeated seq loses nothing.
  */
 export class OutboxSeqs {
-  private readonly numberings = new Map<number, Numbering>();
+  /** The next seq to hand out, per shard, once read. */
+  private readonly numberings = new PerFence<{ next: number }>(() => ({ next: 0 }));
   private readonly loading = new Map<string, Promise<void>>();
 
   /** `topSeq(shard)`: the highest seq queued in the shard's outbox, null when it is empty. */
@@ -38,25 +33,18 @@ export class OutboxSeqs {
   async reserve(batches: readonly CommitBatch[]): Promise<number[]> {
     const loads: Promise<void>[] = [];
     for (const batch of batches) {
-      if (effectCount(batch) > 0 && numbersIn(batch.fence) && !this.current(batch.shard, batch.fence))
+      if (effectCount(batch) > 0 && numbersIn(batch.fence) && !this.numberings.get(batch.shard, batch.fence))
         loads.push(this.load(batch.shard, batch.fence));
     }
     if (loads.length > 0) await Promise.all(loads);
     return batches.map((batch) => {
       const count = effectCount(batch);
-      const numbering = count > 0 ? this.current(batch.shard, batch.fence) : undefined;
+      const numbering = count > 0 ? this.numberings.get(batch.shard, batch.fence) : undefined;
       if (!numbering || numbering.next + count > Number.MAX_SAFE_INTEGER) return 0;
       const first = numbering.next;
       numbering.next += count;
       return first;
     });
-  }
-
-  private current(shard: number, fence: Fence): Numbering | undefined {
-    const numbering = this.numberings.get(shard);
-    return numbering && numbering.owner === fence.owner && numbering.epoch === fence.epoch
-      ? numbering
-      : undefined;
   }
 
   /** Starts the fence's numbering after what the shard's outbox holds; one read per shard and fence. */
@@ -66,9 +54,9 @@ export class OutboxSeqs {
     if (!loading) {
       loading = this.topSeq(shard)
         .then((top) => {
-          if (this.current(shard, fence)) return;
-          const start = Math.max(fence.epoch * EPOCH_RANGE, Math.floor(top ?? 0)) + 1;
-          this.numberings.set(shard, { owner: fence.owner, epoch: fence.epoch, next: start });
+          if (this.numberings.get(shard, fence)) return;
+          this.numberings.at(shard, fence).next =
+            Math.max(fence.epoch * EPOCH_RANGE, Math.floor(top ?? 0)) + 1;
         })
         .finally(() => this.loading.delete(key));
       this.loading.set(key, loading);

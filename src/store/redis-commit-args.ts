@@ -7,7 +7,15 @@ import type { CommitOptions, CommitOutcome, CommitRecord, Fence } from "./types.
 const OUTCOME_BY_CODE: readonly CommitOutcome[] = ["ok", "duplicate", "conflict", "stale", "split"];
 
 /** Bytes of the batch part of the header before its three length-prefixed strings: epoch, first seq, counts. */
-const BATCH_FIXED_SIZE = 8 + 8 + 4 + 4;
+const BATCH_FIXED_SIZE = 8 + 8 + 4 + 4 + 4;
+
+/** What the store knows of the shard under the batch's fence, which spares the script commands. */
+export interface CommitLayout {
+  /** Scores the batch's new effects (`firstSeq`, `firstSeq + 1`, ...); 0 leaves them to the shard's outbox seq counter. */
+  firstSeq?: number;
+  /** Index keys already in the shard's set of index names: the script adds only the others. */
+  registeredIndexes?: ReadonlySet<string>;
+}
 /** Bytes of one record's header, `commit.lua`'s struct format `<ddBBI4I4I4I4I4I4I4I4I4I4`. */
 const RECORD_HEADER_SIZE = 58;
 
@@ -17,15 +25,13 @@ const RECORD_HEADER_SIZE = 58;
  * every number in one binary header, and after it only the fields each
  * record has. Each argument costs ioredis and Redis time, so a plain
  * transition sends its two keys, snapshot and history, and little else.
- * `firstSeq` scores the batch's new effects (`firstSeq`, `firstSeq + 1`, ...);
- * 0 leaves them to the shard's outbox seq counter (one more command).
  */
 export function encodeCommit(
   keys: ShardKeys,
   fence: Fence,
   records: CommitRecord[],
   options: CommitOptions,
-  firstSeq = 0,
+  { firstSeq = 0, registeredIndexes }: CommitLayout = {},
 ): { keys: string[]; args: ScriptArg[] } {
   const scriptKeys = [keys.lease];
   const nowMs = String(options.nowMs);
@@ -38,16 +44,18 @@ export function encodeCommit(
       horizon.length +
       records.length * RECORD_HEADER_SIZE,
   );
-  // The index zsets the batch changes, numbered in the order the records name them.
+  // The index zsets the batch changes, numbered in the order the records name them, those to register first.
+  const named = new Set<string>();
+  for (const record of records) for (const op of record.index) named.add(op.key);
   const indexNumbers = new Map<string, number>();
-  for (const record of records) {
-    for (const op of record.index)
-      if (!indexNumbers.has(op.key)) indexNumbers.set(op.key, indexNumbers.size + 1);
-  }
+  for (const key of named) if (!registeredIndexes?.has(key)) indexNumbers.set(key, indexNumbers.size + 1);
+  const toRegister = indexNumbers.size;
+  for (const key of named) if (!indexNumbers.has(key)) indexNumbers.set(key, indexNumbers.size + 1);
   let offset = header.writeDoubleLE(fence.epoch, 0);
   offset = header.writeDoubleLE(firstSeq, offset);
   offset = header.writeUInt32LE(records.length, offset);
   offset = header.writeUInt32LE(indexNumbers.size, offset);
+  offset = header.writeUInt32LE(toRegister, offset);
   for (const text of [fence.owner, nowMs, horizon]) offset = writeString(header, text, offset);
 
   const args: ScriptArg[] = [header];
@@ -117,10 +125,8 @@ export function encodeCommit(
   }
   if (needs.seen) scriptKeys.push(keys.seen);
   if (needs.counters) scriptKeys.push(keys.counters);
-  if (indexNumbers.size > 0) {
-    scriptKeys.push(keys.indexNames);
-    for (const key of indexNumbers.keys()) scriptKeys.push(keys.index(key));
-  }
+  if (toRegister > 0) scriptKeys.push(keys.indexNames);
+  for (const key of indexNumbers.keys()) scriptKeys.push(keys.index(key));
   return { keys: scriptKeys, args };
 }
 

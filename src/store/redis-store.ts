@@ -1,6 +1,7 @@
 import { Cluster, type ClusterNode, type ClusterOptions, Redis, type RedisOptions } from "ioredis";
 import { FencedError, StoreError, scriptErrorFor } from "./errors.js";
 import { OutboxSeqs } from "./outbox-seqs.js";
+import { PerFence } from "./per-fence.js";
 import { decodeCommitOutcomes, encodeCommit, encodeCommitCall } from "./redis-commit-args.js";
 import { type RedisClient, StoreScripts } from "./redis-scripts.js";
 import { globalKeys, ShardKeys } from "./shard-keys.js";
@@ -63,6 +64,15 @@ export class RedisStore implements Store {
     const [, score] = await this.client.zrevrange(this.keys(shard).outbox, 0, 0, "WITHSCORES");
     return score === undefined ? null : Number(score);
   });
+  /**
+   * Index keys in each shard's set of index names, as the lease holder knows
+   * them: those its commits registered and those the set held when it read
+   * the indexes at takeover. Only a rebuild takes names out of the set, and
+   * only the holder rebuilds, so a commit need not add these again.
+   */
+  private readonly registeredIndexes = new PerFence<Set<string>>(() => new Set());
+  /** The fence `acquireLease` last gave for each shard: whose knowledge `readIndexes` adds to. */
+  private readonly acquiredFences = new Map<number, Fence>();
   private readonly inboxListeners = new Set<(shard: number) => void>();
   private subscriber: Promise<RedisClient> | null = null;
   private closed = false;
@@ -123,7 +133,14 @@ export class RedisStore implements Store {
       [this.keys(shard).lease],
       [owner, expiresAtMs, nowMs],
     )) as number;
-    return epoch === 0 ? null : { shard, owner, epoch, expiresAtMs };
+    // A new holder, or the same one anew: what it knows of the names starts from its reads.
+    this.registeredIndexes.forget(shard);
+    if (epoch === 0) {
+      this.acquiredFences.delete(shard);
+      return null;
+    }
+    this.acquiredFences.set(shard, { owner, epoch });
+    return { shard, owner, epoch, expiresAtMs };
   }
 
   async renewLease(shard: number, fence: Fence, ttlMs: number, nowMs: number): Promise<Lease | null> {
@@ -179,7 +196,10 @@ export class RedisStore implements Store {
     if (batches.length === 0) return [];
     const firstSeqs = await this.outboxSeqs.reserve(batches);
     const encoded = batches.map((b, i) =>
-      encodeCommit(this.keys(b.shard), b.fence, b.records, b.options, firstSeqs[i]),
+      encodeCommit(this.keys(b.shard), b.fence, b.records, b.options, {
+        firstSeq: firstSeqs[i],
+        registeredIndexes: this.registeredIndexes.get(b.shard, b.fence),
+      }),
     );
     // One Redis takes every batch in one call; a Cluster's shards live in different slots: one call each.
     const all = batches.map((_, i) => i);
@@ -205,11 +225,26 @@ export class RedisStore implements Store {
           if (!(error instanceof FencedError)) throw error;
           results.push(error);
         } else {
-          results.push(decodeCommitOutcomes(codes ?? []));
+          const outcomes = decodeCommitOutcomes(codes ?? []);
+          this.noteRegistered(batch, outcomes);
+          results.push(outcomes);
         }
       });
     });
     return results;
+  }
+
+  /** The index keys the batch's script registered: every one an applied record gave a member. */
+  private noteRegistered(batch: CommitBatch, outcomes: CommitOutcome[]): void {
+    let registered: Set<string> | undefined;
+    batch.records.forEach((record, i) => {
+      if (outcomes[i] !== "ok") return;
+      for (const op of record.index) {
+        if (op.score === null) continue;
+        registered ??= this.registeredIndexes.at(batch.shard, batch.fence);
+        registered.add(op.key);
+      }
+    });
   }
 
   async loadActors(shard: number, actors: ActorKey[]): Promise<(StoredActor | null)[]> {
@@ -360,6 +395,11 @@ export class RedisStore implements Store {
     const keys = this.keys(shard);
     // Read at takeover, when no other node may commit to the shard: two steps need no script.
     const zsets = (await this.client.smembers(keys.indexNames)).sort();
+    const fence = this.acquiredFences.get(shard);
+    if (fence) {
+      const registered = this.registeredIndexes.at(shard, fence);
+      for (const zset of zsets) registered.add(zset.slice(keys.indexPrefix.length));
+    }
     const all = new Map<string, IndexEntry[]>();
     if (zsets.length === 0) return all;
     const pipeline = this.client.pipeline();
@@ -376,6 +416,9 @@ export class RedisStore implements Store {
 
   async rebuildIndexes(shard: number, fence: Fence, rebuild: IndexRebuild): Promise<void> {
     const keys = this.keys(shard);
+    // The rebuild replaces the set of names: forgotten before (no commit encoded from here on leans on
+    // them) and after (what commits sent before it noted), learnt again from the next reads and commits.
+    this.registeredIndexes.forget(shard);
     const existing = await this.client.smembers(keys.indexNames);
     const written = [...rebuild.indexes].filter(([, entries]) => entries.length > 0);
     const args: (string | number)[] = [fence.owner, fence.epoch, rebuild.version, existing.length];
@@ -398,6 +441,7 @@ export class RedisStore implements Store {
       ],
       args,
     )) as number;
+    this.registeredIndexes.forget(shard);
     if (reply < 0) throw scriptErrorFor(reply, shard, fence.owner, fence.epoch);
   }
 

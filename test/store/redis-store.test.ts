@@ -6,6 +6,7 @@ import { type ScriptArg, StoreScripts } from "../../src/store/redis-scripts.js";
 import { RedisStore } from "../../src/store/redis-store.js";
 import { ShardKeys } from "../../src/store/shard-keys.js";
 import { cleanupPrefix, findRedisUrl, uniquePrefix } from "../support/redis.js";
+import { record } from "./store-contract.js";
 
 const redisUrl = await findRedisUrl();
 
@@ -139,24 +140,7 @@ describe.skipIf(!redisUrl)("RedisStore specifics", () => {
     const outcomes = await store.commit(
       21,
       fence,
-      [
-        {
-          actor: "job/1",
-          expectedVersion: 0,
-          snapshot: Buffer.from("s"),
-          history: [Buffer.from("h")],
-          historyCap: 1,
-          versionStep: 1,
-          constants: null,
-          timerAdds: [],
-          timerCancels: [],
-          outbox: ids.map((id) => ({ effectId: id, payload: Buffer.from(`p-${id}`) })),
-          counters: [],
-          index: [],
-          dedupeIds: [],
-          acks: [],
-        },
-      ],
+      [record("job/1", { outbox: ids.map((id) => ({ effectId: id, payload: Buffer.from(`p-${id}`) })) })],
       { nowMs: 0, dedupeWindowMs: 0 },
     );
     expect(outcomes).toEqual(["ok"]);
@@ -172,22 +156,13 @@ describe.skipIf(!redisUrl)("RedisStore specifics", () => {
   it("numbers effects within the lease's epoch without a counter: a later holder's after an earlier one's", async () => {
     const shard = 22;
     const keys = new ShardKeys(prefix, shard);
-    const effects = (...ids: string[]) => ({
-      actor: "job/1",
-      expectedVersion: 0,
-      snapshot: null,
-      history: [Buffer.from("h")],
-      historyCap: 1,
-      versionStep: 0,
-      constants: null,
-      timerAdds: [],
-      timerCancels: [],
-      outbox: ids.map((id) => ({ effectId: id, payload: Buffer.from(id) })),
-      counters: [],
-      index: [],
-      dedupeIds: [],
-      acks: [],
-    });
+    // Refused events only (no snapshot): the actor stays at version 0, so every commit expects 0.
+    const effects = (...ids: string[]) =>
+      record("job/1", {
+        snapshot: null,
+        versionStep: 0,
+        outbox: ids.map((id) => ({ effectId: id, payload: Buffer.from(id) })),
+      });
     const options = { nowMs: 0, dedupeWindowMs: 0 };
     const queued = async (store: RedisStore) =>
       (await store.readOutbox(shard, 100)).map((e) => [e.effectId, e.seq]);
@@ -233,6 +208,47 @@ describe.skipIf(!redisUrl)("RedisStore specifics", () => {
     await Promise.all([a.close(), again.close(), b.close()]);
   });
 
+  it("adds an index's name to the shard's set once per fence, and again after a takeover or a rebuild", async () => {
+    const shard = 23;
+    const keys = new ShardKeys(prefix, shard);
+    const store = new RedisStore({ client: admin, prefix });
+    const indexed = (actor: string, expectedVersion: number, key: string, member: string) =>
+      record(actor, { expectedVersion, index: [{ key, member, score: 1 }] });
+    const options = { nowMs: 0, dedupeWindowMs: 0 };
+    const names = async () =>
+      (await admin.smembers(keys.indexNames)).map((k) => k.slice(keys.indexPrefix.length));
+    let fence = { owner: "node-a", epoch: (await store.acquireLease(shard, "node-a", 60_000, 0))!.epoch };
+    // A conflicting record registers nothing, so the next commit still does.
+    expect(await store.commit(shard, fence, [indexed("job/1", 5, "q", "1")], options)).toEqual(["conflict"]);
+    expect(await names()).toEqual([]);
+    expect(await store.commit(shard, fence, [indexed("job/1", 0, "q", "1")], options)).toEqual(["ok"]);
+    expect(await names()).toEqual(["q"]);
+    // Taken out behind the store's back, the name is not added again under the same fence: that is the command saved.
+    await admin.srem(keys.indexNames, keys.index("q"));
+    await store.commit(shard, fence, [indexed("job/2", 0, "q", "2")], options);
+    expect(await names()).toEqual([]);
+    // Taking the lease (anew) forgets what the store knew; so does a rebuild.
+    fence = { owner: "node-a", epoch: (await store.acquireLease(shard, "node-a", 60_000, 1))!.epoch };
+    await store.commit(shard, fence, [indexed("job/3", 0, "q", "3")], options);
+    expect(await names()).toEqual(["q"]);
+    await store.rebuildIndexes(shard, fence, {
+      version: 1,
+      indexes: new Map(),
+      counters: new Map(),
+      counterPrefixes: [],
+    });
+    expect(await names()).toEqual([]);
+    await store.commit(shard, fence, [indexed("job/4", 0, "q", "4")], options);
+    expect(await names()).toEqual(["q"]);
+    // What the set holds when the holder reads the indexes is known too.
+    await admin.sadd(keys.indexNames, keys.index("r"));
+    await store.readIndexes(shard);
+    await admin.srem(keys.indexNames, keys.index("r"));
+    await store.commit(shard, fence, [indexed("job/5", 0, "r", "5")], options);
+    expect(await names()).toEqual(["q"]);
+    await store.close();
+  });
+
   it("rejects a commit whose arguments do not follow the script's layout, changing nothing", async () => {
     const scripts = new StoreScripts(admin);
     const keys = new ShardKeys(prefix, 3);
@@ -260,6 +276,13 @@ describe.skipIf(!redisUrl)("RedisStore specifics", () => {
     const header = batch.args[0] as Buffer;
     // The record's 58 header bytes end the batch header: two doubles, two flags, then ten counts.
     const recordAt = header.length - 58;
+    // The batch's counts follow its epoch and first seq (two doubles): records, index zsets, those to register.
+    const BATCH_REGISTER_COUNT_AT = 8 + 8 + 4 + 4;
+    const withBatchCount = (offset: number, value: number) => {
+      const changed = Buffer.from(header);
+      changed.writeUInt32LE(value, offset);
+      return changed;
+    };
     const withBytes = (...changes: [offset: number, value: number][]) => {
       const changed = Buffer.from(header);
       for (const [offset, value] of changes) changed[recordAt + offset] = value;
@@ -297,6 +320,10 @@ describe.skipIf(!redisUrl)("RedisStore specifics", () => {
         ...call(good.keys, [...good.args.slice(0, -3), 2, "job-1", 5]),
       ],
       ["an index zset missing", ...call(good.keys.slice(0, -1), good.args)],
+      [
+        "more index zsets to register than index zsets",
+        ...call(good.keys, [withBatchCount(BATCH_REGISTER_COUNT_AT, 2), ...good.args.slice(1)]),
+      ],
       // A second, malformed batch: the first, well formed, is not written either.
       [
         "a good batch, then a malformed one",

@@ -27,7 +27,7 @@ const at = (nowMs: number): CommitOptions => ({ nowMs, dedupeWindowMs: DEDUPE_WI
 const texts = (buffers: Buffer[]) => buffers.map((buffer) => buffer.toString());
 
 /** A record that creates `actor` and does nothing else; tests override what they exercise. */
-function record(actor: ActorKey, fields: Partial<CommitRecord> = {}): CommitRecord {
+export function record(actor: ActorKey, fields: Partial<CommitRecord> = {}): CommitRecord {
   return {
     actor,
     expectedVersion: 0,
@@ -972,6 +972,11 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         ).toBe("ok");
         expect(await members("q")).toEqual(["a:6"]);
         expect(await members("fresh")).toEqual(["d:0", "c:1"]);
+        // An index the rebuild dropped, given members again under the same fence, is found again.
+        expect(
+          await commitOne(fence, record("job/b", { expectedVersion: 0, index: [add("old", "b", 4)] })),
+        ).toBe("ok");
+        expect([...(await store.readIndexes(0)).keys()].sort()).toEqual(["fresh", "old", "q"]);
       });
     });
 

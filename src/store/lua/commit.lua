@@ -42,15 +42,19 @@
         seen zset (dedupe id scored by the nowMs
           of the commit that saw it)                         if a record has a dedupe id
         counters hash (name -> integer, 0 removed)           if a record changes counters
-        index names set (the shard's non-empty indexes),
-        then x index zsets, in the order the records name
-        them                                                 if a record changes an index
+        index names set (names of the shard's index
+          zsets that may hold members)                       if r > 0 (below)
+        x index zsets, numbered 1..x, the r to register
+          first, then in the order the records name them     if a record changes an index
 
       F[1]     header, little-endian binary:
-                 batch, struct "<ddI4I4I4c0I4c0I4c0": fence epoch, first seq
+                 batch, struct "<ddI4I4I4I4c0I4c0I4c0": fence epoch, first seq
                    (the batch's new effects are scored first seq, first seq + 1,
                    ... in order; 0: taken from the outbox seq counter),
-                   record count n, index zset count x, fence owner, nowMs,
+                   record count n, index zset count x, count r (<= x) of the
+                   index zsets to register (add to the index names set when an
+                   applied record gives one a member; the node knows the
+                   others are named there already), fence owner, nowMs,
                    dedupe horizon (seen ids scored below it are forgotten; ""
                    leaves them for a later batch); the last three are
                    length-prefixed strings
@@ -109,7 +113,7 @@ local F = fields()
 if not F or #ARGV > 2 then return -2 end
 
 local OK, DUPLICATE, CONFLICT, STALE, SPLIT = 0, 1, 2, 3, 4
-local BATCH_FORMAT = "<ddI4I4I4c0I4c0I4c0"
+local BATCH_FORMAT = "<ddI4I4I4I4c0I4c0I4c0"
 local RECORD_FORMAT, RECORD_SIZE = "<ddBBI4I4I4I4I4I4I4I4I4I4", 58
 local FIRST_FIELD = 2
 -- Arguments per Redis command when a bulk write is chunked: well under Lua's C stack limit, and even.
@@ -155,9 +159,10 @@ end
 local function parseBatch(kb, nk, ab, na)
   local header = F[ab + 1]
   if type(header) ~= "string" then return nil end
-  local parsed, fenceEpoch, firstSeq, n, indexCount, fenceOwner, nowMs, dedupeHorizon, firstRecordAt =
+  local parsed, fenceEpoch, firstSeq, n, indexCount, registerCount, fenceOwner, nowMs, dedupeHorizon, firstRecordAt =
     pcall(unpack, BATCH_FORMAT, header)
   if not parsed or #header ~= firstRecordAt - 1 + n * RECORD_SIZE then return nil end
+  if registerCount > indexCount then return nil end
   local lastArg = ab + na
 
   local pos, at = firstRecordAt, ab + FIRST_FIELD
@@ -206,11 +211,12 @@ local function parseBatch(kb, nk, ab, na)
   kk, seenKey = keyGroup(dedupes, kk, 1)
   kk, countersKey = keyGroup(counting, kk, 1)
   local indexNamesKey, firstIndexKey
-  kk, indexNamesKey = keyGroup(indexing, kk, 1)
+  kk, indexNamesKey = keyGroup(registerCount > 0, kk, 1)
   firstIndexKey = kk
   if kk - 1 + indexCount ~= kb + nk then return nil end
   return {
-    kb = kb, ab = ab, header = header, n = n, indexCount = indexCount, fenceEpoch = fenceEpoch, firstSeq = firstSeq,
+    kb = kb, ab = ab, header = header, n = n, indexCount = indexCount, registerCount = registerCount,
+    fenceEpoch = fenceEpoch, firstSeq = firstSeq,
     fenceOwner = fenceOwner, nowMs = nowMs, dedupeHorizon = dedupeHorizon, firstRecordAt = firstRecordAt,
     ackedTimerKeys = ackedTimerKeys, ackedInboxIds = ackedInboxIds, dedupeIds = dedupeIds, effectIds = effectIds,
     actorIndexKey = actorIndexKey, timersKey = timersKey, timerFireKey = timerFireKey, timerDataKey = timerDataKey,
@@ -256,8 +262,9 @@ local function applyBatch(b)
   local inboxRemoved, seenAdded, indexAdded = {}, {}, {}
   local newEffects = {}
   local counterOrder, counterSum = {}, {}
-  -- Per index zset (by number): members in the order first changed, and each one's last score (false: removed).
-  local indexMembers, indexFinal = {}, {}
+  -- Per index zset (by number): members in the order first changed, and each one's last score (false: removed);
+  -- and whether an applied record gave it a member (then its name is registered, if it is to be).
+  local indexMembers, indexFinal, indexScored = {}, {}, {}
 
   local function touchTimer(timerKey, final)
     if timerFinal[timerKey] == nil then timerOrder[#timerOrder + 1] = timerKey end
@@ -380,7 +387,12 @@ local function applyBatch(b)
         indexMembers[zset], indexFinal[zset] = members, final
       end
       if final[member] == nil then members[#members + 1] = member end
-      if score == "" then final[member] = false else final[member] = score end
+      if score == "" then
+        final[member] = false
+      else
+        final[member] = score
+        indexScored[zset] = true
+      end
     end
     return OK
   end
@@ -468,10 +480,8 @@ local function applyBatch(b)
         end
         local key = KEYS[firstIndexKey + zset - 1]
         if #removed > 0 then bulk("ZREM", key, removed) end
-        if #scored > 0 then
-          bulk("ZADD", key, scored)
-          named[#named + 1] = key
-        end
+        if #scored > 0 then bulk("ZADD", key, scored) end
+        if zset <= b.registerCount and indexScored[zset] then named[#named + 1] = key end
       end
     end
     -- The set of names may keep a name whose zset emptied: readers skip it, a rebuild clears it.
