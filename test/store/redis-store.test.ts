@@ -202,9 +202,17 @@ describe.skipIf(!redisUrl)("RedisStore specifics", () => {
 
     // An epoch past what a double numbers exactly falls back to the shard's counter.
     await admin.hset(keys.lease, "epoch", 2 ** 21);
-    await b.commit(shard, { owner: "node-b", epoch: 2 ** 21 }, [effects("c1")], options);
-    expect((await queued(b)).map(([id]) => id)).toEqual(["c1", "a1", "a2", "a3", "a4", "b1"]);
-    expect(await admin.get(keys.outboxSeq)).toBe("1");
+    // An effect queued already keeps its seq and payload.
+    await b.commit(shard, { owner: "node-b", epoch: 2 ** 21 }, [effects("c1", "a1")], options);
+    expect(await queued(b)).toEqual([
+      ["c1", 1],
+      ["a1", epochA + 1],
+      ["a2", epochA + 2],
+      ["a3", epochA + 3],
+      ["a4", epochA + 4],
+      ["b1", fenceB.epoch * 2 ** 32 + 1],
+    ]);
+    expect(await admin.get(keys.outboxSeq)).toBe("2");
     await Promise.all([a.close(), again.close(), b.close()]);
   });
 

@@ -89,9 +89,10 @@
   Why this layout: each argument and each Redis command costs time, and in
   Redis's Lua so does each table. So the numbers travel in one binary header
   read with struct.unpack; the stored state the checks need (fire ids, inbox
-  and seen entries, existing effects) is read with one command per key before
-  the records are decided; and only the per-actor writes (snapshot, history)
-  are issued per record.
+  and seen entries) is read with one command per key before the records are
+  decided; effects already queued are found by the outbox's ZADD NX itself
+  (a ZMSCORE follows only when it added fewer than it was given); and only
+  the per-actor writes (snapshot, history) are issued per record.
 ]]
 local rcall, unpack, tunpack = redis.call, struct.unpack, unpack
 
@@ -168,7 +169,7 @@ local function parseBatch(kb, nk, ab, na)
   local pos, at = firstRecordAt, ab + FIRST_FIELD
   local indexes, timers, inbox, outbox, dedupes, counting = false, false, false, false, false, false
   local indexing = false
-  local ackedTimerKeys, ackedInboxIds, dedupeIds, effectIds = {}, {}, {}, {}
+  local ackedTimerKeys, ackedInboxIds, dedupeIds = {}, {}, {}
   for _ = 1, n do
     local expectedVersion, _, hasSnapshot, hasConstants, h, u, ai, ta, c, a, o, k, ix
     expectedVersion, _, hasSnapshot, hasConstants, _, h, u, ai, ta, c, a, o, k, ix, pos = unpack(RECORD_FORMAT, header, pos)
@@ -187,8 +188,6 @@ local function parseBatch(kb, nk, ab, na)
     for m = j, j + ai - 1 do ackedInboxIds[#ackedInboxIds + 1] = F[m] end
     j = j + ai
     for m = j, j + 2 * (ta - 1), 2 do ackedTimerKeys[#ackedTimerKeys + 1] = F[m] end
-    j = j + 2 * ta + c + 4 * a
-    for m = j, j + 2 * (o - 1), 2 do effectIds[#effectIds + 1] = F[m] end
     at = at + fields
     indexes = indexes or creates
     timers = timers or ta > 0 or c > 0 or a > 0
@@ -218,7 +217,7 @@ local function parseBatch(kb, nk, ab, na)
     kb = kb, ab = ab, header = header, n = n, indexCount = indexCount, registerCount = registerCount,
     fenceEpoch = fenceEpoch, firstSeq = firstSeq,
     fenceOwner = fenceOwner, nowMs = nowMs, dedupeHorizon = dedupeHorizon, firstRecordAt = firstRecordAt,
-    ackedTimerKeys = ackedTimerKeys, ackedInboxIds = ackedInboxIds, dedupeIds = dedupeIds, effectIds = effectIds,
+    ackedTimerKeys = ackedTimerKeys, ackedInboxIds = ackedInboxIds, dedupeIds = dedupeIds,
     actorIndexKey = actorIndexKey, timersKey = timersKey, timerFireKey = timerFireKey, timerDataKey = timerDataKey,
     inboxKey = inboxKey, inboxDataKey = inboxDataKey, outboxKey = outboxKey, outboxDataKey = outboxDataKey,
     outboxSeqKey = outboxSeqKey, seenKey = seenKey, countersKey = countersKey, indexNamesKey = indexNamesKey,
@@ -229,7 +228,7 @@ end
 -- Applies one checked batch: its outcome codes, or -1 when its fence does not hold.
 local function applyBatch(b)
   local kb, header, n, indexCount, nowMs, dedupeHorizon = b.kb, b.header, b.n, b.indexCount, b.nowMs, b.dedupeHorizon
-  local ackedTimerKeys, ackedInboxIds, dedupeIds, effectIds = b.ackedTimerKeys, b.ackedInboxIds, b.dedupeIds, b.effectIds
+  local ackedTimerKeys, ackedInboxIds, dedupeIds = b.ackedTimerKeys, b.ackedInboxIds, b.dedupeIds
   local actorIndexKey, timersKey, timerFireKey, timerDataKey = b.actorIndexKey, b.timersKey, b.timerFireKey, b.timerDataKey
   local inboxKey, inboxDataKey, outboxKey, outboxDataKey = b.inboxKey, b.inboxDataKey, b.outboxKey, b.outboxDataKey
   local outboxSeqKey, seenKey, countersKey, indexNamesKey = b.outboxSeqKey, b.seenKey, b.countersKey, b.indexNamesKey
@@ -254,7 +253,8 @@ local function applyBatch(b)
   -- asks now and then, not in every batch: a trim is a command per batch).
   if seenKey and dedupeHorizon ~= "" then rcall("ZREMRANGEBYSCORE", seenKey, "-inf", "(" .. dedupeHorizon) end
   local seen = #dedupeIds > 0 and present(seenKey, dedupeIds) or {}
-  local queued = #effectIds > 0 and present(outboxKey, effectIds) or {}
+  -- Effect ids the applied records queue; whether one is queued already is told by the outbox's ZADD NX.
+  local queued = {}
 
   -- What the applied records write to shard keys, in the order they wrote it.
   local versionOf = {}
@@ -445,14 +445,35 @@ local function applyBatch(b)
     -- A seq one below the first: the node's own (its epoch's range), or the shard counter's.
     local seq = b.firstSeq - 1
     if b.firstSeq == 0 then seq = rcall("INCRBY", outboxSeqKey, #newEffects) - #newEffects end
-    local scored, payloads = {}, {}
-    for m, j in ipairs(newEffects) do
-      scored[#scored + 1] = seq + m
-      scored[#scored + 1] = F[j]
+    -- ZADD NX leaves an effect already queued as it is (its first payload wins) and counts the others.
+    local added = 0
+    for first = 1, #newEffects, CHUNK / 2 do
+      local scored = {}
+      for m = first, math.min(first + CHUNK / 2 - 1, #newEffects) do
+        scored[#scored + 1] = seq + m
+        scored[#scored + 1] = F[newEffects[m]]
+      end
+      added = added + rcall("ZADD", outboxKey, "NX", tunpack(scored))
+    end
+    local ours = newEffects
+    if added < #newEffects then
+      -- Some were queued already: each seq is new, so an id scored with its seq here is one this call added.
+      local ids = {}
+      for m, j in ipairs(newEffects) do ids[m] = F[j] end
+      ours = {}
+      for first = 1, #ids, CHUNK do
+        local last = math.min(first + CHUNK - 1, #ids)
+        local scores = rcall("ZMSCORE", outboxKey, tunpack(ids, first, last))
+        for m = first, last do
+          if tonumber(scores[m - first + 1]) == seq + m then ours[#ours + 1] = newEffects[m] end
+        end
+      end
+    end
+    local payloads = {}
+    for _, j in ipairs(ours) do
       payloads[#payloads + 1] = F[j]
       payloads[#payloads + 1] = F[j + 1]
     end
-    bulk("ZADD", outboxKey, scored)
     bulk("HSET", outboxDataKey, payloads)
   end
   if #counterOrder > 0 then
