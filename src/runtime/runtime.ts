@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import { encode } from "../protocol/codec.js";
-import type { ActorKey, Fence, IndexEntry, Store } from "../store/types.js";
+import type { ActorKey, Fence, IndexEntry, OutboxEntry, Store } from "../store/types.js";
 import { type ActorRef, actorKeyOf, parseActorKey, shardOf } from "./actor-ref.js";
 import { type Clock, systemClock, type TimerHandle } from "./clock.js";
 import { RuntimeError } from "./errors.js";
@@ -137,7 +137,15 @@ export class Runtime {
   private readonly committer: GroupCommitter;
   private readonly handlers = new Map<string, EffectHandler>();
   private readonly inlineHandlers = new Map<string, InlineEffectHandler>();
+  /** Effects being delivered, from their delivery until their acknowledgement is written. */
   private readonly effectsInFlight = new Set<string>();
+  /**
+   * Outbox reads under way, each with the effects of its shard whose
+   * acknowledgement was written since it was sent: its answer may still
+   * list them, and delivering them again would cost their receivers a
+   * duplicate (and an actor's folded record a split).
+   */
+  private readonly outboxReads = new Set<{ shard: number; acked: Set<string> }>();
   private readonly unhandledWarned = new Set<string>();
   private readonly outboxAcks: KeyedBatcher<number, string>;
   private readonly inboxAppends: KeyedBatcher<number, { eventId: string; payload: Buffer }>;
@@ -634,10 +642,17 @@ export class Runtime {
 
   /** Effects committed but not yet acknowledged: left by a crash, a failed delivery, or a missing handler. */
   private async redeliverOutbox(shard: number): Promise<void> {
-    const entries = await this.store.readOutbox(shard, 1000);
+    const read = { shard, acked: new Set<string>() };
+    this.outboxReads.add(read);
+    let entries: OutboxEntry[];
+    try {
+      entries = await this.store.readOutbox(shard, 1000);
+    } finally {
+      this.outboxReads.delete(read);
+    }
     const effects: EffectPayload[] = [];
     for (const entry of entries) {
-      if (this.effectsInFlight.has(entry.effectId)) continue;
+      if (this.effectsInFlight.has(entry.effectId) || read.acked.has(entry.effectId)) continue;
       try {
         effects.push(decodeEffectPayload(entry.payload));
       } catch (err) {
@@ -655,10 +670,12 @@ export class Runtime {
     for (const effect of effects) {
       if (this.effectsInFlight.has(effect.id)) continue;
       this.effectsInFlight.add(effect.id);
-      const done = () => {
-        this.effectsInFlight.delete(effect.id);
+      const done = async () => {
         this.counters.effectsDelivered++;
-        return this.outboxAcks.add(fromShard, effect.id);
+        await this.outboxAcks.add(fromShard, effect.id);
+        // In flight until the acknowledgement is written: a sweep must not deliver it again meanwhile.
+        this.effectsInFlight.delete(effect.id);
+        for (const read of this.outboxReads) if (read.shard === fromShard) read.acked.add(effect.id);
       };
       const failed = (err: unknown) => {
         this.effectsInFlight.delete(effect.id);
