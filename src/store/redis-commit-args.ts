@@ -6,13 +6,21 @@ import type { CommitOptions, CommitOutcome, CommitRecord, Fence } from "./types.
 /** The outcome codes `commit.lua` returns, indexed by code. */
 const OUTCOME_BY_CODE: readonly CommitOutcome[] = ["ok", "duplicate", "conflict", "stale", "split"];
 
-/** Bytes of the batch part of the header before its three length-prefixed strings: epoch, first seq, counts. */
-const BATCH_FIXED_SIZE = 8 + 8 + 4 + 4 + 4;
+/** Bytes of the batch part of the header before its two length-prefixed strings: epoch, first seq, seen score and flag, counts. */
+const BATCH_FIXED_SIZE = 8 + 8 + 8 + 1 + 4 + 4 + 4;
 
 /** What the store knows of the shard under the batch's fence, which spares the script commands. */
 export interface CommitLayout {
   /** Scores the batch's new effects (`firstSeq`, `firstSeq + 1`, ...); 0 leaves them to the shard's outbox seq counter. */
   firstSeq?: number;
+  /** The score of the dedupe ids the batch adds (`CommitNumbers`); by default the batch's `nowMs`. */
+  seenScore?: number | null;
+  /**
+   * True only if no seen id of the shard holds `seenScore`: the script then
+   * checks and adds the dedupe ids with one ZADD NX. By default they are
+   * checked first.
+   */
+  seenByAdd?: boolean;
   /** Index keys already in the shard's set of index names: the script adds only the others. */
   registeredIndexes?: ReadonlySet<string>;
 }
@@ -31,16 +39,14 @@ export function encodeCommit(
   fence: Fence,
   records: CommitRecord[],
   options: CommitOptions,
-  { firstSeq = 0, registeredIndexes }: CommitLayout = {},
+  { firstSeq = 0, seenScore, seenByAdd = false, registeredIndexes }: CommitLayout = {},
 ): { keys: string[]; args: ScriptArg[] } {
   const scriptKeys = [keys.lease];
-  const nowMs = String(options.nowMs);
   const horizon = options.trimSeen === false ? "" : String(options.nowMs - options.dedupeWindowMs);
   const header = Buffer.allocUnsafe(
     BATCH_FIXED_SIZE +
-      4 * 3 +
+      4 * 2 +
       Buffer.byteLength(fence.owner) +
-      nowMs.length +
       horizon.length +
       records.length * RECORD_HEADER_SIZE,
   );
@@ -53,10 +59,12 @@ export function encodeCommit(
   for (const key of named) if (!indexNumbers.has(key)) indexNumbers.set(key, indexNumbers.size + 1);
   let offset = header.writeDoubleLE(fence.epoch, 0);
   offset = header.writeDoubleLE(firstSeq, offset);
+  offset = header.writeDoubleLE(seenScore ?? options.nowMs, offset);
+  offset = header.writeUInt8(seenByAdd ? 1 : 0, offset);
   offset = header.writeUInt32LE(records.length, offset);
   offset = header.writeUInt32LE(indexNumbers.size, offset);
   offset = header.writeUInt32LE(toRegister, offset);
-  for (const text of [fence.owner, nowMs, horizon]) offset = writeString(header, text, offset);
+  for (const text of [fence.owner, horizon]) offset = writeString(header, text, offset);
 
   const args: ScriptArg[] = [header];
   const needs = { index: false, timers: false, inbox: false, outbox: false, seen: false, counters: false };

@@ -1,6 +1,6 @@
 import { Cluster, type ClusterNode, type ClusterOptions, Redis, type RedisOptions } from "ioredis";
+import { CommitNumbers } from "./commit-numbers.js";
 import { FencedError, StoreError, scriptErrorFor } from "./errors.js";
-import { OutboxSeqs } from "./outbox-seqs.js";
 import { PerFence } from "./per-fence.js";
 import { decodeCommitOutcomes, encodeCommit, encodeCommitCall } from "./redis-commit-args.js";
 import { type RedisClient, StoreScripts } from "./redis-scripts.js";
@@ -60,9 +60,19 @@ export class RedisStore implements Store {
   private readonly global: ReturnType<typeof globalKeys>;
   private readonly scripts: StoreScripts;
   private readonly shardKeys = new Map<number, ShardKeys>();
-  private readonly outboxSeqs = new OutboxSeqs(async (shard) => {
-    const [, score] = await this.client.zrevrange(this.keys(shard).outbox, 0, 0, "WITHSCORES");
-    return score === undefined ? null : Number(score);
+  private readonly numbers = new CommitNumbers(async (shard) => {
+    const keys = this.keys(shard);
+    const replies = await this.client
+      .pipeline()
+      .zrevrange(keys.outbox, 0, 0, "WITHSCORES")
+      .zrevrange(keys.seen, 0, 0, "WITHSCORES")
+      .exec();
+    const [outboxSeq, seenScore] = (replies ?? []).map(([err, reply]) => {
+      if (err) throw err;
+      const score = (reply as string[])[1];
+      return score === undefined ? null : Number(score);
+    });
+    return { outboxSeq: outboxSeq ?? null, seenScore: seenScore ?? null };
   });
   /**
    * Index keys in each shard's set of index names, as the lease holder knows
@@ -194,10 +204,10 @@ export class RedisStore implements Store {
 
   async commitMany(batches: CommitBatch[]): Promise<CommitBatchResult[]> {
     if (batches.length === 0) return [];
-    const firstSeqs = await this.outboxSeqs.reserve(batches);
+    const numbers = await this.numbers.reserve(batches);
     const encoded = batches.map((b, i) =>
       encodeCommit(this.keys(b.shard), b.fence, b.records, b.options, {
-        firstSeq: firstSeqs[i],
+        ...numbers[i],
         registeredIndexes: this.registeredIndexes.get(b.shard, b.fence),
       }),
     );

@@ -284,8 +284,8 @@ describe.skipIf(!redisUrl)("RedisStore specifics", () => {
     const header = batch.args[0] as Buffer;
     // The record's 58 header bytes end the batch header: two doubles, two flags, then ten counts.
     const recordAt = header.length - 58;
-    // The batch's counts follow its epoch and first seq (two doubles): records, index zsets, those to register.
-    const BATCH_REGISTER_COUNT_AT = 8 + 8 + 4 + 4;
+    // The batch's counts follow its epoch, first seq and seen score (three doubles), the seen flag (a byte): records, index zsets, those to register.
+    const BATCH_REGISTER_COUNT_AT = 8 + 8 + 8 + 1 + 4 + 4;
     const withBatchCount = (offset: number, value: number) => {
       const changed = Buffer.from(header);
       changed.writeUInt32LE(value, offset);
