@@ -387,7 +387,11 @@ export class RedisStore implements Store {
 
   async readCounters(shard: number): Promise<Map<string, number>> {
     const fields = await this.client.hgetall(this.keys(shard).counters);
-    return new Map(Object.entries(fields).map(([name, value]) => [name, Number(value)]));
+    // A counter back at 0 stays in the hash as 0 (see commit.lua): it is not there for readers.
+    const counters = new Map<string, number>();
+    for (const [name, value] of Object.entries(fields))
+      if (Number(value) !== 0) counters.set(name, Number(value));
+    return counters;
   }
 
   async readIndex(shard: number, key: string, offset: number, limit: number): Promise<IndexEntry[]> {

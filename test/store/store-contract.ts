@@ -851,6 +851,19 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         ).toBe("ok");
         expect(await store.readCounters(0)).toEqual(new Map([["jobs:B:running", 1]]));
         expect(await store.readCounters(1)).toEqual(new Map());
+        // Counted again from 0.
+        expect(
+          await commitOne(
+            fence,
+            record("job/1", { expectedVersion: 2, counters: [count("jobs:A:sent", 3)] }),
+          ),
+        ).toBe("ok");
+        expect(await store.readCounters(0)).toEqual(
+          new Map([
+            ["jobs:B:running", 1],
+            ["jobs:A:sent", 3],
+          ]),
+        );
       });
     });
 

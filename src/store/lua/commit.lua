@@ -41,7 +41,8 @@
         outbox seq counter                                   if so and the first seq is 0
         seen zset (dedupe id scored by the seen score
           of the commit that saw it, about its nowMs)        if a record has a dedupe id
-        counters hash (name -> integer, 0 removed)           if a record changes counters
+        counters hash (name -> integer; a counter back at 0
+          stays as 0, which readers skip)                    if a record changes counters
         index names set (names of the shard's index
           zsets that may hold members)                       if r > 0 (below)
         x index zsets, numbered 1..x, the r to register
@@ -533,13 +534,11 @@ local function applyBatch(b)
     end
     bulk("HSET", outboxDataKey, payloads)
   end
-  if #counterOrder > 0 then
-    local zeroed = {}
-    for _, name in ipairs(counterOrder) do
-      local sum = counterSum[name]
-      if sum ~= 0 and rcall("HINCRBY", countersKey, name, sum) == 0 then zeroed[#zeroed + 1] = name end
-    end
-    if #zeroed > 0 then bulk("HDEL", countersKey, zeroed) end
+  -- A counter back at 0 stays (an HDEL each time would cost a command; the names are few: sites x
+  -- states, users): readers skip zeros.
+  for _, name in ipairs(counterOrder) do
+    local sum = counterSum[name]
+    if sum ~= 0 then rcall("HINCRBY", countersKey, name, sum) end
   end
   if indexing then
     local named = {}
