@@ -48,6 +48,15 @@ export interface RuntimeOptions {
   maxResidentActorsPerShard?: number;
   /** Store calls of grouped commits a node keeps out at once (see `GroupCommitter`); 2 by default. */
   maxCommitsInFlight?: number;
+  /**
+   * How long delivered effects' acknowledgements gather before one call
+   * removes them from the outboxes: each shard they touch costs the call
+   * two Redis commands, so the longer, the fewer. An effect stays in flight
+   * (no sweep delivers it again) until its acknowledgement is written; a
+   * crash meanwhile only has it delivered again, to receivers that drop
+   * duplicates. 0 (the default): at the end of the event loop's turn.
+   */
+  ackOutboxAfterMs?: number;
   /** Take no shards: a client that only sends into the durable inboxes and reads state. */
   clientOnly?: boolean;
   /**
@@ -192,7 +201,10 @@ export class Runtime {
             return waiting;
           });
     this.committer = new GroupCommitter(this.store, options.maxCommitsInFlight ?? 2);
-    this.outboxAcks = new KeyedBatcher({ together: (idsByShard) => this.store.ackOutbox(idsByShard) });
+    this.outboxAcks = new KeyedBatcher(
+      { together: (idsByShard) => this.store.ackOutbox(idsByShard) },
+      options.ackOutboxAfterMs ?? 0,
+    );
     this.inboxAppends = new KeyedBatcher({
       perKey: async (shard, entries) => {
         await this.store.appendInbox(shard, entries);
@@ -220,6 +232,8 @@ export class Runtime {
     await this.leaseTick?.catch(() => {});
     // What the gate holds is in the outbox: the next owner of each shard delivers it.
     this.intake?.clear();
+    // Delivered effects' acknowledgements still gathering: written while the shards are still ours.
+    await this.outboxAcks.flushNow();
     await Promise.all([...this.hosts.keys()].map((shard) => this.dropShard(shard, true)));
     await this.unsubscribe?.();
     if (!this.clientOnly) await this.store.removeNode(this.nodeId).catch(() => {});

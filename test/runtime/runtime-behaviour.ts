@@ -379,6 +379,27 @@ export function describeRuntimeBehaviour(storeName: string, makeStore: StoreFact
       expect(calls).toHaveLength(1);
     });
 
+    it("gathers acknowledgements for ackOutboxAfterMs, delivering nothing twice meanwhile, and writes them at stop", async () => {
+      const runtime = await boot({ sweepEveryMs: 10, ackOutboxAfterMs: 60_000 });
+      const calls: string[] = [];
+      const delivered = new Promise<void>((resolve) => {
+        runtime.onEffect("test.notify", (_data, { effectId }) => {
+          calls.push(effectId);
+          resolve();
+        });
+      });
+      await runtime.send(ref("g"), { type: "create" });
+      await runtime.send(ref("g"), { type: "notify", note: "gathered" });
+      await delivered;
+      const shard = shardOf(actorKeyOf(ref("g")), SHARDS);
+      // Sweeps come and go; the effect waits for its acknowledgement, in flight.
+      await new Promise((r) => setTimeout(r, 100));
+      expect(calls).toHaveLength(1);
+      expect((await runtime.store.readOutbox(shard, 10)).map((e) => e.effectId)).toEqual(calls);
+      await runtime.stop();
+      expect(await runtime.store.readOutbox(shard, 10)).toEqual([]);
+    });
+
     it("refuses a machine that tries to run an action itself", async () => {
       const impure = setup({}).createMachine({
         id: "impure",
