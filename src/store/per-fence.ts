@@ -29,4 +29,8 @@ export class PerFence<T> {
   forget(shard: number): void {
     this.entries.delete(shard);
   }
+
+  forgetAll(): void {
+    this.entries.clear();
+  }
 }

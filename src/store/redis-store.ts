@@ -83,6 +83,12 @@ export class RedisStore implements Store {
   private readonly registeredIndexes = new PerFence<Set<string>>(() => new Set());
   /** The fence `acquireLease` last gave for each shard: whose knowledge `readIndexes` adds to. */
   private readonly acquiredFences = new Map<number, Fence>();
+  /**
+   * A lost connection may be a Redis that restarted without its last writes
+   * (AOF everysec), names it registered among them: what the store knew of
+   * the sets of names goes with it.
+   */
+  private readonly forgetRegistered = () => this.registeredIndexes.forgetAll();
   private readonly inboxListeners = new Set<(shard: number) => void>();
   private subscriber: Promise<RedisClient> | null = null;
   private closed = false;
@@ -107,6 +113,7 @@ export class RedisStore implements Store {
     }
     this.name = this.client.isCluster ? "redis-cluster" : "redis";
     this.scripts = new StoreScripts(this.client);
+    this.client.on("close", this.forgetRegistered);
   }
 
   /** Opens a connection and resolves once Redis answers, so a wrong address fails here rather than on first use. */
@@ -528,6 +535,7 @@ export class RedisStore implements Store {
     if (this.closed) return;
     this.closed = true;
     this.inboxListeners.clear();
+    this.client.off("close", this.forgetRegistered);
     const subscriber = this.subscriber;
     this.subscriber = null;
     await Promise.all([

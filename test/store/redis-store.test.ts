@@ -216,10 +216,11 @@ describe.skipIf(!redisUrl)("RedisStore specifics", () => {
     await Promise.all([a.close(), again.close(), b.close()]);
   });
 
-  it("adds an index's name to the shard's set once per fence, and again after a takeover or a rebuild", async () => {
+  it("adds an index's name to the shard's set once per fence, and again after a takeover, a rebuild or a lost connection", async () => {
     const shard = 23;
     const keys = new ShardKeys(prefix, shard);
-    const store = new RedisStore({ client: admin, prefix });
+    const client = new Redis(redisUrl!);
+    const store = new RedisStore({ client, prefix, ownsClient: true });
     const indexed = (actor: string, expectedVersion: number, key: string, member: string) =>
       record(actor, { expectedVersion, index: [{ key, member, score: 1 }] });
     const options = { nowMs: 0, dedupeWindowMs: 0 };
@@ -238,6 +239,13 @@ describe.skipIf(!redisUrl)("RedisStore specifics", () => {
     // Taking the lease (anew) forgets what the store knew; so does a rebuild.
     fence = { owner: "node-a", epoch: (await store.acquireLease(shard, "node-a", 60_000, 1))!.epoch };
     await store.commit(shard, fence, [indexed("job/3", 0, "q", "3")], options);
+    expect(await names()).toEqual(["q"]);
+    // A lost connection may be a Redis that lost its last writes: the store forgets what it knew.
+    await admin.srem(keys.indexNames, keys.index("q"));
+    const closed = new Promise((resolve) => client.once("close", resolve));
+    client.disconnect(true);
+    await closed;
+    await store.commit(shard, fence, [indexed("job/6", 0, "q", "6")], options);
     expect(await names()).toEqual(["q"]);
     await store.rebuildIndexes(shard, fence, {
       version: 1,
