@@ -48,6 +48,9 @@ interface Numbering {
  *   is behind what the shard holds (a step back, another node's clock
  *   ahead) there is no such score, and the batch checks first and scores
  *   with its `nowMs`, as every batch did before.
+ *
+ * What a fence numbered is known only to this object: a node commits each
+ * shard through one store (one `RedisStore`), as `Runtime` does.
  */
 export class CommitNumbers {
   private readonly numberings = new PerFence<Numbering>(() => ({ nextSeq: 0, highSeenScore: 0 }));
