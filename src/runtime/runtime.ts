@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import { encode } from "../protocol/codec.js";
-import type { ActorKey, Fence, IndexEntry, Store } from "../store/types.js";
+import type { ActorKey, Fence, IndexEntry, OutboxEntry, Store } from "../store/types.js";
 import { type ActorRef, actorKeyOf, parseActorKey, shardOf } from "./actor-ref.js";
 import { type Clock, systemClock, type TimerHandle } from "./clock.js";
 import { RuntimeError } from "./errors.js";
@@ -48,6 +48,15 @@ export interface RuntimeOptions {
   maxResidentActorsPerShard?: number;
   /** Store calls of grouped commits a node keeps out at once (see `GroupCommitter`); 2 by default. */
   maxCommitsInFlight?: number;
+  /**
+   * How long delivered effects' acknowledgements gather before one call
+   * removes them from the outboxes: each shard they touch costs the call
+   * two Redis commands, so the longer, the fewer. An effect stays in flight
+   * (no sweep delivers it again) until its acknowledgement is written; a
+   * crash meanwhile only has it delivered again, to receivers that drop
+   * duplicates. 0 (the default): at the end of the event loop's turn.
+   */
+  ackOutboxAfterMs?: number;
   /** Take no shards: a client that only sends into the durable inboxes and reads state. */
   clientOnly?: boolean;
   /**
@@ -137,7 +146,15 @@ export class Runtime {
   private readonly committer: GroupCommitter;
   private readonly handlers = new Map<string, EffectHandler>();
   private readonly inlineHandlers = new Map<string, InlineEffectHandler>();
+  /** Effects being delivered, from their delivery until their acknowledgement is written. */
   private readonly effectsInFlight = new Set<string>();
+  /**
+   * Outbox reads under way, each with the effects of its shard whose
+   * acknowledgement was written since it was sent: its answer may still
+   * list them, and delivering them again would cost their receivers a
+   * duplicate (and an actor's folded record a split).
+   */
+  private readonly outboxReads = new Set<{ shard: number; acked: Set<string> }>();
   private readonly unhandledWarned = new Set<string>();
   private readonly outboxAcks: KeyedBatcher<number, string>;
   private readonly inboxAppends: KeyedBatcher<number, { eventId: string; payload: Buffer }>;
@@ -184,7 +201,10 @@ export class Runtime {
             return waiting;
           });
     this.committer = new GroupCommitter(this.store, options.maxCommitsInFlight ?? 2);
-    this.outboxAcks = new KeyedBatcher({ together: (idsByShard) => this.store.ackOutbox(idsByShard) });
+    this.outboxAcks = new KeyedBatcher(
+      { together: (idsByShard) => this.store.ackOutbox(idsByShard) },
+      options.ackOutboxAfterMs ?? 0,
+    );
     this.inboxAppends = new KeyedBatcher({
       perKey: async (shard, entries) => {
         await this.store.appendInbox(shard, entries);
@@ -212,6 +232,8 @@ export class Runtime {
     await this.leaseTick?.catch(() => {});
     // What the gate holds is in the outbox: the next owner of each shard delivers it.
     this.intake?.clear();
+    // Delivered effects' acknowledgements still gathering: written while the shards are still ours.
+    await this.outboxAcks.flushNow();
     await Promise.all([...this.hosts.keys()].map((shard) => this.dropShard(shard, true)));
     await this.unsubscribe?.();
     if (!this.clientOnly) await this.store.removeNode(this.nodeId).catch(() => {});
@@ -634,10 +656,17 @@ export class Runtime {
 
   /** Effects committed but not yet acknowledged: left by a crash, a failed delivery, or a missing handler. */
   private async redeliverOutbox(shard: number): Promise<void> {
-    const entries = await this.store.readOutbox(shard, 1000);
+    const read = { shard, acked: new Set<string>() };
+    this.outboxReads.add(read);
+    let entries: OutboxEntry[];
+    try {
+      entries = await this.store.readOutbox(shard, 1000);
+    } finally {
+      this.outboxReads.delete(read);
+    }
     const effects: EffectPayload[] = [];
     for (const entry of entries) {
-      if (this.effectsInFlight.has(entry.effectId)) continue;
+      if (this.effectsInFlight.has(entry.effectId) || read.acked.has(entry.effectId)) continue;
       try {
         effects.push(decodeEffectPayload(entry.payload));
       } catch (err) {
@@ -655,10 +684,12 @@ export class Runtime {
     for (const effect of effects) {
       if (this.effectsInFlight.has(effect.id)) continue;
       this.effectsInFlight.add(effect.id);
-      const done = () => {
-        this.effectsInFlight.delete(effect.id);
+      const done = async () => {
         this.counters.effectsDelivered++;
-        return this.outboxAcks.add(fromShard, effect.id);
+        await this.outboxAcks.add(fromShard, effect.id);
+        // In flight until the acknowledgement is written: a sweep must not deliver it again meanwhile.
+        this.effectsInFlight.delete(effect.id);
+        for (const read of this.outboxReads) if (read.shard === fromShard) read.acked.add(effect.id);
       };
       const failed = (err: unknown) => {
         this.effectsInFlight.delete(effect.id);

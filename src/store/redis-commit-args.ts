@@ -6,8 +6,24 @@ import type { CommitOptions, CommitOutcome, CommitRecord, Fence } from "./types.
 /** The outcome codes `commit.lua` returns, indexed by code. */
 const OUTCOME_BY_CODE: readonly CommitOutcome[] = ["ok", "duplicate", "conflict", "stale", "split"];
 
-/** Bytes of the batch part of the header before its three length-prefixed strings: epoch, counts. */
-const BATCH_FIXED_SIZE = 8 + 4 + 4;
+/** Bytes of the batch part of the header before its two length-prefixed strings: epoch, first seq, seen score and flag, counts. */
+const BATCH_FIXED_SIZE = 8 + 8 + 8 + 1 + 4 + 4 + 4;
+
+/** What the store knows of the shard under the batch's fence, which spares the script commands. */
+export interface CommitLayout {
+  /** Scores the batch's new effects (`firstSeq`, `firstSeq + 1`, ...); 0 leaves them to the shard's outbox seq counter. */
+  firstSeq?: number;
+  /** The score of the dedupe ids the batch adds (`CommitNumbers`); by default the batch's `nowMs`. */
+  seenScore?: number | null;
+  /**
+   * True only if no seen id of the shard holds `seenScore`: the script then
+   * checks and adds the dedupe ids with one ZADD NX. By default they are
+   * checked first.
+   */
+  seenByAdd?: boolean;
+  /** Index keys already in the shard's set of index names: the script adds only the others. */
+  registeredIndexes?: ReadonlySet<string>;
+}
 /** Bytes of one record's header, `commit.lua`'s struct format `<ddBBI4I4I4I4I4I4I4I4I4I4`. */
 const RECORD_HEADER_SIZE = 58;
 
@@ -23,28 +39,32 @@ export function encodeCommit(
   fence: Fence,
   records: CommitRecord[],
   options: CommitOptions,
+  { firstSeq = 0, seenScore, seenByAdd = false, registeredIndexes }: CommitLayout = {},
 ): { keys: string[]; args: ScriptArg[] } {
   const scriptKeys = [keys.lease];
-  const nowMs = String(options.nowMs);
   const horizon = options.trimSeen === false ? "" : String(options.nowMs - options.dedupeWindowMs);
   const header = Buffer.allocUnsafe(
     BATCH_FIXED_SIZE +
-      4 * 3 +
+      4 * 2 +
       Buffer.byteLength(fence.owner) +
-      nowMs.length +
       horizon.length +
       records.length * RECORD_HEADER_SIZE,
   );
-  // The index zsets the batch changes, numbered in the order the records name them.
+  // The index zsets the batch changes, numbered in the order the records name them, those to register first.
+  const named = new Set<string>();
+  for (const record of records) for (const op of record.index) named.add(op.key);
   const indexNumbers = new Map<string, number>();
-  for (const record of records) {
-    for (const op of record.index)
-      if (!indexNumbers.has(op.key)) indexNumbers.set(op.key, indexNumbers.size + 1);
-  }
+  for (const key of named) if (!registeredIndexes?.has(key)) indexNumbers.set(key, indexNumbers.size + 1);
+  const toRegister = indexNumbers.size;
+  for (const key of named) if (!indexNumbers.has(key)) indexNumbers.set(key, indexNumbers.size + 1);
   let offset = header.writeDoubleLE(fence.epoch, 0);
+  offset = header.writeDoubleLE(firstSeq, offset);
+  offset = header.writeDoubleLE(seenScore ?? options.nowMs, offset);
+  offset = header.writeUInt8(seenByAdd ? 1 : 0, offset);
   offset = header.writeUInt32LE(records.length, offset);
   offset = header.writeUInt32LE(indexNumbers.size, offset);
-  for (const text of [fence.owner, nowMs, horizon]) offset = writeString(header, text, offset);
+  offset = header.writeUInt32LE(toRegister, offset);
+  for (const text of [fence.owner, horizon]) offset = writeString(header, text, offset);
 
   const args: ScriptArg[] = [header];
   const needs = { index: false, timers: false, inbox: false, outbox: false, seen: false, counters: false };
@@ -107,13 +127,14 @@ export function encodeCommit(
   if (needs.index) scriptKeys.push(keys.actors);
   if (needs.timers) scriptKeys.push(keys.timers, keys.timerFire, keys.timerData);
   if (needs.inbox) scriptKeys.push(keys.inbox, keys.inboxData);
-  if (needs.outbox) scriptKeys.push(keys.outbox, keys.outboxData, keys.outboxSeq);
+  if (needs.outbox) {
+    scriptKeys.push(keys.outbox, keys.outboxData);
+    if (firstSeq === 0) scriptKeys.push(keys.outboxSeq);
+  }
   if (needs.seen) scriptKeys.push(keys.seen);
   if (needs.counters) scriptKeys.push(keys.counters);
-  if (indexNumbers.size > 0) {
-    scriptKeys.push(keys.indexNames);
-    for (const key of indexNumbers.keys()) scriptKeys.push(keys.index(key));
-  }
+  if (toRegister > 0) scriptKeys.push(keys.indexNames);
+  for (const key of indexNumbers.keys()) scriptKeys.push(keys.index(key));
   return { keys: scriptKeys, args };
 }
 

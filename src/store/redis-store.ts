@@ -1,5 +1,7 @@
 import { Cluster, type ClusterNode, type ClusterOptions, Redis, type RedisOptions } from "ioredis";
+import { CommitNumbers } from "./commit-numbers.js";
 import { FencedError, StoreError, scriptErrorFor } from "./errors.js";
+import { PerFence } from "./per-fence.js";
 import { decodeCommitOutcomes, encodeCommit, encodeCommitCall } from "./redis-commit-args.js";
 import { type RedisClient, StoreScripts } from "./redis-scripts.js";
 import { globalKeys, ShardKeys } from "./shard-keys.js";
@@ -58,6 +60,35 @@ export class RedisStore implements Store {
   private readonly global: ReturnType<typeof globalKeys>;
   private readonly scripts: StoreScripts;
   private readonly shardKeys = new Map<number, ShardKeys>();
+  private readonly numbers = new CommitNumbers(async (shard) => {
+    const keys = this.keys(shard);
+    const replies = await this.client
+      .pipeline()
+      .zrevrange(keys.outbox, 0, 0, "WITHSCORES")
+      .zrevrange(keys.seen, 0, 0, "WITHSCORES")
+      .exec();
+    const [outboxSeq, seenScore] = (replies ?? []).map(([err, reply]) => {
+      if (err) throw err;
+      const score = (reply as string[])[1];
+      return score === undefined ? null : Number(score);
+    });
+    return { outboxSeq: outboxSeq ?? null, seenScore: seenScore ?? null };
+  });
+  /**
+   * Index keys in each shard's set of index names, as the lease holder knows
+   * them: those its commits registered and those the set held when it read
+   * the indexes at takeover. Only a rebuild takes names out of the set, and
+   * only the holder rebuilds, so a commit need not add these again.
+   */
+  private readonly registeredIndexes = new PerFence<Set<string>>(() => new Set());
+  /** The fence `acquireLease` last gave for each shard: whose knowledge `readIndexes` adds to. */
+  private readonly acquiredFences = new Map<number, Fence>();
+  /**
+   * A lost connection may be a Redis that restarted without its last writes
+   * (AOF everysec), names it registered among them: what the store knew of
+   * the sets of names goes with it.
+   */
+  private readonly forgetRegistered = () => this.registeredIndexes.forgetAll();
   private readonly inboxListeners = new Set<(shard: number) => void>();
   private subscriber: Promise<RedisClient> | null = null;
   private closed = false;
@@ -82,6 +113,7 @@ export class RedisStore implements Store {
     }
     this.name = this.client.isCluster ? "redis-cluster" : "redis";
     this.scripts = new StoreScripts(this.client);
+    this.client.on("close", this.forgetRegistered);
   }
 
   /** Opens a connection and resolves once Redis answers, so a wrong address fails here rather than on first use. */
@@ -118,7 +150,14 @@ export class RedisStore implements Store {
       [this.keys(shard).lease],
       [owner, expiresAtMs, nowMs],
     )) as number;
-    return epoch === 0 ? null : { shard, owner, epoch, expiresAtMs };
+    // A new holder, or the same one anew: what it knows of the names starts from its reads.
+    this.registeredIndexes.forget(shard);
+    if (epoch === 0) {
+      this.acquiredFences.delete(shard);
+      return null;
+    }
+    this.acquiredFences.set(shard, { owner, epoch });
+    return { shard, owner, epoch, expiresAtMs };
   }
 
   async renewLease(shard: number, fence: Fence, ttlMs: number, nowMs: number): Promise<Lease | null> {
@@ -172,16 +211,22 @@ export class RedisStore implements Store {
 
   async commitMany(batches: CommitBatch[]): Promise<CommitBatchResult[]> {
     if (batches.length === 0) return [];
+    const numbers = await this.numbers.reserve(batches);
+    const encoded = batches.map((b, i) =>
+      encodeCommit(this.keys(b.shard), b.fence, b.records, b.options, {
+        ...numbers[i],
+        registeredIndexes: this.registeredIndexes.get(b.shard, b.fence),
+      }),
+    );
     // One Redis takes every batch in one call; a Cluster's shards live in different slots: one call each.
-    const calls = this.client.isCluster ? batches.map((b) => [b]) : [batches];
+    const all = batches.map((_, i) => i);
+    const calls = this.client.isCluster ? all.map((i) => [i]) : [all];
     const replies = await Promise.all(
       calls.map(async (group) => {
-        const { keys, args } = encodeCommitCall(
-          group.map((b) => encodeCommit(this.keys(b.shard), b.fence, b.records, b.options)),
-        );
+        const { keys, args } = encodeCommitCall(group.map((i) => encoded[i]!));
         const reply = (await this.scripts.run("commit", keys, args)) as number | (number | number[])[];
         if (typeof reply === "number") {
-          const first = group[0]!;
+          const first = batches[group[0]!]!;
           throw scriptErrorFor(reply, first.shard, first.fence.owner, first.fence.epoch);
         }
         return reply;
@@ -189,18 +234,34 @@ export class RedisStore implements Store {
     );
     const results: CommitBatchResult[] = [];
     replies.forEach((reply, c) => {
-      calls[c]!.forEach((batch, i) => {
+      calls[c]!.forEach((b, i) => {
+        const batch = batches[b]!;
         const codes = reply[i];
         if (typeof codes === "number") {
           const error = scriptErrorFor(codes, batch.shard, batch.fence.owner, batch.fence.epoch);
           if (!(error instanceof FencedError)) throw error;
           results.push(error);
         } else {
-          results.push(decodeCommitOutcomes(codes ?? []));
+          const outcomes = decodeCommitOutcomes(codes ?? []);
+          this.noteRegistered(batch, outcomes);
+          results.push(outcomes);
         }
       });
     });
     return results;
+  }
+
+  /** The index keys the batch's script registered: every one an applied record gave a member. */
+  private noteRegistered(batch: CommitBatch, outcomes: CommitOutcome[]): void {
+    let registered: Set<string> | undefined;
+    batch.records.forEach((record, i) => {
+      if (outcomes[i] !== "ok") return;
+      for (const op of record.index) {
+        if (op.score === null) continue;
+        registered ??= this.registeredIndexes.at(batch.shard, batch.fence);
+        registered.add(op.key);
+      }
+    });
   }
 
   async loadActors(shard: number, actors: ActorKey[]): Promise<(StoredActor | null)[]> {
@@ -333,7 +394,11 @@ export class RedisStore implements Store {
 
   async readCounters(shard: number): Promise<Map<string, number>> {
     const fields = await this.client.hgetall(this.keys(shard).counters);
-    return new Map(Object.entries(fields).map(([name, value]) => [name, Number(value)]));
+    // A counter back at 0 stays in the hash as 0 (see commit.lua): it is not there for readers.
+    const counters = new Map<string, number>();
+    for (const [name, value] of Object.entries(fields))
+      if (Number(value) !== 0) counters.set(name, Number(value));
+    return counters;
   }
 
   async readIndex(shard: number, key: string, offset: number, limit: number): Promise<IndexEntry[]> {
@@ -351,6 +416,11 @@ export class RedisStore implements Store {
     const keys = this.keys(shard);
     // Read at takeover, when no other node may commit to the shard: two steps need no script.
     const zsets = (await this.client.smembers(keys.indexNames)).sort();
+    const fence = this.acquiredFences.get(shard);
+    if (fence) {
+      const registered = this.registeredIndexes.at(shard, fence);
+      for (const zset of zsets) registered.add(zset.slice(keys.indexPrefix.length));
+    }
     const all = new Map<string, IndexEntry[]>();
     if (zsets.length === 0) return all;
     const pipeline = this.client.pipeline();
@@ -367,6 +437,9 @@ export class RedisStore implements Store {
 
   async rebuildIndexes(shard: number, fence: Fence, rebuild: IndexRebuild): Promise<void> {
     const keys = this.keys(shard);
+    // The rebuild replaces the set of names: forgotten before (no commit encoded from here on leans on
+    // them) and after (what commits sent before it noted), learnt again from the next reads and commits.
+    this.registeredIndexes.forget(shard);
     const existing = await this.client.smembers(keys.indexNames);
     const written = [...rebuild.indexes].filter(([, entries]) => entries.length > 0);
     const args: (string | number)[] = [fence.owner, fence.epoch, rebuild.version, existing.length];
@@ -389,6 +462,7 @@ export class RedisStore implements Store {
       ],
       args,
     )) as number;
+    this.registeredIndexes.forget(shard);
     if (reply < 0) throw scriptErrorFor(reply, shard, fence.owner, fence.epoch);
   }
 
@@ -461,6 +535,7 @@ export class RedisStore implements Store {
     if (this.closed) return;
     this.closed = true;
     this.inboxListeners.clear();
+    this.client.off("close", this.forgetRegistered);
     const subscriber = this.subscriber;
     this.subscriber = null;
     await Promise.all([

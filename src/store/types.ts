@@ -115,7 +115,7 @@ export interface CommitRecord {
   /**
    * Additions to the shard's counters, applied with the transition (exactly
    * once with it): e.g. a job moving from `activated` to `sent` at a site.
-   * A counter that comes back to 0 is removed.
+   * A counter that comes back to 0 is no longer read (`readCounters`).
    */
   counters: CounterDelta[];
   /**

@@ -341,6 +341,65 @@ export function describeRuntimeBehaviour(storeName: string, makeStore: StoreFact
       expect(await runtime.store.readOutbox(shard, 10)).toEqual([]);
     });
 
+    it("does not deliver an effect again from an outbox read that answers after its delivery was acknowledged", async () => {
+      const made = await makeStore();
+      const store = made.store;
+      const readOutbox = store.readOutbox.bind(store);
+      const readsAsked: (() => void)[] = [];
+      // Every read sees the outbox as it is when asked, and answers late: after the delivery in flight acks.
+      store.readOutbox = async (shard, limit) => {
+        const entries = await readOutbox(shard, limit);
+        for (const asked of readsAsked.splice(0)) asked();
+        await new Promise((r) => setTimeout(r, 150));
+        return entries;
+      };
+      const runtime = await boot({ sweepEveryMs: 10 }, store);
+      opened.push({ runtime, cleanup: made.cleanup });
+      const calls: string[] = [];
+      let handled!: () => void;
+      const done = new Promise<void>((resolve) => {
+        handled = resolve;
+      });
+      runtime.onEffect("test.notify", async (_data, { effectId }) => {
+        calls.push(effectId);
+        // Finishes once a sweep has read the outbox with the effect in it.
+        await new Promise<void>((resolve) => readsAsked.push(resolve));
+        handled();
+      });
+      await runtime.send(ref("r"), { type: "create" });
+      await runtime.send(ref("r"), { type: "notify", note: "once" });
+      await done;
+      const shard = shardOf(actorKeyOf(ref("r")), SHARDS);
+      for (let i = 0; i < 50 && (await readOutbox(shard, 10)).length > 0; i++) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      expect(await readOutbox(shard, 10)).toEqual([]);
+      // The reads sent while the handler ran have answered by now.
+      await new Promise((r) => setTimeout(r, 300));
+      expect(calls).toHaveLength(1);
+    });
+
+    it("gathers acknowledgements for ackOutboxAfterMs, delivering nothing twice meanwhile, and writes them at stop", async () => {
+      const runtime = await boot({ sweepEveryMs: 10, ackOutboxAfterMs: 60_000 });
+      const calls: string[] = [];
+      const delivered = new Promise<void>((resolve) => {
+        runtime.onEffect("test.notify", (_data, { effectId }) => {
+          calls.push(effectId);
+          resolve();
+        });
+      });
+      await runtime.send(ref("g"), { type: "create" });
+      await runtime.send(ref("g"), { type: "notify", note: "gathered" });
+      await delivered;
+      const shard = shardOf(actorKeyOf(ref("g")), SHARDS);
+      // Sweeps come and go; the effect waits for its acknowledgement, in flight.
+      await new Promise((r) => setTimeout(r, 100));
+      expect(calls).toHaveLength(1);
+      expect((await runtime.store.readOutbox(shard, 10)).map((e) => e.effectId)).toEqual(calls);
+      await runtime.stop();
+      expect(await runtime.store.readOutbox(shard, 10)).toEqual([]);
+    });
+
     it("refuses a machine that tries to run an action itself", async () => {
       const impure = setup({}).createMachine({
         id: "impure",

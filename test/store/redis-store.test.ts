@@ -1,11 +1,12 @@
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { SCRIPT_ERROR, scriptErrorFor } from "../../src/store/errors.js";
+import { FencedError, SCRIPT_ERROR, scriptErrorFor } from "../../src/store/errors.js";
 import { encodeCommit, encodeCommitCall } from "../../src/store/redis-commit-args.js";
 import { type ScriptArg, StoreScripts } from "../../src/store/redis-scripts.js";
 import { RedisStore } from "../../src/store/redis-store.js";
 import { ShardKeys } from "../../src/store/shard-keys.js";
 import { cleanupPrefix, findRedisUrl, uniquePrefix } from "../support/redis.js";
+import { record } from "./store-contract.js";
 
 const redisUrl = await findRedisUrl();
 
@@ -131,6 +132,139 @@ describe.skipIf(!redisUrl)("RedisStore specifics", () => {
     await Promise.all([writer.close(), reader.close()]);
   });
 
+  it("reads an outbox longer than one chunk of the script's HMGET, in order, dropping an entry whose payload is gone", async () => {
+    const store = new RedisStore({ client: admin, prefix });
+    const lease = await store.acquireLease(21, "node-a", 60_000, 0);
+    const fence = { owner: "node-a", epoch: lease!.epoch };
+    const ids = Array.from({ length: 4500 }, (_, i) => `x${i}`);
+    const outcomes = await store.commit(
+      21,
+      fence,
+      [record("job/1", { outbox: ids.map((id) => ({ effectId: id, payload: Buffer.from(`p-${id}`) })) })],
+      { nowMs: 0, dedupeWindowMs: 0 },
+    );
+    expect(outcomes).toEqual(["ok"]);
+    await admin.hdel(new ShardKeys(prefix, 21).outboxData, "x4100");
+    const read = await store.readOutbox(21, 10_000);
+    const expected = ids.filter((id) => id !== "x4100");
+    expect(read.map((e) => e.effectId)).toEqual(expected);
+    expect(read.every((e) => e.payload.toString() === `p-${e.effectId}`)).toBe(true);
+    expect((await store.readOutbox(21, 3)).map((e) => e.effectId)).toEqual(["x0", "x1", "x2"]);
+    await store.close();
+  });
+
+  it("numbers effects within the lease's epoch without a counter: a later holder's after an earlier one's", async () => {
+    const shard = 22;
+    const keys = new ShardKeys(prefix, shard);
+    // Refused events only (no snapshot): the actor stays at version 0, so every commit expects 0.
+    const effects = (...ids: string[]) =>
+      record("job/1", {
+        snapshot: null,
+        versionStep: 0,
+        outbox: ids.map((id) => ({ effectId: id, payload: Buffer.from(id) })),
+      });
+    const options = { nowMs: 0, dedupeWindowMs: 0 };
+    const queued = async (store: RedisStore) =>
+      (await store.readOutbox(shard, 100)).map((e) => [e.effectId, e.seq]);
+
+    const a = new RedisStore({ client: admin, prefix });
+    const leaseA = await a.acquireLease(shard, "node-a", 1000, 0);
+    const fenceA = { owner: "node-a", epoch: leaseA!.epoch };
+    await a.commit(shard, fenceA, [effects("a1", "a2")], options);
+    await a.commit(shard, fenceA, [effects("a3")], options);
+    const epochA = fenceA.epoch * 2 ** 32;
+    expect(await queued(a)).toEqual([
+      ["a1", epochA + 1],
+      ["a2", epochA + 2],
+      ["a3", epochA + 3],
+    ]);
+    expect(await admin.exists(keys.outboxSeq)).toBe(0);
+
+    // The same owner in a new process while its lease lives keeps the epoch, and goes on after what is queued.
+    const again = new RedisStore({ client: admin, prefix });
+    expect((await again.acquireLease(shard, "node-a", 1000, 10))!.epoch).toBe(fenceA.epoch);
+    await again.commit(shard, fenceA, [effects("a4")], options);
+
+    // Another node, once the lease expired: a higher epoch, so its effects come after.
+    const b = new RedisStore({ client: admin, prefix });
+    const leaseB = await b.acquireLease(shard, "node-b", 1000, 5000);
+    const fenceB = { owner: "node-b", epoch: leaseB!.epoch };
+    expect(fenceB.epoch).toBeGreaterThan(fenceA.epoch);
+    await expect(a.commit(shard, fenceA, [effects("stale")], options)).rejects.toBeInstanceOf(FencedError);
+    await b.commit(shard, fenceB, [effects("b1")], options);
+    expect(await queued(b)).toEqual([
+      ["a1", epochA + 1],
+      ["a2", epochA + 2],
+      ["a3", epochA + 3],
+      ["a4", epochA + 4],
+      ["b1", fenceB.epoch * 2 ** 32 + 1],
+    ]);
+
+    // An epoch past what a double numbers exactly falls back to the shard's counter.
+    await admin.hset(keys.lease, "epoch", 2 ** 21);
+    // An effect queued already keeps its seq and payload.
+    await b.commit(shard, { owner: "node-b", epoch: 2 ** 21 }, [effects("c1", "a1")], options);
+    expect(await queued(b)).toEqual([
+      ["c1", 1],
+      ["a1", epochA + 1],
+      ["a2", epochA + 2],
+      ["a3", epochA + 3],
+      ["a4", epochA + 4],
+      ["b1", fenceB.epoch * 2 ** 32 + 1],
+    ]);
+    expect(await admin.get(keys.outboxSeq)).toBe("2");
+    await Promise.all([a.close(), again.close(), b.close()]);
+  });
+
+  it("adds an index's name to the shard's set once per fence, and again after a takeover, a rebuild or a lost connection", async () => {
+    const shard = 23;
+    const keys = new ShardKeys(prefix, shard);
+    const client = new Redis(redisUrl!);
+    const store = new RedisStore({ client, prefix, ownsClient: true });
+    const indexed = (actor: string, expectedVersion: number, key: string, member: string) =>
+      record(actor, { expectedVersion, index: [{ key, member, score: 1 }] });
+    const options = { nowMs: 0, dedupeWindowMs: 0 };
+    const names = async () =>
+      (await admin.smembers(keys.indexNames)).map((k) => k.slice(keys.indexPrefix.length));
+    let fence = { owner: "node-a", epoch: (await store.acquireLease(shard, "node-a", 60_000, 0))!.epoch };
+    // A conflicting record registers nothing, so the next commit still does.
+    expect(await store.commit(shard, fence, [indexed("job/1", 5, "q", "1")], options)).toEqual(["conflict"]);
+    expect(await names()).toEqual([]);
+    expect(await store.commit(shard, fence, [indexed("job/1", 0, "q", "1")], options)).toEqual(["ok"]);
+    expect(await names()).toEqual(["q"]);
+    // Taken out behind the store's back, the name is not added again under the same fence: that is the command saved.
+    await admin.srem(keys.indexNames, keys.index("q"));
+    await store.commit(shard, fence, [indexed("job/2", 0, "q", "2")], options);
+    expect(await names()).toEqual([]);
+    // Taking the lease (anew) forgets what the store knew; so does a rebuild.
+    fence = { owner: "node-a", epoch: (await store.acquireLease(shard, "node-a", 60_000, 1))!.epoch };
+    await store.commit(shard, fence, [indexed("job/3", 0, "q", "3")], options);
+    expect(await names()).toEqual(["q"]);
+    // A lost connection may be a Redis that lost its last writes: the store forgets what it knew.
+    await admin.srem(keys.indexNames, keys.index("q"));
+    const closed = new Promise((resolve) => client.once("close", resolve));
+    client.disconnect(true);
+    await closed;
+    await store.commit(shard, fence, [indexed("job/6", 0, "q", "6")], options);
+    expect(await names()).toEqual(["q"]);
+    await store.rebuildIndexes(shard, fence, {
+      version: 1,
+      indexes: new Map(),
+      counters: new Map(),
+      counterPrefixes: [],
+    });
+    expect(await names()).toEqual([]);
+    await store.commit(shard, fence, [indexed("job/4", 0, "q", "4")], options);
+    expect(await names()).toEqual(["q"]);
+    // What the set holds when the holder reads the indexes is known too.
+    await admin.sadd(keys.indexNames, keys.index("r"));
+    await store.readIndexes(shard);
+    await admin.srem(keys.indexNames, keys.index("r"));
+    await store.commit(shard, fence, [indexed("job/5", 0, "r", "5")], options);
+    expect(await names()).toEqual(["q"]);
+    await store.close();
+  });
+
   it("rejects a commit whose arguments do not follow the script's layout, changing nothing", async () => {
     const scripts = new StoreScripts(admin);
     const keys = new ShardKeys(prefix, 3);
@@ -158,6 +292,13 @@ describe.skipIf(!redisUrl)("RedisStore specifics", () => {
     const header = batch.args[0] as Buffer;
     // The record's 58 header bytes end the batch header: two doubles, two flags, then ten counts.
     const recordAt = header.length - 58;
+    // The batch's counts follow its epoch, first seq and seen score (three doubles), the seen flag (a byte): records, index zsets, those to register.
+    const BATCH_REGISTER_COUNT_AT = 8 + 8 + 8 + 1 + 4 + 4;
+    const withBatchCount = (offset: number, value: number) => {
+      const changed = Buffer.from(header);
+      changed.writeUInt32LE(value, offset);
+      return changed;
+    };
     const withBytes = (...changes: [offset: number, value: number][]) => {
       const changed = Buffer.from(header);
       for (const [offset, value] of changes) changed[recordAt + offset] = value;
@@ -195,6 +336,10 @@ describe.skipIf(!redisUrl)("RedisStore specifics", () => {
         ...call(good.keys, [...good.args.slice(0, -3), 2, "job-1", 5]),
       ],
       ["an index zset missing", ...call(good.keys.slice(0, -1), good.args)],
+      [
+        "more index zsets to register than index zsets",
+        ...call(good.keys, [withBatchCount(BATCH_REGISTER_COUNT_AT, 2), ...good.args.slice(1)]),
+      ],
       // A second, malformed batch: the first, well formed, is not written either.
       [
         "a good batch, then a malformed one",

@@ -27,7 +27,7 @@ const at = (nowMs: number): CommitOptions => ({ nowMs, dedupeWindowMs: DEDUPE_WI
 const texts = (buffers: Buffer[]) => buffers.map((buffer) => buffer.toString());
 
 /** A record that creates `actor` and does nothing else; tests override what they exercise. */
-function record(actor: ActorKey, fields: Partial<CommitRecord> = {}): CommitRecord {
+export function record(actor: ActorKey, fields: Partial<CommitRecord> = {}): CommitRecord {
   return {
     actor,
     expectedVersion: 0,
@@ -338,6 +338,29 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         expect(await commitOne(fence, again("job/3", "ev-later"), later)).toBe("duplicate");
         expect(await commitOne(fence, again("job/1", "ev-future"), later)).toBe("duplicate");
         expect(await commitOne(fence, again("job/3", "ev-later"), T0 + DEDUPE_WINDOW_MS + 11)).toBe("ok");
+      });
+
+      it("keeps ids seen by a node whose clock ran ahead when a node whose clock is behind takes over", async () => {
+        const ahead = T0 + 5 * DEDUPE_WINDOW_MS;
+        const leaseA = await store.acquireLease(0, "node-a", 1000, ahead);
+        const fenceA = { owner: "node-a", epoch: leaseA!.epoch };
+        expect(await commitOne(fenceA, record("job/1", { dedupeIds: ["ev-a"] }), ahead)).toBe("ok");
+        const leaseB = await store.acquireLease(0, "node-b", 1000, ahead + 1000);
+        const fenceB = { owner: "node-b", epoch: leaseB!.epoch };
+        const again = (actor: string, id: string, expectedVersion = 0) =>
+          record(actor, { expectedVersion, dedupeIds: [id] });
+        // At the very millisecond node-a saw it, and before.
+        expect(await commitOne(fenceB, again("job/1", "ev-a", 1), ahead)).toBe("duplicate");
+        expect(await commitOne(fenceB, again("job/1", "ev-a", 1), T0)).toBe("duplicate");
+        expect(await commitOne(fenceB, again("job/2", "ev-b"), T0)).toBe("ok");
+        expect(await commitOne(fenceB, again("job/2", "ev-b", 1), T0)).toBe("duplicate");
+        expect(
+          await store.commit(0, fenceB, [again("job/3", "ev-c"), again("job/2", "ev-c", 1)], at(T0 + 1)),
+        ).toEqual(["ok", "duplicate"]);
+        // A conflicting record's id is not remembered.
+        expect(await commitOne(fenceB, again("job/4", "ev-d", 7), ahead + 2000)).toBe("conflict");
+        expect(await commitOne(fenceB, again("job/4", "ev-d"), ahead + 2000)).toBe("ok");
+        expect(await commitOne(fenceB, again("job/4", "ev-d", 1), ahead + 2001)).toBe("duplicate");
       });
 
       it("reports a duplicate inside one batch", async () => {
@@ -828,6 +851,19 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         ).toBe("ok");
         expect(await store.readCounters(0)).toEqual(new Map([["jobs:B:running", 1]]));
         expect(await store.readCounters(1)).toEqual(new Map());
+        // Counted again from 0.
+        expect(
+          await commitOne(
+            fence,
+            record("job/1", { expectedVersion: 2, counters: [count("jobs:A:sent", 3)] }),
+          ),
+        ).toBe("ok");
+        expect(await store.readCounters(0)).toEqual(
+          new Map([
+            ["jobs:B:running", 1],
+            ["jobs:A:sent", 3],
+          ]),
+        );
       });
     });
 
@@ -972,6 +1008,11 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         ).toBe("ok");
         expect(await members("q")).toEqual(["a:6"]);
         expect(await members("fresh")).toEqual(["d:0", "c:1"]);
+        // An index the rebuild dropped, given members again under the same fence, is found again.
+        expect(
+          await commitOne(fence, record("job/b", { expectedVersion: 0, index: [add("old", "b", 4)] })),
+        ).toBe("ok");
+        expect([...(await store.readIndexes(0)).keys()].sort()).toEqual(["fresh", "old", "q"]);
       });
     });
 

@@ -37,20 +37,34 @@
         inbox zset (event id scored by seq),
         inbox payloads hash (event id -> payload)            if a record acks an inbox entry
         outbox zset (effect id scored by seq),
-        outbox payloads hash (effect id -> payload),
-        outbox seq counter                                   if a record has effects
-        seen zset (dedupe id scored by the nowMs
-          of the commit that saw it)                         if a record has a dedupe id
-        counters hash (name -> integer, 0 removed)           if a record changes counters
-        index names set (the shard's non-empty indexes),
-        then x index zsets, in the order the records name
-        them                                                 if a record changes an index
+        outbox payloads hash (effect id -> payload)          if a record has effects
+        outbox seq counter                                   if so and the first seq is 0
+        seen zset (dedupe id scored by the seen score
+          of the commit that saw it, about its nowMs)        if a record has a dedupe id
+        counters hash (name -> integer; a counter back at 0
+          stays as 0, which readers skip)                    if a record changes counters
+        index names set (names of the shard's index
+          zsets that may hold members)                       if r > 0 (below)
+        x index zsets, numbered 1..x, the r to register
+          first, then in the order the records name them     if a record changes an index
 
       F[1]     header, little-endian binary:
-                 batch, struct "<dI4I4I4c0I4c0I4c0": fence epoch, record count n,
-                   index zset count x, fence owner, nowMs, dedupe horizon (seen
-                   ids scored below it are forgotten; "" leaves them for a
-                   later batch); the last three are length-prefixed strings
+                 batch, struct "<dddBI4I4I4I4c0I4c0": fence epoch, first seq
+                   (the batch's new effects are scored first seq, first seq + 1,
+                   ... in order; 0: taken from the outbox seq counter), seen
+                   score (the score of the dedupe ids the batch adds: the
+                   commit's nowMs, or less than 1 above it), seen by add (1: no
+                   seen id of the shard holds the seen score, so the dedupe ids
+                   are checked and added by one ZADD NX, an id scored with the
+                   seen score after it being one it added; 0: checked by a
+                   ZMSCORE first, added by a ZADD after), record count n, index
+                   zset count x,
+                   count r (<= x) of the index zsets to register (add to the
+                   index names set when an applied record gives one a member;
+                   the node knows the others are named there already), fence
+                   owner, dedupe horizon (seen ids scored below it are
+                   forgotten; "" leaves them for a later batch); the last two
+                   are length-prefixed strings
                  then n records of 58 bytes, struct "<ddBBI4I4I4I4I4I4I4I4I4I4":
                    expectedVersion, historyCap, hasSnapshot (1|0),
                    hasConstants (1|0, only with a snapshot), versionStep,
@@ -82,9 +96,11 @@
   Why this layout: each argument and each Redis command costs time, and in
   Redis's Lua so does each table. So the numbers travel in one binary header
   read with struct.unpack; the stored state the checks need (fire ids, inbox
-  and seen entries, existing effects) is read with one command per key before
-  the records are decided; and only the per-actor writes (snapshot, history)
-  are issued per record.
+  entries) is read with one command per key before the records are decided;
+  seen ids (seen by add) and effects already queued are found by the ZADD NX
+  that adds the new ones (a ZMSCORE follows only when it added fewer than it
+  was given: the score it gave tells its own); and only the per-actor writes
+  (snapshot, history) are issued per record.
 ]]
 local rcall, unpack, tunpack = redis.call, struct.unpack, unpack
 
@@ -106,7 +122,7 @@ local F = fields()
 if not F or #ARGV > 2 then return -2 end
 
 local OK, DUPLICATE, CONFLICT, STALE, SPLIT = 0, 1, 2, 3, 4
-local BATCH_FORMAT = "<dI4I4I4c0I4c0I4c0"
+local BATCH_FORMAT = "<dddBI4I4I4I4c0I4c0"
 local RECORD_FORMAT, RECORD_SIZE = "<ddBBI4I4I4I4I4I4I4I4I4I4", 58
 local FIRST_FIELD = 2
 -- Arguments per Redis command when a bulk write is chunked: well under Lua's C stack limit, and even.
@@ -122,7 +138,7 @@ end
 -- starts, then the group's keys, or none if the batch does not need the group.
 local function keyGroup(needed, k, size)
   if not needed then return k end
-  return k + size, KEYS[k], KEYS[k + 1], KEYS[k + 2]
+  return k + size, tunpack(KEYS, k, k + size - 1)
 end
 
 -- Calls `command key <items...>` with the items in chunks; nothing for no items.
@@ -152,15 +168,16 @@ end
 local function parseBatch(kb, nk, ab, na)
   local header = F[ab + 1]
   if type(header) ~= "string" then return nil end
-  local parsed, fenceEpoch, n, indexCount, fenceOwner, nowMs, dedupeHorizon, firstRecordAt =
+  local parsed, fenceEpoch, firstSeq, seenScore, seenByAdd, n, indexCount, registerCount, fenceOwner, dedupeHorizon, firstRecordAt =
     pcall(unpack, BATCH_FORMAT, header)
   if not parsed or #header ~= firstRecordAt - 1 + n * RECORD_SIZE then return nil end
+  if registerCount > indexCount or seenByAdd > 1 then return nil end
   local lastArg = ab + na
 
   local pos, at = firstRecordAt, ab + FIRST_FIELD
   local indexes, timers, inbox, outbox, dedupes, counting = false, false, false, false, false, false
   local indexing = false
-  local ackedTimerKeys, ackedInboxIds, dedupeIds, effectIds = {}, {}, {}, {}
+  local ackedTimerKeys, ackedInboxIds, dedupeIds = {}, {}, {}
   for _ = 1, n do
     local expectedVersion, _, hasSnapshot, hasConstants, h, u, ai, ta, c, a, o, k, ix
     expectedVersion, _, hasSnapshot, hasConstants, _, h, u, ai, ta, c, a, o, k, ix, pos = unpack(RECORD_FORMAT, header, pos)
@@ -179,8 +196,6 @@ local function parseBatch(kb, nk, ab, na)
     for m = j, j + ai - 1 do ackedInboxIds[#ackedInboxIds + 1] = F[m] end
     j = j + ai
     for m = j, j + 2 * (ta - 1), 2 do ackedTimerKeys[#ackedTimerKeys + 1] = F[m] end
-    j = j + 2 * ta + c + 4 * a
-    for m = j, j + 2 * (o - 1), 2 do effectIds[#effectIds + 1] = F[m] end
     at = at + fields
     indexes = indexes or creates
     timers = timers or ta > 0 or c > 0 or a > 0
@@ -199,17 +214,19 @@ local function parseBatch(kb, nk, ab, na)
   kk, actorIndexKey = keyGroup(indexes, kk, 1)
   kk, timersKey, timerFireKey, timerDataKey = keyGroup(timers, kk, 3)
   kk, inboxKey, inboxDataKey = keyGroup(inbox, kk, 2)
-  kk, outboxKey, outboxDataKey, outboxSeqKey = keyGroup(outbox, kk, 3)
+  kk, outboxKey, outboxDataKey, outboxSeqKey = keyGroup(outbox, kk, firstSeq == 0 and 3 or 2)
   kk, seenKey = keyGroup(dedupes, kk, 1)
   kk, countersKey = keyGroup(counting, kk, 1)
   local indexNamesKey, firstIndexKey
-  kk, indexNamesKey = keyGroup(indexing, kk, 1)
+  kk, indexNamesKey = keyGroup(registerCount > 0, kk, 1)
   firstIndexKey = kk
   if kk - 1 + indexCount ~= kb + nk then return nil end
   return {
-    kb = kb, ab = ab, header = header, n = n, indexCount = indexCount, fenceEpoch = fenceEpoch,
-    fenceOwner = fenceOwner, nowMs = nowMs, dedupeHorizon = dedupeHorizon, firstRecordAt = firstRecordAt,
-    ackedTimerKeys = ackedTimerKeys, ackedInboxIds = ackedInboxIds, dedupeIds = dedupeIds, effectIds = effectIds,
+    kb = kb, ab = ab, header = header, n = n, indexCount = indexCount, registerCount = registerCount,
+    fenceEpoch = fenceEpoch, firstSeq = firstSeq,
+    fenceOwner = fenceOwner, seenScore = seenScore, seenByAdd = seenByAdd == 1, dedupeHorizon = dedupeHorizon,
+    firstRecordAt = firstRecordAt,
+    ackedTimerKeys = ackedTimerKeys, ackedInboxIds = ackedInboxIds, dedupeIds = dedupeIds,
     actorIndexKey = actorIndexKey, timersKey = timersKey, timerFireKey = timerFireKey, timerDataKey = timerDataKey,
     inboxKey = inboxKey, inboxDataKey = inboxDataKey, outboxKey = outboxKey, outboxDataKey = outboxDataKey,
     outboxSeqKey = outboxSeqKey, seenKey = seenKey, countersKey = countersKey, indexNamesKey = indexNamesKey,
@@ -219,8 +236,8 @@ end
 
 -- Applies one checked batch: its outcome codes, or -1 when its fence does not hold.
 local function applyBatch(b)
-  local kb, header, n, indexCount, nowMs, dedupeHorizon = b.kb, b.header, b.n, b.indexCount, b.nowMs, b.dedupeHorizon
-  local ackedTimerKeys, ackedInboxIds, dedupeIds, effectIds = b.ackedTimerKeys, b.ackedInboxIds, b.dedupeIds, b.effectIds
+  local kb, header, n, indexCount, dedupeHorizon = b.kb, b.header, b.n, b.indexCount, b.dedupeHorizon
+  local ackedTimerKeys, ackedInboxIds, dedupeIds = b.ackedTimerKeys, b.ackedInboxIds, b.dedupeIds
   local actorIndexKey, timersKey, timerFireKey, timerDataKey = b.actorIndexKey, b.timersKey, b.timerFireKey, b.timerDataKey
   local inboxKey, inboxDataKey, outboxKey, outboxDataKey = b.inboxKey, b.inboxDataKey, b.outboxKey, b.outboxDataKey
   local outboxSeqKey, seenKey, countersKey, indexNamesKey = b.outboxSeqKey, b.seenKey, b.countersKey, b.indexNamesKey
@@ -244,17 +261,55 @@ local function applyBatch(b)
   -- Only dedupe checks read the seen ids; a batch given a horizon trims them first (the node
   -- asks now and then, not in every batch: a trim is a command per batch).
   if seenKey and dedupeHorizon ~= "" then rcall("ZREMRANGEBYSCORE", seenKey, "-inf", "(" .. dedupeHorizon) end
-  local seen = #dedupeIds > 0 and present(seenKey, dedupeIds) or {}
-  local queued = #effectIds > 0 and present(outboxKey, effectIds) or {}
+  -- `seen[id]`: an id seen before. Checked by a ZMSCORE; or, seen by add, the batch's dedupe ids go in at
+  -- once with ZADD NX, `added[id]` marking one this call added (out again at the end if no record keeps it).
+  local seen, added, distinct = {}, {}, {}
+  if #dedupeIds > 0 and not b.seenByAdd then
+    seen = present(seenKey, dedupeIds)
+  elseif #dedupeIds > 0 then
+    for _, id in ipairs(dedupeIds) do
+      if not added[id] then
+        added[id] = true
+        distinct[#distinct + 1] = id
+      end
+    end
+    local count = 0
+    for first = 1, #distinct, CHUNK / 2 do
+      local scored = {}
+      for m = first, math.min(first + CHUNK / 2 - 1, #distinct) do
+        scored[#scored + 1] = b.seenScore
+        scored[#scored + 1] = distinct[m]
+      end
+      count = count + rcall("ZADD", seenKey, "NX", tunpack(scored))
+    end
+    if count < #distinct then
+      -- Some were there: no id seen before holds the batch's score, so the others are the ones added.
+      for first = 1, #distinct, CHUNK do
+        local last = math.min(first + CHUNK - 1, #distinct)
+        local scores = rcall("ZMSCORE", seenKey, tunpack(distinct, first, last))
+        for m = first, last do
+          if tonumber(scores[m - first + 1]) ~= b.seenScore then
+            added[distinct[m]] = nil
+            seen[distinct[m]] = true
+          end
+        end
+      end
+    end
+  end
+  -- Effect ids the applied records queue; whether one is queued already is told by the outbox's ZADD NX.
+  local queued = {}
 
   -- What the applied records write to shard keys, in the order they wrote it.
   local versionOf = {}
   local timerOrder, timerFinal = {}, {}
-  local inboxRemoved, seenAdded, indexAdded = {}, {}, {}
+  local inboxRemoved, indexAdded = {}, {}
+  -- Dedupe ids of applied records, in order: `kept[id]` (and the others this call added come out again).
+  local kept, keptOrder = {}, {}
   local newEffects = {}
   local counterOrder, counterSum = {}, {}
-  -- Per index zset (by number): members in the order first changed, and each one's last score (false: removed).
-  local indexMembers, indexFinal = {}, {}
+  -- Per index zset (by number): members in the order first changed, and each one's last score (false: removed);
+  -- and whether an applied record gave it a member (then its name is registered, if it is to be).
+  local indexMembers, indexFinal, indexScored = {}, {}, {}
 
   local function touchTimer(timerKey, final)
     if timerFinal[timerKey] == nil then timerOrder[#timerOrder + 1] = timerKey end
@@ -313,8 +368,8 @@ local function applyBatch(b)
 
     for j = dedupeAt, dedupeAt + u - 1 do
       seen[F[j]] = true
-      seenAdded[#seenAdded + 1] = nowMs
-      seenAdded[#seenAdded + 1] = F[j]
+      kept[F[j]] = true
+      keptOrder[#keptOrder + 1] = F[j]
     end
 
     if hasSnapshot == 1 then
@@ -377,7 +432,12 @@ local function applyBatch(b)
         indexMembers[zset], indexFinal[zset] = members, final
       end
       if final[member] == nil then members[#members + 1] = member end
-      if score == "" then final[member] = false else final[member] = score end
+      if score == "" then
+        final[member] = false
+      else
+        final[member] = score
+        indexScored[zset] = true
+      end
     end
     return OK
   end
@@ -425,26 +485,60 @@ local function applyBatch(b)
     bulk("ZREM", inboxKey, inboxRemoved)
     bulk("HDEL", inboxDataKey, inboxRemoved)
   end
-  if #seenAdded > 0 then bulk("ZADD", seenKey, seenAdded) end
+  if b.seenByAdd then
+    local unseen = {}
+    for _, id in ipairs(distinct) do
+      if added[id] and not kept[id] then unseen[#unseen + 1] = id end
+    end
+    if #unseen > 0 then bulk("ZREM", seenKey, unseen) end
+  elseif #keptOrder > 0 then
+    local scored = {}
+    for _, id in ipairs(keptOrder) do
+      scored[#scored + 1] = b.seenScore
+      scored[#scored + 1] = id
+    end
+    bulk("ZADD", seenKey, scored)
+  end
   if #newEffects > 0 then
-    local seq = rcall("INCRBY", outboxSeqKey, #newEffects) - #newEffects
-    local scored, payloads = {}, {}
-    for m, j in ipairs(newEffects) do
-      scored[#scored + 1] = seq + m
-      scored[#scored + 1] = F[j]
+    -- A seq one below the first: the node's own (its epoch's range), or the shard counter's.
+    local seq = b.firstSeq - 1
+    if b.firstSeq == 0 then seq = rcall("INCRBY", outboxSeqKey, #newEffects) - #newEffects end
+    -- ZADD NX leaves an effect already queued as it is (its first payload wins) and counts the others.
+    local added = 0
+    for first = 1, #newEffects, CHUNK / 2 do
+      local scored = {}
+      for m = first, math.min(first + CHUNK / 2 - 1, #newEffects) do
+        scored[#scored + 1] = seq + m
+        scored[#scored + 1] = F[newEffects[m]]
+      end
+      added = added + rcall("ZADD", outboxKey, "NX", tunpack(scored))
+    end
+    local ours = newEffects
+    if added < #newEffects then
+      -- Some were queued already: each seq is new, so an id scored with its seq here is one this call added.
+      local ids = {}
+      for m, j in ipairs(newEffects) do ids[m] = F[j] end
+      ours = {}
+      for first = 1, #ids, CHUNK do
+        local last = math.min(first + CHUNK - 1, #ids)
+        local scores = rcall("ZMSCORE", outboxKey, tunpack(ids, first, last))
+        for m = first, last do
+          if tonumber(scores[m - first + 1]) == seq + m then ours[#ours + 1] = newEffects[m] end
+        end
+      end
+    end
+    local payloads = {}
+    for _, j in ipairs(ours) do
       payloads[#payloads + 1] = F[j]
       payloads[#payloads + 1] = F[j + 1]
     end
-    bulk("ZADD", outboxKey, scored)
     bulk("HSET", outboxDataKey, payloads)
   end
-  if #counterOrder > 0 then
-    local zeroed = {}
-    for _, name in ipairs(counterOrder) do
-      local sum = counterSum[name]
-      if sum ~= 0 and rcall("HINCRBY", countersKey, name, sum) == 0 then zeroed[#zeroed + 1] = name end
-    end
-    if #zeroed > 0 then bulk("HDEL", countersKey, zeroed) end
+  -- A counter back at 0 stays (an HDEL each time would cost a command; the names are few: sites x
+  -- states, users): readers skip zeros.
+  for _, name in ipairs(counterOrder) do
+    local sum = counterSum[name]
+    if sum ~= 0 then rcall("HINCRBY", countersKey, name, sum) end
   end
   if indexing then
     local named = {}
@@ -463,10 +557,8 @@ local function applyBatch(b)
         end
         local key = KEYS[firstIndexKey + zset - 1]
         if #removed > 0 then bulk("ZREM", key, removed) end
-        if #scored > 0 then
-          bulk("ZADD", key, scored)
-          named[#named + 1] = key
-        end
+        if #scored > 0 then bulk("ZADD", key, scored) end
+        if zset <= b.registerCount and indexScored[zset] then named[#named + 1] = key end
       end
     end
     -- The set of names may keep a name whose zset emptied: readers skip it, a rebuild clears it.
