@@ -29,6 +29,7 @@ import {
 import type { WorkloadContext } from "./context.js";
 import { type FileToPut, putFiles } from "./datasets.js";
 import { type QueueEntry, QueueService, type ThreadOffer } from "./queue-service.js";
+import { siteOfflineHandler } from "./reassign.js";
 import { ensureSite } from "./sites.js";
 import { submitTask } from "./submit.js";
 import { TransferService } from "./transfer-service.js";
@@ -137,6 +138,7 @@ export class Grid {
     this.runtime.onEffect("transfer.cancel", transferService.cancel);
     this.runtime.onEffect("queue.add", queues.add, { inline: queues.admit });
     this.runtime.onEffect("job.final", queues.final, { inline: queues.finalInline });
+    this.runtime.onEffect("site.offline", siteOfflineHandler(this.ctx));
     // Written by nodes before the queues were projections; the job's state took it out of the queue since.
     this.runtime.onEffect("queue.remove", () => {});
     // Until a dispatcher takes over pilot kills (the gateway does), a kill has no pilot to reach.

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { initialTransition, type SnapshotFrom } from "xstate";
 import {
+  DEFAULT_REASSIGN_AFTER_MS,
   JOB_STATES,
   type JobError,
   type JobEvent,
@@ -169,6 +170,7 @@ describe("job", () => {
             inputs: baseInput.inputs,
             excludedSites: [],
             requestedSite: null,
+            isTest: false,
             tries: 0,
           },
         },
@@ -222,6 +224,7 @@ describe("job", () => {
             activatedAtMs: 2_000,
           },
         },
+        { raise: "xstate.after.reassignAfter.job.activated", delayMs: DEFAULT_REASSIGN_AFTER_MS },
       ]);
     });
 
@@ -339,6 +342,7 @@ describe("job", () => {
           },
         },
         { raise: "xstate.after.assignedTimeout.job.assigned", delayMs: 7_200_000 },
+        { raise: "xstate.after.reassignAfter.job.assigned", delayMs: DEFAULT_REASSIGN_AFTER_MS },
       ]);
     });
 
@@ -864,6 +868,75 @@ describe("job", () => {
   });
 });
 
+describe("job reassignment", () => {
+  const reassign = (site: string | null = null): JobEvent => ({
+    type: "reassign",
+    by: "op",
+    reason: "site is slow",
+    site,
+    atMs: 5_000,
+  });
+
+  it("closes an activated attempt at the operator's word and brokers the next at the site named", () => {
+    const job = activated({ excludedSites: ["CERN"] });
+    const [closed, effects] = expectEnd(job, reassign("CERN"), "closed", {
+      class: "system",
+      code: "reassigned",
+      message: "reassigned by op: site is slow",
+    });
+    expect(closed.context.reassignment).toEqual({ by: "op", reason: "site is slow", site: "CERN" });
+    const [next] = sends(effects, "job/t-1-0.2");
+    expect(next?.event).toMatchObject({
+      type: "create",
+      input: { attempt: 2, requestedSite: "CERN", excludedSites: [], reassignments: 1, startDelayMs: 0 },
+    });
+    // The task hears of a new attempt, not of an end: the logical job lives on.
+    expect(eventTypesSent(sends(effects, "task/t-1"))).toEqual(["task/t-1 job.retried"]);
+    // The site is told the job closed, as reassigned: it does not judge itself on it.
+    expect(sends(effects, "site/BNL")[0]?.event).toMatchObject({ to: "closed", reassigned: true });
+  });
+
+  it("is reassigned by itself when it waits activated longer than its site's limit, away from that site", () => {
+    const [created] = create();
+    const [job, armed] = accept(jobMachine, created, brokered("BNL", { reassignAfterMs: 60_000 }));
+    const timer = timers(armed).find((t) => t.raise.includes("reassignAfter"));
+    expect(timer).toEqual({ raise: "xstate.after.reassignAfter.job.activated", delayMs: 60_000 });
+    const [closed, effects] = fire(jobMachine, job, timer!);
+    expect(closed.value).toBe("closed");
+    expect(closed.context.reassignment).toMatchObject({ by: "auto", site: null });
+    expect(closed.context.timestamps.closed).toBe(62_000);
+    expect(sends(effects, "job/t-1-0.2")[0]?.event).toMatchObject({
+      input: { attempt: 2, excludedSites: ["BNL"], requestedSite: null, reassignments: 1 },
+    });
+  });
+
+  it("cancels the dispatch subscription of an assigned job it reassigns", () => {
+    const [created] = create();
+    const files = [{ lfn: "in2", sizeBytes: 100, checksum: "ad:in2", sourceSite: "CERN" }];
+    const [assigned] = accept(jobMachine, created, brokered("BNL", { filesToMove: files }));
+    const [, effects] = accept(jobMachine, assigned, reassign());
+    expect(sends(effects, `subscription/dis.${JOB}@BNL`)[0]?.event).toMatchObject({ type: "cancel" });
+  });
+
+  it("is refused once the job runs", () => {
+    expect(running().can(reassign())).toBe(false);
+  });
+
+  it("uses up none of the user's attempts", () => {
+    // Attempt 3 after two reassignments is the user's first: a retryable failure makes attempt 4.
+    const job = running({ attempt: 3, reassignments: 2 });
+    const [, effects] = accept(jobMachine, job, {
+      ...endedOk,
+      attempt: 3,
+      exitCode: 1,
+      errorClass: "stagein",
+    });
+    expect(sends(effects, "job/t-1-0.4")[0]?.event).toMatchObject({
+      input: { attempt: 4, reassignments: 2 },
+    });
+  });
+});
+
 describe("job snapshots of older machine versions", () => {
   it("versions 1 to 3 are lifted without countedAt: counts follow from the state, and shards are rebuilt", () => {
     const job = running();
@@ -880,8 +953,15 @@ describe("job snapshots of older machine versions", () => {
     const v2Context = { ...job.context, brokerage: { decision: { chosen: "BNL", candidates: 3 }, tries: 2 } };
     const lifted = migrateJob(2, { value: job.value, context: v2Context, status: "active" });
     expect(lifted.context).toEqual({ ...job.context, brokerage: { tries: 2 } });
-    expect(migrateJob(4, { value: job.value, context: job.context, status: "active" }).context).toBe(
+    expect(migrateJob(5, { value: job.value, context: job.context, status: "active" }).context).toBe(
       job.context,
     );
+  });
+
+  it("version 4 is lifted as a job never reassigned, under the default limit, not a test job", () => {
+    const job = activated();
+    const { test: _t, reassignments: _r, reassignAfterMs: _l, reassignment: _a, ...v4 } = job.context;
+    const lifted = migrateJob(4, { value: job.value, context: v4, status: "active" });
+    expect(lifted.context).toEqual(job.context);
   });
 });

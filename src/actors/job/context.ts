@@ -2,6 +2,7 @@ import type { z } from "zod";
 import { jobIdOf } from "../shared/names.js";
 import {
   DEFAULT_MAX_ATTEMPTS,
+  DEFAULT_REASSIGN_AFTER_MS,
   type JobContext,
   type JobInput,
   type ParsedJobInput,
@@ -58,6 +59,7 @@ export function completeJobInput(raw: JobInput): ParsedJobInput {
     outputs: { dataset: raw.outputs.dataset, destination: raw.outputs.destination ?? null },
     payload: raw.payload ? parsedOnce(payloadSchema, raw.payload) : null,
     requestedSite: raw.requestedSite ?? null,
+    test: raw.test ?? false,
     index: raw.index,
     attempt: raw.attempt ?? 1,
     inputs: raw.inputs ?? [],
@@ -65,6 +67,7 @@ export function completeJobInput(raw: JobInput): ParsedJobInput {
     excludedSites: raw.excludedSites ?? [],
     watchdogs: parsedOnce(watchdogsSchema, raw.watchdogs ?? NONE),
     systemFailures: raw.systemFailures ?? 0,
+    reassignments: raw.reassignments ?? 0,
     startDelayMs: raw.startDelayMs ?? 0,
     atMs: raw.atMs,
   };
@@ -87,6 +90,7 @@ export function initialJobContext(raw: JobInput): JobContext {
     outputs: input.outputs,
     payload: input.payload,
     requestedSite: input.requestedSite,
+    test: input.test,
     site: null,
     pilot: null,
     brokerage: { tries: 0 },
@@ -103,6 +107,9 @@ export function initialJobContext(raw: JobInput): JobContext {
     excludedSites: input.excludedSites,
     watchdogs: input.watchdogs,
     systemFailures: input.systemFailures,
+    reassignments: input.reassignments,
+    reassignAfterMs: DEFAULT_REASSIGN_AFTER_MS,
+    reassignment: null,
     startDelayMs: input.startDelayMs,
   };
 }

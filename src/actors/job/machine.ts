@@ -19,7 +19,7 @@ import {
   retriedReport,
   siteReport,
 } from "./outbound.js";
-import { decideRetry } from "./retry.js";
+import { decideRetry, reassignedAttempt } from "./retry.js";
 import type { JobContext, JobEvent, JobInput, JobOutcomeState, JobState } from "./schema.js";
 
 /** Every delay the job arms, read from its context so each attempt can carry its own. */
@@ -30,6 +30,7 @@ const DELAY_MS = {
   heartbeatTimeout: (c: JobContext) => c.watchdogs.heartbeatTimeoutMs,
   assignedTimeout: (c: JobContext) => c.watchdogs.assignedTimeoutMs,
   holdingTimeout: (c: JobContext) => c.watchdogs.holdingTimeoutMs,
+  reassignAfter: (c: JobContext) => c.reassignAfterMs,
 };
 type JobDelay = keyof typeof DELAY_MS;
 
@@ -61,6 +62,11 @@ function producesFiles(event: JobEvent): boolean {
 
 const kill = { target: "#job.cancelled", actions: ["abandonWork", "recordKill"] } as const;
 const close = { target: "#job.closed", actions: ["abandonWork", "recordClose"] } as const;
+const reassign = { target: "#job.closed", actions: ["recordReassign", "abandonWork"] } as const;
+/** Waited at its site longer than the site allows: closed, and brokered again elsewhere. */
+const reassignAfter = {
+  reassignAfter: { target: "#job.closed", actions: ["recordReassignOnTimeout", "abandonWork"] },
+} as const;
 const pilotEnded = [
   { guard: "pilotSucceededWithFiles", target: "#job.holding", actions: "recordPilotEnd" },
   { guard: "pilotSucceeded", target: "#job.finished", actions: "recordPilotEnd" },
@@ -116,6 +122,10 @@ export const jobMachine = setup({
     }),
     recordSite: assign(({ context, event }) => ({
       site: event.type === "brokered" ? event.site : context.site,
+      reassignAfterMs:
+        event.type === "brokered" && event.reassignAfterMs !== undefined
+          ? event.reassignAfterMs
+          : context.reassignAfterMs,
     })),
     recordWaitingFor: assign(({ context, event }) => ({
       waitingFor: event.type === "brokered" ? inputLfnsAmong(context, event.waitingFor) : context.waitingFor,
@@ -209,9 +219,32 @@ export const jobMachine = setup({
           ? { class: "system" as const, code: "closed", message: event.reason }
           : context.error,
     })),
+    recordReassign: assign(({ context, event }) => {
+      if (event.type !== "reassign") return {};
+      return {
+        error: {
+          class: "system" as const,
+          code: "reassigned",
+          message: `reassigned by ${event.by}: ${event.reason}`,
+        },
+        reassignment: { by: event.by, reason: event.reason, site: event.site ?? null },
+        lastAtMs: eventTimeMs(event, context.lastAtMs),
+      };
+    }),
+    recordReassignOnTimeout: assign(({ context }) => {
+      const reason = `waited ${context.state} at ${context.site} longer than its limit of ${context.reassignAfterMs} ms`;
+      return {
+        error: { class: "system" as const, code: "reassigned", message: `reassigned by auto: ${reason}` },
+        reassignment: { by: "auto", reason, site: null },
+        lastAtMs: timeAfter(context, "reassignAfter"),
+      };
+    }),
     /** Undoes what the current state holds outside the store: a pilot's process, a dispatch transfer. */
     abandonWork: fanOut<JobContext, JobEvent>(({ context, event, enqueue }) => {
-      const reason = event.type === "kill" || event.type === "close" ? event.reason : event.type;
+      const reason =
+        event.type === "kill" || event.type === "close" || event.type === "reassign"
+          ? event.reason
+          : (context.reassignment?.reason ?? event.type);
       if (
         (context.state === "sent" || context.state === "starting" || context.state === "running") &&
         context.pilot
@@ -267,6 +300,17 @@ export const jobMachine = setup({
       enqueue(sendEventAction(refs.job(decision.nextJobId), nextAttempt));
       enqueue(sendEventAction(refs.task(context.taskId), retriedReport(context, decision.nextJobId)));
     }),
+    /** A reassigned attempt closes and makes the next one, as a retry does; any other close ends the logical job. */
+    reassignOrReportEnd: fanOut<JobContext, JobEvent>(({ context, enqueue }) => {
+      if (!context.reassignment) {
+        enqueue(sendEventAction(refs.task(context.taskId), endedReport(context, "closed")));
+        return;
+      }
+      const next = reassignedAttempt(context, context.reassignment);
+      const create: JobEvent = { type: "create", input: next.input };
+      enqueue(sendEventAction(refs.job(next.nextJobId), create));
+      enqueue(sendEventAction(refs.task(context.taskId), retriedReport(context, next.nextJobId)));
+    }),
   },
   guards: {
     delayedStart: ({ context }) => context.startDelayMs > 0,
@@ -312,6 +356,7 @@ export const jobMachine = setup({
     heartbeatTimeout: ({ context }) => DELAY_MS.heartbeatTimeout(context),
     assignedTimeout: ({ context }) => DELAY_MS.assignedTimeout(context),
     holdingTimeout: ({ context }) => DELAY_MS.holdingTimeout(context),
+    reassignAfter: ({ context }) => DELAY_MS.reassignAfter(context),
   },
 }).createMachine({
   id: "job",
@@ -329,12 +374,12 @@ export const jobMachine = setup({
           actions: { type: "timerFired", params: { delay: "retryBackoff" } },
         },
       },
-      on: { kill, close },
+      on: { kill, close, reassign },
     },
     defined: {
       entry: { type: "enterState", params: { state: "defined" } },
       initial: "brokering",
-      on: { kill, close },
+      on: { kill, close, reassign },
       states: {
         brokering: {
           entry: {
@@ -384,12 +429,14 @@ export const jobMachine = setup({
         },
         kill,
         close,
+        reassign,
       },
     },
     assigned: {
       entry: { type: "enterState", params: { state: "assigned" } },
       after: {
         assignedTimeout: failAfter("assignedTimeout", "stagein"),
+        ...reassignAfter,
       },
       on: {
         "inputs.ready": { guard: "fromDispatchSubscription", target: "activated" },
@@ -400,6 +447,7 @@ export const jobMachine = setup({
         },
         kill,
         close,
+        reassign,
       },
     },
     activated: {
@@ -407,16 +455,18 @@ export const jobMachine = setup({
         { type: "enterState", params: { state: "activated" } },
         { type: "emitEffect", params: ({ context }) => ({ effect: "queue.add", data: queueEntry(context) }) },
       ],
+      after: reassignAfter,
       on: {
         dispatch: { target: "sent", actions: "recordPilot" },
         throttle: { target: "throttled", actions: "abandonWork" },
         kill,
         close,
+        reassign,
       },
     },
     throttled: {
       entry: { type: "enterState", params: { state: "throttled" } },
-      on: { release: "activated", kill, close },
+      on: { release: "activated", kill, close, reassign },
     },
     sent: {
       entry: { type: "enterState", params: { state: "sent" } },
@@ -429,6 +479,7 @@ export const jobMachine = setup({
         "pilot.ended": pilotEnded,
         kill,
         close,
+        reassign,
       },
     },
     starting: {
@@ -442,6 +493,7 @@ export const jobMachine = setup({
         "pilot.ended": pilotEnded,
         kill,
         close,
+        reassign,
       },
     },
     running: {
@@ -509,7 +561,7 @@ export const jobMachine = setup({
       entry: [
         { type: "enterState", params: { state: "closed" } },
         { type: "announceFinal", params: { outcome: "closed" } },
-        { type: "reportEnd", params: { outcome: "closed" } },
+        "reassignOrReportEnd",
       ],
     },
   },

@@ -1,4 +1,5 @@
 import type { PersistedState } from "../../runtime/kinds.js";
+import { DEFAULT_REASSIGN_AFTER_MS } from "./schema.js";
 
 type Context = Record<string, unknown>;
 
@@ -13,6 +14,11 @@ type Context = Record<string, unknown>;
  *
  * Version 4 derives the job's counts, queue entries and pilot binding from
  * its state (the kind's projections), so `countedAt` is gone.
+ *
+ * Version 5 reassigns: a job counts its reassignments (which, unlike
+ * failures, use up no attempt), keeps its site's limit on waiting there and
+ * whether it is a test job. An older job was never reassigned, waits under
+ * the default limit and is not a test job.
  */
 export function migrateJob(fromVersion: number, state: PersistedState): PersistedState {
   let context = state.context as Context;
@@ -24,6 +30,15 @@ export function migrateJob(fromVersion: number, state: PersistedState): Persiste
   if (fromVersion < 4 && "countedAt" in context) {
     const { countedAt: _, ...rest } = context;
     context = rest;
+  }
+  if (fromVersion < 5) {
+    context = {
+      test: false,
+      reassignments: 0,
+      reassignAfterMs: DEFAULT_REASSIGN_AFTER_MS,
+      reassignment: null,
+      ...context,
+    };
   }
   return context === state.context ? state : { ...state, context };
 }

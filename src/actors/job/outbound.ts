@@ -36,6 +36,7 @@ export function brokerRequest(context: JobContext) {
     inputs: context.inputs,
     excludedSites: context.excludedSites,
     requestedSite: context.requestedSite,
+    isTest: context.test,
     tries: context.brokerage.tries,
   };
 }
@@ -146,6 +147,7 @@ export function siteReport(
     jobType: context.type,
   };
   if (context.error) report.errorClass = context.error.class;
+  if (context.reassignment) report.reassigned = true;
   if (atMs !== null) report.atMs = atMs;
   return report;
 }

@@ -159,7 +159,16 @@ export const siteMachine = setup({
         ],
       },
     },
-    offline: { entry: { type: "enterStatus", params: { status: "offline" } } },
+    // Its queued jobs will not run here: the grid reassigns them (`site.offline`, src/workload/reassign.ts).
+    offline: {
+      entry: [
+        { type: "enterStatus", params: { status: "offline" } },
+        {
+          type: "emitEffect",
+          params: ({ context }) => ({ effect: "site.offline", data: { site: context.name } }),
+        },
+      ],
+    },
     test: { entry: { type: "enterStatus", params: { status: "test" } } },
   },
 });

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { jobStateSchema } from "../job/schema.js";
+import { DEFAULT_REASSIGN_AFTER_MS, jobStateSchema } from "../job/schema.js";
 import {
   type AsReceived,
   atMsSchema,
@@ -32,6 +32,8 @@ export const siteThresholdsSchema = z.object({
   recoverySuccesses: z.number().int().positive().default(3),
   maxIncidents: z.number().int().positive().default(20),
   pilotWindowMs: durationMsSchema.default(10 * 60_000),
+  /** A job waiting `assigned` or `activated` here longer than this is closed and brokered again. */
+  reassignAfterMs: durationMsSchema.positive().default(DEFAULT_REASSIGN_AFTER_MS),
 });
 export type SiteThresholds = z.infer<typeof siteThresholdsSchema>;
 
@@ -55,6 +57,8 @@ export const siteEventSchema = z.discriminatedUnion("type", [
     to: jobStateSchema,
     jobType: jobTypeSchema,
     errorClass: errorClassSchema.optional(),
+    /** The job was closed to be brokered again: the site is not judged on it. */
+    reassigned: z.boolean().optional(),
     atMs: atMsSchema,
   }),
   z.object({
