@@ -222,6 +222,7 @@ describe("job", () => {
             group: null,
             resources: baseInput.resources,
             activatedAtMs: 2_000,
+            test: false,
           },
         },
         { raise: "xstate.after.reassignAfter.job.activated", delayMs: DEFAULT_REASSIGN_AFTER_MS },

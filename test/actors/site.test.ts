@@ -216,6 +216,14 @@ describe("site", () => {
     expect(effects).toEqual([{ emit: "site.offline", data: { site: "BNL" } }]);
   });
 
+  it("remembers the last drain of its pilots, in any status", () => {
+    const drain: SiteEvent = { type: "drain", by: "op", reason: "kernel update", atMs: 3_000 };
+    const [drained, effects] = accept(siteMachine, create({ status: "brokeroff" }), drain);
+    expect(drained.value).toBe("brokeroff");
+    expect(drained.context.drain).toEqual({ atMs: 3_000, by: "op", reason: "kernel update" });
+    expect(effects).toEqual([]);
+  });
+
   it("counts a reassigned job among its closed jobs but does not judge itself on it", () => {
     const closed = ended("closed", 2_000) as Extract<SiteEvent, { type: "job.state" }>;
     const reassigned: SiteEvent = { ...closed, errorClass: "system", reassigned: true };
@@ -274,11 +282,12 @@ describe("site", () => {
 });
 
 describe("site snapshots of machine version 2", () => {
-  it("take the default limit on a job waiting at the site before it is reassigned", () => {
-    const { reassignAfterMs: _, ...v2Thresholds } = create().context.thresholds;
-    const context = { ...create().context, thresholds: v2Thresholds };
+  it("take the default limit on a job waiting at the site before it is reassigned, and were never drained", () => {
+    const { reassignAfterMs: _limit, ...v2Thresholds } = create().context.thresholds;
+    const { drain: _, ...v2Context } = create().context;
+    const context = { ...v2Context, thresholds: v2Thresholds };
     const lifted = migrateSite(2, { value: "online", context, status: "active" });
-    expect((lifted.context as SiteContext).thresholds).toEqual(create().context.thresholds);
+    expect(lifted.context).toEqual(create().context);
   });
 });
 

@@ -53,6 +53,7 @@ export function queueEntry(context: JobContext) {
     group: context.group,
     resources: context.resources,
     activatedAtMs: context.lastAtMs,
+    test: context.test,
   };
 }
 

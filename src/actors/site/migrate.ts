@@ -11,16 +11,18 @@ import { countOutcome } from "./stats.js";
  * version 1 snapshot counts its outcomes and drops the live counts.
  *
  * Version 3 has a limit on how long a job may wait at the site before it
- * is reassigned (`thresholds.reassignAfterMs`); an older site takes the default.
+ * is reassigned (`thresholds.reassignAfterMs`); an older site takes the
+ * default. It also remembers the last drain of its pilots; an older site
+ * was never drained.
  */
 export function migrateSite(fromVersion: number, state: PersistedState): PersistedState {
   const lifted = fromVersion === 1 ? fromVersion1(state) : state;
   if (fromVersion >= 3) return lifted;
-  const context = lifted.context as Omit<SiteContext, "thresholds"> & {
+  const context = lifted.context as Omit<SiteContext, "thresholds" | "drain"> & {
     thresholds: Partial<SiteContext["thresholds"]>;
   };
   const thresholds = { reassignAfterMs: DEFAULT_REASSIGN_AFTER_MS, ...context.thresholds };
-  return { ...lifted, context: { ...context, thresholds } };
+  return { ...lifted, context: { drain: null, ...context, thresholds } };
 }
 
 function fromVersion1(state: PersistedState): PersistedState {

@@ -69,6 +69,8 @@ export const siteEventSchema = z.discriminatedUnion("type", [
     atMs: atMsSchema,
   }),
   z.object({ type: z.literal("pilot.seen"), pilotId: nameSchema.optional(), atMs: atMsSchema }),
+  /** An operator asks the pilots connected now to finish their work and exit (`pilot.drain`). */
+  z.object({ type: z.literal("drain"), by: z.string().min(1), reason: z.string(), atMs: atMsSchema }),
   /**
    * A healthy pilot factory serves the site: pilots come when work does, so
    * brokerage must not skip the site for having none yet. Not a pilot request.
@@ -127,5 +129,7 @@ export interface SiteContext {
   consecutiveSuccesses: number;
   incidents: SiteIncident[];
   pilots: { lastSeenAtMs: number | null; requests: PilotRequestBucket[] };
+  /** The last drain asked for: every node tells the pilots it held then, when they next ask for work. */
+  drain: { atMs: number | null; by: string; reason: string } | null;
   lastAtMs: number | null;
 }
