@@ -29,9 +29,17 @@ export interface ReassignOutcome {
   skipped: { jobId: string; state: string }[];
 }
 
-async function ensureSiteExists(ctx: WorkloadContext, site: string | null): Promise<void> {
-  if (site !== null && !(await readContext(ctx, "site", site)))
-    throw new WorkloadError("NOT_FOUND", `site ${site} does not exist`, { site });
+/** A site named for the next attempt must exist and take new work, or the attempt would only fail brokerage. */
+async function ensureSiteTakesWork(ctx: WorkloadContext, site: string | null): Promise<void> {
+  if (site === null) return;
+  const read = await readContext(ctx, "site", site);
+  if (!read) throw new WorkloadError("NOT_FOUND", `site ${site} does not exist`, { site });
+  const { status } = read.context;
+  if (status === "offline" || status === "brokeroff")
+    throw new WorkloadError("CONFLICT", `site ${site} is ${status}: brokerage sends it no work`, {
+      site,
+      status,
+    });
 }
 
 function reassignEvent(request: ReassignRequest, atMs: number): JobEvent {
@@ -63,7 +71,7 @@ export async function reassignJob(
 ): Promise<ReassignOutcome> {
   const job = await readContext(ctx, "job", jobId);
   if (!job) throw new WorkloadError("NOT_FOUND", `job ${jobId} does not exist`, { jobId });
-  await ensureSiteExists(ctx, request.site);
+  await ensureSiteTakesWork(ctx, request.site);
   if (!(await sendReassign(ctx, jobId, reassignEvent(request, ctx.runtime.clock.nowMs())))) {
     throw new WorkloadError(
       "CONFLICT",
@@ -83,7 +91,7 @@ export async function reassignTask(
 ): Promise<ReassignOutcome> {
   const task = await readContext(ctx, "task", taskId);
   if (!task) throw new WorkloadError("NOT_FOUND", `task ${taskId} does not exist`, { taskId });
-  await ensureSiteExists(ctx, request.site);
+  await ensureSiteTakesWork(ctx, request.site);
   const { attempts, outcomes } = task.context;
   const event = reassignEvent(request, ctx.runtime.clock.nowMs());
   const outcome: ReassignOutcome = { reassigned: [], skipped: [] };

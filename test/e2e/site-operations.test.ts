@@ -60,7 +60,6 @@ describe("reassignment", () => {
     await submit(node, { taskId: "t-re", jobs: 2, payload });
     await jobReaches(node, "t-re-0.1", "activated", "SITE-A");
     await jobReaches(node, "t-re-1.1", "activated", "SITE-A");
-    await setStatus(node, "SITE-B", "online");
     await setStatus(node, "SITE-C", "online");
 
     const byUser = await post(node, "/api/v1/jobs/t-re-0.1/reassign", {}, USER_TOKEN);
@@ -75,6 +74,13 @@ describe("reassignment", () => {
       body: { error: { message: "site SITE-Z does not exist" } },
     });
     expect((await post(node, "/api/v1/jobs/t-none-0.1/reassign", {})).status).toBe(404);
+    // SITE-B is still brokeroff: a job sent there would only fail brokerage.
+    const closedSite = await post(node, "/api/v1/jobs/t-re-0.1/reassign", { site: "SITE-B" });
+    expect(closedSite).toMatchObject({
+      status: 409,
+      body: { error: { message: "site SITE-B is brokeroff: brokerage sends it no work" } },
+    });
+    expect((await setStatus(node, "SITE-B", "online")).status).toBe(200);
 
     const moved = await post(node, "/api/v1/jobs/t-re-0.1/reassign", { site: "SITE-B", reason: "disk slow" });
     expect(moved).toMatchObject({
