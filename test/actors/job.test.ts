@@ -919,6 +919,18 @@ describe("job reassignment", () => {
     expect(sends(effects, `subscription/dis.${JOB}@BNL`)[0]?.event).toMatchObject({ type: "cancel" });
   });
 
+  it("is reassigned by itself when its inputs take longer to arrive than the site allows", () => {
+    const [created] = create();
+    const files = [{ lfn: "in2", sizeBytes: 100, checksum: "ad:in2", sourceSite: "CERN" }];
+    const moving = brokered("BNL", { filesToMove: files, reassignAfterMs: 30_000 });
+    const [assigned, armed] = accept(jobMachine, created, moving);
+    const timer = timers(armed).find((t) => t.raise.includes("reassignAfter"));
+    const [closed, effects] = fire(jobMachine, assigned, timer!);
+    expect(closed.context.error?.message).toMatch(/waited assigned at BNL longer than its limit of 30000 ms/);
+    expect(sends(effects, `subscription/dis.${JOB}@BNL`)[0]?.event).toMatchObject({ type: "cancel" });
+    expect(sends(effects, "job/t-1-0.2")).toHaveLength(1);
+  });
+
   it("is refused once the job runs", () => {
     expect(running().can(reassign())).toBe(false);
   });

@@ -5,7 +5,7 @@ import { Redis } from "ioredis";
 import { afterEach, describe, expect, it } from "vitest";
 import { type ServerNode, startServerNode } from "../../src/server/server.js";
 import { readSite } from "../../src/workload/sites.js";
-import { OPERATOR_TOKEN, SITES, USER_TOKEN, useApiGrid } from "../api/api-fixture.js";
+import { OPERATOR_TOKEN, SITES, STORES, USER_TOKEN, useApiGrid } from "../api/api-fixture.js";
 import { PilotProcess, until } from "../pilot/pilot-process.js";
 import { cleanupPrefix, getRedisUrl, uniquePrefix } from "../support/redis.js";
 import { pilotToken, api as rawApi, testSite } from "./grid-fixture.js";
@@ -53,9 +53,9 @@ async function onlyOpen(node: ServerNode, site: string): Promise<void> {
 
 const payload = { command: ["true"] };
 
-describe("reassignment", () => {
+describe.each(STORES)("reassignment on the %s store", (store) => {
   it("is an operator's: a job or a task moves to the site named, with the reason in its history, failing nobody", async () => {
-    const { node } = await grid("memory");
+    const { node } = await grid(store);
     await onlyOpen(node, "SITE-A");
     await submit(node, { taskId: "t-re", jobs: 2, payload });
     await jobReaches(node, "t-re-0.1", "activated", "SITE-A");
@@ -125,7 +125,7 @@ describe("reassignment", () => {
     const sites = SITES.map((name) =>
       name === "SITE-A" ? { ...testSite(name), thresholds: { reassignAfterMs: 1_000 } } : testSite(name),
     );
-    const { node } = await grid("memory", { sites });
+    const { node } = await grid(store, { sites });
     await onlyOpen(node, "SITE-A");
     await submit(node, { taskId: "t-wait", jobs: 1, payload });
     await jobReaches(node, "t-wait-0.1", "activated", "SITE-A");
@@ -139,7 +139,7 @@ describe("reassignment", () => {
   });
 
   it("takes a site's queued jobs elsewhere when the site goes offline", async () => {
-    const { node } = await grid("memory");
+    const { node } = await grid(store);
     await onlyOpen(node, "SITE-A");
     await submit(node, { taskId: "t-off", jobs: 3, payload });
     for (const index of [0, 1, 2]) await jobReaches(node, `t-off-${index}.1`, "activated", "SITE-A");
