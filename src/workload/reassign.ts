@@ -29,8 +29,15 @@ export interface ReassignOutcome {
   skipped: { jobId: string; state: string }[];
 }
 
-/** A site named for the next attempt must exist and take new work, or the attempt would only fail brokerage. */
-async function ensureSiteTakesWork(ctx: WorkloadContext, site: string | null): Promise<void> {
+/**
+ * A site named for the next attempt must exist and take new work (a test
+ * job's too, when `test` is known), or the attempt would only fail brokerage.
+ */
+async function ensureSiteTakesWork(
+  ctx: WorkloadContext,
+  site: string | null,
+  test: boolean | null,
+): Promise<void> {
   if (site === null) return;
   const read = await readContext(ctx, "site", site);
   if (!read) throw new WorkloadError("NOT_FOUND", `site ${site} does not exist`, { site });
@@ -40,6 +47,8 @@ async function ensureSiteTakesWork(ctx: WorkloadContext, site: string | null): P
       site,
       status,
     });
+  if (status === "test" && test === false)
+    throw new WorkloadError("CONFLICT", `site ${site} is in test: it takes test jobs only`, { site, status });
 }
 
 function reassignEvent(request: ReassignRequest, atMs: number): JobEvent {
@@ -71,7 +80,7 @@ export async function reassignJob(
 ): Promise<ReassignOutcome> {
   const job = await readContext(ctx, "job", jobId);
   if (!job) throw new WorkloadError("NOT_FOUND", `job ${jobId} does not exist`, { jobId });
-  await ensureSiteTakesWork(ctx, request.site);
+  await ensureSiteTakesWork(ctx, request.site, job.context.test);
   if (!(await sendReassign(ctx, jobId, reassignEvent(request, ctx.runtime.clock.nowMs())))) {
     throw new WorkloadError(
       "CONFLICT",
@@ -91,7 +100,8 @@ export async function reassignTask(
 ): Promise<ReassignOutcome> {
   const task = await readContext(ctx, "task", taskId);
   if (!task) throw new WorkloadError("NOT_FOUND", `task ${taskId} does not exist`, { taskId });
-  await ensureSiteTakesWork(ctx, request.site);
+  // Whether the task's jobs are test jobs is in the jobs, not the task: brokerage judges each.
+  await ensureSiteTakesWork(ctx, request.site, null);
   const { attempts, outcomes } = task.context;
   const event = reassignEvent(request, ctx.runtime.clock.nowMs());
   const outcome: ReassignOutcome = { reassigned: [], skipped: [] };

@@ -80,6 +80,9 @@ describe.each(STORES)("reassignment on the %s store", (store) => {
       status: 409,
       body: { error: { message: "site SITE-B is brokeroff: brokerage sends it no work" } },
     });
+    expect((await setStatus(node, "SITE-B", "test")).status).toBe(200);
+    const inTest = await post(node, "/api/v1/jobs/t-re-0.1/reassign", { site: "SITE-B" });
+    expect(inTest.body.error.message).toBe("site SITE-B is in test: it takes test jobs only");
     expect((await setStatus(node, "SITE-B", "online")).status).toBe(200);
 
     const moved = await post(node, "/api/v1/jobs/t-re-0.1/reassign", { site: "SITE-B", reason: "disk slow" });
