@@ -101,6 +101,12 @@ describe.each(STORES)("reassignment on the %s store", (store) => {
       to: "closed",
     });
     await jobReaches(node, "t-re-0.2", "activated", "SITE-B");
+    const why = await api(node, "/api/v1/jobs/t-re-0.1/why");
+    expect(why.body.failure.retry).toEqual({
+      willRetry: true,
+      why: "reassigned by olga: brokered again at SITE-B, nobody's failure",
+      nextJobId: "t-re-0.2",
+    });
     // Once closed, the attempt takes no second reassignment.
     expect((await post(node, "/api/v1/jobs/t-re-0.1/reassign", {})).status).toBe(409);
 
