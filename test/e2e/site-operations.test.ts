@@ -163,6 +163,26 @@ describe.each(STORES)("reassignment on the %s store", (store) => {
 });
 
 describe("site status for dispatch, and drain", () => {
+  it("an offline site hands its pilots nothing, even a job that reached its queue after it went offline", async () => {
+    // A quota of one active job: the second job waits throttled, and comes back to the
+    // site's queue (released) only when the first leaves, which going offline causes.
+    const fixture = await grid("memory", { maxActiveJobsPerUser: 1 });
+    const { node } = fixture;
+    await submit(node, { taskId: "t-held", jobs: 2, payload, site: "SITE-A" });
+    await jobReaches(node, "t-held-0.1", "activated", "SITE-A");
+    await jobReaches(node, "t-held-1.1", "throttled", "SITE-A");
+    expect((await setStatus(node, "SITE-A", "offline")).status).toBe(200);
+    await jobReaches(node, "t-held-0.1", "closed");
+    await jobReaches(node, "t-held-1.1", "activated", "SITE-A");
+    fixture.startPilot("SITE-A");
+    await until(() => (node.dispatcher.connectedPilots()[0]?.ready.length ? true : undefined), 20_000);
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    expect((await job(node, "t-held-1.1"))?.job.state).toBe("activated");
+    // Back online, the waiting pilot takes it.
+    expect((await setStatus(node, "SITE-A", "online")).status).toBe(200);
+    await jobReaches(node, "t-held-1.1", "finished", "SITE-A");
+  });
+
   it("a site in test hands its pilots test jobs only", async () => {
     const fixture = await grid("memory");
     const { node } = fixture;
