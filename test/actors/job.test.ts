@@ -345,6 +345,10 @@ describe("job", () => {
         { raise: "xstate.after.assignedTimeout.job.assigned", delayMs: 7_200_000 },
         { raise: "xstate.after.reassignAfter.job.assigned", delayMs: DEFAULT_REASSIGN_AFTER_MS },
       ]);
+      // Listed among its site's assigned jobs since the second it was assigned: where the sweep of stale waits looks.
+      expect(projected(create()[0], job).index).toEqual([
+        { key: "site-assigned:BNL", member: JOB, score: 2 },
+      ]);
     });
 
     it("is activated by its own subscription only, which cancels the watchdog", () => {
