@@ -170,24 +170,8 @@ function cache(ctx: WorkloadContext, nowMs: number, snapshots: readonly SiteSnap
     statsCache.set(ctx, { atMs: nowMs, snapshots, names: snapshots.map((s) => s.name) });
 }
 
-/**
- * Each site's limit on a job waiting there, as last read, per grid: the
- * `brokered` event hands the chosen site's to the job, which arms it.
- */
-const reassignLimits = new WeakMap<WorkloadContext, Map<string, number>>();
-
-function rememberReassignLimits(ctx: WorkloadContext, sites: SiteState[]): void {
-  let limits = reassignLimits.get(ctx);
-  if (!limits) {
-    limits = new Map();
-    reassignLimits.set(ctx, limits);
-  }
-  for (const site of sites) limits.set(site.name, site.thresholds.reassignAfterMs);
-}
-
 /** Frozen: every decision until the next read shares them (and brokerage checks the list once). */
 function snapshotsOf(ctx: WorkloadContext, sites: SiteState[], nowMs: number): readonly SiteSnapshot[] {
-  rememberReassignLimits(ctx, sites);
   return Object.freeze(
     sites.map((site) => Object.freeze(siteSnapshotOf(site, ctx.connectedPilots(site.name), nowMs))),
   );
@@ -342,7 +326,6 @@ function jobNeedsOf(request: BrokerRequest): JobNeeds {
 
 /** The job's `brokered` event for a decision: the chosen site, the files to stage there and from where. */
 function brokeredEvent(
-  ctx: WorkloadContext,
   request: BrokerRequest,
   decision: BrokerageDecision,
   locations: InputLocations,
@@ -359,14 +342,12 @@ function brokeredEvent(
           return { lfn: f.lfn, sizeBytes: f.sizeBytes, checksum: f.checksum, sourceSite: sources[0]! };
         })
     : [];
-  const reassignAfterMs = decision.chosenSite ? reassignLimits.get(ctx)?.get(decision.chosenSite) : undefined;
   return {
     type: "brokered",
     site: decision.chosenSite,
     filesToMove,
     waitingFor: [...waiting],
     decision,
-    ...(reassignAfterMs !== undefined ? { reassignAfterMs } : {}),
     atMs: nowMs,
   };
 }
@@ -385,7 +366,7 @@ export function brokerageHandler(ctx: WorkloadContext) {
     await sendOnce(
       ctx,
       refs.job(request.jobId),
-      brokeredEvent(ctx, request, decision, locations, nowMs),
+      brokeredEvent(request, decision, locations, nowMs),
       `${effect.effectId}:brokered`,
     );
   };
@@ -408,6 +389,6 @@ export function brokerageInline(ctx: WorkloadContext): InlineEffectHandler {
     const locations = locateResidentInputs(ctx, request.inputs);
     if (!locations) return { handled: false };
     const decision = decideAmong(ctx, request, nowMs, snapshots, locations);
-    return { handled: true, events: [brokeredEvent(ctx, request, decision, locations, nowMs)] };
+    return { handled: true, events: [brokeredEvent(request, decision, locations, nowMs)] };
   };
 }

@@ -56,7 +56,7 @@ function reassignEvent(request: ReassignRequest, atMs: number): JobEvent {
 }
 
 /** Sends `reassign` to one attempt; false when the attempt no longer takes it (it runs, or ended). */
-async function sendReassign(
+export async function sendReassign(
   ctx: WorkloadContext,
   jobId: string,
   event: JobEvent,

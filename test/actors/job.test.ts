@@ -225,7 +225,6 @@ describe("job", () => {
             test: false,
           },
         },
-        { raise: "xstate.after.reassignAfter.job.activated", delayMs: DEFAULT_REASSIGN_AFTER_MS },
       ]);
     });
 
@@ -343,7 +342,6 @@ describe("job", () => {
           },
         },
         { raise: "xstate.after.assignedTimeout.job.assigned", delayMs: 7_200_000 },
-        { raise: "xstate.after.reassignAfter.job.assigned", delayMs: DEFAULT_REASSIGN_AFTER_MS },
       ]);
       // Listed among its site's assigned jobs since the second it was assigned: where the sweep of stale waits looks.
       expect(projected(create()[0], job).index).toEqual([
@@ -901,18 +899,49 @@ describe("job reassignment", () => {
     expect(sends(effects, "site/BNL")[0]?.event).toMatchObject({ to: "closed", reassigned: true });
   });
 
-  it("is reassigned by itself when it waits activated longer than its site's limit, away from that site", () => {
-    const [created] = create();
-    const [job, armed] = accept(jobMachine, created, brokered("BNL", { reassignAfterMs: 60_000 }));
-    const timer = timers(armed).find((t) => t.raise.includes("reassignAfter"));
-    expect(timer).toEqual({ raise: "xstate.after.reassignAfter.job.activated", delayMs: 60_000 });
-    const [closed, effects] = fire(jobMachine, job, timer!);
+  /** The grid's reassignment of a job that waited too long, naming the stay it judged. */
+  const stale = (state: "activated" | "assigned", sinceSec: number): JobEvent => ({
+    type: "reassign",
+    by: "auto",
+    reason: `waited ${state} at BNL longer than its limit of 60000 ms`,
+    site: null,
+    waited: { state, sinceSec },
+    atMs: 62_000,
+  });
+
+  it("is reassigned by the grid when it waited activated too long, away from that site", () => {
+    const job = activated();
+    const [closed, effects] = accept(jobMachine, job, stale("activated", 2));
     expect(closed.value).toBe("closed");
     expect(closed.context.reassignment).toMatchObject({ by: "auto", site: null });
+    expect(closed.context.error?.message).toBe(
+      "reassigned by auto: waited activated at BNL longer than its limit of 60000 ms",
+    );
     expect(closed.context.timestamps.closed).toBe(62_000);
     expect(sends(effects, "job/t-1-0.2")[0]?.event).toMatchObject({
       input: { attempt: 2, excludedSites: ["BNL"], requestedSite: null, reassignments: 1 },
     });
+  });
+
+  it("refuses the grid's reassignment once it left the stay judged: dispatched, or activated again since", () => {
+    const job = activated();
+    expect(job.can(stale("assigned", 2))).toBe(false);
+    expect(job.can(stale("activated", 1))).toBe(false);
+    const [sent] = accept(jobMachine, job, dispatch);
+    expect(sent.can(stale("activated", 2))).toBe(false);
+    // An operator may still take back a job sent to a pilot that has not started it.
+    expect(sent.can(reassign())).toBe(true);
+  });
+
+  it("arms no timer for its site's limit: entering and leaving the queue commits no timer", () => {
+    const [created] = create();
+    const [job, entered] = accept(jobMachine, created, brokered("BNL"));
+    expect(timers(entered)).toEqual([]);
+    const [, left] = accept(jobMachine, job, dispatch);
+    // Leaving cancels nothing; the only timer is the sent state's own watchdog.
+    expect(left.filter((e) => "cancel" in e || "raise" in e)).toEqual([
+      { raise: "xstate.after.sentTimeout.job.sent", delayMs: 300_000 },
+    ]);
   });
 
   it("cancels the dispatch subscription of an assigned job it reassigns", () => {
@@ -923,14 +952,13 @@ describe("job reassignment", () => {
     expect(sends(effects, `subscription/dis.${JOB}@BNL`)[0]?.event).toMatchObject({ type: "cancel" });
   });
 
-  it("is reassigned by itself when its inputs take longer to arrive than the site allows", () => {
+  it("is reassigned by the grid when its inputs take longer to arrive than the site allows", () => {
     const [created] = create();
     const files = [{ lfn: "in2", sizeBytes: 100, checksum: "ad:in2", sourceSite: "CERN" }];
-    const moving = brokered("BNL", { filesToMove: files, reassignAfterMs: 30_000 });
-    const [assigned, armed] = accept(jobMachine, created, moving);
-    const timer = timers(armed).find((t) => t.raise.includes("reassignAfter"));
-    const [closed, effects] = fire(jobMachine, assigned, timer!);
-    expect(closed.context.error?.message).toMatch(/waited assigned at BNL longer than its limit of 30000 ms/);
+    const [assigned] = accept(jobMachine, created, brokered("BNL", { filesToMove: files }));
+    expect(assigned.can(stale("activated", 2))).toBe(false);
+    const [closed, effects] = accept(jobMachine, assigned, stale("assigned", 2));
+    expect(closed.context.error?.message).toMatch(/waited assigned at BNL longer than its limit of 60000 ms/);
     expect(sends(effects, `subscription/dis.${JOB}@BNL`)[0]?.event).toMatchObject({ type: "cancel" });
     expect(sends(effects, "job/t-1-0.2")).toHaveLength(1);
   });
@@ -970,15 +998,24 @@ describe("job snapshots of older machine versions", () => {
     const v2Context = { ...job.context, brokerage: { decision: { chosen: "BNL", candidates: 3 }, tries: 2 } };
     const lifted = migrateJob(2, { value: job.value, context: v2Context, status: "active" });
     expect(lifted.context).toEqual({ ...job.context, brokerage: { tries: 2 } });
-    expect(migrateJob(5, { value: job.value, context: job.context, status: "active" }).context).toBe(
+    expect(migrateJob(6, { value: job.value, context: job.context, status: "active" }).context).toBe(
       job.context,
     );
   });
 
-  it("version 4 is lifted as a job never reassigned, under the default limit, not a test job", () => {
+  it("version 4 is lifted as a job never reassigned, not a test job", () => {
     const job = activated();
-    const { test: _t, reassignments: _r, reassignAfterMs: _l, reassignment: _a, ...v4 } = job.context;
+    const { test: _t, reassignments: _r, reassignment: _a, ...v4 } = job.context;
     const lifted = migrateJob(4, { value: job.value, context: v4, status: "active" });
     expect(lifted.context).toEqual(job.context);
+  });
+
+  it("version 5 drops the limit it kept, and the limit's timer it armed is refused when it fires", () => {
+    const job = activated();
+    const v5 = { ...job.context, reassignAfterMs: DEFAULT_REASSIGN_AFTER_MS };
+    const lifted = migrateJob(5, { value: job.value, context: v5, status: "active" });
+    expect(lifted.context).toEqual(job.context);
+    // The sweep of stale waits reassigns it now; the old timer's event changes nothing.
+    expect(job.can({ type: "xstate.after.reassignAfter.job.activated" } as never)).toBe(false);
   });
 });

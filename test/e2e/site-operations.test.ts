@@ -134,7 +134,8 @@ describe.each(STORES)("reassignment on the %s store", (store) => {
     const sites = SITES.map((name) =>
       name === "SITE-A" ? { ...testSite(name), thresholds: { reassignAfterMs: 1_000 } } : testSite(name),
     );
-    const { node } = await grid(store, { sites });
+    // Looked for every 200 ms: the sweep of this node's queues finds it once it is older than a second.
+    const { node } = await grid(store, { sites, grid: { staleSweepMs: 200 } });
     await onlyOpen(node, "SITE-A");
     await submit(node, { taskId: "t-wait", jobs: 1, payload });
     await jobReaches(node, "t-wait-0.1", "activated", "SITE-A");

@@ -2,7 +2,6 @@ import type { z } from "zod";
 import { jobIdOf } from "../shared/names.js";
 import {
   DEFAULT_MAX_ATTEMPTS,
-  DEFAULT_REASSIGN_AFTER_MS,
   type JobContext,
   type JobInput,
   type ParsedJobInput,
@@ -108,7 +107,6 @@ export function initialJobContext(raw: JobInput): JobContext {
     watchdogs: input.watchdogs,
     systemFailures: input.systemFailures,
     reassignments: input.reassignments,
-    reassignAfterMs: DEFAULT_REASSIGN_AFTER_MS,
     reassignment: null,
     startDelayMs: input.startDelayMs,
   };

@@ -10,7 +10,7 @@ export * from "./schema.js";
 export const jobKind: KindDefinition<typeof jobMachine> = {
   kind: "job",
   machine: jobMachine,
-  version: 5,
+  version: 6,
   minVersion: 1,
   migrate: migrateJob,
   createEvent: "create",

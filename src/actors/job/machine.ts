@@ -19,6 +19,7 @@ import {
   retriedReport,
   siteReport,
 } from "./outbound.js";
+import { waitingSinceSec } from "./projections.js";
 import { decideRetry, reassignedAttempt } from "./retry.js";
 import type { JobContext, JobEvent, JobInput, JobOutcomeState, JobState } from "./schema.js";
 
@@ -30,7 +31,6 @@ const DELAY_MS = {
   heartbeatTimeout: (c: JobContext) => c.watchdogs.heartbeatTimeoutMs,
   assignedTimeout: (c: JobContext) => c.watchdogs.assignedTimeoutMs,
   holdingTimeout: (c: JobContext) => c.watchdogs.holdingTimeoutMs,
-  reassignAfter: (c: JobContext) => c.reassignAfterMs,
 };
 type JobDelay = keyof typeof DELAY_MS;
 
@@ -62,10 +62,15 @@ function producesFiles(event: JobEvent): boolean {
 
 const kill = { target: "#job.cancelled", actions: ["abandonWork", "recordKill"] } as const;
 const close = { target: "#job.closed", actions: ["abandonWork", "recordClose"] } as const;
-const reassign = { target: "#job.closed", actions: ["recordReassign", "abandonWork"] } as const;
-/** Waited at its site longer than the site allows: closed, and brokered again elsewhere. */
-const reassignAfter = {
-  reassignAfter: { target: "#job.closed", actions: ["recordReassignOnTimeout", "abandonWork"] },
+/**
+ * An operator's reassignment, or the grid's of a job that waited at its site
+ * too long (src/workload/stale-queue-sweep.ts): the latter names the stay it
+ * judged and is refused once that stay is over.
+ */
+const reassign = {
+  guard: "reassignApplies",
+  target: "#job.closed",
+  actions: ["recordReassign", "abandonWork"],
 } as const;
 const pilotEnded = [
   { guard: "pilotSucceededWithFiles", target: "#job.holding", actions: "recordPilotEnd" },
@@ -122,10 +127,6 @@ export const jobMachine = setup({
     }),
     recordSite: assign(({ context, event }) => ({
       site: event.type === "brokered" ? event.site : context.site,
-      reassignAfterMs:
-        event.type === "brokered" && event.reassignAfterMs !== undefined
-          ? event.reassignAfterMs
-          : context.reassignAfterMs,
     })),
     recordWaitingFor: assign(({ context, event }) => ({
       waitingFor: event.type === "brokered" ? inputLfnsAmong(context, event.waitingFor) : context.waitingFor,
@@ -231,14 +232,6 @@ export const jobMachine = setup({
         lastAtMs: eventTimeMs(event, context.lastAtMs),
       };
     }),
-    recordReassignOnTimeout: assign(({ context }) => {
-      const reason = `waited ${context.state} at ${context.site} longer than its limit of ${context.reassignAfterMs} ms`;
-      return {
-        error: { class: "system" as const, code: "reassigned", message: `reassigned by auto: ${reason}` },
-        reassignment: { by: "auto", reason, site: null },
-        lastAtMs: timeAfter(context, "reassignAfter"),
-      };
-    }),
     /** Undoes what the current state holds outside the store: a pilot's process, a dispatch transfer. */
     abandonWork: fanOut<JobContext, JobEvent>(({ context, event, enqueue }) => {
       const reason =
@@ -313,6 +306,12 @@ export const jobMachine = setup({
     }),
   },
   guards: {
+    /** Always for an operator's; for a stale wait's, only while the job is still in the stay it was judged on. */
+    reassignApplies: ({ context, event }) => {
+      if (event.type !== "reassign" || !event.waited) return true;
+      const { state, sinceSec } = event.waited;
+      return context.state === state && waitingSinceSec(context, state) === sinceSec;
+    },
     delayedStart: ({ context }) => context.startDelayMs > 0,
     noSite: ({ event }) => event.type === "brokered" && event.site === null,
     noSiteAfterLastTry: ({ context, event }) =>
@@ -356,7 +355,6 @@ export const jobMachine = setup({
     heartbeatTimeout: ({ context }) => DELAY_MS.heartbeatTimeout(context),
     assignedTimeout: ({ context }) => DELAY_MS.assignedTimeout(context),
     holdingTimeout: ({ context }) => DELAY_MS.holdingTimeout(context),
-    reassignAfter: ({ context }) => DELAY_MS.reassignAfter(context),
   },
 }).createMachine({
   id: "job",
@@ -436,7 +434,6 @@ export const jobMachine = setup({
       entry: { type: "enterState", params: { state: "assigned" } },
       after: {
         assignedTimeout: failAfter("assignedTimeout", "stagein"),
-        ...reassignAfter,
       },
       on: {
         "inputs.ready": { guard: "fromDispatchSubscription", target: "activated" },
@@ -455,7 +452,6 @@ export const jobMachine = setup({
         { type: "enterState", params: { state: "activated" } },
         { type: "emitEffect", params: ({ context }) => ({ effect: "queue.add", data: queueEntry(context) }) },
       ],
-      after: reassignAfter,
       on: {
         dispatch: { target: "sent", actions: "recordPilot" },
         throttle: { target: "throttled", actions: "abandonWork" },

@@ -153,8 +153,6 @@ export const jobEventSchema = z.discriminatedUnion("type", [
     /** Lfns of inputs that no dataset holds yet. */
     waitingFor: z.array(z.string().min(1)),
     decision: z.unknown(),
-    /** The chosen site's limit on waiting `assigned` or `activated` before the job is reassigned. */
-    reassignAfterMs: durationMsSchema.positive().optional(),
     atMs: atMsSchema,
   }),
   z.object({ type: z.literal("inputs.ready"), subscription: nameSchema, atMs: atMsSchema }),
@@ -209,6 +207,17 @@ export const jobEventSchema = z.discriminatedUnion("type", [
     by: z.string().min(1),
     reason: z.string(),
     site: nameSchema.nullable().optional(),
+    /**
+     * The grid's reassignment of a job that waited too long names the stay it
+     * judged (the state and the whole second it began): a job that left it
+     * meanwhile refuses the event.
+     */
+    waited: z
+      .object({
+        state: z.enum(["activated", "assigned"]),
+        sinceSec: z.number().int().nonnegative(),
+      })
+      .optional(),
     atMs: atMsSchema,
   }),
 ]);
@@ -267,8 +276,6 @@ export interface JobContext {
   watchdogs: Watchdogs;
   systemFailures: number;
   reassignments: number;
-  /** The site's limit on waiting there (`assigned`, `activated`), as brokerage read it. */
-  reassignAfterMs: number;
   /** Set when the attempt is being reassigned: who asked, why, and where the next attempt must go. */
   reassignment: Reassignment | null;
   startDelayMs: number;
