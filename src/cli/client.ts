@@ -130,6 +130,11 @@ export const tokenRowSchema = z.looseObject({
 export type TokenRow = z.infer<typeof tokenRowSchema>;
 
 const okAnswerSchema = z.looseObject({});
+const reassignAnswerSchema = z.looseObject({
+  reassigned: z.array(z.looseObject({ jobId: z.string(), nextJobId: z.string() })),
+  skipped: z.array(z.looseObject({ jobId: z.string(), state: z.string() })),
+});
+const drainAnswerSchema = z.looseObject({ pilotsTold: z.number() });
 const createdTokenSchema = z.looseObject({
   token: z.string(),
   tokenId: z.string(),
@@ -249,6 +254,16 @@ export class PandaClient {
   kill(kind: "job" | "task", id: string, reason?: string) {
     const path = `/api/v1/${kind}s/${encodeURIComponent(id)}/kill`;
     return this.request(okAnswerSchema, "POST", path, { json: reason ? { reason } : {} });
+  }
+
+  reassign(kind: "job" | "task", id: string, change: { site?: string; reason?: string }) {
+    const path = `/api/v1/${kind}s/${encodeURIComponent(id)}/reassign`;
+    return this.request(reassignAnswerSchema, "POST", path, { json: change });
+  }
+
+  drainSite(site: string, reason?: string) {
+    const path = `/api/v1/sites/${encodeURIComponent(site)}/drain`;
+    return this.request(drainAnswerSchema, "POST", path, { json: reason ? { reason } : {} });
   }
 
   retryTask(taskId: string) {

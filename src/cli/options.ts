@@ -1,6 +1,8 @@
 import { type Command, InvalidArgumentError } from "commander";
+import { nameSchema } from "../actors/shared/schemas.js";
 import { PandaClient } from "./client.js";
 import { ENV, resolveConnection } from "./config.js";
+import { usageError } from "./errors.js";
 
 /** The flags every client command shares. */
 export interface ConnectionOptions {
@@ -54,4 +56,11 @@ export function epochMsArg(value: string): number {
     throw new InvalidArgumentError("expected an ISO 8601 time (2025-01-31T12:00:00Z) or epoch milliseconds");
   }
   return epochMs;
+}
+
+/** A name the server would take (a site, a job id), or a usage error saying which argument is wrong. */
+export function checkedName(what: string, value: string): string {
+  const parsed = nameSchema.safeParse(value);
+  if (!parsed.success) throw usageError(`${what}: ${parsed.error.issues[0]?.message ?? "not a valid name"}`);
+  return parsed.data;
 }

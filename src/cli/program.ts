@@ -7,6 +7,7 @@ import { registerInspectCommand } from "./inspect.js";
 import { registerJobsCommand } from "./jobs.js";
 import { registerKillCommand } from "./kill.js";
 import { registerPilotCommand } from "./pilot.js";
+import { registerReassignCommand } from "./reassign.js";
 import { registerServerCommand } from "./server.js";
 import { registerBenchCommand, registerSimCommand } from "./sim.js";
 import { registerSitesCommand } from "./sites.js";
@@ -43,6 +44,7 @@ export function createProgram(setExitCode: (code: number) => void = () => {}): C
   registerTasksCommands(program);
   registerInspectCommand(program);
   registerKillCommand(program);
+  registerReassignCommand(program);
   registerSitesCommand(program);
   registerDatasetCommands(program);
   registerSimCommand(program, setExitCode);

@@ -2,7 +2,13 @@ import { Argument, type Command } from "commander";
 import { SITE_STATUSES } from "../actors/site/schema.js";
 import type { FactoryRow, SiteRow } from "./client.js";
 import { usageError } from "./errors.js";
-import { addConnectionOptions, addJsonOption, type ConnectionOptions, clientFor } from "./options.js";
+import {
+  addConnectionOptions,
+  addJsonOption,
+  type ConnectionOptions,
+  checkedName,
+  clientFor,
+} from "./options.js";
 import { printAnswer, renderTable } from "./output.js";
 
 interface SitesFlags extends ConnectionOptions {
@@ -82,7 +88,9 @@ export function renderFactories(factories: readonly FactoryRow[], nowMs = Date.n
 export function registerSitesCommand(program: Command): void {
   const sites = program
     .command("sites")
-    .description("list sites with live job counts; `panda sites status SITE STATUS --reason R` (operators)");
+    .description(
+      "list sites with live job counts; `panda sites status SITE STATUS --reason R` and `panda sites drain SITE` (operators)",
+    );
   addJsonOption(addConnectionOptions(sites)).action(async (flags: SitesFlags) => {
     const client = clientFor(flags);
     const [list, factories, incidents] = await Promise.all([
@@ -112,4 +120,18 @@ export function registerSitesCommand(program: Command): void {
       printAnswer(flags.json, answer, () => `site ${site}: ${value}`);
     },
   );
+  const drain = sites
+    .command("drain")
+    .description("tell the site's connected pilots to finish their work and exit (operator or admin token)")
+    .argument("<site>", "the site")
+    .option("--reason <text>", "why (sent to the pilots)");
+  addJsonOption(addConnectionOptions(drain)).action(async (site: string, flags: SitesFlags) => {
+    const answer = await clientFor(flags).drainSite(checkedName("<site>", site), flags.reason);
+    printAnswer(
+      flags.json,
+      answer,
+      () =>
+        `site ${site}: drain sent to ${answer.pilotsTold} pilot(s) here; pilots on other nodes hear it when they ask for work`,
+    );
+  });
 }

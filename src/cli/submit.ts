@@ -16,6 +16,7 @@ export interface SubmitFlags extends ConnectionOptions {
   type?: "production" | "analysis";
   priority?: number;
   site?: string;
+  test?: boolean;
   jobs?: number;
   input?: string;
   filesPerJob?: number;
@@ -73,6 +74,7 @@ export function buildSubmission(flags: SubmitFlags, command: readonly string[]):
     ...(flags.type === undefined ? {} : { type: flags.type }),
     ...(flags.priority === undefined ? {} : { priority: flags.priority }),
     ...(flags.site === undefined ? {} : { site: flags.site }),
+    ...(flags.test ? { test: true } : {}),
     resources,
     payload: { command: [...command], ...(flags.outputFile ? { outputs: flags.outputFile } : {}) },
     ...(flags.input === undefined
@@ -102,6 +104,7 @@ export function registerSubmitCommand(program: Command): void {
       integerArg(-1_000_000, 1_000_000),
     )
     .option("--site <site>", "run only at this site")
+    .option("--test", "test jobs: the only work a site in status test takes")
     .addOption(
       new Option("--jobs <count>", "the number of jobs, for a task without input files")
         .argParser(integerArg(1, 100_000))

@@ -159,6 +159,13 @@ export class IndexMirror {
     return () => this.listeners.delete(listener);
   }
 
+  /** The names of the mirrored indexes that hold a member and start with `prefix`. */
+  keys(prefix = ""): string[] {
+    const found: string[] = [];
+    for (const key of this.indexes.keys()) if (key.startsWith(prefix)) found.push(key);
+    return found;
+  }
+
   size(key: string): number {
     return this.indexes.get(key)?.size ?? 0;
   }

@@ -46,6 +46,17 @@ export const siteStatusBodySchema = z.object({
   reason: z.string().min(1, "say why (it is recorded with the status)").max(500),
 });
 
+/** Strict: a misspelt field (`sites`) must be named, not ignored into a reassignment anywhere. */
+export const reassignBodySchema = z.strictObject({
+  /** Where the next attempt must run; brokerage chooses when absent. */
+  site: nameSchema.optional(),
+  reason: z.string().min(1).max(500).default("reassigned by an operator"),
+});
+
+export const drainBodySchema = z.strictObject({
+  reason: z.string().min(1).max(500).default("drained by an operator"),
+});
+
 export const pilotsQuerySchema = z.object({ site: z.string().min(1).optional() });
 
 export const putFileQuerySchema = z.object({ site: z.string().min(1), lfn: z.string().min(1) });

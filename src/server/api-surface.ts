@@ -39,6 +39,7 @@ export class ApiSurface {
         connectedPilots: () => dispatcher.connectedPilots(),
         connectedAt: (site) => dispatcher.connectedAt(site),
         dispatchRatePerMin: (site) => metrics.dispatchRatePerMin(site),
+        drainSite: (site, reason) => dispatcher.drainSite(site, reason),
       },
     });
   }

@@ -59,6 +59,8 @@ export function siteView(site: SiteState, connectedPilots: number, nowMs: number
     },
     openIncident: hasOpenIncident(site) ? (site.incidents.at(-1) ?? null) : null,
     incidents: site.incidents.length,
+    reassignAfterMs: site.thresholds.reassignAfterMs,
+    lastDrain: site.drain ?? null,
   };
 }
 

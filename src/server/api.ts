@@ -12,6 +12,7 @@ import { isStorageError } from "../transfer/storage-element.js";
 import { readContext } from "../workload/context.js";
 import { WorkloadError } from "../workload/errors.js";
 import type { Grid } from "../workload/grid.js";
+import { reassignJob, reassignTask } from "../workload/reassign.js";
 import { subscribeDataset } from "../workload/replication.js";
 import { listSites, liveJobsBySite, readSite } from "../workload/sites.js";
 import { retryFailedJobs } from "../workload/task-retry.js";
@@ -43,6 +44,8 @@ export interface PilotView {
   connectedPilots(): { pilotId: string; site: string; ready: string[]; draining: boolean }[];
   connectedAt(site: string): number;
   dispatchRatePerMin(site: string): number;
+  /** Tells the site's pilots on this node to finish their work and exit; how many were told. */
+  drainSite(site: string, reason: string): number;
 }
 
 export interface ApiDeps {
@@ -247,6 +250,7 @@ export class Api {
       return taskView(task.state, task.context);
     });
     this.on("POST", "tasks/:id/kill", async ({ req, params }) => this.kill(req, "task", params.id!));
+    this.on("POST", "tasks/:id/reassign", async ({ req, params }) => this.reassign(req, "task", params.id!));
     this.on("POST", "tasks/:id/retry", async ({ req, params }) => {
       await this.ownerOrOperator(req, "task", params.id!, "retry");
       return new Created(await retryFailedJobs(this.grid.ctx, params.id!));
@@ -275,6 +279,7 @@ export class Api {
       return why;
     });
     this.on("POST", "jobs/:id/kill", async ({ req, params }) => this.kill(req, "job", params.id!));
+    this.on("POST", "jobs/:id/reassign", async ({ req, params }) => this.reassign(req, "job", params.id!));
 
     this.on("GET", "actors/:kind/:id", async ({ req, url, params }) => {
       this.reader(req);
@@ -308,6 +313,15 @@ export class Api {
       return { ok: true, site: params.name, status: body.status };
     });
 
+    this.on("POST", "sites/:name/drain", async ({ req, params }) => {
+      const user = this.withRole(req, ["operator", "admin"], "draining a site");
+      const { reason } = parseWith(schemas.drainBodySchema, await this.readControlJson(req), "body");
+      const site = params.name!;
+      if (!(await readContext(this.grid.ctx, "site", site))) throw notFound(`site ${site}`);
+      // Recorded first: other nodes' pilots of the site learn of it from the site when they next ask for work.
+      await this.grid.runtime.send(refs.site(site), { type: "drain", by: user.user, reason, atMs: nowMs() });
+      return { ok: true, site, pilotsTold: this.deps.pilots.drainSite(site, `${user.user}: ${reason}`) };
+    });
     this.on("GET", "pilots", async ({ req, url }) => {
       this.reader(req);
       return this.pilots(parseQuery(schemas.pilotsQuerySchema, url).site);
@@ -453,6 +467,15 @@ export class Api {
     const atMs = this.grid.runtime.clock.nowMs();
     await this.grid.runtime.send(refs[kind](id), { type: "kill", by: user.user, reason, atMs });
     return { ok: true, kind, id };
+  }
+
+  /** Operators only: a reassignment moves work between sites, which is the grid's business, not a user's. */
+  private async reassign(req: IncomingMessage, kind: "job" | "task", id: string) {
+    const user = this.withRole(req, ["operator", "admin"], `reassigning a ${kind}`);
+    const body = parseWith(schemas.reassignBodySchema, await this.readControlJson(req), "body");
+    const request = { by: user.user, reason: body.reason, site: body.site ?? null };
+    const reassign = kind === "job" ? reassignJob : reassignTask;
+    return { ok: true, kind, id, ...(await reassign(this.grid.ctx, id, request)) };
   }
 
   /** Pilots report with their site's token (the site is theirs); users and operators with theirs. */

@@ -24,6 +24,7 @@ import { readContext } from "../workload/context.js";
 import type { Grid } from "../workload/grid.js";
 import type { QueueEntry, ThreadOffer } from "../workload/queue-service.js";
 import { SharedHeadReads } from "./shared-head-reads.js";
+import { SiteGate, type SiteGateView, siteTakes } from "./site-gate.js";
 import type { TokenRegistry } from "./tokens.js";
 
 export interface DispatcherOptions {
@@ -41,6 +42,8 @@ interface PilotEntry {
   /** Threads that asked for work and have none. */
   ready: Set<Thread>;
   draining: boolean;
+  /** A drain of its site asked for since reaches it; one asked before it came does not. */
+  connectedAtMs: number;
   /** Jobs pushed to this session (job id -> attempt): its ack needs no read of the job. */
   pushed: Map<string, number>;
 }
@@ -51,6 +54,9 @@ const pilotKillSchema = z.object({
   attempt: z.number().int(),
   reason: z.string(),
 });
+
+/** How old this node's copy of a site hosted elsewhere may be when a thread of it asks for work. */
+const SITE_READ_MAX_AGE_MS = 1000;
 
 /** Candidates taken from the head of a local queue at a time. */
 const LOCAL_CANDIDATES = 16;
@@ -91,6 +97,7 @@ export class Dispatcher implements GatewayHandlers {
   /** Sites whose queue gained jobs this turn: filled once, after the turn. */
   private readonly fillsDue = new Set<string>();
   private readonly heads: SharedHeadReads;
+  private readonly sites: SiteGate;
   /** On the runtime's clock, so a simulation's virtual time drives it like every other timer. */
   private idleTimer: TimerHandle | null = null;
   private closed = false;
@@ -103,6 +110,7 @@ export class Dispatcher implements GatewayHandlers {
     private readonly options: DispatcherOptions,
   ) {
     this.heads = new SharedHeadReads((queue, count) => grid.runtime.readIndex(queue, 0, count));
+    this.sites = new SiteGate(grid, SITE_READ_MAX_AGE_MS);
     grid.setPilotCounter((site) => this.connectedAt(site));
     grid.setThreadOffer((entry, nowMs) => this.offerThread(entry, nowMs));
     // A job joined a site's queue on a shard of this node (its commit landed): waiting threads may take it.
@@ -163,7 +171,15 @@ export class Dispatcher implements GatewayHandlers {
       this.pilotsBySite.get(previous.session.site)?.delete(previous);
       this.readyBySite.get(previous.session.site)?.delete(previous);
     }
-    const entry: PilotEntry = { session, ready: new Set(), draining: false, pushed: new Map() };
+    const entry: PilotEntry = {
+      session,
+      ready: new Set(),
+      draining: false,
+      connectedAtMs: this.grid.runtime.clock.nowMs(),
+      pushed: new Map(),
+    };
+    // Read now, so that the activation that offers this pilot a job finds the site known.
+    void this.sites.fresh(session.site).catch(() => {});
     this.pilots.set(session.pilotId, entry);
     let atSite = this.pilotsBySite.get(session.site);
     if (!atSite) {
@@ -386,6 +402,8 @@ export class Dispatcher implements GatewayHandlers {
    */
   private async dispatchTo(entry: PilotEntry, thread: Thread): Promise<boolean> {
     const site = entry.session.site;
+    const gate = await this.sites.fresh(site);
+    if (this.drainsNow(entry, gate) || gate.status === "offline") return false;
     const lanes = thread === "primary" ? (["production", "analysis"] as const) : (["analysis"] as const);
     for (const lane of lanes) {
       const queue = queueNames.siteQueue(site, lane);
@@ -459,12 +477,19 @@ export class Dispatcher implements GatewayHandlers {
   private async bind(entry: PilotEntry, thread: Thread, jobId: string): Promise<"pushed" | "unfit" | "gone"> {
     const startedMs = performance.now();
     const session = entry.session;
-    // Only a secondary thread must look at the job first (its walltime); for a primary the
-    // dispatch itself is the check, and a job that is no longer activated refuses it.
-    if (thread === "secondary") {
+    // Only a secondary thread (the job's walltime) or a site in test (whether it is a test job)
+    // must look at the job first; else the dispatch itself is the check, and a job that is no
+    // longer activated refuses it.
+    const status = this.sites.cached(session.site)?.status ?? "online";
+    if (thread === "secondary" || status === "test") {
       const current = await readContext(this.grid.ctx, "job", jobId, { resident: true });
       if (current?.state !== "activated") return "gone";
-      if (current.context.resources.walltimeSec > this.options.shortAnalysisWalltimeSec) return "unfit";
+      if (
+        thread === "secondary" &&
+        current.context.resources.walltimeSec > this.options.shortAnalysisWalltimeSec
+      )
+        return "unfit";
+      if (!siteTakes(status, current.context)) return "unfit";
     }
     let job: JobContext;
     try {
@@ -514,6 +539,8 @@ export class Dispatcher implements GatewayHandlers {
    */
   private offerThread(job: QueueEntry, nowMs: number): ThreadOffer | null {
     if (this.closed || !job.site) return null;
+    const gate = this.sites.cached(job.site);
+    if (gate && !siteTakes(gate.status, job)) return null;
     const waiting = this.readyBySite.get(job.site);
     if (!waiting || waiting.size === 0) return null;
     const short =
@@ -545,6 +572,34 @@ export class Dispatcher implements GatewayHandlers {
         void this.fillPilot(entry);
       },
     };
+  }
+
+  /**
+   * Tells the site's pilots on this node to finish their work and exit; the
+   * other nodes' pilots hear it from the site's `drain` when they next ask
+   * for work. Answers how many were told here.
+   */
+  drainSite(site: string, reason: string): number {
+    let told = 0;
+    for (const entry of this.pilotsBySite.get(site) ?? []) {
+      if (entry.draining) continue;
+      this.drainPilot(entry, reason);
+      told++;
+    }
+    return told;
+  }
+
+  private drainPilot(entry: PilotEntry, reason: string): void {
+    entry.draining = true;
+    for (const thread of [...entry.ready]) this.markBusy(entry, thread);
+    entry.session.push({ type: "pilot.drain", reason });
+  }
+
+  /** A pilot that was connected when its site was drained is drained instead of given work. */
+  private drainsNow(entry: PilotEntry, gate: SiteGateView): boolean {
+    if (gate.drainAtMs === null || entry.connectedAtMs > gate.drainAtMs) return false;
+    if (!entry.draining) this.drainPilot(entry, gate.drainReason);
+    return true;
   }
 
   /** Fills a site's waiting threads once per turn however many of its jobs were queued in it. */

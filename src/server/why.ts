@@ -1,5 +1,5 @@
 import { laneOf } from "../actors/job/projections.js";
-import { decideRetry } from "../actors/job/retry.js";
+import { decideRetry, type RetryDecision, reassignedAttempt } from "../actors/job/retry.js";
 import type { JobContext } from "../actors/job/schema.js";
 import { refs } from "../actors/shared/names.js";
 import type { BrokerageDecision, CandidateVerdict } from "../brokerage/types.js";
@@ -246,6 +246,28 @@ async function logTailOf(ctx: WorkloadContext, job: JobContext): Promise<string[
     .slice(-LOG_TAIL_LINES);
 }
 
+/** Whether the job's end made a next attempt (a retry, or a reassignment), and why. */
+function nextAttemptOf(
+  job: JobContext,
+  errorClass: string,
+): { retry: RetryDecision; willRetry: boolean; why: string } {
+  if (job.state === "closed" && job.reassignment) {
+    const { by, site } = job.reassignment;
+    const retry: RetryDecision = { retry: true, ...reassignedAttempt(job, job.reassignment) };
+    const where = site ? `at ${site}` : `anywhere but ${job.site ?? "its site"}`;
+    return { retry, willRetry: true, why: `reassigned by ${by}: brokered again ${where}, nobody's failure` };
+  }
+  const retry = decideRetry(job);
+  const willRetry = job.state === "failed" && retry.retry;
+  const why =
+    job.state !== "failed"
+      ? `a ${job.state} job is not retried`
+      : retry.retry
+        ? `error class ${errorClass} is retried (attempt ${job.attempt} of ${job.retry.maxAttempts ?? "?"})`
+        : retry.reason;
+  return { retry, willRetry, why };
+}
+
 async function whyItEnded(ctx: WorkloadContext, incidents: IncidentLog, job: JobContext, summary: string[]) {
   const error = job.error ?? { class: "system", code: "unknown", message: "no error recorded" };
   const records = await incidents.search({ jobId: job.jobId, limit: 5 });
@@ -253,14 +275,7 @@ async function whyItEnded(ctx: WorkloadContext, incidents: IncidentLog, job: Job
     .map((r) => `${new Date(r.atMs).toISOString()} ${r.reporter}: ${r.message}`)
     .reverse();
   const logTail = await logTailOf(ctx, job);
-  const retry = decideRetry(job);
-  const willRetry = job.state === "failed" && retry.retry;
-  const why =
-    job.state !== "failed"
-      ? `a ${job.state} job is not retried`
-      : retry.retry
-        ? `error class ${error.class} is retried (attempt ${job.attempt} of ${job.retry.maxAttempts ?? "?"})`
-        : retry.reason;
+  const { retry, willRetry, why } = nextAttemptOf(job, error.class);
   summary.push(`ended ${job.state}: ${error.class} ${error.code}: ${error.message}`);
   for (const line of reports) summary.push(`  ${line}`);
   if (logTail.length > 0) summary.push("log tail:", ...logTail.map((line) => `  ${line}`));

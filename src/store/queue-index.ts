@@ -39,6 +39,8 @@ export interface QueueIndex {
 export const queueNames = {
   /** Activated jobs of a site waiting for a pilot thread, by kind of work. */
   siteQueue: (site: string, lane: "production" | "analysis") => `site-queue:${site}:${lane}`,
+  /** Assigned jobs of a site waiting for their inputs' transfer, by assigned seconds. */
+  siteAssigned: (site: string) => `site-assigned:${site}`,
   /** Jobs of a user held back by the quota, oldest first. */
   userThrottled: (user: string) => `user-throttled:${user}`,
   /** Jobs a pilot holds (sent to it, starting, running), scored by thread: primary 0, secondary 1. */

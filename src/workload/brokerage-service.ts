@@ -39,6 +39,7 @@ const brokerRequestSchema = z.object({
   ),
   excludedSites: z.array(z.string()),
   requestedSite: z.string().nullable().default(null),
+  isTest: z.boolean().optional(),
 });
 export type BrokerRequest = z.infer<typeof brokerRequestSchema>;
 
@@ -319,6 +320,7 @@ function jobNeedsOf(request: BrokerRequest): JobNeeds {
     walltimeSec: request.resources.walltimeSec,
     ...(request.release ? { release: request.release } : {}),
     inputs: request.inputs.map((f) => ({ lfn: f.lfn, sizeBytes: f.sizeBytes })),
+    ...(request.isTest ? { isTest: true } : {}),
   };
 }
 

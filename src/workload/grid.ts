@@ -29,7 +29,9 @@ import {
 import type { WorkloadContext } from "./context.js";
 import { type FileToPut, putFiles } from "./datasets.js";
 import { type QueueEntry, QueueService, type ThreadOffer } from "./queue-service.js";
+import { siteOfflineHandler } from "./reassign.js";
 import { ensureSite } from "./sites.js";
+import { sweepStaleWaits } from "./stale-queue-sweep.js";
 import { submitTask } from "./submit.js";
 import { TransferService } from "./transfer-service.js";
 
@@ -51,6 +53,12 @@ export const gridConfigSchema = z.object({
   liveJobsMaxAgeMs: z.number().int().nonnegative().default(500),
   /** How often throttled jobs are released against the quota from the committed counts (see `QueueService.sweep`). */
   quotaSweepMs: z.number().int().positive().default(5_000),
+  /**
+   * How often this node looks through the queues of its shards for jobs that
+   * waited at a site longer than the site's `reassignAfterMs`, and reassigns
+   * them (src/workload/stale-queue-sweep.ts).
+   */
+  staleSweepMs: z.number().int().positive().default(60_000),
   transfer: TransferAgentConfigSchema.prefault({}),
 });
 export type GridConfig = z.input<typeof gridConfigSchema>;
@@ -86,6 +94,7 @@ export class Grid {
   private threadOffer: (entry: QueueEntry, nowMs: number) => ThreadOffer | null = () => null;
   private readonly queues: QueueService;
   private sweepTimer: TimerHandle | null = null;
+  private staleSweepTimer: TimerHandle | null = null;
   private running = false;
 
   constructor(options: GridOptions) {
@@ -137,6 +146,7 @@ export class Grid {
     this.runtime.onEffect("transfer.cancel", transferService.cancel);
     this.runtime.onEffect("queue.add", queues.add, { inline: queues.admit });
     this.runtime.onEffect("job.final", queues.final, { inline: queues.finalInline });
+    this.runtime.onEffect("site.offline", siteOfflineHandler(this.ctx));
     // Written by nodes before the queues were projections; the job's state took it out of the queue since.
     this.runtime.onEffect("queue.remove", () => {});
     // Until a dispatcher takes over pilot kills (the gateway does), a kill has no pilot to reach.
@@ -165,6 +175,7 @@ export class Grid {
     await this.runtime.start();
     this.running = true;
     this.scheduleQuotaSweep();
+    this.scheduleStaleSweep();
     const atMs = this.runtime.clock.nowMs();
     for (const site of this.config.sites) await ensureSite(this.ctx, { ...site, atMs });
     await primeSiteSnapshots(this.ctx);
@@ -173,6 +184,7 @@ export class Grid {
   async stop(): Promise<void> {
     this.running = false;
     if (this.sweepTimer) this.runtime.clock.clearTimer(this.sweepTimer);
+    if (this.staleSweepTimer) this.runtime.clock.clearTimer(this.staleSweepTimer);
     await this.runtime.stop();
   }
 
@@ -185,6 +197,16 @@ export class Grid {
         .catch((err: unknown) => this.ctx.log.warn({ err: (err as Error).message }, "quota sweep failed"))
         .finally(() => this.scheduleQuotaSweep());
     }, this.config.quotaSweepMs);
+  }
+
+  /** On the runtime's clock too; the next sweep is timed from the end of the last. */
+  private scheduleStaleSweep(): void {
+    if (!this.running) return;
+    this.staleSweepTimer = this.runtime.clock.setTimer(() => {
+      void sweepStaleWaits(this.ctx)
+        .catch((err: unknown) => this.ctx.log.warn({ err: (err as Error).message }, "stale sweep failed"))
+        .finally(() => this.scheduleStaleSweep());
+    }, this.config.staleSweepMs);
   }
 
   submit(submission: unknown, user: string) {

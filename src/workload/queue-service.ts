@@ -29,6 +29,8 @@ export interface QueueEntry {
   group: string | null;
   resources: { walltimeSec: number };
   activatedAtMs: number | null;
+  /** Only a test job may go to a site in status `test`. */
+  test?: boolean;
 }
 
 interface JobFinal {

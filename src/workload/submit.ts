@@ -20,6 +20,8 @@ export const taskSubmissionSchema = z
     priority: z.number().int().min(-1_000_000).max(1_000_000).default(100),
     /** Run only at this site. */
     site: nameSchema.nullable().default(null),
+    /** A test job: the only kind a site in status `test` takes (and online sites take it too). */
+    test: z.boolean().default(false),
     resources: resourcesSchema.partial().default({}),
     release: z.string().min(1).nullable().default(null),
     payload: payloadSchema,
@@ -116,6 +118,7 @@ export async function submitTask(
     outputs: { dataset: spec.outputDataset ?? `${taskId}.out`, destination: spec.destination },
     payload: spec.payload,
     requestedSite: spec.site,
+    ...(spec.test ? { test: true } : {}),
     ...(spec.retry ? { retry: spec.retry } : {}),
     ...(spec.watchdogs ? { watchdogs: spec.watchdogs } : {}),
     jobs,

@@ -50,6 +50,7 @@ export async function retryFailedJobs(
     outputs: { dataset: `${newTaskId}.out`, destination: first.outputs.destination },
     payload: first.payload,
     requestedSite: first.requestedSite,
+    ...(first.test ? { test: true } : {}),
     retry: first.retry,
     watchdogs: first.watchdogs,
     jobs: jobs.map((job) => ({ inputs: job.inputs })),

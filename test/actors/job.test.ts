@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { initialTransition, type SnapshotFrom } from "xstate";
 import {
+  DEFAULT_REASSIGN_AFTER_MS,
   JOB_STATES,
   type JobError,
   type JobEvent,
@@ -169,6 +170,7 @@ describe("job", () => {
             inputs: baseInput.inputs,
             excludedSites: [],
             requestedSite: null,
+            isTest: false,
             tries: 0,
           },
         },
@@ -220,6 +222,7 @@ describe("job", () => {
             group: null,
             resources: baseInput.resources,
             activatedAtMs: 2_000,
+            test: false,
           },
         },
       ]);
@@ -339,6 +342,10 @@ describe("job", () => {
           },
         },
         { raise: "xstate.after.assignedTimeout.job.assigned", delayMs: 7_200_000 },
+      ]);
+      // Listed among its site's assigned jobs since the second it was assigned: where the sweep of stale waits looks.
+      expect(projected(create()[0], job).index).toEqual([
+        { key: "site-assigned:BNL", member: JOB, score: 2 },
       ]);
     });
 
@@ -864,6 +871,117 @@ describe("job", () => {
   });
 });
 
+describe("job reassignment", () => {
+  const reassign = (site: string | null = null): JobEvent => ({
+    type: "reassign",
+    by: "op",
+    reason: "site is slow",
+    site,
+    atMs: 5_000,
+  });
+
+  it("closes an activated attempt at the operator's word and brokers the next at the site named", () => {
+    const job = activated({ excludedSites: ["CERN"] });
+    const [closed, effects] = expectEnd(job, reassign("CERN"), "closed", {
+      class: "system",
+      code: "reassigned",
+      message: "reassigned by op: site is slow",
+    });
+    expect(closed.context.reassignment).toEqual({ by: "op", reason: "site is slow", site: "CERN" });
+    const [next] = sends(effects, "job/t-1-0.2");
+    expect(next?.event).toMatchObject({
+      type: "create",
+      input: { attempt: 2, requestedSite: "CERN", excludedSites: [], reassignments: 1, startDelayMs: 0 },
+    });
+    // The task hears of a new attempt, not of an end: the logical job lives on.
+    expect(eventTypesSent(sends(effects, "task/t-1"))).toEqual(["task/t-1 job.retried"]);
+    // The site is told the job closed, as reassigned: it does not judge itself on it.
+    expect(sends(effects, "site/BNL")[0]?.event).toMatchObject({ to: "closed", reassigned: true });
+  });
+
+  /** The grid's reassignment of a job that waited too long, naming the stay it judged. */
+  const stale = (state: "activated" | "assigned", sinceSec: number): JobEvent => ({
+    type: "reassign",
+    by: "auto",
+    reason: `waited ${state} at BNL longer than its limit of 60000 ms`,
+    site: null,
+    waited: { state, sinceSec },
+    atMs: 62_000,
+  });
+
+  it("is reassigned by the grid when it waited activated too long, away from that site", () => {
+    const job = activated();
+    const [closed, effects] = accept(jobMachine, job, stale("activated", 2));
+    expect(closed.value).toBe("closed");
+    expect(closed.context.reassignment).toMatchObject({ by: "auto", site: null });
+    expect(closed.context.error?.message).toBe(
+      "reassigned by auto: waited activated at BNL longer than its limit of 60000 ms",
+    );
+    expect(closed.context.timestamps.closed).toBe(62_000);
+    expect(sends(effects, "job/t-1-0.2")[0]?.event).toMatchObject({
+      input: { attempt: 2, excludedSites: ["BNL"], requestedSite: null, reassignments: 1 },
+    });
+  });
+
+  it("refuses the grid's reassignment once it left the stay judged: dispatched, or activated again since", () => {
+    const job = activated();
+    expect(job.can(stale("assigned", 2))).toBe(false);
+    expect(job.can(stale("activated", 1))).toBe(false);
+    const [sent] = accept(jobMachine, job, dispatch);
+    expect(sent.can(stale("activated", 2))).toBe(false);
+    // An operator may still take back a job sent to a pilot that has not started it.
+    expect(sent.can(reassign())).toBe(true);
+  });
+
+  it("arms no timer for its site's limit: entering and leaving the queue commits no timer", () => {
+    const [created] = create();
+    const [job, entered] = accept(jobMachine, created, brokered("BNL"));
+    expect(timers(entered)).toEqual([]);
+    const [, left] = accept(jobMachine, job, dispatch);
+    // Leaving cancels nothing; the only timer is the sent state's own watchdog.
+    expect(left.filter((e) => "cancel" in e || "raise" in e)).toEqual([
+      { raise: "xstate.after.sentTimeout.job.sent", delayMs: 300_000 },
+    ]);
+  });
+
+  it("cancels the dispatch subscription of an assigned job it reassigns", () => {
+    const [created] = create();
+    const files = [{ lfn: "in2", sizeBytes: 100, checksum: "ad:in2", sourceSite: "CERN" }];
+    const [assigned] = accept(jobMachine, created, brokered("BNL", { filesToMove: files }));
+    const [, effects] = accept(jobMachine, assigned, reassign());
+    expect(sends(effects, `subscription/dis.${JOB}@BNL`)[0]?.event).toMatchObject({ type: "cancel" });
+  });
+
+  it("is reassigned by the grid when its inputs take longer to arrive than the site allows", () => {
+    const [created] = create();
+    const files = [{ lfn: "in2", sizeBytes: 100, checksum: "ad:in2", sourceSite: "CERN" }];
+    const [assigned] = accept(jobMachine, created, brokered("BNL", { filesToMove: files }));
+    expect(assigned.can(stale("activated", 2))).toBe(false);
+    const [closed, effects] = accept(jobMachine, assigned, stale("assigned", 2));
+    expect(closed.context.error?.message).toMatch(/waited assigned at BNL longer than its limit of 60000 ms/);
+    expect(sends(effects, `subscription/dis.${JOB}@BNL`)[0]?.event).toMatchObject({ type: "cancel" });
+    expect(sends(effects, "job/t-1-0.2")).toHaveLength(1);
+  });
+
+  it("is refused once the job runs", () => {
+    expect(running().can(reassign())).toBe(false);
+  });
+
+  it("uses up none of the user's attempts", () => {
+    // Attempt 3 after two reassignments is the user's first: a retryable failure makes attempt 4.
+    const job = running({ attempt: 3, reassignments: 2 });
+    const [, effects] = accept(jobMachine, job, {
+      ...endedOk,
+      attempt: 3,
+      exitCode: 1,
+      errorClass: "stagein",
+    });
+    expect(sends(effects, "job/t-1-0.4")[0]?.event).toMatchObject({
+      input: { attempt: 4, reassignments: 2 },
+    });
+  });
+});
+
 describe("job snapshots of older machine versions", () => {
   it("versions 1 to 3 are lifted without countedAt: counts follow from the state, and shards are rebuilt", () => {
     const job = running();
@@ -880,8 +998,24 @@ describe("job snapshots of older machine versions", () => {
     const v2Context = { ...job.context, brokerage: { decision: { chosen: "BNL", candidates: 3 }, tries: 2 } };
     const lifted = migrateJob(2, { value: job.value, context: v2Context, status: "active" });
     expect(lifted.context).toEqual({ ...job.context, brokerage: { tries: 2 } });
-    expect(migrateJob(4, { value: job.value, context: job.context, status: "active" }).context).toBe(
+    expect(migrateJob(6, { value: job.value, context: job.context, status: "active" }).context).toBe(
       job.context,
     );
+  });
+
+  it("version 4 is lifted as a job never reassigned, not a test job", () => {
+    const job = activated();
+    const { test: _t, reassignments: _r, reassignment: _a, ...v4 } = job.context;
+    const lifted = migrateJob(4, { value: job.value, context: v4, status: "active" });
+    expect(lifted.context).toEqual(job.context);
+  });
+
+  it("version 5 drops the limit it kept, and the limit's timer it armed is refused when it fires", () => {
+    const job = activated();
+    const v5 = { ...job.context, reassignAfterMs: DEFAULT_REASSIGN_AFTER_MS };
+    const lifted = migrateJob(5, { value: job.value, context: v5, status: "active" });
+    expect(lifted.context).toEqual(job.context);
+    // The sweep of stale waits reassigns it now; the old timer's event changes nothing.
+    expect(job.can({ type: "xstate.after.reassignAfter.job.activated" } as never)).toBe(false);
   });
 });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { initialTransition, type SnapshotFrom } from "xstate";
+import { DEFAULT_REASSIGN_AFTER_MS } from "../../src/actors/job/schema.js";
 import type { ErrorClass } from "../../src/actors/shared/schemas.js";
 import {
   type SiteContext,
@@ -203,6 +204,34 @@ describe("site", () => {
     expect(test.value).toBe("test");
   });
 
+  it("asks for its queued jobs to be reassigned when it goes offline", () => {
+    const setOffline = {
+      type: "setStatus",
+      status: "offline",
+      by: "op",
+      reason: "downtime",
+      atMs: 2_000,
+    } as const;
+    const [, effects] = accept(siteMachine, create(), setOffline);
+    expect(effects).toEqual([{ emit: "site.offline", data: { site: "BNL" } }]);
+  });
+
+  it("remembers the last drain of its pilots, in any status", () => {
+    const drain: SiteEvent = { type: "drain", by: "op", reason: "kernel update", atMs: 3_000 };
+    const [drained, effects] = accept(siteMachine, create({ status: "brokeroff" }), drain);
+    expect(drained.value).toBe("brokeroff");
+    expect(drained.context.drain).toEqual({ atMs: 3_000, by: "op", reason: "kernel update" });
+    expect(effects).toEqual([]);
+  });
+
+  it("counts a reassigned job among its closed jobs but does not judge itself on it", () => {
+    const closed = ended("closed", 2_000) as Extract<SiteEvent, { type: "job.state" }>;
+    const reassigned: SiteEvent = { ...closed, errorClass: "system", reassigned: true };
+    const [site] = accept(siteMachine, create(), reassigned);
+    expect(site.context.totals.closed).toBe(1);
+    expect(site.context.outcomes).toEqual([]);
+  });
+
   it("does not lift an operator's brokeroff by itself", () => {
     const [off] = accept(siteMachine, create(), {
       type: "setStatus",
@@ -252,6 +281,16 @@ describe("site", () => {
   });
 });
 
+describe("site snapshots of machine version 2", () => {
+  it("take the default limit on a job waiting at the site before it is reassigned, and were never drained", () => {
+    const { reassignAfterMs: _limit, ...v2Thresholds } = create().context.thresholds;
+    const { drain: _, ...v2Context } = create().context;
+    const context = { ...v2Context, thresholds: v2Thresholds };
+    const lifted = migrateSite(2, { value: "online", context, status: "active" });
+    expect(lifted.context).toEqual(create().context);
+  });
+});
+
 describe("site snapshots of machine version 1", () => {
   it("lift their outcome list into buckets and drop the list's bound", () => {
     const context = {
@@ -268,6 +307,7 @@ describe("site snapshots of machine version 1", () => {
     const liftedContext = lifted.context as SiteContext;
     expect(liftedContext).not.toHaveProperty("recentOutcomes");
     expect(liftedContext.thresholds).not.toHaveProperty("maxRecentOutcomes");
+    expect(liftedContext.thresholds.reassignAfterMs).toBe(DEFAULT_REASSIGN_AFTER_MS);
     expect(liftedContext.outcomes).toEqual([
       { startMs: 0, finished: 1, failed: 1, closed: 0, errorClasses: { stagein: 1 } },
       { startMs: 300_000, finished: 0, failed: 0, closed: 1, errorClasses: {} },

@@ -219,6 +219,39 @@ describe("panda client verbs against a server", () => {
     expect(noToken.stderr).toMatch(/pass --token or set PANDA_TOKEN/);
   });
 
+  it("reassign and sites drain: operators only, arguments checked before anything is sent", async () => {
+    const { node } = await grid("memory");
+    const taskId = (await panda(node, ["submit", "--jobs", "1", "--", "true"])).stdout.trim();
+    const jobId = `${taskId}-0.1`;
+    await until(async () => ((await jobState(node, jobId)) === "activated" ? true : undefined), 10_000);
+    const byUser = await panda(node, ["reassign", "job", jobId]);
+    expect(byUser.code).toBe(3);
+    expect(byUser.stderr).toMatch(/needs the operator or admin role/);
+    const badSite = await panda(node, ["reassign", "job", jobId, "--site", "no site!"], OPERATOR_TOKEN);
+    expect(badSite.code).toBe(2);
+    expect(badSite.stderr).toMatch(/--site/);
+    expect((await panda(node, ["reassign", "jobs", jobId], OPERATOR_TOKEN)).code).toBe(2);
+    const moved = await panda(
+      node,
+      ["reassign", "job", jobId, "--site", "SITE-C", "--reason", "move"],
+      OPERATOR_TOKEN,
+    );
+    expect(moved).toMatchObject({ code: 0, stdout: `${jobId}: reassigned, next attempt ${taskId}-0.2\n` });
+    await until(
+      async () => ((await jobState(node, `${taskId}-0.2`)) === "activated" ? true : undefined),
+      10_000,
+    );
+    const task = await panda(node, ["reassign", "task", taskId, "--json"], OPERATOR_TOKEN);
+    expect(JSON.parse(task.stdout)).toMatchObject({ reassigned: [{ jobId: `${taskId}-0.2` }] });
+    expect((await panda(node, ["sites", "drain", "SITE-A"])).code).toBe(3);
+    const drained = await panda(node, ["sites", "drain", "SITE-A", "--reason", "update"], OPERATOR_TOKEN);
+    expect(drained).toMatchObject({
+      code: 0,
+      stdout: expect.stringMatching(/site SITE-A: drain sent to 0 pilot/),
+    });
+    expect((await panda(node, ["sites", "drain", "SITE-Z"], OPERATOR_TOKEN)).code).toBe(4);
+  });
+
   it("sim and bench hand over to their programs; unknown names are usage errors", async () => {
     const sim = await runPandaHere(["sim", "--help"], {});
     expect(sim).toMatchObject({ code: 0, stdout: expect.stringMatching(/usage: panda sim SCENARIO/) });

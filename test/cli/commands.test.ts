@@ -38,6 +38,7 @@ describe("buildSubmission", () => {
       payload: { command: ["true"] },
       jobs: 3,
     });
+    expect(buildSubmission({ jobs: 1, test: true }, ["true"])).toMatchObject({ test: true });
   });
 
   it("names the flag to fix", () => {

@@ -58,6 +58,7 @@ export function completeJobInput(raw: JobInput): ParsedJobInput {
     outputs: { dataset: raw.outputs.dataset, destination: raw.outputs.destination ?? null },
     payload: raw.payload ? parsedOnce(payloadSchema, raw.payload) : null,
     requestedSite: raw.requestedSite ?? null,
+    test: raw.test ?? false,
     index: raw.index,
     attempt: raw.attempt ?? 1,
     inputs: raw.inputs ?? [],
@@ -65,6 +66,7 @@ export function completeJobInput(raw: JobInput): ParsedJobInput {
     excludedSites: raw.excludedSites ?? [],
     watchdogs: parsedOnce(watchdogsSchema, raw.watchdogs ?? NONE),
     systemFailures: raw.systemFailures ?? 0,
+    reassignments: raw.reassignments ?? 0,
     startDelayMs: raw.startDelayMs ?? 0,
     atMs: raw.atMs,
   };
@@ -87,6 +89,7 @@ export function initialJobContext(raw: JobInput): JobContext {
     outputs: input.outputs,
     payload: input.payload,
     requestedSite: input.requestedSite,
+    test: input.test,
     site: null,
     pilot: null,
     brokerage: { tries: 0 },
@@ -103,6 +106,8 @@ export function initialJobContext(raw: JobInput): JobContext {
     excludedSites: input.excludedSites,
     watchdogs: input.watchdogs,
     systemFailures: input.systemFailures,
+    reassignments: input.reassignments,
+    reassignment: null,
     startDelayMs: input.startDelayMs,
   };
 }

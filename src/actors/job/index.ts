@@ -10,7 +10,7 @@ export * from "./schema.js";
 export const jobKind: KindDefinition<typeof jobMachine> = {
   kind: "job",
   machine: jobMachine,
-  version: 4,
+  version: 6,
   minVersion: 1,
   migrate: migrateJob,
   createEvent: "create",
@@ -32,8 +32,10 @@ export const jobKind: KindDefinition<typeof jobMachine> = {
     "outputs",
     "payload",
     "requestedSite",
+    "test",
     "retry",
     "watchdogs",
+    "reassignments",
     "startDelayMs",
   ],
 };

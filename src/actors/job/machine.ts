@@ -19,7 +19,8 @@ import {
   retriedReport,
   siteReport,
 } from "./outbound.js";
-import { decideRetry } from "./retry.js";
+import { waitingSinceSec } from "./projections.js";
+import { decideRetry, reassignedAttempt } from "./retry.js";
 import type { JobContext, JobEvent, JobInput, JobOutcomeState, JobState } from "./schema.js";
 
 /** Every delay the job arms, read from its context so each attempt can carry its own. */
@@ -61,6 +62,16 @@ function producesFiles(event: JobEvent): boolean {
 
 const kill = { target: "#job.cancelled", actions: ["abandonWork", "recordKill"] } as const;
 const close = { target: "#job.closed", actions: ["abandonWork", "recordClose"] } as const;
+/**
+ * An operator's reassignment, or the grid's of a job that waited at its site
+ * too long (src/workload/stale-queue-sweep.ts): the latter names the stay it
+ * judged and is refused once that stay is over.
+ */
+const reassign = {
+  guard: "reassignApplies",
+  target: "#job.closed",
+  actions: ["recordReassign", "abandonWork"],
+} as const;
 const pilotEnded = [
   { guard: "pilotSucceededWithFiles", target: "#job.holding", actions: "recordPilotEnd" },
   { guard: "pilotSucceeded", target: "#job.finished", actions: "recordPilotEnd" },
@@ -209,9 +220,24 @@ export const jobMachine = setup({
           ? { class: "system" as const, code: "closed", message: event.reason }
           : context.error,
     })),
+    recordReassign: assign(({ context, event }) => {
+      if (event.type !== "reassign") return {};
+      return {
+        error: {
+          class: "system" as const,
+          code: "reassigned",
+          message: `reassigned by ${event.by}: ${event.reason}`,
+        },
+        reassignment: { by: event.by, reason: event.reason, site: event.site ?? null },
+        lastAtMs: eventTimeMs(event, context.lastAtMs),
+      };
+    }),
     /** Undoes what the current state holds outside the store: a pilot's process, a dispatch transfer. */
     abandonWork: fanOut<JobContext, JobEvent>(({ context, event, enqueue }) => {
-      const reason = event.type === "kill" || event.type === "close" ? event.reason : event.type;
+      const reason =
+        event.type === "kill" || event.type === "close" || event.type === "reassign"
+          ? event.reason
+          : (context.reassignment?.reason ?? event.type);
       if (
         (context.state === "sent" || context.state === "starting" || context.state === "running") &&
         context.pilot
@@ -267,8 +293,25 @@ export const jobMachine = setup({
       enqueue(sendEventAction(refs.job(decision.nextJobId), nextAttempt));
       enqueue(sendEventAction(refs.task(context.taskId), retriedReport(context, decision.nextJobId)));
     }),
+    /** A reassigned attempt closes and makes the next one, as a retry does; any other close ends the logical job. */
+    reassignOrReportEnd: fanOut<JobContext, JobEvent>(({ context, enqueue }) => {
+      if (!context.reassignment) {
+        enqueue(sendEventAction(refs.task(context.taskId), endedReport(context, "closed")));
+        return;
+      }
+      const next = reassignedAttempt(context, context.reassignment);
+      const create: JobEvent = { type: "create", input: next.input };
+      enqueue(sendEventAction(refs.job(next.nextJobId), create));
+      enqueue(sendEventAction(refs.task(context.taskId), retriedReport(context, next.nextJobId)));
+    }),
   },
   guards: {
+    /** Always for an operator's; for a stale wait's, only while the job is still in the stay it was judged on. */
+    reassignApplies: ({ context, event }) => {
+      if (event.type !== "reassign" || !event.waited) return true;
+      const { state, sinceSec } = event.waited;
+      return context.state === state && waitingSinceSec(context, state) === sinceSec;
+    },
     delayedStart: ({ context }) => context.startDelayMs > 0,
     noSite: ({ event }) => event.type === "brokered" && event.site === null,
     noSiteAfterLastTry: ({ context, event }) =>
@@ -329,12 +372,12 @@ export const jobMachine = setup({
           actions: { type: "timerFired", params: { delay: "retryBackoff" } },
         },
       },
-      on: { kill, close },
+      on: { kill, close, reassign },
     },
     defined: {
       entry: { type: "enterState", params: { state: "defined" } },
       initial: "brokering",
-      on: { kill, close },
+      on: { kill, close, reassign },
       states: {
         brokering: {
           entry: {
@@ -384,6 +427,7 @@ export const jobMachine = setup({
         },
         kill,
         close,
+        reassign,
       },
     },
     assigned: {
@@ -400,6 +444,7 @@ export const jobMachine = setup({
         },
         kill,
         close,
+        reassign,
       },
     },
     activated: {
@@ -412,11 +457,12 @@ export const jobMachine = setup({
         throttle: { target: "throttled", actions: "abandonWork" },
         kill,
         close,
+        reassign,
       },
     },
     throttled: {
       entry: { type: "enterState", params: { state: "throttled" } },
-      on: { release: "activated", kill, close },
+      on: { release: "activated", kill, close, reassign },
     },
     sent: {
       entry: { type: "enterState", params: { state: "sent" } },
@@ -429,6 +475,7 @@ export const jobMachine = setup({
         "pilot.ended": pilotEnded,
         kill,
         close,
+        reassign,
       },
     },
     starting: {
@@ -442,6 +489,7 @@ export const jobMachine = setup({
         "pilot.ended": pilotEnded,
         kill,
         close,
+        reassign,
       },
     },
     running: {
@@ -509,7 +557,7 @@ export const jobMachine = setup({
       entry: [
         { type: "enterState", params: { state: "closed" } },
         { type: "announceFinal", params: { outcome: "closed" } },
-        { type: "reportEnd", params: { outcome: "closed" } },
+        "reassignOrReportEnd",
       ],
     },
   },

@@ -13,6 +13,15 @@ type Context = Record<string, unknown>;
  *
  * Version 4 derives the job's counts, queue entries and pilot binding from
  * its state (the kind's projections), so `countedAt` is gone.
+ *
+ * Version 5 reassigns: a job counts its reassignments (which, unlike
+ * failures, use up no attempt) and knows whether it is a test job. An older
+ * job was never reassigned and is not a test job.
+ *
+ * Version 6 no longer arms a timer for its site's limit on waiting there
+ * (the grid sweeps its queues for stale jobs instead), so the limit a
+ * version 5 job kept is gone. A timer such a job armed may still fire: no
+ * state takes its event any more, so it is refused and changes nothing.
  */
 export function migrateJob(fromVersion: number, state: PersistedState): PersistedState {
   let context = state.context as Context;
@@ -23,6 +32,13 @@ export function migrateJob(fromVersion: number, state: PersistedState): Persiste
   }
   if (fromVersion < 4 && "countedAt" in context) {
     const { countedAt: _, ...rest } = context;
+    context = rest;
+  }
+  if (fromVersion < 5) {
+    context = { test: false, reassignments: 0, reassignment: null, ...context };
+  }
+  if (fromVersion < 6 && "reassignAfterMs" in context) {
+    const { reassignAfterMs: _, ...rest } = context;
     context = rest;
   }
   return context === state.context ? state : { ...state, context };

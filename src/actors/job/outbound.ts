@@ -36,6 +36,7 @@ export function brokerRequest(context: JobContext) {
     inputs: context.inputs,
     excludedSites: context.excludedSites,
     requestedSite: context.requestedSite,
+    isTest: context.test,
     tries: context.brokerage.tries,
   };
 }
@@ -52,6 +53,7 @@ export function queueEntry(context: JobContext) {
     group: context.group,
     resources: context.resources,
     activatedAtMs: context.lastAtMs,
+    test: context.test,
   };
 }
 
@@ -146,6 +148,7 @@ export function siteReport(
     jobType: context.type,
   };
   if (context.error) report.errorClass = context.error.class;
+  if (context.reassignment) report.reassigned = true;
   if (atMs !== null) report.atMs = atMs;
   return report;
 }

@@ -1,6 +1,7 @@
 /**
  * What a job's state puts in its shard's indexes and counters (see
- * `KindProjections`): its site's queue while activated, its pilot's list
+ * `KindProjections`): its site's queue while activated, its site's list of
+ * jobs waiting for their inputs while assigned, its pilot's list
  * while sent to it and running, its user's throttled list while throttled;
  * one count among its site's live jobs in its state, and one against its
  * user's quota from activation to its end. Written with the job's own
@@ -20,12 +21,24 @@ export function laneOf(type: JobContext["type"]): Lane {
   return type === "analysis" ? "analysis" : "production";
 }
 
+const SECONDS_PER_PRIORITY = 2 ** 32;
+
 /**
  * Higher priority first, then older first. Priority is an integer and times
  * are whole seconds, so both fit exactly in one double.
  */
 export function queueScore(priority: number, activatedAtMs: number): number {
-  return -priority * 2 ** 32 + Math.floor(activatedAtMs / 1000);
+  return -priority * SECONDS_PER_PRIORITY + Math.floor(activatedAtMs / 1000);
+}
+
+/** The activation seconds of a `queueScore`: what is left after the priority's multiple of 2^32. */
+export function queuedSecOf(score: number): number {
+  return ((score % SECONDS_PER_PRIORITY) + SECONDS_PER_PRIORITY) % SECONDS_PER_PRIORITY;
+}
+
+/** The whole seconds a job's current stay in `activated` or `assigned` began at: its place in the index. */
+export function waitingSinceSec(context: JobContext, state: "activated" | "assigned"): number {
+  return Math.floor((context.timestamps[state] ?? context.lastAtMs ?? 0) / 1000);
 }
 
 export const THREAD_SCORE = { primary: 0, secondary: 1 } as const;
@@ -54,7 +67,8 @@ function activatedAtMs(context: JobContext): number {
 }
 
 export const jobProjections: KindProjections = {
-  version: 1,
+  // 2: assigned jobs are listed per site (`siteAssigned`), for the sweep of stale waits.
+  version: 2,
   counterPrefixes: ["jobs:", "users:"],
   of(state: MachineState): Projection {
     const context = state.context as JobContext;
@@ -73,6 +87,12 @@ export const jobProjections: KindProjections = {
         key: queueNames.siteQueue(context.site, laneOf(context.type)),
         member: context.jobId,
         score: queueScore(context.priority, activatedAtMs(context)),
+      });
+    } else if (jobState === "assigned" && context.site) {
+      projection.index.push({
+        key: queueNames.siteAssigned(context.site),
+        member: context.jobId,
+        score: waitingSinceSec(context, "assigned"),
       });
     } else if (jobState === "throttled") {
       projection.index.push({

@@ -51,6 +51,14 @@ export const outputSpecSchema = z.object({
 });
 export type OutputSpec = z.infer<typeof outputSpecSchema>;
 
+/**
+ * How long a job may wait `assigned` or `activated` at a site before it is
+ * reassigned, unless the site says otherwise: longer than a long production
+ * job, so a busy site's healthy queue keeps its jobs, and a day shorter than
+ * PanDA's two days (which polled; we push).
+ */
+export const DEFAULT_REASSIGN_AFTER_MS = 24 * 3_600_000;
+
 export const DEFAULT_MAX_ATTEMPTS = { production: 3, analysis: 10 } as const;
 /** `payload` is left out: a transformation that exits non-zero usually does so again. */
 export const DEFAULT_RETRY_ERROR_CLASSES: ErrorClass[] = [
@@ -110,6 +118,8 @@ export const workSpecShape = {
   payload: payloadSchema.nullable().default(null),
   /** The user asked for this site: brokerage considers no other. */
   requestedSite: nameSchema.nullable().default(null),
+  /** A test job (a site's functional test): the only work a site in status `test` takes. */
+  test: z.boolean().default(false),
 };
 
 export const jobInputSchema = z.object({
@@ -122,6 +132,8 @@ export const jobInputSchema = z.object({
   watchdogs: watchdogsSchema.prefault({}),
   /** Earlier attempts of this logical job that failed with a system error. */
   systemFailures: z.number().int().nonnegative().default(0),
+  /** Earlier attempts of this logical job that were reassigned: like system failures, not the user's. */
+  reassignments: z.number().int().nonnegative().default(0),
   /** Retry backoff: the attempt waits this long in `pending` before asking brokerage. */
   startDelayMs: durationMsSchema.default(0),
   atMs: atMsSchema,
@@ -189,6 +201,25 @@ export const jobEventSchema = z.discriminatedUnion("type", [
   }),
   z.object({ type: z.literal("kill"), by: z.string().min(1), reason: z.string(), atMs: atMsSchema }),
   z.object({ type: z.literal("close"), reason: z.string(), atMs: atMsSchema }),
+  /** Closes this attempt and brokers the next one (at `site` when given); nobody's failure. */
+  z.object({
+    type: z.literal("reassign"),
+    by: z.string().min(1),
+    reason: z.string(),
+    site: nameSchema.nullable().optional(),
+    /**
+     * The grid's reassignment of a job that waited too long names the stay it
+     * judged (the state and the whole second it began): a job that left it
+     * meanwhile refuses the event.
+     */
+    waited: z
+      .object({
+        state: z.enum(["activated", "assigned"]),
+        sinceSec: z.number().int().nonnegative(),
+      })
+      .optional(),
+    atMs: atMsSchema,
+  }),
 ]);
 export type JobEvent = AsReceived<z.infer<typeof jobEventSchema>, JobInput>;
 
@@ -218,6 +249,7 @@ export interface JobContext {
   outputs: OutputSpec;
   payload: JobPayload | null;
   requestedSite: string | null;
+  test: boolean;
   site: string | null;
   pilot: PilotBinding | null;
   /**
@@ -243,5 +275,14 @@ export interface JobContext {
   excludedSites: string[];
   watchdogs: Watchdogs;
   systemFailures: number;
+  reassignments: number;
+  /** Set when the attempt is being reassigned: who asked, why, and where the next attempt must go. */
+  reassignment: Reassignment | null;
   startDelayMs: number;
+}
+
+export interface Reassignment {
+  by: string;
+  reason: string;
+  site: string | null;
 }

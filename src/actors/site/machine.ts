@@ -32,6 +32,7 @@ function initialContext(raw: SiteInput): SiteContext {
     consecutiveSuccesses: 0,
     incidents: [],
     pilots: { lastSeenAtMs: null, requests: [] },
+    drain: null,
     lastAtMs: input.atMs ?? null,
   };
 }
@@ -92,6 +93,11 @@ export const siteMachine = setup({
         lastAtMs: atMs,
       };
     }),
+    recordDrain: assign(({ context, event }) => {
+      if (event.type !== "drain") return {};
+      const atMs = eventTimeMs(event, context.lastAtMs);
+      return { drain: { atMs, by: event.by, reason: event.reason }, lastAtMs: atMs };
+    }),
     recordProvisioned: assign(({ context, event }) => {
       const atMs = reportTimeMs(context, event);
       return { pilots: { ...context.pilots, lastSeenAtMs: atMs }, lastAtMs: atMs };
@@ -133,6 +139,7 @@ export const siteMachine = setup({
     "job.state": { actions: "recordJobState" },
     "pilot.seen": { actions: "recordPilot" },
     "pilots.provisioned": { actions: "recordProvisioned" },
+    drain: { actions: "recordDrain" },
   },
   states: {
     created: {
@@ -159,7 +166,16 @@ export const siteMachine = setup({
         ],
       },
     },
-    offline: { entry: { type: "enterStatus", params: { status: "offline" } } },
+    // Its queued jobs will not run here: the grid reassigns them (`site.offline`, src/workload/reassign.ts).
+    offline: {
+      entry: [
+        { type: "enterStatus", params: { status: "offline" } },
+        {
+          type: "emitEffect",
+          params: ({ context }) => ({ effect: "site.offline", data: { site: context.name } }),
+        },
+      ],
+    },
     test: { entry: { type: "enterStatus", params: { status: "test" } } },
   },
 });

@@ -1,4 +1,5 @@
 import type { PersistedState } from "../../runtime/kinds.js";
+import { DEFAULT_REASSIGN_AFTER_MS } from "../job/schema.js";
 import type { OutcomeBucket, RecentOutcome, SiteContext } from "./schema.js";
 import { countOutcome } from "./stats.js";
 
@@ -8,9 +9,23 @@ import { countOutcome } from "./stats.js";
  * live jobs per state, updated by an event per job transition; version 2
  * counts outcomes in buckets and leaves live jobs to counters. Lifting a
  * version 1 snapshot counts its outcomes and drops the live counts.
+ *
+ * Version 3 has a limit on how long a job may wait at the site before it
+ * is reassigned (`thresholds.reassignAfterMs`); an older site takes the
+ * default. It also remembers the last drain of its pilots; an older site
+ * was never drained.
  */
 export function migrateSite(fromVersion: number, state: PersistedState): PersistedState {
-  if (fromVersion !== 1) return state;
+  const lifted = fromVersion === 1 ? fromVersion1(state) : state;
+  if (fromVersion >= 3) return lifted;
+  const context = lifted.context as Omit<SiteContext, "thresholds" | "drain"> & {
+    thresholds: Partial<SiteContext["thresholds"]>;
+  };
+  const thresholds = { reassignAfterMs: DEFAULT_REASSIGN_AFTER_MS, ...context.thresholds };
+  return { ...lifted, context: { drain: null, ...context, thresholds } };
+}
+
+function fromVersion1(state: PersistedState): PersistedState {
   const {
     recentOutcomes = [],
     thresholds,

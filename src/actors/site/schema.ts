@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { jobStateSchema } from "../job/schema.js";
+import { DEFAULT_REASSIGN_AFTER_MS, jobStateSchema } from "../job/schema.js";
 import {
   type AsReceived,
   atMsSchema,
@@ -32,6 +32,8 @@ export const siteThresholdsSchema = z.object({
   recoverySuccesses: z.number().int().positive().default(3),
   maxIncidents: z.number().int().positive().default(20),
   pilotWindowMs: durationMsSchema.default(10 * 60_000),
+  /** A job waiting `assigned` or `activated` here longer than this is closed and brokered again. */
+  reassignAfterMs: durationMsSchema.positive().default(DEFAULT_REASSIGN_AFTER_MS),
 });
 export type SiteThresholds = z.infer<typeof siteThresholdsSchema>;
 
@@ -55,6 +57,8 @@ export const siteEventSchema = z.discriminatedUnion("type", [
     to: jobStateSchema,
     jobType: jobTypeSchema,
     errorClass: errorClassSchema.optional(),
+    /** The job was closed to be brokered again: the site is not judged on it. */
+    reassigned: z.boolean().optional(),
     atMs: atMsSchema,
   }),
   z.object({
@@ -65,6 +69,8 @@ export const siteEventSchema = z.discriminatedUnion("type", [
     atMs: atMsSchema,
   }),
   z.object({ type: z.literal("pilot.seen"), pilotId: nameSchema.optional(), atMs: atMsSchema }),
+  /** An operator asks the pilots connected now to finish their work and exit (`pilot.drain`). */
+  z.object({ type: z.literal("drain"), by: z.string().min(1), reason: z.string(), atMs: atMsSchema }),
   /**
    * A healthy pilot factory serves the site: pilots come when work does, so
    * brokerage must not skip the site for having none yet. Not a pilot request.
@@ -123,5 +129,7 @@ export interface SiteContext {
   consecutiveSuccesses: number;
   incidents: SiteIncident[];
   pilots: { lastSeenAtMs: number | null; requests: PilotRequestBucket[] };
+  /** The last drain asked for: every node tells the pilots it held then, when they next ask for work. */
+  drain: { atMs: number | null; by: string; reason: string } | null;
   lastAtMs: number | null;
 }

@@ -59,8 +59,8 @@ export function countOutcome(
 export function recordJobState(context: SiteContext, event: JobStateEvent, nowMs: number): JobStats {
   if (!isJobOutcome(event.to)) return context;
   const totals = { ...context.totals, [event.to]: context.totals[event.to] + 1 };
-  // A user's kill says nothing about the site; a failure, a success or a system close does.
-  if (event.to === "cancelled") return { ...context, totals };
+  // A user's kill or a reassignment says nothing about the site; a failure, a success or a system close does.
+  if (event.to === "cancelled" || event.reassigned) return { ...context, totals };
   const outcomes = countOutcome(
     context.outcomes,
     { atMs: nowMs, outcome: event.to, errorClass: event.errorClass ?? null },

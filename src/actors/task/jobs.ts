@@ -28,6 +28,7 @@ export function firstAttempt(input: TaskInput, index: number): JobEvent {
     outputs: input.outputs,
     payload: input.payload ?? null,
     requestedSite: input.requestedSite ?? null,
+    ...(input.test ? { test: true } : {}),
     ...(input.retry ? { retry: input.retry } : {}),
     ...(input.watchdogs ? { watchdogs: input.watchdogs } : {}),
     ...timeField(input.atMs ?? null),

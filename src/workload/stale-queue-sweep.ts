@@ -1,0 +1,130 @@
+/**
+ * The sweep of stale waits: a job that waits `activated` or `assigned` at a
+ * site longer than the site's `thresholds.reassignAfterMs` is reassigned
+ * (docs/workload.md). Nothing is armed per job: where a job waits and since
+ * when is already in its shard's indexes, written with its commits (the
+ * site's queue, scored by priority and activation second; the site's
+ * assigned list, scored by assigned second), and this node mirrors the
+ * indexes of the shards it owns (`Runtime.local`). So each sweep reads
+ * memory only, O(jobs waiting in the owned shards), and sends a `reassign`
+ * to each job found stale. Derived from committed indexes, it is as durable
+ * as they are: the shards of a node that crashed are swept by their next
+ * owner, and the event's id, fixed by the job and the second its stay began,
+ * makes a repeat a duplicate.
+ */
+import { queuedSecOf } from "../actors/job/projections.js";
+import { DEFAULT_REASSIGN_AFTER_MS, type JobEvent } from "../actors/job/schema.js";
+import { queueNames } from "../store/queue-index.js";
+import { readContext, type WorkloadContext } from "./context.js";
+import { sendReassign } from "./reassign.js";
+
+type Waiting = "activated" | "assigned";
+
+/** One kind of waiting index: how its key names the site, and when a member's stay began. */
+interface WaitingIndex {
+  state: Waiting;
+  key: (site: string) => string;
+  sinceSec: (score: number) => number;
+}
+
+const WAITING: readonly WaitingIndex[] = [
+  { state: "activated", key: (site) => queueNames.siteQueue(site, "production"), sinceSec: queuedSecOf },
+  { state: "activated", key: (site) => queueNames.siteQueue(site, "analysis"), sinceSec: queuedSecOf },
+  { state: "assigned", key: queueNames.siteAssigned, sinceSec: (score) => score },
+];
+
+/** Sends go out in groups this large: one commit carries many, and the sweep holds few promises. */
+const SEND_BATCH = 256;
+
+export interface StaleWait {
+  jobId: string;
+  site: string;
+  state: Waiting;
+  sinceSec: number;
+  limitMs: number;
+}
+
+const MARK = "\u0000";
+
+/** The site a key of `build`'s names, or null for a key of another kind. */
+function siteOfKey(key: string, build: (site: string) => string): string | null {
+  const [head = "", tail = ""] = build(MARK).split(MARK);
+  if (key.length <= head.length + tail.length || !key.startsWith(head) || !key.endsWith(tail)) return null;
+  return key.slice(head.length, key.length - tail.length);
+}
+
+/**
+ * A site's limit on a job waiting there: its actor's committed copy on this
+ * node when it holds one (a read of the site otherwise, once per sweep).
+ */
+async function limitOf(ctx: WorkloadContext, site: string): Promise<number> {
+  const read = await readContext(ctx, "site", site, { resident: true });
+  return read?.context.thresholds.reassignAfterMs ?? DEFAULT_REASSIGN_AFTER_MS;
+}
+
+/** Every job of this node's shards that has waited at its site longer than the site allows. */
+export async function findStaleWaits(ctx: WorkloadContext, nowMs: number): Promise<StaleWait[]> {
+  const mirror = ctx.runtime.local;
+  const limits = new Map<string, Promise<number>>();
+  const stale: StaleWait[] = [];
+  for (const waiting of WAITING) {
+    const [prefix = ""] = waiting.key(MARK).split(MARK);
+    for (const key of mirror.keys(prefix)) {
+      const site = siteOfKey(key, waiting.key);
+      if (site === null) continue;
+      let limit = limits.get(site);
+      if (!limit) {
+        limit = limitOf(ctx, site);
+        limits.set(site, limit);
+      }
+      const limitMs = await limit;
+      mirror.scan(key, (jobId, score) => {
+        const sinceSec = waiting.sinceSec(score);
+        // The stay began within its second: judged from the second's end, a job is never reassigned early.
+        if (nowMs - (sinceSec + 1) * 1000 >= limitMs)
+          stale.push({ jobId, site, state: waiting.state, sinceSec, limitMs });
+        return true;
+      });
+    }
+  }
+  return stale;
+}
+
+function reassignEvent(wait: StaleWait, atMs: number): JobEvent {
+  return {
+    type: "reassign",
+    by: "auto",
+    reason: `waited ${wait.state} at ${wait.site} longer than its limit of ${wait.limitMs} ms`,
+    site: null,
+    waited: { state: wait.state, sinceSec: wait.sinceSec },
+    atMs,
+  };
+}
+
+/**
+ * One sweep: reassigns every stale wait found. A job that left its stay
+ * meanwhile refuses the event; one reassigned already drops it as a
+ * duplicate. Answers how many jobs took it.
+ */
+export async function sweepStaleWaits(ctx: WorkloadContext): Promise<number> {
+  const nowMs = ctx.runtime.clock.nowMs();
+  const stale = await findStaleWaits(ctx, nowMs);
+  let reassigned = 0;
+  for (let at = 0; at < stale.length; at += SEND_BATCH) {
+    const sent = await Promise.all(
+      stale
+        .slice(at, at + SEND_BATCH)
+        .map((wait) =>
+          sendReassign(
+            ctx,
+            wait.jobId,
+            reassignEvent(wait, nowMs),
+            `reassign:auto:${wait.jobId}:${wait.sinceSec}`,
+          ),
+        ),
+    );
+    reassigned += sent.filter(Boolean).length;
+  }
+  if (stale.length > 0) ctx.log.info({ stale: stale.length, reassigned }, "stale waits reassigned");
+  return reassigned;
+}
