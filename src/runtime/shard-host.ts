@@ -5,6 +5,7 @@ import type {
   CommitOutcome,
   CommitRecord,
   CounterDelta,
+  DeferredSnapshot,
   DeliveryAck,
   Fence,
   IndexOp,
@@ -514,6 +515,7 @@ export class ShardHost {
           planned.expectedVersion,
           planned.before,
           this.deps.config.historyCap,
+          this.deps.store.encodesLazily === true,
         );
         builders.push(builder);
         if (delivery.solo) open.delete(delivery.actor);
@@ -692,7 +694,7 @@ export class ShardHost {
       this.release(delivery);
       if (outcome === "duplicate" || outcome === "stale") {
         // The stored state did not move; any later planned event of this actor assumed it did.
-        if (group?.record.snapshot) {
+        if (group?.record.snapshot || group?.record.deferred) {
           conflicted.add(delivery.actor);
           this.slots.delete(delivery.actor);
         }
@@ -896,6 +898,12 @@ interface PlannedRecord {
   steps: PlannedStep[];
 }
 
+/** The actor's snapshot and all its constant fields, encoded when the store is asked for them. */
+function deferredSnapshot(definition: KindDefinition, live: LiveActor): DeferredSnapshot {
+  const { version, state } = live;
+  return () => encodeSnapshotParts(definition, { version, state, constants: null });
+}
+
 const NO_TIMERS: ReadonlyMap<string, TimerEntry | "cancel"> = new Map();
 
 function deliveryKey(ack: DeliveryAck): string {
@@ -927,6 +935,8 @@ class RecordBuilder {
     /** The actor's state before the record's first event: what its projection changes from. */
     private readonly before: MachineState | null,
     private readonly historyCap: number,
+    /** The store takes the snapshot to encode when read (`Store.encodesLazily`). */
+    private readonly lazy: boolean,
   ) {}
 
   /** A second event with a dedupe id or delivery the record holds already must be decided on its own. */
@@ -992,12 +1002,14 @@ class RecordBuilder {
       if (changes.counters.length > 0) this.count(changes.counters);
     }
     const { timerAdds, timerCancels, counters } = netChanges(this.timers ?? NO_TIMERS, this.counters);
-    const parts = this.last ? encodeSnapshotParts(this.last.definition, this.last.live) : null;
+    const last = this.last;
+    const parts = last && !this.lazy ? encodeSnapshotParts(last.definition, last.live) : null;
     const record: CommitRecord = {
       actor: this.actor,
       expectedVersion: this.expectedVersion,
       snapshot: parts?.snapshot ?? null,
       constants: parts?.constants ?? null,
+      deferred: last && this.lazy ? deferredSnapshot(last.definition, last.live) : null,
       versionStep: this.versionStep,
       history: this.history,
       historyCap: this.historyCap,

@@ -8,6 +8,7 @@ import type {
   CommitOptions,
   CommitOutcome,
   CommitRecord,
+  DeferredSnapshot,
   Fence,
   InboxEntry,
   IndexEntry,
@@ -20,9 +21,17 @@ import type {
   TimerEntry,
 } from "./types.js";
 
+/** An actor as the store holds it: its bytes, or until first read the means to encode them. */
+interface HeldActor {
+  version: number;
+  snapshot: Buffer | null;
+  constants: Buffer | null;
+  deferred: DeferredSnapshot | null;
+}
+
 interface ShardState {
   lease: Lease | null;
-  actors: Map<ActorKey, StoredActor>;
+  actors: Map<ActorKey, HeldActor>;
   history: Map<ActorKey, Buffer[]>;
   /** Indexed by due time: a wake-up reads the next due timers without scanning them all. */
   timers: TimerSchedule;
@@ -69,6 +78,8 @@ export interface MemoryStoreState {
  */
 export class MemoryStore implements Store {
   readonly name = "memory";
+  /** Snapshots are encoded when read, not at every commit: most never are (`CommitRecord.deferred`). */
+  readonly encodesLazily = true;
   private readonly shards = new Map<number, ShardState>();
   private readonly nodes = new Map<string, number>();
   private readonly inboxListeners = new Set<(shard: number) => void>();
@@ -196,11 +207,19 @@ export class MemoryStore implements Store {
     }
     if (duplicate) return "duplicate";
     for (const id of record.dedupeIds) state.seen.add(id, nowMs);
-    if (record.snapshot) {
+    if (record.deferred) {
+      state.actors.set(record.actor, {
+        version: record.expectedVersion + record.versionStep,
+        snapshot: null,
+        constants: null,
+        deferred: record.deferred,
+      });
+    } else if (record.snapshot) {
       state.actors.set(record.actor, {
         version: record.expectedVersion + record.versionStep,
         snapshot: record.snapshot,
-        constants: record.constants ?? current?.constants ?? null,
+        constants: record.constants ?? (current ? encoded(current).constants : null),
+        deferred: null,
       });
     }
     let history = state.history.get(record.actor);
@@ -232,8 +251,9 @@ export class MemoryStore implements Store {
   async loadActors(shard: number, actors: ActorKey[]): Promise<(StoredActor | null)[]> {
     const state = this.shard(shard);
     return actors.map((key) => {
-      const stored = state.actors.get(key);
-      if (!stored) return null;
+      const held = state.actors.get(key);
+      if (!held) return null;
+      const stored = encoded(held);
       const constants = stored.constants ? Buffer.from(stored.constants) : null;
       return { version: stored.version, snapshot: Buffer.from(stored.snapshot), constants };
     });
@@ -265,7 +285,7 @@ export class MemoryStore implements Store {
   ): Promise<void> {
     const state = this.shard(shard);
     this.checkFence(shard, state, fence);
-    state.actors.set(actor, { version, snapshot: Buffer.from(snapshot), constants: null });
+    state.actors.set(actor, { version, snapshot: Buffer.from(snapshot), constants: null, deferred: null });
   }
 
   async appendInbox(shard: number, entries: { eventId: string; payload: Buffer }[]): Promise<number> {
@@ -377,7 +397,7 @@ export class MemoryStore implements Store {
       shards: [...this.shards].map(([shard, state]) => ({
         shard,
         lease: state.lease,
-        actors: [...state.actors],
+        actors: [...state.actors].map(([key, held]): [ActorKey, StoredActor] => [key, encoded(held)]),
         history: [...state.history],
         timers: [...state.timers.values()],
         inbox: [...state.inbox.values()],
@@ -399,7 +419,7 @@ export class MemoryStore implements Store {
     for (const s of saved.shards) {
       const state = store.shard(s.shard);
       state.lease = s.lease;
-      for (const [key, actor] of s.actors) state.actors.set(key, actor);
+      for (const [key, actor] of s.actors) state.actors.set(key, { ...actor, deferred: null });
       for (const [key, entries] of s.history) state.history.set(key, entries);
       for (const timer of s.timers) state.timers.set(timer);
       for (const entry of [...s.inbox].sort((a, b) => a.seq - b.seq)) state.inbox.set(entry.eventId, entry);
@@ -414,6 +434,17 @@ export class MemoryStore implements Store {
     }
     return store;
   }
+}
+
+/** The actor's bytes, encoding them now if that was deferred. */
+function encoded(held: HeldActor): StoredActor {
+  if (held.deferred) {
+    const { snapshot, constants } = held.deferred();
+    held.snapshot = snapshot;
+    held.constants = constants;
+    held.deferred = null;
+  }
+  return { version: held.version, snapshot: held.snapshot!, constants: held.constants };
 }
 
 /** Applies index changes in order; an index left empty is dropped. */

@@ -100,6 +100,12 @@ export interface CommitRecord {
   /** The new snapshot, or null to leave state and version as they are (every event refused). */
   snapshot: Buffer | null;
   /**
+   * Instead of `snapshot` and `constants` (both then null), for a store that
+   * `encodesLazily`: the new snapshot and all its constants, encoded when the
+   * store is first asked for them. The state it encodes is immutable.
+   */
+  deferred?: DeferredSnapshot | null;
+  /**
    * Bytes stored beside the snapshot that change rarely (an actor's constant
    * fields), written only with a snapshot; null keeps the stored ones.
    */
@@ -128,6 +134,9 @@ export interface CommitRecord {
   /** The deliveries the record's events consumed. */
   acks: DeliveryAck[];
 }
+
+/** A snapshot and its constant fields, encoded on demand (`CommitRecord.deferred`). */
+export type DeferredSnapshot = () => { snapshot: Buffer; constants: Buffer | null };
 
 /** A counter is a name (`kind:scope:field` by convention) and an integer. */
 export interface CounterDelta {
@@ -175,6 +184,12 @@ export type CommitBatchResult = CommitOutcome[] | FencedError;
 export interface Store {
   /** Short name for logs and metrics: `memory`, `redis`, `redis-cluster`. */
   readonly name: string;
+  /**
+   * The store lives in this process and takes `CommitRecord.deferred`: a
+   * snapshot is encoded only if it is read (the runtime keeps its actors in
+   * memory, so most never are). Absent: every commit carries its bytes.
+   */
+  readonly encodesLazily?: boolean;
 
   // Leases and membership.
   /** Takes the shard if it is free, expired, or already ours (then renews it). Returns null if another node holds it. */

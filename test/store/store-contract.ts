@@ -27,7 +27,7 @@ const at = (nowMs: number): CommitOptions => ({ nowMs, dedupeWindowMs: DEDUPE_WI
 const texts = (buffers: Buffer[]) => buffers.map((buffer) => buffer.toString());
 
 /** A record that creates `actor` and does nothing else; tests override what they exercise. */
-function record(actor: ActorKey, fields: Partial<CommitRecord> = {}): CommitRecord {
+export function record(actor: ActorKey, fields: Partial<CommitRecord> = {}): CommitRecord {
   return {
     actor,
     expectedVersion: 0,
