@@ -203,6 +203,16 @@ export class ShardHost {
   }
 
   /**
+   * Lets go of an actor this host holds in memory, unless it has events
+   * queued or a commit is in flight (false then: try again later).
+   */
+  retire(actor: ActorKey): boolean {
+    if (this.committing || this.mailboxes.has(actor)) return false;
+    this.slots.delete(actor);
+    return true;
+  }
+
+  /**
    * Nothing queued, scheduled or in flight here (timers that are not yet due
    * aside): a simulation waits for every shard to be idle before it moves its
    * virtual clock on.

@@ -259,6 +259,19 @@ export class MemoryStore implements Store {
     });
   }
 
+  /**
+   * Drops actors with their history: a simulation's once nothing will
+   * address them again, so the store's memory follows what is live. Not
+   * part of `Store`; the caller makes sure no commit for them is in flight.
+   */
+  forget(shard: number, actors: readonly ActorKey[]): void {
+    const state = this.shard(shard);
+    for (const actor of actors) {
+      state.actors.delete(actor);
+      state.history.delete(actor);
+    }
+  }
+
   async readHistory(shard: number, actor: ActorKey, limit: number): Promise<Buffer[]> {
     const history = this.shard(shard).history.get(actor) ?? [];
     return history.slice(Math.max(0, history.length - limit)).map((entry) => Buffer.from(entry));
