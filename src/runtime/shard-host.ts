@@ -7,6 +7,7 @@ import type {
   CounterDelta,
   DeferredSnapshot,
   DeliveryAck,
+  Encoder,
   Fence,
   IndexOp,
   Store,
@@ -928,9 +929,11 @@ function deliveryKey(ack: DeliveryAck): string {
 class RecordBuilder {
   private readonly steps: PlannedStep[] = [];
   private readonly history: Buffer[] = [];
+  private readonly deferredHistory: Encoder[] = [];
   // Made when a step needs them: most records arm no timer and count nothing.
   private timers: Map<string, TimerEntry | "cancel"> | null = null;
   private readonly outbox: CommitRecord["outbox"] = [];
+  private readonly deferredOutbox: NonNullable<CommitRecord["deferredOutbox"]> = [];
   private counters: Map<string, number> | null = null;
   private readonly dedupeIds: string[] = [];
   private readonly acks: DeliveryAck[] = [];
@@ -969,7 +972,9 @@ class RecordBuilder {
   add(planned: PlannedStep, definition: KindDefinition | null): void {
     const { delivery, result } = planned;
     this.steps.push(planned);
-    this.history.push(encodeHistoryEntry(planned.history));
+    const entry = planned.history;
+    if (this.lazy) this.deferredHistory.push(() => encodeHistoryEntry(entry));
+    else this.history.push(encodeHistoryEntry(entry));
     if (delivery.dedupe) {
       this.dedupeIds.push(delivery.eventId);
       this.deliveries?.add(`dedupe:${delivery.eventId}`);
@@ -988,7 +993,9 @@ class RecordBuilder {
       for (const timer of result.timerAdds) timers.set(timer.timerKey, timer);
     }
     for (const effect of result.effects) {
-      this.outbox.push({ effectId: effect.id, payload: encodeEffectPayload(effect) });
+      if (this.lazy)
+        this.deferredOutbox.push({ effectId: effect.id, encode: () => encodeEffectPayload(effect) });
+      else this.outbox.push({ effectId: effect.id, payload: encodeEffectPayload(effect) });
     }
     if (result.counters.length > 0) this.count(result.counters);
   }
@@ -1022,10 +1029,12 @@ class RecordBuilder {
       deferred: last && this.lazy ? deferredSnapshot(last.definition, last.live) : null,
       versionStep: this.versionStep,
       history: this.history,
+      deferredHistory: this.lazy ? this.deferredHistory : null,
       historyCap: this.historyCap,
       timerAdds,
       timerCancels,
       outbox: this.outbox,
+      deferredOutbox: this.lazy ? this.deferredOutbox : null,
       counters,
       index,
       dedupeIds: this.dedupeIds,

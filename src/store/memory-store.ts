@@ -9,6 +9,7 @@ import type {
   CommitOutcome,
   CommitRecord,
   DeferredSnapshot,
+  Encoder,
   Fence,
   InboxEntry,
   IndexEntry,
@@ -29,15 +30,24 @@ interface HeldActor {
   deferred: DeferredSnapshot | null;
 }
 
+/** An effect as the store holds it: its payload, or until first read its encoder. */
+interface HeldEffect {
+  seq: number;
+  effectId: string;
+  payload: Buffer | null;
+  encode: Encoder | null;
+}
+
 interface ShardState {
   lease: Lease | null;
   actors: Map<ActorKey, HeldActor>;
-  history: Map<ActorKey, Buffer[]>;
+  /** Entries as bytes, or until first read as their encoders. */
+  history: Map<ActorKey, (Buffer | Encoder)[]>;
   /** Indexed by due time: a wake-up reads the next due timers without scanning them all. */
   timers: TimerSchedule;
   inbox: Map<string, InboxEntry>;
   inboxSeq: number;
-  outbox: Map<string, OutboxEntry>;
+  outbox: Map<string, HeldEffect>;
   outboxSeq: number;
   seen: SeenIds;
   counters: Map<string, number>;
@@ -189,7 +199,8 @@ export class MemoryStore implements Store {
     const current = state.actors.get(record.actor);
     if ((current?.version ?? 0) !== record.expectedVersion) return "conflict";
     // A record of several events is all or nothing: the runtime commits them one by one instead.
-    const multi = record.history.length > 1;
+    const entries = record.deferredHistory ?? record.history;
+    const multi = entries.length > 1;
     const stale = record.acks.some((ack) =>
       ack.kind === "timer"
         ? state.timers.get(ack.timerKey)?.fireId !== ack.fireId
@@ -227,7 +238,7 @@ export class MemoryStore implements Store {
       history = [];
       state.history.set(record.actor, history);
     }
-    history.push(...record.history);
+    history.push(...entries);
     if (history.length > record.historyCap) history.splice(0, history.length - record.historyCap);
     for (const timerKey of record.timerCancels) state.timers.delete(timerKey);
     for (const timer of record.timerAdds) state.timers.set({ ...timer });
@@ -243,6 +254,16 @@ export class MemoryStore implements Store {
         seq: ++state.outboxSeq,
         effectId: effect.effectId,
         payload: effect.payload,
+        encode: null,
+      });
+    }
+    for (const effect of record.deferredOutbox ?? []) {
+      if (state.outbox.has(effect.effectId)) continue;
+      state.outbox.set(effect.effectId, {
+        seq: ++state.outboxSeq,
+        effectId: effect.effectId,
+        payload: null,
+        encode: effect.encode,
       });
     }
     return "ok";
@@ -274,7 +295,10 @@ export class MemoryStore implements Store {
 
   async readHistory(shard: number, actor: ActorKey, limit: number): Promise<Buffer[]> {
     const history = this.shard(shard).history.get(actor) ?? [];
-    return history.slice(Math.max(0, history.length - limit)).map((entry) => Buffer.from(entry));
+    const start = Math.max(0, history.length - limit);
+    return historyBytes(history)
+      .slice(start)
+      .map((entry) => Buffer.from(entry));
   }
 
   async scanActors(
@@ -385,7 +409,10 @@ export class MemoryStore implements Store {
 
   async readOutbox(shard: number, limit: number): Promise<OutboxEntry[]> {
     const entries = [...this.shard(shard).outbox.values()].sort((a, b) => a.seq - b.seq);
-    return entries.slice(0, limit).map((e) => ({ ...e, payload: Buffer.from(e.payload) }));
+    return entries.slice(0, limit).map((e) => {
+      const { seq, effectId, payload } = effectBytes(e);
+      return { seq, effectId, payload: Buffer.from(payload) };
+    });
   }
 
   async ackOutbox(effectIdsByShard: ReadonlyMap<number, readonly string[]>): Promise<void> {
@@ -411,11 +438,14 @@ export class MemoryStore implements Store {
         shard,
         lease: state.lease,
         actors: [...state.actors].map(([key, held]): [ActorKey, StoredActor] => [key, encoded(held)]),
-        history: [...state.history],
+        history: [...state.history].map(([key, entries]): [ActorKey, Buffer[]] => [
+          key,
+          historyBytes(entries),
+        ]),
         timers: [...state.timers.values()],
         inbox: [...state.inbox.values()],
         inboxSeq: state.inboxSeq,
-        outbox: [...state.outbox.values()],
+        outbox: [...state.outbox.values()].map(effectBytes),
         outboxSeq: state.outboxSeq,
         seen: state.seen.entries(),
         counters: [...state.counters],
@@ -438,7 +468,7 @@ export class MemoryStore implements Store {
       for (const entry of [...s.inbox].sort((a, b) => a.seq - b.seq)) state.inbox.set(entry.eventId, entry);
       state.inboxSeq = s.inboxSeq;
       for (const entry of [...s.outbox].sort((a, b) => a.seq - b.seq))
-        state.outbox.set(entry.effectId, entry);
+        state.outbox.set(entry.effectId, { ...entry, encode: null });
       state.outboxSeq = s.outboxSeq;
       for (const [id, atMs] of [...s.seen].sort((a, b) => a[1] - b[1])) state.seen.add(id, atMs);
       for (const [name, value] of s.counters) state.counters.set(name, value);
@@ -458,6 +488,24 @@ function encoded(held: HeldActor): StoredActor {
     held.deferred = null;
   }
   return { version: held.version, snapshot: held.snapshot!, constants: held.constants };
+}
+
+/** An actor's history as bytes, encoding (once, in place) the entries that were deferred. */
+function historyBytes(entries: (Buffer | Encoder)[]): Buffer[] {
+  for (let i = 0; i < entries.length; i++) {
+    const entry = entries[i]!;
+    if (typeof entry === "function") entries[i] = entry();
+  }
+  return entries as Buffer[];
+}
+
+/** An outbox entry with its payload, encoding it now if that was deferred. */
+function effectBytes(held: HeldEffect): OutboxEntry {
+  if (held.encode) {
+    held.payload = held.encode();
+    held.encode = null;
+  }
+  return { seq: held.seq, effectId: held.effectId, payload: held.payload! };
 }
 
 /** Applies index changes in order; an index left empty is dropped. */

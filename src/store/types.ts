@@ -112,12 +112,16 @@ export interface CommitRecord {
   constants: Buffer | null;
   /** With a snapshot, the version becomes `expectedVersion + versionStep`: one per applied event. */
   versionStep: number;
-  /** One entry per event of the record, oldest first; at least one. */
+  /** One entry per event of the record, oldest first; at least one (here or in `deferredHistory`). */
   history: Buffer[];
+  /** Instead of `history` (then empty), for a store that `encodesLazily`: each entry's encoder. */
+  deferredHistory?: Encoder[] | null;
   historyCap: number;
   timerAdds: TimerEntry[];
   timerCancels: string[];
   outbox: { effectId: string; payload: Buffer }[];
+  /** Instead of `outbox` (then empty), for a store that `encodesLazily`: each payload's encoder. */
+  deferredOutbox?: { effectId: string; encode: Encoder }[] | null;
   /**
    * Additions to the shard's counters, applied with the transition (exactly
    * once with it): e.g. a job moving from `activated` to `sent` at a site.
@@ -134,6 +138,9 @@ export interface CommitRecord {
   /** The deliveries the record's events consumed. */
   acks: DeliveryAck[];
 }
+
+/** Bytes encoded on demand, from values that do not change (`Store.encodesLazily`). */
+export type Encoder = () => Buffer;
 
 /** A snapshot and its constant fields, encoded on demand (`CommitRecord.deferred`). */
 export type DeferredSnapshot = () => { snapshot: Buffer; constants: Buffer | null };
@@ -185,9 +192,11 @@ export interface Store {
   /** Short name for logs and metrics: `memory`, `redis`, `redis-cluster`. */
   readonly name: string;
   /**
-   * The store lives in this process and takes `CommitRecord.deferred`: a
-   * snapshot is encoded only if it is read (the runtime keeps its actors in
-   * memory, so most never are). Absent: every commit carries its bytes.
+   * The store lives in this process and takes `CommitRecord.deferred`,
+   * `deferredHistory` and `deferredOutbox`: a snapshot, history entry or
+   * effect is encoded only if it is read (the runtime keeps its actors in
+   * memory and delivers effects itself, so most never are). Absent: every
+   * commit carries its bytes.
    */
   readonly encodesLazily?: boolean;
 

@@ -47,4 +47,54 @@ describe("MemoryStore: snapshots encoded when read (CommitRecord.deferred)", () 
     expect(stored?.snapshot.toString()).toBe("two");
     expect(stored?.constants?.toString()).toBe("kept");
   });
+
+  it("encodes deferred history entries and effects when read, in order with the eager ones", async () => {
+    const store = new MemoryStore();
+    const fence = (await store.acquireLease(0, "node", 10_000, at.nowMs))!;
+    let encodings = 0;
+    const later = (text: string) => () => {
+      encodings++;
+      return Buffer.from(text);
+    };
+    await store.commit(0, fence, [jobA({ snapshot: Buffer.from("s1"), history: [Buffer.from("h1")] })], at);
+    await store.commit(
+      0,
+      fence,
+      [
+        jobA({
+          expectedVersion: 1,
+          versionStep: 2,
+          snapshot: Buffer.from("s3"),
+          history: [],
+          deferredHistory: [later("h2"), later("h3")],
+          deferredOutbox: [{ effectId: "e1", encode: later("effect") }],
+        }),
+      ],
+      at,
+    );
+    expect(encodings).toBe(0);
+    expect((await store.readHistory(0, "job/a", 10)).map(String)).toEqual(["h1", "h2", "h3"]);
+    expect(encodings).toBe(2);
+    expect((await store.readOutbox(0, 10)).map((e) => [e.effectId, String(e.payload)])).toEqual([
+      ["e1", "effect"],
+    ]);
+    expect(encodings).toBe(3);
+    await store.readHistory(0, "job/a", 2);
+    expect(encodings).toBe(3);
+  });
+
+  it("refuses a deferred record of two events as a whole when one is a duplicate", async () => {
+    const store = new MemoryStore();
+    const fence = (await store.acquireLease(0, "node", 10_000, at.nowMs))!;
+    await store.commit(0, fence, [jobA({ snapshot: Buffer.from("s1"), dedupeIds: ["x"] })], at);
+    const two = jobA({
+      expectedVersion: 1,
+      versionStep: 2,
+      snapshot: Buffer.from("s3"),
+      history: [],
+      deferredHistory: [() => Buffer.from("h2"), () => Buffer.from("h3")],
+      dedupeIds: ["x", "y"],
+    });
+    expect(await store.commit(0, fence, [two], at)).toEqual(["split"]);
+  });
 });
