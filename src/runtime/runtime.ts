@@ -462,6 +462,20 @@ export class Runtime {
    * undefined: what an inline effect handler may read, synchronously, while
    * a commit is being planned.
    */
+  /**
+   * Drops actors that nothing will address again from this node's memory (a
+   * simulation's jobs once over; the caller drops them from an embedded
+   * store with `MemoryStore.forget`). An actor with events queued, or on a
+   * shard with a commit in flight or not owned here, is kept: the result
+   * holds those, to try again later.
+   */
+  retire(refs: readonly ActorRef[]): ActorRef[] {
+    return refs.filter((ref) => {
+      const actor = actorKeyOf(ref);
+      return !this.hosts.get(shardOf(actor, this.shardCount))?.retire(actor);
+    });
+  }
+
   residentState(ref: ActorRef): LiveActor["state"] | undefined {
     const actor = actorKeyOf(ref);
     return this.hosts.get(shardOf(actor, this.shardCount))?.committedState(actor)?.state;

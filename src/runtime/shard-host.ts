@@ -5,7 +5,9 @@ import type {
   CommitOutcome,
   CommitRecord,
   CounterDelta,
+  DeferredSnapshot,
   DeliveryAck,
+  Encoder,
   Fence,
   IndexOp,
   Store,
@@ -199,6 +201,16 @@ export class ShardHost {
    */
   committedState(actor: ActorKey): LiveActor | undefined {
     return this.slots.get(actor)?.live ?? undefined;
+  }
+
+  /**
+   * Lets go of an actor this host holds in memory, unless it has events
+   * queued or a commit is in flight (false then: try again later).
+   */
+  retire(actor: ActorKey): boolean {
+    if (this.committing || this.mailboxes.has(actor)) return false;
+    this.slots.delete(actor);
+    return true;
   }
 
   /**
@@ -514,6 +526,7 @@ export class ShardHost {
           planned.expectedVersion,
           planned.before,
           this.deps.config.historyCap,
+          this.deps.store.encodesLazily === true,
         );
         builders.push(builder);
         if (delivery.solo) open.delete(delivery.actor);
@@ -692,7 +705,7 @@ export class ShardHost {
       this.release(delivery);
       if (outcome === "duplicate" || outcome === "stale") {
         // The stored state did not move; any later planned event of this actor assumed it did.
-        if (group?.record.snapshot) {
+        if (group?.record.snapshot || group?.record.deferred) {
           conflicted.add(delivery.actor);
           this.slots.delete(delivery.actor);
         }
@@ -896,6 +909,12 @@ interface PlannedRecord {
   steps: PlannedStep[];
 }
 
+/** The actor's snapshot and all its constant fields, encoded when the store is asked for them. */
+function deferredSnapshot(definition: KindDefinition, live: LiveActor): DeferredSnapshot {
+  const { version, state } = live;
+  return () => encodeSnapshotParts(definition, { version, state, constants: null });
+}
+
 const NO_TIMERS: ReadonlyMap<string, TimerEntry | "cancel"> = new Map();
 
 function deliveryKey(ack: DeliveryAck): string {
@@ -910,9 +929,11 @@ function deliveryKey(ack: DeliveryAck): string {
 class RecordBuilder {
   private readonly steps: PlannedStep[] = [];
   private readonly history: Buffer[] = [];
+  private readonly deferredHistory: Encoder[] = [];
   // Made when a step needs them: most records arm no timer and count nothing.
   private timers: Map<string, TimerEntry | "cancel"> | null = null;
   private readonly outbox: CommitRecord["outbox"] = [];
+  private readonly deferredOutbox: NonNullable<CommitRecord["deferredOutbox"]> = [];
   private counters: Map<string, number> | null = null;
   private readonly dedupeIds: string[] = [];
   private readonly acks: DeliveryAck[] = [];
@@ -927,6 +948,8 @@ class RecordBuilder {
     /** The actor's state before the record's first event: what its projection changes from. */
     private readonly before: MachineState | null,
     private readonly historyCap: number,
+    /** The store takes the snapshot to encode when read (`Store.encodesLazily`). */
+    private readonly lazy: boolean,
   ) {}
 
   /** A second event with a dedupe id or delivery the record holds already must be decided on its own. */
@@ -949,7 +972,9 @@ class RecordBuilder {
   add(planned: PlannedStep, definition: KindDefinition | null): void {
     const { delivery, result } = planned;
     this.steps.push(planned);
-    this.history.push(encodeHistoryEntry(planned.history));
+    const entry = planned.history;
+    if (this.lazy) this.deferredHistory.push(() => encodeHistoryEntry(entry));
+    else this.history.push(encodeHistoryEntry(entry));
     if (delivery.dedupe) {
       this.dedupeIds.push(delivery.eventId);
       this.deliveries?.add(`dedupe:${delivery.eventId}`);
@@ -968,7 +993,9 @@ class RecordBuilder {
       for (const timer of result.timerAdds) timers.set(timer.timerKey, timer);
     }
     for (const effect of result.effects) {
-      this.outbox.push({ effectId: effect.id, payload: encodeEffectPayload(effect) });
+      if (this.lazy)
+        this.deferredOutbox.push({ effectId: effect.id, encode: () => encodeEffectPayload(effect) });
+      else this.outbox.push({ effectId: effect.id, payload: encodeEffectPayload(effect) });
     }
     if (result.counters.length > 0) this.count(result.counters);
   }
@@ -992,18 +1019,22 @@ class RecordBuilder {
       if (changes.counters.length > 0) this.count(changes.counters);
     }
     const { timerAdds, timerCancels, counters } = netChanges(this.timers ?? NO_TIMERS, this.counters);
-    const parts = this.last ? encodeSnapshotParts(this.last.definition, this.last.live) : null;
+    const last = this.last;
+    const parts = last && !this.lazy ? encodeSnapshotParts(last.definition, last.live) : null;
     const record: CommitRecord = {
       actor: this.actor,
       expectedVersion: this.expectedVersion,
       snapshot: parts?.snapshot ?? null,
       constants: parts?.constants ?? null,
+      deferred: last && this.lazy ? deferredSnapshot(last.definition, last.live) : null,
       versionStep: this.versionStep,
       history: this.history,
+      deferredHistory: this.lazy ? this.deferredHistory : null,
       historyCap: this.historyCap,
       timerAdds,
       timerCancels,
       outbox: this.outbox,
+      deferredOutbox: this.lazy ? this.deferredOutbox : null,
       counters,
       index,
       dedupeIds: this.dedupeIds,

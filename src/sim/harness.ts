@@ -15,6 +15,7 @@ import { JobTracker } from "./job-tracker.js";
 import { MetricsSampler } from "./metrics.js";
 import { PayloadModel } from "./payload-model.js";
 import { SimRandom } from "./random.js";
+import { Retirement } from "./retirement.js";
 import type { ResolvedScenario, ResolvedVariant } from "./scenario.js";
 import type { PilotEnvironment } from "./sim-pilot.js";
 import { SimTransfers } from "./sim-transfers.js";
@@ -27,6 +28,9 @@ import { WorkloadGenerator } from "./workload-generator.js";
 
 /** Simulated time starts here: a fixed instant, so nothing depends on when the run happens. */
 export const SIM_EPOCH_MS = Date.UTC(2026, 0, 1);
+
+/** How long after its end a job attempt (with its dispatch data) is dropped from memory, once no pilot holds it. */
+const RETIRE_AFTER_MS = 10 * 60_000;
 
 /** Candidate sites kept in each job's brokerage decision (the chosen, the best scored, the first excluded). */
 const RECORDED_CANDIDATES = 5;
@@ -45,6 +49,11 @@ export interface VariantRunOptions {
   seed: number;
   durationMs: number;
   onProgress?: (progress: SimProgress) => void;
+  /**
+   * How long after its end a job attempt, with its dispatch data, is dropped
+   * from memory once no pilot holds it (`Retirement`); null keeps every actor.
+   */
+  retireAfterMs?: number | null;
 }
 
 /** Wall-clock cost of a run: reported apart from the results, which must not depend on it. */
@@ -57,6 +66,8 @@ export interface RunTiming {
   committedRecords: number;
   /** Times the harness waited for the runtime to go quiet (one per distinct virtual instant with work). */
   instants: number;
+  /** Actors dropped from memory once over: jobs, their dispatch datasets and subscriptions. */
+  retiredActors: number;
 }
 
 export interface VariantResult {
@@ -81,8 +92,9 @@ export async function runVariant(options: VariantRunOptions): Promise<VariantRes
   const topology = buildTopology(scenario, strategy);
   const ledger = new StorageLedger(new Map(topology.sites.map((s) => [s.name, s.config.storage])));
   let transfers: SimTransfers | null = null;
+  const store = new MemoryStore();
   const grid = new Grid({
-    store: new MemoryStore(),
+    store,
     index: new MemoryQueueIndex(),
     storageRoot: "",
     config: {
@@ -135,6 +147,12 @@ export async function runVariant(options: VariantRunOptions): Promise<VariantRes
     () => clock.nowMs(),
     scenario.watchdogs.heartbeatTimeout + scenario.watchdogs.sentTimeout + 60_000,
   );
+  const retireAfterMs = options.retireAfterMs === undefined ? RETIRE_AFTER_MS : options.retireAfterMs;
+  const retirement =
+    retireAfterMs === null
+      ? null
+      : new Retirement(grid.runtime, store, scenario.shards, (jobId) => monitor.holds(jobId), retireAfterMs);
+  if (retirement) grid.runtime.onTransitions(retirement.observe);
   let failure: unknown = null;
   const onError = (err: unknown) => {
     failure ??= err;
@@ -216,6 +234,7 @@ export async function runVariant(options: VariantRunOptions): Promise<VariantRes
     while (!runtime.isQuiescent());
     instants++;
     monitor.afterDrain();
+    retirement?.sweep(clock.nowMs());
     if (sampleDue) {
       sampleDue = false;
       sampler.sample(clock.nowMs());
@@ -277,6 +296,7 @@ export async function runVariant(options: VariantRunOptions): Promise<VariantRes
       commits: stats.commits,
       committedRecords: stats.committedRecords,
       instants,
+      retiredActors: retirement?.retired ?? 0,
     },
   };
 }

@@ -162,6 +162,11 @@ export class InvariantMonitor {
     });
   }
 
+  /** A pilot thread runs the job (it was pushed there and not yet given up). */
+  holds(jobId: string): boolean {
+    return this.held.has(jobId);
+  }
+
   release(jobId: string): void {
     const held = this.held.get(jobId);
     if (!held) return;

@@ -139,6 +139,8 @@ function applyOp(store: MemoryStore, index: MemoryQueueIndex, op: Op): Promise<u
 /** The store and the index over one state directory: open it with `DurableStore.open`. */
 export class DurableStore implements Store {
   readonly name = "durable";
+  /** Every commit is logged to disk as bytes. */
+  readonly encodesLazily = false;
   /** The queue index kept in the same log, so the two always agree after a restart. */
   readonly index: QueueIndex;
   private readonly files: StateDirectory;

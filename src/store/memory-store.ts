@@ -8,6 +8,8 @@ import type {
   CommitOptions,
   CommitOutcome,
   CommitRecord,
+  DeferredSnapshot,
+  Encoder,
   Fence,
   InboxEntry,
   IndexEntry,
@@ -20,15 +22,32 @@ import type {
   TimerEntry,
 } from "./types.js";
 
+/** An actor as the store holds it: its bytes, or until first read the means to encode them. */
+interface HeldActor {
+  version: number;
+  snapshot: Buffer | null;
+  constants: Buffer | null;
+  deferred: DeferredSnapshot | null;
+}
+
+/** An effect as the store holds it: its payload, or until first read its encoder. */
+interface HeldEffect {
+  seq: number;
+  effectId: string;
+  payload: Buffer | null;
+  encode: Encoder | null;
+}
+
 interface ShardState {
   lease: Lease | null;
-  actors: Map<ActorKey, StoredActor>;
-  history: Map<ActorKey, Buffer[]>;
+  actors: Map<ActorKey, HeldActor>;
+  /** Entries as bytes, or until first read as their encoders. */
+  history: Map<ActorKey, (Buffer | Encoder)[]>;
   /** Indexed by due time: a wake-up reads the next due timers without scanning them all. */
   timers: TimerSchedule;
   inbox: Map<string, InboxEntry>;
   inboxSeq: number;
-  outbox: Map<string, OutboxEntry>;
+  outbox: Map<string, HeldEffect>;
   outboxSeq: number;
   seen: SeenIds;
   counters: Map<string, number>;
@@ -69,6 +88,8 @@ export interface MemoryStoreState {
  */
 export class MemoryStore implements Store {
   readonly name = "memory";
+  /** Snapshots are encoded when read, not at every commit: most never are (`CommitRecord.deferred`). */
+  readonly encodesLazily = true;
   private readonly shards = new Map<number, ShardState>();
   private readonly nodes = new Map<string, number>();
   private readonly inboxListeners = new Set<(shard: number) => void>();
@@ -178,7 +199,8 @@ export class MemoryStore implements Store {
     const current = state.actors.get(record.actor);
     if ((current?.version ?? 0) !== record.expectedVersion) return "conflict";
     // A record of several events is all or nothing: the runtime commits them one by one instead.
-    const multi = record.history.length > 1;
+    const entries = record.deferredHistory ?? record.history;
+    const multi = entries.length > 1;
     const stale = record.acks.some((ack) =>
       ack.kind === "timer"
         ? state.timers.get(ack.timerKey)?.fireId !== ack.fireId
@@ -196,11 +218,19 @@ export class MemoryStore implements Store {
     }
     if (duplicate) return "duplicate";
     for (const id of record.dedupeIds) state.seen.add(id, nowMs);
-    if (record.snapshot) {
+    if (record.deferred) {
+      state.actors.set(record.actor, {
+        version: record.expectedVersion + record.versionStep,
+        snapshot: null,
+        constants: null,
+        deferred: record.deferred,
+      });
+    } else if (record.snapshot) {
       state.actors.set(record.actor, {
         version: record.expectedVersion + record.versionStep,
         snapshot: record.snapshot,
-        constants: record.constants ?? current?.constants ?? null,
+        constants: record.constants ?? (current ? encoded(current).constants : null),
+        deferred: null,
       });
     }
     let history = state.history.get(record.actor);
@@ -208,7 +238,7 @@ export class MemoryStore implements Store {
       history = [];
       state.history.set(record.actor, history);
     }
-    history.push(...record.history);
+    history.push(...entries);
     if (history.length > record.historyCap) history.splice(0, history.length - record.historyCap);
     for (const timerKey of record.timerCancels) state.timers.delete(timerKey);
     for (const timer of record.timerAdds) state.timers.set({ ...timer });
@@ -224,6 +254,16 @@ export class MemoryStore implements Store {
         seq: ++state.outboxSeq,
         effectId: effect.effectId,
         payload: effect.payload,
+        encode: null,
+      });
+    }
+    for (const effect of record.deferredOutbox ?? []) {
+      if (state.outbox.has(effect.effectId)) continue;
+      state.outbox.set(effect.effectId, {
+        seq: ++state.outboxSeq,
+        effectId: effect.effectId,
+        payload: null,
+        encode: effect.encode,
       });
     }
     return "ok";
@@ -232,16 +272,33 @@ export class MemoryStore implements Store {
   async loadActors(shard: number, actors: ActorKey[]): Promise<(StoredActor | null)[]> {
     const state = this.shard(shard);
     return actors.map((key) => {
-      const stored = state.actors.get(key);
-      if (!stored) return null;
+      const held = state.actors.get(key);
+      if (!held) return null;
+      const stored = encoded(held);
       const constants = stored.constants ? Buffer.from(stored.constants) : null;
       return { version: stored.version, snapshot: Buffer.from(stored.snapshot), constants };
     });
   }
 
+  /**
+   * Drops actors with their history: a simulation's once nothing will
+   * address them again, so the store's memory follows what is live. Not
+   * part of `Store`; the caller makes sure no commit for them is in flight.
+   */
+  forget(shard: number, actors: readonly ActorKey[]): void {
+    const state = this.shard(shard);
+    for (const actor of actors) {
+      state.actors.delete(actor);
+      state.history.delete(actor);
+    }
+  }
+
   async readHistory(shard: number, actor: ActorKey, limit: number): Promise<Buffer[]> {
     const history = this.shard(shard).history.get(actor) ?? [];
-    return history.slice(Math.max(0, history.length - limit)).map((entry) => Buffer.from(entry));
+    const start = Math.max(0, history.length - limit);
+    return historyBytes(history)
+      .slice(start)
+      .map((entry) => Buffer.from(entry));
   }
 
   async scanActors(
@@ -265,7 +322,7 @@ export class MemoryStore implements Store {
   ): Promise<void> {
     const state = this.shard(shard);
     this.checkFence(shard, state, fence);
-    state.actors.set(actor, { version, snapshot: Buffer.from(snapshot), constants: null });
+    state.actors.set(actor, { version, snapshot: Buffer.from(snapshot), constants: null, deferred: null });
   }
 
   async appendInbox(shard: number, entries: { eventId: string; payload: Buffer }[]): Promise<number> {
@@ -352,7 +409,10 @@ export class MemoryStore implements Store {
 
   async readOutbox(shard: number, limit: number): Promise<OutboxEntry[]> {
     const entries = [...this.shard(shard).outbox.values()].sort((a, b) => a.seq - b.seq);
-    return entries.slice(0, limit).map((e) => ({ ...e, payload: Buffer.from(e.payload) }));
+    return entries.slice(0, limit).map((e) => {
+      const { seq, effectId, payload } = effectBytes(e);
+      return { seq, effectId, payload: Buffer.from(payload) };
+    });
   }
 
   async ackOutbox(effectIdsByShard: ReadonlyMap<number, readonly string[]>): Promise<void> {
@@ -377,12 +437,15 @@ export class MemoryStore implements Store {
       shards: [...this.shards].map(([shard, state]) => ({
         shard,
         lease: state.lease,
-        actors: [...state.actors],
-        history: [...state.history],
+        actors: [...state.actors].map(([key, held]): [ActorKey, StoredActor] => [key, encoded(held)]),
+        history: [...state.history].map(([key, entries]): [ActorKey, Buffer[]] => [
+          key,
+          historyBytes(entries),
+        ]),
         timers: [...state.timers.values()],
         inbox: [...state.inbox.values()],
         inboxSeq: state.inboxSeq,
-        outbox: [...state.outbox.values()],
+        outbox: [...state.outbox.values()].map(effectBytes),
         outboxSeq: state.outboxSeq,
         seen: state.seen.entries(),
         counters: [...state.counters],
@@ -399,13 +462,13 @@ export class MemoryStore implements Store {
     for (const s of saved.shards) {
       const state = store.shard(s.shard);
       state.lease = s.lease;
-      for (const [key, actor] of s.actors) state.actors.set(key, actor);
+      for (const [key, actor] of s.actors) state.actors.set(key, { ...actor, deferred: null });
       for (const [key, entries] of s.history) state.history.set(key, entries);
       for (const timer of s.timers) state.timers.set(timer);
       for (const entry of [...s.inbox].sort((a, b) => a.seq - b.seq)) state.inbox.set(entry.eventId, entry);
       state.inboxSeq = s.inboxSeq;
       for (const entry of [...s.outbox].sort((a, b) => a.seq - b.seq))
-        state.outbox.set(entry.effectId, entry);
+        state.outbox.set(entry.effectId, { ...entry, encode: null });
       state.outboxSeq = s.outboxSeq;
       for (const [id, atMs] of [...s.seen].sort((a, b) => a[1] - b[1])) state.seen.add(id, atMs);
       for (const [name, value] of s.counters) state.counters.set(name, value);
@@ -414,6 +477,35 @@ export class MemoryStore implements Store {
     }
     return store;
   }
+}
+
+/** The actor's bytes, encoding them now if that was deferred. */
+function encoded(held: HeldActor): StoredActor {
+  if (held.deferred) {
+    const { snapshot, constants } = held.deferred();
+    held.snapshot = snapshot;
+    held.constants = constants;
+    held.deferred = null;
+  }
+  return { version: held.version, snapshot: held.snapshot!, constants: held.constants };
+}
+
+/** An actor's history as bytes, encoding (once, in place) the entries that were deferred. */
+function historyBytes(entries: (Buffer | Encoder)[]): Buffer[] {
+  for (let i = 0; i < entries.length; i++) {
+    const entry = entries[i]!;
+    if (typeof entry === "function") entries[i] = entry();
+  }
+  return entries as Buffer[];
+}
+
+/** An outbox entry with its payload, encoding it now if that was deferred. */
+function effectBytes(held: HeldEffect): OutboxEntry {
+  if (held.encode) {
+    held.payload = held.encode();
+    held.encode = null;
+  }
+  return { seq: held.seq, effectId: held.effectId, payload: held.payload! };
 }
 
 /** Applies index changes in order; an index left empty is dropped. */

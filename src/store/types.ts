@@ -100,18 +100,28 @@ export interface CommitRecord {
   /** The new snapshot, or null to leave state and version as they are (every event refused). */
   snapshot: Buffer | null;
   /**
+   * Instead of `snapshot` and `constants` (both then null), for a store that
+   * `encodesLazily`: the new snapshot and all its constants, encoded when the
+   * store is first asked for them. The state it encodes is immutable.
+   */
+  deferred?: DeferredSnapshot | null;
+  /**
    * Bytes stored beside the snapshot that change rarely (an actor's constant
    * fields), written only with a snapshot; null keeps the stored ones.
    */
   constants: Buffer | null;
   /** With a snapshot, the version becomes `expectedVersion + versionStep`: one per applied event. */
   versionStep: number;
-  /** One entry per event of the record, oldest first; at least one. */
+  /** One entry per event of the record, oldest first; at least one (here or in `deferredHistory`). */
   history: Buffer[];
+  /** Instead of `history` (then empty), for a store that `encodesLazily`: each entry's encoder. */
+  deferredHistory?: Encoder[] | null;
   historyCap: number;
   timerAdds: TimerEntry[];
   timerCancels: string[];
   outbox: { effectId: string; payload: Buffer }[];
+  /** Instead of `outbox` (then empty), for a store that `encodesLazily`: each payload's encoder. */
+  deferredOutbox?: { effectId: string; encode: Encoder }[] | null;
   /**
    * Additions to the shard's counters, applied with the transition (exactly
    * once with it): e.g. a job moving from `activated` to `sent` at a site.
@@ -128,6 +138,12 @@ export interface CommitRecord {
   /** The deliveries the record's events consumed. */
   acks: DeliveryAck[];
 }
+
+/** Bytes encoded on demand, from values that do not change (`Store.encodesLazily`). */
+export type Encoder = () => Buffer;
+
+/** A snapshot and its constant fields, encoded on demand (`CommitRecord.deferred`). */
+export type DeferredSnapshot = () => { snapshot: Buffer; constants: Buffer | null };
 
 /** A counter is a name (`kind:scope:field` by convention) and an integer. */
 export interface CounterDelta {
@@ -175,6 +191,14 @@ export type CommitBatchResult = CommitOutcome[] | FencedError;
 export interface Store {
   /** Short name for logs and metrics: `memory`, `redis`, `redis-cluster`. */
   readonly name: string;
+  /**
+   * The store lives in this process and takes `CommitRecord.deferred`,
+   * `deferredHistory` and `deferredOutbox`: a snapshot, history entry or
+   * effect is encoded only if it is read (the runtime keeps its actors in
+   * memory and delivers effects itself, so most never are). Absent: every
+   * commit carries its bytes.
+   */
+  readonly encodesLazily?: boolean;
 
   // Leases and membership.
   /** Takes the shard if it is free, expired, or already ours (then renews it). Returns null if another node holds it. */
