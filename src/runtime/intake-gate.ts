@@ -1,4 +1,4 @@
-import { performance } from "node:perf_hooks";
+import { type EventLoopUtilization, performance } from "node:perf_hooks";
 
 /**
  * Admission control for new work. Effects that create work (a task's jobs)
@@ -9,12 +9,15 @@ import { performance } from "node:perf_hooks";
  * never held.
  *
  * The rate adapts each tick (additive increase, multiplicative decrease) to
- * two signals of overload: how late the tick fired (event-loop delay) and how
- * many actors of this node wait for a commit (commit lag). Not event-loop
- * utilization: a node working through a big batch is fully busy and should
- * be, and the gate would starve it; delay and lag are what work in flight
- * suffers. Real time, not the runtime's clock: it measures
- * this process, so a simulation on a virtual clock runs without it.
+ * three signals of overload: how late the tick fired (event-loop delay), how
+ * many actors of this node wait for a commit (commit lag), and, while the
+ * loop is saturated, a queue of admitted work longer than `maxQueueSeconds`
+ * of what the node served from it lately (see `watchQueue`). Busy alone is no
+ * overload: a node working through a big batch is fully busy and should be.
+ * But a busy node that admits work faster than it serves it spends CPU on
+ * work that only waits, taken from the work in flight. Real time, not the
+ * runtime's clock: it measures this process, so a simulation on a virtual
+ * clock runs without it.
  */
 export interface IntakeGateOptions {
   /** Releases per second when the gate opens, and its bounds. */
@@ -26,6 +29,12 @@ export interface IntakeGateOptions {
   maxLagMs: number;
   /** Actors with events waiting for a commit on this node above which it is overloaded. */
   maxBacklog: number;
+  /** Event-loop utilization over the last second at or above which the loop counts as saturated. */
+  saturatedUtilization: number;
+  /** A saturated node whose queued work would take longer than this to serve, at its recent pace, is overloaded. */
+  maxQueueSeconds: number;
+  /** Queued work below which it is never too long: a queue must not run dry. */
+  minQueuedWork: number;
 }
 
 export const DEFAULT_INTAKE_GATE: IntakeGateOptions = {
@@ -35,6 +44,9 @@ export const DEFAULT_INTAKE_GATE: IntakeGateOptions = {
   tickMs: 50,
   maxLagMs: 30,
   maxBacklog: 2_000,
+  saturatedUtilization: 0.9,
+  maxQueueSeconds: 2,
+  minQueuedWork: 500,
 };
 
 /** Growth per healthy tick and the cut per overloaded one. */
@@ -59,14 +71,27 @@ export class IntakeGate {
   private lastTickMs = 0;
   private released = 0;
   private overloadedTicks = 0;
+  private queuedWork: (() => number) | null = null;
+  /** The last second's ticks: when, released so far, queued work, loop utilization counters. */
+  private window: { atMs: number; released: number; queued: number; loop: EventLoopUtilization }[] = [];
 
   constructor(
     options: Partial<IntakeGateOptions>,
     /** Actors of this node with events waiting for a commit. */
     private readonly backlog: () => number,
+    /** The loop's cumulative idle and active time (a test gives its own). */
+    private readonly loopTime: () => EventLoopUtilization = () => performance.eventLoopUtilization(),
   ) {
     this.options = { ...DEFAULT_INTAKE_GATE, ...options };
     this.perSecond = this.options.initialPerSecond;
+  }
+
+  /**
+   * How much admitted work waits to be served (a grid: the jobs activated on
+   * this node's shards). Served = released - growth of this, over a second.
+   */
+  watchQueue(probe: () => number): void {
+    this.queuedWork = probe;
   }
 
   /** Deliveries waiting for their turn. */
@@ -124,7 +149,8 @@ export class IntakeGate {
     const elapsedMs = nowMs - this.lastTickMs;
     this.lastTickMs = nowMs;
     const { tickMs, maxLagMs, maxBacklog, minPerSecond, maxPerSecond } = this.options;
-    const overloaded = elapsedMs - tickMs > maxLagMs || this.backlog() > maxBacklog;
+    const overloaded =
+      elapsedMs - tickMs > maxLagMs || this.backlog() > maxBacklog || this.queueTooLong(nowMs);
     if (overloaded) {
       this.overloadedTicks++;
       this.perSecond = Math.max(minPerSecond, this.perSecond * DECREASE_FACTOR);
@@ -143,7 +169,29 @@ export class IntakeGate {
     else {
       this.timer = null;
       this.credit = 0;
+      this.window = [];
     }
+  }
+
+  /** Saturated over the last second, with more queued than `maxQueueSeconds` of what it served. */
+  private queueTooLong(nowMs: number): boolean {
+    if (!this.queuedWork) return false;
+    const sample = {
+      atMs: nowMs,
+      released: this.released,
+      queued: this.queuedWork(),
+      loop: this.loopTime(),
+    };
+    this.window.push(sample);
+    while (this.window.length > 2 && nowMs - this.window[1]!.atMs >= 1000) this.window.shift();
+    const first = this.window[0]!;
+    const spanMs = nowMs - first.atMs;
+    if (spanMs < 500 || sample.queued <= this.options.minQueuedWork) return false;
+    const { utilization } = performance.eventLoopUtilization(sample.loop, first.loop);
+    if (utilization < this.options.saturatedUtilization) return false;
+    const served = sample.released - first.released - (sample.queued - first.queued);
+    const servedPerSecond = Math.max(0, (served * 1000) / spanMs);
+    return sample.queued > this.options.maxQueueSeconds * servedPerSecond;
   }
 
   private release(): void {

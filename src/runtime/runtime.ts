@@ -310,6 +310,11 @@ export class Runtime {
   }
 
   /** Work-creating deliveries this node holds back for admission: what a new submission queues behind. */
+  /** What admission control watches as admitted work waiting to be served (see `IntakeGate.watchQueue`). */
+  watchIntakeQueue(probe: () => number): void {
+    this.intake?.watchQueue(probe);
+  }
+
   intakeQueued(): number {
     return this.intake?.queued ?? 0;
   }

@@ -2,6 +2,7 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { z } from "zod";
 import { registerWorkloadKinds } from "../actors/index.js";
+import { parseSiteJobsCounter } from "../actors/shared/names.js";
 import { siteInputSchema } from "../actors/site/schema.js";
 import { BrokerageConfigSchema } from "../brokerage/types.js";
 import { validate } from "../protocol/codec.js";
@@ -103,6 +104,8 @@ export class Grid {
     const log = options.log ?? silentLogger;
     const registry = registerWorkloadKinds(new KindRegistry());
     this.runtime = new Runtime({ ...options.runtime, store: options.store, registry, log });
+    // A saturated node admits new jobs no faster than it serves those it activated.
+    this.runtime.watchIntakeQueue(() => activatedJobs(this.runtime));
     const storage = new Map<string, StorageElement>();
     this.ctx = {
       runtime: this.runtime,
@@ -216,6 +219,15 @@ export class Grid {
   putFiles(dataset: string, site: string, files: FileToPut[]) {
     return putFiles(this.ctx, dataset, site, files);
   }
+}
+
+/** Jobs activated at any site, on the shards this node owns: what its pilots are to be served. */
+function activatedJobs(runtime: Runtime): number {
+  let activated = 0;
+  for (const [name, value] of runtime.local.counters("jobs:")) {
+    if (parseSiteJobsCounter(name)?.state === "activated") activated += value;
+  }
+  return activated;
 }
 
 /** Site events that change more than its statistics: brokerage should not wait for its next read to see them. */

@@ -58,6 +58,34 @@ describe("IntakeGate", () => {
     gate.clear();
   });
 
+  it("cuts its rate while the loop is saturated and admitted work waits longer than it takes to serve", async () => {
+    // A loop busy the whole time: the cumulative active time grows with the clock.
+    const saturated = () => ({ idle: 0, active: performance.now(), utilization: 1 });
+    const idle = () => ({ idle: performance.now(), active: 0, utilization: 0 });
+    const run = async (loopTime: typeof saturated, queued: (gate: IntakeGate) => number) => {
+      const gate = new IntakeGate(
+        { tickMs: 5, initialPerSecond: 4_000, minPerSecond: 2_000, maxPerSecond: 5_000, minQueuedWork: 10 },
+        () => 0,
+        loopTime,
+      );
+      gate.watchQueue(() => queued(gate));
+      await new Promise<void>((resolve) => {
+        let left = 6_000;
+        for (let i = 0; i < 6_000; i++) gate.hold(() => --left === 0 && resolve());
+      });
+      const stats = gate.stats();
+      gate.clear();
+      return stats;
+    };
+    // Nothing served: every admitted job still waits, so the queue is longer than any pace serves.
+    const nothingServed = (gate: IntakeGate) => gate.stats().released;
+    expect((await run(saturated, nothingServed)).overloadedTicks).toBeGreaterThan(0);
+    // The same queue on a loop with time to spare is no overload: pilots are what it waits for.
+    expect((await run(idle, nothingServed)).overloadedTicks).toBe(0);
+    // Saturated but keeping up: the queue stays short.
+    expect((await run(saturated, () => 5)).overloadedTicks).toBe(0);
+  });
+
   it("drops what it holds when cleared (the outbox keeps it) and opens again on the next hold", () => {
     const gate = new IntakeGate({ tickMs: 60_000, initialPerSecond: 1 }, () => 0);
     let released = 0;
