@@ -404,7 +404,9 @@ export class CompiledMachine {
       typeof guard === "function"
         ? guard
         : this.guardImpls[typeof guard === "string" ? guard : (guard as { type: string }).type];
-    if (resolved !== undefined && typeof resolved === "object") {
+    // xstate throws for a named guard with no implementation only when it is evaluated: leave that to xstate.
+    if (resolved === undefined) throw new NotCompilable(`a guard in ${where} has no implementation`);
+    if (typeof resolved === "object") {
       throw new NotCompilable(`a guard in ${where} refers to a guard object`);
     }
     if (resolved && typeof resolved === "function" && "check" in resolved) {
@@ -509,12 +511,17 @@ export class CompiledMachine {
     return null;
   }
 
-  /** xstate's evaluateGuard for the guards the subset allows: a function, by name or inline, with params. */
+  /**
+   * xstate's evaluateGuard for the guards the subset allows: a function, by
+   * name or inline, with params. A transition's named guard was found at
+   * compile time (`checkGuard`); one named in an `enqueueActions` check is
+   * looked up only here, and a missing one is the machine's error, as in xstate.
+   */
   private guard(guard: Guard, context: unknown, event: EventObject): boolean {
     const isInline = typeof guard === "function";
-    const type = isInline ? undefined : typeof guard === "string" ? guard : (guard as { type: string }).type;
-    const resolved = isInline ? guard : this.guardImpls[type!];
-    if (!isInline && !resolved) throw new Error(`Guard '${type}' is not implemented.'.`);
+    const name = isInline ? undefined : typeof guard === "string" ? guard : (guard as { type: string }).type;
+    const resolved = isInline ? guard : this.guardImpls[name!];
+    if (!resolved) throw new Error(`the machine's setup has no guard named '${name}'`);
     return (resolved as AnyFn)({ context, event }, paramsOf(guard, context, event)) as boolean;
   }
 

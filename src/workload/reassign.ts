@@ -55,6 +55,25 @@ function reassignEvent(request: ReassignRequest, atMs: number): JobEvent {
   return { type: "reassign", by: request.by, reason: request.reason, site: request.site, atMs };
 }
 
+/** Sends go out in groups this large: one commit carries many, and a caller holds few promises. */
+const SEND_BATCH = 256;
+
+/**
+ * `sendReassign` to many attempts, a group at a time rather than one commit
+ * round trip after another; answers, in order, which took it.
+ */
+export async function sendReassigns(
+  ctx: WorkloadContext,
+  sends: readonly { jobId: string; event: JobEvent; eventId?: string }[],
+): Promise<boolean[]> {
+  const took: boolean[] = [];
+  for (let at = 0; at < sends.length; at += SEND_BATCH) {
+    const group = sends.slice(at, at + SEND_BATCH);
+    took.push(...(await Promise.all(group.map((s) => sendReassign(ctx, s.jobId, s.event, s.eventId)))));
+  }
+  return took;
+}
+
 /** Sends `reassign` to one attempt; false when the attempt no longer takes it (it runs, or ended). */
 export async function sendReassign(
   ctx: WorkloadContext,
@@ -104,16 +123,22 @@ export async function reassignTask(
   await ensureSiteTakesWork(ctx, request.site, null);
   const { attempts, outcomes } = task.context;
   const event = reassignEvent(request, ctx.runtime.clock.nowMs());
-  const outcome: ReassignOutcome = { reassigned: [], skipped: [] };
+  const live: { jobId: string; nextJobId: string }[] = [];
   for (const [index, ended] of outcomes.entries()) {
     if (ended !== null) continue;
     const attempt = attempts[index] ?? 1;
-    const jobId = jobIdOf(taskId, index, attempt);
-    if (await sendReassign(ctx, jobId, event)) {
-      outcome.reassigned.push({ jobId, nextJobId: jobIdOf(taskId, index, attempt + 1) });
-    } else {
-      const state = (await readContext(ctx, "job", jobId))?.state ?? "unknown";
-      outcome.skipped.push({ jobId, state });
+    live.push({ jobId: jobIdOf(taskId, index, attempt), nextJobId: jobIdOf(taskId, index, attempt + 1) });
+  }
+  const took = await sendReassigns(
+    ctx,
+    live.map(({ jobId }) => ({ jobId, event })),
+  );
+  const outcome: ReassignOutcome = { reassigned: [], skipped: [] };
+  for (const [i, job] of live.entries()) {
+    if (took[i]) outcome.reassigned.push(job);
+    else {
+      const state = (await readContext(ctx, "job", job.jobId))?.state ?? "unknown";
+      outcome.skipped.push({ jobId: job.jobId, state });
     }
   }
   return outcome;
@@ -136,9 +161,14 @@ export function siteOfflineHandler(ctx: WorkloadContext) {
         0,
         Number.MAX_SAFE_INTEGER,
       );
-      for (const { member } of queued) {
-        await sendReassign(ctx, member, event, `${effect.effectId}:reassign:${member}`);
-      }
+      await sendReassigns(
+        ctx,
+        queued.map(({ member }) => ({
+          jobId: member,
+          event,
+          eventId: `${effect.effectId}:reassign:${member}`,
+        })),
+      );
     }
     ctx.log.info({ site }, "site offline: its queued jobs reassigned");
   };

@@ -16,7 +16,7 @@ import { queuedSecOf } from "../actors/job/projections.js";
 import { DEFAULT_REASSIGN_AFTER_MS, type JobEvent } from "../actors/job/schema.js";
 import { queueNames } from "../store/queue-index.js";
 import { readContext, type WorkloadContext } from "./context.js";
-import { sendReassign } from "./reassign.js";
+import { sendReassigns } from "./reassign.js";
 
 type Waiting = "activated" | "assigned";
 
@@ -32,9 +32,6 @@ const WAITING: readonly WaitingIndex[] = [
   { state: "activated", key: (site) => queueNames.siteQueue(site, "analysis"), sinceSec: queuedSecOf },
   { state: "assigned", key: queueNames.siteAssigned, sinceSec: (score) => score },
 ];
-
-/** Sends go out in groups this large: one commit carries many, and the sweep holds few promises. */
-const SEND_BATCH = 256;
 
 export interface StaleWait {
   jobId: string;
@@ -109,22 +106,15 @@ function reassignEvent(wait: StaleWait, atMs: number): JobEvent {
 export async function sweepStaleWaits(ctx: WorkloadContext): Promise<number> {
   const nowMs = ctx.runtime.clock.nowMs();
   const stale = await findStaleWaits(ctx, nowMs);
-  let reassigned = 0;
-  for (let at = 0; at < stale.length; at += SEND_BATCH) {
-    const sent = await Promise.all(
-      stale
-        .slice(at, at + SEND_BATCH)
-        .map((wait) =>
-          sendReassign(
-            ctx,
-            wait.jobId,
-            reassignEvent(wait, nowMs),
-            `reassign:auto:${wait.jobId}:${wait.sinceSec}`,
-          ),
-        ),
-    );
-    reassigned += sent.filter(Boolean).length;
-  }
+  const took = await sendReassigns(
+    ctx,
+    stale.map((wait) => ({
+      jobId: wait.jobId,
+      event: reassignEvent(wait, nowMs),
+      eventId: `reassign:auto:${wait.jobId}:${wait.sinceSec}`,
+    })),
+  );
+  const reassigned = took.filter(Boolean).length;
   if (stale.length > 0) ctx.log.info({ stale: stale.length, reassigned }, "stale waits reassigned");
   return reassigned;
 }

@@ -93,6 +93,12 @@ describe("compiled machines", () => {
       states: { a: { initial: "x", states: { x: {}, h: { type: "history" } } } },
     });
     expect(whyNotCompiled(history)).toMatch(/history/);
+    // A guard named with no implementation: xstate throws only when it is evaluated, so xstate runs it.
+    const unguarded = createMachine({
+      initial: "a",
+      states: { a: { on: { go: { guard: "missing", target: "b" } } }, b: {} },
+    });
+    expect(whyNotCompiled(unguarded)).toMatch(/no implementation/);
   });
 
   it("walks the job machine at random the same way xstate does", () => {
