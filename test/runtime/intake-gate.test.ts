@@ -63,8 +63,16 @@ describe("IntakeGate", () => {
     const saturated = () => ({ idle: 0, active: performance.now(), utilization: 1 });
     const idle = () => ({ idle: performance.now(), active: 0, utilization: 0 });
     const run = async (loopTime: typeof saturated, queued: (gate: IntakeGate) => number) => {
+      // Only the queue signal may cut: no backlog, and a tick late by any amount a loaded machine makes is no lag.
       const gate = new IntakeGate(
-        { tickMs: 5, initialPerSecond: 4_000, minPerSecond: 2_000, maxPerSecond: 5_000, minQueuedWork: 10 },
+        {
+          tickMs: 5,
+          maxLagMs: 60_000,
+          initialPerSecond: 4_000,
+          minPerSecond: 2_000,
+          maxPerSecond: 5_000,
+          minQueuedWork: 10,
+        },
         () => 0,
         loopTime,
       );
