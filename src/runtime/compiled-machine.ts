@@ -17,9 +17,33 @@
  * Every difference from xstate is a bug: `verifyingRunner` (see
  * `machine-runner.ts`) runs both on every step when PANDA_VERIFY_MACHINES
  * is set, as the test suite does.
+ *
+ * The graph it walks is built in `machine-graph.ts`, the exit and entry sets
+ * in `transition-plans.ts`. What stays here is over 400 lines on purpose: the
+ * microstep loop, the running of actions and the evaluation of guards share
+ * one step's collection and draft context (fields of this class), and split
+ * apart they would pass that state through every call on the hottest path.
  */
 
 import { type AnyStateMachine, cancel, type EventObject, raise } from "xstate";
+import {
+  type Action,
+  type AnyFn,
+  BUILTIN_ASSIGN,
+  BUILTIN_CANCEL,
+  BUILTIN_ENQUEUE,
+  BUILTIN_RAISE,
+  candidatesOf,
+  type Guard,
+  MachineGraph,
+  type Node,
+  NotCompilable,
+  type Plan,
+  type Transition,
+} from "./machine-graph.js";
+import { initialPlan, planOf } from "./transition-plans.js";
+
+export { NotCompilable } from "./machine-graph.js";
 
 export type StateValue = string | { [key: string]: StateValue };
 
@@ -50,76 +74,6 @@ export interface CompiledStep {
   accepted: boolean;
 }
 
-// xstate's state nodes and transitions as this module reads them: public fields of its StateNode.
-interface XNode {
-  id: string;
-  key: string;
-  type: "atomic" | "compound" | "parallel" | "final" | "history";
-  order: number;
-  parent?: XNode;
-  states: Record<string, XNode>;
-  entry: unknown[];
-  exit: unknown[];
-  transitions: Map<string, XTransition[]>;
-  always?: XTransition[];
-  initial: { target: XNode[]; actions: unknown[] };
-  output?: unknown;
-  invoke: unknown[];
-  config: { history?: unknown };
-}
-
-interface XTransition {
-  source: XNode;
-  target?: XNode[];
-  reenter: boolean;
-  guard?: unknown;
-  actions: unknown[];
-}
-
-type Guard = unknown;
-type Action = unknown;
-// biome-ignore lint/suspicious/noExplicitAny: implementations are called as xstate calls them
-type AnyFn = (...args: any[]) => any;
-
-interface Node {
-  x: XNode;
-  parent: Node | null;
-  order: number;
-  type: XNode["type"];
-  entry: readonly Action[];
-  exit: readonly Action[];
-  /** Exact event descriptors. */
-  on: Map<string, Transition[]>;
-  /** Partial descriptors (`*`, `a.*`), longest first, as xstate orders them. */
-  wildcards: [string, Transition[]][];
-  always: Transition[] | null;
-  /** For a compound node: the child its initial transition targets, and that transition's actions. */
-  initialChild: Node | null;
-  initialActions: readonly Action[];
-  /** Atomic and final nodes: the machine's state value and its string form when this is the leaf. */
-  value: StateValue;
-  valueString: string;
-}
-
-interface Transition {
-  source: Node;
-  targets: Node[] | null;
-  reenter: boolean;
-  guard: Guard | undefined;
-  actions: readonly Action[];
-  /** Per leaf the transition is taken from: what it exits, enters, and the leaf it ends in. */
-  plans: Map<Node, Plan>;
-}
-
-interface Plan {
-  exit: Node[];
-  entry: Node[];
-  defaultEntry: Set<Node>;
-  leaf: Node;
-  /** The configuration changed (xstate compares node sets to decide whether the snapshot is new). */
-  moved: boolean;
-}
-
 /** The state object of a compiled machine: its leaf rides along, out of sight of serializers. */
 class CompiledState implements MachineState {
   readonly #leaf: Node;
@@ -145,16 +99,6 @@ class CompiledState implements MachineState {
 class EnqueuedAssign {
   constructor(readonly assignment: unknown) {}
 }
-
-/** Why a machine was not compiled: it uses a construct outside the hosted subset. */
-export class NotCompilable extends Error {
-  override readonly name = "NotCompilable";
-}
-
-const BUILTIN_ASSIGN = "xstate.assign";
-const BUILTIN_ENQUEUE = "xstate.enqueueActions";
-const BUILTIN_RAISE = "xstate.raise";
-const BUILTIN_CANCEL = "xstate.cancel";
 
 const compiledByMachine = new WeakMap<AnyStateMachine, CompiledMachine | null>();
 
@@ -185,12 +129,7 @@ export function whyNotCompiled(machine: AnyStateMachine): string | null {
 }
 
 export class CompiledMachine {
-  private readonly root: Node;
-  private readonly nodes = new Map<XNode, Node>();
-  private readonly byPath = new Map<string, Node>();
-  private readonly actionImpls: Record<string, unknown>;
-  private readonly guardImpls: Record<string, unknown>;
-  private readonly delayImpls: Record<string, unknown>;
+  private readonly graph: MachineGraph;
   private readonly contextConfig: unknown;
   /** The arguments xstate passes besides context and event; hosted machines do not use them. */
   private readonly scope: { self: unknown; system: unknown };
@@ -234,21 +173,11 @@ export class CompiledMachine {
     scope: { self: unknown; system: unknown } = { self: undefined, system: undefined },
   ) {
     this.scope = scope;
-    const implementations = machine.implementations as {
-      actions: Record<string, unknown>;
-      guards: Record<string, unknown>;
-      delays: Record<string, unknown>;
-    };
-    this.actionImpls = implementations.actions ?? {};
-    this.guardImpls = implementations.guards ?? {};
-    this.delayImpls = implementations.delays ?? {};
     this.contextConfig = (machine.config as { context?: unknown }).context;
     if ((machine.config as { output?: unknown }).output !== undefined) {
       throw new NotCompilable("the machine declares an output");
     }
-    const xroot = machine.root as unknown as XNode;
-    this.root = this.build(xroot, null);
-    this.link(this.root);
+    this.graph = new MachineGraph(machine);
   }
 
   /** The machine's first state for `input`, and the actions entering it asks for. */
@@ -266,7 +195,7 @@ export class CompiledMachine {
       }
       const internal: EventObject[] = [];
       // The initial microstep: from the root, entering the initial states (xstate's initialMicrostep).
-      const plan = this.initialPlan();
+      const plan = initialPlan(this.graph.root);
       // The initial microstep: a context made for this actor above may be changed in place by its assigns.
       this.draft = typeof config === "function" ? (context as object) : null;
       let state: CompiledState;
@@ -278,7 +207,7 @@ export class CompiledMachine {
       state = this.settle(state, initEvent, actions, internal);
       return { state, actions, accepted: true };
     } catch (error) {
-      const pre = new CompiledState(this.root, context ?? {}, "error", undefined, error);
+      const pre = new CompiledState(this.graph.root, context ?? {}, "error", undefined, error);
       return { state: pre, actions, accepted: false };
     }
   }
@@ -305,8 +234,8 @@ export class CompiledMachine {
    * final state.
    */
   restore(persisted: { value: unknown; context: unknown; status: string; output?: unknown }): MachineState {
-    const leaf = this.leafOfValue(persisted.value);
-    const final = leaf.type === "final" && leaf.parent === this.root;
+    const leaf = this.graph.leafOfValue(persisted.value);
+    const final = leaf.type === "final" && leaf.parent === this.graph.root;
     const status = final ? "done" : ((persisted.status || "active") as MachineState["status"]);
     if (status !== "active" && status !== "done" && status !== "error") {
       return { value: leaf.value, context: persisted.context ?? {}, status, output: persisted.output };
@@ -319,170 +248,12 @@ export class CompiledMachine {
     return CompiledState.leafOf(this.asCompiled(state)).valueString;
   }
 
-  // ---------------------------------------------------------------- building
-
-  private build(x: XNode, parent: Node | null): Node {
-    if (x.type === "parallel") throw new NotCompilable(`parallel state ${x.id}`);
-    if (x.type === "history" || x.config.history) throw new NotCompilable(`history state ${x.id}`);
-    if (x.invoke.length > 0) throw new NotCompilable(`invoke in state ${x.id}`);
-    if (x.type === "final" && parent !== null && parent.parent !== null && x.output !== undefined) {
-      throw new NotCompilable(`final state ${x.id} declares an output`);
-    }
-    const node: Node = {
-      x,
-      parent,
-      order: x.order,
-      type: x.type,
-      entry: x.entry.slice(),
-      exit: x.exit.slice(),
-      on: new Map(),
-      wildcards: [],
-      always: null,
-      initialChild: null,
-      initialActions: [],
-      value: "",
-      valueString: "",
-    };
-    this.nodes.set(x, node);
-    for (const child of Object.values(x.states)) this.build(child, node);
-    return node;
-  }
-
-  /** Second pass: transitions reference nodes anywhere in the tree. */
-  private link(node: Node): void {
-    const x = node.x;
-    for (const [descriptor, list] of x.transitions) {
-      const transitions = list.map((t) => this.transitionOf(t));
-      if (descriptor === "*" || descriptor.endsWith(".*")) node.wildcards.push([descriptor, transitions]);
-      else node.on.set(descriptor, transitions);
-    }
-    node.wildcards.sort((a, b) => b[0].length - a[0].length);
-    if (x.always) node.always = x.always.map((t) => this.transitionOf(t));
-    if (node.type === "compound") {
-      const target = x.initial.target[0];
-      if (!target) throw new NotCompilable(`compound state ${x.id} without an initial state`);
-      node.initialChild = this.nodes.get(target)!;
-      node.initialActions = x.initial.actions.slice();
-    }
-    for (const action of [...node.entry, ...node.exit, ...node.initialActions])
-      this.checkAction(action, x.id);
-    for (const child of Object.values(x.states)) this.link(this.nodes.get(child)!);
-    if (node.type === "atomic" || node.type === "final") {
-      const path: string[] = [];
-      for (let n: Node | null = node; n?.parent; n = n.parent) path.unshift(n.x.key);
-      node.valueString = path.join(".");
-      node.value = valueOfPath(path);
-      this.byPath.set(node.valueString, node);
-    }
-  }
-
-  private transitionOf(t: XTransition): Transition {
-    const source = this.nodes.get(t.source);
-    if (!source) throw new NotCompilable("a transition from outside the machine");
-    const targets = t.target ? t.target.map((target) => this.nodeOf(target)) : null;
-    if (t.guard !== undefined) this.checkGuard(t.guard, t.source.id);
-    for (const action of t.actions) this.checkAction(action, t.source.id);
-    return {
-      source,
-      targets: targets && targets.length > 0 ? targets : null,
-      reenter: t.reenter,
-      guard: t.guard,
-      actions: t.actions.slice(),
-      plans: new Map(),
-    };
-  }
-
-  private nodeOf(x: XNode): Node {
-    const node = this.nodes.get(x);
-    if (!node) throw new NotCompilable(`target ${x.id} is not a state of this machine`);
-    return node;
-  }
-
-  /** Guards built from and/or/not/stateIn read the snapshot: outside the subset. */
-  private checkGuard(guard: Guard, where: string): void {
-    const resolved =
-      typeof guard === "function"
-        ? guard
-        : this.guardImpls[typeof guard === "string" ? guard : (guard as { type: string }).type];
-    // xstate throws for a named guard with no implementation only when it is evaluated: leave that to xstate.
-    if (resolved === undefined) throw new NotCompilable(`a guard in ${where} has no implementation`);
-    if (typeof resolved === "object") {
-      throw new NotCompilable(`a guard in ${where} refers to a guard object`);
-    }
-    if (resolved && typeof resolved === "function" && "check" in resolved) {
-      throw new NotCompilable(`a built-in guard (and/or/not/stateIn) in ${where}`);
-    }
-  }
-
-  /** Built-in actions other than assign, enqueueActions, raise and cancel are outside the subset. */
-  private checkAction(action: Action, where: string): void {
-    const resolved = this.implementationOf(action);
-    if (!resolved || typeof resolved !== "function" || !("resolve" in resolved)) return;
-    const type = (resolved as { type?: string }).type;
-    if (type === BUILTIN_ASSIGN || type === BUILTIN_ENQUEUE || type === BUILTIN_CANCEL) return;
-    if (type === BUILTIN_RAISE) {
-      const delay = (resolved as { delay?: unknown }).delay;
-      // A raise without a delay is processed within the step: supported, but the runtime refuses it as impure.
-      if (delay !== undefined && typeof delay !== "number" && typeof delay !== "string") {
-        if (typeof delay !== "function") throw new NotCompilable(`a raise with an odd delay in ${where}`);
-      }
-      return;
-    }
-    throw new NotCompilable(`built-in action ${type} in ${where}`);
-  }
-
-  private implementationOf(action: Action): unknown {
-    if (typeof action === "function") return action;
-    const type = typeof action === "string" ? action : (action as { type?: string } | null)?.type;
-    return type === undefined ? undefined : this.actionImpls[type];
-  }
-
   // ---------------------------------------------------------------- running
 
   private asCompiled(state: MachineState): CompiledState {
     if (state instanceof CompiledState) return state;
     // A state from elsewhere (an xstate snapshot): find its leaf.
     return this.restore(state) as CompiledState;
-  }
-
-  private leafOfValue(value: unknown): Node {
-    let node = this.root;
-    let rest: unknown = value;
-    for (;;) {
-      if (node.type === "atomic" || node.type === "final") {
-        if (
-          rest !== undefined &&
-          !(typeof rest === "object" && rest !== null && Object.keys(rest).length === 0)
-        )
-          throw new Error(`State value ${JSON.stringify(value)} goes below atomic state ${node.x.id}`);
-        return node;
-      }
-      let key: string;
-      let below: unknown;
-      if (rest === undefined) {
-        node = node.initialChild!;
-        continue;
-      }
-      if (typeof rest === "string") {
-        key = rest;
-        below = undefined;
-      } else if (typeof rest === "object" && rest !== null) {
-        const keys = Object.keys(rest);
-        if (keys.length === 0) {
-          node = node.initialChild!;
-          continue;
-        }
-        if (keys.length !== 1) throw new Error(`State value ${JSON.stringify(value)} is parallel`);
-        key = keys[0]!;
-        below = (rest as Record<string, unknown>)[key];
-      } else {
-        throw new Error(`State value ${JSON.stringify(value)} is not a state value`);
-      }
-      const child = node.x.states[key];
-      if (!child) throw new Error(`State '${key}' does not exist on '${node.x.id}'`);
-      node = this.nodes.get(child)!;
-      rest = below;
-    }
   }
 
   /** The enabled transition for `event` from `leaf` (xstate's transitionNode over a single branch). */
@@ -520,7 +291,7 @@ export class CompiledMachine {
   private guard(guard: Guard, context: unknown, event: EventObject): boolean {
     const isInline = typeof guard === "function";
     const name = isInline ? undefined : typeof guard === "string" ? guard : (guard as { type: string }).type;
-    const resolved = isInline ? guard : this.guardImpls[name!];
+    const resolved = isInline ? guard : this.graph.guardImpls[name!];
     if (!resolved) throw new Error(`the machine's setup has no guard named '${name}'`);
     return (resolved as AnyFn)({ context, event }, paramsOf(guard, context, event)) as boolean;
   }
@@ -575,7 +346,7 @@ export class CompiledMachine {
         context = this.run(t.actions, context, event, actions, internal);
         return context === current.context ? current : new CompiledState(leaf, context, current.status);
       }
-      const plan = this.planOf(t, leaf);
+      const plan = planOf(t, leaf);
       for (const node of plan.exit) context = this.run(node.exit, context, event, actions, internal);
       context = this.run(t.actions, context, event, actions, internal);
       const entered = this.enter(plan, context, event, actions, internal, false);
@@ -598,12 +369,12 @@ export class CompiledMachine {
     let done = false;
     for (const node of plan.entry) {
       context = this.run(node.entry, context, event, actions, internal);
-      if (plan.defaultEntry.has(node) || (initial && node === this.root)) {
+      if (plan.defaultEntry.has(node) || (initial && node === this.graph.root)) {
         context = this.run(node.initialActions, context, event, actions, internal);
       }
       if (node.type === "final") {
         const parent = node.parent;
-        if (parent && parent !== this.root) {
+        if (parent && parent !== this.graph.root) {
           // A final child of a compound state: xstate raises its done event within the step.
           internal.push({ type: `xstate.done.state.${parent.x.id}`, output: undefined } as EventObject);
           continue;
@@ -650,7 +421,7 @@ export class CompiledMachine {
         : typeof action === "string"
           ? action
           : (action as { type: string }).type;
-      const resolved = (isInline ? action : this.actionImpls[type!]) as AnyFn | undefined;
+      const resolved = (isInline ? action : this.graph.actionImpls[type!]) as AnyFn | undefined;
       const params = paramsOf(action, context, event);
       if (!resolved || !("resolve" in resolved)) {
         out.push({
@@ -697,7 +468,7 @@ export class CompiledMachine {
           ) as EventObject;
           let delay: unknown;
           if (typeof raise.delay === "string") {
-            const configured = this.delayImpls[raise.delay];
+            const configured = this.graph.delayImpls[raise.delay];
             delay = typeof configured === "function" ? (configured as AnyFn)(args, params) : configured;
           } else {
             delay = typeof raise.delay === "function" ? (raise.delay as AnyFn)(args, params) : raise.delay;
@@ -744,72 +515,6 @@ export class CompiledMachine {
     }
     return collecting.actions;
   }
-
-  // ---------------------------------------------------------------- exit and entry sets
-
-  private initialPlan(): Plan {
-    const entry = new Set<Node>();
-    const defaultEntry = new Set<Node>();
-    // xstate enters the root and its initial descendants: the initial transition re-enters from the root.
-    entry.add(this.root);
-    defaultEntry.add(this.root);
-    let node = this.root;
-    while (node.type === "compound") {
-      const child = node.initialChild!;
-      entry.add(child);
-      defaultEntry.add(child);
-      node = child;
-    }
-    return { exit: [], entry: [...entry].sort(byOrder), defaultEntry, leaf: node, moved: true };
-  }
-
-  /** Exit and entry sets of `t` from `leaf`, computed once (xstate's computeExitSet and computeEntrySet). */
-  private planOf(t: Transition, leaf: Node): Plan {
-    let plan = t.plans.get(leaf);
-    if (plan) return plan;
-    const active = new Set<Node>();
-    for (let n: Node | null = leaf; n; n = n.parent) active.add(n);
-    const domain = transitionDomain(t);
-    const exitSet = new Set<Node>();
-    if (t.reenter && t.source === domain) exitSet.add(domain);
-    for (const node of active) if (domain === null ? false : isDescendant(node, domain)) exitSet.add(node);
-    if (domain === null) for (const node of active) exitSet.add(node);
-    const exit = [...exitSet].sort((a, b) => b.order - a.order);
-    const entrySet = new Set<Node>();
-    const defaultEntry = new Set<Node>();
-    for (const s of t.targets!) {
-      if (t.source !== s || t.source !== domain || t.reenter) {
-        entrySet.add(s);
-        defaultEntry.add(s);
-      }
-      addDescendants(s, entrySet, defaultEntry);
-    }
-    for (const s of t.targets!) {
-      const reentrancy = !t.source.parent && t.reenter ? null : domain;
-      for (const ancestor of properAncestors(s, domain)) {
-        if (!reentrancy || isDescendant(ancestor, reentrancy)) entrySet.add(ancestor);
-      }
-    }
-    const configuration = new Set(active);
-    for (const node of exit) configuration.delete(node);
-    for (const node of entrySet) configuration.add(node);
-    let newLeaf: Node | null = null;
-    for (const node of configuration) {
-      if ((node.type === "atomic" || node.type === "final") && (!newLeaf || node.order > newLeaf.order))
-        newLeaf = node;
-    }
-    if (!newLeaf) throw new Error(`transition from ${t.source.x.id} leaves no atomic state`);
-    const chain = new Set<Node>();
-    for (let n: Node | null = newLeaf; n; n = n.parent) chain.add(n);
-    if (chain.size !== configuration.size || [...configuration].some((n) => !chain.has(n))) {
-      throw new Error(`transition from ${t.source.x.id} leaves a configuration that is not one branch`);
-    }
-    // xstate keeps the snapshot when the node set is the same (a re-entered state): one branch, one leaf.
-    const moved = newLeaf !== leaf;
-    plan = { exit, entry: [...entrySet].sort(byOrder), defaultEntry, leaf: newLeaf, moved };
-    t.plans.set(leaf, plan);
-    return plan;
-  }
 }
 
 /** The params of a guard or action reference: none for a name or an inline function, else given or computed. */
@@ -817,80 +522,6 @@ function paramsOf(ref: unknown, context: unknown, event: EventObject): unknown {
   if (typeof ref !== "object" || ref === null || !("params" in ref)) return undefined;
   const params = (ref as { params: unknown }).params;
   return typeof params === "function" ? (params as AnyFn)({ context, event }) : params;
-}
-
-function byOrder(a: Node, b: Node): number {
-  return a.order - b.order;
-}
-
-function candidatesOf(node: Node, eventType: string): readonly Transition[] {
-  const exact = node.on.get(eventType);
-  if (node.wildcards.length === 0) return exact ?? NONE;
-  const matching: Transition[] = exact ? [...exact] : [];
-  for (const [descriptor, list] of node.wildcards) {
-    if (descriptor !== eventType && matchesDescriptor(eventType, descriptor)) matching.push(...list);
-  }
-  return matching;
-}
-
-const NONE: readonly Transition[] = [];
-
-function matchesDescriptor(eventType: string, descriptor: string): boolean {
-  if (descriptor === eventType || descriptor === "*") return true;
-  if (!descriptor.endsWith(".*")) return false;
-  const partial = descriptor.split(".");
-  const tokens = eventType.split(".");
-  for (let i = 0; i < partial.length; i++) {
-    if (partial[i] === "*") return i === partial.length - 1;
-    if (partial[i] !== tokens[i]) return false;
-  }
-  return true;
-}
-
-function isDescendant(child: Node, parent: Node): boolean {
-  let marker = child;
-  while (marker.parent && marker.parent !== parent) marker = marker.parent;
-  return marker.parent === parent;
-}
-
-/** Ancestors of `node` up to, not including, `to` (all of them when `to` is null). */
-function properAncestors(node: Node, to: Node | null): Node[] {
-  const ancestors: Node[] = [];
-  if (to === node) return ancestors;
-  for (let m = node.parent; m && m !== to; m = m.parent) ancestors.push(m);
-  return ancestors;
-}
-
-/** xstate's getTransitionDomain for a transition with targets; null where xstate answers undefined. */
-function transitionDomain(t: Transition): Node | null {
-  const targets = t.targets!;
-  if (!t.reenter && targets.every((target) => target === t.source || isDescendant(target, t.source))) {
-    return t.source;
-  }
-  const nodes = [...targets, t.source];
-  const [head, ...tail] = nodes;
-  for (const ancestor of properAncestors(head!, null)) {
-    if (tail.every((n) => isDescendant(n, ancestor))) return ancestor;
-  }
-  if (t.reenter) return null;
-  let root = t.source;
-  while (root.parent) root = root.parent;
-  return root;
-}
-
-function addDescendants(node: Node, entry: Set<Node>, defaultEntry: Set<Node>): void {
-  if (node.type !== "compound") return;
-  const initial = node.initialChild!;
-  entry.add(initial);
-  defaultEntry.add(initial);
-  addDescendants(initial, entry, defaultEntry);
-  for (const ancestor of properAncestors(initial, node)) entry.add(ancestor);
-}
-
-function valueOfPath(path: string[]): StateValue {
-  let value: StateValue = path[path.length - 1] ?? "";
-  for (let i = path.length - 2; i >= 0; i--) value = { [path[i]!]: value };
-  return value;
 }
 
 function noSpawn(): never {

@@ -149,6 +149,10 @@ export function decodeTimerPayload(bytes: Buffer): TimerPayload {
   return decodeWith(timerPayloadSchema, bytes, "timer payload");
 }
 
+export function encodeInboxPayload(payload: InboxPayload): Buffer {
+  return encode(payload);
+}
+
 export function decodeInboxPayload(bytes: Buffer): InboxPayload {
   return decodeWith(inboxPayloadSchema, bytes, "inbox payload");
 }

@@ -7,6 +7,7 @@ import {
   type SendEventParams,
 } from "./effects.js";
 import { RuntimeError } from "./errors.js";
+import { acceptEvent } from "./event-check.js";
 import { DEFAULT_CREATE_EVENT, type KindDefinition, type PersistedState } from "./kinds.js";
 import { type MachineState, type MachineStep, runnerOf } from "./machine-runner.js";
 import {
@@ -73,7 +74,7 @@ export function step(input: StepInput): StepResult {
   const runner = runnerOf(definition.machine);
   let computed: MachineStep | null = null;
   try {
-    if (!input.trusted) checkEventSchema(definition, input.actor, event);
+    if (!input.trusted) acceptEvent(definition, input.actor, event);
     if (!current) {
       if (event.type !== createEvent) {
         throw new RuntimeError(
@@ -161,15 +162,6 @@ export function step(input: StepInput): StepResult {
     history,
     ...sorted,
   };
-}
-
-/** Throws BAD_EVENT, naming each wrong field, for an event the kind's schema refuses. */
-export function checkEventSchema(definition: KindDefinition, actor: ActorKey, event: AnyEvent): void {
-  if (!definition.eventSchema || event.type.startsWith("xstate.")) return;
-  const parsed = definition.eventSchema.safeParse(event);
-  if (parsed.success) return;
-  const detail = parsed.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; ");
-  throw new RuntimeError("BAD_EVENT", `bad ${event.type} event for ${actor}: ${detail}`);
 }
 
 /** A create event as its history entry keeps it when its input is the actor's constants: `input` says so. */

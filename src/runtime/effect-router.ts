@@ -1,0 +1,315 @@
+/**
+ * Carries committed effects to where they act: a send to an actor of a
+ * shard this node hosts goes into its mailbox, any other into the target
+ * shard's durable inbox; an emitted effect runs its handler (or, for an
+ * expansion, becomes many sends paced by admission control). Each effect is
+ * acknowledged in its outbox once its fate is settled, and stays in flight
+ * until that acknowledgement is written, so no sweep delivers it twice.
+ */
+import type { ActorKey, OutboxEntry, Store } from "../store/types.js";
+import { type ActorRef, actorKeyOf, parseActorKey, shardOf } from "./actor-ref.js";
+import type { Delivery } from "./delivery.js";
+import type { InlineEffectHandler } from "./inline-effects.js";
+import type { IntakeGate } from "./intake-gate.js";
+import { KeyedBatcher } from "./keyed-batcher.js";
+import type { IntakeExpander, IntakeExpansion, KindRegistry } from "./kinds.js";
+import type { Logger } from "./logger.js";
+import { type AnyEvent, decodeEffectPayload, type EffectPayload, encodeInboxPayload } from "./records.js";
+import type { Runtime } from "./runtime.js";
+
+export interface EffectContext {
+  /** The actor that emitted the effect. */
+  from: ActorRef;
+  /** Stable across redeliveries: handlers use it to drop duplicates. */
+  effectId: string;
+  runtime: Runtime;
+}
+
+export type EffectHandler = (data: unknown, context: EffectContext) => Promise<void> | void;
+
+/** Where a send can go straight into a mailbox: the host of a shard this node owns, while it accepts. */
+export interface MailboxTarget {
+  readonly accepting: boolean;
+  enqueue(delivery: Delivery): void;
+}
+
+export interface EffectRouterDeps {
+  store: Store;
+  registry: KindRegistry;
+  log: Logger;
+  shardCount: number;
+  /** The runtime handlers are given in their context. */
+  runtime: Runtime;
+  hostOf(shard: number): MailboxTarget | undefined;
+  /** Admission control for sends that create work; null delivers them at once. */
+  intake: IntakeGate | null;
+  /** See `RuntimeOptions.ackOutboxAfterMs`. */
+  ackOutboxAfterMs: number;
+}
+
+type SendEffect = Extract<EffectPayload, { t: "send" }>;
+type EmitEffect = Extract<EffectPayload, { t: "emit" }>;
+
+export class EffectRouter {
+  private readonly handlers = new Map<string, EffectHandler>();
+  private readonly inlineHandlers = new Map<string, InlineEffectHandler>();
+  /** Effects being delivered, from their delivery until their acknowledgement is written. */
+  private readonly inFlight = new Set<string>();
+  /**
+   * Outbox reads under way, each with the effects of its shard whose
+   * acknowledgement was written since it was sent: its answer may still
+   * list them, and delivering them again would cost their receivers a
+   * duplicate (and an actor's folded record a split).
+   */
+  private readonly outboxReads = new Set<{ shard: number; acked: Set<string> }>();
+  private readonly unhandledWarned = new Set<string>();
+  private readonly outboxAcks: KeyedBatcher<number, string>;
+  private readonly inboxAppends: KeyedBatcher<number, { eventId: string; payload: Buffer }>;
+  /** Actors with sends held by admission control, and how many: later sends to them queue behind. */
+  private readonly heldFor = new Map<string, number>();
+  private delivered = 0;
+
+  constructor(private readonly deps: EffectRouterDeps) {
+    this.outboxAcks = new KeyedBatcher(
+      { together: (idsByShard) => deps.store.ackOutbox(idsByShard) },
+      deps.ackOutboxAfterMs,
+    );
+    this.inboxAppends = new KeyedBatcher({
+      perKey: async (shard, entries) => {
+        await deps.store.appendInbox(shard, entries);
+      },
+    });
+  }
+
+  /** Effects whose fate is settled and acknowledged (or being acknowledged). */
+  get effectsDelivered(): number {
+    return this.delivered;
+  }
+
+  /** No acknowledgement or inbox append is gathering or in flight. */
+  get idle(): boolean {
+    return this.outboxAcks.idle && this.inboxAppends.idle;
+  }
+
+  onEffect(effect: string, handler: EffectHandler, inline?: InlineEffectHandler): void {
+    this.handlers.set(effect, handler);
+    if (inline) this.inlineHandlers.set(effect, inline);
+    else this.inlineHandlers.delete(effect);
+  }
+
+  inlineHandler(effect: string): InlineEffectHandler | undefined {
+    return this.inlineHandlers.get(effect);
+  }
+
+  /** Acknowledgements still gathering are written now (before a node lets go of its shards). */
+  flushAcks(): Promise<void> {
+    return this.outboxAcks.flushNow();
+  }
+
+  /** An event for a shard another node owns (or that is changing hands): into its durable inbox. */
+  appendInbox(
+    shard: number,
+    actor: ActorKey,
+    event: AnyEvent,
+    cause: string,
+    eventId: string,
+  ): Promise<void> {
+    return this.inboxAppends.add(shard, {
+      eventId,
+      payload: encodeInboxPayload({ a: actor, e: event, c: cause }),
+    });
+  }
+
+  /** Delivers effects committed by `fromShard` (an effect already in flight is left to that delivery). */
+  deliver(fromShard: number, effects: EffectPayload[]): void {
+    for (const effect of effects) {
+      if (this.inFlight.has(effect.id)) continue;
+      this.inFlight.add(effect.id);
+      const done = async () => {
+        this.delivered++;
+        await this.outboxAcks.add(fromShard, effect.id);
+        // In flight until the acknowledgement is written: a sweep must not deliver it again meanwhile.
+        this.inFlight.delete(effect.id);
+        for (const read of this.outboxReads) if (read.shard === fromShard) read.acked.add(effect.id);
+      };
+      const failed = (err: unknown) => {
+        this.inFlight.delete(effect.id);
+        this.deps.log.warn(
+          { effectId: effect.id, err: (err as Error)?.message },
+          "effect delivery failed; will retry",
+        );
+      };
+      const gate = this.deps.intake;
+      if (effect.t === "send" && gate && (effect.lane === "intake" || this.heldFor.has(effect.to))) {
+        this.holdForAdmission(
+          gate,
+          effect.to,
+          () => this.deliverSend(effect, done, failed),
+          () => this.inFlight.delete(effect.id),
+        );
+      } else if (effect.t === "send") this.deliverSend(effect, done, failed);
+      else {
+        const expand = this.expansionOf(effect);
+        if (expand) this.deliverExpansion(effect, expand, done, failed);
+        else this.runHandler(effect, done, failed);
+      }
+    }
+  }
+
+  /** Effects committed but not yet acknowledged: left by a crash, a failed delivery, or a missing handler. */
+  async redeliverOutbox(shard: number): Promise<void> {
+    const read = { shard, acked: new Set<string>() };
+    this.outboxReads.add(read);
+    let entries: OutboxEntry[];
+    try {
+      entries = await this.deps.store.readOutbox(shard, 1000);
+    } finally {
+      this.outboxReads.delete(read);
+    }
+    const effects: EffectPayload[] = [];
+    for (const entry of entries) {
+      if (this.inFlight.has(entry.effectId) || read.acked.has(entry.effectId)) continue;
+      try {
+        effects.push(decodeEffectPayload(entry.payload));
+      } catch (err) {
+        this.deps.log.error(
+          { shard, effectId: entry.effectId, err: (err as Error).message },
+          "unreadable effect dropped",
+        );
+        await this.deps.store.ackOutbox(new Map([[shard, [entry.effectId]]]));
+      }
+    }
+    if (effects.length > 0) this.deliver(shard, effects);
+  }
+
+  /**
+   * Queues a delivery behind admission control. A send to an actor whose
+   * creation is still held queues too, behind it: a task's kill must not reach
+   * a job before the job exists, or the job would be created after and live on.
+   */
+  private holdForAdmission(gate: IntakeGate, target: ActorKey, deliver: () => void, drop: () => void): void {
+    this.heldFor.set(target, (this.heldFor.get(target) ?? 0) + 1);
+    const leave = () => {
+      const left = (this.heldFor.get(target) ?? 1) - 1;
+      if (left > 0) this.heldFor.set(target, left);
+      else this.heldFor.delete(target);
+    };
+    gate.hold(
+      () => {
+        leave();
+        deliver();
+      },
+      () => {
+        leave();
+        drop();
+      },
+    );
+  }
+
+  private expansionOf(effect: EmitEffect): IntakeExpander | undefined {
+    const { kind } = parseActorKey(effect.from);
+    const { registry } = this.deps;
+    return registry.has(kind) ? registry.get(kind).expansions?.[effect.effect] : undefined;
+  }
+
+  /**
+   * Delivers an effect that stands for many sends creating new work (see
+   * `IntakeExpander`): each send waits for admission and is built only then.
+   * The effect is acknowledged once every send's fate is committed; if one
+   * fails or the gate drops it, the effect stays in the outbox and its
+   * redelivery repeats every send, the applied ones dropped as duplicates.
+   */
+  private deliverExpansion(
+    effect: EmitEffect,
+    expand: IntakeExpander,
+    done: () => Promise<void>,
+    failed: (err: unknown) => void,
+  ): void {
+    let expansion: IntakeExpansion;
+    try {
+      expansion = expand(effect.data, effect.id);
+    } catch (err) {
+      failed(err);
+      return;
+    }
+    const { targets } = expansion;
+    let left = targets.length;
+    if (left === 0) {
+      done().catch(failed);
+      return;
+    }
+    let gaveUp = false;
+    const giveUp = (err: unknown) => {
+      if (gaveUp) return;
+      gaveUp = true;
+      failed(err);
+    };
+    const settled = () => {
+      left--;
+      return left === 0 && !gaveUp ? done() : Promise.resolve();
+    };
+    const send = (index: number, to: ActorKey) => {
+      const { event, eventId } = expansion.build(index);
+      this.deliverSend(
+        { t: "send", id: eventId, from: effect.from, to, e: event as AnyEvent, lane: "intake" },
+        settled,
+        giveUp,
+      );
+    };
+    const gate = this.deps.intake;
+    for (let index = 0; index < targets.length; index++) {
+      const to = actorKeyOf(targets[index]!);
+      if (!gate) send(index, to);
+      else
+        this.holdForAdmission(
+          gate,
+          to,
+          () => send(index, to),
+          () => {
+            if (gaveUp) return;
+            gaveUp = true;
+            this.inFlight.delete(effect.id);
+          },
+        );
+    }
+  }
+
+  private deliverSend(effect: SendEffect, done: () => Promise<void>, failed: (err: unknown) => void): void {
+    const shard = shardOf(effect.to, this.deps.shardCount);
+    const host = this.deps.hostOf(shard);
+    const cause = `effect:${effect.from}`;
+    if (host?.accepting) {
+      host.enqueue({
+        actor: effect.to,
+        event: effect.e,
+        eventId: effect.id,
+        cause,
+        source: { kind: "effect", settled: () => void done().catch(failed), failed },
+        attempts: 0,
+      });
+      return;
+    }
+    this.appendInbox(shard, effect.to, effect.e, cause, effect.id).then(done).catch(failed);
+  }
+
+  private runHandler(effect: EmitEffect, done: () => Promise<void>, failed: (err: unknown) => void): void {
+    const handler = this.handlers.get(effect.effect);
+    if (!handler) {
+      this.inFlight.delete(effect.id);
+      if (!this.unhandledWarned.has(effect.effect)) {
+        this.unhandledWarned.add(effect.effect);
+        this.deps.log.warn({ effect: effect.effect }, "no handler for effect; it stays in the outbox");
+      }
+      return;
+    }
+    const context: EffectContext = {
+      from: parseActorKey(effect.from),
+      effectId: effect.id,
+      runtime: this.deps.runtime,
+    };
+    Promise.resolve()
+      .then(() => handler(effect.data, context))
+      .then(done)
+      .catch(failed);
+  }
+}
