@@ -124,36 +124,14 @@ export function step(input: StepInput): StepResult {
     to: computed ? runner.valueString(computed.state) : (from ?? "(none)"),
     cause: input.cause,
   };
-  if (!computed) {
-    history.refused = { code: refusal!.code, message: refusal!.message };
-    return {
-      next: current,
-      refusal,
-      snapshotBytes: null,
-      history,
-      timerAdds: [],
-      timerCancels: [],
-      effects: [],
-      counters: [],
-    };
-  }
+  if (!computed) return refused(current, refusal!, history);
 
   const nextState = computed.state;
   const sorted = sortActions(input, computed.actions);
   if (sorted instanceof RuntimeError) {
-    history.refused = { code: sorted.code, message: sorted.message };
     history.to = from ?? "(none)";
     history.v = current?.version ?? 0;
-    return {
-      next: current,
-      refusal: sorted,
-      snapshotBytes: null,
-      history,
-      timerAdds: [],
-      timerCancels: [],
-      effects: [],
-      counters: [],
-    };
+    return refused(current, sorted, history);
   }
   return {
     next: { version, state: nextState, constants: current?.constants ?? null },
@@ -161,6 +139,21 @@ export function step(input: StepInput): StepResult {
     snapshotBytes: input.deferEncoding ? null : encodeSnapshot(definition, nextState),
     history,
     ...sorted,
+  };
+}
+
+/** A refused event: the actor as it was, and the refusal in its history entry. */
+function refused(current: LiveActor | null, refusal: RuntimeError, history: HistoryEntry): StepResult {
+  history.refused = { code: refusal.code, message: refusal.message };
+  return {
+    next: current,
+    refusal,
+    snapshotBytes: null,
+    history,
+    timerAdds: [],
+    timerCancels: [],
+    effects: [],
+    counters: [],
   };
 }
 

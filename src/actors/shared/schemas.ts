@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { errorClassSchema } from "../../protocol/messages.js";
 import { actorIdSchema, actorRefSchema } from "../../runtime/actor-ref.js";
 
 /** Ids and names of workload actors: they become actor ids, so the runtime's id rules apply. */
@@ -21,18 +22,9 @@ export type LogicalFile = z.infer<typeof logicalFileSchema>;
 export const fileToMoveSchema = logicalFileSchema.extend({ sourceSite: nameSchema });
 export type FileToMove = z.infer<typeof fileToMoveSchema>;
 
-export const ERROR_CLASSES = [
-  "pilot",
-  "payload",
-  "stagein",
-  "stageout",
-  "lostHeartbeat",
-  "timeout",
-  "killed",
-  "system",
-  "brokerage",
-] as const;
-export const errorClassSchema = z.enum(ERROR_CLASSES);
+/** The classes of failure: the wire protocol defines them, as pilots report them. */
+export const ERROR_CLASSES = errorClassSchema.options;
+export { errorClassSchema };
 export type ErrorClass = z.infer<typeof errorClassSchema>;
 
 /**
