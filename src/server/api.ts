@@ -13,10 +13,12 @@ import { Created, type Handler, matchPath, parseWith, type RouteHost } from "./a
 import { registerFactoryRoutes } from "./factory-api.js";
 import { HttpError, readJson, sendError, sendJson } from "./http-util.js";
 import type { IncidentLog } from "./incidents.js";
+import type { PilotRegistry } from "./pilot-registry.js";
 import { registerActorRoutes } from "./routes/actors.js";
 import { registerDatasetRoutes } from "./routes/datasets.js";
 import { registerIncidentRoutes } from "./routes/incidents.js";
 import { registerJobRoutes } from "./routes/jobs.js";
+import { registerMonitoringRoutes } from "./routes/monitoring.js";
 import { registerPilotRoutes } from "./routes/pilots.js";
 import { registerSiteRoutes } from "./routes/sites.js";
 import { registerSubscriptionRoutes } from "./routes/subscriptions.js";
@@ -50,6 +52,8 @@ export interface ApiDeps {
   grid: Grid;
   tokens: TokenRegistry;
   pilots: PilotView;
+  /** Every node's pilots, for the routes that answer for the whole grid. */
+  registry: PilotRegistry;
   incidents: IncidentLog;
   options: ApiOptions;
 }
@@ -116,6 +120,7 @@ export class Api {
     registerDatasetRoutes(host, deps);
     registerSubscriptionRoutes(host, deps);
     registerSummaryRoutes(host, deps);
+    registerMonitoringRoutes(host, deps);
     registerIncidentRoutes(host, deps);
     registerFactoryRoutes(host, {
       grid: deps.grid,

@@ -52,6 +52,7 @@ export interface SubscriptionQuery {
   dataset?: string | undefined;
   site?: string | undefined;
   state?: string | undefined;
+  purpose?: string | undefined;
   limit: number;
 }
 
@@ -152,6 +153,7 @@ export async function querySubscriptions(
       if (!sub) continue;
       if (query.dataset && sub.context.dataset !== query.dataset) continue;
       if (query.state && sub.state !== query.state) continue;
+      if (query.purpose && sub.context.purpose !== query.purpose) continue;
       found.push({ state: sub.state, context: sub.context });
       if (found.length >= query.limit) return found;
     }
