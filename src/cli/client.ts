@@ -1,4 +1,5 @@
 import { z } from "zod";
+import type { JobQuery } from "../workload/queries.js";
 import type { Connection } from "./config.js";
 import { CliError, EXIT, type ExitCode } from "./errors.js";
 
@@ -69,16 +70,8 @@ const errorAnswerSchema = z.object({
   error: z.object({ code: z.string(), message: z.string() }),
 });
 
-export interface JobsQuery {
-  task?: string | undefined;
-  state?: string | undefined;
-  site?: string | undefined;
-  user?: string | undefined;
-  since?: number | undefined;
-  until?: number | undefined;
-  offset?: number | undefined;
-  limit?: number | undefined;
-}
+/** The API's job filters (`GET /jobs`), every one optional on the wire. */
+export type JobsQuery = Partial<JobQuery>;
 
 export const siteRowSchema = z.looseObject({
   name: z.string(),

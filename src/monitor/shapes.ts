@@ -66,3 +66,15 @@ export interface Sample {
   failed: number;
   sites: Record<string, { queued: number; running: number; pilotRequests: number }>;
 }
+
+/** One line of the errors page: failures of one class and code at one site. */
+export interface ErrorRow {
+  site: string;
+  errorClass: string;
+  errorCode: string;
+  /** Failures in the last 1, 12 and 24 hours (each with the hour in progress). */
+  counts: { h1: number; h12: number; h24: number };
+  lastJobId: string;
+  /** The start of the newest hour with such a failure. */
+  lastHourMs: number;
+}

@@ -2,7 +2,7 @@ import { z } from "zod";
 import { JOB_STATES } from "../actors/job/schema.js";
 import { nameSchema } from "../actors/shared/schemas.js";
 import { siteStatusSchema } from "../actors/site/schema.js";
-import { SUBSCRIPTION_STATES } from "../actors/subscription/schema.js";
+import { SUBSCRIPTION_STATES, subscriptionPurposeSchema } from "../actors/subscription/schema.js";
 import { TASK_STATES } from "../actors/task/schema.js";
 import { incidentLevelSchema, incidentSourceSchema } from "./incidents.js";
 import { roleSchema } from "./tokens.js";
@@ -57,7 +57,21 @@ export const drainBodySchema = z.strictObject({
   reason: z.string().min(1).max(500).default("drained by an operator"),
 });
 
-export const pilotsQuerySchema = z.object({ site: z.string().min(1).optional() });
+export const pilotsQuerySchema = z.object({
+  site: z.string().min(1).optional(),
+  /** A site whose pilots ask for work less often than this is flagged (`below`), as the seed's monitor shows it red. */
+  minRequestsPerMin: z.coerce.number().nonnegative().max(1_000_000).default(1),
+});
+
+/** The windows the job summary and the errors page count over: the sites keep a day of hours. */
+export const hoursSchema = z.coerce
+  .number()
+  .int()
+  .refine((h) => h === 1 || h === 12 || h === 24, "1, 12 or 24");
+
+export const jobSummaryQuerySchema = z.object({ hours: hoursSchema.default(12) });
+
+export const errorsQuerySchema = z.object({ site: z.string().min(1).optional() });
 
 export const putFileQuerySchema = z.object({ site: z.string().min(1), lfn: z.string().min(1) });
 
@@ -73,6 +87,8 @@ export const subscriptionsQuerySchema = z.object({
   dataset: z.string().min(1).optional(),
   site: z.string().min(1).optional(),
   state: z.enum(SUBSCRIPTION_STATES).optional(),
+  /** `dispatch`: the dispatch blocks that bring assigned jobs' inputs; `output`; `replication`. */
+  purpose: subscriptionPurposeSchema.optional(),
   limit: limit(10_000, 200),
 });
 

@@ -6,6 +6,7 @@ import { feedCatalog } from "./catalog-feed.js";
 import type { Dispatcher } from "./dispatcher.js";
 import { IncidentLog } from "./incidents.js";
 import { NodeMetrics } from "./metrics.js";
+import { PilotRegistry, type PilotRegistryOptions } from "./pilot-registry.js";
 import type { TokenRegistry } from "./tokens.js";
 
 /**
@@ -17,6 +18,8 @@ export class ApiSurface {
   readonly api: Api;
   readonly metrics: NodeMetrics;
   readonly incidents: IncidentLog;
+  /** Every node's pilots (this node publishes its own). */
+  readonly pilots: PilotRegistry;
   private readonly stopFeed: () => void;
 
   constructor(
@@ -25,16 +28,30 @@ export class ApiSurface {
     tokens: TokenRegistry,
     private readonly log: Logger,
     options: ApiOptions,
+    pilotRegistryOptions?: PilotRegistryOptions,
   ) {
     this.incidents = new IncidentLog(grid.ctx.index);
     this.metrics = new NodeMetrics(grid, dispatcher);
     this.stopFeed = feedCatalog(grid.runtime, grid.ctx.index, this.incidents, log);
     const metrics = this.metrics;
+    this.pilots = new PilotRegistry(
+      grid.ctx.index,
+      grid.runtime.nodeId,
+      grid.runtime.clock,
+      {
+        pilots: () => dispatcher.connectedPilots(),
+        dispatchRatePerMin: (site) => metrics.dispatchRatePerMin(site),
+      },
+      log,
+      pilotRegistryOptions,
+    );
+    this.pilots.start();
     this.api = new Api({
       grid,
       tokens,
       incidents: this.incidents,
       options,
+      registry: this.pilots,
       pilots: {
         connectedPilots: () => dispatcher.connectedPilots(),
         connectedAt: (site) => dispatcher.connectedAt(site),
@@ -82,8 +99,9 @@ export class ApiSurface {
       );
   }
 
-  close(): void {
+  async close(): Promise<void> {
     this.stopFeed();
     this.metrics.close();
+    await this.pilots.close();
   }
 }

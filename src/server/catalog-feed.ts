@@ -5,15 +5,8 @@ import type { Logger } from "../runtime/logger.js";
 import type { Runtime } from "../runtime/runtime.js";
 import type { CommittedTransition } from "../runtime/shard-host.js";
 import type { QueueIndex } from "../store/queue-index.js";
+import { catalogQueues } from "../workload/catalog-queues.js";
 import type { IncidentLog } from "./incidents.js";
-
-/** Indexes the API searches, kept from committed transitions. */
-export const catalogQueues = {
-  /** Dataset names by creation time (dispatch datasets `dis.*` left out: one per assigned job, internal). */
-  datasets: "catalog:datasets",
-  /** Subscription ids by creation time. */
-  subscriptions: "catalog:subscriptions",
-};
 
 function topState(state: string | null): string | null {
   return state === null ? null : (state.split(".")[0] ?? state);

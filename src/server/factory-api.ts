@@ -1,5 +1,4 @@
 // The API routes pilot factories use and show: site demand, per-batch-job pilot tokens, pilot-job records, factory reports.
-import type { IncomingMessage } from "node:http";
 import { z } from "zod";
 import type { FactoryContext, QueueReport } from "../actors/factory/schema.js";
 import { factoryReportSchema } from "../actors/factory/schema.js";
@@ -14,27 +13,10 @@ import { nameSchema } from "../actors/shared/schemas.js";
 import { isRuntimeError } from "../runtime/errors.js";
 import type { Grid } from "../workload/grid.js";
 import { readSite } from "../workload/sites.js";
+import type { RouteHost } from "./api-routing.js";
 import { HttpError } from "./http-util.js";
 import type { IncidentLog } from "./incidents.js";
 import type { Principal, TokenRegistry } from "./tokens.js";
-
-/** The route table's shape, as the API registers it. */
-export interface FactoryRouteHost {
-  on(method: string, path: string, handler: (call: FactoryCall) => Promise<unknown>): void;
-  /** Throws 401/403 unless anyone (or any user token) may read. */
-  reader(req: IncomingMessage): unknown;
-  parseBody<S extends z.ZodType>(schema: S, value: unknown): z.output<S>;
-  /** Reads a JSON body within the API's limit for control requests and validates it. */
-  readBody<S extends z.ZodType>(schema: S, req: IncomingMessage): Promise<z.output<S>>;
-  parseQuery<S extends z.ZodType>(schema: S, url: URL): z.output<S>;
-  created(body: unknown): unknown;
-}
-
-export interface FactoryCall {
-  req: IncomingMessage;
-  url: URL;
-  params: Record<string, string>;
-}
 
 export interface FactoryApiDeps {
   grid: Grid;
@@ -131,7 +113,7 @@ function throttleChanged(before: QueueReport | undefined, after: QueueReport): b
   return (before?.throttle.throttled ?? false) !== after.throttle.throttled;
 }
 
-export function registerFactoryRoutes(host: FactoryRouteHost, deps: FactoryApiDeps): void {
+export function registerFactoryRoutes(host: RouteHost, deps: FactoryApiDeps): void {
   const { grid, tokens } = deps;
   const nowMs = () => grid.runtime.clock.nowMs();
   const ref = (kind: "pilot-job" | "factory", id: string) => ({ kind, id });

@@ -27,6 +27,7 @@ import { LiveEvents } from "./live-events.js";
 import { MonitorApi } from "./monitor-api.js";
 import { serveMonitor } from "./monitor-page.js";
 import { PilotBundleRoute } from "./pilot-bundle.js";
+import type { PilotRegistryOptions } from "./pilot-registry.js";
 import { type TokenConfig, TokenRegistry, tokenConfigSchema } from "./tokens.js";
 
 export const serverNodeOptionsSchema = z
@@ -76,6 +77,8 @@ export type ServerNodeOptions = z.input<typeof serverNodeOptionsSchema> & {
   gateway?: Partial<GatewayLimits>;
   /** How often the monitor samples its charts and how many samples it keeps. */
   monitorSampler?: SamplerOptions;
+  /** How often this node publishes its pilots for the others and reads theirs. */
+  pilotRegistry?: PilotRegistryOptions;
 };
 
 export interface ServerNode {
@@ -203,11 +206,18 @@ export async function startServerNode(raw: ServerNodeOptions): Promise<ServerNod
     idlePollMs: 1000,
     log,
   });
-  const apiSurface = new ApiSurface(grid, dispatcher, tokens, log, {
-    maxJsonBytes: 4 * 1024 * 1024,
-    maxUploadBytes: options.maxUploadBytes,
-    readRequiresToken: options.readRequiresToken,
-  });
+  const apiSurface = new ApiSurface(
+    grid,
+    dispatcher,
+    tokens,
+    log,
+    {
+      maxJsonBytes: 4 * 1024 * 1024,
+      maxUploadBytes: options.maxUploadBytes,
+      readRequiresToken: options.readRequiresToken,
+    },
+    raw.pilotRegistry,
+  );
   const gateway = new PilotGateway({
     ...raw.gateway,
     handlers: dispatcher,
@@ -231,7 +241,7 @@ export async function startServerNode(raw: ServerNodeOptions): Promise<ServerNod
   const mayRead = (req: IncomingMessage) =>
     !options.readRequiresToken || tokens.fromRequest(req)?.kind === "user";
   const live = new LiveEvents((listener) => grid.runtime.onTransitions(listener), {}, mayRead);
-  const monitor = new MonitorApi(grid, () => dispatcher.connectedPilots(), mayRead, raw.monitorSampler);
+  const monitor = new MonitorApi(grid, () => apiSurface.pilots.pilots(), mayRead, raw.monitorSampler);
   const pilotBundle = new PilotBundleRoute();
   const onError = (err: unknown) => {
     log.error({ err: (err as Error).message }, "request failed");
@@ -260,7 +270,7 @@ export async function startServerNode(raw: ServerNodeOptions): Promise<ServerNod
   const stopServices = async () => {
     live.close();
     monitor.close();
-    apiSurface.close();
+    await apiSurface.close();
     dispatcher.close();
     await gateway.close();
   };

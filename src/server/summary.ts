@@ -32,7 +32,7 @@ export function siteSummary(site: SiteState, windowMs: number, nowMs: number) {
   };
 }
 
-function failurePercent(finished: number, failed: number, transferFailed: number) {
+export function failurePercent(finished: number, failed: number, transferFailed: number) {
   const ended = finished + failed;
   return {
     total: percent(failed, ended),

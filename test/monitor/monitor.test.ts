@@ -311,6 +311,76 @@ describe.skipIf(!chromiumPath && !inCi)("web monitor in a browser", () => {
     expect(pageErrors).toEqual([]);
   });
 
+  it("shows a shifter's pages: job summary, errors linking to the failed job, subscriptions, incidents, pilots in red below the rate", async () => {
+    const fixture = await startGrid(["SITE-A", "SITE-B"]);
+    const failedId = "t-shift-bad-0.1";
+    const failed = fixture.node.grid.runtime.waitForTransition({ kind: "job", id: failedId }, (t) =>
+      t.entry.to.startsWith("failed"),
+    );
+    await submit(fixture, { taskId: "t-shift-ok", jobs: 2, payload: { command: ["true"] } });
+    await submit(fixture, {
+      taskId: "t-shift-bad",
+      type: "analysis",
+      jobs: 1,
+      retry: { maxAttempts: 1 },
+      payload: { command: ["sh", "-c", "exit 7"] },
+    });
+    await failed;
+    const put = await fetch(
+      `${fixture.node.url}/api/v1/datasets/mc.shift/files?site=SITE-A&lfn=mc.shift.f1`,
+      { method: "POST", headers: { authorization: `Bearer ${USER_TOKEN}` }, body: "events" },
+    );
+    expect(put.status).toBe(201);
+    const subscribed = await api(fixture.node, "/api/v1/datasets/mc.shift/subscriptions", {
+      method: "POST",
+      token: USER_TOKEN,
+      body: JSON.stringify({ site: "SITE-B" }),
+    });
+    expect(subscribed.status).toBe(201);
+    const page = await openMonitor(fixture);
+    const go = (hash: string) =>
+      page.evaluate((h) => {
+        (globalThis as unknown as { location: { hash: string } }).location.hash = h;
+      }, hash);
+
+    await go("#/summary?hours=1");
+    await expect
+      .poll(() => page.locator("#summary-analysis").textContent(), { timeout: 30_000 })
+      .toMatch(/SITE-A.*100%/);
+    expect(await page.locator("#summary-production").textContent()).toContain("SITE-A");
+    await screenshot(page, "monitor-summary.png");
+
+    await go("#/errors");
+    await page.locator("#errors").waitFor({ timeout: 30_000 });
+    const errorRow = page.locator("#errors tr", { hasText: "payload" });
+    expect(await errorRow.textContent()).toContain("SITE-A");
+    await screenshot(page, "monitor-errors.png");
+    await errorRow.getByRole("link", { name: failedId }).click();
+    await page.locator("#job-error").waitFor();
+
+    await go("#/subscriptions");
+    await expect
+      .poll(() => page.locator("#subscriptions").textContent(), { timeout: 30_000 })
+      .toContain("mc.shift");
+    await go("#/subscriptions?purpose=dispatch");
+    await page.locator("text=no subscription matches").waitFor();
+
+    await go("#/incidents?q=t-shift-bad");
+    await expect
+      .poll(() => page.locator("#incidents").textContent(), { timeout: 30_000 })
+      .toContain(failedId);
+
+    await go("#/pilots?min=0.01");
+    await page.locator("#pilot-rates").waitFor();
+    // SITE-A's pilot asked for work; no pilot ever asked at SITE-B.
+    expect(await page.locator("#pilot-rates tr", { hasText: "SITE-B" }).locator(".low-rate").count()).toBe(1);
+    expect(await page.locator("#pilot-rates tr", { hasText: "SITE-A" }).locator(".low-rate").count()).toBe(0);
+    expect(await page.locator("#pilot-list").textContent()).toContain(fixture.node.grid.runtime.nodeId);
+    await screenshot(page, "monitor-pilots.png");
+    expect(await page.locator(".message.error").count()).toBe(0);
+    expect(pageErrors).toEqual([]);
+  });
+
   it("shows a throttled factory queue, its reason and its incident on the Factories page", async () => {
     const fixture = await startGrid(["SITE-A"]);
     const queue = queueReport({

@@ -1,4 +1,5 @@
 import type { KindDefinition } from "../../runtime/kinds.js";
+import { withAnalysisCounters } from "./lane-counters.js";
 import { jobMachine } from "./machine.js";
 import { migrateJob } from "./migrate.js";
 import { jobProjections } from "./projections.js";
@@ -15,7 +16,7 @@ export const jobKind: KindDefinition<typeof jobMachine> = {
   migrate: migrateJob,
   createEvent: "create",
   eventSchema: jobEventSchema,
-  projections: jobProjections,
+  projections: withAnalysisCounters(jobProjections),
   historyKeepsCreateInput: false,
   // The job's spec: set by `create` and read, never replaced, by its transitions.
   constantContext: [

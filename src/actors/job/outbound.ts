@@ -147,7 +147,10 @@ export function siteReport(
     to,
     jobType: context.type,
   };
-  if (context.error) report.errorClass = context.error.class;
+  if (context.error) {
+    report.errorClass = context.error.class;
+    report.errorCode = context.error.code;
+  }
   if (context.reassignment) report.reassigned = true;
   if (atMs !== null) report.atMs = atMs;
   return report;

@@ -9,7 +9,7 @@ export * from "./schema.js";
 export const siteKind: KindDefinition<typeof siteMachine> = {
   kind: "site",
   machine: siteMachine,
-  version: 3,
+  version: 4,
   minVersion: 1,
   migrate: migrateSite,
   createEvent: "create",

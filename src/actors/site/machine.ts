@@ -29,6 +29,7 @@ function initialContext(raw: SiteInput): SiteContext {
     thresholds: input.thresholds,
     totals: { finished: 0, failed: 0, cancelled: 0, closed: 0 },
     outcomes: [],
+    hours: [],
     consecutiveSuccesses: 0,
     incidents: [],
     pilots: { lastSeenAtMs: null, requests: [] },

@@ -14,15 +14,19 @@ import { countOutcome } from "./stats.js";
  * is reassigned (`thresholds.reassignAfterMs`); an older site takes the
  * default. It also remembers the last drain of its pilots; an older site
  * was never drained.
+ *
+ * Version 4 counts ended jobs per hour for the monitor (`hours`); an older
+ * site starts with none.
  */
 export function migrateSite(fromVersion: number, state: PersistedState): PersistedState {
   const lifted = fromVersion === 1 ? fromVersion1(state) : state;
-  if (fromVersion >= 3) return lifted;
-  const context = lifted.context as Omit<SiteContext, "thresholds" | "drain"> & {
+  const withHours: PersistedState = { ...lifted, context: { hours: [], ...(lifted.context as object) } };
+  if (fromVersion >= 3) return withHours;
+  const context = withHours.context as Omit<SiteContext, "thresholds" | "drain"> & {
     thresholds: Partial<SiteContext["thresholds"]>;
   };
   const thresholds = { reassignAfterMs: DEFAULT_REASSIGN_AFTER_MS, ...context.thresholds };
-  return { ...lifted, context: { drain: null, ...context, thresholds } };
+  return { ...withHours, context: { drain: null, ...context, thresholds } };
 }
 
 function fromVersion1(state: PersistedState): PersistedState {

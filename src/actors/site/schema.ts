@@ -57,6 +57,8 @@ export const siteEventSchema = z.discriminatedUnion("type", [
     to: jobStateSchema,
     jobType: jobTypeSchema,
     errorClass: errorClassSchema.optional(),
+    /** The failure's code within its class (an exit code, a pilot error code), for the errors page. */
+    errorCode: z.string().max(200).optional(),
     /** The job was closed to be brokered again: the site is not judged on it. */
     reassigned: z.boolean().optional(),
     atMs: atMsSchema,
@@ -110,6 +112,24 @@ export interface OutcomeBucket {
   errorClasses: Partial<Record<ErrorClass, number>>;
 }
 
+/** Ended jobs of one lane in one hour; `transferFailed` are the failures of class stagein or stageout. */
+export interface LaneOutcomes {
+  finished: number;
+  failed: number;
+  closed: number;
+  cancelled: number;
+  transferFailed: number;
+}
+
+/** One hour of ended jobs (see `hourly.ts`). */
+export interface HourBucket {
+  startMs: number;
+  production: LaneOutcomes;
+  analysis: LaneOutcomes;
+  /** Failures by `class:code`: how many, and the last job that failed so. */
+  errors: Record<string, { count: number; lastJobId: string }>;
+}
+
 /** Pilot requests counted per bucket of a tenth of the window, so the count stays small however busy the site. */
 export interface PilotRequestBucket {
   startMs: number;
@@ -127,6 +147,8 @@ export interface SiteContext {
   /** Finished, failed and closed jobs (not cancelled: a kill says nothing about the site) in the failure window. */
   outcomes: OutcomeBucket[];
   consecutiveSuccesses: number;
+  /** Ended jobs per hour over the last day, per lane, and failures per class and code. */
+  hours: HourBucket[];
   incidents: SiteIncident[];
   pilots: { lastSeenAtMs: number | null; requests: PilotRequestBucket[] };
   /** The last drain asked for: every node tells the pilots it held then, when they next ask for work. */

@@ -1,5 +1,6 @@
 import { appendBounded } from "../shared/bounded.js";
 import { type ErrorClass, isJobOutcome, isSiteFailure } from "../shared/schemas.js";
+import { countHour } from "./hourly.js";
 import type {
   JobStateEvent,
   OutcomeBucket,
@@ -9,7 +10,7 @@ import type {
   SiteIncident,
 } from "./schema.js";
 
-type JobStats = Pick<SiteContext, "totals" | "outcomes" | "consecutiveSuccesses">;
+type JobStats = Pick<SiteContext, "totals" | "outcomes" | "consecutiveSuccesses" | "hours">;
 
 /** Outcome buckets per failure window: the window's counts stay exact to a twelfth of it, in constant space. */
 const BUCKETS_PER_WINDOW = 12;
@@ -59,8 +60,10 @@ export function countOutcome(
 export function recordJobState(context: SiteContext, event: JobStateEvent, nowMs: number): JobStats {
   if (!isJobOutcome(event.to)) return context;
   const totals = { ...context.totals, [event.to]: context.totals[event.to] + 1 };
+  // The monitor's hourly record counts every ended job; what the site is judged on is below.
+  const hours = countHour(context.hours, event, nowMs);
   // A user's kill or a reassignment says nothing about the site; a failure, a success or a system close does.
-  if (event.to === "cancelled" || event.reassigned) return { ...context, totals };
+  if (event.to === "cancelled" || event.reassigned) return { ...context, totals, hours };
   const outcomes = countOutcome(
     context.outcomes,
     { atMs: nowMs, outcome: event.to, errorClass: event.errorClass ?? null },
@@ -73,7 +76,7 @@ export function recordJobState(context: SiteContext, event: JobStateEvent, nowMs
       : event.to === "failed" && isSiteFailure(event.errorClass)
         ? 0
         : context.consecutiveSuccesses;
-  return { totals, outcomes, consecutiveSuccesses };
+  return { totals, outcomes, consecutiveSuccesses, hours };
 }
 
 /**

@@ -1,7 +1,7 @@
-import type { PilotView, Sample, SiteView } from "../shapes.js";
+import type { ErrorRow, PilotView, Sample, SiteView } from "../shapes.js";
 import { withToken } from "./auth.js";
 
-export type { PilotView, Sample, SiteView };
+export type { ErrorRow, PilotView, Sample, SiteView };
 
 /** The monitor's reads of the node's JSON API, and the shapes it relies on. */
 

@@ -5,11 +5,16 @@ import { h, link, message } from "./dom.js";
 import { LiveFeed } from "./live.js";
 import { dashboard } from "./pages/dashboard.js";
 import { datasetPage, datasetsPage } from "./pages/datasets.js";
+import { errorsPage } from "./pages/errors.js";
 import { factoriesPage } from "./pages/factories.js";
+import { incidentsPage } from "./pages/incidents.js";
 import { jobPage } from "./pages/job.js";
 import { jobsPage } from "./pages/jobs.js";
 import { loginPage } from "./pages/login.js";
+import { pilotsPage } from "./pages/pilots.js";
 import { sitePage, sitesPage } from "./pages/sites.js";
+import { subscriptionsPage } from "./pages/subscriptions.js";
+import { summaryPage } from "./pages/summary.js";
 import { taskPage } from "./pages/task.js";
 import { parseRoute, type Route, type View } from "./view.js";
 
@@ -24,6 +29,11 @@ function pageFor(root: HTMLElement, route: Route): Promise<View> | View {
   if (name === "sites") return sitesPage(root);
   if (name === "site" && id) return sitePage(root, id);
   if (name === "factories") return factoriesPage(root);
+  if (name === "summary") return summaryPage(root, route);
+  if (name === "errors") return errorsPage(root, route);
+  if (name === "subscriptions") return subscriptionsPage(root, route);
+  if (name === "incidents") return incidentsPage(root, route);
+  if (name === "pilots") return pilotsPage(root, route);
   root.replaceChildren(message(`no page ${location.hash}`, "error"));
   return {};
 }
@@ -50,10 +60,15 @@ header.replaceChildren(
     {},
     h("strong", {}, "panda-actors"),
     link("/", "Dashboard"),
+    link("/summary", "Summary"),
+    link("/errors", "Errors"),
     link("/jobs", "Jobs"),
     link("/sites", "Sites"),
+    link("/pilots", "Pilots"),
     link("/factories", "Factories"),
     link("/datasets", "Datasets"),
+    link("/subscriptions", "Subscriptions"),
+    link("/incidents", "Incidents"),
     statusDot,
     signOut,
   ),

@@ -15,6 +15,7 @@ function matchesText(job: JobRow, text: string): boolean {
     job.user,
     job.error?.message ?? "",
     job.error?.class ?? "",
+    job.error?.code ?? "",
   ].some((f) => f.toLowerCase().includes(needle));
 }
 
