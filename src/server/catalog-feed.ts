@@ -4,16 +4,10 @@ import { parseActorKey } from "../runtime/actor-ref.js";
 import type { Logger } from "../runtime/logger.js";
 import type { Runtime } from "../runtime/runtime.js";
 import type { CommittedTransition } from "../runtime/shard-host.js";
+import { catalogQueues } from "../store/index-names.js";
 import type { QueueIndex } from "../store/queue-index.js";
 import type { IncidentLog } from "./incidents.js";
 
-/** Indexes the API searches, kept from committed transitions. */
-export const catalogQueues = {
-  /** Dataset names by creation time (dispatch datasets `dis.*` left out: one per assigned job, internal). */
-  datasets: "catalog:datasets",
-  /** Subscription ids by creation time. */
-  subscriptions: "catalog:subscriptions",
-};
 
 function topState(state: string | null): string | null {
   return state === null ? null : (state.split(".")[0] ?? state);

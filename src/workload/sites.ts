@@ -2,7 +2,7 @@ import type { JobState } from "../actors/job/schema.js";
 import { parseSiteJobsCounter, refs } from "../actors/shared/names.js";
 import type { SiteContext, SiteInput } from "../actors/site/schema.js";
 import { isRuntimeError } from "../runtime/errors.js";
-import { queueNames } from "../store/queue-index.js";
+import { queueNames } from "../store/index-names.js";
 import { readContext, type WorkloadContext } from "./context.js";
 
 /**

@@ -5,7 +5,7 @@ import { refs } from "../actors/shared/names.js";
 import { jobTypeSchema, nameSchema } from "../actors/shared/schemas.js";
 import type { TaskInput } from "../actors/task/schema.js";
 import { describeIssues } from "../protocol/codec.js";
-import { queueNames } from "../store/queue-index.js";
+import { queueNames } from "../store/index-names.js";
 import { readContext, type WorkloadContext } from "./context.js";
 import { WorkloadError } from "./errors.js";
 

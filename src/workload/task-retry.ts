@@ -1,6 +1,6 @@
 import { jobIdOf, refs } from "../actors/shared/names.js";
 import type { TaskInput } from "../actors/task/schema.js";
-import { queueNames } from "../store/queue-index.js";
+import { queueNames } from "../store/index-names.js";
 import { readContext, type WorkloadContext } from "./context.js";
 import { WorkloadError } from "./errors.js";
 
