@@ -8,7 +8,6 @@ import { catalogQueues } from "../store/index-names.js";
 import type { QueueIndex } from "../store/queue-index.js";
 import type { IncidentLog } from "./incidents.js";
 
-
 function topState(state: string | null): string | null {
   return state === null ? null : (state.split(".")[0] ?? state);
 }

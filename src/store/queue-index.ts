@@ -27,6 +27,17 @@ export interface QueueIndex {
   /** Zero-based position by score, or null when absent. */
   rank(queue: string, member: string): Promise<number | null>;
   size(queue: string): Promise<number>;
+  /**
+   * Adds (or re-scores) `member` and keeps `record` beside it, in one atomic
+   * step: a log whose index orders its records (the incident log). Written
+   * again with the same arguments, it changes nothing. Such a queue loses
+   * members only through `trimRecords`, which takes their records with them.
+   */
+  putRecord(queue: string, member: string, score: number, record: string): Promise<void>;
+  /** The records kept beside `members`, in their order; null where there is none. */
+  readRecords(queue: string, members: readonly string[]): Promise<(string | null)[]>;
+  /** Removes the lowest-scored members beyond the newest `keep`, with their records, atomically; how many went. */
+  trimRecords(queue: string, keep: number): Promise<number>;
 }
 
 /** Moved to the key builder; kept here for importers that predate it. */
