@@ -1,23 +1,21 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Logger } from "../runtime/logger.js";
 import type { Grid } from "../workload/grid.js";
+import type { IncidentLog } from "../workload/incident-log.js";
 import { Api, type ApiOptions } from "./api.js";
-import { feedCatalog } from "./catalog-feed.js";
 import type { Dispatcher } from "./dispatcher.js";
-import { IncidentLog } from "./incidents.js";
 import { NodeMetrics } from "./metrics.js";
 import type { TokenRegistry } from "./tokens.js";
 
 /**
- * The node's API side in one piece: the JSON API, `/metrics`, the incident
- * log and the catalog feed that keeps the dataset and subscription indexes,
+ * The node's API side in one piece: the JSON API, `/metrics` and the
+ * incident log (the grid's, which the actors' incidents reach as effects),
  * so the server wires one thing and closes one thing.
  */
 export class ApiSurface {
   readonly api: Api;
   readonly metrics: NodeMetrics;
   readonly incidents: IncidentLog;
-  private readonly stopFeed: () => void;
 
   constructor(
     private readonly grid: Grid,
@@ -26,9 +24,8 @@ export class ApiSurface {
     private readonly log: Logger,
     options: ApiOptions,
   ) {
-    this.incidents = new IncidentLog(grid.ctx.index);
+    this.incidents = grid.incidents;
     this.metrics = new NodeMetrics(grid, dispatcher);
-    this.stopFeed = feedCatalog(grid.runtime, grid.ctx.index, this.incidents, log);
     const metrics = this.metrics;
     this.api = new Api({
       grid,
@@ -83,7 +80,6 @@ export class ApiSurface {
   }
 
   close(): void {
-    this.stopFeed();
     this.metrics.close();
   }
 }

@@ -14,9 +14,9 @@ import { nameSchema } from "../actors/shared/schemas.js";
 import { isRuntimeError } from "../runtime/errors.js";
 import { factoryQueues } from "../store/index-names.js";
 import type { Grid } from "../workload/grid.js";
+import type { IncidentLog } from "../workload/incident-log.js";
 import { readSite } from "../workload/sites.js";
 import { HttpError } from "./http-util.js";
-import type { IncidentLog } from "./incidents.js";
 import type { Principal, TokenRegistry } from "./tokens.js";
 
 /** The route table's shape, as the API registers it. */

@@ -9,7 +9,7 @@ import { jobLogLocation, openJobLog, tailOf } from "../monitor/job-log.js";
 import type { HistoryEntry } from "../runtime/records.js";
 import { queueNames } from "../store/index-names.js";
 import { readContext, type WorkloadContext } from "../workload/context.js";
-import type { IncidentLog } from "./incidents.js";
+import type { IncidentLog } from "../workload/incident-log.js";
 
 export interface CandidateExplanation {
   site: string;
