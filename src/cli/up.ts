@@ -3,7 +3,7 @@ import { type Command, Option } from "commander";
 import { type LogLevel, logLevelSchema } from "../server/json-log.js";
 import { type ServerNode, startServerNode } from "../server/server.js";
 import { DEFAULT_FSYNC_INTERVAL_MS } from "../store/durable-store.js";
-import { queueNames } from "../store/queue-index.js";
+import { queueNames } from "../store/index-names.js";
 import { PandaClient } from "./client.js";
 import { DEFAULT_DATA_DIR, ENV, writeLocalConfig } from "./config.js";
 import { submitDemo } from "./demo.js";

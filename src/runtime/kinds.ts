@@ -2,6 +2,7 @@ import type { AnyStateMachine, EventObject } from "xstate";
 import type { z } from "zod";
 import { type ActorRef, actorKindSchema } from "./actor-ref.js";
 import type { MachineState } from "./compiled-machine.js";
+import type { EmitEffectParams } from "./effects.js";
 import { RuntimeError } from "./errors.js";
 
 /** A snapshot as persisted: plain data, no functions, no children. */
@@ -38,6 +39,8 @@ export interface KindDefinition<M extends AnyStateMachine = AnyStateMachine> {
   constantContext?: readonly string[];
   /** Indexes and counters derived from the kind's states (see `KindProjections`). */
   projections?: KindProjections;
+  /** Effects that keep indexes outside the shard, derived from the kind's transitions (see `GlobalProjections`). */
+  globalProjections?: GlobalProjections;
   /**
    * False: an applied create's history entry leaves the input out, because
    * the actor's constant fields hold it already (a job's input is its spec:
@@ -95,6 +98,29 @@ export interface KindProjections {
   counterPrefixes: readonly string[];
   of(state: MachineState, id: string): Projection;
 }
+
+/** One applied transition of one actor, as `GlobalProjections` see it. */
+export interface ActorChange {
+  id: string;
+  /** Null when the event created the actor. */
+  before: MachineState | null;
+  after: MachineState;
+  event: EventObject;
+  /** The commit's time. */
+  atMs: number;
+}
+
+/**
+ * What a transition changes in indexes that live outside its shard (the task
+ * list, the dataset catalog, the incident log), as effects: a commit writes
+ * only its shard's keys, so these go into the same commit's outbox, and the
+ * outbox delivers them at least once, crash or no crash. A pure function of
+ * the change; the effects' ids are derived from the event's, so a handler
+ * writing them idempotently (the same member, score and record) writes each
+ * once in effect. Kept apart from the machine: a transition's own effects
+ * stay what the machine says.
+ */
+export type GlobalProjections = (change: ActorChange) => readonly EmitEffectParams[];
 
 export const DEFAULT_CREATE_EVENT = "create";
 

@@ -1,11 +1,13 @@
 /**
  * The commit-time half of `KindProjections`: what a record changes in its
  * shard's indexes and counters is the difference between what the actor's
- * state contributed before the record and after it.
+ * state contributed before the record and after it; and what it changes in
+ * global indexes, as effects committed with it.
  */
-import type { CounterDelta, IndexEntry, IndexOp } from "../store/types.js";
+import type { ActorKey, CounterDelta, IndexEntry, IndexOp } from "../store/types.js";
 import type { MachineState } from "./compiled-machine.js";
-import type { KindDefinition, Projection } from "./kinds.js";
+import type { ActorChange, KindDefinition, Projection } from "./kinds.js";
+import type { EffectPayload } from "./records.js";
 
 const NOTHING: Projection = { index: [], counters: [] };
 
@@ -72,4 +74,25 @@ export class ProjectionTotals {
       this.counters.set(name, (this.counters.get(name) ?? 0) + value);
     }
   }
+}
+
+/**
+ * The effects a kind's `globalProjections` derive from one applied event, as
+ * outbox entries of its commit: ids `<eventId>:g<n>`, stable as the event's
+ * id is, so a redelivery or a replanned commit carries the same ones.
+ */
+export function globalEffects(
+  definition: KindDefinition,
+  actor: ActorKey,
+  eventId: string,
+  change: ActorChange,
+): EffectPayload[] {
+  if (!definition.globalProjections) return [];
+  return definition.globalProjections(change).map((emit, n) => ({
+    t: "emit",
+    id: `${eventId}:g${n + 1}`,
+    from: actor,
+    effect: emit.effect,
+    data: emit.data,
+  }));
 }

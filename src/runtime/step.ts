@@ -10,6 +10,7 @@ import { RuntimeError } from "./errors.js";
 import { acceptEvent } from "./event-check.js";
 import { DEFAULT_CREATE_EVENT, type KindDefinition, type PersistedState } from "./kinds.js";
 import { type MachineState, type MachineStep, runnerOf } from "./machine-runner.js";
+import { globalEffects } from "./projections.js";
 import {
   type AnyEvent,
   decodeConstants,
@@ -132,6 +133,12 @@ export function step(input: StepInput): StepResult {
     history.to = from ?? "(none)";
     history.v = current?.version ?? 0;
     return refused(current, sorted, history);
+  }
+  if (definition.globalProjections) {
+    // Global indexes ride in this commit's outbox (see `GlobalProjections`).
+    const { id } = parseActorKey(input.actor);
+    const change = { id, before: current?.state ?? null, after: nextState, event, atMs: input.nowMs };
+    sorted.effects.push(...globalEffects(definition, input.actor, input.eventId, change));
   }
   return {
     next: { version, state: nextState, constants: current?.constants ?? null },

@@ -4,7 +4,7 @@ import { nameSchema } from "../actors/shared/schemas.js";
 import { siteStatusSchema } from "../actors/site/schema.js";
 import { SUBSCRIPTION_STATES, subscriptionPurposeSchema } from "../actors/subscription/schema.js";
 import { TASK_STATES } from "../actors/task/schema.js";
-import { incidentLevelSchema, incidentSourceSchema } from "./incidents.js";
+import { incidentLevelSchema, incidentSourceSchema } from "../workload/incident-log.js";
 import { roleSchema } from "./tokens.js";
 
 /** Every query and body the API takes, validated before anything is read or changed. */

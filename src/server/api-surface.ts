@@ -1,17 +1,16 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Logger } from "../runtime/logger.js";
 import type { Grid } from "../workload/grid.js";
+import type { IncidentLog } from "../workload/incident-log.js";
 import { Api, type ApiOptions } from "./api.js";
-import { feedCatalog } from "./catalog-feed.js";
 import type { Dispatcher } from "./dispatcher.js";
-import { IncidentLog } from "./incidents.js";
 import { NodeMetrics } from "./metrics.js";
 import { PilotRegistry, type PilotRegistryOptions } from "./pilot-registry.js";
 import type { TokenRegistry } from "./tokens.js";
 
 /**
- * The node's API side in one piece: the JSON API, `/metrics`, the incident
- * log and the catalog feed that keeps the dataset and subscription indexes,
+ * The node's API side in one piece: the JSON API, `/metrics` and the
+ * incident log (the grid's, which the actors' incidents reach as effects),
  * so the server wires one thing and closes one thing.
  */
 export class ApiSurface {
@@ -20,7 +19,6 @@ export class ApiSurface {
   readonly incidents: IncidentLog;
   /** Every node's pilots (this node publishes its own). */
   readonly pilots: PilotRegistry;
-  private readonly stopFeed: () => void;
 
   constructor(
     private readonly grid: Grid,
@@ -30,9 +28,8 @@ export class ApiSurface {
     options: ApiOptions,
     pilotRegistryOptions?: PilotRegistryOptions,
   ) {
-    this.incidents = new IncidentLog(grid.ctx.index);
+    this.incidents = grid.incidents;
     this.metrics = new NodeMetrics(grid, dispatcher);
-    this.stopFeed = feedCatalog(grid.runtime, grid.ctx.index, this.incidents, log);
     const metrics = this.metrics;
     this.pilots = new PilotRegistry(
       grid.ctx.index,
@@ -100,7 +97,6 @@ export class ApiSurface {
   }
 
   async close(): Promise<void> {
-    this.stopFeed();
     this.metrics.close();
     await this.pilots.close();
   }

@@ -11,11 +11,12 @@ import {
 } from "../actors/pilot-job/schema.js";
 import { nameSchema } from "../actors/shared/schemas.js";
 import { isRuntimeError } from "../runtime/errors.js";
+import { factoryQueues } from "../store/index-names.js";
 import type { Grid } from "../workload/grid.js";
+import type { IncidentLog } from "../workload/incident-log.js";
 import { readSite } from "../workload/sites.js";
 import type { RouteHost } from "./api-routing.js";
 import { HttpError } from "./http-util.js";
-import type { IncidentLog } from "./incidents.js";
 import type { Principal, TokenRegistry } from "./tokens.js";
 
 export interface FactoryApiDeps {
@@ -31,12 +32,6 @@ const MAX_PILOT_TOKEN_TTL_SEC = 7 * 24 * 3600;
 const MAX_LISTED = 5_000;
 /** Ended records kept listed per factory; older ones stay inspectable by id. */
 const KEPT_PER_FACTORY = 2_000;
-
-export const factoryQueues = {
-  factories: "factories",
-  pilotJobs: (factory: string) => `pilot-jobs:${factory}`,
-  livePilotJobs: (factory: string) => `pilot-jobs-live:${factory}`,
-};
 
 const pilotTokenBodySchema = z.object({
   pilotJobId: nameSchema,

@@ -7,9 +7,9 @@ import { drawHeadline, drawOdds, drawSize, isDraw, oddsText } from "../monitor/b
 import { lastBrokeredDecision } from "../monitor/brokerage-history.js";
 import { jobLogLocation, openJobLog, tailOf } from "../monitor/job-log.js";
 import type { HistoryEntry } from "../runtime/records.js";
-import { queueNames } from "../store/queue-index.js";
+import { queueNames } from "../store/index-names.js";
 import { readContext, type WorkloadContext } from "../workload/context.js";
-import type { IncidentLog } from "./incidents.js";
+import type { IncidentLog } from "../workload/incident-log.js";
 
 export interface CandidateExplanation {
   site: string;

@@ -86,7 +86,9 @@ type Op =
   | ["index.add", string, string, number]
   | ["index.addIfBelow", string, string, number, number]
   | ["index.remove", string, string]
-  | ["index.popMin", string, number];
+  | ["index.popMin", string, number]
+  | ["index.putRecord", string, string, number, string]
+  | ["index.trimRecords", string, number];
 
 interface SnapshotPayload {
   format: number;
@@ -133,6 +135,10 @@ function applyOp(store: MemoryStore, index: MemoryQueueIndex, op: Op): Promise<u
       return index.remove(op[1], op[2]);
     case "index.popMin":
       return index.popMin(op[1], op[2]);
+    case "index.putRecord":
+      return index.putRecord(op[1], op[2], op[3], op[4]);
+    case "index.trimRecords":
+      return index.trimRecords(op[1], op[2]);
   }
 }
 
@@ -533,6 +539,18 @@ class DurableQueueIndex implements QueueIndex {
 
   async popMin(queue: string, count: number): Promise<IndexEntry[]> {
     return this.store.change(["index.popMin", queue, count]);
+  }
+
+  async putRecord(queue: string, member: string, score: number, record: string): Promise<void> {
+    return this.store.change(["index.putRecord", queue, member, score, record]);
+  }
+
+  async trimRecords(queue: string, keep: number): Promise<number> {
+    return this.store.change(["index.trimRecords", queue, keep]);
+  }
+
+  async readRecords(queue: string, members: readonly string[]): Promise<(string | null)[]> {
+    return this.store.queueIndexForReads().readRecords(queue, members);
   }
 
   async range(queue: string, offset: number, count: number): Promise<IndexEntry[]> {

@@ -1,16 +1,23 @@
 import type { IndexEntry, QueueIndex } from "./queue-index.js";
 
-/** A whole MemoryQueueIndex as plain data (what `DurableStore` snapshots): each queue's entries in order. */
-export type MemoryQueueIndexState = [queue: string, entries: IndexEntry[]][];
+/**
+ * A whole MemoryQueueIndex as plain data (what `DurableStore` snapshots):
+ * each queue's entries in order, and the records kept beside its members
+ * (absent in snapshots written before queues kept records).
+ */
+export type MemoryQueueIndexState = [queue: string, entries: IndexEntry[], records?: [string, string][]][];
 
 /** Sorted arrays with binary insertion: the embedded index for `panda up`, simulations and tests. */
 export class MemoryQueueIndex implements QueueIndex {
-  private readonly queues = new Map<string, { entries: IndexEntry[]; scores: Map<string, number> }>();
+  private readonly queues = new Map<
+    string,
+    { entries: IndexEntry[]; scores: Map<string, number>; records: Map<string, string> }
+  >();
 
   private queue(name: string) {
     let queue = this.queues.get(name);
     if (!queue) {
-      queue = { entries: [], scores: new Map() };
+      queue = { entries: [], scores: new Map(), records: new Map() };
       this.queues.set(name, queue);
     }
     return queue;
@@ -80,18 +87,38 @@ export class MemoryQueueIndex implements QueueIndex {
     return this.queue(queue).entries.length;
   }
 
+  async putRecord(queue: string, member: string, score: number, record: string): Promise<void> {
+    await this.add(queue, member, score);
+    this.queue(queue).records.set(member, record);
+  }
+
+  async readRecords(queue: string, members: readonly string[]): Promise<(string | null)[]> {
+    const records = this.queue(queue).records;
+    return members.map((member) => records.get(member) ?? null);
+  }
+
+  async trimRecords(queue: string, keep: number): Promise<number> {
+    const q = this.queue(queue);
+    const popped = await this.popMin(queue, q.entries.length - Math.max(0, keep));
+    for (const e of popped) q.records.delete(e.member);
+    return popped.length;
+  }
+
   /** Every non-empty queue, by reference (encode it before the next call changes it). */
   exportState(): MemoryQueueIndexState {
-    return [...this.queues].filter(([, q]) => q.entries.length > 0).map(([name, q]) => [name, q.entries]);
+    return [...this.queues]
+      .filter(([, q]) => q.entries.length > 0)
+      .map(([name, q]) => (q.records.size > 0 ? [name, q.entries, [...q.records]] : [name, q.entries]));
   }
 
   /** An index holding what `exportState` gave (entries already in order). */
   static fromState(saved: MemoryQueueIndexState): MemoryQueueIndex {
     const index = new MemoryQueueIndex();
-    for (const [name, entries] of saved) {
+    for (const [name, entries, records] of saved) {
       const q = index.queue(name);
       q.entries = entries.map((e) => ({ member: e.member, score: e.score }));
       for (const e of q.entries) q.scores.set(e.member, e.score);
+      if (records) q.records = new Map(records);
     }
     return index;
   }

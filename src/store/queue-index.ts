@@ -27,33 +27,18 @@ export interface QueueIndex {
   /** Zero-based position by score, or null when absent. */
   rank(queue: string, member: string): Promise<number | null>;
   size(queue: string): Promise<number>;
+  /**
+   * Adds (or re-scores) `member` and keeps `record` beside it, in one atomic
+   * step: a log whose index orders its records (the incident log). Written
+   * again with the same arguments, it changes nothing. Such a queue loses
+   * members only through `trimRecords`, which takes their records with them.
+   */
+  putRecord(queue: string, member: string, score: number, record: string): Promise<void>;
+  /** The records kept beside `members`, in their order; null where there is none. */
+  readRecords(queue: string, members: readonly string[]): Promise<(string | null)[]>;
+  /** Removes the lowest-scored members beyond the newest `keep`, with their records, atomically; how many went. */
+  trimRecords(queue: string, keep: number): Promise<number>;
 }
 
-/**
- * Index and counter names in one place, so producers and consumers cannot
- * disagree. The first group are shard indexes, derived from job states by
- * the job kind's projections and written with its commits (read through
- * `Runtime.local` and `Runtime.readIndex`); the last are global indexes of
- * the `QueueIndex`.
- */
-export const queueNames = {
-  /** Activated jobs of a site waiting for a pilot thread, by kind of work. */
-  siteQueue: (site: string, lane: "production" | "analysis") => `site-queue:${site}:${lane}`,
-  /** Assigned jobs of a site waiting for their inputs' transfer, by assigned seconds. */
-  siteAssigned: (site: string) => `site-assigned:${site}`,
-  /** Jobs of a user held back by the quota, oldest first. */
-  userThrottled: (user: string) => `user-throttled:${user}`,
-  /** Jobs a pilot holds (sent to it, starting, running), scored by thread: primary 0, secondary 1. */
-  pilotJobs: (pilotId: string) => `pilot-jobs:${pilotId}`,
-  /** Counter: a user's jobs that count against the user's quota (activated until they end). */
-  userActive: (user: string) => `users:${user}:active`,
-  /** Counter: a user's jobs held back by the quota. */
-  userThrottledCount: (user: string) => `users:${user}:throttled`,
-  /** The user a `userThrottledCount` counter is of; null for another name. */
-  userOfThrottledCount: (name: string): string | null =>
-    name.startsWith("users:") && name.endsWith(":throttled") ? name.slice(6, -":throttled".length) : null,
-  /** Every site of the grid. */
-  sites: () => "sites",
-  /** Every task, by submission time. */
-  tasks: () => "tasks",
-};
+/** Moved to the key builder; kept here for importers that predate it. */
+export { queueNames } from "./index-names.js";

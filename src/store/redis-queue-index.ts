@@ -13,8 +13,39 @@ redis.call("ZADD", KEYS[1], ARGV[2], ARGV[1])
 return 1
 `;
 
+/*
+ * KEYS[1] the queue's sorted set, KEYS[2] its records (a hash, same hash tag)
+ * ARGV[1] member, ARGV[2] score, ARGV[3] record
+ * returns 1
+ */
+const PUT_RECORD_LUA = `
+redis.call("ZADD", KEYS[1], ARGV[2], ARGV[1])
+redis.call("HSET", KEYS[2], ARGV[1], ARGV[3])
+return 1
+`;
+
+/*
+ * KEYS[1] the queue's sorted set, KEYS[2] its records
+ * ARGV[1] how many of the highest-scored members to keep
+ * returns how many members (and their records) were removed
+ */
+const TRIM_RECORDS_LUA = `
+local excess = redis.call("ZCARD", KEYS[1]) - tonumber(ARGV[1])
+if excess <= 0 then return 0 end
+local popped = redis.call("ZPOPMIN", KEYS[1], excess)
+local members = {}
+for i = 1, #popped, 2 do members[#members + 1] = popped[i] end
+for i = 1, #members, 500 do
+  redis.call("HDEL", KEYS[2], unpack(members, i, math.min(i + 499, #members)))
+end
+return #members
+`;
+
+type ScriptCommand = (...args: (string | number)[]) => Promise<number>;
+
 /**
- * One sorted set per queue. Each operation is a single Redis command, atomic
+ * One sorted set per queue (and a hash of records beside it for a record
+ * log, under the same hash tag). Each operation is a single Redis command, atomic
  * by itself; the queue name is the hash tag, so a queue lives in one cluster slot.
  */
 export class RedisQueueIndex implements QueueIndex {
@@ -24,7 +55,14 @@ export class RedisQueueIndex implements QueueIndex {
   ) {
     if (!("pandaIndexAddIfBelow" in client)) {
       client.defineCommand("pandaIndexAddIfBelow", { numberOfKeys: 1, lua: ADD_IF_BELOW_LUA });
+      client.defineCommand("pandaIndexPutRecord", { numberOfKeys: 2, lua: PUT_RECORD_LUA });
+      client.defineCommand("pandaIndexTrimRecords", { numberOfKeys: 2, lua: TRIM_RECORDS_LUA });
     }
+  }
+
+  private script(name: string): ScriptCommand {
+    const run = (this.client as unknown as Record<string, ScriptCommand>)[name]!;
+    return (...args) => run.call(this.client, ...args);
   }
 
   private key(queue: string): string {
@@ -38,9 +76,7 @@ export class RedisQueueIndex implements QueueIndex {
   }
 
   async addIfBelow(queue: string, member: string, score: number, limit: number): Promise<boolean> {
-    const run = (this.client as unknown as Record<string, (...args: (string | number)[]) => Promise<number>>)
-      .pandaIndexAddIfBelow!;
-    return (await run.call(this.client, this.key(queue), member, score, limit)) === 1;
+    return (await this.script("pandaIndexAddIfBelow")(this.key(queue), member, score, limit)) === 1;
   }
 
   async remove(queue: string, member: string): Promise<boolean> {
@@ -65,6 +101,21 @@ export class RedisQueueIndex implements QueueIndex {
 
   async size(queue: string): Promise<number> {
     return this.client.zcard(this.key(queue));
+  }
+
+  async putRecord(queue: string, member: string, score: number, record: string): Promise<void> {
+    const key = this.key(queue);
+    await this.script("pandaIndexPutRecord")(key, `${key}:records`, member, score, record);
+  }
+
+  async readRecords(queue: string, members: readonly string[]): Promise<(string | null)[]> {
+    if (members.length === 0) return [];
+    return this.client.hmget(`${this.key(queue)}:records`, ...members);
+  }
+
+  async trimRecords(queue: string, keep: number): Promise<number> {
+    const key = this.key(queue);
+    return this.script("pandaIndexTrimRecords")(key, `${key}:records`, Math.max(0, keep));
   }
 }
 

@@ -28,6 +28,8 @@ import {
 } from "./brokerage-service.js";
 import type { WorkloadContext } from "./context.js";
 import { type FileToPut, putFiles } from "./datasets.js";
+import { writeGlobalIndexes } from "./global-indexes.js";
+import { IncidentLog } from "./incident-log.js";
 import { type QueueEntry, QueueService, type ThreadOffer } from "./queue-service.js";
 import { siteOfflineHandler } from "./reassign.js";
 import { ensureSite } from "./sites.js";
@@ -88,6 +90,8 @@ export class Grid {
   readonly runtime: Runtime;
   readonly ctx: WorkloadContext;
   readonly transfers: FileMover;
+  /** The incident log: the actors' incidents arrive as effects; the API records its own. */
+  readonly incidents: IncidentLog;
   private readonly config: z.output<typeof gridConfigSchema>;
   private readonly storageRoot: string;
   private pilotCounter: (site: string) => number = () => 0;
@@ -121,6 +125,8 @@ export class Grid {
       connectedPilots: (site) => this.pilotCounter(site),
       offerThread: (entry, nowMs) => this.threadOffer(entry, nowMs),
     };
+    this.incidents = new IncidentLog(options.index);
+    writeGlobalIndexes(this.runtime, options.index, this.incidents);
     const transferService = new TransferService(this.ctx);
     this.transfers =
       options.mover?.(transferService.events) ??

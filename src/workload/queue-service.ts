@@ -11,7 +11,7 @@ import { refs } from "../actors/shared/names.js";
 import type { MachineState } from "../runtime/compiled-machine.js";
 import type { EffectContext } from "../runtime/runtime.js";
 import type { InlineOutcome } from "../runtime/shard-host.js";
-import { queueNames } from "../store/queue-index.js";
+import { queueNames } from "../store/index-names.js";
 import { sendOnce, type WorkloadContext } from "./context.js";
 
 export type { Lane } from "../actors/job/projections.js";

@@ -9,7 +9,7 @@ import type { JobEvent } from "../actors/job/schema.js";
 import { jobIdOf, refs } from "../actors/shared/names.js";
 import { isRuntimeError } from "../runtime/errors.js";
 import type { EffectContext } from "../runtime/runtime.js";
-import { queueNames } from "../store/queue-index.js";
+import { queueNames } from "../store/index-names.js";
 import { readContext, sendOnce, type WorkloadContext } from "./context.js";
 import { WorkloadError } from "./errors.js";
 

@@ -1,9 +1,11 @@
 import type { JobState } from "../actors/job/schema.js";
 import { parseSiteJobsCounter, refs } from "../actors/shared/names.js";
+import { siteListed } from "../actors/site/global-projections.js";
 import type { SiteContext, SiteInput } from "../actors/site/schema.js";
 import { isRuntimeError } from "../runtime/errors.js";
-import { queueNames } from "../store/queue-index.js";
+import { queueNames } from "../store/index-names.js";
 import { readContext, type WorkloadContext } from "./context.js";
+import { writeIndexEffect } from "./global-indexes.js";
 
 /**
  * Creates the site actor if it is not there yet and lists it in the grid's
@@ -19,7 +21,9 @@ export async function ensureSite(ctx: WorkloadContext, input: SiteInput): Promis
         if (!isRuntimeError(err, "ACTOR_EXISTS")) throw err;
       });
   }
-  await ctx.index.add(queueNames.sites(), input.name, 0);
+  // The create's commit carries this entry in its outbox; written here too (and for a site that exists) so
+  // brokerage, reading the list next, sees the site.
+  await writeIndexEffect(ctx.index, siteListed(input.name));
 }
 
 export async function siteNames(ctx: Pick<WorkloadContext, "index">): Promise<string[]> {

@@ -14,7 +14,7 @@
  */
 import { queuedSecOf } from "../actors/job/projections.js";
 import { DEFAULT_REASSIGN_AFTER_MS, type JobEvent } from "../actors/job/schema.js";
-import { queueNames } from "../store/queue-index.js";
+import { queueNames } from "../store/index-names.js";
 import { readContext, type WorkloadContext } from "./context.js";
 import { sendReassigns } from "./reassign.js";
 

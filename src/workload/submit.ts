@@ -3,11 +3,12 @@ import { z } from "zod";
 import { payloadSchema, resourcesSchema, retryPolicySchema, watchdogsSchema } from "../actors/job/schema.js";
 import { refs } from "../actors/shared/names.js";
 import { jobTypeSchema, nameSchema } from "../actors/shared/schemas.js";
+import { taskListed } from "../actors/task/global-projections.js";
 import type { TaskInput } from "../actors/task/schema.js";
 import { describeIssues } from "../protocol/codec.js";
-import { queueNames } from "../store/queue-index.js";
 import { readContext, type WorkloadContext } from "./context.js";
 import { WorkloadError } from "./errors.js";
+import { writeIndexEffect } from "./global-indexes.js";
 
 /** A task as users submit it (CLI, API); everything else is derived. */
 export const taskSubmissionSchema = z
@@ -131,6 +132,7 @@ export async function submitTask(
     { type: "create", input },
     { eventId: `submit:${taskId}`, trusted: true },
   );
-  await ctx.index.add(queueNames.tasks(), taskId, nowMs);
+  // The create's commit carries this entry in its outbox; written here too so the caller lists what it submitted.
+  await writeIndexEffect(ctx.index, taskListed(taskId, nowMs));
   return { taskId, jobs: jobs.length, queuedAhead };
 }

@@ -1,8 +1,9 @@
 import { jobIdOf, refs } from "../actors/shared/names.js";
+import { taskListed } from "../actors/task/global-projections.js";
 import type { TaskInput } from "../actors/task/schema.js";
-import { queueNames } from "../store/queue-index.js";
 import { readContext, type WorkloadContext } from "./context.js";
 import { WorkloadError } from "./errors.js";
+import { writeIndexEffect } from "./global-indexes.js";
 
 /** A task id not taken yet: `<taskId>.r1`, `.r2`, ... */
 async function freeRetryTaskId(ctx: WorkloadContext, taskId: string): Promise<string> {
@@ -57,6 +58,7 @@ export async function retryFailedJobs(
     atMs: nowMs,
   };
   await ctx.runtime.send(refs.task(newTaskId), { type: "create", input }, { eventId: `retry:${newTaskId}` });
-  await ctx.index.add(queueNames.tasks(), newTaskId, nowMs);
+  // As in `submitTask`: the create's commit carries the entry; written here too for the caller's next read.
+  await writeIndexEffect(ctx.index, taskListed(newTaskId, nowMs));
   return { taskId: newTaskId, retriedFrom: taskId, jobs: jobs.length, indexes };
 }

@@ -99,6 +99,9 @@ describe("DurableStore", () => {
       await store.index.add("site-queue:A", "job/1", 3);
       await store.index.add("site-queue:A", "job/2", 1);
       await store.index.popMin("site-queue:A", 1);
+      await store.index.putRecord("incidents", "i1", 5, "first");
+      await store.index.putRecord("incidents", "i2", 6, "second");
+      await store.index.trimRecords("incidents", 1);
     };
     const expectAllBack = async (store: DurableStore) => {
       expect(await store.loadActors(0, ["job/1"])).toEqual([
@@ -110,6 +113,8 @@ describe("DurableStore", () => {
       expect((await store.readOutbox(0, 10)).map((e) => e.effectId)).toEqual(["e1"]);
       expect(await store.readCounters(0)).toEqual(new Map([["created", 1]]));
       expect(await store.index.range("site-queue:A", 0, 10)).toEqual([{ member: "job/1", score: 3 }]);
+      expect(await store.index.range("incidents", 0, 10)).toEqual([{ member: "i2", score: 6 }]);
+      expect(await store.index.readRecords("incidents", ["i1", "i2"])).toEqual([null, "second"]);
       // The dedupe id is still remembered: the same event again is a duplicate.
       const fence = await own(store);
       const again = record("job/1", { expectedVersion: 1, dedupeIds: ["in-1"] });

@@ -44,6 +44,22 @@ function describeQueueIndex(name: string, make: () => QueueIndex) {
       expect(await index.addIfBelow("quota", first!.member, 0, 3)).toBe(true);
     });
 
+    it("keeps records beside members, idempotently, and trims both together", async () => {
+      const index = make();
+      await index.putRecord("log", "b", 2, '{"n":2}');
+      await index.putRecord("log", "a", 1, '{"n":1}');
+      await index.putRecord("log", "c", 3, '{"n":3}');
+      // A redelivered write changes nothing.
+      await index.putRecord("log", "a", 1, '{"n":1}');
+      expect(await index.size("log")).toBe(3);
+      expect(await index.readRecords("log", ["c", "zz", "a"])).toEqual(['{"n":3}', null, '{"n":1}']);
+      expect(await index.readRecords("log", [])).toEqual([]);
+      expect(await index.trimRecords("log", 5)).toBe(0);
+      expect(await index.trimRecords("log", 1)).toBe(2);
+      expect((await index.range("log", 0, 10)).map((e) => e.member)).toEqual(["c"]);
+      expect(await index.readRecords("log", ["a", "b", "c"])).toEqual([null, null, '{"n":3}']);
+    });
+
     it("keeps queues apart, including names with braces", async () => {
       const index = make();
       await index.add("x{1}", "m", 1);

@@ -2,9 +2,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { catalogQueues } from "../../src/store/index-names.js";
 import { MemoryQueueIndex } from "../../src/store/memory-queue-index.js";
 import { MemoryStore } from "../../src/store/memory-store.js";
-import { catalogQueues } from "../../src/workload/catalog-queues.js";
 import { Grid } from "../../src/workload/grid.js";
 import {
   type JobQuery,

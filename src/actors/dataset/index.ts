@@ -1,4 +1,5 @@
 import type { KindDefinition } from "../../runtime/kinds.js";
+import { datasetGlobalProjections } from "./global-projections.js";
 import { datasetMachine } from "./machine.js";
 import { datasetEventSchema } from "./schema.js";
 
@@ -11,4 +12,5 @@ export const datasetKind: KindDefinition<typeof datasetMachine> = {
   version: 1,
   createEvent: "create",
   eventSchema: datasetEventSchema,
+  globalProjections: datasetGlobalProjections,
 };

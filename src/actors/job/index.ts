@@ -1,4 +1,5 @@
 import type { KindDefinition } from "../../runtime/kinds.js";
+import { jobGlobalProjections } from "./global-projections.js";
 import { withAnalysisCounters } from "./lane-counters.js";
 import { jobMachine } from "./machine.js";
 import { migrateJob } from "./migrate.js";
@@ -17,6 +18,7 @@ export const jobKind: KindDefinition<typeof jobMachine> = {
   createEvent: "create",
   eventSchema: jobEventSchema,
   projections: withAnalysisCounters(jobProjections),
+  globalProjections: jobGlobalProjections,
   historyKeepsCreateInput: false,
   // The job's spec: set by `create` and read, never replaced, by its transitions.
   constantContext: [

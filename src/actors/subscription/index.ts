@@ -1,4 +1,5 @@
 import type { KindDefinition } from "../../runtime/kinds.js";
+import { subscriptionGlobalProjections } from "./global-projections.js";
 import { subscriptionMachine } from "./machine.js";
 import { subscriptionEventSchema } from "./schema.js";
 
@@ -11,5 +12,6 @@ export const subscriptionKind: KindDefinition<typeof subscriptionMachine> = {
   version: 1,
   createEvent: "create",
   eventSchema: subscriptionEventSchema,
+  globalProjections: subscriptionGlobalProjections,
   constantContext: ["id", "dataset", "site", "purpose", "requester", "maxFileAttempts"],
 };

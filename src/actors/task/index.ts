@@ -1,9 +1,11 @@
 import type { KindDefinition } from "../../runtime/kinds.js";
+import { taskGlobalProjections } from "./global-projections.js";
 import { CREATE_JOBS_EFFECT, expandTaskJobs } from "./jobs.js";
 import { taskMachine } from "./machine.js";
 import { migrateTask } from "./migrate.js";
 import { taskEventSchema } from "./schema.js";
 
+export { taskListed } from "./global-projections.js";
 export { CREATE_JOBS_EFFECT, expandTaskJobs, firstAttempt } from "./jobs.js";
 export { taskMachine } from "./machine.js";
 export * from "./schema.js";
@@ -18,4 +20,5 @@ export const taskKind: KindDefinition<typeof taskMachine> = {
   eventSchema: taskEventSchema,
   constantContext: ["taskId", "user", "type", "outputDataset", "jobCount"],
   expansions: { [CREATE_JOBS_EFFECT]: expandTaskJobs },
+  globalProjections: taskGlobalProjections,
 };

@@ -1,0 +1,48 @@
+/** Every index and counter name outside the per-shard keys: the one key builder of the indexes. */
+
+/**
+ * Shard indexes and counters, derived from job states by the job kind's
+ * projections and written with its commits (read through `Runtime.local` and
+ * `Runtime.readIndex`).
+ */
+export const queueNames = {
+  /** Activated jobs of a site waiting for a pilot thread, by kind of work. */
+  siteQueue: (site: string, lane: "production" | "analysis") => `site-queue:${site}:${lane}`,
+  /** Assigned jobs of a site waiting for their inputs' transfer, by assigned seconds. */
+  siteAssigned: (site: string) => `site-assigned:${site}`,
+  /** Jobs of a user held back by the quota, oldest first. */
+  userThrottled: (user: string) => `user-throttled:${user}`,
+  /** Jobs a pilot holds (sent to it, starting, running), scored by thread: primary 0, secondary 1. */
+  pilotJobs: (pilotId: string) => `pilot-jobs:${pilotId}`,
+  /** Counter: a user's jobs that count against the user's quota (activated until they end). */
+  userActive: (user: string) => `users:${user}:active`,
+  /** Counter: a user's jobs held back by the quota. */
+  userThrottledCount: (user: string) => `users:${user}:throttled`,
+  /** The user a `userThrottledCount` counter is of; null for another name. */
+  userOfThrottledCount: (name: string): string | null =>
+    name.startsWith("users:") && name.endsWith(":throttled") ? name.slice(6, -":throttled".length) : null,
+  /** Global (`QueueIndex`): every site of the grid. */
+  sites: () => "sites",
+  /** Global (`QueueIndex`): every task, by submission time. */
+  tasks: () => "tasks",
+};
+
+/** Global indexes (`QueueIndex`) the API searches, written from the actors' committed effects. */
+export const catalogQueues = {
+  /** Dataset names by creation time (dispatch datasets `dis.*` left out: one per assigned job, internal). */
+  datasets: "catalog:datasets",
+  /** Subscription ids by creation time. */
+  subscriptions: "catalog:subscriptions",
+};
+
+/** The incident log (`QueueIndex` records): incident ids by time, each with its record beside it. */
+export const incidentQueues = {
+  log: "incidents",
+};
+
+/** Global indexes (`QueueIndex`) of the pilot factories and their batch jobs. */
+export const factoryQueues = {
+  factories: "factories",
+  pilotJobs: (factory: string) => `pilot-jobs:${factory}`,
+  livePilotJobs: (factory: string) => `pilot-jobs-live:${factory}`,
+};
