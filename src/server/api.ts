@@ -14,6 +14,7 @@ import { WorkloadError } from "../workload/errors.js";
 import type { Grid } from "../workload/grid.js";
 import { reassignJob, reassignTask } from "../workload/reassign.js";
 import { subscribeDataset } from "../workload/replication.js";
+import { shareUsageAt } from "../workload/share-usage.js";
 import { listSites, liveJobsBySite, readSite } from "../workload/sites.js";
 import { retryFailedJobs } from "../workload/task-retry.js";
 import * as schemas from "./api-schemas.js";
@@ -298,6 +299,7 @@ export class Api {
       return {
         ...siteView(site, this.deps.pilots.connectedAt(site.name), nowMs()),
         incidents: site.incidents,
+        shares: await shareUsageAt(this.grid.ctx, site.name),
       };
     });
     this.on("POST", "sites/:name/status", async ({ req, params }) => {

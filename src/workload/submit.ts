@@ -4,6 +4,7 @@ import { payloadSchema, resourcesSchema, retryPolicySchema, watchdogsSchema } fr
 import { refs } from "../actors/shared/names.js";
 import { jobTypeSchema, nameSchema } from "../actors/shared/schemas.js";
 import type { TaskInput } from "../actors/task/schema.js";
+import { shareOf } from "../brokerage/shares.js";
 import { describeIssues } from "../protocol/codec.js";
 import { queueNames } from "../store/queue-index.js";
 import { readContext, type WorkloadContext } from "./context.js";
@@ -119,6 +120,7 @@ export async function submitTask(
     payload: spec.payload,
     requestedSite: spec.site,
     ...(spec.test ? { test: true } : {}),
+    share: shareOf({ user, group: spec.group ?? null, type: spec.type }, ctx.settings.shares),
     ...(spec.retry ? { retry: spec.retry } : {}),
     ...(spec.watchdogs ? { watchdogs: spec.watchdogs } : {}),
     jobs,
