@@ -60,7 +60,8 @@ function ownerOf(jobId: string): "alice" | "mallory" {
 describe("fair share", () => {
   for (const store of ["embedded", "Redis"] as const) {
     it(`holds two users' shares of 70/30 of a saturated site's running slots (${store})`, async () => {
-      const { node } = await grid([SITE], { grid: { fairShare } }, store);
+      // The backlog is the test's premise: brokerage's cap on a site's queue (20 while nothing runs) is lifted.
+      const { node } = await grid([SITE], { grid: { fairShare, brokerage: { queueCapMin: 1000 } } }, store);
       const pilots: ConnectedTestPilot[] = [];
       try {
         // Connected first (brokerage sends work where pilots are seen), asking for nothing yet.
