@@ -1,21 +1,17 @@
 export { broker } from "./broker.js";
-export { compareByAge, compareForDispatch, orderForDispatch, type QueuedJob } from "./dispatch-order.js";
 export { exclusionsFor, type FilterContext, siteBadJobs } from "./filter.js";
 export { type InputLocality, inputLocality, scoreComponents, scoreOf } from "./score.js";
 export {
-  type ActiveCounts,
-  decideActivation,
-  emptyShareUsage,
-  pickJobsToRelease,
-  resolveSharePolicy,
-  type SharePolicy,
-  type SharePolicyInput,
-  SharePolicySchema,
+  DEFAULT_SHARE,
+  effectiveShares,
+  type FairShareConfig,
+  fairShareConfigSchema,
+  MIN_PRIORITY,
+  type Share,
+  type ShareStanding,
   type ShareSubject,
-  type ShareUsage,
-  type ShareVerdict,
-  servedRatio,
-  type ThrottledJob,
+  shareOf,
+  shareOrder,
   userPriority,
 } from "./shares.js";
 export * from "./types.js";

@@ -1,207 +1,140 @@
+/** Global fair shares: their configuration, which share a job draws on, and the order a site's shares are served in. */
 import { z } from "zod";
-import { describeIssues } from "../protocol/codec.js";
-import { compareByAge, compareForDispatch, type QueuedJob } from "./dispatch-order.js";
-import { ownValue, prototypeFreeCopy } from "./records.js";
-import { BrokerageInputError, type JobType } from "./types.js";
+import { JobTypeSchema as jobTypeSchema } from "./types.js";
 
-const fraction = z.number().min(0).max(1);
+/** The share of jobs no configured share claims, and of jobs made before shares were configured. */
+export const DEFAULT_SHARE = "default";
 
-export const SharePolicySchema = z.object({
-  /** Active jobs (running + activated) the site holds before shares start to bite. */
-  capacityJobs: z.number().int().nonnegative(),
-  /** The analysis part of the site; production gets the rest. */
-  analysisFraction: fraction.default(0.5),
-  /** Fractions of the site for named groups; groups not listed are not limited by group. */
-  groupShares: z.record(z.string(), fraction).default({}),
-  /** Active jobs one user may hold at the site, whatever room there is. */
-  userActiveJobQuota: z.number().int().positive().default(1000),
-  /** Share of releases made by age alone, so a job in a well-served share still gets out. */
-  ageOnlyFraction: fraction.default(0.1),
+/** Share names are part of queue and counter names (`:`-separated): letters, digits, `.`, `_`, `-`. */
+const shareNameSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9._-]{1,64}$/, "must be 1-64 letters, digits, '.', '_' or '-'");
+
+const shareSchema = z.object({
+  name: shareNameSchema,
+  /** The part of each site's running slots this share should hold, in percent; the shares add up to 100. */
+  percent: z.number().positive().max(100),
+  /** Which jobs draw on the share: every criterion given must hold; none given matches every job. */
+  match: z
+    .object({
+      types: z.array(jobTypeSchema).min(1).optional(),
+      groups: z.array(z.string().min(1)).min(1).optional(),
+      users: z.array(z.string().min(1)).min(1).optional(),
+    })
+    .strict()
+    .default({}),
 });
-export type SharePolicy = z.infer<typeof SharePolicySchema>;
-export type SharePolicyInput = z.input<typeof SharePolicySchema>;
+export type Share = z.output<typeof shareSchema>;
 
-export function resolveSharePolicy(input: SharePolicyInput): SharePolicy {
-  const result = SharePolicySchema.safeParse(input);
-  if (!result.success) throw new BrokerageInputError(describeIssues(result.error));
-  return result.data;
-}
-
-export interface ActiveCounts {
-  running: number;
-  activated: number;
-}
-
-/** A site's active jobs split the ways shares are defined. */
-export interface ShareUsage {
-  byType: Record<JobType, ActiveCounts>;
-  byGroup: Record<string, ActiveCounts>;
-  byUser: Record<string, number>;
-}
+export const fairShareConfigSchema = z
+  .object({
+    /**
+     * The grid's shares, first match wins; a job no share matches draws on
+     * the last one. Empty: one share, `default`, holds every job.
+     */
+    shares: z.array(shareSchema).default([]),
+    /** Every Nth pick at a site takes the share whose head job waited longest, so no share starves; 0 never. */
+    ageOnlyEvery: z.number().int().nonnegative().default(10),
+    /**
+     * PanDA's rule for analysis: a job's priority falls one point for every
+     * this many jobs its user already has active (activated to transferring)
+     * when it is brokered; 0 turns the rule off.
+     */
+    jobsPerPriorityStep: z.number().int().nonnegative().default(5),
+  })
+  .strict()
+  .superRefine((config, issues) => {
+    const seen = new Set<string>();
+    config.shares.forEach((share, i) => {
+      if (seen.has(share.name))
+        issues.addIssue({
+          code: "custom",
+          path: ["shares", i, "name"],
+          message: `share ${share.name} twice`,
+        });
+      seen.add(share.name);
+    });
+    if (config.shares.length === 0) return;
+    const total = config.shares.reduce((sum, s) => sum + s.percent, 0);
+    if (Math.abs(total - 100) > 1e-6)
+      issues.addIssue({
+        code: "custom",
+        path: ["shares"],
+        message: `the shares' percent add up to ${total}, not 100`,
+      });
+  });
+export type FairShareConfig = z.output<typeof fairShareConfigSchema>;
 
 /** Whose share a job draws on. */
 export interface ShareSubject {
   user: string;
-  group?: string | undefined;
-  type: JobType;
+  group: string | null;
+  type: z.infer<typeof jobTypeSchema>;
 }
 
-export type ThrottledJob = ShareSubject & QueuedJob;
-
-export type ShareVerdict =
-  | { action: "activate" }
-  | { action: "throttle"; share: "user" | "type" | "group"; reason: string };
-
-export function emptyShareUsage(): ShareUsage {
-  return { byType: { production: zero(), analysis: zero() }, byGroup: {}, byUser: {} };
+/** The shares a grid serves: the configured ones, or `default` alone. */
+export function effectiveShares(config: FairShareConfig): readonly Share[] {
+  return config.shares.length > 0 ? config.shares : [{ name: DEFAULT_SHARE, percent: 100, match: {} }];
 }
 
-/** May this job join the site's activated queue now, or must it wait throttled? */
-export function decideActivation(job: ShareSubject, usage: ShareUsage, policy: SharePolicy): ShareVerdict {
-  const userActive = ownValue(usage.byUser, job.user) ?? 0;
-  if (userActive >= policy.userActiveJobQuota) {
-    return {
-      action: "throttle",
-      share: "user",
-      reason: `user ${job.user} has ${userActive} active jobs, quota ${policy.userActiveJobQuota}`,
-    };
-  }
-  const total = totalActive(usage);
-  // While the site has room nobody is crowded out, so shares are not enforced.
-  if (total < policy.capacityJobs) return { action: "activate" };
+/** The share a job draws on: the first that matches it, else the last. */
+export function shareOf(job: ShareSubject, shares: readonly Share[]): string {
+  for (const share of shares) if (matches(share, job)) return share.name;
+  return shares[shares.length - 1]?.name ?? DEFAULT_SHARE;
+}
 
-  const typeShare = typeShareOf(job.type, policy);
-  const typeServed = active(usage.byType[job.type]) / total;
-  if (typeServed >= typeShare) {
-    return {
-      action: "throttle",
-      share: "type",
-      reason: `${job.type} holds ${percent(typeServed)} of a full site, share ${percent(typeShare)}`,
-    };
-  }
-  const groupShare = job.group === undefined ? undefined : ownValue(policy.groupShares, job.group);
-  if (job.group !== undefined && groupShare !== undefined) {
-    const groupServed = active(ownValue(usage.byGroup, job.group)) / total;
-    if (groupServed >= groupShare) {
-      return {
-        action: "throttle",
-        share: "group",
-        reason: `group ${job.group} holds ${percent(groupServed)} of a full site, share ${percent(groupShare)}`,
-      };
-    }
-  }
-  return { action: "activate" };
+function matches({ match }: Share, job: ShareSubject): boolean {
+  return (
+    (match.types === undefined || match.types.includes(job.type)) &&
+    (match.groups === undefined || (job.group !== null && match.groups.includes(job.group))) &&
+    (match.users === undefined || match.users.includes(job.user))
+  );
 }
 
 /**
- * Chooses, in order, up to `freeCount` throttled jobs to activate now that
- * room has freed: most under-served share first, then priority, then age;
- * a fraction `ageOnlyFraction` of picks goes to the oldest job regardless so
- * nothing starves. `random` returns numbers in [0, 1); the caller owns it so a
- * simulation can replay the same choices. Users at their quota stay throttled.
+ * A user's analysis job's current priority: one point lower per
+ * `jobsPerStep` jobs the user already has active, so a user with a flood of
+ * jobs yields to users with few (PanDA's rule). Production keeps its own.
+ * Kept within the range a task's priority may take.
  */
-export function pickJobsToRelease<T extends ThrottledJob>(
-  throttled: readonly T[],
-  usage: ShareUsage,
-  policy: SharePolicy,
-  freeCount: number,
-  random: () => number,
-): T[] {
-  const projected = cloneUsage(usage);
-  const waiting = [...throttled];
-  const released: T[] = [];
-  while (released.length < freeCount) {
-    const releasable = waiting.filter(
-      (j) => (ownValue(projected.byUser, j.user) ?? 0) < policy.userActiveJobQuota,
-    );
-    if (!isNonEmpty(releasable)) break;
-    const pick =
-      random() < policy.ageOnlyFraction
-        ? minBy(releasable, compareByAge)
-        : minBy(releasable, (a, b) => byServedRatio(a, b, projected, policy) || compareForDispatch(a, b));
-    released.push(pick);
-    waiting.splice(waiting.indexOf(pick), 1);
-    countActivation(projected, pick);
-  }
-  return released;
+export function userPriority(
+  basePriority: number,
+  type: ShareSubject["type"],
+  userActiveJobs: number,
+  jobsPerStep: number,
+): number {
+  if (type !== "analysis" || jobsPerStep === 0) return basePriority;
+  return Math.max(MIN_PRIORITY, basePriority - Math.floor(Math.max(0, userActiveJobs) / jobsPerStep));
+}
+
+/** The lowest priority a task may ask for; a current priority never falls below it. */
+export const MIN_PRIORITY = -1_000_000;
+
+/** One share at one site, as the dispatcher weighs it. */
+export interface ShareStanding {
+  name: string;
+  /** Its part of the site, 0..1; 0 for a share not configured (old jobs'), served last. */
+  target: number;
+  /** Jobs of the share on the site's pilots (sent, starting, running), with those being bound now. */
+  running: number;
+  /** When its best job was activated (seconds), or null when this node sees none waiting. */
+  headSinceSec: number | null;
 }
 
 /**
- * How well served the shares a job draws on are: active fraction over share,
- * the worse of its type and group shares. Below 1 means under-served.
+ * The order to look in a site's share queues: the most under-served share
+ * first (running over target, lowest first; ties in configuration order),
+ * or, on an age pick, the share whose best job waited longest first.
+ * O(shares log shares), whatever the queues hold.
  */
-export function servedRatio(job: ShareSubject, usage: ShareUsage, policy: SharePolicy): number {
-  const total = totalActive(usage);
-  if (total === 0) return 0;
-  const ratio = (activeCount: number, share: number) =>
-    share === 0 ? Number.POSITIVE_INFINITY : activeCount / total / share;
-  const typeRatio = ratio(active(usage.byType[job.type]), typeShareOf(job.type, policy));
-  const groupShare = job.group === undefined ? undefined : ownValue(policy.groupShares, job.group);
-  if (job.group === undefined || groupShare === undefined) return typeRatio;
-  return Math.max(typeRatio, ratio(active(ownValue(usage.byGroup, job.group)), groupShare));
-}
-
-/**
- * A user's effective priority: one point lower per `jobsPerPoint` active jobs,
- * so a user with a flood of jobs yields to users with few.
- */
-export function userPriority(basePriority: number, userActiveJobs: number, jobsPerPoint = 5): number {
-  return basePriority - Math.floor(Math.max(0, userActiveJobs) / jobsPerPoint);
-}
-
-function byServedRatio(a: ShareSubject, b: ShareSubject, usage: ShareUsage, policy: SharePolicy): number {
-  const ra = servedRatio(a, usage, policy);
-  const rb = servedRatio(b, usage, policy);
-  return ra === rb ? 0 : ra < rb ? -1 : 1;
-}
-
-function typeShareOf(type: JobType, policy: SharePolicy): number {
-  return type === "analysis" ? policy.analysisFraction : 1 - policy.analysisFraction;
-}
-
-function totalActive(usage: ShareUsage): number {
-  return active(usage.byType.production) + active(usage.byType.analysis);
-}
-
-function active(counts: ActiveCounts | undefined): number {
-  return counts === undefined ? 0 : counts.running + counts.activated;
-}
-
-function countActivation(usage: ShareUsage, job: ShareSubject): void {
-  usage.byType[job.type].activated += 1;
-  if (job.group !== undefined) {
-    const group = ownValue(usage.byGroup, job.group) ?? zero();
-    group.activated += 1;
-    usage.byGroup[job.group] = group;
-  }
-  usage.byUser[job.user] = (ownValue(usage.byUser, job.user) ?? 0) + 1;
-}
-
-function cloneUsage(usage: ShareUsage): ShareUsage {
-  const byGroup = prototypeFreeCopy(usage.byGroup);
-  for (const [group, counts] of Object.entries(byGroup)) byGroup[group] = { ...counts };
-  return {
-    byType: { production: { ...usage.byType.production }, analysis: { ...usage.byType.analysis } },
-    byGroup,
-    byUser: prototypeFreeCopy(usage.byUser),
+export function shareOrder(standings: readonly ShareStanding[], byAge: boolean): ShareStanding[] {
+  const order = [...standings];
+  const served = (s: ShareStanding) => (s.target > 0 ? s.running / s.target : Number.POSITIVE_INFINITY);
+  const byServed = (a: ShareStanding, b: ShareStanding) => {
+    const d = served(a) - served(b);
+    return Number.isNaN(d) ? 0 : d;
   };
-}
-
-/** The least item by `compare`; callers guarantee at least one. */
-function minBy<T>(items: readonly [T, ...T[]], compare: (a: T, b: T) => number): T {
-  let best = items[0];
-  for (const item of items) if (compare(item, best) < 0) best = item;
-  return best;
-}
-
-function isNonEmpty<T>(items: T[]): items is [T, ...T[]] {
-  return items.length > 0;
-}
-
-function zero(): ActiveCounts {
-  return { running: 0, activated: 0 };
-}
-
-function percent(x: number): string {
-  return `${Math.round(x * 100)}%`;
+  if (!byAge) return order.sort(byServed);
+  const age = (s: ShareStanding) => s.headSinceSec ?? Number.POSITIVE_INFINITY;
+  return order.sort((a, b) => age(a) - age(b) || byServed(a, b));
 }

@@ -70,7 +70,6 @@ export const SiteSnapshotSchema = z.object({
   allowedUsers: z.array(z.string()).optional(),
   allowedGroups: z.array(z.string()).optional(),
   stats: SiteStatsSchema,
-  shares: z.object({ analysisFraction: fraction }).optional(),
 });
 export type SiteSnapshot = z.infer<typeof SiteSnapshotSchema>;
 

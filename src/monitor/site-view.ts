@@ -5,11 +5,13 @@ import { readContext, type WorkloadContext } from "../workload/context.js";
 import { liveJobsBySite, type SiteState, siteNames } from "../workload/sites.js";
 import type { PilotView, SiteView } from "./shapes.js";
 
-export async function queueDepthOf(runtime: Runtime, site: string) {
-  const [production, analysis] = await Promise.all([
-    runtime.indexSize(queueNames.siteQueue(site, "production")),
-    runtime.indexSize(queueNames.siteQueue(site, "analysis")),
-  ]);
+/** A site's queued jobs by lane, summed over its share queues. */
+export async function queueDepthOf(runtime: Runtime, site: string, shares: readonly string[]) {
+  const depth = (lane: "production" | "analysis") =>
+    Promise.all(shares.map((share) => runtime.indexSize(queueNames.siteQueue(site, lane, share)))).then(
+      (sizes) => sizes.reduce((sum, n) => sum + n, 0),
+    );
+  const [production, analysis] = await Promise.all([depth("production"), depth("analysis")]);
   return { production, analysis };
 }
 
@@ -51,7 +53,7 @@ export function siteViewOf(
 
 /** Every site's view, read from the store (site actors) and this node (pilots, queues). */
 export async function readSiteViews(
-  ctx: Pick<WorkloadContext, "index" | "runtime">,
+  ctx: Pick<WorkloadContext, "index" | "runtime" | "settings">,
   pilots: PilotView[],
 ): Promise<SiteView[]> {
   const nowMs = ctx.runtime.clock.nowMs();
@@ -60,7 +62,7 @@ export async function readSiteViews(
     (await siteNames(ctx)).sort().map(async (name) => {
       const [site, depth] = await Promise.all([
         readContext(ctx, "site", name),
-        queueDepthOf(ctx.runtime, name),
+        queueDepthOf(ctx.runtime, name, ctx.settings.queueShares),
       ]);
       return site
         ? siteViewOf(

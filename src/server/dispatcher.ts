@@ -23,6 +23,7 @@ import { storageUrl } from "../transfer/http-client.js";
 import { readContext } from "../workload/context.js";
 import type { Grid } from "../workload/grid.js";
 import type { QueueEntry, ThreadOffer } from "../workload/queue-service.js";
+import { SharePicker } from "./share-picker.js";
 import { SharedHeadReads } from "./shared-head-reads.js";
 import { SiteGate, type SiteGateView, siteTakes } from "./site-gate.js";
 import type { TokenRegistry } from "./tokens.js";
@@ -58,15 +59,11 @@ const pilotKillSchema = z.object({
 /** How old this node's copy of a site hosted elsewhere may be when a thread of it asks for work. */
 const SITE_READ_MAX_AGE_MS = 1000;
 
+const PRIMARY_LANES = ["production", "analysis"] as const;
+const SECONDARY_LANES = ["analysis"] as const;
+
 /** Candidates taken from the head of a local queue at a time. */
 const LOCAL_CANDIDATES = 16;
-
-/** The site of a site queue's index name, or null for any other index. */
-function siteOfQueue(key: string): string | null {
-  if (!key.startsWith("site-queue:")) return null;
-  const end = key.lastIndexOf(":");
-  return end > "site-queue:".length ? key.slice("site-queue:".length, end) : null;
-}
 
 function attemptOf(jobId: string): number {
   return Number(jobId.slice(jobId.lastIndexOf(".") + 1));
@@ -98,6 +95,7 @@ export class Dispatcher implements GatewayHandlers {
   private readonly fillsDue = new Set<string>();
   private readonly heads: SharedHeadReads;
   private readonly sites: SiteGate;
+  private readonly shares: SharePicker;
   /** On the runtime's clock, so a simulation's virtual time drives it like every other timer. */
   private idleTimer: TimerHandle | null = null;
   private closed = false;
@@ -111,15 +109,16 @@ export class Dispatcher implements GatewayHandlers {
   ) {
     this.heads = new SharedHeadReads((queue, count) => grid.runtime.readIndex(queue, 0, count));
     this.sites = new SiteGate(grid, SITE_READ_MAX_AGE_MS);
+    this.shares = new SharePicker(grid.runtime, grid.ctx.settings, grid.ctx.settings.liveJobsMaxAgeMs);
     grid.setPilotCounter((site) => this.connectedAt(site));
     grid.setThreadOffer((entry, nowMs) => this.offerThread(entry, nowMs));
     // A job joined a site's queue on a shard of this node (its commit landed): waiting threads may take it.
     grid.runtime.local.onChange((key, _member, score) => {
       if (score === null) return;
-      const site = siteOfQueue(key);
-      if (site === null) return;
+      const queue = queueNames.siteQueueParts(key);
+      if (queue === null) return;
       this.heads.changed(key);
-      this.scheduleFill(site);
+      this.scheduleFill(queue.site);
     });
     grid.runtime.onEffect("pilot.kill", (data) => this.killOnPilot(data));
     this.scheduleIdlePoll();
@@ -398,19 +397,28 @@ export class Dispatcher implements GatewayHandlers {
    * job actor is the arbiter: its `dispatch` is accepted once, so two threads
    * (on any nodes) can never hold one job. The queue is what the jobs' states
    * say (their projections): the shards this node owns in memory first, then,
-   * on a grid of several nodes, the others' from the store.
+   * on a grid of several nodes, the others' from the store. The site's
+   * shares are looked at in fair-share order (`SharePicker`), each share's
+   * lanes production first, each lane by priority then age.
    */
   private async dispatchTo(entry: PilotEntry, thread: Thread): Promise<boolean> {
     const site = entry.session.site;
     const gate = await this.sites.fresh(site);
     if (this.drainsNow(entry, gate) || gate.status === "offline") return false;
-    const lanes = thread === "primary" ? (["production", "analysis"] as const) : (["analysis"] as const);
-    for (const lane of lanes) {
-      const queue = queueNames.siteQueue(site, lane);
-      const looked = new Set<string>();
-      if (await this.dispatchLocal(entry, thread, queue, looked)) return true;
-      if (!this.grid.runtime.ownsAllShards() && (await this.dispatchRemote(entry, thread, queue, looked)))
-        return true;
+    const lanes = thread === "primary" ? PRIMARY_LANES : SECONDARY_LANES;
+    for (const share of this.shares.order(site, lanes)) {
+      for (const lane of lanes) {
+        const queue = queueNames.siteQueue(site, lane, share);
+        const looked = new Set<string>();
+        const done = this.shares.begin(site, share);
+        try {
+          if (await this.dispatchLocal(entry, thread, queue, looked)) return true;
+          if (!this.grid.runtime.ownsAllShards() && (await this.dispatchRemote(entry, thread, queue, looked)))
+            return true;
+        } finally {
+          done();
+        }
+      }
     }
     return false;
   }

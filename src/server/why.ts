@@ -1,4 +1,4 @@
-import { laneOf } from "../actors/job/projections.js";
+import { laneOf, shareOfJob } from "../actors/job/projections.js";
 import { decideRetry, type RetryDecision, reassignedAttempt } from "../actors/job/retry.js";
 import type { JobContext } from "../actors/job/schema.js";
 import { refs } from "../actors/shared/names.js";
@@ -37,7 +37,7 @@ export interface JobExplanation {
   waitingFor: {
     subscription?: { id: string; state: string; filesDone: number; files: number; pendingFiles: string[] };
     unproducedInputs?: string[];
-    queue?: { site: string; lane: string; position: number; length: number };
+    queue?: { site: string; lane: string; share: string; position: number; length: number };
     userQuota?: { user: string; active: number; max: number; throttledPosition: number | null };
   } | null;
   failure: {
@@ -209,16 +209,17 @@ async function whatItWaitsFor(ctx: WorkloadContext, job: JobContext, state: stri
   }
   if (state === "activated" && job.site) {
     const lane = laneOf(job.type);
-    const name = queueNames.siteQueue(job.site, lane);
+    const share = shareOfJob(job);
+    const name = queueNames.siteQueue(job.site, lane, share);
     const [rank, length] = await Promise.all([
       ctx.runtime.indexRank(name, job.jobId),
       ctx.runtime.indexSize(name),
     ]);
     const position = rank === null ? length + 1 : rank + 1;
     summary.push(
-      `waits for a pilot at ${job.site}: position ${position} of ${length} in the ${lane} queue (${ctx.connectedPilots(job.site)} pilot(s) connected to this node)`,
+      `waits for a pilot at ${job.site}: position ${position} of ${length} in the ${lane} queue of share ${share} (${ctx.connectedPilots(job.site)} pilot(s) connected to this node)`,
     );
-    return { queue: { site: job.site, lane, position, length } };
+    return { queue: { site: job.site, lane, share, position, length } };
   }
   if (state === "throttled") {
     const max = ctx.settings.maxActiveJobsPerUser;

@@ -6,8 +6,29 @@
  * `Runtime.readIndex`).
  */
 export const queueNames = {
-  /** Activated jobs of a site waiting for a pilot thread, by kind of work. */
-  siteQueue: (site: string, lane: "production" | "analysis") => `site-queue:${site}:${lane}`,
+  /** Activated jobs of a site waiting for a pilot thread, by kind of work and fair share. */
+  siteQueue: (site: string, lane: "production" | "analysis", share: string) =>
+    `site-queue:${site}:${lane}:${share}`,
+  /** Site, lane and share of a `siteQueue` name (share names hold no `:`), or null for another index. */
+  siteQueueParts(key: string): { site: string; lane: "production" | "analysis"; share: string } | null {
+    if (!key.startsWith("site-queue:")) return null;
+    const shareAt = key.lastIndexOf(":");
+    const laneAt = key.lastIndexOf(":", shareAt - 1);
+    if (laneAt <= "site-queue:".length) return null;
+    const lane = key.slice(laneAt + 1, shareAt);
+    if (lane !== "production" && lane !== "analysis") return null;
+    return { site: key.slice("site-queue:".length, laneAt), lane, share: key.slice(shareAt + 1) };
+  },
+  /** Counter: a site's jobs of a share on its pilots (sent, starting, running): the share's running slots. */
+  shareRunning: (site: string, share: string) => `shares:${site}:${share}`,
+  /** Site and share of a `shareRunning` counter, or null for another counter. */
+  shareRunningParts(name: string): { site: string; share: string } | null {
+    if (!name.startsWith("shares:")) return null;
+    const at = name.lastIndexOf(":");
+    return at > "shares:".length
+      ? { site: name.slice("shares:".length, at), share: name.slice(at + 1) }
+      : null;
+  },
   /** Assigned jobs of a site waiting for their inputs' transfer, by assigned seconds. */
   siteAssigned: (site: string) => `site-assigned:${site}`,
   /** Jobs of a user held back by the quota, oldest first. */

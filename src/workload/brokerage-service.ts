@@ -2,10 +2,12 @@ import { z } from "zod";
 import type { JobInputFile } from "../actors/job/schema.js";
 import { refs } from "../actors/shared/names.js";
 import { broker } from "../brokerage/broker.js";
+import { userPriority } from "../brokerage/shares.js";
 import type { BrokerageDecision, CandidateVerdict, JobNeeds, SiteSnapshot } from "../brokerage/types.js";
 import { validate } from "../protocol/codec.js";
 import type { EffectContext } from "../runtime/runtime.js";
 import type { InlineEffectHandler } from "../runtime/shard-host.js";
+import { queueNames } from "../store/queue-index.js";
 import { decideRecorded, type RecordedDecisionInput } from "./brokerage-fast-path.js";
 import { type ContextByKind, readContext, sendOnce, type WorkloadContext } from "./context.js";
 import {
@@ -324,8 +326,14 @@ function jobNeedsOf(request: BrokerRequest): JobNeeds {
   };
 }
 
-/** The job's `brokered` event for a decision: the chosen site, the files to stage there and from where. */
+/**
+ * The job's `brokered` event for a decision: the chosen site, the files to
+ * stage there and from where, and the job's current priority by the user's
+ * rule, from its user's active jobs as this node's shards count them (the
+ * quota's count: one lookup, no read).
+ */
 function brokeredEvent(
+  ctx: WorkloadContext,
   request: BrokerRequest,
   decision: BrokerageDecision,
   locations: InputLocations,
@@ -342,12 +350,20 @@ function brokeredEvent(
           return { lfn: f.lfn, sizeBytes: f.sizeBytes, checksum: f.checksum, sourceSite: sources[0]! };
         })
     : [];
+  const priority = userPriority(
+    request.priority,
+    request.type,
+    ctx.runtime.local.counter(queueNames.userActive(request.user)),
+    ctx.settings.fairShare.jobsPerPriorityStep,
+  );
   return {
     type: "brokered",
     site: decision.chosenSite,
     filesToMove,
     waitingFor: [...waiting],
     decision,
+    // Only when the rule lowers it: the event is kept in the job's history.
+    ...(priority !== request.priority ? { priority } : {}),
     atMs: nowMs,
   };
 }
@@ -366,7 +382,7 @@ export function brokerageHandler(ctx: WorkloadContext) {
     await sendOnce(
       ctx,
       refs.job(request.jobId),
-      brokeredEvent(request, decision, locations, nowMs),
+      brokeredEvent(ctx, request, decision, locations, nowMs),
       `${effect.effectId}:brokered`,
     );
   };
@@ -389,6 +405,6 @@ export function brokerageInline(ctx: WorkloadContext): InlineEffectHandler {
     const locations = locateResidentInputs(ctx, request.inputs);
     if (!locations) return { handled: false };
     const decision = decideAmong(ctx, request, nowMs, snapshots, locations);
-    return { handled: true, events: [brokeredEvent(request, decision, locations, nowMs)] };
+    return { handled: true, events: [brokeredEvent(ctx, request, decision, locations, nowMs)] };
   };
 }

@@ -3,6 +3,7 @@ import type { JobContext } from "../actors/job/schema.js";
 import type { SiteContext } from "../actors/site/schema.js";
 import type { SubscriptionContext } from "../actors/subscription/schema.js";
 import type { TaskContext } from "../actors/task/schema.js";
+import type { FairShareConfig, Share } from "../brokerage/shares.js";
 import type { BrokerageConfig } from "../brokerage/types.js";
 import type { ActorRef } from "../runtime/actor-ref.js";
 import type { Logger } from "../runtime/logger.js";
@@ -16,6 +17,12 @@ export interface WorkloadSettings {
   brokerage: BrokerageConfig;
   /** Jobs of one user that may be activated..running at once; more wait `throttled`. */
   maxActiveJobsPerUser: number;
+  /** The grid's fair shares as configured, and the rules that go with them. */
+  fairShare: FairShareConfig;
+  /** The shares jobs are given: the configured ones, or `default` alone. */
+  shares: readonly Share[];
+  /** Every share a site's queues may hold: `shares`, and `default` (jobs made before shares) if not among them. */
+  queueShares: readonly string[];
   /**
    * How many candidate sites a job's brokerage decision keeps (the chosen
    * one, the best scored, then the first excluded); null keeps every site.

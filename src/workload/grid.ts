@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { z } from "zod";
 import { registerWorkloadKinds } from "../actors/index.js";
 import { siteInputSchema } from "../actors/site/schema.js";
+import { DEFAULT_SHARE, effectiveShares, fairShareConfigSchema } from "../brokerage/shares.js";
 import { BrokerageConfigSchema } from "../brokerage/types.js";
 import { validate } from "../protocol/codec.js";
 import type { TimerHandle } from "../runtime/clock.js";
@@ -42,6 +43,8 @@ export const gridConfigSchema = z.object({
   sites: z.array(siteInputSchema.omit({ atMs: true })).default([]),
   brokerage: BrokerageConfigSchema.prefault({}),
   maxActiveJobsPerUser: z.number().int().positive().default(10_000),
+  /** Global fair shares of each site's running slots, and the user priority rule (docs/workload.md, "Fair share"). */
+  fairShare: fairShareConfigSchema.prefault({}),
   /** Candidate sites kept in each job's brokerage decision; null keeps all. */
   maxRecordedCandidates: z.number().int().positive().nullable().default(null),
   /**
@@ -110,6 +113,7 @@ export class Grid {
     // A saturated node admits new jobs no faster than it serves those it activated.
     this.runtime.watchIntakeQueue(() => activatedJobs(this.runtime));
     const storage = new Map<string, StorageElement>();
+    const shares = effectiveShares(this.config.fairShare);
     this.ctx = {
       runtime: this.runtime,
       index: options.index,
@@ -117,6 +121,9 @@ export class Grid {
       settings: {
         brokerage: this.config.brokerage,
         maxActiveJobsPerUser: this.config.maxActiveJobsPerUser,
+        fairShare: this.config.fairShare,
+        shares,
+        queueShares: [...new Set([...shares.map((s) => s.name), DEFAULT_SHARE])],
         maxRecordedCandidates: this.config.maxRecordedCandidates,
         siteStatsTtlMs: this.config.siteStatsTtlMs,
         liveJobsMaxAgeMs: this.config.liveJobsMaxAgeMs,

@@ -166,8 +166,3 @@ export class QueueService {
     this.ctx.log.info({ jobId, err: (err as Error).message }, "queue event refused by job");
   }
 }
-
-/** The place `entry` takes in its site's queue. */
-export function queueKeyOf(entry: Pick<QueueEntry, "site" | "type">): string | null {
-  return entry.site ? queueNames.siteQueue(entry.site, laneOf(entry.type)) : null;
-}

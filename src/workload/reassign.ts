@@ -155,12 +155,10 @@ export function siteOfflineHandler(ctx: WorkloadContext) {
     const { site } = data as { site: string };
     const request: ReassignRequest = { by: "auto", reason: `site ${site} went offline`, site: null };
     const event = reassignEvent(request, ctx.runtime.clock.nowMs());
-    for (const lane of LANES) {
-      const queued = await ctx.runtime.readIndex(
-        queueNames.siteQueue(site, lane),
-        0,
-        Number.MAX_SAFE_INTEGER,
-      );
+    for (const queue of LANES.flatMap((lane) =>
+      ctx.settings.queueShares.map((share) => queueNames.siteQueue(site, lane, share)),
+    )) {
+      const queued = await ctx.runtime.readIndex(queue, 0, Number.MAX_SAFE_INTEGER);
       await sendReassigns(
         ctx,
         queued.map(({ member }) => ({

@@ -20,17 +20,28 @@ import { sendReassigns } from "./reassign.js";
 
 type Waiting = "activated" | "assigned";
 
-/** One kind of waiting index: how its key names the site, and when a member's stay began. */
+/** One kind of waiting index: its names' prefix, the site a name is of, and when a member's stay began. */
 interface WaitingIndex {
   state: Waiting;
-  key: (site: string) => string;
+  prefix: string;
+  siteOf: (key: string) => string | null;
   sinceSec: (score: number) => number;
 }
 
 const WAITING: readonly WaitingIndex[] = [
-  { state: "activated", key: (site) => queueNames.siteQueue(site, "production"), sinceSec: queuedSecOf },
-  { state: "activated", key: (site) => queueNames.siteQueue(site, "analysis"), sinceSec: queuedSecOf },
-  { state: "assigned", key: queueNames.siteAssigned, sinceSec: (score) => score },
+  {
+    state: "activated",
+    prefix: "site-queue:",
+    // Every lane and share: a share since dropped from the configuration still has its jobs swept.
+    siteOf: (key) => queueNames.siteQueueParts(key)?.site ?? null,
+    sinceSec: queuedSecOf,
+  },
+  {
+    state: "assigned",
+    prefix: queueNames.siteAssigned(""),
+    siteOf: (key) => siteOfKey(key, queueNames.siteAssigned),
+    sinceSec: (score) => score,
+  },
 ];
 
 export interface StaleWait {
@@ -65,9 +76,8 @@ export async function findStaleWaits(ctx: WorkloadContext, nowMs: number): Promi
   const limits = new Map<string, Promise<number>>();
   const stale: StaleWait[] = [];
   for (const waiting of WAITING) {
-    const [prefix = ""] = waiting.key(MARK).split(MARK);
-    for (const key of mirror.keys(prefix)) {
-      const site = siteOfKey(key, waiting.key);
+    for (const key of mirror.keys(waiting.prefix)) {
+      const site = waiting.siteOf(key);
       if (site === null) continue;
       let limit = limits.get(site);
       if (!limit) {

@@ -5,6 +5,7 @@ import { refs } from "../actors/shared/names.js";
 import { jobTypeSchema, nameSchema } from "../actors/shared/schemas.js";
 import { taskListed } from "../actors/task/global-projections.js";
 import type { TaskInput } from "../actors/task/schema.js";
+import { shareOf } from "../brokerage/shares.js";
 import { describeIssues } from "../protocol/codec.js";
 import { readContext, type WorkloadContext } from "./context.js";
 import { WorkloadError } from "./errors.js";
@@ -120,6 +121,7 @@ export async function submitTask(
     payload: spec.payload,
     requestedSite: spec.site,
     ...(spec.test ? { test: true } : {}),
+    share: shareOf({ user, group: spec.group ?? null, type: spec.type }, ctx.settings.shares),
     ...(spec.retry ? { retry: spec.retry } : {}),
     ...(spec.watchdogs ? { watchdogs: spec.watchdogs } : {}),
     jobs,

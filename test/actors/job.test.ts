@@ -202,7 +202,7 @@ describe("job", () => {
       });
       // Its site's queue, its count there and its user's quota follow from the state.
       expect(projected(snapshot, next)).toEqual({
-        index: [{ key: "site-queue:BNL:production", member: JOB, score: queueScore(100, 2_000) }],
+        index: [{ key: "site-queue:BNL:production:default", member: JOB, score: queueScore(100, 2_000) }],
         counters: [
           { name: "jobs:BNL:activated", delta: 1 },
           { name: "users:alice:active", delta: 1 },
@@ -384,7 +384,7 @@ describe("job", () => {
       expect(emits(out)).toEqual([]);
       expect(projected(activated(), throttled)).toEqual({
         index: [
-          { key: "site-queue:BNL:production", member: JOB, score: null },
+          { key: "site-queue:BNL:production:default", member: JOB, score: null },
           { key: "user-throttled:alice", member: JOB, score: queueScore(0, 2_000) },
         ],
         counters: [
@@ -400,7 +400,7 @@ describe("job", () => {
       expect(emits(inAgain, "queue.add")).toHaveLength(1);
       expect(projected(throttled, back).index).toEqual([
         { key: "user-throttled:alice", member: JOB, score: null },
-        { key: "site-queue:BNL:production", member: JOB, score: queueScore(100, 9_000) },
+        { key: "site-queue:BNL:production:default", member: JOB, score: queueScore(100, 9_000) },
       ]);
     });
 
@@ -433,9 +433,11 @@ describe("job", () => {
       expect(run.value).toBe("running");
       // Held by its pilot from dispatch until it ends; counted at its site in each state.
       expect(projected(activated(), sent).index).toEqual([
-        { key: "site-queue:BNL:production", member: JOB, score: null },
+        { key: "site-queue:BNL:production:default", member: JOB, score: null },
         { key: "pilot-jobs:p1", member: JOB, score: 0 },
       ]);
+      // One of its share's running slots at its site from dispatch until it leaves its pilot.
+      expect(projected(activated(), sent).counters).toContainEqual({ name: "shares:BNL:default", delta: 1 });
       expect(projected(sent, starting)).toEqual({
         index: [],
         counters: [
@@ -624,6 +626,7 @@ describe("job", () => {
       expect(previous.value).toBe("finished");
       expect([...seen].sort()).toEqual([
         ...["activated", "running", "sent", "starting"].map((state) => `jobs:BNL:${state}`),
+        "shares:BNL:default",
         "users:alice:active",
       ]);
       expect([...sums.values()].every((sum) => sum === 0)).toBe(true);
@@ -798,7 +801,7 @@ describe("job", () => {
       ]);
       expect(eventTypesSent(effects)).toEqual(["site/BNL job.state", "task/t-1 job.ended"]);
       expect(projected(activated(), cancelled)).toEqual({
-        index: [{ key: "site-queue:BNL:production", member: JOB, score: null }],
+        index: [{ key: "site-queue:BNL:production:default", member: JOB, score: null }],
         counters: [
           { name: "jobs:BNL:activated", delta: -1 },
           { name: "users:alice:active", delta: -1 },
@@ -998,7 +1001,7 @@ describe("job snapshots of older machine versions", () => {
     const v2Context = { ...job.context, brokerage: { decision: { chosen: "BNL", candidates: 3 }, tries: 2 } };
     const lifted = migrateJob(2, { value: job.value, context: v2Context, status: "active" });
     expect(lifted.context).toEqual({ ...job.context, brokerage: { tries: 2 } });
-    expect(migrateJob(6, { value: job.value, context: job.context, status: "active" }).context).toBe(
+    expect(migrateJob(7, { value: job.value, context: job.context, status: "active" }).context).toBe(
       job.context,
     );
   });
@@ -1008,6 +1011,16 @@ describe("job snapshots of older machine versions", () => {
     const { test: _t, reassignments: _r, reassignment: _a, ...v4 } = job.context;
     const lifted = migrateJob(4, { value: job.value, context: v4, status: "active" });
     expect(lifted.context).toEqual(job.context);
+  });
+
+  it("version 6 is lifted as a job of the default share that keeps its own priority", () => {
+    const job = activated();
+    const { share: _s, currentPriority: _p, ...v6 } = job.context;
+    const lifted = migrateJob(6, { value: job.value, context: v6, status: "active" });
+    expect(lifted.context).toEqual({ ...job.context, share: null, currentPriority: null });
+    expect(jobProjections.of({ ...job, context: lifted.context } as never, job.context.jobId).index).toEqual([
+      expect.objectContaining({ key: "site-queue:BNL:production:default" }),
+    ]);
   });
 
   it("version 5 drops the limit it kept, and the limit's timer it armed is refused when it fires", () => {

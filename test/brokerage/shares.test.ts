@@ -1,172 +1,122 @@
 import { describe, expect, it } from "vitest";
 import {
-  BrokerageInputError,
-  decideActivation,
-  emptyShareUsage,
-  orderForDispatch,
-  pickJobsToRelease,
-  resolveSharePolicy,
-  type ShareUsage,
-  type ThrottledJob,
+  DEFAULT_SHARE,
+  effectiveShares,
+  fairShareConfigSchema,
+  MIN_PRIORITY,
+  type ShareStanding,
+  shareOf,
+  shareOrder,
   userPriority,
 } from "../../src/brokerage/index.js";
+import { gridConfigSchema } from "../../src/workload/grid.js";
 
-function usage(production: number, analysis: number, extra: Partial<ShareUsage> = {}): ShareUsage {
-  const u = emptyShareUsage();
-  u.byType.production.running = production;
-  u.byType.analysis.running = analysis;
-  return { ...u, ...extra };
-}
+const config = fairShareConfigSchema.parse({
+  shares: [
+    { name: "higgs", percent: 20, match: { groups: ["higgs"] } },
+    { name: "analysis", percent: 30, match: { types: ["analysis"] } },
+    { name: "production", percent: 50 },
+  ],
+});
 
-function throttled(jobId: string, overrides: Partial<ThrottledJob> = {}): ThrottledJob {
-  return { jobId, user: "alice", type: "production", priority: 100, queuedAtMs: 0, ...overrides };
-}
+describe("fair share configuration", () => {
+  it("defaults to one share, default, holding every job", () => {
+    const none = fairShareConfigSchema.parse({});
+    expect(effectiveShares(none)).toEqual([{ name: DEFAULT_SHARE, percent: 100, match: {} }]);
+    expect(none.ageOnlyEvery).toBe(10);
+    expect(none.jobsPerPriorityStep).toBe(5);
+  });
 
-/** A fixed sequence of "random" numbers, so release order is reproducible. */
-function sequence(...values: number[]): () => number {
-  let i = 0;
-  return () => values[i++ % values.length] ?? 0;
-}
-
-const NEVER_BY_AGE = sequence(0.99);
-
-describe("decideActivation", () => {
-  const policy = resolveSharePolicy({ capacityJobs: 10, analysisFraction: 0.3, groupShares: { higgs: 0.2 } });
-
-  it("activates anything while the site has room", () => {
-    expect(decideActivation({ user: "u", type: "analysis" }, usage(0, 9), policy)).toEqual({
-      action: "activate",
+  it("refuses shares that do not add up to 100, naming the field", () => {
+    const result = gridConfigSchema.safeParse({
+      fairShare: {
+        shares: [
+          { name: "a", percent: 70 },
+          { name: "b", percent: 20 },
+        ],
+      },
     });
+    expect(result.success).toBe(false);
+    expect(result.error?.issues[0]?.path).toEqual(["fairShare", "shares"]);
+    expect(result.error?.issues[0]?.message).toContain("add up to 90, not 100");
   });
 
-  it("throttles the type that already holds its share of a full site", () => {
-    const full = usage(7, 3);
-    const verdict = decideActivation({ user: "u", type: "analysis" }, full, policy);
-    expect(verdict).toMatchObject({ action: "throttle", share: "type" });
-    if (verdict.action === "throttle")
-      expect(verdict.reason).toBe("analysis holds 30% of a full site, share 30%");
-    expect(decideActivation({ user: "u", type: "production" }, usage(6, 4), policy)).toEqual({
-      action: "activate",
+  it("refuses a share named twice, a name that cannot be part of a queue name, and unknown criteria", () => {
+    const twice = fairShareConfigSchema.safeParse({
+      shares: [
+        { name: "a", percent: 50 },
+        { name: "a", percent: 50 },
+      ],
     });
-  });
-
-  it("throttles a group over its share", () => {
-    const full = usage(8, 2, { byGroup: { higgs: { running: 1, activated: 1 } } });
-    const verdict = decideActivation({ user: "u", group: "higgs", type: "analysis" }, full, policy);
-    expect(verdict).toMatchObject({ action: "throttle", share: "group" });
-    expect(decideActivation({ user: "u", group: "top", type: "analysis" }, full, policy).action).toBe(
-      "activate",
-    );
-  });
-
-  it("holds a user at the quota even when the site has room", () => {
-    const small = resolveSharePolicy({ capacityJobs: 100, userActiveJobQuota: 3 });
-    const verdict = decideActivation(
-      { user: "bob", type: "production" },
-      usage(3, 0, { byUser: { bob: 3 } }),
-      small,
-    );
-    expect(verdict).toEqual({
-      action: "throttle",
-      share: "user",
-      reason: "user bob has 3 active jobs, quota 3",
+    expect(twice.error?.issues.map((i) => i.path)).toEqual([["shares", 1, "name"]]);
+    const colon = fairShareConfigSchema.safeParse({ shares: [{ name: "a:b", percent: 100 }] });
+    expect(colon.error?.issues[0]?.path).toEqual(["shares", 0, "name"]);
+    const criterion = fairShareConfigSchema.safeParse({
+      shares: [{ name: "a", percent: 100, match: { site: ["X"] } }],
     });
-  });
-
-  it("names the bad policy field", () => {
-    expect(() => resolveSharePolicy({ capacityJobs: 10, analysisFraction: 1.5 })).toThrow(
-      BrokerageInputError,
-    );
-    expect(() => resolveSharePolicy({ capacityJobs: 10, analysisFraction: 1.5 })).toThrow(/analysisFraction/);
+    expect(criterion.error?.issues[0]?.path).toEqual(["shares", 0, "match"]);
+    const percent = fairShareConfigSchema.safeParse({ shares: [{ name: "a", percent: 0 }] });
+    expect(percent.error?.issues[0]?.path).toEqual(["shares", 0, "percent"]);
   });
 });
 
-describe("pickJobsToRelease", () => {
-  const policy = resolveSharePolicy({ capacityJobs: 10, analysisFraction: 0.5, ageOnlyFraction: 0.1 });
+describe("shareOf", () => {
+  const shares = effectiveShares(config);
 
-  it("releases the most under-served share first, then by priority, then by age", () => {
-    const waiting = [
-      throttled("prod-high", { priority: 900, queuedAtMs: 5 }),
-      throttled("ana-old", { type: "analysis", priority: 100, queuedAtMs: 1 }),
-      throttled("ana-high", { type: "analysis", priority: 500, queuedAtMs: 9 }),
-      throttled("ana-new", { type: "analysis", priority: 100, queuedAtMs: 7 }),
-    ];
-    // Analysis runs 1 of 10 against a 50% share: it is served first until it catches up.
-    const released = pickJobsToRelease(waiting, usage(9, 1), policy, 3, NEVER_BY_AGE);
-    expect(released.map((j) => j.jobId)).toEqual(["ana-high", "ana-old", "ana-new"]);
+  it("gives a job the first share that matches it", () => {
+    expect(shareOf({ user: "u", group: "higgs", type: "analysis" }, shares)).toBe("higgs");
+    expect(shareOf({ user: "u", group: null, type: "analysis" }, shares)).toBe("analysis");
+    expect(shareOf({ user: "u", group: "top", type: "production" }, shares)).toBe("production");
   });
 
-  it("switches share once the under-served one has caught up", () => {
-    const waiting = [
-      throttled("ana-1", { type: "analysis" }),
-      throttled("prod-1"),
-      throttled("ana-2", { type: "analysis" }),
-    ];
-    const released = pickJobsToRelease(waiting, usage(2, 1), policy, 3, NEVER_BY_AGE);
-    // 2 prod / 1 ana -> ana; 2/2 tie -> priority and age tie -> job id (ana-2 < prod-1); then prod.
-    expect(released.map((j) => j.jobId)).toEqual(["ana-1", "ana-2", "prod-1"]);
-  });
-
-  it("lets a fraction of releases go by age alone so a well-served share does not starve", () => {
-    const waiting = [
-      throttled("prod-ancient", { priority: 1, queuedAtMs: 0 }),
-      throttled("ana", { type: "analysis", priority: 1000, queuedAtMs: 50 }),
-    ];
-    expect(pickJobsToRelease(waiting, usage(9, 1), policy, 1, sequence(0.05))[0]?.jobId).toBe("prod-ancient");
-    expect(pickJobsToRelease(waiting, usage(9, 1), policy, 1, sequence(0.5))[0]?.jobId).toBe("ana");
-  });
-
-  it("stops at the free room and leaves users at quota throttled", () => {
-    const quota = resolveSharePolicy({ capacityJobs: 10, userActiveJobQuota: 2 });
-    const waiting = [throttled("a1"), throttled("a2"), throttled("b1", { user: "bob", queuedAtMs: 9 })];
-    const released = pickJobsToRelease(
-      waiting,
-      usage(1, 0, { byUser: { alice: 1 } }),
-      quota,
-      5,
-      NEVER_BY_AGE,
-    );
-    expect(released.map((j) => j.jobId)).toEqual(["a1", "b1"]);
-    expect(pickJobsToRelease(waiting, usage(0, 0), quota, 1, NEVER_BY_AGE)).toHaveLength(1);
-  });
-
-  it("is deterministic for the same random sequence and does not touch the caller's usage", () => {
-    const waiting = Array.from({ length: 20 }, (_, i) =>
-      throttled(`j${i}`, {
-        type: i % 3 === 0 ? "analysis" : "production",
-        priority: i % 4,
-        queuedAtMs: 20 - i,
+  it("gives a job no share matches the last share", () => {
+    const strict = effectiveShares(
+      fairShareConfigSchema.parse({
+        shares: [
+          { name: "alice", percent: 70, match: { users: ["alice"] } },
+          { name: "bob", percent: 30, match: { users: ["bob"] } },
+        ],
       }),
     );
-    const current = usage(5, 5);
-    const before = structuredClone(current);
-    const first = pickJobsToRelease(waiting, current, policy, 10, sequence(0.3, 0.05, 0.8, 0.6));
-    const second = pickJobsToRelease(waiting, current, policy, 10, sequence(0.3, 0.05, 0.8, 0.6));
-    expect(second).toEqual(first);
-    expect(first).toHaveLength(10);
-    expect(current).toEqual(before);
+    expect(shareOf({ user: "carol", group: null, type: "production" }, strict)).toBe("bob");
   });
 });
 
 describe("userPriority", () => {
-  it("falls as the user's active job count grows", () => {
-    expect(userPriority(1000, 0)).toBe(1000);
-    expect(userPriority(1000, 4)).toBe(1000);
-    expect(userPriority(1000, 5)).toBe(999);
-    expect(userPriority(1000, 500)).toBe(900);
-    expect(userPriority(1000, 500, 50)).toBe(990);
+  it("lowers an analysis job one point per jobsPerStep active jobs of its user", () => {
+    expect(userPriority(1000, "analysis", 0, 5)).toBe(1000);
+    expect(userPriority(1000, "analysis", 4, 5)).toBe(1000);
+    expect(userPriority(1000, "analysis", 5, 5)).toBe(999);
+    expect(userPriority(1000, "analysis", 500, 5)).toBe(900);
+    expect(userPriority(1000, "analysis", 500, 50)).toBe(990);
+  });
+
+  it("leaves production alone, stays in range, and is off with a step of 0", () => {
+    expect(userPriority(1000, "production", 500, 5)).toBe(1000);
+    expect(userPriority(1000, "analysis", 500, 0)).toBe(1000);
+    expect(userPriority(MIN_PRIORITY + 1, "analysis", 500, 5)).toBe(MIN_PRIORITY);
   });
 });
 
-describe("orderForDispatch", () => {
-  it("orders by priority, then age, then job id, without changing its input", () => {
-    const jobs = [
-      { jobId: "c", priority: 10, queuedAtMs: 3 },
-      { jobId: "b", priority: 20, queuedAtMs: 9 },
-      { jobId: "a", priority: 10, queuedAtMs: 3 },
-      { jobId: "d", priority: 10, queuedAtMs: 1 },
-    ];
-    expect(orderForDispatch(jobs).map((j) => j.jobId)).toEqual(["b", "d", "a", "c"]);
-    expect(jobs[0]?.jobId).toBe("c");
+describe("shareOrder", () => {
+  const standing = (name: string, target: number, running: number, headSinceSec: number | null = null) =>
+    ({ name, target, running, headSinceSec }) satisfies ShareStanding;
+
+  it("serves the most under-served share first: running over target, lowest first", () => {
+    const order = shareOrder([standing("a", 0.7, 7), standing("b", 0.3, 2), standing("c", 0, 0)], false);
+    expect(order.map((s) => s.name)).toEqual(["b", "a", "c"]);
+  });
+
+  it("keeps configuration order between shares equally served", () => {
+    const order = shareOrder([standing("a", 0.7, 0), standing("b", 0.3, 0)], false);
+    expect(order.map((s) => s.name)).toEqual(["a", "b"]);
+  });
+
+  it("on an age pick, serves the share whose best job waited longest, even one with no target", () => {
+    const order = shareOrder(
+      [standing("a", 0.7, 0, 500), standing("b", 0.3, 9, null), standing("old", 0, 40, 100)],
+      true,
+    );
+    expect(order.map((s) => s.name)).toEqual(["old", "a", "b"]);
   });
 });

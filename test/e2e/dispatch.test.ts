@@ -2,22 +2,11 @@ import { describe, expect, it } from "vitest";
 import type { ServerNode } from "../../src/server/server.js";
 import { queueNames } from "../../src/store/queue-index.js";
 import { connectTestPilot } from "../support/test-pilot-client.js";
-import { pilotToken, submitTask, useGrid } from "./grid-fixture.js";
+import { pilotHello, pilotToken, submitTask, useGrid } from "./grid-fixture.js";
 
 const grid = useGrid();
 
-function hello(site: string, hostname: string) {
-  return {
-    site,
-    hostname,
-    cores: 1,
-    memoryMb: 4000,
-    diskMb: 100_000,
-    walltimeLeftSec: 86_400,
-    multitask: false,
-    agent: "test",
-  };
-}
+const hello = pilotHello;
 
 describe("late binding", () => {
   for (const store of ["embedded", "Redis"] as const) {
@@ -124,7 +113,7 @@ describe("late binding", () => {
     const pilot = await connectTestPilot(`${node.url}/pilot`, pilotToken("SITE-P"), hello("SITE-P", "wn2"));
     await submitTask(node, { taskId: "t-low", jobs: 2, priority: 10, payload: { command: ["true"] } });
     await submitTask(node, { taskId: "t-high", jobs: 1, priority: 500, payload: { command: ["true"] } });
-    const queue = queueNames.siteQueue("SITE-P", "production");
+    const queue = queueNames.siteQueue("SITE-P", "production", "default");
     const deadline = Date.now() + 10_000;
     while (node.grid.runtime.local.size(queue) < 3 && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 20));

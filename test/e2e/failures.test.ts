@@ -4,7 +4,7 @@ import type { Runtime } from "../../src/runtime/runtime.js";
 import { readContext } from "../../src/workload/context.js";
 import { until } from "../pilot/pilot-process.js";
 import { connectTestPilot } from "../support/test-pilot-client.js";
-import { pilotToken, submitTask, useGrid } from "./grid-fixture.js";
+import { pilotHello, pilotToken, submitTask, useGrid } from "./grid-fixture.js";
 
 const grid = useGrid();
 
@@ -84,16 +84,7 @@ describe("failures end to end", () => {
 
   it("answers a report about another pilot's job with NOT_YOUR_JOB, leaving that job and both sessions intact", async () => {
     const fixture = await grid(["SITE-O"]);
-    const hello = (hostname: string) => ({
-      site: "SITE-O",
-      hostname,
-      cores: 1,
-      memoryMb: 4000,
-      diskMb: 100_000,
-      walltimeLeftSec: 86_400,
-      multitask: false,
-      agent: "e2e-test",
-    });
+    const hello = (hostname: string) => pilotHello("SITE-O", hostname);
     const url = `${fixture.node.url}/pilot`;
     const owner = await connectTestPilot(url, pilotToken("SITE-O"), hello("wn-owner"));
     const intruder = await connectTestPilot(url, pilotToken("SITE-O"), hello("wn-intruder"));

@@ -16,6 +16,20 @@ export function pilotToken(site: string): string {
   return `pilot-${site}-secret-token-0001`;
 }
 
+/** A one-core pilot's hello without multitask, as the in-process test pilots send it. */
+export function pilotHello(site: string, hostname: string) {
+  return {
+    site,
+    hostname,
+    cores: 1,
+    memoryMb: 4000,
+    diskMb: 100_000,
+    walltimeLeftSec: 86_400,
+    multitask: false,
+    agent: "test",
+  };
+}
+
 export function testSite(name: string, slots = 50): Omit<SiteInput, "atMs"> {
   return {
     name,

@@ -58,14 +58,17 @@ export class FakePilots {
     }
   }
 
-  /** The first job of a site's queue (every shard is the grid's own) that is not being taken already. */
+  /** The first job of a site's queues (every shard is the grid's own; shares in configuration order) not being taken already. */
   private head(site: string, lane: "production" | "analysis"): string | null {
     let found: string | null = null;
-    this.grid.runtime.local.scan(queueNames.siteQueue(site, lane), (member) => {
-      if (this.taking.has(member)) return true;
-      found = member;
-      return false;
-    });
+    for (const share of this.grid.ctx.settings.queueShares) {
+      this.grid.runtime.local.scan(queueNames.siteQueue(site, lane, share), (member) => {
+        if (this.taking.has(member)) return true;
+        found = member;
+        return false;
+      });
+      if (found !== null) return found;
+    }
     return found;
   }
 

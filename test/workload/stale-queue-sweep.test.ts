@@ -81,7 +81,7 @@ describe("the sweep of stale waits", () => {
     await activated;
     const queued = await job(first.grid, "t-left-0.1");
     expect(queued?.state).toBe("activated");
-    expect(first.grid.runtime.local.size(queueNames.siteQueue("SITE-A", "production"))).toBe(1);
+    expect(first.grid.runtime.local.size(queueNames.siteQueue("SITE-A", "production", "default"))).toBe(1);
     await first.stop();
 
     // Listening before it takes the shards, so no transition of the takeover is missed.
@@ -111,7 +111,7 @@ describe("the sweep of stale waits", () => {
     const both = Promise.all([queuedIn(g, "t-young-0.1"), queuedIn(g, "t-young-1.1")]);
     await g.submit({ taskId: "t-young", jobs: 2, payload, site: "SITE-B" }, "alice");
     await both;
-    expect(g.runtime.local.size(queueNames.siteQueue("SITE-B", "production"))).toBe(2);
+    expect(g.runtime.local.size(queueNames.siteQueue("SITE-B", "production", "default"))).toBe(2);
     expect(await findStaleWaits(g.ctx, Date.now())).toEqual([]);
     // A day and a second later, both are stale, each named by the second its wait began.
     const stale = await findStaleWaits(g.ctx, Date.now() + 86_401_000);

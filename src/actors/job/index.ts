@@ -12,7 +12,7 @@ export * from "./schema.js";
 export const jobKind: KindDefinition<typeof jobMachine> = {
   kind: "job",
   machine: jobMachine,
-  version: 6,
+  version: 7,
   minVersion: 1,
   migrate: migrateJob,
   createEvent: "create",
@@ -36,6 +36,7 @@ export const jobKind: KindDefinition<typeof jobMachine> = {
     "payload",
     "requestedSite",
     "test",
+    "share",
     "retry",
     "watchdogs",
     "reassignments",

@@ -122,6 +122,8 @@ export const jobMachine = setup({
       if (event.type !== "brokered") return {};
       return {
         brokerage: { tries: context.brokerage.tries + 1 },
+        // A decision without one leaves the job its own priority.
+        currentPriority: event.priority ?? null,
         lastAtMs: eventTimeMs(event, context.lastAtMs),
       };
     }),

@@ -22,6 +22,10 @@ type Context = Record<string, unknown>;
  * (the grid sweeps its queues for stale jobs instead), so the limit a
  * version 5 job kept is gone. A timer such a job armed may still fire: no
  * state takes its event any more, so it is refused and changes nothing.
+ *
+ * Version 7 draws on a fair share and keeps a current priority (the user's
+ * rule, set when brokered). An older job draws on `default` and keeps the
+ * priority it was given.
  */
 export function migrateJob(fromVersion: number, state: PersistedState): PersistedState {
   let context = state.context as Context;
@@ -41,5 +45,6 @@ export function migrateJob(fromVersion: number, state: PersistedState): Persiste
     const { reassignAfterMs: _, ...rest } = context;
     context = rest;
   }
+  if (fromVersion < 7) context = { share: null, currentPriority: null, ...context };
   return context === state.context ? state : { ...state, context };
 }

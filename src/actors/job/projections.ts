@@ -3,10 +3,13 @@
  * `KindProjections`): its site's queue while activated, its site's list of
  * jobs waiting for their inputs while assigned, its pilot's list
  * while sent to it and running, its user's throttled list while throttled;
- * one count among its site's live jobs in its state, and one against its
- * user's quota from activation to its end. Written with the job's own
+ * one count among its site's live jobs in its state, one against its
+ * user's quota from activation to its end, and one among its share's
+ * running slots at its site while on a pilot. Written with the job's own
  * commits, so none of them can disagree with the job.
  */
+
+import { DEFAULT_SHARE } from "../../brokerage/shares.js";
 import type { MachineState } from "../../runtime/compiled-machine.js";
 import type { KindProjections, Projection } from "../../runtime/kinds.js";
 import { queueNames } from "../../store/queue-index.js";
@@ -66,10 +69,16 @@ function activatedAtMs(context: JobContext): number {
   return context.timestamps.activated ?? context.lastAtMs ?? 0;
 }
 
+/** The fair share a job draws on: `default` for a job made before shares. */
+export function shareOfJob(context: JobContext): string {
+  return context.share ?? DEFAULT_SHARE;
+}
+
 export const jobProjections: KindProjections = {
   // 2: assigned jobs are listed per site (`siteAssigned`), for the sweep of stale waits.
-  version: 2,
-  counterPrefixes: ["jobs:", "users:"],
+  // 3: a site's queues are split by fair share, scored by current priority; running slots counted per share.
+  version: 3,
+  counterPrefixes: ["jobs:", "users:", "shares:"],
   of(state: MachineState): Projection {
     const context = state.context as JobContext;
     const jobState = jobStateOf(state);
@@ -84,9 +93,9 @@ export const jobProjections: KindProjections = {
     }
     if (jobState === "activated" && context.site) {
       projection.index.push({
-        key: queueNames.siteQueue(context.site, laneOf(context.type)),
+        key: queueNames.siteQueue(context.site, laneOf(context.type), shareOfJob(context)),
         member: context.jobId,
-        score: queueScore(context.priority, activatedAtMs(context)),
+        score: queueScore(context.currentPriority ?? context.priority, activatedAtMs(context)),
       });
     } else if (jobState === "assigned" && context.site) {
       projection.index.push({
@@ -101,6 +110,11 @@ export const jobProjections: KindProjections = {
         score: queueScore(0, activatedAtMs(context)),
       });
     } else if (ON_PILOT.has(jobState) && context.pilot) {
+      if (context.site)
+        projection.counters.push({
+          name: queueNames.shareRunning(context.site, shareOfJob(context)),
+          value: 1,
+        });
       projection.index.push({
         key: queueNames.pilotJobs(context.pilot.pilotId),
         member: context.jobId,

@@ -31,6 +31,7 @@ function nextAttempt(
     outputs: context.outputs,
     payload: context.payload,
     test: context.test,
+    ...(context.share ? { share: context.share } : {}),
     retry: context.retry,
     watchdogs: context.watchdogs,
     ...changes,

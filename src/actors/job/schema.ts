@@ -120,6 +120,12 @@ export const workSpecShape = {
   requestedSite: nameSchema.nullable().default(null),
   /** A test job (a site's functional test): the only work a site in status `test` takes. */
   test: z.boolean().default(false),
+  /** The fair share the jobs draw on, chosen at submission from the grid's shares; null: `default`. */
+  share: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{1,64}$/)
+    .nullable()
+    .default(null),
 };
 
 export const jobInputSchema = z.object({
@@ -153,6 +159,8 @@ export const jobEventSchema = z.discriminatedUnion("type", [
     /** Lfns of inputs that no dataset holds yet. */
     waitingFor: z.array(z.string().min(1)),
     decision: z.unknown(),
+    /** The job's current priority (the user's rule, `userPriority`); absent: its own priority. */
+    priority: z.number().int().optional(),
     atMs: atMsSchema,
   }),
   z.object({ type: z.literal("inputs.ready"), subscription: nameSchema, atMs: atMsSchema }),
@@ -243,6 +251,10 @@ export interface JobContext {
   group: string | null;
   type: ParsedJobInput["type"];
   priority: number;
+  /** Its place in its share's queue: `priority` less the user's rule, set when brokered; null: `priority`. */
+  currentPriority: number | null;
+  /** The fair share it draws on; null (a job made before shares): `default`. */
+  share: string | null;
   resources: JobResources;
   release: string | null;
   inputs: JobInputFile[];

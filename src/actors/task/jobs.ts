@@ -29,6 +29,7 @@ export function firstAttempt(input: TaskInput, index: number): JobEvent {
     payload: input.payload ?? null,
     requestedSite: input.requestedSite ?? null,
     ...(input.test ? { test: true } : {}),
+    ...(input.share ? { share: input.share } : {}),
     ...(input.retry ? { retry: input.retry } : {}),
     ...(input.watchdogs ? { watchdogs: input.watchdogs } : {}),
     ...timeField(input.atMs ?? null),

@@ -1,6 +1,7 @@
 // Routes of `/sites`: list, read, an operator's status change and drain.
 import { refs } from "../../actors/shared/names.js";
 import { readContext } from "../../workload/context.js";
+import { shareUsageAt } from "../../workload/share-usage.js";
 import { listSites, readSite } from "../../workload/sites.js";
 import type { ApiDeps } from "../api.js";
 import { notFound, type RouteHost } from "../api-routing.js";
@@ -17,7 +18,11 @@ export function registerSiteRoutes(host: RouteHost, { grid, pilots }: ApiDeps): 
     host.reader(req);
     const site = await readSite(grid.ctx, params.name!);
     if (!site) throw notFound(`site ${params.name}`);
-    return { ...siteView(site, pilots.connectedAt(site.name), host.nowMs()), incidents: site.incidents };
+    return {
+      ...siteView(site, pilots.connectedAt(site.name), host.nowMs()),
+      incidents: site.incidents,
+      shares: await shareUsageAt(grid.ctx, site.name),
+    };
   });
   host.on("POST", "sites/:name/status", async ({ req, params }) => {
     const user = host.withRole(req, ["operator", "admin"], "changing a site's status");
