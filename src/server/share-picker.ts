@@ -1,5 +1,5 @@
 /** Which of a site's share queues a free pilot thread looks in first: O(shares) per pick, from committed counters. */
-import { queuedSecOf } from "../actors/job/projections.js";
+import { queuedSecOf, shareRunningFrom } from "../actors/job/projections.js";
 import { type ShareStanding, shareOrder } from "../brokerage/shares.js";
 import type { Runtime } from "../runtime/runtime.js";
 import { queueNames } from "../store/queue-index.js";
@@ -62,20 +62,21 @@ export class SharePicker {
   }
 
   private running(site: string, share: string): number {
-    const name = queueNames.shareRunning(site, share);
-    const committed = this.runtime.ownsAllShards()
-      ? this.runtime.local.counter(name)
-      : (this.remoteShareCounts().get(name) ?? 0);
+    const counter = this.runtime.ownsAllShards()
+      ? (name: string) => this.runtime.local.counter(name)
+      : (name: string) => this.gridCounters().get(name) ?? 0;
+    const committed = shareRunningFrom(counter, site, share, this.settings.queueShares);
     return committed + (this.binding.get(`${site}\u0000${share}`) ?? 0);
   }
 
-  /** The grid's share counters as last read; a stale read starts a new one and is used meanwhile. */
-  private remoteShareCounts(): Map<string, number> {
+  /** The grid's counters as last read; a stale read starts a new one and is used meanwhile. */
+  private gridCounters(): Map<string, number> {
     const nowMs = this.runtime.clock.nowMs();
     if (!this.reading && nowMs - this.remoteReadAtMs > this.countsMaxAgeMs) {
       this.reading = true;
       void this.runtime
-        .readCounters("shares:")
+        // Every counter: the default share is counted from the site's on-pilot jobs (`shareRunningFrom`).
+        .readCounters("")
         .then((counts) => {
           this.remoteCounts = counts;
           this.remoteReadAtMs = this.runtime.clock.nowMs();

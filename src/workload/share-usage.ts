@@ -1,4 +1,7 @@
 /** What operators see of fair share at a site: each share's target beside the running slots it holds and its queue. */
+import { shareRunningFrom } from "../actors/job/projections.js";
+import { siteJobsCounter } from "../actors/shared/names.js";
+import { DEFAULT_SHARE } from "../brokerage/shares.js";
 import { queueNames } from "../store/queue-index.js";
 import type { WorkloadContext } from "./context.js";
 
@@ -19,13 +22,18 @@ export async function shareUsageAt(
   ctx: Pick<WorkloadContext, "runtime" | "settings">,
   site: string,
 ): Promise<ShareUsage[]> {
-  const counters = await ctx.runtime.readCounters(queueNames.shareRunning(site, ""));
-  const running = new Map<string, number>();
-  for (const [name, value] of counters) {
+  const [shareCounters, siteCounters] = await Promise.all([
+    ctx.runtime.readCounters(queueNames.shareRunning(site, "")),
+    ctx.runtime.readCounters(siteJobsCounter(site, "")),
+  ]);
+  const counter = (name: string) => shareCounters.get(name) ?? siteCounters.get(name) ?? 0;
+  const named = new Set<string>();
+  for (const name of shareCounters.keys()) {
     const parts = queueNames.shareRunningParts(name);
-    if (parts?.site === site) running.set(parts.share, value);
+    if (parts?.site === site) named.add(parts.share);
   }
-  const names = [...new Set([...ctx.settings.queueShares, ...running.keys()])];
+  const names = [...new Set([...ctx.settings.queueShares, ...named, DEFAULT_SHARE])];
+  const running = new Map(names.map((name) => [name, shareRunningFrom(counter, site, name, named)]));
   const total = [...running.values()].reduce((sum, n) => sum + n, 0);
   const targets = new Map(ctx.settings.shares.map((s) => [s.name, s.percent]));
   const usage = await Promise.all(

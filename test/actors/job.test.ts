@@ -10,7 +10,7 @@ import {
   jobMachine,
 } from "../../src/actors/job/index.js";
 import { migrateJob } from "../../src/actors/job/migrate.js";
-import { jobProjections, queueScore } from "../../src/actors/job/projections.js";
+import { jobProjections, queueScore, shareRunningFrom } from "../../src/actors/job/projections.js";
 import type { ErrorClass, JobOutcome } from "../../src/actors/shared/schemas.js";
 import type { TaskEvent } from "../../src/actors/task/schema.js";
 import { projectionChanges } from "../../src/runtime/projections.js";
@@ -436,8 +436,29 @@ describe("job", () => {
         { key: "site-queue:BNL:production:default", member: JOB, score: null },
         { key: "pilot-jobs:p1", member: JOB, score: 0 },
       ]);
-      // One of its share's running slots at its site from dispatch until it leaves its pilot.
-      expect(projected(activated(), sent).counters).toContainEqual({ name: "shares:BNL:default", delta: 1 });
+      // The default share's running slots are its site's jobs on pilots: no counter of its own.
+      expect(projected(activated(), sent).counters.map((c) => c.name)).not.toContain("shares:BNL:default");
+      // A named share's job holds one of its share's running slots at its site from dispatch until it leaves its pilot.
+      const inShare = (state: typeof sent) => ({ ...state, context: { ...state.context, share: "prod" } });
+      expect(projected(inShare(activated()), inShare(sent)).counters).toContainEqual({
+        name: "shares:BNL:prod",
+        delta: 1,
+      });
+      expect(projected(inShare(sent), inShare(starting)).counters).toEqual(
+        projected(sent, starting).counters,
+      );
+      // So the default share's running slots are counted by difference: the site's jobs on pilots less the named shares'.
+      const counters = new Map([
+        ["jobs:BNL:sent", 2],
+        ["jobs:BNL:starting", 1],
+        ["jobs:BNL:running", 7],
+        ["jobs:BNL:activated", 5],
+        ["shares:BNL:prod", 6],
+      ]);
+      const counter = (name: string) => counters.get(name) ?? 0;
+      expect(shareRunningFrom(counter, "BNL", "default", ["default", "prod"])).toBe(4);
+      expect(shareRunningFrom(counter, "BNL", "prod", ["default", "prod"])).toBe(6);
+      expect(shareRunningFrom(counter, "BNL", "default", [])).toBe(10);
       expect(projected(sent, starting)).toEqual({
         index: [],
         counters: [
@@ -626,7 +647,6 @@ describe("job", () => {
       expect(previous.value).toBe("finished");
       expect([...seen].sort()).toEqual([
         ...["activated", "running", "sent", "starting"].map((state) => `jobs:BNL:${state}`),
-        "shares:BNL:default",
         "users:alice:active",
       ]);
       expect([...sums.values()].every((sum) => sum === 0)).toBe(true);

@@ -55,8 +55,9 @@ const ACTIVE: ReadonlySet<JobState> = new Set([
   "holding",
   "transferring",
 ]);
-/** States in which the job's pilot holds it. */
-const ON_PILOT: ReadonlySet<JobState> = new Set(["sent", "starting", "running"]);
+/** States in which the job's pilot holds it: what a share's running slots count. */
+export const ON_PILOT_STATES = ["sent", "starting", "running"] as const satisfies readonly JobState[];
+const ON_PILOT: ReadonlySet<JobState> = new Set(ON_PILOT_STATES);
 
 /** The job's top-level state: `defined` for `{defined: "brokering"}`. */
 export function jobStateOf(state: MachineState): JobState {
@@ -77,7 +78,8 @@ export function shareOfJob(context: JobContext): string {
 export const jobProjections: KindProjections = {
   // 2: assigned jobs are listed per site (`siteAssigned`), for the sweep of stale waits.
   // 3: a site's queues are split by fair share, scored by current priority; running slots counted per share.
-  version: 3,
+  // 4: the default share's running slots are no longer counted (they are the site's on-pilot jobs less the named shares').
+  version: 4,
   counterPrefixes: ["jobs:", "users:", "shares:"],
   of(state: MachineState): Projection {
     const context = state.context as JobContext;
@@ -110,7 +112,8 @@ export const jobProjections: KindProjections = {
         score: queueScore(0, activatedAtMs(context)),
       });
     } else if (ON_PILOT.has(jobState) && context.pilot) {
-      if (context.site)
+      // The default share is counted by difference (`shareRunningCounts`): a grid without shares pays nothing.
+      if (context.site && shareOfJob(context) !== DEFAULT_SHARE)
         projection.counters.push({
           name: queueNames.shareRunning(context.site, shareOfJob(context)),
           value: 1,
@@ -124,3 +127,23 @@ export const jobProjections: KindProjections = {
     return projection;
   },
 };
+
+/**
+ * The running slots of `share` at `site`, from the counters these
+ * projections write: a named share's own counter; the default share's by
+ * difference, the site's jobs on pilots less those of the `named` shares
+ * (so a grid without shares writes no share counter at all).
+ */
+export function shareRunningFrom(
+  counter: (name: string) => number,
+  site: string,
+  share: string,
+  named: Iterable<string>,
+): number {
+  if (share !== DEFAULT_SHARE) return counter(queueNames.shareRunning(site, share));
+  let running = 0;
+  for (const state of ON_PILOT_STATES) running += counter(siteJobsCounter(site, state));
+  for (const other of named)
+    if (other !== DEFAULT_SHARE) running -= counter(queueNames.shareRunning(site, other));
+  return Math.max(0, running);
+}
