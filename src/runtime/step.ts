@@ -1,3 +1,8 @@
+/**
+ * Applying one event to one actor as a pure function: the transition, its
+ * actions sorted into timers, effects and counters (none executed), the
+ * snapshot encoded for the commit; and restoring an actor from what the store holds.
+ */
 import type { ActorKey, CounterDelta, TimerEntry } from "../store/types.js";
 import { actorKeyOf, parseActorKey } from "./actor-ref.js";
 import {

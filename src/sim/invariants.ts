@@ -1,3 +1,8 @@
+/**
+ * The invariants a simulation run checks after every settle (one job per
+ * pilot, live pilots, conservation of jobs, one job per thread): a breach stops
+ * the run with the offending actor's committed history.
+ */
 import type { Runtime } from "../runtime/runtime.js";
 import type { JobTracker } from "./job-tracker.js";
 import { ON_PILOT_STATES } from "./job-tracker.js";
