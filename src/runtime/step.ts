@@ -1,8 +1,4 @@
-/**
- * Applying one event to one actor as a pure function: the transition, its
- * actions sorted into timers, effects and counters (none executed), the
- * snapshot encoded for the commit; and restoring an actor from what the store holds.
- */
+/** Applying one event to one actor as a pure function, and an actor's snapshot encoded for its commit and restored. */
 import type { ActorKey, CounterDelta, TimerEntry } from "../store/types.js";
 import { actorKeyOf, parseActorKey } from "./actor-ref.js";
 import {
