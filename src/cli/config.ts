@@ -1,3 +1,7 @@
+/**
+ * Where the client finds its server and token (flags, then environment variables,
+ * then the `local.json` that `panda up` writes) and that file's format.
+ */
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { z } from "zod";

@@ -1,3 +1,4 @@
+/** `panda ds`: lists datasets, shows one with its files and replicas, registers files, subscribes a dataset to a site. */
 import { readFile } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 import type { Command } from "commander";

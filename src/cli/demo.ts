@@ -1,3 +1,4 @@
+/** The demo workload `panda up` submits unless `--no-demo`: a small dataset, a production task over it, and short analysis jobs beside it. */
 import type { TaskSubmission } from "../workload/submit.js";
 import type { PandaClient } from "./client.js";
 

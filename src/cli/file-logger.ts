@@ -1,3 +1,8 @@
+/**
+ * The server node's log for `panda up`: JSON lines in a file, so the terminal
+ * keeps to progress lines; errors are echoed to stderr as well, since those
+ * are what a person must see.
+ */
 import { createWriteStream, mkdirSync, type WriteStream } from "node:fs";
 import { dirname } from "node:path";
 import type { Logger } from "../runtime/logger.js";
@@ -13,11 +18,6 @@ const RANK: Record<LogLevel, number> = {
   silent: 100,
 };
 
-/**
- * The server node's log for `panda up`: JSON lines in a file, so the terminal
- * keeps to progress lines; errors are echoed to stderr as well, since those
- * are what a person must see.
- */
 export class FileLogger implements Logger {
   private readonly stream: WriteStream;
 

@@ -1,3 +1,4 @@
+/** `panda inspect`: any actor's state and history, for operators and for debugging the actors themselves. */
 import type { Command } from "commander";
 import type { ActorViewAnswer } from "./client.js";
 import {

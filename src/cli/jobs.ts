@@ -1,3 +1,4 @@
+/** `panda jobs`: lists jobs with filters, as a table or JSON. */
 import { type Command, Option } from "commander";
 import { JOB_STATES } from "../actors/job/schema.js";
 import type { JobRow } from "./client.js";

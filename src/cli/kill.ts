@@ -1,3 +1,4 @@
+/** `panda kill`: kills a job or a task through the API. */
 import { Argument, type Command } from "commander";
 import { addConnectionOptions, addJsonOption, type ConnectionOptions, clientFor } from "./options.js";
 import { printAnswer } from "./output.js";

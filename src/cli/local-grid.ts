@@ -1,3 +1,7 @@
+/**
+ * The grid `panda up` runs on one machine, planned before anything starts: its
+ * sites, and fresh tokens for the admin and for each site's pilots.
+ */
 import { randomBytes } from "node:crypto";
 import type { SiteInput } from "../actors/site/schema.js";
 import type { TokenConfig } from "../server/tokens.js";

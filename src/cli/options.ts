@@ -1,3 +1,4 @@
+/** What the client verbs share on the command line: the connection flags, `--json`, and argument parsers that fail with the flag's name. */
 import { type Command, InvalidArgumentError } from "commander";
 import { nameSchema } from "../actors/shared/schemas.js";
 import { PandaClient } from "./client.js";

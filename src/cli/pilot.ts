@@ -1,3 +1,4 @@
+/** `panda pilot`: the pilot agent run as a `panda` verb, in this process. */
 import type { Command } from "commander";
 import { runPilotCli } from "../pilot/index.js";
 

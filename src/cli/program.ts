@@ -1,3 +1,4 @@
+/** The `panda` command: every verb registered on one commander program, and the one entry point `bin/panda.js` calls. */
 import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { registerDatasetCommands } from "./datasets.js";

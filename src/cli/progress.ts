@@ -1,3 +1,4 @@
+/** A task's progress as lines for a person waiting on it, read from its actor's context. */
 import { z } from "zod";
 import type { Runtime } from "../runtime/runtime.js";
 

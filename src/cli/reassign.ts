@@ -1,3 +1,4 @@
+/** `panda reassign`: closes a job (or a task's jobs) not running yet and brokers a new attempt. */
 import { Argument, type Command } from "commander";
 import {
   addConnectionOptions,

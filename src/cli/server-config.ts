@@ -1,3 +1,7 @@
+/**
+ * `panda server`'s settings from flags and environment variables, and the sites
+ * and tokens files it reads, each checked before the node starts.
+ */
 import { readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";

@@ -1,3 +1,4 @@
+/** `panda server`: a standalone server node, configured by flags, environment and files. */
 import { resolve } from "node:path";
 import type { Command } from "commander";
 import { createJsonLogger } from "../server/json-log.js";

@@ -1,3 +1,4 @@
+/** `panda sim` and `panda bench`: verbs that run another engine and end with its exit code. */
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";

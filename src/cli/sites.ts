@@ -1,3 +1,4 @@
+/** `panda sites`: the sites with their live job counts and factories; operators set a site's status or drain its pilots. */
 import { Argument, type Command } from "commander";
 import { SITE_STATUSES } from "../actors/site/schema.js";
 import type { FactoryRow, SiteRow } from "./client.js";

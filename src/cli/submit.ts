@@ -1,3 +1,4 @@
+/** `panda submit`: a task submission built from flags and sent; prints the task's id. */
 import { type Command, Option } from "commander";
 import { type TaskSubmission, taskSubmissionSchema } from "../workload/submit.js";
 import { usageError } from "./errors.js";

@@ -1,3 +1,7 @@
+/**
+ * `panda tasks` and `panda retry`: the task list, one task with its progress,
+ * and a task's failed jobs run again as a new task.
+ */
 import { type Command, Option } from "commander";
 import { TASK_STATES } from "../actors/task/schema.js";
 import type { TaskDetail, TaskRow } from "./client.js";

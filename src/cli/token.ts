@@ -1,3 +1,4 @@
+/** `panda token`: creates, lists and revokes API and pilot tokens; `whoami` names the configured one. */
 import { type Command, Option } from "commander";
 import { durationSchema } from "../sim/units.js";
 import type { TokenRow } from "./client.js";

@@ -1,3 +1,7 @@
+/**
+ * `panda up`: a whole grid in one process (server, store, local sites) with its
+ * local pilots as child processes, for a laptop or a demo.
+ */
 import { join, relative, resolve } from "node:path";
 import { type Command, Option } from "commander";
 import { type LogLevel, logLevelSchema } from "../server/json-log.js";

@@ -1,3 +1,4 @@
+/** `panda wait`: waits for a task to end, with progress lines, and exits with a code that says how it ended. */
 import type { Command } from "commander";
 import type { PandaClient, TaskDetail } from "./client.js";
 import { CliError, EXIT } from "./errors.js";

@@ -1,3 +1,4 @@
+/** `panda why job ID`: prints the server's explanation of where a job is and why. */
 import { Argument, type Command } from "commander";
 import { addConnectionOptions, addJsonOption, type ConnectionOptions, clientFor } from "./options.js";
 import { printAnswer } from "./output.js";

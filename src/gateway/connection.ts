@@ -1,3 +1,9 @@
+/**
+ * One upgraded socket: reads and checks frames, limits their rate, feeds them
+ * to the host in arrival order, answers pings and closes; its `FrameWriter`
+ * writes. It knows nothing of hellos or jobs; the session it carries, once
+ * the hello is accepted, is set by the gateway.
+ */
 import WebSocket from "ws";
 import {
   closeCodes,
@@ -53,12 +59,6 @@ function asBuffer(data: WebSocket.RawData): Buffer {
   return Buffer.from(data);
 }
 
-/**
- * One upgraded socket: reads and checks frames, limits their rate, feeds them
- * to the host in arrival order, answers pings and closes; its `FrameWriter`
- * writes. It knows nothing of hellos or jobs; the session it carries, once
- * the hello is accepted, is set by the gateway.
- */
 export class PilotConnection implements FrameWriterHost {
   session: GatewaySession | undefined;
   /** Resolves once the host has heard `closed`: the handlers are done with this connection. */

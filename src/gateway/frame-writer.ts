@@ -1,3 +1,14 @@
+/**
+ * A pilot socket's outgoing side. Frames written in one event-loop turn are
+ * held (the socket corked) and go out in one write at its end, through the
+ * gateway's `EndOfTurn`. On protocol version 2 acks wait: the frames
+ * acknowledged since the last write are listed in one `ack` that goes out
+ * with the next frame written to the socket, or on its own once the oldest
+ * has waited `ackHoldMs`. A pilot's reports, its `pilot.ready` and the push
+ * that answers it then cost one write (a system call that wakes the pilot),
+ * not three. It also numbers the server's frames and says what the socket
+ * holds unsent.
+ */
 import { randomBytes } from "node:crypto";
 import type WebSocket from "ws";
 import { MAX_REFS_PER_ACK, type ProtocolVersion, type ServerMessage } from "../protocol/messages.js";
@@ -16,17 +27,6 @@ export interface FrameWriterHost {
   notReading(unsentBytes: number): void;
 }
 
-/**
- * A pilot socket's outgoing side. Frames written in one event-loop turn are
- * held (the socket corked) and go out in one write at its end, through the
- * gateway's `EndOfTurn`. On protocol version 2 acks wait: the frames
- * acknowledged since the last write are listed in one `ack` that goes out
- * with the next frame written to the socket, or on its own once the oldest
- * has waited `ackHoldMs`. A pilot's reports, its `pilot.ready` and the push
- * that answers it then cost one write (a system call that wakes the pilot),
- * not three. It also numbers the server's frames and says what the socket
- * holds unsent.
- */
 export class FrameWriter {
   private readonly framePrefix = randomBytes(4).toString("hex");
   private frameCount = 0;

@@ -1,3 +1,7 @@
+/**
+ * Frames on the gateway's side: decoding and checking what a pilot sends, and
+ * encoding what the server sends (pushes, acks, errors) with its envelope.
+ */
 import { z } from "zod";
 import { decode, encodeFrame, validate } from "../protocol/codec.js";
 import {

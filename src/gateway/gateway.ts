@@ -1,3 +1,8 @@
+/**
+ * The server's WebSocket endpoint for pilots. It owns sockets, frames and
+ * pilot identities (ids, resume tokens) and hands validated messages to the
+ * injected handlers; it knows nothing about jobs.
+ */
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import { WebSocketServer } from "ws";
@@ -32,11 +37,6 @@ function helloFailureCloseCode(err: unknown): number {
   return err.code === "UNAUTHORIZED" ? closeCodes.unauthorized : closeCodes.policyViolation;
 }
 
-/**
- * The server's WebSocket endpoint for pilots. It owns sockets, frames and
- * pilot identities (ids, resume tokens) and hands validated messages to the
- * injected handlers; it knows nothing about jobs.
- */
 export class PilotGateway {
   private readonly limits: GatewayLimits;
   private readonly handlers: GatewayHandlers;

@@ -1,3 +1,8 @@
+/**
+ * The contract between the gateway and what serves pilots: the hello, reports
+ * and sessions it hands over, and the refusal a handler answers with. The
+ * gateway knows nothing about jobs; the dispatcher implements these.
+ */
 import type { IncomingMessage } from "node:http";
 import type { z } from "zod";
 import type { PilotMessage, ProtocolErrorCode, pilotHelloSchema, Thread } from "../protocol/messages.js";

@@ -1,3 +1,4 @@
+/** The pilot gateway's public surface: what a server node wires in. */
 export type { ServerMessageInput } from "./frames.js";
 export { PilotGateway } from "./gateway.js";
 export {

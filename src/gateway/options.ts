@@ -1,3 +1,4 @@
+/** The gateway's limits and timings, with defaults fit for a production node. */
 import { z } from "zod";
 import type { Logger } from "../runtime/logger.js";
 import type { GatewayHandlers } from "./handlers.js";

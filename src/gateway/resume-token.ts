@@ -1,3 +1,7 @@
+/**
+ * Pilot ids and resume tokens: an HMAC of the pilot id and site under a shared
+ * secret, so any node with the secret can welcome a pilot back.
+ */
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 
 /** Separates resume tokens from any other MAC made with the same secret. */

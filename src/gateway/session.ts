@@ -1,8 +1,8 @@
+/** The session handed to the handlers: a pilot identity over one connection. */
 import type { PilotConnection } from "./connection.js";
 import { pushFrame, type ServerMessageInput } from "./frames.js";
 import type { PilotHello, PilotPrincipal, PilotSession } from "./handlers.js";
 
-/** The session handed to the handlers: a pilot identity over one connection. */
 export class GatewaySession implements PilotSession {
   private welcomed = false;
 

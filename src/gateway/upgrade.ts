@@ -1,3 +1,7 @@
+/**
+ * The HTTP upgrade to a pilot WebSocket: its path, credential and offered
+ * subprotocols read from the request, and refusals answered before any socket exists.
+ */
 import { type IncomingMessage, STATUS_CODES } from "node:http";
 import type { Duplex } from "node:stream";
 

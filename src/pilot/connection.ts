@@ -1,3 +1,13 @@
+/**
+ * The pilot's one WebSocket to the server. Offers every protocol version it
+ * speaks (the server picks the newest it speaks too) and stamps the chosen one
+ * on every frame. Says hello on every socket it opens (with the last
+ * welcome's id and resume token once it has them), validates every incoming
+ * frame, and after a dropped socket dials again with exponential backoff
+ * until `close()`. Frames other than the hello go out only while a session is
+ * open; `send` says whether one did. The frames of one turn go out in one
+ * write.
+ */
 import WebSocket, { type RawData } from "ws";
 import { CodecError, decodeWith, encodeFrame, validate } from "../protocol/codec.js";
 import {
@@ -48,16 +58,6 @@ export function pilotSocketUrl(serverUrl: string): string {
   return url.toString();
 }
 
-/**
- * The pilot's one WebSocket to the server. Offers every protocol version it
- * speaks (the server picks the newest it speaks too) and stamps the chosen one
- * on every frame. Says hello on every socket it opens (with the last
- * welcome's id and resume token once it has them), validates every incoming
- * frame, and after a dropped socket dials again with exponential backoff
- * until `close()`. Frames other than the hello go out only while a session is
- * open; `send` says whether one did. The frames of one turn go out in one
- * write.
- */
 export class PilotConnection {
   private socket: WebSocket | undefined;
   /** The version the current socket negotiated. */

@@ -1,3 +1,7 @@
+/**
+ * Frames as the pilot builds them: bodies without the version the socket
+ * negotiates, and frame ids unique for the pilot's life, so a resent report is a duplicate.
+ */
 import { randomUUID } from "node:crypto";
 import type { PilotMessageInput } from "../protocol/messages.js";
 

@@ -1,3 +1,4 @@
+/** The pilot agent's public surface, for `panda pilot`, its bundle and the tests. */
 export { reconnectDelayMs } from "./backoff.js";
 export { PilotConnection, pilotSocketUrl } from "./connection.js";
 export { JobRun, jobDirName, KILL_GRACE_MS } from "./job-run.js";

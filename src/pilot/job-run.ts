@@ -1,3 +1,8 @@
+/**
+ * One job attempt on one thread, from push to `job.ended`: stage-in, the
+ * payload under its walltime, stage-out of outputs and log. `done` resolves
+ * once the final report is queued (never rejects).
+ */
 import { appendFile, mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { ErrorClass, JobSpec, Thread } from "../protocol/messages.js";
@@ -37,11 +42,6 @@ export function jobDirName(jobId: string, attempt: number): string {
   return `${encodeURIComponent(jobId)}.${attempt}`;
 }
 
-/**
- * One job attempt on one thread, from push to `job.ended`: stage-in, the
- * payload under its walltime, stage-out of outputs and log. `done` resolves
- * once the final report is queued (never rejects).
- */
 export class JobRun {
   readonly done: Promise<void>;
   readonly jobDir: string;

@@ -1,3 +1,7 @@
+/**
+ * The pilot's command line: flags and environment checked into `PilotOptions`,
+ * and `runPilotCli`, which runs a pilot as the process it owns.
+ */
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { z } from "zod";

@@ -1,3 +1,7 @@
+/**
+ * Reports (`job.status`, `job.ended`) kept until the server acknowledges them
+ * by frame id, in the order they were made, so a dropped socket loses none.
+ */
 import type { ReportFrame } from "./frames.js";
 
 interface PendingReport {
@@ -6,10 +10,6 @@ interface PendingReport {
   lastSentAtMs: number | undefined;
 }
 
-/**
- * Reports (`job.status`, `job.ended`) kept until the server acknowledges them
- * by frame id, in the order they were made, so a dropped socket loses none.
- */
 export class ReportOutbox {
   private readonly pending = new Map<string, PendingReport>();
 

@@ -1,3 +1,7 @@
+/**
+ * A job's payload: a child process leading its own process group, so that
+ * killing the group takes whatever the payload started with it.
+ */
 import { spawn } from "node:child_process";
 import { open } from "node:fs/promises";
 
@@ -15,10 +19,6 @@ export interface PayloadLaunch {
   logPath: string;
 }
 
-/**
- * A job's payload: a child process leading its own process group, so that
- * killing the group takes whatever the payload started with it.
- */
 export class Payload {
   readonly exited: Promise<PayloadExit>;
   private exit: PayloadExit | undefined;

@@ -1,3 +1,7 @@
+/**
+ * The pilot agent: one connection, one or two threads each running at most
+ * one job, and the reports it owes the server.
+ */
 import { mkdir } from "node:fs/promises";
 import { constants as osConstants } from "node:os";
 import {
@@ -45,10 +49,6 @@ type Mode = "working" | "finishing" | "draining" | "stopping";
 
 type ServerFrame = Exclude<ServerMessage, { type: "pilot.welcome" }>;
 
-/**
- * The pilot agent: one connection, one or two threads each running at most
- * one job, and the reports it owes the server.
- */
 export class Pilot {
   private readonly ids = new FrameIds();
   private readonly outbox = new ReportOutbox();

@@ -1,3 +1,4 @@
+/** What a pilot tells the server of its slot in `pilot.hello`: cores, memory, disk, walltime left, measured on the worker node. */
 import { readFileSync } from "node:fs";
 import { statfs } from "node:fs/promises";
 import { availableParallelism, hostname, totalmem } from "node:os";

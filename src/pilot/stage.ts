@@ -1,3 +1,7 @@
+/**
+ * Moving a job's files between storage and its job directory: stage-in of
+ * inputs, stage-out of outputs and log, each checked against its checksum.
+ */
 import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
 import { join } from "node:path";

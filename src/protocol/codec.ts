@@ -1,11 +1,11 @@
-import { type Options, Packr } from "msgpackr";
-import type { z } from "zod";
-
 /**
  * One msgpackr configuration for every byte that leaves a process: snapshots,
  * history, effects and (later) wire frames. `useRecords: false` keeps the
  * encoding plain msgpack, so a pilot written in another language can read it.
  */
+import { type Options, Packr } from "msgpackr";
+import type { z } from "zod";
+
 const packr = new Packr({ useRecords: false, mapsAsObjects: true, moreTypes: false });
 
 export function encode(value: unknown): Buffer {

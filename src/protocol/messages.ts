@@ -1,11 +1,10 @@
-import { z } from "zod";
-
 /**
  * Every message on the pilot WebSocket: the single source of the types on
  * both sides. Frames are binary msgpack maps (`useRecords: false`) with a
  * `type` (`noun.verb`), a protocol version `v` and a frame `id`. See
  * docs/protocol.md for each message with an example.
  */
+import { z } from "zod";
 
 /**
  * The versions this code speaks, oldest first. They differ only in the `ack`

@@ -1,3 +1,4 @@
+/** Reaching the TCP socket under a ws WebSocket so that several frames go out in one write. */
 import type WebSocket from "ws";
 
 /** What corking needs of a socket: `net.Socket`'s cork and uncork. */

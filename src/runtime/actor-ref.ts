@@ -1,3 +1,7 @@
+/**
+ * Actor names: a kind and an id, their rules, the `kind/id` key the store and
+ * the logs use, and the shard that key hashes to.
+ */
 import { z } from "zod";
 import type { ActorKey } from "../store/types.js";
 import { RuntimeError } from "./errors.js";

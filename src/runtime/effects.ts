@@ -1,3 +1,7 @@
+/**
+ * The actions through which a hosted machine acts on the world (send, emit,
+ * count): descriptions the runtime commits with the transition, never code that runs.
+ */
 import type { EventObject } from "xstate";
 import type { ActorRef } from "./actor-ref.js";
 

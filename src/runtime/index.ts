@@ -1,3 +1,4 @@
+/** The runtime's public surface: what the rest of the system imports from it. */
 export { type ActorRef, actorKeyOf, parseActorKey, shardOf } from "./actor-ref.js";
 export { type Clock, systemClock } from "./clock.js";
 export { type EmitEffectParams, effectActions, type SendEventParams } from "./effects.js";

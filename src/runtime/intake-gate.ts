@@ -1,5 +1,3 @@
-import { type EventLoopUtilization, performance } from "node:perf_hooks";
-
 /**
  * Admission control for new work. Effects that create work (a task's jobs)
  * are committed to the outbox like any other, so they are durable already;
@@ -19,6 +17,8 @@ import { type EventLoopUtilization, performance } from "node:perf_hooks";
  * runtime's clock: it measures this process, so a simulation on a virtual
  * clock runs without it.
  */
+import { type EventLoopUtilization, performance } from "node:perf_hooks";
+
 export interface IntakeGateOptions {
   /** Releases per second when the gate opens, and its bounds. */
   initialPerSecond: number;

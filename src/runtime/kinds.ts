@@ -1,3 +1,7 @@
+/**
+ * What a kind of actor declares to the runtime (its machine, version, schemas,
+ * constant fields, projections, expansions) and the registry of the kinds a node hosts.
+ */
 import type { AnyStateMachine, EventObject } from "xstate";
 import type { z } from "zod";
 import { type ActorRef, actorKindSchema } from "./actor-ref.js";

@@ -1,5 +1,3 @@
-import { type AnyMachineSnapshot, type AnyStateMachine, createActor } from "xstate";
-
 /**
  * xstate's `transition()` and `initialTransition()`, minus their cost: those
  * build a fresh inert actor (and actor system) on every call, which dominated
@@ -7,6 +5,8 @@ import { type AnyMachineSnapshot, type AnyStateMachine, createActor } from "xsta
  * reuses it; calls are synchronous, so the collected actions cannot mix.
  * Nothing is executed: actions are collected for the runtime to sort.
  */
+import { type AnyMachineSnapshot, type AnyStateMachine, createActor } from "xstate";
+
 export class PureTransitions {
   private collected: unknown[] = [];
   private readonly scope: Record<string, unknown>;

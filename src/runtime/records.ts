@@ -1,8 +1,3 @@
-import { z } from "zod";
-import { CodecError, decode, decodeWith, encode, validate } from "../protocol/codec.js";
-import type { ActorKey } from "../store/types.js";
-import type { PersistedState } from "./kinds.js";
-
 /**
  * The byte formats the runtime keeps in the store, msgpack. The ones written
  * for every transition (snapshots, history entries, effects) are arrays in a
@@ -11,6 +6,10 @@ import type { PersistedState } from "./kinds.js";
  * nodes wrote alike; zod validates every record on the way back in, so a
  * corrupt or foreign record is a typed error, never a crash.
  */
+import { z } from "zod";
+import { CodecError, decode, decodeWith, encode, validate } from "../protocol/codec.js";
+import type { ActorKey } from "../store/types.js";
+import type { PersistedState } from "./kinds.js";
 
 const eventSchema = z.looseObject({ type: z.string().min(1) });
 export type AnyEvent = z.infer<typeof eventSchema>;

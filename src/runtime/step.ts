@@ -1,3 +1,4 @@
+/** Applying one event to one actor as a pure function, and an actor's snapshot encoded for its commit and restored. */
 import type { ActorKey, CounterDelta, TimerEntry } from "../store/types.js";
 import { actorKeyOf, parseActorKey } from "./actor-ref.js";
 import {

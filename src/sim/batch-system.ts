@@ -1,10 +1,3 @@
-import { sample } from "./distribution.js";
-import type { RandomStream } from "./random.js";
-import type { Strategy } from "./scenario.js";
-import { type PilotEnvironment, SimPilot } from "./sim-pilot.js";
-import type { SlotMeter } from "./time-integral.js";
-import type { Partition, PhysicalSite } from "./topology.js";
-
 /**
  * One batch partition of a site with its pilot factory. The factory submits
  * pilots as a Poisson process at the configured rate while fewer than
@@ -13,6 +6,13 @@ import type { Partition, PhysicalSite } from "./topology.js";
  * over, idle) or its node dies. Under oneInN every N-th pilot started serves
  * the analysis queue instead of the production one.
  */
+import { sample } from "./distribution.js";
+import type { RandomStream } from "./random.js";
+import type { Strategy } from "./scenario.js";
+import { type PilotEnvironment, SimPilot } from "./sim-pilot.js";
+import type { SlotMeter } from "./time-integral.js";
+import type { Partition, PhysicalSite } from "./topology.js";
+
 export class BatchPartition {
   private waiting = 0;
   private used = 0;

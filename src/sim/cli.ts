@@ -1,3 +1,7 @@
+/**
+ * `panda sim`'s command line: parses the arguments, runs the scenario's
+ * variants and writes their outputs, and answers an exit code rather than exiting.
+ */
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { runVariant, type VariantResult } from "./harness.js";

@@ -1,12 +1,12 @@
-import { z } from "zod";
-import type { RandomStream } from "./random.js";
-
 /**
  * Random quantities in a scenario: a plain value (fixed) or an object naming
  * the distribution. Parameters are parsed with the quantity's own unit
  * schema, so `{dist: lognormal, median: 2h, sigma: 0.5}` is in milliseconds
  * once parsed. `min` and `max` clamp every draw.
  */
+import { z } from "zod";
+import type { RandomStream } from "./random.js";
+
 export type Distribution =
   | { dist: "fixed"; value: number; min?: number; max?: number }
   | { dist: "uniform"; low: number; high: number; min?: number; max?: number }

@@ -1,28 +1,40 @@
+/**
+ * Runs one variant of a scenario: a grid (real runtime, actors, brokerage,
+ * queue service and dispatcher over MemoryStore) on a virtual clock, with
+ * simulated pilots, payloads and transfers. The loop lets the runtime settle
+ * completely (no event queued, no commit or store write in flight), then
+ * moves time to the next scheduled event. Invariants are checked after every
+ * settle; a breach stops the run with the offending actor's history.
+ */
 import { performance } from "node:perf_hooks";
-import { refs } from "../actors/shared/names.js";
-import type { TaskContext } from "../actors/task/schema.js";
 import { silentLogger } from "../runtime/logger.js";
 import { Dispatcher } from "../server/dispatcher.js";
 import { TokenRegistry } from "../server/tokens.js";
 import { MemoryQueueIndex } from "../store/memory-queue-index.js";
 import { MemoryStore } from "../store/memory-store.js";
-import { readContext } from "../workload/context.js";
 import { Grid } from "../workload/grid.js";
 import { ensureSite } from "../workload/sites.js";
 import { BatchPartition } from "./batch-system.js";
-import { historyOf, InvariantMonitor, InvariantViolationError, type Violation } from "./invariants.js";
+import {
+  crossCheckTasks,
+  historyOf,
+  InvariantMonitor,
+  InvariantViolationError,
+  type Violation,
+} from "./invariants.js";
 import { JobTracker } from "./job-tracker.js";
 import { MetricsSampler } from "./metrics.js";
 import { PayloadModel } from "./payload-model.js";
 import { SimRandom } from "./random.js";
 import { Retirement } from "./retirement.js";
 import type { ResolvedScenario, ResolvedVariant } from "./scenario.js";
+import { scheduleEvents } from "./scenario-events.js";
 import type { PilotEnvironment } from "./sim-pilot.js";
 import { SimTransfers } from "./sim-transfers.js";
 import { StorageLedger } from "./storage-ledger.js";
 import { summarizeVariant, type VariantSummary } from "./summary.js";
 import { SlotMeter } from "./time-integral.js";
-import { buildTopology, siteActorInput, type Topology } from "./topology.js";
+import { buildTopology, siteActorInput } from "./topology.js";
 import { VirtualClock } from "./virtual-clock.js";
 import { WorkloadGenerator } from "./workload-generator.js";
 
@@ -76,14 +88,6 @@ export interface VariantResult {
   timing: RunTiming;
 }
 
-/**
- * Runs one variant of a scenario: a grid (real runtime, actors, brokerage,
- * queue service and dispatcher over MemoryStore) on a virtual clock, with
- * simulated pilots, payloads and transfers. The loop lets the runtime settle
- * completely (no event queued, no commit or store write in flight), then
- * moves time to the next scheduled event. Invariants are checked after every
- * settle; a breach stops the run with the offending actor's history.
- */
 export async function runVariant(options: VariantRunOptions): Promise<VariantResult> {
   const { scenario, variant, seed, durationMs } = options;
   const strategy = variant.strategy;
@@ -213,7 +217,7 @@ export async function runVariant(options: VariantRunOptions): Promise<VariantRes
     );
   for (const partitions of partitionsBySite.values()) for (const p of partitions) p.start();
   generator.start();
-  scheduleEvents(scenario, clock, topology, partitionsBySite, grid, () => transfers!, onError);
+  scheduleEvents(scenario, SIM_EPOCH_MS, clock, topology, partitionsBySite, grid, () => transfers!, onError);
   const untilMs = SIM_EPOCH_MS + durationMs;
   // A sample is taken once the instant it falls on has settled, so submissions of that instant are counted.
   let sampleDue = false;
@@ -326,89 +330,4 @@ async function shutdown(grid: Grid, dispatcher: Dispatcher): Promise<void> {
 /** Pilots registered with the dispatcher per queue, for the time series. */
 function countPilots(dispatcher: Dispatcher): (queue: string) => number {
   return (queue) => dispatcher.connectedAt(queue);
-}
-
-/** Site outages and transfer slowdowns, at their times. */
-function scheduleEvents(
-  scenario: ResolvedScenario,
-  clock: VirtualClock,
-  topology: Topology,
-  partitionsBySite: Map<string, BatchPartition[]>,
-  grid: Grid,
-  transfers: () => SimTransfers,
-  onError: (err: unknown) => void,
-): void {
-  for (const event of scenario.events) {
-    const startMs = SIM_EPOCH_MS + event.at;
-    const endMs = startMs + event.duration;
-    if (event.type === "siteOutage") {
-      const site = topology.sites.find((s) => s.name === event.site)!;
-      const queues = site.partitions.flatMap((p) => [p.queue, p.analysisQueue]).filter((q) => q !== null);
-      const setStatus = (status: "offline" | "online", reason: string) => {
-        for (const queue of new Set(queues.map((q) => q.name))) {
-          grid.runtime
-            .send(refs.site(queue), { type: "setStatus", status, by: "sim", reason, atMs: clock.nowMs() })
-            .catch(onError);
-        }
-      };
-      clock.at(startMs, () => {
-        for (const p of partitionsBySite.get(site.name)!) p.outageStarts();
-        setStatus("offline", "simulated outage");
-      });
-      clock.at(endMs, () => {
-        for (const p of partitionsBySite.get(site.name)!) p.outageEnds();
-        setStatus("online", "outage over");
-      });
-    } else {
-      let end: (() => void) | null = null;
-      clock.at(startMs, () => {
-        end = transfers().slowDown(event.from, event.to, event.factor);
-      });
-      clock.at(endMs, () => end?.());
-    }
-  }
-}
-
-/**
- * At the end, the tracker's view against the task actors' own counts: every
- * task's logical jobs add up, and all tasks together match what the
- * tracker saw end.
- */
-async function crossCheckTasks(grid: Grid, tracker: JobTracker, monitor: InvariantMonitor): Promise<void> {
-  const totals = { finished: 0, failed: 0, cancelled: 0, closed: 0, live: 0 };
-  for (const taskId of tracker.tasks.keys()) {
-    const task = await readContext(grid.ctx, "task", taskId);
-    if (!task) {
-      monitor.fail({
-        invariant: "conservation",
-        actor: { kind: "task", id: taskId },
-        detail: `task ${taskId} was submitted but does not exist`,
-      });
-      return;
-    }
-    const c = (task.context as TaskContext).counts;
-    if (c.finished + c.failed + c.cancelled + c.closed + c.live !== task.context.jobCount) {
-      monitor.fail({
-        invariant: "conservation",
-        actor: { kind: "task", id: taskId },
-        detail: `task ${taskId} has ${task.context.jobCount} jobs but counts ${JSON.stringify(c)}`,
-      });
-      return;
-    }
-    for (const key of Object.keys(totals) as (keyof typeof totals)[]) totals[key] += c[key];
-  }
-  const seen = {
-    finished: tracker.endedCount("finished"),
-    failed: tracker.endedCount("failed"),
-    cancelled: tracker.endedCount("cancelled"),
-    closed: tracker.endedCount("closed"),
-    live: tracker.logicalLive.production + tracker.logicalLive.analysis,
-  };
-  if (JSON.stringify(seen) !== JSON.stringify(totals)) {
-    monitor.fail({
-      invariant: "conservation",
-      actor: null,
-      detail: `the task actors count ${JSON.stringify(totals)}, the job actors' transitions ${JSON.stringify(seen)}`,
-    });
-  }
 }

@@ -1,4 +1,13 @@
+/**
+ * The invariants a simulation run checks after every settle (one job per
+ * pilot, live pilots, conservation of jobs, one job per thread) and, at its
+ * end, the jobs the tracker saw against the task actors' own counts: a breach
+ * stops the run with the offending actor's committed history.
+ */
+import type { TaskContext } from "../actors/task/schema.js";
 import type { Runtime } from "../runtime/runtime.js";
+import { readContext } from "../workload/context.js";
+import type { Grid } from "../workload/grid.js";
 import type { JobTracker } from "./job-tracker.js";
 import { ON_PILOT_STATES } from "./job-tracker.js";
 import { formatDurationMs } from "./units.js";
@@ -252,5 +261,53 @@ export class InvariantMonitor {
         detail: `submitted ${submittedJobs} jobs, but finished ${t.endedCount("finished")} + failed ${t.endedCount("failed")} + cancelled ${t.endedCount("cancelled")} + closed ${t.endedCount("closed")} + live ${live} = ${ended + live}`,
       });
     }
+  }
+}
+
+/**
+ * At the end, the tracker's view against the task actors' own counts: every
+ * task's logical jobs add up, and all tasks together match what the
+ * tracker saw end.
+ */
+export async function crossCheckTasks(
+  grid: Grid,
+  tracker: JobTracker,
+  monitor: InvariantMonitor,
+): Promise<void> {
+  const totals = { finished: 0, failed: 0, cancelled: 0, closed: 0, live: 0 };
+  for (const taskId of tracker.tasks.keys()) {
+    const task = await readContext(grid.ctx, "task", taskId);
+    if (!task) {
+      monitor.fail({
+        invariant: "conservation",
+        actor: { kind: "task", id: taskId },
+        detail: `task ${taskId} was submitted but does not exist`,
+      });
+      return;
+    }
+    const c = (task.context as TaskContext).counts;
+    if (c.finished + c.failed + c.cancelled + c.closed + c.live !== task.context.jobCount) {
+      monitor.fail({
+        invariant: "conservation",
+        actor: { kind: "task", id: taskId },
+        detail: `task ${taskId} has ${task.context.jobCount} jobs but counts ${JSON.stringify(c)}`,
+      });
+      return;
+    }
+    for (const key of Object.keys(totals) as (keyof typeof totals)[]) totals[key] += c[key];
+  }
+  const seen = {
+    finished: tracker.endedCount("finished"),
+    failed: tracker.endedCount("failed"),
+    cancelled: tracker.endedCount("cancelled"),
+    closed: tracker.endedCount("closed"),
+    live: tracker.logicalLive.production + tracker.logicalLive.analysis,
+  };
+  if (JSON.stringify(seen) !== JSON.stringify(totals)) {
+    monitor.fail({
+      invariant: "conservation",
+      actor: null,
+      detail: `the task actors count ${JSON.stringify(totals)}, the job actors' transitions ${JSON.stringify(seen)}`,
+    });
   }
 }

@@ -1,3 +1,9 @@
+/**
+ * Follows every job actor through the runtime's committed transitions: the
+ * live state of each attempt, queue depths and running jobs per site, wait
+ * times, outcomes, and who is bound to which pilot thread. It reads what
+ * the actors committed; it never asks them anything.
+ */
 import type { JobContext, JobState } from "../actors/job/schema.js";
 import type { ErrorClass, JobOutcome } from "../actors/shared/schemas.js";
 import type { JobType } from "../brokerage/types.js";
@@ -51,12 +57,6 @@ export interface TrackerViolation {
   detail: string;
 }
 
-/**
- * Follows every job actor through the runtime's committed transitions: the
- * live state of each attempt, queue depths and running jobs per site, wait
- * times, outcomes, and who is bound to which pilot thread. It reads what
- * the actors committed; it never asks them anything.
- */
 export class JobTracker {
   readonly tasks = new Map<string, TrackedTask>();
   private readonly attempts = new Map<string, AttemptRecord>();

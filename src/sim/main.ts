@@ -1,4 +1,4 @@
+/** `tsx src/sim/main.ts SCENARIO ...`: the simulator as a process of its own, without the rest of the `panda` command. */
 import { runSimCli } from "./cli.js";
 
-/** `tsx src/sim/main.ts SCENARIO ...`: the simulator on its own, until `panda sim` is wired. */
 process.exitCode = await runSimCli(process.argv.slice(2));

@@ -1,3 +1,7 @@
+/**
+ * Samples the grid every `sampleEvery` of simulated time into rows for the
+ * CSV files and the report's charts.
+ */
 import type { JobTracker } from "./job-tracker.js";
 import type { SimTransfers } from "./sim-transfers.js";
 import { quantile, round, sortedCopy } from "./stats.js";
@@ -54,10 +58,6 @@ const STATE_GROUPS = {
   finishing: ["holding", "transferring"],
 } as const;
 
-/**
- * Samples the grid every `sampleEvery` of simulated time into rows for the
- * CSV files and the report's charts.
- */
 export class MetricsSampler {
   readonly grid: GridSample[] = [];
   readonly sites: SiteSample[] = [];

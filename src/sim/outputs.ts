@@ -1,3 +1,8 @@
+/**
+ * What a simulation run leaves in its output directory (`summary.json`, CSV
+ * samples per variant, `report.html`, `timing.json`), and the row per variant a
+ * strategy comparison reads.
+ */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { toCsv } from "./csv.js";

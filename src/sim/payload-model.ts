@@ -1,3 +1,10 @@
+/**
+ * The simulated payloads. A logical job's run time depends only on the seed
+ * and the job (every attempt runs the same work); whether an attempt fails
+ * depends on the seed, the attempt and the site's failure probabilities.
+ * Neither depends on which pilot got it or when, so a change elsewhere in the
+ * grid does not reshuffle the work itself.
+ */
 import type { ErrorClass } from "../actors/shared/schemas.js";
 import type { JobType } from "../brokerage/types.js";
 import { type Distribution, sample } from "./distribution.js";
@@ -37,13 +44,6 @@ export interface JobSpec {
   outputs: string[];
 }
 
-/**
- * The simulated payloads. A logical job's run time depends only on the seed
- * and the job (every attempt runs the same work); whether an attempt fails
- * depends on the seed, the attempt and the site's failure probabilities.
- * Neither depends on which pilot got it or when, so a change elsewhere in the
- * grid does not reshuffle the work itself.
- */
 export class PayloadModel {
   private readonly kinds = new Map<string, WorkKind>();
 

@@ -1,13 +1,13 @@
-import type { SimProgress } from "./harness.js";
-import { formatDurationMs } from "./units.js";
-
-const WIDTH = 30;
-
 /**
  * A progress bar on stderr: redrawn in place on a terminal, a line every
  * tenth of the run otherwise (logs, CI). It shows simulated time, jobs
  * finished, the pace in simulated jobs per wall second and the wall time so far.
  */
+import type { SimProgress } from "./harness.js";
+import { formatDurationMs } from "./units.js";
+
+const WIDTH = 30;
+
 export class ProgressBar {
   private lastDecile = -1;
 

@@ -1,3 +1,7 @@
+/**
+ * A run's `report.html`: one self-contained page of tables and SVG charts to
+ * compare the variants of a scenario at a glance.
+ */
 import type { VariantResult } from "./harness.js";
 import type { GridSample, SiteSample } from "./metrics.js";
 import type { RunSummary } from "./outputs.js";

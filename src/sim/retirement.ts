@@ -1,3 +1,16 @@
+/**
+ * Drops job attempts that are over from the runtime's memory and the store,
+ * with their dispatch dataset and subscription and their output
+ * subscription, so that a simulated day holds what is live rather than
+ * every job it ever ran. What the summary and samples need was counted as
+ * the jobs went (`JobTracker`); task, site and input dataset actors stay.
+ *
+ * An attempt goes `graceMs` after it ended, once no pilot holds it any more
+ * (a pilot that is told to kill a job it runs still reports on it) and its
+ * subscriptions are over (a transfer still in flight reports to them): then
+ * nothing addresses any of them again. Production keeps them; only the
+ * simulator, which reads no finished job back, lets them go.
+ */
 import type { JobContext } from "../actors/job/schema.js";
 import { outputSubscriptionId, refs } from "../actors/shared/names.js";
 import { type ActorRef, actorKeyOf, shardOf } from "../runtime/actor-ref.js";
@@ -15,19 +28,6 @@ interface Over {
   subscriptions: ActorRef[];
 }
 
-/**
- * Drops job attempts that are over from the runtime's memory and the store,
- * with their dispatch dataset and subscription and their output
- * subscription, so that a simulated day holds what is live rather than
- * every job it ever ran. What the summary and samples need was counted as
- * the jobs went (`JobTracker`); task, site and input dataset actors stay.
- *
- * An attempt goes `graceMs` after it ended, once no pilot holds it any more
- * (a pilot that is told to kill a job it runs still reports on it) and its
- * subscriptions are over (a transfer still in flight reports to them): then
- * nothing addresses any of them again. Production keeps them; only the
- * simulator, which reads no finished job back, lets them go.
- */
 export class Retirement {
   private readonly queue: Over[] = [];
   private head = 0;

@@ -1,3 +1,17 @@
+/**
+ * A pilot on a worker node, simulated: it says hello to the real dispatcher
+ * through the same `PilotSession` / `GatewayHandlers` interfaces as a
+ * WebSocket session, asks for work per thread, and plays each job it is
+ * pushed on the virtual clock (stage-in, payload, stage-out, heartbeats,
+ * the end report), failing it as the site's failure probabilities say.
+ * Messages go to the dispatcher one at a time, in order, as the gateway
+ * delivers them.
+ *
+ * Over 400 lines for want of a seam: a pilot's life (hello, drain, idle and
+ * lifetime ends, death) and the jobs it plays share its threads, its timers
+ * and its ordered send queue at every step, so either half apart would reach
+ * into the other's state.
+ */
 import type { ServerMessageInput } from "../gateway/frames.js";
 import {
   type GatewayHandlers,
@@ -64,15 +78,6 @@ interface Run {
 type Report = PilotReport;
 type ReportBody = Report extends infer R ? (R extends Report ? Omit<R, "v" | "id"> : never) : never;
 
-/**
- * A pilot on a worker node, simulated: it says hello to the real dispatcher
- * through the same `PilotSession` / `GatewayHandlers` interfaces as a
- * WebSocket session, asks for work per thread, and plays each job it is
- * pushed on the virtual clock (stage-in, payload, stage-out, heartbeats,
- * the end report), failing it as the site's failure probabilities say.
- * Messages go to the dispatcher one at a time, in order, as the gateway
- * delivers them.
- */
 export class SimPilot implements PilotSession {
   readonly pilotId: string;
   readonly site: string;

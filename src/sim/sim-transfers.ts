@@ -1,3 +1,10 @@
+/**
+ * Moves files for subscriptions on the virtual clock: per-file latency, then
+ * the link's shared bandwidth, then `file.done` (or `file.failed` with the
+ * destination's stage-in failure probability, or when its storage is full)
+ * through the same transfer events as the real agent. Queues of one physical
+ * site share its storage, so a transfer between them is done at once.
+ */
 import type { FileMover, TransferEvents, TransferRequest } from "../transfer/transfer-agent.js";
 import type { QueuedEvent } from "./event-queue.js";
 import type { RandomStream } from "./random.js";
@@ -143,13 +150,6 @@ export interface SimTransfersOptions {
   ledger: StorageLedger;
 }
 
-/**
- * Moves files for subscriptions on the virtual clock: per-file latency, then
- * the link's shared bandwidth, then `file.done` (or `file.failed` with the
- * destination's stage-in failure probability, or when its storage is full)
- * through the same transfer events as the real agent. Queues of one physical
- * site share its storage, so a transfer between them is done at once.
- */
 export class SimTransfers implements FileMover {
   private readonly links = new Map<string, Link>();
   private readonly active = new Map<string, ActiveSubscription>();

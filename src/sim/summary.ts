@@ -1,3 +1,7 @@
+/**
+ * A variant's figures once its run ends (waits, throughput, utilisation per
+ * site), computed from what the tracker and the sampler counted as the run went.
+ */
 import type { ErrorClass } from "../actors/shared/schemas.js";
 import type { JobType } from "../brokerage/types.js";
 import type { JobTracker } from "./job-tracker.js";

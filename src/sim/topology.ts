@@ -1,7 +1,3 @@
-import type { SiteInput } from "../actors/site/schema.js";
-import type { JobType } from "../brokerage/types.js";
-import { expandedSiteNames, type ResolvedScenario, type ScenarioSite, type Strategy } from "./scenario.js";
-
 /**
  * PanDA serves a physical site through one or more queues (PanDA sites):
  * `BNL` for production, `ANALY_BNL` for analysis, `BNL_SHORT` for short
@@ -12,6 +8,9 @@ import { expandedSiteNames, type ResolvedScenario, type ScenarioSite, type Strat
  * way brokerage already filters: each job carries a release tag naming its
  * kind of work, and a queue lists the tags it serves.
  */
+import type { SiteInput } from "../actors/site/schema.js";
+import type { JobType } from "../brokerage/types.js";
+import { expandedSiteNames, type ResolvedScenario, type ScenarioSite, type Strategy } from "./scenario.js";
 
 /** The release tag every job of a type carries. */
 export const RELEASE_OF: Record<JobType, string> = { production: "production", analysis: "analysis" };

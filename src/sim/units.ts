@@ -1,11 +1,10 @@
-import { z } from "zod";
-
 /**
  * Quantities in scenario files carry their unit ("90m", "2GB", "1Gbps",
  * "120/h"); a bare number takes the unit named in each schema's description.
  * Parsed values are always in milliseconds, bytes, bytes per second, or
  * events per hour.
  */
+import { z } from "zod";
 
 const DURATION_MS: Record<string, number> = {
   ms: 1,

@@ -1,6 +1,3 @@
-import type { Clock, TimerHandle } from "../runtime/clock.js";
-import { EventQueue, type QueuedEvent } from "./event-queue.js";
-
 /**
  * Simulated time. The runtime, the dispatcher and every simulated component
  * schedule on it; nothing happens between events, and time moves only when
@@ -12,6 +9,9 @@ import { EventQueue, type QueuedEvent } from "./event-queue.js";
  * makes a large grid affordable to simulate. A second is finer than anything
  * PanDA itself records.
  */
+import type { Clock, TimerHandle } from "../runtime/clock.js";
+import { EventQueue, type QueuedEvent } from "./event-queue.js";
+
 export class VirtualClock implements Clock {
   private currentMs: number;
   private readonly queue = new EventQueue();

@@ -1,3 +1,10 @@
+/**
+ * Submits the scenario's work through the grid's own submit path, at the
+ * virtual times the scenario says: production tasks under JEDI-like flow
+ * control (released as the grid's queues drain), analysis tasks by a
+ * Poisson background and bursts. Task ids are explicit and numbered in
+ * submission order, so every run names its jobs the same way.
+ */
 import { refs } from "../actors/shared/names.js";
 import type { JobType } from "../brokerage/types.js";
 import type { Grid } from "../workload/grid.js";
@@ -42,13 +49,6 @@ interface WorkShape {
   outputs?: ProductionKind["outputs"];
 }
 
-/**
- * Submits the scenario's work through the grid's own submit path, at the
- * virtual times the scenario says: production tasks under JEDI-like flow
- * control (released as the grid's queues drain), analysis tasks by a
- * Poisson background and bursts. Task ids are explicit and numbered in
- * submission order, so every run names its jobs the same way.
- */
 export class WorkloadGenerator {
   private readonly production: KindState[];
   private readonly startMs: number;

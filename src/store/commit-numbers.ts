@@ -1,3 +1,28 @@
+/**
+ * Numbers a node hands its own commits instead of asking Redis for them in
+ * every batch. The holder of a shard's lease is the only one committing to
+ * it (fencing), so within its fence it can number alone, starting above
+ * what the shard holds (read once per shard and fence, so a process that
+ * restarts under the same owner while its lease is live, same epoch,
+ * continues above what it wrote before):
+ *
+ * - Outbox seqs (scores) within its epoch's range, `epoch * 2^32 + n`:
+ *   epochs grow from one holder to the next, so a later holder's effects
+ *   sort after an earlier one's. A seq only orders: the effect id is the
+ *   member, so a gap (a record that did not commit) loses nothing. And each
+ *   seq is new, which tells the script which ids its ZADD NX added.
+ * - Seen scores: a dedupe id is scored with the `nowMs` of the commit that
+ *   saw it, here or less than 1 above it: the least score at or above `nowMs`
+ *   that is above every score the shard may hold. No seen id holds it, so
+ *   after the batch's ZADD NX an id scored so is one it added, any other was
+ *   seen before: the dedupe check and write in one command. When the clock
+ *   is behind what the shard holds (a step back, another node's clock
+ *   ahead) there is no such score, and the batch checks first and scores
+ *   with its `nowMs`, as every batch did before.
+ *
+ * What a fence numbered is known only to this object: a node commits each
+ * shard through one store (one `RedisStore`), as `Runtime` does.
+ */
 import { PerFence } from "./per-fence.js";
 import type { CommitBatch, Fence } from "./types.js";
 
@@ -27,31 +52,6 @@ interface Numbering {
   highSeenScore: number;
 }
 
-/**
- * Numbers a node hands its own commits instead of asking Redis for them in
- * every batch. The holder of a shard's lease is the only one committing to
- * it (fencing), so within its fence it can number alone, starting above
- * what the shard holds (read once per shard and fence, so a process that
- * restarts under the same owner while its lease is live, same epoch,
- * continues above what it wrote before):
- *
- * - Outbox seqs (scores) within its epoch's range, `epoch * 2^32 + n`:
- *   epochs grow from one holder to the next, so a later holder's effects
- *   sort after an earlier one's. A seq only orders: the effect id is the
- *   member, so a gap (a record that did not commit) loses nothing. And each
- *   seq is new, which tells the script which ids its ZADD NX added.
- * - Seen scores: a dedupe id is scored with the `nowMs` of the commit that
- *   saw it, here or less than 1 above it: the least score at or above `nowMs`
- *   that is above every score the shard may hold. No seen id holds it, so
- *   after the batch's ZADD NX an id scored so is one it added, any other was
- *   seen before: the dedupe check and write in one command. When the clock
- *   is behind what the shard holds (a step back, another node's clock
- *   ahead) there is no such score, and the batch checks first and scores
- *   with its `nowMs`, as every batch did before.
- *
- * What a fence numbered is known only to this object: a node commits each
- * shard through one store (one `RedisStore`), as `Runtime` does.
- */
 export class CommitNumbers {
   private readonly numberings = new PerFence<Numbering>(() => ({ nextSeq: 0, highSeenScore: 0 }));
   private readonly loading = new Map<string, Promise<void>>();

@@ -1,9 +1,30 @@
-import { Packr } from "msgpackr";
+/**
+ * The embedded store made durable on disk: `MemoryStore` and
+ * `MemoryQueueIndex` keep the semantics (one implementation of them), and
+ * every call that changes either is first appended to a log as one frame
+ * (msgpack, length-prefixed, checksummed), then applied. Opening replays the
+ * snapshot and the log; compaction writes the whole state as a new snapshot.
+ *
+ * Each change is written (one `write`, before it applies and before its
+ * promise resolves) so a process killed at any point loses nothing it had
+ * acknowledged: the operating system has the bytes. `fsync` runs every
+ * `fsyncIntervalMs`, so a machine crash or power loss loses at most that
+ * interval's changes. Because the in-memory stores are deterministic, a
+ * replayed call does exactly what the original did (a fenced commit is
+ * refused again), so the log needs no results, only the calls.
+ *
+ * Over 400 lines for a reason: half of it is the `Store` interface itself,
+ * each call logged (`change`) or read from memory in a few lines; the rest is
+ * one concern, the log's writing, syncing and compaction. The ops it logs
+ * (`durable-ops.ts`) and its queue index (`durable-index.ts`) are apart.
+ */
 import { type Logger, silentLogger } from "../runtime/logger.js";
+import { DurableQueueIndex } from "./durable-index.js";
+import { applyOp, type Op, packr, SNAPSHOT_FORMAT, type SnapshotPayload } from "./durable-ops.js";
 import { FencedError, StoreError } from "./errors.js";
 import { frameOf } from "./frames.js";
-import { MemoryQueueIndex, type MemoryQueueIndexState } from "./memory-queue-index.js";
-import { MemoryStore, type MemoryStoreState } from "./memory-store.js";
+import { MemoryQueueIndex } from "./memory-queue-index.js";
+import { MemoryStore } from "./memory-store.js";
 import type { QueueIndex } from "./queue-index.js";
 import { StateDirectory } from "./state-dir.js";
 import type {
@@ -24,21 +45,6 @@ import type {
   TimerEntry,
 } from "./types.js";
 
-/**
- * The embedded store made durable on disk: `MemoryStore` and
- * `MemoryQueueIndex` keep the semantics (one implementation of them), and
- * every call that changes either is first appended to a log as one frame
- * (msgpack, length-prefixed, checksummed), then applied. Opening replays the
- * snapshot and the log; compaction writes the whole state as a new snapshot.
- *
- * Each change is written (one `write`, before it applies and before its
- * promise resolves) so a process killed at any point loses nothing it had
- * acknowledged: the operating system has the bytes. `fsync` runs every
- * `fsyncIntervalMs`, so a machine crash or power loss loses at most that
- * interval's changes. Because the in-memory stores are deterministic, a
- * replayed call does exactly what the original did (a fenced commit is
- * refused again), so the log needs no results, only the calls.
- */
 export interface DurableStoreOptions {
   /** The state directory (`.panda/state` for `panda up`). */
   dir: string;
@@ -58,90 +64,6 @@ export interface DurableStoreOptions {
 
 export const DEFAULT_FSYNC_INTERVAL_MS = 1000;
 export const DEFAULT_COMPACT_AFTER_BYTES = 64 * 1024 * 1024;
-const SNAPSHOT_FORMAT = 1;
-
-/** One call that changes state, as it is logged. */
-type Op =
-  | ["acquireLease", number, string, number, number]
-  | ["renewLease", number, Fence, number, number]
-  | ["releaseLease", number, Fence]
-  | ["heartbeatNode", string, number, number]
-  | ["removeNode", string]
-  | ["commit", number, Fence, CommitRecord[], CommitOptions]
-  | ["importActor", number, Fence, ActorKey, number, Buffer]
-  | ["appendInbox", number, { eventId: string; payload: Buffer }[]]
-  /** Effect ids by shard, as entries: a Map would come back from msgpack as an object. */
-  | ["ackOutbox", [number, readonly string[]][]]
-  | [
-      "rebuildIndexes",
-      number,
-      Fence,
-      {
-        version: number;
-        indexes: [string, IndexEntry[]][];
-        counters: [string, number][];
-        counterPrefixes: string[];
-      },
-    ]
-  | ["index.add", string, string, number]
-  | ["index.addIfBelow", string, string, number, number]
-  | ["index.remove", string, string]
-  | ["index.popMin", string, number]
-  | ["index.putRecord", string, string, number, string]
-  | ["index.trimRecords", string, number];
-
-interface SnapshotPayload {
-  format: number;
-  /** The log that follows this snapshot. */
-  generation: number;
-  store: MemoryStoreState;
-  index: MemoryQueueIndexState;
-}
-
-/** Plain msgpack like the rest of the project's bytes; decoded buffers are copies, not views of a whole file. */
-const packr = new Packr({ useRecords: false, mapsAsObjects: true, moreTypes: false, copyBuffers: true });
-
-function applyOp(store: MemoryStore, index: MemoryQueueIndex, op: Op): Promise<unknown> {
-  switch (op[0]) {
-    case "acquireLease":
-      return store.acquireLease(op[1], op[2], op[3], op[4]);
-    case "renewLease":
-      return store.renewLease(op[1], op[2], op[3], op[4]);
-    case "releaseLease":
-      return store.releaseLease(op[1], op[2]);
-    case "heartbeatNode":
-      return store.heartbeatNode(op[1], op[2], op[3]);
-    case "removeNode":
-      return store.removeNode(op[1]);
-    case "commit":
-      return store.commit(op[1], op[2], op[3], op[4]);
-    case "importActor":
-      return store.importActor(op[1], op[2], op[3], op[4], op[5]);
-    case "appendInbox":
-      return store.appendInbox(op[1], op[2]);
-    case "ackOutbox":
-      return store.ackOutbox(new Map(op[1]));
-    case "rebuildIndexes":
-      return store.rebuildIndexes(op[1], op[2], {
-        ...op[3],
-        indexes: new Map(op[3].indexes),
-        counters: new Map(op[3].counters),
-      });
-    case "index.add":
-      return index.add(op[1], op[2], op[3]);
-    case "index.addIfBelow":
-      return index.addIfBelow(op[1], op[2], op[3], op[4]);
-    case "index.remove":
-      return index.remove(op[1], op[2]);
-    case "index.popMin":
-      return index.popMin(op[1], op[2]);
-    case "index.putRecord":
-      return index.putRecord(op[1], op[2], op[3], op[4]);
-    case "index.trimRecords":
-      return index.trimRecords(op[1], op[2]);
-  }
-}
-
 /** The store and the index over one state directory: open it with `DurableStore.open`. */
 export class DurableStore implements Store {
   readonly name = "durable";
@@ -518,50 +440,5 @@ export class DurableStore implements Store {
     this.files.closeLog();
     this.files.unlock();
     void this.memory.close();
-  }
-}
-
-/** The queue index half of a `DurableStore`: changes go through its log, reads to memory. */
-class DurableQueueIndex implements QueueIndex {
-  constructor(private readonly store: DurableStore) {}
-
-  async add(queue: string, member: string, score: number): Promise<void> {
-    return this.store.change(["index.add", queue, member, score]);
-  }
-
-  async addIfBelow(queue: string, member: string, score: number, limit: number): Promise<boolean> {
-    return this.store.change(["index.addIfBelow", queue, member, score, limit]);
-  }
-
-  async remove(queue: string, member: string): Promise<boolean> {
-    return this.store.change(["index.remove", queue, member]);
-  }
-
-  async popMin(queue: string, count: number): Promise<IndexEntry[]> {
-    return this.store.change(["index.popMin", queue, count]);
-  }
-
-  async putRecord(queue: string, member: string, score: number, record: string): Promise<void> {
-    return this.store.change(["index.putRecord", queue, member, score, record]);
-  }
-
-  async trimRecords(queue: string, keep: number): Promise<number> {
-    return this.store.change(["index.trimRecords", queue, keep]);
-  }
-
-  async readRecords(queue: string, members: readonly string[]): Promise<(string | null)[]> {
-    return this.store.queueIndexForReads().readRecords(queue, members);
-  }
-
-  async range(queue: string, offset: number, count: number): Promise<IndexEntry[]> {
-    return this.store.queueIndexForReads().range(queue, offset, count);
-  }
-
-  async rank(queue: string, member: string): Promise<number | null> {
-    return this.store.queueIndexForReads().rank(queue, member);
-  }
-
-  async size(queue: string): Promise<number> {
-    return this.store.queueIndexForReads().size(queue);
   }
 }

@@ -1,5 +1,3 @@
-import { crc32 } from "node:zlib";
-
 /**
  * Length-prefixed, checksummed frames: the unit the durable store writes to
  * its log and its snapshot. A frame is `u32 length | u32 crc32 | payload`
@@ -7,6 +5,8 @@ import { crc32 } from "node:zlib";
  * with bytes that do not match their checksum); reading stops there, so what
  * is read back is always a prefix of what was written, never half a record.
  */
+import { crc32 } from "node:zlib";
+
 export const FRAME_HEADER_BYTES = 8;
 /** Far above any real frame, low enough that a garbage length is recognised at once. */
 export const MAX_FRAME_PAYLOAD_BYTES = 1024 * 1024 * 1024;

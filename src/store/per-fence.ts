@@ -1,11 +1,11 @@
-import type { Fence } from "./types.js";
-
 /**
  * What a store remembers of a shard for one fence, the lease holder's:
  * only that holder commits to the shard while its lease lasts, so what it
  * wrote stays as it wrote it. Forgotten as soon as the shard shows up under
  * another fence (a new epoch, another owner) or when told to.
  */
+import type { Fence } from "./types.js";
+
 export class PerFence<T> {
   private readonly entries = new Map<number, { owner: string; epoch: number; value: T }>();
 

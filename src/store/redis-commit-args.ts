@@ -1,3 +1,8 @@
+/**
+ * A group commit as `commit.lua` takes it: every batch and record packed into
+ * one binary argument the script cuts up (a Redis argument costs the client a
+ * header, a length and a copy, thousands per call), and its outcome codes read back.
+ */
 import { StoreError } from "./errors.js";
 import type { ScriptArg } from "./redis-scripts.js";
 import type { ShardKeys } from "./shard-keys.js";

@@ -1,3 +1,7 @@
+/**
+ * The store's Lua scripts, loaded from `lua/` once and called by name on an
+ * ioredis client (EVALSHA, with EVAL on a node that has not seen the script).
+ */
 import { readFileSync } from "node:fs";
 import type { Cluster, Redis } from "ioredis";
 import { StoreError } from "./errors.js";

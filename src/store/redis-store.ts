@@ -1,3 +1,15 @@
+/**
+ * The durable store on Redis or Redis Cluster. Every state change is one Lua
+ * script over keys of a single shard (one hash tag, hence one cluster slot);
+ * reads that span several keys are small scripts too, so they never see half
+ * of a commit.
+ *
+ * Over 400 lines for a reason: it is the `Store` interface on Redis, one
+ * method per call, each a script or a few commands over one shard's keys.
+ * What a commit needs besides is apart already: its argument packing
+ * (`redis-commit-args.ts`), its numbers (`commit-numbers.ts`), the keys
+ * (`shard-keys.ts`) and the scripts (`redis-scripts.ts`).
+ */
 import { Cluster, type ClusterNode, type ClusterOptions, Redis, type RedisOptions } from "ioredis";
 import { CommitNumbers } from "./commit-numbers.js";
 import { FencedError, StoreError, scriptErrorFor } from "./errors.js";
@@ -46,12 +58,6 @@ interface IndexedEntry {
   values: (Buffer | null)[];
 }
 
-/**
- * The durable store on Redis or Redis Cluster. Every state change is one Lua
- * script over keys of a single shard (one hash tag, hence one cluster slot);
- * reads that span several keys are small scripts too, so they never see half
- * of a commit.
- */
 export class RedisStore implements Store {
   readonly name: "redis" | "redis-cluster";
   private readonly client: RedisClient;

@@ -1,3 +1,7 @@
+/**
+ * The one key builder. Every key of a shard carries the `{sNNN}` hash tag so
+ * that all keys one commit touches hash to the same Redis Cluster slot.
+ */
 import type { ActorKey } from "./types.js";
 
 /** Enough for the actors a busy shard commits within a few batches; an entry is a few hundred bytes, so 64 shards stay under ~10 MB. */
@@ -8,10 +12,6 @@ export interface ActorKeys {
   history: string;
 }
 
-/**
- * The one key builder. Every key of a shard carries the `{sNNN}` hash tag so
- * that all keys one commit touches hash to the same Redis Cluster slot.
- */
 export class ShardKeys {
   readonly lease: string;
   readonly actors: string;

@@ -1,3 +1,11 @@
+/**
+ * The files of the durable store in one directory: a lock naming the process
+ * that has it open, the snapshot (one frame), and the log of the operations
+ * since that snapshot (`log-<generation>`, frames). A snapshot of generation
+ * g is followed by `log-g`; compaction writes snapshot g+1 atomically (temp
+ * file, fsync, rename, fsync of the directory) before `log-(g+1)` starts, so
+ * a crash at any point leaves one snapshot and the log that goes with it.
+ */
 import {
   closeSync,
   existsSync,
@@ -51,14 +59,6 @@ export function processAlive(pid: number): boolean {
   }
 }
 
-/**
- * The files of the durable store in one directory: a lock naming the process
- * that has it open, the snapshot (one frame), and the log of the operations
- * since that snapshot (`log-<generation>`, frames). A snapshot of generation
- * g is followed by `log-g`; compaction writes snapshot g+1 atomically (temp
- * file, fsync, rename, fsync of the directory) before `log-(g+1)` starts, so
- * a crash at any point leaves one snapshot and the log that goes with it.
- */
 export class StateDirectory {
   private logFd: number | null = null;
   private locked = false;

@@ -1,5 +1,3 @@
-import type { TimerEntry } from "./types.js";
-
 /**
  * The embedded store's timers of one shard, ordered by (due time, timer key)
  * as Redis orders its sorted set: a map by key for arming and cancelling,
@@ -8,6 +6,8 @@ import type { TimerEntry } from "./types.js";
  * longer the current one) and dropped when it reaches the top, and the heap
  * is rebuilt when stale entries outnumber live ones.
  */
+import type { TimerEntry } from "./types.js";
+
 export class TimerSchedule {
   private readonly byKey = new Map<string, TimerEntry>();
   private heap: TimerEntry[] = [];

@@ -1,5 +1,3 @@
-import type { FencedError } from "./errors.js";
-
 /**
  * The durable store behind the actor runtime. Everything is scoped to a shard:
  * every key one call touches carries that shard's hash tag, so each call is one
@@ -10,6 +8,7 @@ import type { FencedError } from "./errors.js";
  * runtime encodes. What the store owns is ordering, versions, fencing and
  * acknowledgement: the parts that must be atomic.
  */
+import type { FencedError } from "./errors.js";
 
 /** `kind/id`, e.g. `job/1234`. Built and parsed by `src/runtime/actor-ref.ts`. */
 export type ActorKey = string;

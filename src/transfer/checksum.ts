@@ -1,3 +1,4 @@
+/** File checksums as the grid writes them (`adler32:...`, `sha256:...`): parsing, and computing them over bytes, streams and files. */
 import { createHash, type Hash } from "node:crypto";
 
 export type ChecksumAlgorithm = "adler32" | "sha256";

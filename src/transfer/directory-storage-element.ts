@@ -1,3 +1,9 @@
+/**
+ * A storage element on a local directory. A file appears under its path only
+ * complete and verified: it is written to a temp file, checked against the
+ * expected size and checksum, then hard-linked into place, which (unlike a
+ * rename) fails instead of replacing a file another writer published first.
+ */
 import { randomUUID } from "node:crypto";
 import { createReadStream, createWriteStream, type Dirent } from "node:fs";
 import {
@@ -62,12 +68,6 @@ async function* chunksOf(data: Readable | Uint8Array): AsyncGenerator<Uint8Array
     yield typeof chunk === "string" ? Buffer.from(chunk) : (chunk as Uint8Array);
 }
 
-/**
- * A storage element on a local directory. A file appears under its path only
- * complete and verified: it is written to a temp file, checked against the
- * expected size and checksum, then hard-linked into place, which (unlike a
- * rename) fails instead of replacing a file another writer published first.
- */
 export class DirectoryStorageElement implements StorageElement {
   readonly root: string;
   private readonly tempDir: string;

@@ -1,3 +1,7 @@
+/**
+ * The client side of storage over HTTP: downloads and uploads that stream,
+ * time out when silent and check what arrived against the expected checksum.
+ */
 import { randomUUID } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
 import { mkdir, rename, stat, unlink } from "node:fs/promises";

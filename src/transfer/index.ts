@@ -1,3 +1,4 @@
+/** Storage elements, their HTTP face and the transfer agent: what the server and the tests import. */
 export * from "./checksum.js";
 export { DirectoryStorageElement } from "./directory-storage-element.js";
 export * from "./http-client.js";

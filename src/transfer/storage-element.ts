@@ -1,3 +1,7 @@
+/**
+ * What a storage element is to the rest of the system: files stored only with
+ * their expected size and checksum, and typed errors for what goes wrong.
+ */
 import type { Readable } from "node:stream";
 import { parseChecksum } from "./checksum.js";
 

@@ -1,3 +1,7 @@
+/**
+ * A site's storage element over HTTP (`/storage/:site/...`): GET, HEAD and PUT,
+ * each authorized as a read or a write, with the file's checksum in a header both ways.
+ */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { pipeline } from "node:stream/promises";
 import { parseChecksum } from "./checksum.js";

@@ -1,3 +1,4 @@
+/** Storage paths checked once, where they enter: no `..`, no absolute path, nothing under the reserved directory. */
 import { StorageError } from "./storage-element.js";
 
 /** The directory a storage element keeps its own temp files and metadata in; never a user path. */

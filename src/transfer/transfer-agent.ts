@@ -1,3 +1,8 @@
+/**
+ * Copies the files of subscriptions into their destination storage element,
+ * a bounded number at a time, retrying with exponential backoff. Files already
+ * at the destination with the right size and checksum are not copied again.
+ */
 import { z } from "zod";
 import { describeIssues } from "../protocol/codec.js";
 import { parseChecksum } from "./checksum.js";
@@ -100,11 +105,6 @@ function isPermanent(err: unknown): boolean {
   );
 }
 
-/**
- * Copies the files of subscriptions into their destination storage element,
- * a bounded number at a time, retrying with exponential backoff. Files already
- * at the destination with the right size and checksum are not copied again.
- */
 export class TransferAgent implements FileMover {
   private readonly config: TransferAgentConfig;
   private readonly sleep: (ms: number) => Promise<void>;
