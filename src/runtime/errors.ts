@@ -1,3 +1,6 @@
+/** The runtime's failures: the codes a caller switches on, and the one class that carries them. */
+import { CodedError } from "../protocol/coded-error.js";
+
 /** Every failure the runtime reports to a caller, with a code to switch on. */
 export type RuntimeErrorCode =
   | "UNKNOWN_KIND"
@@ -14,15 +17,8 @@ export type RuntimeErrorCode =
   | "CONFLICT"
   | "STOPPED";
 
-export class RuntimeError extends Error {
+export class RuntimeError extends CodedError<RuntimeErrorCode> {
   override readonly name = "RuntimeError";
-  constructor(
-    readonly code: RuntimeErrorCode,
-    message: string,
-    readonly details: Record<string, unknown> = {},
-  ) {
-    super(message);
-  }
 }
 
 export function isRuntimeError(err: unknown, code?: RuntimeErrorCode): err is RuntimeError {

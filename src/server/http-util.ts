@@ -1,16 +1,9 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { HttpStatusError } from "../protocol/coded-error.js";
 
 /** An API failure with the HTTP status and the `{error:{code,message,details}}` body it becomes. */
-export class HttpError extends Error {
+export class HttpError extends HttpStatusError {
   override readonly name = "HttpError";
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-    readonly details: Record<string, unknown> = {},
-  ) {
-    super(message);
-  }
 }
 
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {

@@ -4,7 +4,7 @@
  * times, outcomes, and who is bound to which pilot thread. It reads what
  * the actors committed; it never asks them anything.
  */
-import type { JobContext, JobState } from "../actors/job/schema.js";
+import { JOB_STATES, type JobContext, type JobState } from "../actors/job/schema.js";
 import type { ErrorClass, JobOutcome } from "../actors/shared/schemas.js";
 import type { JobType } from "../brokerage/types.js";
 import type { CommittedTransition } from "../runtime/shard-host.js";
@@ -13,14 +13,7 @@ import type { CommittedTransition } from "../runtime/shard-host.js";
 export const ON_PILOT_STATES: ReadonlySet<JobState> = new Set(["sent", "starting", "running"]);
 const FINAL_STATES: ReadonlySet<JobState> = new Set(["finished", "failed", "cancelled", "closed"]);
 /** Waiting for a pilot or for data: what a queue depth counts. */
-export const QUEUED_STATES: readonly JobState[] = [
-  "pending",
-  "defined",
-  "waiting",
-  "assigned",
-  "activated",
-  "throttled",
-];
+export const QUEUED_STATES: readonly JobState[] = JOB_STATES.slice(0, JOB_STATES.indexOf("sent"));
 
 export interface AttemptRecord {
   jobId: string;

@@ -2,6 +2,7 @@
  * The client side of storage over HTTP: downloads and uploads that stream,
  * time out when silent and check what arrived against the expected checksum.
  */
+
 import { randomUUID } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
 import { mkdir, rename, stat, unlink } from "node:fs/promises";
@@ -11,6 +12,7 @@ import { dirname } from "node:path";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { z } from "zod";
+import { HttpStatusError } from "../protocol/coded-error.js";
 import { checksumOfStream, createFileDigester, type FileDigest, parseChecksum } from "./checksum.js";
 import { type ExpectedFile, hasChecksum, type PutResult, StorageError } from "./storage-element.js";
 import { CHECKSUM_HEADER } from "./storage-http.js";
@@ -36,16 +38,8 @@ const DEFAULT_IDLE_TIMEOUT_MS = 60_000;
 const MAX_ERROR_BODY_BYTES = 64 * 1024;
 
 /** The storage server refused a request; `code` is the server's error code. */
-export class StorageHttpError extends Error {
+export class StorageHttpError extends HttpStatusError {
   override readonly name = "StorageHttpError";
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-    readonly details: Record<string, unknown> = {},
-  ) {
-    super(message);
-  }
 }
 
 const ErrorBodySchema = z.object({

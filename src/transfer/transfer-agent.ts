@@ -3,8 +3,10 @@
  * a bounded number at a time, retrying with exponential backoff. Files already
  * at the destination with the right size and checksum are not copied again.
  */
+
 import { z } from "zod";
 import { describeIssues } from "../protocol/codec.js";
+import { CodedError } from "../protocol/coded-error.js";
 import { parseChecksum } from "./checksum.js";
 import { isStorageError, type StorageElement, storedFileMatches } from "./storage-element.js";
 
@@ -71,15 +73,8 @@ export interface TransferAgentOptions {
 
 export type TransferErrorCode = "BAD_REQUEST" | "UNKNOWN_SITE";
 
-export class TransferError extends Error {
+export class TransferError extends CodedError<TransferErrorCode> {
   override readonly name = "TransferError";
-  constructor(
-    readonly code: TransferErrorCode,
-    message: string,
-    readonly details: Record<string, unknown> = {},
-  ) {
-    super(message);
-  }
 }
 
 interface SubscriptionState {

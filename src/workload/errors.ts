@@ -1,3 +1,6 @@
+/** The workload services' failures: the codes the API maps to HTTP statuses, and their class. */
+import { CodedError } from "../protocol/coded-error.js";
+
 /** Failures of user requests to the workload services, with codes the API maps to HTTP statuses. */
 export type WorkloadErrorCode =
   | "BAD_REQUEST"
@@ -8,13 +11,6 @@ export type WorkloadErrorCode =
   | "CONFLICT"
   | "FORBIDDEN";
 
-export class WorkloadError extends Error {
+export class WorkloadError extends CodedError<WorkloadErrorCode> {
   override readonly name = "WorkloadError";
-  constructor(
-    readonly code: WorkloadErrorCode,
-    message: string,
-    readonly details: Record<string, unknown> = {},
-  ) {
-    super(message);
-  }
 }
