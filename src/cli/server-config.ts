@@ -7,6 +7,7 @@ import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { siteInputSchema } from "../actors/site/schema.js";
 import { logLevelSchema } from "../server/json-log.js";
+import { parseRedisSeeds } from "../server/redis-connection.js";
 import { tokenConfigSchema } from "../server/tokens.js";
 import { DEFAULT_FSYNC_INTERVAL_MS } from "../store/durable-store.js";
 import { httpUrlSchema } from "./config.js";
@@ -43,7 +44,13 @@ export const serverCommandConfigSchema = z
     dataDir: z.string().min(1).default("panda-data"),
     redisUrl: z
       .string()
-      .regex(/^rediss?:\/\//, "must be a redis:// or rediss:// URL")
+      .superRefine((text, ctx) => {
+        try {
+          parseRedisSeeds(text);
+        } catch (err) {
+          ctx.addIssue({ code: "custom", message: (err as Error).message });
+        }
+      })
       .optional(),
     redisPrefix: z.string().min(1).default("panda"),
     ephemeral: booleanText.default(false),

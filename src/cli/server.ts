@@ -22,8 +22,8 @@ export function registerServerCommand(program: Command): void {
       `state, storage, secrets and created tokens (default ./panda-data; $${s.dataDir.env})`,
     )
     .option(
-      `${s.redisUrl.flag} <url>`,
-      `keep state in Redis (default: the embedded store; $${s.redisUrl.env})`,
+      `${s.redisUrl.flag} <url[,url...]>`,
+      `keep state in Redis or a Redis Cluster (seeds, comma-separated; default: the embedded store; $${s.redisUrl.env})`,
     )
     .option(`${s.redisPrefix.flag} <prefix>`, `Redis key prefix (default panda; $${s.redisPrefix.env})`)
     .option(

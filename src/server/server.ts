@@ -1,9 +1,7 @@
-import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
-import { Redis } from "ioredis";
 import { z } from "zod";
 import { siteInputSchema } from "../actors/site/schema.js";
 import { PilotGateway } from "../gateway/gateway.js";
@@ -28,6 +26,8 @@ import { MonitorApi } from "./monitor-api.js";
 import { serveMonitor } from "./monitor-page.js";
 import { PilotBundleRoute } from "./pilot-bundle.js";
 import type { PilotRegistryOptions } from "./pilot-registry.js";
+import { connectRedis } from "./redis-connection.js";
+import { type SecretName, secretInDataDir, secretOnRedis } from "./shared-secrets.js";
 import { type TokenConfig, TokenRegistry, tokenConfigSchema } from "./tokens.js";
 
 export const serverNodeOptionsSchema = z
@@ -36,7 +36,10 @@ export const serverNodeOptionsSchema = z
     port: z.number().int().min(0).max(65_535).default(8080),
     /** Storage elements and the resume secret live here. */
     dataDir: z.string().min(1),
-    /** State in Redis; the embedded store otherwise. */
+    /**
+     * State in Redis or a Redis Cluster: one URL, or several (comma-separated
+     * seeds of a Cluster); the embedded store otherwise.
+     */
     redisUrl: z.string().optional(),
     redisPrefix: z.string().default("panda"),
     /**
@@ -99,22 +102,12 @@ export interface ServerNode {
  */
 const ACK_OUTBOX_AFTER_MS = 250;
 
-/** A secret shared by every node on the same data: resume and pilot-job tokens verify anywhere and after restarts. */
-function sharedSecret(dataDir: string, name: "resume-secret" | "pilot-job-secret"): Buffer {
-  const path = join(dataDir, name);
-  try {
-    return readFileSync(path);
-  } catch {
-    const secret = randomBytes(32);
-    writeFileSync(path, secret, { mode: 0o600 });
-    return secret;
-  }
-}
-
 interface NodeState {
   store: Store;
   index: QueueIndex;
   storageRoot: string;
+  /** The secrets every node of the deployment shares (see `shared-secrets.ts`). */
+  secret(name: SecretName): Promise<Buffer>;
   /** What else `close` lets go of. */
   release(): void;
 }
@@ -125,14 +118,16 @@ interface NodeState {
  * ephemeral, memory with storage of its own that goes with it, so that no run
  * sees files left by a state that is gone.
  */
-function openState(options: z.output<typeof serverNodeOptionsSchema>, log: Logger): NodeState {
+async function openState(options: z.output<typeof serverNodeOptionsSchema>, log: Logger): Promise<NodeState> {
+  const fromDataDir = async (name: SecretName) => secretInDataDir(options.dataDir, name);
   if (options.redisUrl) {
-    const redis = new Redis(options.redisUrl, { enableAutoPipelining: true });
+    const { client } = await connectRedis(options.redisUrl, log);
     return {
-      store: new RedisStore({ client: redis, prefix: options.redisPrefix }),
-      index: new RedisQueueIndex(redis, options.redisPrefix),
+      store: new RedisStore({ client, prefix: options.redisPrefix }),
+      index: new RedisQueueIndex(client, options.redisPrefix),
       storageRoot: join(options.dataDir, "storage"),
-      release: () => redis.disconnect(),
+      secret: (name) => secretOnRedis(client, options.redisPrefix, name, options.dataDir),
+      release: () => client.disconnect(),
     };
   }
   if (options.ephemeral) {
@@ -142,6 +137,7 @@ function openState(options: z.output<typeof serverNodeOptionsSchema>, log: Logge
       store: new MemoryStore(),
       index: new MemoryQueueIndex(),
       storageRoot: join(root, "storage"),
+      secret: fromDataDir,
       release: () => rmSync(root, { recursive: true, force: true }),
     };
   }
@@ -152,7 +148,7 @@ function openState(options: z.output<typeof serverNodeOptionsSchema>, log: Logge
   });
   const storageRoot = join(options.dataDir, "storage");
   if (durable.fresh) setAsideOrphanedStorage(storageRoot, log);
-  return { store: durable, index: durable.index, storageRoot, release() {} };
+  return { store: durable, index: durable.index, storageRoot, secret: fromDataDir, release() {} };
 }
 
 /**
@@ -177,7 +173,11 @@ export async function startServerNode(raw: ServerNodeOptions): Promise<ServerNod
   const options = validate(serverNodeOptionsSchema, raw, "server options");
   const log = raw.log ?? silentLogger;
   mkdirSync(options.dataDir, { recursive: true });
-  const state = openState(options, log);
+  const state = await openState(options, log);
+  const [pilotJobSecret, resumeSecret] = await Promise.all([
+    state.secret("pilot-job-secret"),
+    state.secret("resume-secret"),
+  ]);
   const { store, index } = state;
   const grid = new Grid({
     store,
@@ -195,7 +195,7 @@ export async function startServerNode(raw: ServerNodeOptions): Promise<ServerNod
   const tokens = new TokenRegistry(
     options.tokens as TokenConfig[],
     join(options.dataDir, "tokens.json"),
-    sharedSecret(options.dataDir, "pilot-job-secret"),
+    pilotJobSecret,
   );
   let publicUrl = options.publicUrl ?? "";
   const dispatcher = new Dispatcher(grid, tokens, {
@@ -221,7 +221,7 @@ export async function startServerNode(raw: ServerNodeOptions): Promise<ServerNod
   const gateway = new PilotGateway({
     ...raw.gateway,
     handlers: dispatcher,
-    resumeSecret: sharedSecret(options.dataDir, "resume-secret"),
+    resumeSecret,
     heartbeatMs: options.heartbeatMs,
     pingIntervalMs: options.pingIntervalMs,
     log,

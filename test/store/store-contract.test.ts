@@ -1,13 +1,13 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Cluster, Redis } from "ioredis";
+import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DurableStore } from "../../src/store/durable-store.js";
 import { MemoryStore } from "../../src/store/memory-store.js";
 import { RedisStore } from "../../src/store/redis-store.js";
 import { cleanupPrefix, findRedisUrl, keysOnNode, uniquePrefix } from "../support/redis.js";
-import { type RedisClusterHandle, startRedisCluster } from "../support/redis-cluster.js";
+import { useRedisCluster } from "../support/redis-cluster.js";
 import { redisBinariesAvailable, reportUnavailable } from "../support/redis-process.js";
 import { reopeningStore } from "./reopening-store.js";
 import { describeStoreContract } from "./store-contract.js";
@@ -73,44 +73,33 @@ const canRunCluster = redisBinariesAvailable();
 if (!canRunCluster) reportUnavailable("Redis Cluster (no redis-server/redis-cli binary)");
 
 describe.skipIf(!canRunCluster)("RedisStore on a 3-master Redis Cluster", () => {
-  let cluster: RedisClusterHandle;
-  let admin: Cluster;
-
-  beforeAll(async () => {
-    const started = await startRedisCluster();
-    if (!started) throw new Error("redis-server and redis-cli were found, yet no cluster started");
-    cluster = started;
-    admin = new Cluster(cluster.nodes);
-  }, 90_000);
-
-  afterAll(async () => {
-    await admin?.quit();
-    await cluster?.stop();
-  });
+  const held = useRedisCluster();
 
   describeStoreContract("RedisStore (cluster)", async () => {
     const prefix = uniquePrefix("cluster");
-    const store = await RedisStore.connect({ clusterNodes: cluster.nodes, prefix });
+    const store = await RedisStore.connect({ clusterNodes: held.cluster.nodes, prefix });
     return {
       store,
       cleanup: async () => {
         await store.close();
-        await cleanupPrefix(admin, prefix);
+        await cleanupPrefix(held.admin, prefix);
       },
     };
   });
 
   it("spreads the shards over every master", async () => {
     const prefix = uniquePrefix("spread");
-    const store = new RedisStore({ client: admin, prefix });
+    const store = new RedisStore({ client: held.admin, prefix });
     try {
       for (let shard = 0; shard < 16; shard++)
         await store.appendInbox(shard, [{ eventId: "e", payload: Buffer.from("p") }]);
-      const keysPerMaster = await Promise.all(admin.nodes("master").map((node) => keysOnNode(node, prefix)));
+      const keysPerMaster = await Promise.all(
+        held.admin.nodes("master").map((node) => keysOnNode(node, prefix)),
+      );
       expect(keysPerMaster.map((keys) => keys.length > 0)).toEqual([true, true, true]);
     } finally {
       await store.close();
-      await cleanupPrefix(admin, prefix);
+      await cleanupPrefix(held.admin, prefix);
     }
   });
 });

@@ -3,6 +3,8 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { Cluster } from "ioredis";
+import { afterAll, beforeAll } from "vitest";
 import { freePort } from "./free-port.js";
 import {
   pollUntil,
@@ -74,4 +76,31 @@ async function startClusterNode(dir: string): Promise<RedisServerProcess> {
 async function clusterStateOk(port: number): Promise<boolean> {
   const info = await withProbe(`redis://127.0.0.1:${port}`, (redis) => redis.call("CLUSTER", "INFO"));
   return typeof info === "string" && info.includes("cluster_state:ok");
+}
+
+/**
+ * A cluster for the tests of one describe block: started before them (or a
+ * clear failure when the binaries are there and it does not start), stopped
+ * after, with `admin` a client of it for checks and cleanup.
+ */
+export function useRedisCluster(): { readonly cluster: RedisClusterHandle; readonly admin: Cluster } {
+  let cluster: RedisClusterHandle | null = null;
+  let admin: Cluster | null = null;
+  beforeAll(async () => {
+    cluster = await startRedisCluster();
+    if (!cluster) throw new Error("redis-server and redis-cli were found, yet no cluster started");
+    admin = new Cluster(cluster.nodes);
+  }, 90_000);
+  afterAll(async () => {
+    await admin?.quit();
+    await cluster?.stop();
+  });
+  return {
+    get cluster() {
+      return cluster!;
+    },
+    get admin() {
+      return admin!;
+    },
+  };
 }

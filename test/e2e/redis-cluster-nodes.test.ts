@@ -1,0 +1,155 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Redis } from "ioredis";
+import { afterEach, describe, expect, it } from "vitest";
+import type { JobContext } from "../../src/actors/job/schema.js";
+import { actorKeyOf, shardOf } from "../../src/runtime/actor-ref.js";
+import { silentLogger } from "../../src/runtime/logger.js";
+import { parseRedisSeeds } from "../../src/server/redis-connection.js";
+import { type ServerNode, startServerNode } from "../../src/server/server.js";
+import { secretOnRedis } from "../../src/server/shared-secrets.js";
+import { readContext } from "../../src/workload/context.js";
+import { PilotProcess, until } from "../pilot/pilot-process.js";
+import { cleanupPrefix, getRedisUrl, uniquePrefix } from "../support/redis.js";
+import { useRedisCluster } from "../support/redis-cluster.js";
+import { redisBinariesAvailable, reportUnavailable } from "../support/redis-process.js";
+import { pilotToken, submitTask, testSite, USER_TOKEN } from "./grid-fixture.js";
+
+const SITE = "SITE-CL";
+const JOBS = 20;
+
+describe("the shared secrets of a deployment on Redis", () => {
+  const cleanups: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  });
+
+  it("are set by the first node and read by every other, a secret kept in a data directory offered first", async () => {
+    const redis = new Redis(await getRedisUrl());
+    const prefix = uniquePrefix("secrets");
+    const dirs = [0, 1].map(() => mkdtempSync(join(tmpdir(), "panda-secret-")));
+    cleanups.push(async () => {
+      await cleanupPrefix(redis, prefix);
+      redis.disconnect();
+      for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+    });
+    const kept = Buffer.alloc(32, 7);
+    writeFileSync(join(dirs[0]!, "resume-secret"), kept);
+    const first = await secretOnRedis(redis, prefix, "resume-secret", dirs[0]!);
+    const second = await secretOnRedis(redis, prefix, "resume-secret", dirs[1]!);
+    expect(first.equals(kept)).toBe(true);
+    expect(second.equals(kept)).toBe(true);
+    const made = await secretOnRedis(redis, prefix, "pilot-job-secret", dirs[1]!);
+    expect(made.length).toBe(32);
+    expect((await secretOnRedis(redis, prefix, "pilot-job-secret", dirs[0]!)).equals(made)).toBe(true);
+  });
+
+  it("are refused with a clear error for a malformed --redis setting", () => {
+    expect(() => parseRedisSeeds("http://x:1")).toThrow(
+      /redis URL 1: must be a redis:\/\/ or rediss:\/\/ URL/,
+    );
+    expect(() => parseRedisSeeds("redis://a:1,redis://b:2/x")).toThrow(
+      /redis URL 2: the database must be a number/,
+    );
+    expect(parseRedisSeeds("redis://a:7001, rediss://u:p@b:7002")).toEqual([
+      { host: "a", port: 7001, tls: false, db: 0 },
+      { host: "b", port: 7002, tls: true, db: 0, username: "u", password: "p" },
+    ]);
+  });
+});
+
+const canRunCluster = redisBinariesAvailable();
+if (!canRunCluster) reportUnavailable("Redis Cluster (no redis-server/redis-cli binary)");
+
+describe.skipIf(!canRunCluster)("server nodes on a 3-master Redis Cluster", () => {
+  const held = useRedisCluster();
+  const cleanups: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  });
+
+  async function node(prefix: string, seeds: string): Promise<ServerNode> {
+    const dataDir = mkdtempSync(join(tmpdir(), "panda-cluster-node-"));
+    const started = await startServerNode({
+      port: 0,
+      dataDir,
+      redisUrl: seeds,
+      redisPrefix: prefix,
+      sites: [testSite(SITE)],
+      tokens: [
+        { token: USER_TOKEN, kind: "user", user: "alice", role: "user" },
+        { token: pilotToken(SITE), kind: "pilot", site: SITE },
+      ],
+      heartbeatMs: 500,
+      pingIntervalMs: 1000,
+      leaseMs: 3000,
+      log: silentLogger,
+    });
+    cleanups.push(async () => {
+      await started.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    });
+    return started;
+  }
+
+  function pilot(server: ServerNode): PilotProcess {
+    const workdir = mkdtempSync(join(tmpdir(), "panda-cluster-pilot-"));
+    const started = new PilotProcess(
+      ["--server", server.url, "--site", SITE, "--workdir", workdir, "--multitask", "--stay"],
+      { ...process.env, PANDA_PILOT_TOKEN: pilotToken(SITE) },
+    );
+    cleanups.push(async () => {
+      await started.stop();
+      rmSync(workdir, { recursive: true, force: true });
+    });
+    return started;
+  }
+
+  it("takes the Cluster from its seeds, shares the shards between two nodes, and runs jobs of both nodes' shards on one node's pilot", async () => {
+    const prefix = uniquePrefix("cluster-nodes");
+    cleanups.push(() => cleanupPrefix(held.admin, prefix));
+    // Seeds listed with one that does not answer first: a node still finds the Cluster.
+    const seeds = [
+      "redis://127.0.0.1:1",
+      ...held.cluster.nodes.map((n) => `redis://${n.host}:${n.port}`),
+    ].join(",");
+    const a = await node(prefix, seeds);
+    const b = await node(prefix, seeds);
+    expect(a.grid.runtime.store.name).toBe("redis-cluster");
+    const shardCount = a.grid.runtime.shardCount;
+    await until(() => {
+      const owned = [a, b].map((n) => n.grid.runtime.ownedShards().length);
+      return owned[0]! > 0 && owned[1]! > 0 && owned[0]! + owned[1]! === shardCount ? true : undefined;
+    }, 30_000);
+    // The only pilot is on node b: jobs of node a's shards reach it across nodes.
+    pilot(b);
+    await until(() => (b.dispatcher.connectedPilots().length === 1 ? true : undefined), 30_000);
+    const pilotNode = new Map<string, ServerNode>([[b.dispatcher.connectedPilots()[0]!.pilotId, b]]);
+    await submitTask(a, { taskId: "t-cl", jobs: JOBS, payload: { command: ["true"] } });
+    const task = await until(async () => {
+      const view = await readContext(b.grid.ctx, "task", "t-cl");
+      return view?.status === "done" ? view : undefined;
+    }, 120_000);
+    expect(task.state).toBe("done");
+    // Every job finished once; some ran on a pilot of the node that does not own the job's shard.
+    let acrossNodes = 0;
+    const pilotsUsed = new Set<string>();
+    for (let index = 0; index < JOBS; index++) {
+      const jobId = `t-cl-${index}.1`;
+      const view = await b.grid.runtime.inspect({ kind: "job", id: jobId });
+      expect(view?.state).toBe("finished");
+      const finals = view!.history.filter((h) => h.to === "finished");
+      expect(finals).toHaveLength(1);
+      const dispatch = view!.history.find((h) => h.event.type === "dispatch");
+      const pilotId = String((dispatch?.event as { pilotId?: unknown } | undefined)?.pilotId);
+      pilotsUsed.add(pilotId);
+      const shard = shardOf(actorKeyOf({ kind: "job", id: jobId }), shardCount);
+      const owner = a.grid.runtime.ownedShards().includes(shard) ? a : b;
+      if (pilotNode.get(pilotId) !== owner) acrossNodes++;
+      expect((view!.context as JobContext).exitCode).toBe(0);
+    }
+    expect([...pilotsUsed]).toEqual([...pilotNode.keys()]);
+    expect(acrossNodes).toBeGreaterThan(0);
+  }, 180_000);
+});
