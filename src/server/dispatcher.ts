@@ -13,15 +13,15 @@ import {
   type WelcomeJob,
 } from "../gateway/handlers.js";
 import { validate } from "../protocol/codec.js";
-import type { JobSpec, Thread } from "../protocol/messages.js";
+import type { Thread } from "../protocol/messages.js";
 import type { TimerHandle } from "../runtime/clock.js";
 import type { MachineState } from "../runtime/compiled-machine.js";
 import { isRuntimeError } from "../runtime/errors.js";
 import type { Logger } from "../runtime/logger.js";
 import { queueNames } from "../store/queue-index.js";
-import { storageUrl } from "../transfer/http-client.js";
 import { readContext } from "../workload/context.js";
 import type { Grid } from "../workload/grid.js";
+import { jobSpec } from "../workload/job-spec.js";
 import type { QueueEntry, ThreadOffer } from "../workload/queue-service.js";
 import { SharePicker } from "./share-picker.js";
 import { SharedHeadReads } from "./shared-head-reads.js";
@@ -67,14 +67,6 @@ const LOCAL_CANDIDATES = 16;
 
 function attemptOf(jobId: string): number {
   return Number(jobId.slice(jobId.lastIndexOf(".") + 1));
-}
-
-function expand(text: string, job: JobContext): string {
-  return text
-    .replaceAll("{jobId}", job.jobId)
-    .replaceAll("{taskId}", job.taskId)
-    .replaceAll("{attempt}", String(job.attempt))
-    .replaceAll("{index}", String(job.index));
 }
 
 /**
@@ -530,7 +522,7 @@ export class Dispatcher implements GatewayHandlers {
   private push(entry: PilotEntry, thread: Thread, job: JobContext, startedMs: number): void {
     const session = entry.session;
     entry.pushed.set(job.jobId, job.attempt);
-    if (!session.push({ type: "job.push", thread, job: this.jobSpec(job) })) {
+    if (!session.push({ type: "job.push", thread, job: jobSpec(job, this.options.publicUrl) })) {
       // The socket is gone or full: the job is sent but unheard of; the sent watchdog fails it and it is retried.
       this.options.log.warn({ pilotId: session.pilotId, jobId: job.jobId }, "push refused by the session");
       return;
@@ -631,27 +623,5 @@ export class Dispatcher implements GatewayHandlers {
       await new Promise<void>((r) => this.grid.runtime.clock.setTimer(r, 20));
     }
     return null;
-  }
-
-  private jobSpec(job: JobContext): JobSpec {
-    const site = job.site ?? "";
-    const payload = job.payload ?? { command: ["true"], env: {}, outputs: [] };
-    return {
-      jobId: job.jobId,
-      attempt: job.attempt,
-      taskId: job.taskId,
-      type: job.type,
-      command: payload.command.map((arg) => expand(arg, job)),
-      env: payload.env,
-      walltimeSec: job.resources.walltimeSec,
-      inputs: job.inputs.map((f) => ({
-        lfn: f.lfn,
-        sizeBytes: f.sizeBytes,
-        checksum: f.checksum,
-        url: storageUrl(this.options.publicUrl, site, f.lfn),
-      })),
-      uploadUrl: `${this.options.publicUrl.replace(/\/+$/, "")}/storage/${encodeURIComponent(site)}`,
-      outputs: (payload.outputs ?? []).map((name) => expand(name, job)),
-    };
   }
 }
