@@ -29,8 +29,18 @@ export interface ThreadBinderOptions {
   shortAnalysisWalltimeSec: number;
   /** Safety net for activations another node heard about: idle threads look at their queue this often. */
   idlePollMs: number;
+  /**
+   * How long a thread waits for its dispatch of a job on another node's
+   * shard (queued in that shard's inbox) to commit there before it gives the
+   * job up and looks for another. Default 1000.
+   */
+  remoteDispatchWaitMs?: number;
   log: Logger;
 }
+
+const DEFAULT_REMOTE_DISPATCH_WAIT_MS = 1000;
+/** How often the job is read again while waiting for a dispatch to commit on another node. */
+const REMOTE_DISPATCH_POLL_MS = 20;
 
 const PRIMARY_LANES = ["production", "analysis"] as const;
 const SECONDARY_LANES = ["analysis"] as const;
@@ -45,6 +55,7 @@ export class ThreadBinder {
   private readonly fillsDue = new Set<string>();
   private readonly heads: SharedHeadReads;
   private readonly shares: SharePicker;
+  private readonly remoteDispatchWaitMs: number;
   /** On the runtime's clock, so a simulation's virtual time drives it like every other timer. */
   private idleTimer: TimerHandle | null = null;
   private closed = false;
@@ -58,6 +69,7 @@ export class ThreadBinder {
   ) {
     this.heads = new SharedHeadReads((queue, count) => grid.runtime.readIndex(queue, 0, count));
     this.shares = new SharePicker(grid.runtime, grid.ctx.settings, grid.ctx.settings.liveJobsMaxAgeMs);
+    this.remoteDispatchWaitMs = options.remoteDispatchWaitMs ?? DEFAULT_REMOTE_DISPATCH_WAIT_MS;
     grid.setThreadOffer((entry, nowMs) => this.offerThread(entry, nowMs));
     // A job joined a site's queue on a shard of this node (its commit landed): waiting threads may take it.
     grid.runtime.local.onChange((key, _member, score) => {
@@ -333,11 +345,11 @@ export class ThreadBinder {
 
   /** The job's context if it is dispatched to this pilot, waiting briefly for a dispatch queued on another node. */
   private async boundTo(jobId: string, pilotId: string): Promise<JobContext | null> {
-    for (let i = 0; i < 50; i++) {
+    for (let waitedMs = 0; waitedMs < this.remoteDispatchWaitMs; waitedMs += REMOTE_DISPATCH_POLL_MS) {
       const job = await readContext(this.grid.ctx, "job", jobId);
       if (job && job.state !== "activated")
         return job.context.pilot?.pilotId === pilotId ? job.context : null;
-      await new Promise<void>((r) => this.grid.runtime.clock.setTimer(r, 20));
+      await new Promise<void>((r) => this.grid.runtime.clock.setTimer(r, REMOTE_DISPATCH_POLL_MS));
     }
     return null;
   }
