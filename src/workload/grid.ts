@@ -21,18 +21,14 @@ import {
   TransferAgentConfigSchema,
   type TransferEvents,
 } from "../transfer/transfer-agent.js";
-import {
-  brokerageHandler,
-  brokerageInline,
-  forgetSiteSnapshots,
-  primeSiteSnapshots,
-} from "./brokerage-service.js";
+import { brokerageHandler, brokerageInline } from "./brokerage-service.js";
 import type { WorkloadContext } from "./context.js";
 import { type FileToPut, putFiles } from "./datasets.js";
 import { writeGlobalIndexes } from "./global-indexes.js";
 import { IncidentLog } from "./incident-log.js";
 import { type QueueEntry, QueueService, type ThreadOffer } from "./queue-service.js";
 import { siteOfflineHandler } from "./reassign.js";
+import { forgetSiteSnapshots, primeSiteSnapshots } from "./site-stats-cache.js";
 import { ensureSite } from "./sites.js";
 import { sweepStaleWaits } from "./stale-queue-sweep.js";
 import { submitTask } from "./submit.js";
