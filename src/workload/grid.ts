@@ -1,3 +1,8 @@
+/**
+ * The workload half of a server node: the actor runtime with the workload
+ * kinds, and the services that answer their effects (brokerage, transfers,
+ * site queues and quotas). The pilot gateway and the API sit on top of it.
+ */
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { z } from "zod";
@@ -80,11 +85,6 @@ export interface GridOptions {
   mover?: (events: TransferEvents) => FileMover;
 }
 
-/**
- * The workload half of a server node: the actor runtime with the workload
- * kinds, and the services that answer their effects (brokerage, transfers,
- * site queues and quotas). The pilot gateway and the API sit on top of it.
- */
 export class Grid {
   readonly runtime: Runtime;
   readonly ctx: WorkloadContext;
