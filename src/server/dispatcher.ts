@@ -1,10 +1,11 @@
 /**
  * The gateway's handlers for a server node's pilots: the one object the
- * server (and the simulator) construct and the gateway calls. It holds no
- * dispatch logic of its own: sessions live in `PilotSessions`, binding
- * threads to jobs in `ThreadBinder`, reports in `PilotReports`, the pushed
- * spec in `src/workload/job-spec.ts`; this class wires them to the grid and
- * routes each frame to the one that handles it.
+ * server (and the simulator) construct and the gateway calls, so that they
+ * see one thing. Sessions live in `PilotSessions`, binding threads to jobs in
+ * `ThreadBinder`, reports in `PilotReports`, the pushed spec in
+ * `src/workload/job-spec.ts`; this class wires them to the grid, routes each
+ * frame to the one that handles it, and keeps only what spans them (kills
+ * and drains pushed to sessions, the site's pilot.seen rate).
  */
 import type { IncomingMessage } from "node:http";
 import { z } from "zod";
