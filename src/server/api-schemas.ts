@@ -1,3 +1,4 @@
+/** Every query and body the API takes, validated before anything is read or changed. */
 import { z } from "zod";
 import { JOB_STATES } from "../actors/job/schema.js";
 import { nameSchema } from "../actors/shared/schemas.js";
@@ -6,8 +7,6 @@ import { SUBSCRIPTION_STATES, subscriptionPurposeSchema } from "../actors/subscr
 import { TASK_STATES } from "../actors/task/schema.js";
 import { incidentLevelSchema, incidentSourceSchema } from "../workload/incident-log.js";
 import { roleSchema } from "./tokens.js";
-
-/** Every query and body the API takes, validated before anything is read or changed. */
 
 const epochMs = z.coerce.number().int().nonnegative();
 const limit = (max: number, fallback: number) => z.coerce.number().int().min(1).max(max).default(fallback);

@@ -1,3 +1,8 @@
+/**
+ * The node's API side in one piece: the JSON API, `/metrics` and the
+ * incident log (the grid's, which the actors' incidents reach as effects),
+ * so the server wires one thing and closes one thing.
+ */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Logger } from "../runtime/logger.js";
 import type { Grid } from "../workload/grid.js";
@@ -8,11 +13,6 @@ import { NodeMetrics } from "./metrics.js";
 import { PilotRegistry, type PilotRegistryOptions } from "./pilot-registry.js";
 import type { TokenRegistry } from "./tokens.js";
 
-/**
- * The node's API side in one piece: the JSON API, `/metrics` and the
- * incident log (the grid's, which the actors' incidents reach as effects),
- * so the server wires one thing and closes one thing.
- */
 export class ApiSurface {
   readonly api: Api;
   readonly metrics: NodeMetrics;

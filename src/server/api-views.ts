@@ -1,11 +1,10 @@
+/** The shapes the API answers with: stable fields picked from actor contexts. */
 import type { DatasetContext } from "../actors/dataset/schema.js";
 import type { JobContext } from "../actors/job/schema.js";
 import { failureSummary, hasOpenIncident, pilotRequestsInWindow } from "../actors/site/stats.js";
 import type { SubscriptionContext } from "../actors/subscription/schema.js";
 import type { TaskContext } from "../actors/task/schema.js";
 import type { SiteState } from "../workload/sites.js";
-
-/** The shapes the API answers with: stable fields picked from actor contexts. */
 
 export function taskView(state: string, task: TaskContext) {
   const ended = task.counts.finished + task.counts.failed + task.counts.cancelled + task.counts.closed;

@@ -1,7 +1,15 @@
+/**
+ * The gateway's handlers for a server node's pilots: the one object the
+ * server (and the simulator) construct and the gateway calls, so that they
+ * see one thing. Sessions live in `PilotSessions`, binding threads to jobs in
+ * `ThreadBinder`, reports in `PilotReports`, the pushed spec in
+ * `src/workload/job-spec.ts`; this class wires them to the grid, routes each
+ * frame to the one that handles it, and keeps only what spans them (kills
+ * and drains pushed to sessions, the site's pilot.seen rate).
+ */
 import type { IncomingMessage } from "node:http";
 import { z } from "zod";
 import { THREAD_SCORE } from "../actors/job/projections.js";
-import type { JobContext } from "../actors/job/schema.js";
 import { refs } from "../actors/shared/names.js";
 import {
   type GatewayHandlers,
@@ -13,41 +21,17 @@ import {
   type WelcomeJob,
 } from "../gateway/handlers.js";
 import { validate } from "../protocol/codec.js";
-import type { JobSpec, Thread } from "../protocol/messages.js";
-import type { TimerHandle } from "../runtime/clock.js";
-import type { MachineState } from "../runtime/compiled-machine.js";
-import { isRuntimeError } from "../runtime/errors.js";
-import type { Logger } from "../runtime/logger.js";
+import type { Thread } from "../protocol/messages.js";
 import { queueNames } from "../store/queue-index.js";
-import { storageUrl } from "../transfer/http-client.js";
-import { readContext } from "../workload/context.js";
 import type { Grid } from "../workload/grid.js";
-import type { QueueEntry, ThreadOffer } from "../workload/queue-service.js";
-import { SharePicker } from "./share-picker.js";
-import { SharedHeadReads } from "./shared-head-reads.js";
-import { SiteGate, type SiteGateView, siteTakes } from "./site-gate.js";
+import { endedEvent, PilotReports } from "./pilot-reports.js";
+import { PilotSessions } from "./pilot-sessions.js";
+import { SiteGate } from "./site-gate.js";
+import { ThreadBinder, type ThreadBinderOptions } from "./thread-binder.js";
 import type { TokenRegistry } from "./tokens.js";
 
-export interface DispatcherOptions {
-  /** The base URL pilots use for storage (inputs and uploads). */
-  publicUrl: string;
-  /** Secondary threads take only analysis jobs at most this long. */
-  shortAnalysisWalltimeSec: number;
-  /** Safety net for activations another node heard about: idle threads look at their queue this often. */
-  idlePollMs: number;
-  log: Logger;
-}
-
-interface PilotEntry {
-  session: PilotSession;
-  /** Threads that asked for work and have none. */
-  ready: Set<Thread>;
-  draining: boolean;
-  /** A drain of its site asked for since reaches it; one asked before it came does not. */
-  connectedAtMs: number;
-  /** Jobs pushed to this session (job id -> attempt): its ack needs no read of the job. */
-  pushed: Map<string, number>;
-}
+/** Every option of the dispatcher is its binder's (the log is shared). */
+export type DispatcherOptions = ThreadBinderOptions;
 
 const pilotKillSchema = z.object({
   pilotId: z.string().optional(),
@@ -59,22 +43,8 @@ const pilotKillSchema = z.object({
 /** How old this node's copy of a site hosted elsewhere may be when a thread of it asks for work. */
 const SITE_READ_MAX_AGE_MS = 1000;
 
-const PRIMARY_LANES = ["production", "analysis"] as const;
-const SECONDARY_LANES = ["analysis"] as const;
-
-/** Candidates taken from the head of a local queue at a time. */
-const LOCAL_CANDIDATES = 16;
-
 function attemptOf(jobId: string): number {
   return Number(jobId.slice(jobId.lastIndexOf(".") + 1));
-}
-
-function expand(text: string, job: JobContext): string {
-  return text
-    .replaceAll("{jobId}", job.jobId)
-    .replaceAll("{taskId}", job.taskId)
-    .replaceAll("{attempt}", String(job.attempt))
-    .replaceAll("{index}", String(job.index));
 }
 
 /**
@@ -84,78 +54,40 @@ function expand(text: string, job: JobContext): string {
  * answered, never applied.
  */
 export class Dispatcher implements GatewayHandlers {
-  private readonly pilots = new Map<string, PilotEntry>();
-  /** The same entries by site: brokerage counts a site's pilots and activations fill them, per job, so no scan of every pilot. */
-  private readonly pilotsBySite = new Map<string, Set<PilotEntry>>();
-  /** Per site, the sessions with a thread asking for work: an activation looks at these only. */
-  private readonly readyBySite = new Map<string, Set<PilotEntry>>();
-  /** Jobs a thread of this node is binding right now: other local threads look elsewhere. */
-  private readonly claiming = new Set<string>();
-  /** Sites whose queue gained jobs this turn: filled once, after the turn. */
-  private readonly fillsDue = new Set<string>();
-  private readonly heads: SharedHeadReads;
+  private readonly sessions = new PilotSessions();
   private readonly sites: SiteGate;
-  private readonly shares: SharePicker;
-  /** On the runtime's clock, so a simulation's virtual time drives it like every other timer. */
-  private idleTimer: TimerHandle | null = null;
-  private closed = false;
+  private readonly binder: ThreadBinder;
+  private readonly reports: PilotReports;
   private readonly lastSeenReportMs = new Map<string, number>();
-  private readonly dispatchLatency = new Set<(site: string, ms: number) => void>();
 
   constructor(
     private readonly grid: Grid,
     private readonly tokens: TokenRegistry,
     private readonly options: DispatcherOptions,
   ) {
-    this.heads = new SharedHeadReads((queue, count) => grid.runtime.readIndex(queue, 0, count));
     this.sites = new SiteGate(grid, SITE_READ_MAX_AGE_MS);
-    this.shares = new SharePicker(grid.runtime, grid.ctx.settings, grid.ctx.settings.liveJobsMaxAgeMs);
-    grid.setPilotCounter((site) => this.connectedAt(site));
-    grid.setThreadOffer((entry, nowMs) => this.offerThread(entry, nowMs));
-    // A job joined a site's queue on a shard of this node (its commit landed): waiting threads may take it.
-    grid.runtime.local.onChange((key, _member, score) => {
-      if (score === null) return;
-      const queue = queueNames.siteQueueParts(key);
-      if (queue === null) return;
-      this.heads.changed(key);
-      this.scheduleFill(queue.site);
-    });
+    this.reports = new PilotReports(grid);
+    grid.setPilotCounter((site) => this.sessions.connectedAt(site));
+    this.binder = new ThreadBinder(grid, this.sessions, this.sites, options);
     grid.runtime.onEffect("pilot.kill", (data) => this.killOnPilot(data));
-    this.scheduleIdlePoll();
-  }
-
-  private scheduleIdlePoll(): void {
-    if (this.closed) return;
-    const clock = this.grid.runtime.clock;
-    this.idleTimer = clock.setTimer(() => {
-      for (const [site, ready] of this.readyBySite) if (ready.size > 0) void this.fillSite(site);
-      this.scheduleIdlePoll();
-    }, this.options.idlePollMs);
   }
 
   close(): void {
-    this.closed = true;
-    if (this.idleTimer) this.grid.runtime.clock.clearTimer(this.idleTimer);
+    this.binder.close();
   }
 
   /** Sessions registered at the site (hello to disconnect): brokerage asks for every site per job, so O(1). */
   connectedAt(site: string): number {
-    return this.pilotsBySite.get(site)?.size ?? 0;
+    return this.sessions.connectedAt(site);
   }
 
   connectedPilots(): { pilotId: string; site: string; ready: Thread[]; draining: boolean }[] {
-    return [...this.pilots.values()].map((p) => ({
-      pilotId: p.session.pilotId,
-      site: p.session.site,
-      ready: [...p.ready],
-      draining: p.draining,
-    }));
+    return this.sessions.list();
   }
 
   /** Observes activation -> push latency (metrics, benchmarks). */
   onDispatch(listener: (site: string, ms: number) => void): () => void {
-    this.dispatchLatency.add(listener);
-    return () => this.dispatchLatency.delete(listener);
+    return this.binder.onDispatch(listener);
   }
 
   async authenticate(token: string, _request: IncomingMessage): Promise<PilotPrincipal | null> {
@@ -164,28 +96,9 @@ export class Dispatcher implements GatewayHandlers {
   }
 
   async onHello(session: PilotSession, _hello: PilotHello, _resumed: boolean): Promise<WelcomeJob[]> {
-    const previous = this.pilots.get(session.pilotId);
-    previous?.session.close(4002, "replaced by a newer session");
-    if (previous) {
-      this.pilotsBySite.get(previous.session.site)?.delete(previous);
-      this.readyBySite.get(previous.session.site)?.delete(previous);
-    }
-    const entry: PilotEntry = {
-      session,
-      ready: new Set(),
-      draining: false,
-      connectedAtMs: this.grid.runtime.clock.nowMs(),
-      pushed: new Map(),
-    };
+    this.sessions.register(session, this.grid.runtime.clock.nowMs());
     // Read now, so that the activation that offers this pilot a job finds the site known.
     void this.sites.fresh(session.site).catch(() => {});
-    this.pilots.set(session.pilotId, entry);
-    let atSite = this.pilotsBySite.get(session.site);
-    if (!atSite) {
-      atSite = new Set();
-      this.pilotsBySite.set(session.site, atSite);
-    }
-    atSite.add(entry);
     this.notePilotSeen(session.site, session.pilotId);
     const held = await this.grid.runtime.readIndex(queueNames.pilotJobs(session.pilotId), 0, 100);
     return held.map((e) => ({
@@ -196,18 +109,12 @@ export class Dispatcher implements GatewayHandlers {
   }
 
   onDisconnect(session: PilotSession, reason: string): void {
-    // A resumed session may already have replaced this one.
-    const entry = this.pilots.get(session.pilotId);
-    if (entry?.session === session) {
-      this.pilots.delete(session.pilotId);
-      this.pilotsBySite.get(session.site)?.delete(entry);
-      this.readyBySite.get(session.site)?.delete(entry);
-    }
+    this.sessions.unregister(session);
     this.options.log.info({ pilotId: session.pilotId, site: session.site, reason }, "pilot disconnected");
   }
 
   async onMessage(session: PilotSession, message: PilotReport): Promise<void> {
-    const entry = this.pilots.get(session.pilotId);
+    const entry = this.sessions.get(session.pilotId);
     if (!entry) throw new GatewayRefusal("NOT_READY", "session is not registered");
     const atMs = this.grid.runtime.clock.nowMs();
     switch (message.type) {
@@ -216,20 +123,19 @@ export class Dispatcher implements GatewayHandlers {
         if (message.thread === "secondary" && !session.hello.multitask) {
           throw new GatewayRefusal("SCHEMA", "thread: a pilot without multitask has no secondary thread");
         }
-        this.markReady(entry, message.thread);
+        this.sessions.markReady(entry, message.thread);
         this.notePilotSeen(session.site, session.pilotId);
-        void this.fillPilot(entry);
+        void this.binder.fillPilot(entry);
         return;
       case "pilot.draining":
-        entry.draining = true;
-        for (const thread of [...entry.ready]) this.markBusy(entry, thread);
+        this.sessions.markDraining(entry);
         return;
       case "job.ack":
         if (entry.pushed.get(message.jobId) === message.attempt) return;
-        await this.checkOwnership(session, message.jobId, message.attempt);
+        await this.reports.checkOwnership(session, message.jobId, message.attempt);
         return;
       case "job.status":
-        await this.report(session, message, {
+        await this.reports.report(session, message, {
           type: `pilot.${message.state}`,
           pilotId: session.pilotId,
           attempt: message.attempt,
@@ -237,7 +143,7 @@ export class Dispatcher implements GatewayHandlers {
         });
         return;
       case "job.heartbeat":
-        await this.report(session, message, {
+        await this.reports.report(session, message, {
           type: "pilot.heartbeat",
           pilotId: session.pilotId,
           attempt: message.attempt,
@@ -245,90 +151,15 @@ export class Dispatcher implements GatewayHandlers {
         });
         return;
       case "job.ended":
-        await this.report(session, message, this.endedEvent(session, message, atMs));
+        await this.reports.report(session, message, endedEvent(session, message, atMs));
         entry.pushed.delete(message.jobId);
         return;
     }
   }
 
-  /**
-   * A `job.ended` frame as the job's `pilot.ended` event, member by member
-   * (spreading optional members costs V8 microseconds a report).
-   */
-  private endedEvent(
-    session: PilotSession,
-    message: Extract<PilotReport, { type: "job.ended" }>,
-    atMs: number,
-  ) {
-    const event: Record<string, unknown> & { type: string; pilotId: string; attempt: number; atMs: number } =
-      {
-        type: "pilot.ended",
-        exitCode: message.exitCode ?? (message.outcome === "finished" ? 0 : -1),
-        outputs: message.outputs,
-        log: message.log ?? null,
-        pilotId: session.pilotId,
-        attempt: message.attempt,
-        atMs,
-      };
-    if (message.outcome !== "finished") {
-      event.errorClass = message.errorClass ?? (message.outcome === "cancelled" ? "killed" : "pilot");
-    }
-    if (message.errorCode !== undefined) event.errorCode = message.errorCode;
-    if (message.errorMessage) event.errorMessage = message.errorMessage;
-    return event;
-  }
-
-  /**
-   * Applies a pilot report to its job, once (the frame id makes resends
-   * duplicates). A refusal is explained: another pilot's job, or a stale
-   * attempt, which is also told to stop.
-   */
-  private async report(
-    session: PilotSession,
-    message: Extract<PilotReport, { jobId: string }>,
-    event: { type: string; pilotId: string; attempt: number; atMs: number },
-  ): Promise<void> {
-    try {
-      await this.grid.runtime.send(refs.job(message.jobId), event, {
-        eventId: `pilot:${session.pilotId}:${message.jobId}:${message.id}`,
-        cause: `pilot:${session.pilotId}`,
-        // Built here from a frame the gateway validated.
-        trusted: true,
-      });
-    } catch (err) {
-      if (!isRuntimeError(err)) throw err;
-      const job = await this.checkOwnership(session, message.jobId, message.attempt);
-      if (message.type === "job.ended" && job.status === "done") return; // its end is already known: acknowledge
-      if (job.status === "done") {
-        this.pushKill(session, message.jobId, message.attempt, `job is ${job.state}`);
-        throw new GatewayRefusal("STALE_ATTEMPT", `job ${message.jobId} is ${job.state}`);
-      }
-      throw new GatewayRefusal("STALE_ATTEMPT", `job ${message.jobId} in ${job.state} refused ${event.type}`);
-    }
-  }
-
-  private async checkOwnership(session: PilotSession, jobId: string, attempt: number) {
-    const job = await readContext(this.grid.ctx, "job", jobId);
-    if (!job || job.context.pilot?.pilotId !== session.pilotId) {
-      throw new GatewayRefusal("NOT_YOUR_JOB", `job ${jobId} is not dispatched to pilot ${session.pilotId}`);
-    }
-    if (job.context.attempt !== attempt) {
-      this.pushKill(session, jobId, attempt, `attempt ${attempt} is not current`);
-      throw new GatewayRefusal(
-        "STALE_ATTEMPT",
-        `job ${jobId} is at attempt ${job.context.attempt}, not ${attempt}`,
-      );
-    }
-    return job;
-  }
-
-  private pushKill(session: PilotSession, jobId: string, attempt: number, reason: string): void {
-    session.push({ type: "job.kill", jobId, attempt, reason });
-  }
-
   private async killOnPilot(data: unknown): Promise<void> {
     const kill = validate(pilotKillSchema, data, "pilot.kill");
-    const entry = kill.pilotId ? this.pilots.get(kill.pilotId) : undefined;
+    const entry = kill.pilotId ? this.sessions.get(kill.pilotId) : undefined;
     entry?.pushed.delete(kill.jobId);
     // A pilot connected elsewhere (or not at all) learns it at its next report, answered with a kill.
     entry?.session.push({ type: "job.kill", jobId: kill.jobId, attempt: kill.attempt, reason: kill.reason });
@@ -347,311 +178,17 @@ export class Dispatcher implements GatewayHandlers {
   }
 
   /**
-   * Offers the site's queue to its idle threads, pilot after pilot, until a
-   * primary thread finds nothing to take: it looks at every lane, so the
-   * threads after it would find nothing either (each would cost a queue read).
-   */
-  private async fillSite(site: string): Promise<void> {
-    // A copy: a thread that finds nothing asks again, and must not be offered the queue twice here.
-    for (const entry of [...(this.readyBySite.get(site) ?? [])]) {
-      if (entry.ready.size === 0) continue;
-      if ((await this.fillPilot(entry)) === "queue empty") return;
-    }
-  }
-
-  private markReady(entry: PilotEntry, thread: Thread): void {
-    entry.ready.add(thread);
-    let ready = this.readyBySite.get(entry.session.site);
-    if (!ready) {
-      ready = new Set();
-      this.readyBySite.set(entry.session.site, ready);
-    }
-    ready.add(entry);
-  }
-
-  private markBusy(entry: PilotEntry, thread: Thread): void {
-    entry.ready.delete(thread);
-    if (entry.ready.size === 0) this.readyBySite.get(entry.session.site)?.delete(entry);
-  }
-
-  private async fillPilot(entry: PilotEntry): Promise<"queue empty" | undefined> {
-    let outcome: "queue empty" | undefined;
-    for (const thread of [...entry.ready]) {
-      if (!entry.ready.has(thread) || entry.draining || !entry.session.open) continue;
-      this.markBusy(entry, thread);
-      const pushed = await this.dispatchTo(entry, thread).catch((err: unknown) => {
-        this.options.log.error(
-          { pilotId: entry.session.pilotId, err: (err as Error).message },
-          "dispatch failed",
-        );
-        return false;
-      });
-      if (!pushed && thread === "primary") outcome = "queue empty";
-      if (!pushed && entry.session.open && !entry.draining) this.markReady(entry, thread);
-    }
-    return outcome;
-  }
-
-  /**
-   * Binds the best fitting job of the site to one thread and pushes it. The
-   * job actor is the arbiter: its `dispatch` is accepted once, so two threads
-   * (on any nodes) can never hold one job. The queue is what the jobs' states
-   * say (their projections): the shards this node owns in memory first, then,
-   * on a grid of several nodes, the others' from the store. The site's
-   * shares are looked at in fair-share order (`SharePicker`), each share's
-   * lanes production first, each lane by priority then age.
-   */
-  private async dispatchTo(entry: PilotEntry, thread: Thread): Promise<boolean> {
-    const site = entry.session.site;
-    const gate = await this.sites.fresh(site);
-    if (this.drainsNow(entry, gate) || gate.status === "offline") return false;
-    const lanes = thread === "primary" ? PRIMARY_LANES : SECONDARY_LANES;
-    for (const share of this.shares.order(site, lanes)) {
-      for (const lane of lanes) {
-        const queue = queueNames.siteQueue(site, lane, share);
-        const looked = new Set<string>();
-        const done = this.shares.begin(site, share);
-        try {
-          if (await this.dispatchLocal(entry, thread, queue, looked)) return true;
-          if (!this.grid.runtime.ownsAllShards() && (await this.dispatchRemote(entry, thread, queue, looked)))
-            return true;
-        } finally {
-          done();
-        }
-      }
-    }
-    return false;
-  }
-
-  /** From the queue of the shards this node owns, held in memory: no read. */
-  private async dispatchLocal(
-    entry: PilotEntry,
-    thread: Thread,
-    queue: string,
-    looked: Set<string>,
-  ): Promise<boolean> {
-    for (;;) {
-      const candidates: string[] = [];
-      this.grid.runtime.local.scan(queue, (member) => {
-        if (!looked.has(member) && !this.claiming.has(member)) candidates.push(member);
-        return candidates.length < LOCAL_CANDIDATES;
-      });
-      if (candidates.length === 0) return false;
-      for (const jobId of candidates) {
-        looked.add(jobId);
-        if (await this.claimAndBind(entry, thread, jobId)) return true;
-      }
-    }
-  }
-
-  /** From every shard's queue in the store: the jobs of other nodes' shards. */
-  private async dispatchRemote(
-    entry: PilotEntry,
-    thread: Thread,
-    queue: string,
-    looked: Set<string>,
-  ): Promise<boolean> {
-    // Jobs other local threads are binding, and the ones looked at already, still sit at the
-    // head of the queue: when they are all a read finds, read past them (further each time:
-    // threads reading at once take what each read). Nothing to take only when the lane holds
-    // nothing more.
-    let count = 16;
-    for (;;) {
-      const head = await this.heads.head(queue, count);
-      const candidates = head.filter((c) => !looked.has(c.member) && !this.claiming.has(c.member));
-      if (candidates.length === 0) {
-        if (head.length < count) return false;
-        // Powers of two, so the threads reading past the same head ask for the same read and share it.
-        count = 2 ** Math.ceil(Math.log2(Math.max(2 * count, 16 + this.claiming.size + looked.size)));
-        continue;
-      }
-      for (const candidate of candidates) {
-        looked.add(candidate.member);
-        if (await this.claimAndBind(entry, thread, candidate.member)) return true;
-      }
-    }
-  }
-
-  private async claimAndBind(entry: PilotEntry, thread: Thread, jobId: string): Promise<boolean> {
-    if (this.claiming.has(jobId)) return false;
-    this.claiming.add(jobId);
-    try {
-      return (await this.bind(entry, thread, jobId)) === "pushed";
-    } finally {
-      this.claiming.delete(jobId);
-    }
-  }
-
-  private async bind(entry: PilotEntry, thread: Thread, jobId: string): Promise<"pushed" | "unfit" | "gone"> {
-    const startedMs = performance.now();
-    const session = entry.session;
-    // Only a secondary thread (the job's walltime) or a site in test (whether it is a test job)
-    // must look at the job first; else the dispatch itself is the check, and a job that is no
-    // longer activated refuses it.
-    const status = this.sites.cached(session.site)?.status ?? "online";
-    if (thread === "secondary" || status === "test") {
-      const current = await readContext(this.grid.ctx, "job", jobId, { resident: true });
-      if (current?.state !== "activated") return "gone";
-      if (
-        thread === "secondary" &&
-        current.context.resources.walltimeSec > this.options.shortAnalysisWalltimeSec
-      )
-        return "unfit";
-      if (!siteTakes(status, current.context)) return "unfit";
-    }
-    let job: JobContext;
-    try {
-      const result = await this.grid.runtime.send(
-        refs.job(jobId),
-        { type: "dispatch", pilotId: session.pilotId, thread, atMs: this.grid.runtime.clock.nowMs() },
-        {
-          eventId: `dispatch:${jobId}:${session.pilotId}:${thread}`,
-          cause: `dispatch:${session.pilotId}`,
-          trusted: true,
-        },
-      );
-      if (result.outcome === "committed") {
-        job = result.state.context as JobContext;
-      } else {
-        // Committed before (a duplicate of our own dispatch) or on another node: it is ours only if the job says so.
-        const bound = await this.boundTo(jobId, session.pilotId);
-        if (!bound) return "gone";
-        job = bound;
-      }
-    } catch {
-      // Another thread won it, or it was killed meanwhile.
-      return "gone";
-    }
-    this.push(entry, thread, job, startedMs);
-    return "pushed";
-  }
-
-  /** Sends a bound job to its thread (the job is recorded as the pilot's by its own commit). */
-  private push(entry: PilotEntry, thread: Thread, job: JobContext, startedMs: number): void {
-    const session = entry.session;
-    entry.pushed.set(job.jobId, job.attempt);
-    if (!session.push({ type: "job.push", thread, job: this.jobSpec(job) })) {
-      // The socket is gone or full: the job is sent but unheard of; the sent watchdog fails it and it is retried.
-      this.options.log.warn({ pilotId: session.pilotId, jobId: job.jobId }, "push refused by the session");
-      return;
-    }
-    const ms = performance.now() - startedMs;
-    for (const listener of this.dispatchLatency) listener(session.site, ms);
-  }
-
-  /**
-   * A job being activated (asked inline, before its commit): a thread of its
-   * site that waits for work and fits it is bound to it at once, so the job
-   * never waits in the queue. The thread is taken now and given back if the
-   * dispatch does not commit.
-   */
-  private offerThread(job: QueueEntry, nowMs: number): ThreadOffer | null {
-    if (this.closed || !job.site) return null;
-    const gate = this.sites.cached(job.site);
-    if (gate && !siteTakes(gate.status, job)) return null;
-    const waiting = this.readyBySite.get(job.site);
-    if (!waiting || waiting.size === 0) return null;
-    const short =
-      job.type === "analysis" && job.resources.walltimeSec <= this.options.shortAnalysisWalltimeSec;
-    let chosen: { entry: PilotEntry; thread: Thread } | null = null;
-    for (const entry of waiting) {
-      if (entry.draining || !entry.session.open) continue;
-      // A short analysis job goes to a secondary thread when one waits: primaries stay free for production.
-      if (short && entry.ready.has("secondary")) {
-        chosen = { entry, thread: "secondary" };
-        break;
-      }
-      if (entry.ready.has("primary")) chosen ??= { entry, thread: "primary" };
-      if (chosen && !short) break;
-    }
-    if (!chosen) return null;
-    const { entry, thread } = chosen;
-    this.markBusy(entry, thread);
-    const startedMs = performance.now();
-    return {
-      dispatch: { type: "dispatch", pilotId: entry.session.pilotId, thread, atMs: nowMs },
-      settled: (committed: boolean, state: MachineState | null) => {
-        if (committed && state) {
-          this.push(entry, thread, state.context as JobContext, startedMs);
-          return;
-        }
-        if (!entry.session.open || entry.draining || this.pilots.get(entry.session.pilotId) !== entry) return;
-        this.markReady(entry, thread);
-        void this.fillPilot(entry);
-      },
-    };
-  }
-
-  /**
    * Tells the site's pilots on this node to finish their work and exit; the
    * other nodes' pilots hear it from the site's `drain` when they next ask
    * for work. Answers how many were told here.
    */
   drainSite(site: string, reason: string): number {
     let told = 0;
-    for (const entry of this.pilotsBySite.get(site) ?? []) {
+    for (const entry of this.sessions.atSite(site)) {
       if (entry.draining) continue;
-      this.drainPilot(entry, reason);
+      this.sessions.drain(entry, reason);
       told++;
     }
     return told;
-  }
-
-  private drainPilot(entry: PilotEntry, reason: string): void {
-    entry.draining = true;
-    for (const thread of [...entry.ready]) this.markBusy(entry, thread);
-    entry.session.push({ type: "pilot.drain", reason });
-  }
-
-  /** A pilot that was connected when its site was drained is drained instead of given work. */
-  private drainsNow(entry: PilotEntry, gate: SiteGateView): boolean {
-    if (gate.drainAtMs === null || entry.connectedAtMs > gate.drainAtMs) return false;
-    if (!entry.draining) this.drainPilot(entry, gate.drainReason);
-    return true;
-  }
-
-  /** Fills a site's waiting threads once per turn however many of its jobs were queued in it. */
-  private scheduleFill(site: string): void {
-    if (this.fillsDue.has(site)) return;
-    this.fillsDue.add(site);
-    if (this.fillsDue.size > 1) return;
-    setImmediate(() => {
-      const sites = [...this.fillsDue];
-      this.fillsDue.clear();
-      for (const s of sites) void this.fillSite(s);
-    });
-  }
-
-  /** The job's context if it is dispatched to this pilot, waiting briefly for a dispatch queued on another node. */
-  private async boundTo(jobId: string, pilotId: string): Promise<JobContext | null> {
-    for (let i = 0; i < 50; i++) {
-      const job = await readContext(this.grid.ctx, "job", jobId);
-      if (job && job.state !== "activated")
-        return job.context.pilot?.pilotId === pilotId ? job.context : null;
-      await new Promise<void>((r) => this.grid.runtime.clock.setTimer(r, 20));
-    }
-    return null;
-  }
-
-  private jobSpec(job: JobContext): JobSpec {
-    const site = job.site ?? "";
-    const payload = job.payload ?? { command: ["true"], env: {}, outputs: [] };
-    return {
-      jobId: job.jobId,
-      attempt: job.attempt,
-      taskId: job.taskId,
-      type: job.type,
-      command: payload.command.map((arg) => expand(arg, job)),
-      env: payload.env,
-      walltimeSec: job.resources.walltimeSec,
-      inputs: job.inputs.map((f) => ({
-        lfn: f.lfn,
-        sizeBytes: f.sizeBytes,
-        checksum: f.checksum,
-        url: storageUrl(this.options.publicUrl, site, f.lfn),
-      })),
-      uploadUrl: `${this.options.publicUrl.replace(/\/+$/, "")}/storage/${encodeURIComponent(site)}`,
-      outputs: (payload.outputs ?? []).map((name) => expand(name, job)),
-    };
   }
 }

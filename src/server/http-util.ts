@@ -1,3 +1,8 @@
+/**
+ * The JSON API's few needs of node:http (answers, errors as
+ * `{error:{code,message,details}}`, bodies read within a size limit), in one
+ * place so every route answers and refuses the same way without a framework.
+ */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { HttpStatusError } from "../protocol/coded-error.js";
 

@@ -1,3 +1,10 @@
+/**
+ * Server-Sent Events at `GET /api/v1/events`: every transition committed on
+ * this node, coalesced per actor over a short window so a burst of thousands
+ * of commits is one message per window, not one per commit. A browser that
+ * cannot keep up is never buffered without bound: its messages are dropped
+ * and it gets a `resync` event (reload from the API) once its socket drains.
+ */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { LiveChange } from "../monitor/shapes.js";
 import type { CommittedTransition } from "../runtime/shard-host.js";
@@ -48,13 +55,6 @@ function changeOf(t: CommittedTransition, folded: number): LiveChange {
   };
 }
 
-/**
- * Server-Sent Events at `GET /api/v1/events`: every transition committed on
- * this node, coalesced per actor over a short window so a burst of thousands
- * of commits is one message per window, not one per commit. A browser that
- * cannot keep up is never buffered without bound: its messages are dropped
- * and it gets a `resync` event (reload from the API) once its socket drains.
- */
 export class LiveEvents {
   private readonly clients = new Set<Client>();
   private readonly pending = new Map<string, { last: CommittedTransition; count: number }>();

@@ -1,3 +1,11 @@
+/**
+ * The node's Prometheus metrics (prom-client: the standard exposition format,
+ * well kept). Counters and histograms move with the runtime's and the
+ * dispatcher's observers; gauges that describe state (jobs per site and
+ * state, pilots, outbox and timer lag) are computed when scraped, so nothing
+ * is maintained on the hot path for them. One registry per node, so several
+ * nodes in one process (tests) do not mix.
+ */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import type { Grid } from "../workload/grid.js";
 import { listSites } from "../workload/sites.js";
@@ -9,14 +17,6 @@ const DISPATCH_RATE_WINDOW_MS = 60_000;
 /** Outbox entries read per owned shard on a scrape: the gauge saturates there rather than read a huge backlog. */
 const OUTBOX_SCAN_LIMIT = 1000;
 
-/**
- * The node's Prometheus metrics (prom-client: the standard exposition format,
- * well kept). Counters and histograms move with the runtime's and the
- * dispatcher's observers; gauges that describe state (jobs per site and
- * state, pilots, outbox and timer lag) are computed when scraped, so nothing
- * is maintained on the hot path for them. One registry per node, so several
- * nodes in one process (tests) do not mix.
- */
 export class NodeMetrics {
   readonly registry = new Registry();
   private readonly dispatches = new Map<string, EventRate>();

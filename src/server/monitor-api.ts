@@ -1,3 +1,9 @@
+/**
+ * Read-only routes the web monitor needs beyond the main API: sites with what
+ * only this node knows (pilots, queue depths, the starved flag), chart
+ * samples and job logs. They are as open as the API's reads: `mayRead` says
+ * whether a request may read (a user token when the server asks for one).
+ */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { pipeline } from "node:stream/promises";
 import { z } from "zod";
@@ -29,12 +35,6 @@ function query<S extends z.ZodType>(schema: S, url: URL): z.output<S> {
   return parsed.data;
 }
 
-/**
- * Read-only routes the web monitor needs beyond the main API: sites with what
- * only this node knows (pilots, queue depths, the starved flag), chart
- * samples and job logs. They are as open as the API's reads: `mayRead` says
- * whether a request may read (a user token when the server asks for one).
- */
 export class MonitorApi {
   readonly sampler: Sampler;
 

@@ -1,3 +1,8 @@
+/**
+ * The web monitor as this node serves it: one HTML page and the bundle
+ * `npm run build` makes, nothing from elsewhere, so a monitor works wherever
+ * the node runs, offline included.
+ */
 import { readFile } from "node:fs/promises";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { join } from "node:path";

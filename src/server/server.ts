@@ -1,3 +1,7 @@
+/**
+ * One server node: the grid (runtime + workload services), the pilot gateway
+ * and dispatcher, the HTTP API, storage and the monitor, on one port.
+ */
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -165,10 +169,6 @@ function setAsideOrphanedStorage(storageRoot: string, log: Logger): void {
   log.warn({ storageRoot, movedTo: aside }, "storage held files that no state owns: moved aside");
 }
 
-/**
- * One server node: the grid (runtime + workload services), the pilot gateway
- * and dispatcher, the HTTP API, storage and the monitor, on one port.
- */
 export async function startServerNode(raw: ServerNodeOptions): Promise<ServerNode> {
   const options = validate(serverNodeOptionsSchema, raw, "server options");
   const log = raw.log ?? silentLogger;

@@ -1,8 +1,3 @@
-import type { IndexEntry } from "../store/types.js";
-
-/** Reads the first `count` entries of a queue. */
-export type QueueHeadReader = (queue: string, count: number) => Promise<IndexEntry[]>;
-
 /**
  * Reads of a site queue's head that overlap share one round trip: when many
  * pilot threads ask for work at once, one read of the head serves them all
@@ -12,6 +7,11 @@ export type QueueHeadReader = (queue: string, count: number) => Promise<IndexEnt
  * activation closes the queue's read to newcomers: whoever looks after it
  * reads again and sees the job.
  */
+import type { IndexEntry } from "../store/types.js";
+
+/** Reads the first `count` entries of a queue. */
+export type QueueHeadReader = (queue: string, count: number) => Promise<IndexEntry[]>;
+
 export class SharedHeadReads {
   private readonly inFlight = new Map<string, { count: number; read: Promise<IndexEntry[]> }>();
 

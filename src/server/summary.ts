@@ -1,3 +1,8 @@
+/**
+ * PanDA's production job summary, per site and over the grid: the page
+ * operators know, computed from the site actors' outcome counts at read
+ * time, so nothing on the job path keeps it.
+ */
 import { outcomeCounts } from "../actors/site/stats.js";
 import type { SiteState } from "../workload/sites.js";
 

@@ -1,3 +1,9 @@
+/**
+ * Who a bearer token is (a site's pilot, or a user with a role), for the API
+ * and the pilot gateway alike, so both authenticate one way. Tokens are
+ * created, listed and revoked here; see `TokenRegistry` for how they are
+ * kept without a usable secret.
+ */
 import { createHash, randomBytes } from "node:crypto";
 import { existsSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import type { IncomingMessage } from "node:http";

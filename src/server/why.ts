@@ -1,3 +1,9 @@
+/**
+ * `panda why`: a job's situation in the sentences a person asks for (where
+ * it is, why there, what next), put together from what the actors recorded
+ * (the job's context, its brokerage decision in its history, the site queue,
+ * the quota) so an operator needs no look at raw state.
+ */
 import { laneOf, shareOfJob } from "../actors/job/projections.js";
 import { decideRetry, type RetryDecision, reassignedAttempt } from "../actors/job/retry.js";
 import type { JobContext } from "../actors/job/schema.js";

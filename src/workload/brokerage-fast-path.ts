@@ -1,3 +1,11 @@
+/**
+ * The decision a job's history records, `trimDecision` of what `broker`
+ * decides over every site, at a cost that does not grow with the grid: the
+ * sites are ranked once per read and job shape (`ShapeRanking`), and a job
+ * weighs again only the sites that hold its inputs and leaves out those it
+ * failed at; the draw runs on exact running sums of the ranking, patched.
+ * Per job it costs about (sites patched + candidates recorded) x log(sites).
+ */
 import { PatchedRanking } from "../brokerage/patched-ranking.js";
 import { type InputLocality, inputLocality } from "../brokerage/score.js";
 import { rankShape, restrictsAccess, type ShapeRanking, shapeKeyOf } from "../brokerage/shape-ranking.js";
@@ -27,14 +35,6 @@ export interface RecordedDecisionInput {
   maxRecorded: number;
 }
 
-/**
- * The decision a job's history records, `trimDecision` of what `broker`
- * decides over every site, at a cost that does not grow with the grid: the
- * sites are ranked once per read and job shape (`ShapeRanking`), and a job
- * weighs again only the sites that hold its inputs and leaves out those it
- * failed at; the draw runs on exact running sums of the ranking, patched.
- * Per job it costs about (sites patched + candidates recorded) x log(sites).
- */
 export function decideRecorded(input: RecordedDecisionInput): BrokerageDecision {
   const { job, nowMs, config } = input;
   const nowhere = inputLocality(job, new Set());

@@ -1,3 +1,11 @@
+/**
+ * Brokerage as the grid runs it: a job's `broker.request` answered with
+ * `brokered`, inline in the commit that asks when everything it reads is in
+ * memory, else after it. Locates the job's inputs, decides over the sites
+ * (the fast path's shared rankings, or every site weighed), and builds the
+ * event with the files to stage and the user's priority. The choice itself
+ * is `src/brokerage`'s; this module feeds it and records its answer.
+ */
 import { z } from "zod";
 import type { JobInputFile } from "../actors/job/schema.js";
 import { refs } from "../actors/shared/names.js";
@@ -17,8 +25,7 @@ import {
   nameRanksOf,
   trimDecision,
 } from "./decision-record.js";
-import { siteSnapshotOf } from "./site-snapshot.js";
-import { listSites, type SiteState, sitesInMemory } from "./sites.js";
+import { freshSnapshots, siteSnapshots, snapshotsInMemory } from "./site-stats-cache.js";
 
 /** The job's `broker.request` effect, as `src/actors/job/outbound.ts` builds it. */
 const brokerRequestSchema = z.object({
@@ -134,88 +141,6 @@ function jobRandom(jobId: string): number {
   let hash = 0x811c9dc5;
   for (let i = 0; i < jobId.length; i++) hash = Math.imul(hash ^ jobId.charCodeAt(i), 0x01000193);
   return (hash >>> 0) / 2 ** 32;
-}
-
-/**
- * The last read of every site, per grid, for `siteStatsTtlMs`; and the
- * names of the sites it found, which a read from memory goes by.
- */
-const statsCache = new WeakMap<
-  WorkloadContext,
-  { atMs: number; snapshots: readonly SiteSnapshot[] | null; names: readonly string[] }
->();
-
-/** The cached read of the sites if it is younger than `siteStatsTtlMs` at `nowMs`, else null. */
-function freshSnapshots(ctx: WorkloadContext, nowMs: number): readonly SiteSnapshot[] | null {
-  const ttlMs = ctx.settings.siteStatsTtlMs;
-  const cached = statsCache.get(ctx);
-  if (ttlMs > 0 && cached?.snapshots && nowMs >= cached.atMs && nowMs - cached.atMs < ttlMs)
-    return cached.snapshots;
-  return null;
-}
-
-/**
- * Drops the cached read of the sites: a site changed its status (or came to
- * be: `added`), which brokerage must not wait `siteStatsTtlMs` to see. A
- * node hears of the sites it hosts; the others' changes reach it when its
- * read expires.
- */
-export function forgetSiteSnapshots(ctx: WorkloadContext, added: boolean): void {
-  const cached = statsCache.get(ctx);
-  if (!cached) return;
-  if (added) statsCache.delete(ctx);
-  else cached.snapshots = null;
-}
-
-function cache(ctx: WorkloadContext, nowMs: number, snapshots: readonly SiteSnapshot[]): void {
-  if (ctx.settings.siteStatsTtlMs > 0)
-    statsCache.set(ctx, { atMs: nowMs, snapshots, names: snapshots.map((s) => s.name) });
-}
-
-/** Frozen: every decision until the next read shares them (and brokerage checks the list once). */
-function snapshotsOf(ctx: WorkloadContext, sites: SiteState[], nowMs: number): readonly SiteSnapshot[] {
-  return Object.freeze(
-    sites.map((site) => Object.freeze(siteSnapshotOf(site, ctx.connectedPilots(site.name), nowMs))),
-  );
-}
-
-/**
- * A new read of the sites from this node's memory, when it holds all of
- * them and every shard's counters (a single node does): no I/O, so an
- * inline decision may make it. Null otherwise, or before a first read from
- * the store has named the sites.
- */
-function snapshotsInMemory(ctx: WorkloadContext, nowMs: number): readonly SiteSnapshot[] | null {
-  const names = statsCache.get(ctx)?.names;
-  if (!names) return null;
-  const sites = sitesInMemory(ctx, names);
-  if (!sites) return null;
-  const snapshots = snapshotsOf(ctx, sites, nowMs);
-  cache(ctx, nowMs, snapshots);
-  return snapshots;
-}
-
-/**
- * What brokerage knows of every site. With `siteStatsTtlMs` > 0 a read is
- * reused for that long, as JEDI works from site statistics refreshed
- * periodically: on a grid of hundreds of sites, reading and summarising each
- * site for every job would cost more than the decision.
- */
-async function siteSnapshots(ctx: WorkloadContext, nowMs: number): Promise<readonly SiteSnapshot[]> {
-  const known = freshSnapshots(ctx, nowMs) ?? snapshotsInMemory(ctx, nowMs);
-  if (known) return known;
-  const sites = await listSites(ctx, { liveJobsMaxAgeMs: ctx.settings.liveJobsMaxAgeMs });
-  const snapshots = snapshotsOf(ctx, sites, nowMs);
-  cache(ctx, nowMs, snapshots);
-  return snapshots;
-}
-
-/**
- * Reads the sites for brokerage ahead of the first job (when reads are kept
- * at all), so that jobs are brokered inline from the start.
- */
-export async function primeSiteSnapshots(ctx: WorkloadContext): Promise<void> {
-  if (ctx.settings.siteStatsTtlMs > 0) await siteSnapshots(ctx, ctx.runtime.clock.nowMs());
 }
 
 /** Runs brokerage for one job over every site (see `decideAmong`). */

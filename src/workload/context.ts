@@ -1,3 +1,8 @@
+/**
+ * What every workload service is handed (runtime, indexes, settings) and the
+ * two ways they all touch actors: a read typed by kind, and a send made
+ * idempotent by the id of the effect that caused it.
+ */
 import type { DatasetContext } from "../actors/dataset/schema.js";
 import type { JobContext } from "../actors/job/schema.js";
 import type { SiteContext } from "../actors/site/schema.js";

@@ -1,3 +1,8 @@
+/**
+ * Files that enter a dataset from outside a job (uploads through the API, a
+ * simulation's seeded inputs), stored at a site's storage element before the
+ * dataset lists them; and the closing of a dataset to new files.
+ */
 import { refs } from "../actors/shared/names.js";
 import { isRuntimeError } from "../runtime/errors.js";
 import { checksumOfBytes } from "../transfer/checksum.js";

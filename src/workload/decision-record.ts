@@ -1,10 +1,9 @@
-import type { BrokerageDecision, CandidateVerdict, DrawRecord, SiteSnapshot } from "../brokerage/types.js";
-
-/*
+/**
  * How a brokerage decision is recorded in the job's history: candidates in
  * site name order, the verdicts of sites left out before scoring, and the
  * trimming that keeps the record small on a big grid.
  */
+import type { BrokerageDecision, CandidateVerdict, DrawRecord, SiteSnapshot } from "../brokerage/types.js";
 
 /** Site names in `localeCompare` order (the collator it uses, built once: comparing through it is much cheaper). */
 export const byName = new Intl.Collator().compare;

@@ -1,3 +1,8 @@
+/**
+ * The workload half of a server node: the actor runtime with the workload
+ * kinds, and the services that answer their effects (brokerage, transfers,
+ * site queues and quotas). The pilot gateway and the API sit on top of it.
+ */
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { z } from "zod";
@@ -21,18 +26,14 @@ import {
   TransferAgentConfigSchema,
   type TransferEvents,
 } from "../transfer/transfer-agent.js";
-import {
-  brokerageHandler,
-  brokerageInline,
-  forgetSiteSnapshots,
-  primeSiteSnapshots,
-} from "./brokerage-service.js";
+import { brokerageHandler, brokerageInline } from "./brokerage-service.js";
 import type { WorkloadContext } from "./context.js";
 import { type FileToPut, putFiles } from "./datasets.js";
 import { writeGlobalIndexes } from "./global-indexes.js";
 import { IncidentLog } from "./incident-log.js";
 import { type QueueEntry, QueueService, type ThreadOffer } from "./queue-service.js";
 import { siteOfflineHandler } from "./reassign.js";
+import { forgetSiteSnapshots, primeSiteSnapshots } from "./site-stats-cache.js";
 import { ensureSite } from "./sites.js";
 import { sweepStaleWaits } from "./stale-queue-sweep.js";
 import { submitTask } from "./submit.js";
@@ -84,11 +85,6 @@ export interface GridOptions {
   mover?: (events: TransferEvents) => FileMover;
 }
 
-/**
- * The workload half of a server node: the actor runtime with the workload
- * kinds, and the services that answer their effects (brokerage, transfers,
- * site queues and quotas). The pilot gateway and the API sit on top of it.
- */
 export class Grid {
   readonly runtime: Runtime;
   readonly ctx: WorkloadContext;

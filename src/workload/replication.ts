@@ -1,13 +1,13 @@
-import { refs, subscriptionIdOf } from "../actors/shared/names.js";
-import { isRuntimeError } from "../runtime/errors.js";
-import { readContext, type WorkloadContext } from "./context.js";
-import { WorkloadError } from "./errors.js";
-
 /**
  * Asks for a dataset to be complete at a site: a replication subscription
  * `<dataset>@<site>` over the files the site lacks, each from a site that
  * holds it. Idempotent: asking again answers the existing subscription.
  */
+import { refs, subscriptionIdOf } from "../actors/shared/names.js";
+import { isRuntimeError } from "../runtime/errors.js";
+import { readContext, type WorkloadContext } from "./context.js";
+import { WorkloadError } from "./errors.js";
+
 export async function subscribeDataset(
   ctx: WorkloadContext,
   dataset: string,

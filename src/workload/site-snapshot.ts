@@ -1,12 +1,12 @@
-import { outcomeCounts, pilotRequestsInWindow } from "../actors/site/stats.js";
-import type { SiteSnapshot } from "../brokerage/types.js";
-import type { SiteState } from "./sites.js";
-
 /**
  * What brokerage reads of a site: its actor's state mapped onto the brokerage
  * snapshot. `connectedPilots` comes from the dispatcher (pilots are sessions,
  * not counted in the site actor).
  */
+import { outcomeCounts, pilotRequestsInWindow } from "../actors/site/stats.js";
+import type { SiteSnapshot } from "../brokerage/types.js";
+import type { SiteState } from "./sites.js";
+
 export function siteSnapshotOf(site: SiteState, connectedPilots: number, nowMs: number): SiteSnapshot {
   const jobs = site.jobs;
   const n = (state: keyof SiteState["jobs"]) => jobs[state] ?? 0;

@@ -1,3 +1,8 @@
+/**
+ * Sites as the workload reads them: created idempotently, listed, and each
+ * one's actor state with its live jobs from the jobs' counters, with reads
+ * shared between many callers because brokerage reads every site per job.
+ */
 import type { JobState } from "../actors/job/schema.js";
 import { parseSiteJobsCounter, refs } from "../actors/shared/names.js";
 import { siteListed } from "../actors/site/global-projections.js";

@@ -1,3 +1,8 @@
+/**
+ * Task submission: a task as users send it (CLI, API), validated, its input
+ * resolved and split into jobs, and created, idempotently per task id, so a
+ * client that resubmits after a lost answer makes no second task.
+ */
 import { randomBytes } from "node:crypto";
 import { z } from "zod";
 import { payloadSchema, resourcesSchema, retryPolicySchema, watchdogsSchema } from "../actors/job/schema.js";

@@ -1,3 +1,10 @@
+/**
+ * Runs the failed logical jobs of a task again as a new task (`<taskId>.rN`):
+ * the task's own jobs are final (a retry is a new attempt, and the task has
+ * given up on them), and its output dataset is frozen once it ends, so the
+ * new task has its own output dataset. Each job keeps its inputs, payload and
+ * settings from its last attempt.
+ */
 import { jobIdOf, refs } from "../actors/shared/names.js";
 import { taskListed } from "../actors/task/global-projections.js";
 import type { TaskInput } from "../actors/task/schema.js";
@@ -13,13 +20,6 @@ async function freeRetryTaskId(ctx: WorkloadContext, taskId: string): Promise<st
   }
 }
 
-/**
- * Runs the failed logical jobs of a task again as a new task (`<taskId>.rN`):
- * the task's own jobs are final (a retry is a new attempt, and the task has
- * given up on them), and its output dataset is frozen once it ends, so the
- * new task has its own output dataset. Each job keeps its inputs, payload and
- * settings from its last attempt.
- */
 export async function retryFailedJobs(
   ctx: WorkloadContext,
   taskId: string,

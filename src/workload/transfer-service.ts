@@ -1,3 +1,9 @@
+/**
+ * Connects subscriptions to the transfer agent. A `transfer.start` effect is
+ * acknowledged only when its transfer has completed, so a server that dies
+ * mid-copy redelivers it and the new agent carries on (files already at the
+ * destination with the right checksum are skipped).
+ */
 import { z } from "zod";
 import { refs } from "../actors/shared/names.js";
 import { validate } from "../protocol/codec.js";
@@ -7,12 +13,6 @@ import { sendOnce, type WorkloadContext } from "./context.js";
 
 const cancelSchema = z.object({ subscriptionId: z.string().min(1) });
 
-/**
- * Connects subscriptions to the transfer agent. A `transfer.start` effect is
- * acknowledged only when its transfer has completed, so a server that dies
- * mid-copy redelivers it and the new agent carries on (files already at the
- * destination with the right checksum are skipped).
- */
 export class TransferService {
   private readonly completions = new Map<string, () => void>();
 

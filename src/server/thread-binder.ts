@@ -1,0 +1,356 @@
+/**
+ * Late binding: puts a pilot thread that waits for work and an activated job
+ * of its site together, from whichever side arrives second. A job being
+ * activated is offered a waiting thread inline, in the commit that activates
+ * it; a thread that becomes ready (or a queue that gains jobs) takes the
+ * best job of the site's queues. The job actor arbitrates: its `dispatch` is
+ * accepted once, so two threads on any nodes never hold one job.
+ */
+import type { JobContext } from "../actors/job/schema.js";
+import { refs } from "../actors/shared/names.js";
+import type { Thread } from "../protocol/messages.js";
+import type { TimerHandle } from "../runtime/clock.js";
+import type { MachineState } from "../runtime/compiled-machine.js";
+import type { Logger } from "../runtime/logger.js";
+import { queueNames } from "../store/queue-index.js";
+import { readContext } from "../workload/context.js";
+import type { Grid } from "../workload/grid.js";
+import { jobSpec } from "../workload/job-spec.js";
+import type { QueueEntry, ThreadOffer } from "../workload/queue-service.js";
+import type { PilotEntry, PilotSessions } from "./pilot-sessions.js";
+import { SharePicker } from "./share-picker.js";
+import { SharedHeadReads } from "./shared-head-reads.js";
+import { type SiteGate, type SiteGateView, siteTakes } from "./site-gate.js";
+
+export interface ThreadBinderOptions {
+  /** The base URL pilots use for storage (inputs and uploads); read at each push, so it may be a getter. */
+  publicUrl: string;
+  /** Secondary threads take only analysis jobs at most this long. */
+  shortAnalysisWalltimeSec: number;
+  /** Safety net for activations another node heard about: idle threads look at their queue this often. */
+  idlePollMs: number;
+  /**
+   * How long a thread waits for its dispatch of a job on another node's
+   * shard (queued in that shard's inbox) to commit there before it gives the
+   * job up and looks for another. Default 1000.
+   */
+  remoteDispatchWaitMs?: number;
+  log: Logger;
+}
+
+const DEFAULT_REMOTE_DISPATCH_WAIT_MS = 1000;
+/** How often the job is read again while waiting for a dispatch to commit on another node. */
+const REMOTE_DISPATCH_POLL_MS = 20;
+
+const PRIMARY_LANES = ["production", "analysis"] as const;
+const SECONDARY_LANES = ["analysis"] as const;
+
+/** Candidates taken from the head of a local queue at a time. */
+const LOCAL_CANDIDATES = 16;
+
+export class ThreadBinder {
+  /** Jobs a thread of this node is binding right now: other local threads look elsewhere. */
+  private readonly claiming = new Set<string>();
+  /** Sites whose queue gained jobs this turn: filled once, after the turn. */
+  private readonly fillsDue = new Set<string>();
+  private readonly heads: SharedHeadReads;
+  private readonly shares: SharePicker;
+  private readonly remoteDispatchWaitMs: number;
+  /** On the runtime's clock, so a simulation's virtual time drives it like every other timer. */
+  private idleTimer: TimerHandle | null = null;
+  private closed = false;
+  private readonly dispatchLatency = new Set<(site: string, ms: number) => void>();
+
+  constructor(
+    private readonly grid: Grid,
+    private readonly sessions: PilotSessions,
+    private readonly sites: SiteGate,
+    private readonly options: ThreadBinderOptions,
+  ) {
+    this.heads = new SharedHeadReads((queue, count) => grid.runtime.readIndex(queue, 0, count));
+    this.shares = new SharePicker(grid.runtime, grid.ctx.settings, grid.ctx.settings.liveJobsMaxAgeMs);
+    this.remoteDispatchWaitMs = options.remoteDispatchWaitMs ?? DEFAULT_REMOTE_DISPATCH_WAIT_MS;
+    grid.setThreadOffer((entry, nowMs) => this.offerThread(entry, nowMs));
+    // A job joined a site's queue on a shard of this node (its commit landed): waiting threads may take it.
+    grid.runtime.local.onChange((key, _member, score) => {
+      if (score === null) return;
+      const queue = queueNames.siteQueueParts(key);
+      if (queue === null) return;
+      this.heads.changed(key);
+      this.scheduleFill(queue.site);
+    });
+    this.scheduleIdlePoll();
+  }
+
+  private scheduleIdlePoll(): void {
+    if (this.closed) return;
+    const clock = this.grid.runtime.clock;
+    this.idleTimer = clock.setTimer(() => {
+      for (const [site, ready] of this.sessions.readyBySite) if (ready.size > 0) void this.fillSite(site);
+      this.scheduleIdlePoll();
+    }, this.options.idlePollMs);
+  }
+
+  close(): void {
+    this.closed = true;
+    if (this.idleTimer) this.grid.runtime.clock.clearTimer(this.idleTimer);
+  }
+
+  /** Observes activation -> push latency (metrics, benchmarks). */
+  onDispatch(listener: (site: string, ms: number) => void): () => void {
+    this.dispatchLatency.add(listener);
+    return () => this.dispatchLatency.delete(listener);
+  }
+
+  /**
+   * Offers the site's queue to its idle threads, pilot after pilot, until a
+   * primary thread finds nothing to take: it looks at every lane, so the
+   * threads after it would find nothing either (each would cost a queue read).
+   */
+  private async fillSite(site: string): Promise<void> {
+    // A copy: a thread that finds nothing asks again, and must not be offered the queue twice here.
+    for (const entry of [...(this.sessions.readyBySite.get(site) ?? [])]) {
+      if (entry.ready.size === 0) continue;
+      if ((await this.fillPilot(entry)) === "queue empty") return;
+    }
+  }
+
+  /** Gives each of the pilot's waiting threads a job of its site's queues, if there is one. */
+  async fillPilot(entry: PilotEntry): Promise<"queue empty" | undefined> {
+    let outcome: "queue empty" | undefined;
+    for (const thread of [...entry.ready]) {
+      if (!entry.ready.has(thread) || entry.draining || !entry.session.open) continue;
+      this.sessions.markBusy(entry, thread);
+      const pushed = await this.dispatchTo(entry, thread).catch((err: unknown) => {
+        this.options.log.error(
+          { pilotId: entry.session.pilotId, err: (err as Error).message },
+          "dispatch failed",
+        );
+        return false;
+      });
+      if (!pushed && thread === "primary") outcome = "queue empty";
+      if (!pushed && entry.session.open && !entry.draining) this.sessions.markReady(entry, thread);
+    }
+    return outcome;
+  }
+
+  /**
+   * Binds the best fitting job of the site to one thread and pushes it. The
+   * job actor is the arbiter: its `dispatch` is accepted once, so two threads
+   * (on any nodes) can never hold one job. The queue is what the jobs' states
+   * say (their projections): the shards this node owns in memory first, then,
+   * on a grid of several nodes, the others' from the store. The site's
+   * shares are looked at in fair-share order (`SharePicker`), each share's
+   * lanes production first, each lane by priority then age.
+   */
+  private async dispatchTo(entry: PilotEntry, thread: Thread): Promise<boolean> {
+    const site = entry.session.site;
+    const gate = await this.sites.fresh(site);
+    if (this.drainsNow(entry, gate) || gate.status === "offline") return false;
+    const lanes = thread === "primary" ? PRIMARY_LANES : SECONDARY_LANES;
+    for (const share of this.shares.order(site, lanes)) {
+      for (const lane of lanes) {
+        const queue = queueNames.siteQueue(site, lane, share);
+        const looked = new Set<string>();
+        const done = this.shares.begin(site, share);
+        try {
+          if (await this.dispatchLocal(entry, thread, queue, looked)) return true;
+          if (!this.grid.runtime.ownsAllShards() && (await this.dispatchRemote(entry, thread, queue, looked)))
+            return true;
+        } finally {
+          done();
+        }
+      }
+    }
+    return false;
+  }
+
+  /** From the queue of the shards this node owns, held in memory: no read. */
+  private async dispatchLocal(
+    entry: PilotEntry,
+    thread: Thread,
+    queue: string,
+    looked: Set<string>,
+  ): Promise<boolean> {
+    for (;;) {
+      const candidates: string[] = [];
+      this.grid.runtime.local.scan(queue, (member) => {
+        if (!looked.has(member) && !this.claiming.has(member)) candidates.push(member);
+        return candidates.length < LOCAL_CANDIDATES;
+      });
+      if (candidates.length === 0) return false;
+      for (const jobId of candidates) {
+        looked.add(jobId);
+        if (await this.claimAndBind(entry, thread, jobId)) return true;
+      }
+    }
+  }
+
+  /** From every shard's queue in the store: the jobs of other nodes' shards. */
+  private async dispatchRemote(
+    entry: PilotEntry,
+    thread: Thread,
+    queue: string,
+    looked: Set<string>,
+  ): Promise<boolean> {
+    // Jobs other local threads are binding, and the ones looked at already, still sit at the
+    // head of the queue: when they are all a read finds, read past them (further each time:
+    // threads reading at once take what each read). Nothing to take only when the lane holds
+    // nothing more.
+    let count = 16;
+    for (;;) {
+      const head = await this.heads.head(queue, count);
+      const candidates = head.filter((c) => !looked.has(c.member) && !this.claiming.has(c.member));
+      if (candidates.length === 0) {
+        if (head.length < count) return false;
+        // Powers of two, so the threads reading past the same head ask for the same read and share it.
+        count = 2 ** Math.ceil(Math.log2(Math.max(2 * count, 16 + this.claiming.size + looked.size)));
+        continue;
+      }
+      for (const candidate of candidates) {
+        looked.add(candidate.member);
+        if (await this.claimAndBind(entry, thread, candidate.member)) return true;
+      }
+    }
+  }
+
+  private async claimAndBind(entry: PilotEntry, thread: Thread, jobId: string): Promise<boolean> {
+    if (this.claiming.has(jobId)) return false;
+    this.claiming.add(jobId);
+    try {
+      return (await this.bind(entry, thread, jobId)) === "pushed";
+    } finally {
+      this.claiming.delete(jobId);
+    }
+  }
+
+  private async bind(entry: PilotEntry, thread: Thread, jobId: string): Promise<"pushed" | "unfit" | "gone"> {
+    const startedMs = performance.now();
+    const session = entry.session;
+    // Only a secondary thread (the job's walltime) or a site in test (whether it is a test job)
+    // must look at the job first; else the dispatch itself is the check, and a job that is no
+    // longer activated refuses it.
+    const status = this.sites.cached(session.site)?.status ?? "online";
+    if (thread === "secondary" || status === "test") {
+      const current = await readContext(this.grid.ctx, "job", jobId, { resident: true });
+      if (current?.state !== "activated") return "gone";
+      if (
+        thread === "secondary" &&
+        current.context.resources.walltimeSec > this.options.shortAnalysisWalltimeSec
+      )
+        return "unfit";
+      if (!siteTakes(status, current.context)) return "unfit";
+    }
+    let job: JobContext;
+    try {
+      const result = await this.grid.runtime.send(
+        refs.job(jobId),
+        { type: "dispatch", pilotId: session.pilotId, thread, atMs: this.grid.runtime.clock.nowMs() },
+        {
+          eventId: `dispatch:${jobId}:${session.pilotId}:${thread}`,
+          cause: `dispatch:${session.pilotId}`,
+          trusted: true,
+        },
+      );
+      if (result.outcome === "committed") {
+        job = result.state.context as JobContext;
+      } else {
+        // Committed before (a duplicate of our own dispatch) or on another node: it is ours only if the job says so.
+        const bound = await this.boundTo(jobId, session.pilotId);
+        if (!bound) return "gone";
+        job = bound;
+      }
+    } catch {
+      // Another thread won it, or it was killed meanwhile.
+      return "gone";
+    }
+    this.push(entry, thread, job, startedMs);
+    return "pushed";
+  }
+
+  /** Sends a bound job to its thread (the job is recorded as the pilot's by its own commit). */
+  private push(entry: PilotEntry, thread: Thread, job: JobContext, startedMs: number): void {
+    const session = entry.session;
+    entry.pushed.set(job.jobId, job.attempt);
+    if (!session.push({ type: "job.push", thread, job: jobSpec(job, this.options.publicUrl) })) {
+      // The socket is gone or full: the job is sent but unheard of; the sent watchdog fails it and it is retried.
+      this.options.log.warn({ pilotId: session.pilotId, jobId: job.jobId }, "push refused by the session");
+      return;
+    }
+    const ms = performance.now() - startedMs;
+    for (const listener of this.dispatchLatency) listener(session.site, ms);
+  }
+
+  /**
+   * A job being activated (asked inline, before its commit): a thread of its
+   * site that waits for work and fits it is bound to it at once, so the job
+   * never waits in the queue. The thread is taken now and given back if the
+   * dispatch does not commit.
+   */
+  private offerThread(job: QueueEntry, nowMs: number): ThreadOffer | null {
+    if (this.closed || !job.site) return null;
+    const gate = this.sites.cached(job.site);
+    if (gate && !siteTakes(gate.status, job)) return null;
+    const waiting = this.sessions.readyBySite.get(job.site);
+    if (!waiting || waiting.size === 0) return null;
+    const short =
+      job.type === "analysis" && job.resources.walltimeSec <= this.options.shortAnalysisWalltimeSec;
+    let chosen: { entry: PilotEntry; thread: Thread } | null = null;
+    for (const entry of waiting) {
+      if (entry.draining || !entry.session.open) continue;
+      // A short analysis job goes to a secondary thread when one waits: primaries stay free for production.
+      if (short && entry.ready.has("secondary")) {
+        chosen = { entry, thread: "secondary" };
+        break;
+      }
+      if (entry.ready.has("primary")) chosen ??= { entry, thread: "primary" };
+      if (chosen && !short) break;
+    }
+    if (!chosen) return null;
+    const { entry, thread } = chosen;
+    this.sessions.markBusy(entry, thread);
+    const startedMs = performance.now();
+    return {
+      dispatch: { type: "dispatch", pilotId: entry.session.pilotId, thread, atMs: nowMs },
+      settled: (committed: boolean, state: MachineState | null) => {
+        if (committed && state) {
+          this.push(entry, thread, state.context as JobContext, startedMs);
+          return;
+        }
+        if (!entry.session.open || entry.draining || !this.sessions.isCurrent(entry)) return;
+        this.sessions.markReady(entry, thread);
+        void this.fillPilot(entry);
+      },
+    };
+  }
+
+  /** A pilot that was connected when its site was drained is drained instead of given work. */
+  private drainsNow(entry: PilotEntry, gate: SiteGateView): boolean {
+    if (gate.drainAtMs === null || entry.connectedAtMs > gate.drainAtMs) return false;
+    if (!entry.draining) this.sessions.drain(entry, gate.drainReason);
+    return true;
+  }
+
+  /** Fills a site's waiting threads once per turn however many of its jobs were queued in it. */
+  private scheduleFill(site: string): void {
+    if (this.fillsDue.has(site)) return;
+    this.fillsDue.add(site);
+    if (this.fillsDue.size > 1) return;
+    setImmediate(() => {
+      const sites = [...this.fillsDue];
+      this.fillsDue.clear();
+      for (const s of sites) void this.fillSite(s);
+    });
+  }
+
+  /** The job's context if it is dispatched to this pilot, waiting briefly for a dispatch queued on another node. */
+  private async boundTo(jobId: string, pilotId: string): Promise<JobContext | null> {
+    for (let waitedMs = 0; waitedMs < this.remoteDispatchWaitMs; waitedMs += REMOTE_DISPATCH_POLL_MS) {
+      const job = await readContext(this.grid.ctx, "job", jobId);
+      if (job && job.state !== "activated")
+        return job.context.pilot?.pilotId === pilotId ? job.context : null;
+      await new Promise<void>((r) => this.grid.runtime.clock.setTimer(r, REMOTE_DISPATCH_POLL_MS));
+    }
+    return null;
+  }
+}

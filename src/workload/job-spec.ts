@@ -1,0 +1,52 @@
+/**
+ * What a pilot is told to run for a job: the job's context as the `job.push`
+ * frame's `JobSpec`, its placeholders expanded per attempt and its files as
+ * URLs of the node's storage. Pure, so it is tested without a socket; the
+ * dispatcher calls it once per push.
+ */
+import type { JobContext } from "../actors/job/schema.js";
+import type { JobSpec } from "../protocol/messages.js";
+import { storageUrl } from "../transfer/http-client.js";
+
+/** The members of a job's context a spec is built from. */
+export type JobSpecSource = Pick<
+  JobContext,
+  "jobId" | "attempt" | "taskId" | "index" | "type" | "site" | "payload" | "resources" | "inputs"
+>;
+
+/** `{jobId}`, `{taskId}`, `{attempt}` and `{index}` replaced, so every attempt's files have their own logical names. */
+export function expand(text: string, job: JobSpecSource): string {
+  return text
+    .replaceAll("{jobId}", job.jobId)
+    .replaceAll("{taskId}", job.taskId)
+    .replaceAll("{attempt}", String(job.attempt))
+    .replaceAll("{index}", String(job.index));
+}
+
+/**
+ * The spec of a job bound to a pilot. `publicUrl` is the base URL pilots
+ * reach storage at: inputs are fetched from, and outputs uploaded to, the
+ * job's site's storage element under it. A job without a payload (work that
+ * is only simulated) runs `true`.
+ */
+export function jobSpec(job: JobSpecSource, publicUrl: string): JobSpec {
+  const site = job.site ?? "";
+  const payload = job.payload ?? { command: ["true"], env: {}, outputs: [] };
+  return {
+    jobId: job.jobId,
+    attempt: job.attempt,
+    taskId: job.taskId,
+    type: job.type,
+    command: payload.command.map((arg) => expand(arg, job)),
+    env: payload.env,
+    walltimeSec: job.resources.walltimeSec,
+    inputs: job.inputs.map((f) => ({
+      lfn: f.lfn,
+      sizeBytes: f.sizeBytes,
+      checksum: f.checksum,
+      url: storageUrl(publicUrl, site, f.lfn),
+    })),
+    uploadUrl: `${publicUrl.replace(/\/+$/, "")}/storage/${encodeURIComponent(site)}`,
+    outputs: (payload.outputs ?? []).map((name) => expand(name, job)),
+  };
+}

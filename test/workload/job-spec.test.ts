@@ -1,0 +1,80 @@
+import { describe, expect, it } from "vitest";
+import { jobSpecSchema } from "../../src/protocol/messages.js";
+import { expand, type JobSpecSource, jobSpec } from "../../src/workload/job-spec.js";
+
+function job(overrides: Partial<JobSpecSource> = {}): JobSpecSource {
+  return {
+    jobId: "task-1.7.2",
+    attempt: 2,
+    taskId: "task-1",
+    index: 7,
+    type: "production",
+    site: "CERN-PROD",
+    payload: {
+      command: ["run", "--out", "{jobId}.root"],
+      env: { A: "1" },
+      outputs: ["{taskId}-{index}.out"],
+    },
+    resources: { cores: 1, memoryMb: 2000, diskMb: 1000, walltimeSec: 3600 },
+    inputs: [],
+    ...overrides,
+  };
+}
+
+/** The spec a pilot is pushed, built straight from a job's context: no grid, no socket. */
+describe("jobSpec", () => {
+  it("expands every placeholder, each time it occurs", () => {
+    expect(expand("{jobId}/{taskId}/{attempt}/{index}/{jobId}", job())).toBe(
+      "task-1.7.2/task-1/2/7/task-1.7.2",
+    );
+    expect(expand("no placeholders {other}", job())).toBe("no placeholders {other}");
+  });
+
+  it("carries the job and its payload, with command and output names expanded", () => {
+    const spec = jobSpec(job(), "http://node:8080");
+    expect(spec).toEqual({
+      jobId: "task-1.7.2",
+      attempt: 2,
+      taskId: "task-1",
+      type: "production",
+      command: ["run", "--out", "task-1.7.2.root"],
+      env: { A: "1" },
+      walltimeSec: 3600,
+      inputs: [],
+      uploadUrl: "http://node:8080/storage/CERN-PROD",
+      outputs: ["task-1-7.out"],
+    });
+    expect(jobSpecSchema.parse(spec)).toEqual(spec);
+  });
+
+  it("gives each input the URL of its site's storage, names encoded", () => {
+    const spec = jobSpec(
+      job({
+        site: "site a",
+        inputs: [{ lfn: "data/file 1.root", sizeBytes: 10, checksum: "ad:00000001", dataset: "ds1" }],
+      }),
+      "https://grid.example/",
+    );
+    expect(spec.inputs).toEqual([
+      {
+        lfn: "data/file 1.root",
+        sizeBytes: 10,
+        checksum: "ad:00000001",
+        url: "https://grid.example/storage/site%20a/data/file%201.root",
+      },
+    ]);
+    // A trailing slash on the base URL is not doubled.
+    expect(spec.uploadUrl).toBe("https://grid.example/storage/site%20a");
+  });
+
+  it("runs `true` for a job without a payload (work that is only simulated)", () => {
+    const spec = jobSpec(job({ payload: null }), "http://sim.invalid");
+    expect(spec.command).toEqual(["true"]);
+    expect(spec.env).toEqual({});
+    expect(spec.outputs).toEqual([]);
+  });
+
+  it("leaves the site empty for a job that has none", () => {
+    expect(jobSpec(job({ site: null }), "http://node").uploadUrl).toBe("http://node/storage/");
+  });
+});
