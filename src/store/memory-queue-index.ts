@@ -1,3 +1,4 @@
+/** The queue index in memory: sorted arrays with binary insertion, for the embedded store, simulations and tests. */
 import type { IndexEntry, QueueIndex } from "./queue-index.js";
 
 /**
@@ -7,7 +8,7 @@ import type { IndexEntry, QueueIndex } from "./queue-index.js";
  */
 export type MemoryQueueIndexState = [queue: string, entries: IndexEntry[], records?: [string, string][]][];
 
-/** Sorted arrays with binary insertion: the embedded index for `panda up`, simulations and tests. */
+/** The embedded `QueueIndex` (see the module comment). */
 export class MemoryQueueIndex implements QueueIndex {
   private readonly queues = new Map<
     string,

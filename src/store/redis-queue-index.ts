@@ -1,3 +1,4 @@
+/** The queue index on Redis: one sorted set per queue (records in a hash beside it), the compound steps as Lua scripts. */
 import type { Cluster, Redis } from "ioredis";
 import type { IndexEntry, QueueIndex } from "./queue-index.js";
 
