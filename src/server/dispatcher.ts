@@ -24,6 +24,7 @@ import { validate } from "../protocol/codec.js";
 import type { Thread } from "../protocol/messages.js";
 import { queueNames } from "../store/queue-index.js";
 import type { Grid } from "../workload/grid.js";
+import { LocalNodeBus, type NodeBus } from "./node-bus.js";
 import { endedEvent, PilotReports } from "./pilot-reports.js";
 import { PilotSessions } from "./pilot-sessions.js";
 import { SiteGate } from "./site-gate.js";
@@ -39,6 +40,9 @@ const pilotKillSchema = z.object({
   attempt: z.number().int(),
   reason: z.string(),
 });
+
+/** The notice that a kill is for a pilot connected to another node (a `pilot.kill` effect's data, JSON). */
+const PILOT_KILL_TOPIC = "pilot-kill";
 
 /** How old this node's copy of a site hosted elsewhere may be when a thread of it asks for work. */
 const SITE_READ_MAX_AGE_MS = 1000;
@@ -59,6 +63,7 @@ export class Dispatcher implements GatewayHandlers {
   private readonly binder: ThreadBinder;
   private readonly reports: PilotReports;
   private readonly lastSeenReportMs = new Map<string, number>();
+  private readonly bus: NodeBus;
 
   constructor(
     private readonly grid: Grid,
@@ -70,6 +75,8 @@ export class Dispatcher implements GatewayHandlers {
     grid.setPilotCounter((site) => this.sessions.connectedAt(site));
     this.binder = new ThreadBinder(grid, this.sessions, this.sites, options);
     grid.runtime.onEffect("pilot.kill", (data) => this.killOnPilot(data));
+    this.bus = options.bus ?? new LocalNodeBus();
+    this.bus.subscribe(PILOT_KILL_TOPIC, (message) => this.killHeard(message));
   }
 
   close(): void {
@@ -159,10 +166,31 @@ export class Dispatcher implements GatewayHandlers {
 
   private async killOnPilot(data: unknown): Promise<void> {
     const kill = validate(pilotKillSchema, data, "pilot.kill");
+    if (this.pushKill(kill) || !kill.pilotId) return;
+    // A pilot connected to another node: that node pushes it. Should the notice be lost (or the pilot
+    // be connected nowhere), the pilot learns it at its next report, answered with a kill.
+    this.bus.publish(PILOT_KILL_TOPIC, JSON.stringify(kill));
+  }
+
+  /** Another node's kill for a pilot that may be connected here. */
+  private killHeard(message: string): void {
+    let kill: z.infer<typeof pilotKillSchema>;
+    try {
+      kill = validate(pilotKillSchema, JSON.parse(message), "pilot-kill notice");
+    } catch (err) {
+      this.options.log.warn({ err: (err as Error).message }, "unreadable pilot-kill notice ignored");
+      return;
+    }
+    this.pushKill(kill);
+  }
+
+  /** Pushes the kill to its pilot when it is connected to this node; false when it is not. */
+  private pushKill(kill: z.infer<typeof pilotKillSchema>): boolean {
     const entry = kill.pilotId ? this.sessions.get(kill.pilotId) : undefined;
-    entry?.pushed.delete(kill.jobId);
-    // A pilot connected elsewhere (or not at all) learns it at its next report, answered with a kill.
-    entry?.session.push({ type: "job.kill", jobId: kill.jobId, attempt: kill.attempt, reason: kill.reason });
+    if (!entry) return false;
+    entry.pushed.delete(kill.jobId);
+    entry.session.push({ type: "job.kill", jobId: kill.jobId, attempt: kill.attempt, reason: kill.reason });
+    return true;
   }
 
   /** Pilot request rate per site, for brokerage; at most one event per site and second. */

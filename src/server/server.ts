@@ -28,6 +28,7 @@ import { HttpError, sendError, sendJson } from "./http-util.js";
 import { LiveEvents } from "./live-events.js";
 import { MonitorApi } from "./monitor-api.js";
 import { serveMonitor } from "./monitor-page.js";
+import { LocalNodeBus, type NodeBus, RedisNodeBus } from "./node-bus.js";
 import { PilotBundleRoute } from "./pilot-bundle.js";
 import type { PilotRegistryOptions } from "./pilot-registry.js";
 import { connectRedis } from "./redis-connection.js";
@@ -59,6 +60,12 @@ export const serverNodeOptionsSchema = z
     /** The URL pilots reach this node at, when it differs from the listening address. */
     publicUrl: z.string().optional(),
     heartbeatMs: z.number().int().positive().default(30_000),
+    /**
+     * How often a pilot thread waiting for work looks at its site's queues on
+     * other nodes' shards: the safety net under the nodes' notices, which
+     * tell at once (see `NodeBus`).
+     */
+    idlePollMs: z.number().int().positive().default(1000),
     pingIntervalMs: z.number().int().positive().default(15_000),
     shardCount: z.number().int().min(1).max(4096).default(64),
     /** How long a dead node's shards stay unowned before another node takes them. */
@@ -112,6 +119,8 @@ interface NodeState {
   storageRoot: string;
   /** The secrets every node of the deployment shares (see `shared-secrets.ts`). */
   secret(name: SecretName): Promise<Buffer>;
+  /** Notices to the other nodes of the grid. */
+  bus: NodeBus;
   /** What else `close` lets go of. */
   release(): void;
 }
@@ -131,6 +140,7 @@ async function openState(options: z.output<typeof serverNodeOptionsSchema>, log:
       index: new RedisQueueIndex(client, options.redisPrefix),
       storageRoot: join(options.dataDir, "storage"),
       secret: (name) => secretOnRedis(client, options.redisPrefix, name, options.dataDir),
+      bus: new RedisNodeBus(client, options.redisPrefix, log),
       release: () => client.disconnect(),
     };
   }
@@ -142,6 +152,7 @@ async function openState(options: z.output<typeof serverNodeOptionsSchema>, log:
       index: new MemoryQueueIndex(),
       storageRoot: join(root, "storage"),
       secret: fromDataDir,
+      bus: new LocalNodeBus(),
       release: () => rmSync(root, { recursive: true, force: true }),
     };
   }
@@ -152,7 +163,14 @@ async function openState(options: z.output<typeof serverNodeOptionsSchema>, log:
   });
   const storageRoot = join(options.dataDir, "storage");
   if (durable.fresh) setAsideOrphanedStorage(storageRoot, log);
-  return { store: durable, index: durable.index, storageRoot, secret: fromDataDir, release() {} };
+  return {
+    store: durable,
+    index: durable.index,
+    storageRoot,
+    secret: fromDataDir,
+    bus: new LocalNodeBus(),
+    release() {},
+  };
 }
 
 /**
@@ -203,7 +221,8 @@ export async function startServerNode(raw: ServerNodeOptions): Promise<ServerNod
       return publicUrl;
     },
     shortAnalysisWalltimeSec: options.shortAnalysisWalltimeSec,
-    idlePollMs: 1000,
+    idlePollMs: options.idlePollMs,
+    bus: state.bus,
     log,
   });
   const apiSurface = new ApiSurface(
@@ -272,6 +291,7 @@ export async function startServerNode(raw: ServerNodeOptions): Promise<ServerNod
     monitor.close();
     await apiSurface.close();
     dispatcher.close();
+    await state.bus.close();
     await gateway.close();
   };
   const stopGrid = async () => {

@@ -17,6 +17,7 @@ import { readContext } from "../workload/context.js";
 import type { Grid } from "../workload/grid.js";
 import { jobSpec } from "../workload/job-spec.js";
 import type { QueueEntry, ThreadOffer } from "../workload/queue-service.js";
+import { LocalNodeBus, type NodeBus } from "./node-bus.js";
 import type { PilotEntry, PilotSessions } from "./pilot-sessions.js";
 import { SharePicker } from "./share-picker.js";
 import { SharedHeadReads } from "./shared-head-reads.js";
@@ -35,8 +36,13 @@ export interface ThreadBinderOptions {
    * job up and looks for another. Default 1000.
    */
   remoteDispatchWaitMs?: number;
+  /** Where this node tells the others that a site has work queued (see `NodeBus`); none for a node alone. */
+  bus?: NodeBus;
   log: Logger;
 }
+
+/** The notice that jobs were queued at these sites (one per line) on a shard of the node that says so. */
+const SITE_WORK_TOPIC = "site-work";
 
 const DEFAULT_REMOTE_DISPATCH_WAIT_MS = 1000;
 /** How often the job is read again while waiting for a dispatch to commit on another node. */
@@ -58,6 +64,9 @@ export class ThreadBinder {
   private readonly remoteDispatchWaitMs: number;
   /** On the runtime's clock, so a simulation's virtual time drives it like every other timer. */
   private idleTimer: TimerHandle | null = null;
+  private readonly bus: NodeBus;
+  /** Sites to announce at the end of this turn. */
+  private readonly announcing = new Set<string>();
   private closed = false;
   private readonly dispatchLatency = new Set<(site: string, ms: number) => void>();
 
@@ -70,6 +79,7 @@ export class ThreadBinder {
     this.heads = new SharedHeadReads((queue, count) => grid.runtime.readIndex(queue, 0, count));
     this.shares = new SharePicker(grid.runtime, grid.ctx.settings, grid.ctx.settings.liveJobsMaxAgeMs);
     this.remoteDispatchWaitMs = options.remoteDispatchWaitMs ?? DEFAULT_REMOTE_DISPATCH_WAIT_MS;
+    this.bus = options.bus ?? new LocalNodeBus();
     grid.setThreadOffer((entry, nowMs) => this.offerThread(entry, nowMs));
     // A job joined a site's queue on a shard of this node (its commit landed): waiting threads may take it.
     grid.runtime.local.onChange((key, _member, score) => {
@@ -78,8 +88,30 @@ export class ThreadBinder {
       if (queue === null) return;
       this.heads.changed(key);
       this.scheduleFill(queue.site);
+      this.announceWork(queue.site);
+    });
+    this.bus.subscribe(SITE_WORK_TOPIC, (message) => {
+      for (const site of message.split("\n")) {
+        if ((this.sessions.readyBySite.get(site)?.size ?? 0) > 0) this.scheduleFill(site);
+      }
     });
     this.scheduleIdlePoll();
+  }
+
+  /**
+   * Tells the other nodes, once per turn, the sites whose queues on this
+   * node's shards gained jobs: their idle threads there look at once instead
+   * of at their next poll. A node that owns every shard has no one to tell.
+   */
+  private announceWork(site: string): void {
+    if (this.grid.runtime.ownsAllShards()) return;
+    this.announcing.add(site);
+    if (this.announcing.size > 1) return;
+    setImmediate(() => {
+      const sites = [...this.announcing];
+      this.announcing.clear();
+      this.bus.publish(SITE_WORK_TOPIC, sites.join("\n"));
+    });
   }
 
   private scheduleIdlePoll(): void {

@@ -7,14 +7,14 @@ import type { JobContext } from "../../src/actors/job/schema.js";
 import { actorKeyOf, shardOf } from "../../src/runtime/actor-ref.js";
 import { silentLogger } from "../../src/runtime/logger.js";
 import { parseRedisSeeds } from "../../src/server/redis-connection.js";
-import { type ServerNode, startServerNode } from "../../src/server/server.js";
+import { type ServerNode, type ServerNodeOptions, startServerNode } from "../../src/server/server.js";
 import { secretOnRedis } from "../../src/server/shared-secrets.js";
 import { readContext } from "../../src/workload/context.js";
 import { PilotProcess, until } from "../pilot/pilot-process.js";
 import { cleanupPrefix, getRedisUrl, uniquePrefix } from "../support/redis.js";
 import { useRedisCluster } from "../support/redis-cluster.js";
 import { redisBinariesAvailable, reportUnavailable } from "../support/redis-process.js";
-import { pilotToken, submitTask, testSite, USER_TOKEN } from "./grid-fixture.js";
+import { api, pilotToken, submitTask, testSite, USER_TOKEN } from "./grid-fixture.js";
 
 const SITE = "SITE-CL";
 const JOBS = 20;
@@ -59,6 +59,62 @@ describe("the shared secrets of a deployment on Redis", () => {
   });
 });
 
+type Cleanups = (() => Promise<void>)[];
+
+/** A server node on `redisUrl` (one server or a Cluster's seeds) with the test's site and tokens; closed by `cleanups`. */
+async function startNode(
+  cleanups: Cleanups,
+  redisUrl: string,
+  prefix: string,
+  extra: Partial<ServerNodeOptions> = {},
+): Promise<ServerNode> {
+  const dataDir = mkdtempSync(join(tmpdir(), "panda-nodes-"));
+  const started = await startServerNode({
+    port: 0,
+    dataDir,
+    redisUrl,
+    redisPrefix: prefix,
+    sites: [testSite(SITE)],
+    tokens: [
+      { token: USER_TOKEN, kind: "user", user: "alice", role: "user" },
+      { token: pilotToken(SITE), kind: "pilot", site: SITE },
+    ],
+    heartbeatMs: 500,
+    pingIntervalMs: 1000,
+    leaseMs: 3000,
+    log: silentLogger,
+    ...extra,
+  });
+  cleanups.push(async () => {
+    await started.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+  return started;
+}
+
+/** A real pilot process of the test's site on `server`; stopped by `cleanups`. */
+function startPilot(cleanups: Cleanups, server: ServerNode, flags: string[]): PilotProcess {
+  const workdir = mkdtempSync(join(tmpdir(), "panda-nodes-pilot-"));
+  const started = new PilotProcess(["--server", server.url, "--site", SITE, "--workdir", workdir, ...flags], {
+    ...process.env,
+    PANDA_PILOT_TOKEN: pilotToken(SITE),
+  });
+  cleanups.push(async () => {
+    await started.stop();
+    rmSync(workdir, { recursive: true, force: true });
+  });
+  return started;
+}
+
+/** Resolves once the nodes hold every shard between them, each some. */
+async function untilShardsShared(nodes: readonly ServerNode[]): Promise<void> {
+  const shardCount = nodes[0]!.grid.runtime.shardCount;
+  await until(() => {
+    const owned = nodes.map((n) => n.grid.runtime.ownedShards().length);
+    return owned.every((n) => n > 0) && owned.reduce((a, b) => a + b, 0) === shardCount ? true : undefined;
+  }, 30_000);
+}
+
 const canRunCluster = redisBinariesAvailable();
 if (!canRunCluster) reportUnavailable("Redis Cluster (no redis-server/redis-cli binary)");
 
@@ -69,43 +125,6 @@ describe.skipIf(!canRunCluster)("server nodes on a 3-master Redis Cluster", () =
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
   });
 
-  async function node(prefix: string, seeds: string): Promise<ServerNode> {
-    const dataDir = mkdtempSync(join(tmpdir(), "panda-cluster-node-"));
-    const started = await startServerNode({
-      port: 0,
-      dataDir,
-      redisUrl: seeds,
-      redisPrefix: prefix,
-      sites: [testSite(SITE)],
-      tokens: [
-        { token: USER_TOKEN, kind: "user", user: "alice", role: "user" },
-        { token: pilotToken(SITE), kind: "pilot", site: SITE },
-      ],
-      heartbeatMs: 500,
-      pingIntervalMs: 1000,
-      leaseMs: 3000,
-      log: silentLogger,
-    });
-    cleanups.push(async () => {
-      await started.close();
-      rmSync(dataDir, { recursive: true, force: true });
-    });
-    return started;
-  }
-
-  function pilot(server: ServerNode): PilotProcess {
-    const workdir = mkdtempSync(join(tmpdir(), "panda-cluster-pilot-"));
-    const started = new PilotProcess(
-      ["--server", server.url, "--site", SITE, "--workdir", workdir, "--multitask", "--stay"],
-      { ...process.env, PANDA_PILOT_TOKEN: pilotToken(SITE) },
-    );
-    cleanups.push(async () => {
-      await started.stop();
-      rmSync(workdir, { recursive: true, force: true });
-    });
-    return started;
-  }
-
   it("takes the Cluster from its seeds, shares the shards between two nodes, and runs jobs of both nodes' shards on one node's pilot", async () => {
     const prefix = uniquePrefix("cluster-nodes");
     cleanups.push(() => cleanupPrefix(held.admin, prefix));
@@ -114,16 +133,13 @@ describe.skipIf(!canRunCluster)("server nodes on a 3-master Redis Cluster", () =
       "redis://127.0.0.1:1",
       ...held.cluster.nodes.map((n) => `redis://${n.host}:${n.port}`),
     ].join(",");
-    const a = await node(prefix, seeds);
-    const b = await node(prefix, seeds);
+    const a = await startNode(cleanups, seeds, prefix);
+    const b = await startNode(cleanups, seeds, prefix);
     expect(a.grid.runtime.store.name).toBe("redis-cluster");
     const shardCount = a.grid.runtime.shardCount;
-    await until(() => {
-      const owned = [a, b].map((n) => n.grid.runtime.ownedShards().length);
-      return owned[0]! > 0 && owned[1]! > 0 && owned[0]! + owned[1]! === shardCount ? true : undefined;
-    }, 30_000);
+    await untilShardsShared([a, b]);
     // The only pilot is on node b: jobs of node a's shards reach it across nodes.
-    pilot(b);
+    startPilot(cleanups, b, ["--multitask", "--stay"]);
     await until(() => (b.dispatcher.connectedPilots().length === 1 ? true : undefined), 30_000);
     const pilotNode = new Map<string, ServerNode>([[b.dispatcher.connectedPilots()[0]!.pilotId, b]]);
     await submitTask(a, { taskId: "t-cl", jobs: JOBS, payload: { command: ["true"] } });
@@ -152,4 +168,57 @@ describe.skipIf(!canRunCluster)("server nodes on a 3-master Redis Cluster", () =
     expect([...pilotsUsed]).toEqual([...pilotNode.keys()]);
     expect(acrossNodes).toBeGreaterThan(0);
   }, 180_000);
+});
+
+describe("server nodes on one Redis tell each other", () => {
+  const cleanups: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  });
+
+  it("push a job queued on one node's shard to an idle pilot of the other at once, and a kill through the first reaches its payload within a second", async () => {
+    const redisUrl = await getRedisUrl();
+    const prefix = uniquePrefix("node-notices");
+    const admin = new Redis(redisUrl);
+    cleanups.push(async () => {
+      await cleanupPrefix(admin, prefix);
+      admin.disconnect();
+    });
+    // Far beyond the test's waits: only the nodes' notices can move work and kills in time.
+    const slowNets = { idlePollMs: 120_000, heartbeatMs: 60_000 };
+    const a = await startNode(cleanups, redisUrl, prefix, slowNets);
+    const b = await startNode(cleanups, redisUrl, prefix, slowNets);
+    const shardCount = a.grid.runtime.shardCount;
+    await untilShardsShared([a, b]);
+    const pilotProcess = startPilot(cleanups, b, ["--stay"]);
+    await until(
+      () => (b.dispatcher.connectedPilots()[0]?.ready.includes("primary") ? true : undefined),
+      30_000,
+    );
+    // A task whose job lives on a shard of node a, whose only pilot waits on node b.
+    const ownedByA = new Set(a.grid.runtime.ownedShards());
+    let taskId = "";
+    for (let n = 0; !taskId; n++) {
+      const candidate = `t-notice-${n}`;
+      if (ownedByA.has(shardOf(actorKeyOf({ kind: "job", id: `${candidate}-0.1` }), shardCount)))
+        taskId = candidate;
+    }
+    const jobId = `${taskId}-0.1`;
+    await submitTask(a, { taskId, jobs: 1, payload: { command: ["sleep", "600"] } });
+    await until(
+      async () => ((await readContext(a.grid.ctx, "job", jobId))?.state === "running" ? true : undefined),
+      15_000,
+    );
+    const killedAtMs = Date.now();
+    const killed = await api(a, `/api/v1/jobs/${jobId}/kill`, { method: "POST", token: USER_TOKEN });
+    expect(killed.status).toBe(200);
+    await until(
+      () =>
+        pilotProcess.log.includes(`"jobId":"${jobId}"`) && /"outcome":"cancelled"/.test(pilotProcess.log)
+          ? true
+          : undefined,
+      5000,
+    );
+    expect(Date.now() - killedAtMs).toBeLessThan(1500);
+  }, 90_000);
 });
