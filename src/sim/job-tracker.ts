@@ -1,4 +1,5 @@
 import type { JobContext, JobState } from "../actors/job/schema.js";
+import { jobStateOf } from "../actors/job/state.js";
 import type { ErrorClass, JobOutcome } from "../actors/shared/schemas.js";
 import type { JobType } from "../brokerage/types.js";
 import type { CommittedTransition } from "../runtime/shard-host.js";
@@ -106,13 +107,11 @@ export class JobTracker {
   readonly observe = (transitions: CommittedTransition[]): void => {
     for (const transition of transitions) {
       if (!transition.actor.startsWith("job/") || transition.entry.refused || !transition.state) continue;
-      this.apply(transition.state.context as JobContext, transition.entry.at);
+      this.apply(jobStateOf(transition.state), transition.state.context as JobContext, transition.entry.at);
     }
   };
 
-  private apply(context: JobContext, atMs: number): void {
-    const state = context.state;
-    if (state === null) return;
+  private apply(state: JobState, context: JobContext, atMs: number): void {
     const record = this.attempts.get(context.jobId) ?? this.created(context);
     if (!record) return;
     const previous = record.state;
@@ -128,7 +127,7 @@ export class JobTracker {
     if (ON_PILOT_STATES.has(state) && !ON_PILOT_STATES.has(previous)) this.bindThread(record, context);
     if (!ON_PILOT_STATES.has(state) && ON_PILOT_STATES.has(previous)) this.unbindThread(record);
     if (state === "running" && previous !== "running") this.started(record, atMs);
-    if (FINAL_STATES.has(state)) this.attemptEnded(record, context, atMs);
+    if (FINAL_STATES.has(state)) this.attemptEnded(record, state as JobOutcome, context, atMs);
   }
 
   private created(context: JobContext): AttemptRecord | null {
@@ -230,8 +229,7 @@ export class JobTracker {
     this.waitsMs[record.type].push(atMs - logical.submittedAtMs);
   }
 
-  private attemptEnded(record: AttemptRecord, context: JobContext, atMs: number): void {
-    const outcome = context.state as JobOutcome;
+  private attemptEnded(record: AttemptRecord, outcome: JobOutcome, context: JobContext, atMs: number): void {
     this.count(this.attemptOutcomes, outcome, record.type, 1);
     if (outcome !== "finished" && context.error)
       this.count(this.failuresByClass, context.error.class, record.type, 1);

@@ -101,8 +101,6 @@ export function initialJobContext(raw: JobInput): JobContext {
     producedFiles: [],
     exitCode: null,
     error: null,
-    state: null,
-    previousState: null,
     timestamps: {},
     lastAtMs: input.atMs ?? null,
     retry: { ...input.retry, maxAttempts: input.retry.maxAttempts ?? DEFAULT_MAX_ATTEMPTS[input.type] },

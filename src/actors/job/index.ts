@@ -5,20 +5,23 @@ import { jobMachine } from "./machine.js";
 import { migrateJob } from "./migrate.js";
 import { jobProjections } from "./projections.js";
 import { jobEventSchema } from "./schema.js";
+import { jobTransitionEffects } from "./transition-effects.js";
 
 export { jobMachine } from "./machine.js";
 export * from "./schema.js";
+export { jobStateOf } from "./state.js";
 
 export const jobKind: KindDefinition<typeof jobMachine> = {
   kind: "job",
   machine: jobMachine,
-  version: 7,
+  version: 8,
   minVersion: 1,
   migrate: migrateJob,
   createEvent: "create",
   eventSchema: jobEventSchema,
   projections: withAnalysisCounters(jobProjections),
   globalProjections: jobGlobalProjections,
+  transitionEffects: jobTransitionEffects,
   historyKeepsCreateInput: false,
   // The job's spec: set by `create` and read, never replaced, by its transitions.
   constantContext: [

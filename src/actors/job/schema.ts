@@ -278,9 +278,6 @@ export interface JobContext {
   producedFiles: z.infer<typeof logicalFileSchema>[];
   exitCode: number | null;
   error: JobError | null;
-  /** The top-level state the job is in and the one before, so `job.state` can say where it came from. */
-  state: JobState | null;
-  previousState: JobState | null;
   timestamps: Partial<Record<JobState, number>>;
   lastAtMs: number | null;
   retry: RetryPolicy;
