@@ -1,3 +1,7 @@
+/**
+ * Builds a job's context from its input (defaults filled, a task's shared settings parsed once) and
+ * reads its inputs.
+ */
 import type { z } from "zod";
 import { jobIdOf } from "../shared/names.js";
 import {

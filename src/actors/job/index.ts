@@ -1,3 +1,4 @@
+/** The job kind: its machine, version, migrations, projections, transition effects and constant fields. */
 import type { KindDefinition } from "../../runtime/kinds.js";
 import { jobGlobalProjections } from "./global-projections.js";
 import { withAnalysisCounters } from "./lane-counters.js";

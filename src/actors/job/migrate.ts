@@ -1,3 +1,4 @@
+/** Lifts job snapshots of older machine versions to the current one. */
 import type { PersistedState } from "../../runtime/kinds.js";
 
 type Context = Record<string, unknown>;

@@ -1,3 +1,4 @@
+/** The job's states, events, input and context, as zod schemas and types. */
 import { z } from "zod";
 import {
   type AsReceived,

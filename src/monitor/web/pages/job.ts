@@ -1,3 +1,4 @@
+/** One job attempt's page: state, error, log, every transition and the brokerage decision. */
 import { drawHeadline, drawOdds, drawSize, formatChance, isDraw } from "../../brokerage-draw.js";
 import { lastBrokeredDecision } from "../../brokerage-history.js";
 import { type ActorView, getJson, getText, type HistoryEntry, type JobError } from "../api.js";
