@@ -1,3 +1,7 @@
+/**
+ * Registers the workload kinds (job, task, dataset, subscription, site, pilot-job, factory) with a
+ * runtime.
+ */
 import type { KindRegistry } from "../runtime/kinds.js";
 import { datasetKind } from "./dataset/index.js";
 import { factoryKind } from "./factory/index.js";

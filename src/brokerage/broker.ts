@@ -1,3 +1,4 @@
+/** `broker()`: one job's decision over every site, every candidate scored or excluded with its reason. */
 import { type InputLocality, inputLocality } from "./score.js";
 import { byRank, compareNames, isScored, type ScoredVerdict, siteVerdict } from "./site-verdict.js";
 import {

@@ -1,3 +1,7 @@
+/**
+ * The filters that exclude a site for a job (status, resources, release, access, silence, black
+ * holes).
+ */
 import type { BrokerageConfig, Exclusion, FilterName, JobNeeds, SiteSnapshot } from "./types.js";
 
 export interface FilterContext {

@@ -1,3 +1,4 @@
+/** The brokerage's public surface: the pure functions and types the workload's brokerage service uses. */
 export { broker } from "./broker.js";
 export { exclusionsFor, type FilterContext, siteBadJobs } from "./filter.js";
 export { type InputLocality, inputLocality, scoreComponents, scoreOf } from "./score.js";

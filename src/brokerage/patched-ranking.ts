@@ -1,3 +1,7 @@
+/**
+ * A shape's ranking patched for one job: sites holding its inputs weighed again, failed sites left
+ * out.
+ */
 import { addExact, addPartials, type Partials } from "./exact-sum.js";
 import type { ShapeRanking } from "./shape-ranking.js";
 import { byRank, type ScoredVerdict } from "./site-verdict.js";

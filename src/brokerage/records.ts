@@ -1,3 +1,4 @@
+/** Safe reads and copies of records keyed by names from outside (no prototype keys). */
 /*
  * Site, user and group names come from outside; read and write records keyed
  * by them without letting "constructor" or "__proto__" reach Object.prototype.

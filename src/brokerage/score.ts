@@ -1,3 +1,4 @@
+/** A site's score for a job: input locality, load, failures, and the factors weighing them. */
 import { siteBadJobs } from "./filter.js";
 import type { BrokerageConfig, InputFile, JobNeeds, ScoreComponents, SiteSnapshot } from "./types.js";
 

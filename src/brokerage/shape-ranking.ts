@@ -1,3 +1,4 @@
+/** Every site ranked once per read of the sites and job shape, with exact running sums of the scores. */
 import type { Partials } from "./exact-sum.js";
 import { prefixPartials } from "./exact-sum.js";
 import { verdictsHoldUntilMs } from "./filter.js";

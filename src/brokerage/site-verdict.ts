@@ -1,3 +1,4 @@
+/** One site's verdict for one job: excluded with a reason, or scored. */
 import { exclusionsFor, type FilterContext } from "./filter.js";
 import { type InputLocality, scoreComponents, scoreOf } from "./score.js";
 import type { CandidateVerdict, JobNeeds, SiteSnapshot } from "./types.js";

@@ -1,3 +1,7 @@
+/**
+ * The brokerage's inputs and decision: job needs, site snapshots, configuration, verdicts, as zod
+ * schemas and types.
+ */
 import { z } from "zod";
 import { describeIssues } from "../protocol/codec.js";
 

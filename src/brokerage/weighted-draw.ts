@@ -1,3 +1,7 @@
+/**
+ * The draw of a site among the best candidates, each in proportion to its weight, over exact running
+ * sums.
+ */
 import { exceeds, type Partials, prefixPartials, roundedSum } from "./exact-sum.js";
 
 /** The weights a draw is among, in rank order (best first): how many, and their exact running sums. */

@@ -1,3 +1,4 @@
+/** Bundles the monitor's browser app (`web/`) into the directory the server serves it from. */
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
 import { MONITOR_BUNDLE_DIR } from "../server/monitor-page.js";

@@ -1,3 +1,4 @@
+/** Where a job's log file is, and reading its tail from the site's storage. */
 import type { Readable } from "node:stream";
 import type { JobContext } from "../actors/job/schema.js";
 import type { StorageElement } from "../transfer/storage-element.js";

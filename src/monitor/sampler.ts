@@ -1,3 +1,4 @@
+/** Recent samples of the node's throughput and queue depths, in a ring buffer, for the dashboard's charts. */
 import type { CommittedTransition } from "../runtime/shard-host.js";
 import type { Sample, SiteView } from "./shapes.js";
 

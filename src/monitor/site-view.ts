@@ -1,3 +1,4 @@
+/** A site's view for the monitor and the API: its state, queue depths per share, live jobs. */
 import { failureSummary, pilotRequestsInWindow } from "../actors/site/stats.js";
 import type { Runtime } from "../runtime/runtime.js";
 import { queueNames } from "../store/queue-index.js";

@@ -6,7 +6,7 @@ import type { AnyStateMachine, EventObject } from "xstate";
 import type { z } from "zod";
 import { type ActorRef, actorKindSchema } from "./actor-ref.js";
 import type { MachineState } from "./compiled-machine.js";
-import type { EmitEffectParams } from "./effects.js";
+import type { EmitEffectParams, SendEventParams } from "./effects.js";
 import { RuntimeError } from "./errors.js";
 
 /** A snapshot as persisted: plain data, no functions, no children. */
@@ -45,6 +45,8 @@ export interface KindDefinition<M extends AnyStateMachine = AnyStateMachine> {
   projections?: KindProjections;
   /** Effects that keep indexes outside the shard, derived from the kind's transitions (see `GlobalProjections`). */
   globalProjections?: GlobalProjections;
+  /** Sends and effects that follow from a transition alone, not written in the machine (see `TransitionEffects`). */
+  transitionEffects?: TransitionEffects;
   /**
    * False: an applied create's history entry leaves the input out, because
    * the actor's constant fields hold it already (a job's input is its spec:
@@ -125,6 +127,18 @@ export interface ActorChange {
  * stay what the machine says.
  */
 export type GlobalProjections = (change: ActorChange) => readonly EmitEffectParams[];
+
+/**
+ * What a transition tells other actors and the world because of the change
+ * itself (a job's end reported to its site, from which state to which),
+ * declared by the kind instead of repeated in the entry of every state: a
+ * pure function of the change, run by the runtime for every applied event.
+ * Its sends and effects go into the transition's outbox ahead of the
+ * machine's own (they stand where an entry action's would), with ids
+ * `<eventId>:c<n>`, stable as the event's id is, so a redelivery dedupes.
+ * Inline effect handlers answer them as they answer the machine's.
+ */
+export type TransitionEffects = (change: ActorChange) => readonly (SendEventParams | EmitEffectParams)[];
 
 export const DEFAULT_CREATE_EVENT = "create";
 

@@ -5,9 +5,10 @@
  * global indexes, as effects committed with it.
  */
 import type { ActorKey, CounterDelta, IndexEntry, IndexOp } from "../store/types.js";
+import { actorKeyOf } from "./actor-ref.js";
 import type { MachineState } from "./compiled-machine.js";
 import type { ActorChange, KindDefinition, Projection } from "./kinds.js";
-import type { EffectPayload } from "./records.js";
+import type { AnyEvent, EffectPayload } from "./records.js";
 
 const NOTHING: Projection = { index: [], counters: [] };
 
@@ -95,4 +96,30 @@ export function globalEffects(
     effect: emit.effect,
     data: emit.data,
   }));
+}
+
+/**
+ * The sends and effects a kind's `transitionEffects` derive from one applied
+ * event, as outbox entries: ids `<eventId>:c<n>`, stable as the event's id is.
+ */
+export function transitionEffects(
+  definition: KindDefinition,
+  actor: ActorKey,
+  eventId: string,
+  change: ActorChange,
+): EffectPayload[] {
+  if (!definition.transitionEffects) return [];
+  return definition.transitionEffects(change).map((effect, n): EffectPayload => {
+    const id = `${eventId}:c${n + 1}`;
+    if ("effect" in effect) return { t: "emit", id, from: actor, effect: effect.effect, data: effect.data };
+    const send: EffectPayload = {
+      t: "send",
+      id,
+      from: actor,
+      to: actorKeyOf(effect.to),
+      e: effect.event as AnyEvent,
+    };
+    if (effect.lane === "intake") send.lane = "intake";
+    return send;
+  });
 }

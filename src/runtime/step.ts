@@ -11,7 +11,7 @@ import { RuntimeError } from "./errors.js";
 import { acceptEvent } from "./event-check.js";
 import { DEFAULT_CREATE_EVENT, type KindDefinition, type PersistedState } from "./kinds.js";
 import { type MachineState, type MachineStep, runnerOf } from "./machine-runner.js";
-import { globalEffects } from "./projections.js";
+import { globalEffects, transitionEffects } from "./projections.js";
 import {
   type AnyEvent,
   decodeConstants,
@@ -135,11 +135,18 @@ export function step(input: StepInput): StepResult {
     history.v = current?.version ?? 0;
     return refused(current, sorted, history);
   }
-  if (definition.globalProjections) {
-    // Global indexes ride in this commit's outbox (see `GlobalProjections`).
+  if (definition.globalProjections || definition.transitionEffects) {
     const { id } = parseActorKey(input.actor);
     const change = { id, before: current?.state ?? null, after: nextState, event, atMs: input.nowMs };
-    sorted.effects.push(...globalEffects(definition, input.actor, input.eventId, change));
+    if (definition.transitionEffects) {
+      // The change's own sends stand where an entry action's would: ahead of the machine's.
+      const derived = transitionEffects(definition, input.actor, input.eventId, change);
+      if (derived.length > 0)
+        sorted.effects = sorted.effects.length === 0 ? derived : [...derived, ...sorted.effects];
+    }
+    // Global indexes ride in this commit's outbox (see `GlobalProjections`).
+    if (definition.globalProjections)
+      sorted.effects.push(...globalEffects(definition, input.actor, input.eventId, change));
   }
   return {
     next: { version, state: nextState, constants: current?.constants ?? null },

@@ -1,6 +1,7 @@
 /** The shapes the API answers with: stable fields picked from actor contexts. */
 import type { DatasetContext } from "../actors/dataset/schema.js";
 import type { JobContext } from "../actors/job/schema.js";
+import { jobStateOf } from "../actors/job/state.js";
 import { failureSummary, hasOpenIncident, pilotRequestsInWindow } from "../actors/site/stats.js";
 import type { SubscriptionContext } from "../actors/subscription/schema.js";
 import type { TaskContext } from "../actors/task/schema.js";
@@ -29,7 +30,7 @@ export function jobView(state: string, job: JobContext) {
     taskId: job.taskId,
     attempt: job.attempt,
     // The top-level state (`defined`, not `defined.brokering`): what users filter by.
-    state: job.state ?? state,
+    state: jobStateOf(state),
     site: job.site,
     type: job.type,
     user: job.user,

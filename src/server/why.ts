@@ -6,7 +6,8 @@
  */
 import { laneOf, shareOfJob } from "../actors/job/projections.js";
 import { decideRetry, type RetryDecision, reassignedAttempt } from "../actors/job/retry.js";
-import type { JobContext } from "../actors/job/schema.js";
+import type { JobContext, JobState } from "../actors/job/schema.js";
+import { jobStateOf } from "../actors/job/state.js";
 import { refs } from "../actors/shared/names.js";
 import type { BrokerageDecision, CandidateVerdict } from "../brokerage/types.js";
 import { drawHeadline, drawOdds, drawSize, isDraw, oddsText } from "../monitor/brokerage-draw.js";
@@ -171,7 +172,7 @@ export async function explainJob(
   const view = await ctx.runtime.inspect(refs.job(jobId), HISTORY_FOR_DECISION);
   if (!view) return null;
   const job = view.context as JobContext;
-  const state = job.state ?? view.state;
+  const state = jobStateOf(view);
   const summary: string[] = [
     `job ${jobId} is ${state}${job.site ? ` at ${job.site}` : ""} (attempt ${job.attempt})`,
   ];
@@ -184,7 +185,7 @@ export async function explainJob(
   const waitingFor = await whatItWaitsFor(ctx, job, state, summary);
   const failure =
     state === "failed" || state === "cancelled" || state === "closed"
-      ? await whyItEnded(ctx, incidents, job, summary)
+      ? await whyItEnded(ctx, incidents, job, state, summary)
       : null;
   return { jobId, state, site: job.site, summary, brokerage, waitingFor, failure };
 }
@@ -256,34 +257,41 @@ async function logTailOf(ctx: WorkloadContext, job: JobContext): Promise<string[
 /** Whether the job's end made a next attempt (a retry, or a reassignment), and why. */
 function nextAttemptOf(
   job: JobContext,
+  state: JobState,
   errorClass: string,
 ): { retry: RetryDecision; willRetry: boolean; why: string } {
-  if (job.state === "closed" && job.reassignment) {
+  if (state === "closed" && job.reassignment) {
     const { by, site } = job.reassignment;
     const retry: RetryDecision = { retry: true, ...reassignedAttempt(job, job.reassignment) };
     const where = site ? `at ${site}` : `anywhere but ${job.site ?? "its site"}`;
     return { retry, willRetry: true, why: `reassigned by ${by}: brokered again ${where}, nobody's failure` };
   }
   const retry = decideRetry(job);
-  const willRetry = job.state === "failed" && retry.retry;
+  const willRetry = state === "failed" && retry.retry;
   const why =
-    job.state !== "failed"
-      ? `a ${job.state} job is not retried`
+    state !== "failed"
+      ? `a ${state} job is not retried`
       : retry.retry
         ? `error class ${errorClass} is retried (attempt ${job.attempt} of ${job.retry.maxAttempts ?? "?"})`
         : retry.reason;
   return { retry, willRetry, why };
 }
 
-async function whyItEnded(ctx: WorkloadContext, incidents: IncidentLog, job: JobContext, summary: string[]) {
+async function whyItEnded(
+  ctx: WorkloadContext,
+  incidents: IncidentLog,
+  job: JobContext,
+  state: JobState,
+  summary: string[],
+) {
   const error = job.error ?? { class: "system", code: "unknown", message: "no error recorded" };
   const records = await incidents.search({ jobId: job.jobId, limit: 5 });
   const reports = records
     .map((r) => `${new Date(r.atMs).toISOString()} ${r.reporter}: ${r.message}`)
     .reverse();
   const logTail = await logTailOf(ctx, job);
-  const { retry, willRetry, why } = nextAttemptOf(job, error.class);
-  summary.push(`ended ${job.state}: ${error.class} ${error.code}: ${error.message}`);
+  const { retry, willRetry, why } = nextAttemptOf(job, state, error.class);
+  summary.push(`ended ${state}: ${error.class} ${error.code}: ${error.message}`);
   for (const line of reports) summary.push(`  ${line}`);
   if (logTail.length > 0) summary.push("log tail:", ...logTail.map((line) => `  ${line}`));
   summary.push(

@@ -5,6 +5,7 @@
  * the actors committed; it never asks them anything.
  */
 import { JOB_STATES, type JobContext, type JobState } from "../actors/job/schema.js";
+import { jobStateOf } from "../actors/job/state.js";
 import type { ErrorClass, JobOutcome } from "../actors/shared/schemas.js";
 import type { JobType } from "../brokerage/types.js";
 import type { CommittedTransition } from "../runtime/shard-host.js";
@@ -99,13 +100,11 @@ export class JobTracker {
   readonly observe = (transitions: CommittedTransition[]): void => {
     for (const transition of transitions) {
       if (!transition.actor.startsWith("job/") || transition.entry.refused || !transition.state) continue;
-      this.apply(transition.state.context as JobContext, transition.entry.at);
+      this.apply(jobStateOf(transition.state), transition.state.context as JobContext, transition.entry.at);
     }
   };
 
-  private apply(context: JobContext, atMs: number): void {
-    const state = context.state;
-    if (state === null) return;
+  private apply(state: JobState, context: JobContext, atMs: number): void {
     const record = this.attempts.get(context.jobId) ?? this.created(context);
     if (!record) return;
     const previous = record.state;
@@ -121,7 +120,7 @@ export class JobTracker {
     if (ON_PILOT_STATES.has(state) && !ON_PILOT_STATES.has(previous)) this.bindThread(record, context);
     if (!ON_PILOT_STATES.has(state) && ON_PILOT_STATES.has(previous)) this.unbindThread(record);
     if (state === "running" && previous !== "running") this.started(record, atMs);
-    if (FINAL_STATES.has(state)) this.attemptEnded(record, context, atMs);
+    if (FINAL_STATES.has(state)) this.attemptEnded(record, state as JobOutcome, context, atMs);
   }
 
   private created(context: JobContext): AttemptRecord | null {
@@ -223,8 +222,7 @@ export class JobTracker {
     this.waitsMs[record.type].push(atMs - logical.submittedAtMs);
   }
 
-  private attemptEnded(record: AttemptRecord, context: JobContext, atMs: number): void {
-    const outcome = context.state as JobOutcome;
+  private attemptEnded(record: AttemptRecord, outcome: JobOutcome, context: JobContext, atMs: number): void {
     this.count(this.attemptOutcomes, outcome, record.type, 1);
     if (outcome !== "finished" && context.error)
       this.count(this.failuresByClass, context.error.class, record.type, 1);

@@ -6,6 +6,7 @@
  */
 import type { DatasetContext } from "../actors/dataset/schema.js";
 import { JOB_STATES, type JobContext } from "../actors/job/schema.js";
+import { jobStateOf } from "../actors/job/state.js";
 import { jobIdOf } from "../actors/shared/names.js";
 import { JOB_OUTCOMES } from "../actors/shared/schemas.js";
 import type { SubscriptionContext } from "../actors/subscription/schema.js";
@@ -193,12 +194,12 @@ function taskMayHold(state: string, task: TaskContext, query: JobQuery): boolean
 }
 
 /** The job's top-level state (`defined`, not `defined.brokering`): what users filter by. */
-export function topStateOf(state: string, job: JobContext): string {
-  return job.state ?? state;
+export function topStateOf(state: string): string {
+  return jobStateOf(state);
 }
 
 function jobMatches(machineState: string, job: JobContext, query: JobQuery): boolean {
-  const state = topStateOf(machineState, job);
+  const state = topStateOf(machineState);
   if (query.state && state !== query.state) return false;
   if (query.site && job.site !== query.site) return false;
   if (query.user && job.user !== query.user) return false;

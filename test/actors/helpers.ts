@@ -7,6 +7,7 @@ import {
   type SnapshotFrom,
   transition,
 } from "xstate";
+import { jobKind } from "../../src/actors/job/index.js";
 import type { KindDefinition } from "../../src/runtime/kinds.js";
 import type { AnyEvent } from "../../src/runtime/records.js";
 import { type LiveActor, restore, step } from "../../src/runtime/step.js";
@@ -84,7 +85,29 @@ export function accept<M extends AnyStateMachine>(
   const sent = event as EventObject;
   expect(current.can(sent), `${JSON.stringify(current.value)} should accept ${sent.type}`).toBe(true);
   const [next, actions] = transition(machine, snapshot, event);
-  return [next as SnapshotFrom<M>, effectsOf(actions)];
+  return [next as SnapshotFrom<M>, [...kindEffectsOf(machine, current, next, sent), ...effectsOf(actions)]];
+}
+
+/** Kinds whose transitions carry effects of their own besides the machine's (`KindDefinition.transitionEffects`). */
+const KINDS_BY_MACHINE = new Map<AnyStateMachine, KindDefinition>([[jobKind.machine, jobKind]]);
+
+/**
+ * The sends and effects the kind derives from the change, ahead of the
+ * machine's own, as the runtime's `step()` puts them in the outbox.
+ */
+function kindEffectsOf(
+  machine: AnyStateMachine,
+  before: AnyMachineSnapshot,
+  after: AnyMachineSnapshot,
+  event: EventObject,
+): Effect[] {
+  const derive = KINDS_BY_MACHINE.get(machine)?.transitionEffects;
+  if (!derive) return [];
+  return derive({ id: "", before, after, event, atMs: 0 }).map((effect) =>
+    "effect" in effect
+      ? { emit: effect.effect, data: effect.data }
+      : { send: `${effect.to.kind}/${effect.to.id}`, event: effect.event },
+  );
 }
 
 /** Applies events in order, collecting every effect. */

@@ -8,12 +8,15 @@ import {
   type JobInput,
   jobKind,
   jobMachine,
+  jobStateOf,
 } from "../../src/actors/job/index.js";
 import { migrateJob } from "../../src/actors/job/migrate.js";
 import { jobProjections, queueScore, shareRunningFrom } from "../../src/actors/job/projections.js";
 import type { ErrorClass, JobOutcome } from "../../src/actors/shared/schemas.js";
 import type { TaskEvent } from "../../src/actors/task/schema.js";
 import { projectionChanges } from "../../src/runtime/projections.js";
+import { encodeSnapshotRecord } from "../../src/runtime/records.js";
+import { restore, step } from "../../src/runtime/step.js";
 import { inFile, jobResources } from "./fixtures.js";
 import {
   accept,
@@ -141,10 +144,10 @@ describe("job", () => {
     it("is defined on creation and asks brokerage for a site with its needs", () => {
       const [snapshot, effects] = create();
       expect(snapshot.value).toEqual({ defined: "brokering" });
+      expect(jobStateOf(snapshot)).toBe("defined");
       expect(snapshot.context).toMatchObject({
         jobId: JOB,
         attempt: 1,
-        state: "defined",
         timestamps: { defined: 1_000 },
         retry: { maxAttempts: 3, backoffMs: 0, excludeFailingSite: true },
         watchdogs: {
@@ -789,7 +792,7 @@ describe("job", () => {
     for (const [state, build] of Object.entries(reach)) {
       it(`kills a job in ${state}${closable.has(state) ? " and closes it" : ", which is too late to close"}`, () => {
         const job = build();
-        expect(job.context.state).toBe(state);
+        expect(jobStateOf(job)).toBe(state);
         const [cancelled] = accept(jobMachine, job, { type: "kill", by: "ops", reason: "cleanup" });
         expect(cancelled.value).toBe("cancelled");
         const close: JobEvent = { type: "close", reason: "expired" };
@@ -1041,6 +1044,46 @@ describe("job snapshots of older machine versions", () => {
     expect(jobProjections.of({ ...job, context: lifted.context } as never, job.context.jobId).index).toEqual([
       expect.objectContaining({ key: "site-queue:BNL:production:default" }),
     ]);
+  });
+
+  it("version 7 drops the state and the state before it, and its end still reports where it came from", () => {
+    const job = running();
+    const v7 = { ...job.context, state: "running", previousState: "starting" };
+    const lifted = migrateJob(7, { value: job.value, context: v7, status: "active" });
+    expect(lifted.context).toEqual(job.context);
+    expect(migrateJob(8, { value: job.value, context: job.context, status: "active" }).context).toBe(
+      job.context,
+    );
+    // Restored from the stored bytes of a version 7 job, through the runtime's own step.
+    const actor = `job/${JOB}` as const;
+    const bytes = encodeSnapshotRecord({
+      k: "job",
+      mv: 7,
+      s: { value: job.value, context: v7, status: "active" },
+    });
+    const current = restore(jobKind, actor, 5, bytes);
+    expect(current.state.context).not.toHaveProperty("state");
+    expect(current.state.context).not.toHaveProperty("previousState");
+    const kill: JobEvent = { type: "kill", by: "ops", reason: "cleanup", atMs: 9_000 };
+    const result = step({
+      definition: jobKind,
+      actor,
+      current,
+      event: kill,
+      eventId: "k",
+      cause: "test",
+      nowMs: 9_000,
+    });
+    expect(result.refusal).toBeNull();
+    expect(jobStateOf(result.next!.state)).toBe("cancelled");
+    expect(result.effects.map((e) => [e.id, e.t === "send" ? `${e.to} ${e.e.type}` : e.effect])).toEqual([
+      ["k:c1", "pilot.kill"],
+      ["k:c2", "site/BNL job.state"],
+      ["k:c3", "job.final"],
+      [expect.stringMatching(/^k:e\d+$/), "task/t-1 job.ended"],
+    ]);
+    expect(result.effects[1]).toMatchObject({ e: { from: "running", to: "cancelled", atMs: 9_000 } });
+    expect(result.effects[2]).toMatchObject({ data: { from: "running", outcome: "cancelled" } });
   });
 
   it("version 5 drops the limit it kept, and the limit's timer it armed is refused when it fires", () => {

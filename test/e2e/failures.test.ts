@@ -29,9 +29,7 @@ describe("failures end to end", () => {
     const first = `${taskId}-0.1`;
     await until(
       async () =>
-        (await readContext(fixture.node.grid.ctx, "job", first))?.context.state === "running"
-          ? true
-          : undefined,
+        (await readContext(fixture.node.grid.ctx, "job", first))?.state === "running" ? true : undefined,
       20_000,
     );
     const lostPilot = (await readContext(fixture.node.grid.ctx, "job", first))!.context.pilot!.pilotId;
@@ -43,8 +41,9 @@ describe("failures end to end", () => {
     const failed = (await readContext(fixture.node.grid.ctx, "job", first))!;
     expect(failed.state).toBe("failed");
     expect(failed.context.error?.class).toBe("lostHeartbeat");
-    const retry = (await readContext(fixture.node.grid.ctx, "job", `${taskId}-0.2`))!.context as JobContext;
-    expect(retry.state).toBe("finished");
+    const retryView = (await readContext(fixture.node.grid.ctx, "job", `${taskId}-0.2`))!;
+    const retry = retryView.context as JobContext;
+    expect(retryView.state).toBe("finished");
     expect(retry.pilot?.pilotId).not.toBe(lostPilot);
   });
 
@@ -63,9 +62,7 @@ describe("failures end to end", () => {
     const jobId = `${taskId}-0.1`;
     await until(
       async () =>
-        (await readContext(fixture.node.grid.ctx, "job", jobId))?.context.state === "running"
-          ? true
-          : undefined,
+        (await readContext(fixture.node.grid.ctx, "job", jobId))?.state === "running" ? true : undefined,
       20_000,
     );
     const pilotId = (await readContext(fixture.node.grid.ctx, "job", jobId))!.context.pilot!.pilotId;

@@ -107,7 +107,7 @@ describe("grid end to end, real pilots and payloads", () => {
     });
     await until(async () => {
       const job = await readContext(fixture.node.grid.ctx, "job", `${prod}-0.1`);
-      return job?.context.state === "running" ? true : undefined;
+      return job?.state === "running" ? true : undefined;
     }, 20_000);
     const analysis = "t-ana";
     const anaDone = taskDone(fixture, analysis);
@@ -124,10 +124,11 @@ describe("grid end to end, real pilots and payloads", () => {
     });
     await anaDone;
     const prodJob = await readContext(fixture.node.grid.ctx, "job", `${prod}-0.1`);
-    expect(prodJob?.context.state).toBe("running");
+    expect(prodJob?.state).toBe("running");
     for (let i = 0; i < 3; i++) {
-      const job = (await readContext(fixture.node.grid.ctx, "job", `${analysis}-${i}.1`))!.context;
-      expect(job.state).toBe("finished");
+      const view = (await readContext(fixture.node.grid.ctx, "job", `${analysis}-${i}.1`))!;
+      const job = view.context;
+      expect(view.state).toBe("finished");
       expect(job.pilot).toEqual({ pilotId: prodJob!.context.pilot!.pilotId, thread: "secondary" });
       expect(job.timestamps.finished!).toBeLessThan(Date.now());
     }
@@ -158,9 +159,7 @@ describe("grid end to end, real pilots and payloads", () => {
     const jobId = `${taskId}-0.1`;
     await until(
       async () =>
-        (await readContext(fixture.node.grid.ctx, "job", jobId))?.context.state === "running"
-          ? true
-          : undefined,
+        (await readContext(fixture.node.grid.ctx, "job", jobId))?.state === "running" ? true : undefined,
       20_000,
     );
     // The payload's shell leads its own process group; its pid is the group id.
@@ -175,7 +174,7 @@ describe("grid end to end, real pilots and payloads", () => {
     expect(
       (await api(fixture.node, `/api/v1/jobs/${jobId}/kill`, { method: "POST", token: USER_TOKEN })).status,
     ).toBe(200);
-    expect((await readContext(fixture.node.grid.ctx, "job", jobId))?.context.state).toBe("cancelled");
+    expect((await readContext(fixture.node.grid.ctx, "job", jobId))?.state).toBe("cancelled");
     await until(() => (groupAlive(pgid) ? undefined : true), 1000);
     expect(Date.now() - killedAt).toBeLessThan(1500);
     expect(isAlive(pgid)).toBe(false);

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from "vitest";
 import { registerWorkloadKinds } from "../../src/actors/index.js";
-import type { JobContext } from "../../src/actors/job/schema.js";
+import { jobStateOf } from "../../src/actors/job/state.js";
 import type { SiteContext } from "../../src/actors/site/schema.js";
 import type { TaskContext } from "../../src/actors/task/schema.js";
 import { KindRegistry } from "../../src/runtime/kinds.js";
@@ -135,7 +135,7 @@ describe("server restart on Redis", () => {
         expect(view, `${index}.${attempt}`).not.toBeNull();
         const finals = view!.history.filter((h) => !h.refused && FINAL.has(h.to.split(".")[0]!));
         expect(finals, `${taskId}-${index}.${attempt}`).toHaveLength(1);
-        expect(FINAL.has((view!.context as JobContext).state ?? "")).toBe(true);
+        expect(FINAL.has(jobStateOf(view!.state))).toBe(true);
       }
     }
     console.log(

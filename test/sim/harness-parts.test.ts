@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { JobContext } from "../../src/actors/job/schema.js";
+import type { JobContext, JobState } from "../../src/actors/job/schema.js";
 import type { CommittedTransition } from "../../src/runtime/shard-host.js";
 import { InvariantMonitor } from "../../src/sim/invariants.js";
 import { JobTracker } from "../../src/sim/job-tracker.js";
@@ -95,7 +95,7 @@ describe("seeded randomness", () => {
 
 function jobTransition(
   jobId: string,
-  state: JobContext["state"],
+  state: JobState,
   pilot: JobContext["pilot"],
   at: number,
 ): CommittedTransition {
@@ -107,7 +107,6 @@ function jobTransition(
     index: Number(taskPart!.slice(dash + 1)),
     attempt: Number(attempt),
     type: "production",
-    state,
     site: "A",
     pilot,
     error: null,
@@ -116,7 +115,7 @@ function jobTransition(
   return {
     actor: `job/${jobId}`,
     entry: { v: 1, at, id: "e", event: { type: "x" }, from: null, to: String(state), cause: "test" },
-    state: { context } as CommittedTransition["state"],
+    state: { value: state, context } as CommittedTransition["state"],
   };
 }
 

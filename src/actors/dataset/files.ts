@@ -1,3 +1,7 @@
+/**
+ * A dataset's files: conflicts (an lfn given a second size or checksum) and merging a batch of new
+ * ones.
+ */
 import type { LogicalFile } from "../shared/schemas.js";
 import type { DatasetContext, DatasetFileEntry } from "./schema.js";
 

@@ -1,3 +1,4 @@
+/** The dataset kind: its machine, version and global projections. */
 import type { KindDefinition } from "../../runtime/kinds.js";
 import { datasetGlobalProjections } from "./global-projections.js";
 import { datasetMachine } from "./machine.js";

@@ -1,3 +1,4 @@
+/** The dataset machine: files and replicas while open, watchers woken, closed and frozen. */
 import { assign, setup } from "xstate";
 import { effectActions } from "../../runtime/effects.js";
 import type { JobEvent } from "../job/schema.js";

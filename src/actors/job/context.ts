@@ -1,3 +1,7 @@
+/**
+ * Builds a job's context from its input (defaults filled, a task's shared settings parsed once) and
+ * reads its inputs.
+ */
 import type { z } from "zod";
 import { jobIdOf } from "../shared/names.js";
 import {
@@ -101,8 +105,6 @@ export function initialJobContext(raw: JobInput): JobContext {
     producedFiles: [],
     exitCode: null,
     error: null,
-    state: null,
-    previousState: null,
     timestamps: {},
     lastAtMs: input.atMs ?? null,
     retry: { ...input.retry, maxAttempts: input.retry.maxAttempts ?? DEFAULT_MAX_ATTEMPTS[input.type] },

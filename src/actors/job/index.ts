@@ -1,3 +1,4 @@
+/** The job kind: its machine, version, migrations, projections, transition effects and constant fields. */
 import type { KindDefinition } from "../../runtime/kinds.js";
 import { jobGlobalProjections } from "./global-projections.js";
 import { withAnalysisCounters } from "./lane-counters.js";
@@ -5,20 +6,23 @@ import { jobMachine } from "./machine.js";
 import { migrateJob } from "./migrate.js";
 import { jobProjections } from "./projections.js";
 import { jobEventSchema } from "./schema.js";
+import { jobTransitionEffects } from "./transition-effects.js";
 
 export { jobMachine } from "./machine.js";
 export * from "./schema.js";
+export { jobStateOf } from "./state.js";
 
 export const jobKind: KindDefinition<typeof jobMachine> = {
   kind: "job",
   machine: jobMachine,
-  version: 7,
+  version: 8,
   minVersion: 1,
   migrate: migrateJob,
   createEvent: "create",
   eventSchema: jobEventSchema,
   projections: withAnalysisCounters(jobProjections),
   globalProjections: jobGlobalProjections,
+  transitionEffects: jobTransitionEffects,
   historyKeepsCreateInput: false,
   // The job's spec: set by `create` and read, never replaced, by its transitions.
   constantContext: [

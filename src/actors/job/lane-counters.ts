@@ -8,8 +8,8 @@
  */
 import type { KindProjections, Projection } from "../../runtime/kinds.js";
 import { isJobOutcome } from "../shared/schemas.js";
-import { jobStateOf } from "./projections.js";
 import type { JobContext } from "./schema.js";
+import { jobStateOf } from "./state.js";
 
 const PREFIX = "jobs-analysis:";
 /** Added to the base rules' version, so a change of either rebuilds the counters when a shard is taken. */

@@ -1,3 +1,4 @@
+/** Lifts job snapshots of older machine versions to the current one. */
 import type { PersistedState } from "../../runtime/kinds.js";
 
 type Context = Record<string, unknown>;
@@ -26,6 +27,11 @@ type Context = Record<string, unknown>;
  * Version 7 draws on a fair share and keeps a current priority (the user's
  * rule, set when brokered). An older job draws on `default` and keeps the
  * priority it was given.
+ *
+ * Version 8 no longer keeps its top-level state and the one before in its
+ * context (`state`, `previousState`): the state is the machine's value
+ * (`jobStateOf`), and what an end reports from where is computed from the
+ * states before and after the transition (`transition-effects.ts`).
  */
 export function migrateJob(fromVersion: number, state: PersistedState): PersistedState {
   let context = state.context as Context;
@@ -46,5 +52,9 @@ export function migrateJob(fromVersion: number, state: PersistedState): Persiste
     context = rest;
   }
   if (fromVersion < 7) context = { share: null, currentPriority: null, ...context };
+  if (fromVersion < 8 && ("state" in context || "previousState" in context)) {
+    const { state: _s, previousState: _p, ...rest } = context;
+    context = rest;
+  }
   return context === state.context ? state : { ...state, context };
 }

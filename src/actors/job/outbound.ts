@@ -1,3 +1,7 @@
+/**
+ * The events and effect payloads a job sends, built from its context. Kept
+ * apart from the machine so each message's shape is in one place.
+ */
 import type { DatasetEvent } from "../dataset/schema.js";
 import {
   dispatchDatasetName,
@@ -12,11 +16,6 @@ import type { SiteEvent } from "../site/schema.js";
 import type { SubscriptionEvent } from "../subscription/schema.js";
 import type { TaskEvent } from "../task/schema.js";
 import type { JobContext, JobOutcomeState, JobState } from "./schema.js";
-
-/**
- * The events and effect payloads a job sends, built from its context. Kept
- * apart from the machine so each message's shape is in one place.
- */
 
 function atMsOf(context: JobContext): { atMs?: number } {
   return timeField(context.lastAtMs);

@@ -16,6 +16,7 @@ import { queueNames } from "../../store/queue-index.js";
 import { siteJobsCounter } from "../shared/names.js";
 import { isJobOutcome } from "../shared/schemas.js";
 import type { JobContext, JobState } from "./schema.js";
+import { jobStateOf } from "./state.js";
 
 export type Lane = "production" | "analysis";
 
@@ -58,12 +59,6 @@ const ACTIVE: ReadonlySet<JobState> = new Set([
 /** States in which the job's pilot holds it: what a share's running slots count. */
 export const ON_PILOT_STATES = ["sent", "starting", "running"] as const satisfies readonly JobState[];
 const ON_PILOT: ReadonlySet<JobState> = new Set(ON_PILOT_STATES);
-
-/** The job's top-level state: `defined` for `{defined: "brokering"}`. */
-export function jobStateOf(state: MachineState): JobState {
-  const value = state.value;
-  return (typeof value === "string" ? value : Object.keys(value)[0]!) as JobState;
-}
 
 /** When the job was last activated: its place in the site's queue (and in its user's throttled list). */
 function activatedAtMs(context: JobContext): number {

@@ -1,3 +1,4 @@
+/** Whether a failed job is retried, and the next attempt's input (a retry's or a reassignment's). */
 import { jobIdOf } from "../shared/names.js";
 import { timeField } from "../shared/time.js";
 import type { JobContext, JobInput, Reassignment } from "./schema.js";

@@ -1,3 +1,4 @@
+/** The job's states, events, input and context, as zod schemas and types. */
 import { z } from "zod";
 import {
   type AsReceived,
@@ -278,9 +279,6 @@ export interface JobContext {
   producedFiles: z.infer<typeof logicalFileSchema>[];
   exitCode: number | null;
   error: JobError | null;
-  /** The top-level state the job is in and the one before, so `job.state` can say where it came from. */
-  state: JobState | null;
-  previousState: JobState | null;
   timestamps: Partial<Record<JobState, number>>;
   lastAtMs: number | null;
   retry: RetryPolicy;

@@ -1,3 +1,7 @@
+/**
+ * The effect actions a machine's fan-out may enqueue (`sendEvent`, `emitEffect`, `count`), and
+ * `fanOut` to type them.
+ */
 import { type EventObject, enqueueActions, type MachineContext, type ParameterizedObject } from "xstate";
 import type { ActorRef } from "../../runtime/actor-ref.js";
 import type { CountParams, EmitEffectParams, SendEventParams } from "../../runtime/effects.js";

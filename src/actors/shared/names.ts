@@ -1,3 +1,7 @@
+/**
+ * Actor ids and refs the workload kinds share: job ids, dispatch and sub-destination datasets,
+ * subscription ids.
+ */
 import type { ActorRef } from "../../runtime/actor-ref.js";
 
 /** Actor ids of the workload, as docs/workload.md lists them. */

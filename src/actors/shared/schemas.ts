@@ -1,3 +1,4 @@
+/** Zod schemas and types the workload kinds share: names, times, files, error classes, job outcomes. */
 import { z } from "zod";
 import { errorClassSchema } from "../../protocol/messages.js";
 import { actorIdSchema, actorRefSchema } from "../../runtime/actor-ref.js";

@@ -1,3 +1,4 @@
+/** The site kind: its machine, version, migrations and global projections. */
 import type { KindDefinition } from "../../runtime/kinds.js";
 import { siteGlobalProjections } from "./global-projections.js";
 import { siteMachine } from "./machine.js";

@@ -1,3 +1,4 @@
+/** The site machine: its status (online, offline, test, brokeroff), job outcomes, pilots seen, drains. */
 import { assign, setup } from "xstate";
 import { effectActions } from "../../runtime/effects.js";
 import { eventTimeMs } from "../shared/time.js";

@@ -1,3 +1,4 @@
+/** Lifts site snapshots of older machine versions to the current one. */
 import type { PersistedState } from "../../runtime/kinds.js";
 import { DEFAULT_REASSIGN_AFTER_MS } from "../job/schema.js";
 import type { OutcomeBucket, RecentOutcome, SiteContext } from "./schema.js";

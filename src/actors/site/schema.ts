@@ -1,3 +1,4 @@
+/** The site's statuses, events, resources, thresholds and context, as zod schemas and types. */
 import { z } from "zod";
 import { DEFAULT_REASSIGN_AFTER_MS, jobStateSchema } from "../job/schema.js";
 import {

@@ -1,3 +1,7 @@
+/**
+ * A site's job statistics: outcome totals, the failure window by buckets, black-hole verdicts, pilot
+ * requests.
+ */
 import { appendBounded } from "../shared/bounded.js";
 import { type ErrorClass, isJobOutcome, isSiteFailure } from "../shared/schemas.js";
 import { countHour } from "./hourly.js";

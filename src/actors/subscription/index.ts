@@ -1,3 +1,4 @@
+/** The subscription kind: its machine, version and global projections. */
 import type { KindDefinition } from "../../runtime/kinds.js";
 import { subscriptionGlobalProjections } from "./global-projections.js";
 import { subscriptionMachine } from "./machine.js";

@@ -1,3 +1,7 @@
+/**
+ * The subscription machine: a dataset's files brought to a site, file by file, then the requester
+ * told.
+ */
 import { assign, setup } from "xstate";
 import { effectActions } from "../../runtime/effects.js";
 import type { DatasetEvent } from "../dataset/schema.js";

@@ -1,3 +1,4 @@
+/** A subscription's per-file progress and totals: pending, done, failed, attempts. */
 import type { FileToMove } from "../shared/schemas.js";
 import type { FileProgress, SubscriptionContext } from "./schema.js";
 

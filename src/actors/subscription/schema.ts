@@ -1,3 +1,4 @@
+/** The subscription's states, purposes, events and context, as zod schemas and types. */
 import { z } from "zod";
 import {
   type AsReceived,

@@ -1,3 +1,7 @@
+/**
+ * The task kind: its machine, version, migrations, projections and the expansion of its jobs'
+ * creation.
+ */
 import type { KindDefinition } from "../../runtime/kinds.js";
 import { taskGlobalProjections } from "./global-projections.js";
 import { CREATE_JOBS_EFFECT, expandTaskJobs } from "./jobs.js";

@@ -1,3 +1,7 @@
+/**
+ * The task machine: creates its output dataset and jobs, follows its jobs' reports to its end, aborts
+ * on kill.
+ */
 import { assign, setup } from "xstate";
 import { effectActions } from "../../runtime/effects.js";
 import type { DatasetEvent } from "../dataset/schema.js";

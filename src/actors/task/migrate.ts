@@ -1,3 +1,4 @@
+/** Lifts task snapshots of older machine versions to the current one. */
 import type { PersistedState } from "../../runtime/kinds.js";
 
 /**

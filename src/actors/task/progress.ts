@@ -1,3 +1,7 @@
+/**
+ * How a task reads its jobs' reports: which attempt is current, which report is live, the per-job
+ * arrays.
+ */
 import type { JobOutcome } from "../shared/schemas.js";
 import type { TaskContext, TaskEvent } from "./schema.js";
 

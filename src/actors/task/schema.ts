@@ -1,3 +1,4 @@
+/** The task's states, events, input and context, as zod schemas and types. */
 import { z } from "zod";
 import { jobInputFileSchema, retryPolicySchema, watchdogsSchema, workSpecShape } from "../job/schema.js";
 import {

@@ -1,3 +1,4 @@
+/** The browser app's calls to the JSON API and the row types it reads. */
 import type { ErrorRow, PilotView, Sample, SiteView } from "../shapes.js";
 import { withToken } from "./auth.js";
 

@@ -1,3 +1,4 @@
+/** The browser app's live connection: changes pushed by the server, resyncs, reconnection. */
 import { type ErrorEvent, EventSource } from "eventsource";
 import type { LiveChange } from "../shapes.js";
 import { withToken } from "./auth.js";

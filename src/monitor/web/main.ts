@@ -1,3 +1,4 @@
+/** The browser app's entry: routes to pages, sign-in and sign-out, showing the current page. */
 import "./style.css";
 import { ApiError, onUnauthorized } from "./api.js";
 import { forgetToken, storedToken } from "./auth.js";

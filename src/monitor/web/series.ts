@@ -1,3 +1,4 @@
+/** The dashboard's throughput series: loaded from the server's sampler and drawn as a chart. */
 import { getJson, type Sample } from "./api.js";
 import { colorOf, lineChart, type Series } from "./charts.js";
 

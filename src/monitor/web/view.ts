@@ -1,3 +1,4 @@
+/** The browser app's page contract: a route, a page that renders into a root, the view it returns. */
 import type { LiveMessage } from "./live.js";
 
 /** A page on screen: it hears pushed changes while shown and lets go of timers when left. */

@@ -1,3 +1,4 @@
+/** The dashboard page: the grid at a glance, with its sites' table and the throughput chart. */
 import { getJson, type JobRow, type SiteView, type TaskRow } from "../api.js";
 import { fmtTime, h, link, message, section, stateBadge, table, topState } from "../dom.js";
 import { inBackground, type LiveChange, throttled } from "../live.js";

@@ -1,3 +1,4 @@
+/** The datasets page (the catalog) and one dataset's page (files, replicas). */
 import { type ActorView, getJson, query } from "../api.js";
 import { fmtBytes, fmtTime, h, link, message, section, stateBadge, table } from "../dom.js";
 import { type Route, routeOf, type View } from "../view.js";

@@ -1,3 +1,4 @@
+/** One job attempt's page: state, error, log, every transition and the brokerage decision. */
 import { drawHeadline, drawOdds, drawSize, formatChance, isDraw } from "../../brokerage-draw.js";
 import { lastBrokeredDecision } from "../../brokerage-history.js";
 import { type ActorView, getJson, getText, type HistoryEntry, type JobError } from "../api.js";
@@ -35,7 +36,6 @@ interface JobContext {
   pilot: { pilotId: string; thread: string } | null;
   error: JobError | null;
   exitCode: number | null;
-  state: string | null;
   brokerage: { tries: number };
   producedFiles: { lfn: string; sizeBytes: number }[];
   payload: { command: string[] } | null;
@@ -197,7 +197,7 @@ export async function jobPage(root: HTMLElement, jobId: string): Promise<View> {
         "dl",
         { class: "facts" },
         h("dt", {}, "state"),
-        h("dd", {}, stateBadge(job.state ?? view.state), " ", h("small", { class: "muted" }, view.state)),
+        h("dd", {}, stateBadge(view.state), " ", h("small", { class: "muted" }, view.state)),
         h("dt", {}, "task"),
         h("dd", {}, link(routeOf(["task", job.taskId]), job.taskId), ` job #${job.index}`),
         h("dt", {}, "attempts"),

@@ -1,3 +1,4 @@
+/** The jobs page: a filtered listing of jobs. */
 import { getJson, type JobRow, query } from "../api.js";
 import { fmtTime, h, link, message, stateBadge, table } from "../dom.js";
 import { throttled } from "../live.js";

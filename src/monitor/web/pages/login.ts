@@ -1,3 +1,4 @@
+/** The sign-in page: asks for a token and keeps it for the app's API calls. */
 import { storeToken } from "../auth.js";
 import { h, message } from "../dom.js";
 

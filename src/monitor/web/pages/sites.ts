@@ -1,3 +1,4 @@
+/** The sites page (every site) and one site's page. */
 import { getJson, type SiteView } from "../api.js";
 import { fmtAgo, fmtTime, h, link, message, section, table } from "../dom.js";
 import { throttled } from "../live.js";

@@ -1,3 +1,4 @@
+/** One task's page: its progress and its jobs. */
 import { getJson, type JobRow, type TaskRow } from "../api.js";
 import { fmtTime, h, link, message, section, stateBadge, table } from "../dom.js";
 import { throttled } from "../live.js";
