@@ -1,7 +1,9 @@
 // The API routes pilot factories use and show: site demand, per-batch-job pilot tokens, pilot-job records, factory reports.
 import { z } from "zod";
+import { factoryListed } from "../actors/factory/global-projections.js";
 import type { FactoryContext, QueueReport } from "../actors/factory/schema.js";
 import { factoryReportSchema } from "../actors/factory/schema.js";
+import { pilotJobListed } from "../actors/pilot-job/global-projections.js";
 import {
   agentNameSchema,
   FINAL_PILOT_JOB_STATES,
@@ -9,9 +11,11 @@ import {
   pilotJobInputSchema,
   pilotJobUpdateSchema,
 } from "../actors/pilot-job/schema.js";
+import { indexRemove } from "../actors/shared/global-effects.js";
 import { nameSchema } from "../actors/shared/schemas.js";
 import { isRuntimeError } from "../runtime/errors.js";
 import { factoryQueues } from "../store/index-names.js";
+import { keepNewest, writeIndexEffect } from "../workload/global-indexes.js";
 import type { Grid } from "../workload/grid.js";
 import type { IncidentLog } from "../workload/incident-log.js";
 import { readSite } from "../workload/sites.js";
@@ -167,8 +171,9 @@ export function registerFactoryRoutes(host: RouteHost, deps: FactoryApiDeps): vo
         .catch((err: unknown) => {
           if (!isRuntimeError(err, "ACTOR_EXISTS")) throw err;
         });
-      await grid.ctx.index.add(factoryQueues.pilotJobs(body.record.factory), id, atMs);
-      await grid.ctx.index.add(factoryQueues.livePilotJobs(body.record.factory), id, atMs);
+      // Listed by its creation's effects too; written now as well, so the factory lists it at once.
+      for (const entry of pilotJobListed(body.record.factory, id, atMs))
+        await writeIndexEffect(grid.ctx.index, entry);
     }
     let applied = true;
     if (body.event) {
@@ -189,11 +194,10 @@ export function registerFactoryRoutes(host: RouteHost, deps: FactoryApiDeps): vo
     return { pilotJob: current, applied };
   });
 
-  /** An ended record leaves the live list; the factory's list keeps the newest few thousand. */
+  /** An ended record leaves the live list (its end's effect says so; written now as well); the factory's list keeps the newest few thousand. */
   async function settle(factory: string, id: string): Promise<void> {
-    await grid.ctx.index.remove(factoryQueues.livePilotJobs(factory), id);
-    const excess = (await grid.ctx.index.size(factoryQueues.pilotJobs(factory))) - KEPT_PER_FACTORY;
-    if (excess > 0) await grid.ctx.index.popMin(factoryQueues.pilotJobs(factory), excess);
+    await writeIndexEffect(grid.ctx.index, indexRemove(factoryQueues.livePilotJobs(factory), id));
+    await keepNewest(grid.ctx.index, factoryQueues.pilotJobs(factory), KEPT_PER_FACTORY);
   }
 
   host.on("GET", "pilot-jobs", async ({ req, url }) => {
@@ -249,7 +253,7 @@ export function registerFactoryRoutes(host: RouteHost, deps: FactoryApiDeps): vo
         });
     }
     await grid.runtime.send(ref("factory", name), { type: "report", report, atMs });
-    await grid.ctx.index.add(factoryQueues.factories, name, atMs);
+    await writeIndexEffect(grid.ctx.index, factoryListed(name, atMs));
     // A site a healthy factory serves stays in brokerage without pilots; a throttled queue vouches for nothing.
     if (
       !report.queue.throttle.throttled &&

@@ -2,17 +2,20 @@
  * Every node's pilots, for any node to answer for all: each node publishes
  * what its sessions hold (pilot, site, ready threads, draining, and its
  * dispatch rate per site) as one record in a shared index every
- * `publishEveryMs`, and reads the other nodes' records at the same time. A
- * record older than `staleAfterMs` is a node that stopped: it is left out
- * and removed. Readers get this node's pilots live and the others' as of the
+ * `publishEveryMs` (the node the member, its record kept beside it), and
+ * reads the other nodes' records at the same time. A record older than
+ * `staleAfterMs` is a node that stopped: it is left out and trimmed away. Readers get this node's pilots live and the others' as of the
  * last read (at most one interval old); nothing here is on the job path.
  */
 import { z } from "zod";
 import type { Clock, TimerHandle } from "../runtime/clock.js";
 import type { Logger } from "../runtime/logger.js";
+import { nodeQueues } from "../store/index-names.js";
 import type { QueueIndex } from "../store/queue-index.js";
 
-const QUEUE = "pilot-registry";
+const QUEUE = nodeQueues.pilotRegistry;
+/** Node records read at most (a grid has a handful of nodes). */
+const MAX_NODES = 10_000;
 
 export interface RegisteredPilot {
   pilotId: string;
@@ -50,7 +53,6 @@ export const DEFAULT_PILOT_REGISTRY_OPTIONS: PilotRegistryOptions = {
 };
 
 export class PilotRegistry {
-  private published: string | null = null;
   private others: NodeRecord[] = [];
   private timer: TimerHandle | null = null;
   private closed = false;
@@ -81,25 +83,23 @@ export class PilotRegistry {
   /** Publishes this node's record and reads the other nodes'. */
   async refresh(): Promise<void> {
     const nowMs = this.clock.nowMs();
-    const record = this.localRecord(nowMs);
-    const member = JSON.stringify(record);
-    await this.index.add(QUEUE, member, nowMs);
-    // Added before the old one goes, so a reader between the two sees this node (twice), never not at all.
-    if (this.published && this.published !== member) await this.index.remove(QUEUE, this.published);
-    this.published = member;
-    const newest = new Map<string, NodeRecord>();
-    for (const entry of await this.index.range(QUEUE, 0, 100_000)) {
-      const parsed = recordSchema.safeParse(safeJson(entry.member));
-      if (!parsed.success) continue;
-      if (parsed.data.atMs < nowMs - this.options.staleAfterMs) {
-        await this.index.remove(QUEUE, entry.member);
-        continue;
-      }
-      if (parsed.data.node === this.node) continue;
-      const seen = newest.get(parsed.data.node);
-      if (!seen || seen.atMs < parsed.data.atMs) newest.set(parsed.data.node, parsed.data);
+    // The node is the member, its record kept beside it: a publish replaces the last one.
+    await this.index.putRecord(QUEUE, this.node, nowMs, JSON.stringify(this.localRecord(nowMs)));
+    const entries = await this.index.range(QUEUE, 0, MAX_NODES);
+    const fresh = entries.filter((e) => e.score >= nowMs - this.options.staleAfterMs);
+    const others = fresh.filter((e) => e.member !== this.node);
+    const records = await this.index.readRecords(
+      QUEUE,
+      others.map((e) => e.member),
+    );
+    this.others = [];
+    for (const text of records) {
+      const parsed = recordSchema.safeParse(text === null ? null : safeJson(text));
+      if (parsed.success) this.others.push(parsed.data);
     }
-    this.others = [...newest.values()];
+    // Stale nodes score lowest: keeping the fresh ones drops them with their records. (A node that joined
+    // since the read may push out the oldest fresh record; it is back at its owner's next publish.)
+    if (fresh.length < entries.length) await this.index.trimRecords(QUEUE, fresh.length);
   }
 
   /** Every node's pilots: this node's as they are now, the others' as last read. */
@@ -128,7 +128,15 @@ export class PilotRegistry {
   async close(): Promise<void> {
     this.closed = true;
     if (this.timer) this.clock.clearTimer(this.timer);
-    if (this.published) await this.index.remove(QUEUE, this.published).catch(() => false);
+    // Scored as long stale: no reader counts its pilots, and the next trim takes it out.
+    await this.index
+      .putRecord(
+        QUEUE,
+        this.node,
+        0,
+        JSON.stringify({ ...this.localRecord(0), pilots: [], dispatchesPerMin: {} }),
+      )
+      .catch(() => {});
   }
 
   private localRecord(nowMs: number): NodeRecord {

@@ -67,3 +67,9 @@ export const factoryQueues = {
   pilotJobs: (factory: string) => `pilot-jobs:${factory}`,
   livePilotJobs: (factory: string) => `pilot-jobs-live:${factory}`,
 };
+
+/** The server nodes' own shared records (`QueueIndex` records), not derived from actors. */
+export const nodeQueues = {
+  /** Each node's pilots and dispatch rates, the node the member, scored by when it published. */
+  pilotRegistry: "pilot-registry",
+};

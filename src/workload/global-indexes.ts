@@ -27,6 +27,12 @@ export async function writeIndexEffect(index: QueueIndex, effect: EmitEffectPara
   }
 }
 
+/** Keeps the newest `keep` members of a list that grows without end (a factory's pilot jobs). */
+export async function keepNewest(index: QueueIndex, queue: string, keep: number): Promise<void> {
+  const excess = (await index.size(queue)) - keep;
+  if (excess > 0) await index.popMin(queue, excess);
+}
+
 function parse<S extends z.ZodType>(schema: S, effect: EmitEffectParams): z.output<S> {
   return validate(schema, effect.data, `${effect.effect} effect`);
 }

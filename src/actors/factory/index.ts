@@ -1,5 +1,6 @@
 // The factory kind as the runtime hosts it.
 import type { KindDefinition } from "../../runtime/kinds.js";
+import { factoryGlobalProjections } from "./global-projections.js";
 import { factoryMachine } from "./machine.js";
 import { factoryEventSchema } from "./schema.js";
 
@@ -12,5 +13,6 @@ export const factoryKind: KindDefinition<typeof factoryMachine> = {
   version: 1,
   createEvent: "create",
   eventSchema: factoryEventSchema,
+  globalProjections: factoryGlobalProjections,
   constantContext: ["name"],
 };

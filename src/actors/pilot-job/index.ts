@@ -1,5 +1,6 @@
 // The pilot-job kind as the runtime hosts it.
 import type { KindDefinition } from "../../runtime/kinds.js";
+import { pilotJobGlobalProjections } from "./global-projections.js";
 import { pilotJobMachine } from "./machine.js";
 import { pilotJobEventSchema } from "./schema.js";
 
@@ -12,5 +13,6 @@ export const pilotJobKind: KindDefinition<typeof pilotJobMachine> = {
   version: 1,
   createEvent: "create",
   eventSchema: pilotJobEventSchema,
+  globalProjections: pilotJobGlobalProjections,
   constantContext: ["id", "factory", "queue", "site", "batchSystem", "pilots"],
 };
