@@ -9,20 +9,17 @@ import {
 } from "./effects.js";
 import { RuntimeError } from "./errors.js";
 import { acceptEvent } from "./event-check.js";
-import { DEFAULT_CREATE_EVENT, type KindDefinition, type PersistedState } from "./kinds.js";
+import { DEFAULT_CREATE_EVENT, type KindDefinition } from "./kinds.js";
 import { type MachineState, type MachineStep, runnerOf } from "./machine-runner.js";
 import { globalEffects, transitionEffects } from "./projections.js";
 import {
   type AnyEvent,
-  decodeConstants,
-  decodeSnapshotRecord,
   type EffectPayload,
   encodeRecord,
-  encodeSnapshotRecord,
   type HistoryEntry,
-  type SnapshotRecord,
   stateValueToString,
 } from "./records.js";
+import { encodeSnapshot } from "./snapshots.js";
 
 /** An actor as the runtime holds it in memory between events. */
 export interface LiveActor {
@@ -67,6 +64,9 @@ export interface StepResult {
   /** Counter changes committed with the transition (summed per name, zeros left out). */
   counters: CounterDelta[];
 }
+
+export { encodeSnapshotParts, restore } from "./snapshots.js";
+export { encodeSnapshot };
 
 /** Applies one event to one actor: the pure heart of the runtime. */
 export function step(input: StepInput): StepResult {
@@ -197,62 +197,6 @@ export function netChanges(
   return { timerAdds, timerCancels, counters };
 }
 
-/** The stored bytes of a machine snapshot: kind, machine version and the whole persisted state. */
-export function encodeSnapshot(definition: KindDefinition, state: MachineState): Buffer {
-  const record: SnapshotRecord = {
-    k: definition.kind,
-    mv: definition.version,
-    s: persistState(state, state.context),
-  };
-  return encodeSnapshotRecord(record);
-}
-
-/**
- * What a commit stores of an actor whose kind declares `constantContext`: the
- * snapshot without those fields, and the fields themselves only when the store
- * does not hold these very values yet (a new actor, one restored from a full
- * or migrated snapshot, or a transition that replaced one of them). Sets
- * `live.constants` to what the commit will store.
- */
-const constantKeySets = new WeakMap<readonly string[], ReadonlySet<string>>();
-
-export function encodeSnapshotParts(
-  definition: KindDefinition,
-  live: LiveActor,
-): { snapshot: Buffer; constants: Buffer | null } {
-  const keys = definition.constantContext;
-  if (!keys || keys.length === 0)
-    return { snapshot: encodeSnapshot(definition, live.state), constants: null };
-  const context = live.state.context as Record<string, unknown>;
-  let constant = constantKeySets.get(keys);
-  if (!constant) {
-    constant = new Set(keys);
-    constantKeySets.set(keys, constant);
-  }
-  const variable: Record<string, unknown> = {};
-  for (const key in context) if (!constant.has(key)) variable[key] = context[key];
-  const record: SnapshotRecord = {
-    k: definition.kind,
-    mv: definition.version,
-    s: persistState(live.state, variable),
-  };
-  const stored = live.constants;
-  let constants: Buffer | null = null;
-  if (!stored || keys.some((key) => stored[key] !== context[key])) {
-    const values: Record<string, unknown> = {};
-    for (const key of keys) if (key in context) values[key] = context[key];
-    live.constants = values;
-    constants = encodeRecord(values);
-  }
-  return { snapshot: encodeSnapshotRecord(record), constants };
-}
-
-function persistState(state: MachineState, context: unknown): PersistedState {
-  const persisted: PersistedState = { value: state.value, context, status: state.status };
-  if (state.status === "done") persisted.output = state.output;
-  return persisted;
-}
-
 interface ExecutableAction {
   type: string;
   params?: unknown;
@@ -332,75 +276,3 @@ function sortActions(
 
 const NO_TIMERS: ReadonlyMap<string, TimerEntry | "cancel"> = new Map();
 const NO_PARAMS: Readonly<Record<string, unknown>> = Object.freeze({});
-
-/**
- * Restores a stored snapshot without running any action (restore is not a
- * transition), checking kind, machine version and status.
- */
-export function restore(
-  definition: KindDefinition,
-  actor: ActorKey,
-  version: number,
-  bytes: Buffer,
-  constantBytes: Buffer | null = null,
-): LiveActor {
-  let record: SnapshotRecord;
-  let constants: Record<string, unknown> | null = null;
-  try {
-    record = decodeSnapshotRecord(bytes);
-    if (constantBytes) constants = decodeConstants(constantBytes);
-  } catch (err) {
-    throw new RuntimeError(
-      "CORRUPT_SNAPSHOT",
-      `${actor}: stored snapshot is unreadable: ${(err as Error).message}`,
-    );
-  }
-  if (constants) {
-    const context = record.s.context;
-    if (typeof context !== "object" || context === null || Array.isArray(context)) {
-      throw new RuntimeError("CORRUPT_SNAPSHOT", `${actor}: stored context is not an object`);
-    }
-    // Fields in the snapshot win: a full snapshot imported over old constants carries its own.
-    record.s.context = { ...constants, ...context };
-  }
-  if (record.k !== definition.kind || parseActorKey(actor).kind !== definition.kind) {
-    throw new RuntimeError("CORRUPT_SNAPSHOT", `${actor}: stored snapshot belongs to kind ${record.k}`);
-  }
-  let persisted = record.s;
-  if (record.mv !== definition.version) {
-    const oldest = definition.minVersion ?? definition.version;
-    if (record.mv > definition.version || record.mv < oldest || !definition.migrate) {
-      throw new RuntimeError(
-        "UNSUPPORTED_MACHINE_VERSION",
-        `${actor}: snapshot of machine version ${record.mv}, this node supports ${oldest}..${definition.version}`,
-      );
-    }
-    persisted = definition.migrate(record.mv, persisted);
-    // A migration may have rewritten a constant field: the next commit stores them again.
-    constants = null;
-  }
-  if (persisted.status === "error" || persisted.status === "stopped") {
-    throw new RuntimeError("CORRUPT_SNAPSHOT", `${actor}: stored snapshot has status ${persisted.status}`);
-  }
-  let state: MachineState;
-  try {
-    state = runnerOf(definition.machine).restore({
-      value: persisted.value,
-      context: persisted.context,
-      status: "active",
-    });
-  } catch (err) {
-    throw new RuntimeError(
-      "CORRUPT_SNAPSHOT",
-      `${actor}: stored state does not fit the machine: ${(err as Error).message}`,
-    );
-  }
-  if (state.status !== persisted.status) {
-    throw new RuntimeError(
-      "CORRUPT_SNAPSHOT",
-      `${actor}: stored status ${persisted.status} but state ${stateValueToString(persisted.value)} is ${state.status}`,
-    );
-  }
-  // Compared by reference on the next commit: a field the blob lacks or the snapshot overrode differs, and is written.
-  return { version, state, constants };
-}
