@@ -6,6 +6,7 @@ import { readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { siteInputSchema } from "../actors/site/schema.js";
+import { fairShareConfigSchema } from "../brokerage/shares.js";
 import { logLevelSchema } from "../server/json-log.js";
 import { parseRedisSeeds } from "../server/redis-connection.js";
 import { tokenConfigSchema } from "../server/tokens.js";
@@ -24,6 +25,7 @@ export const SERVER_SETTINGS = {
   fsyncIntervalMs: { flag: "--fsync-interval-ms", env: "PANDA_FSYNC_INTERVAL_MS" },
   tokensFile: { flag: "--tokens", env: "PANDA_TOKENS_FILE" },
   sitesFile: { flag: "--sites", env: "PANDA_SITES_FILE" },
+  sharesFile: { flag: "--shares", env: "PANDA_SHARES_FILE" },
   logLevel: { flag: "--log-level", env: "PANDA_LOG_LEVEL" },
   publicUrl: { flag: "--public-url", env: "PANDA_PUBLIC_URL" },
   readRequiresToken: { flag: "--read-requires-token", env: "PANDA_READ_REQUIRES_TOKEN" },
@@ -57,6 +59,7 @@ export const serverCommandConfigSchema = z
     fsyncIntervalMs: z.coerce.number().int().min(0).max(3_600_000).default(DEFAULT_FSYNC_INTERVAL_MS),
     tokensFile: z.string().min(1).optional(),
     sitesFile: z.string().min(1).optional(),
+    sharesFile: z.string().min(1).optional(),
     logLevel: logLevelSchema.default("info"),
     publicUrl: httpUrlSchema.optional(),
     readRequiresToken: booleanText.default(false),
@@ -113,6 +116,13 @@ export const tokensFileSchema = z.object({ tokens: z.array(tokenConfigSchema) })
 
 export function readSitesFile(path: string) {
   return readConfigFile(path, sitesFileSchema, "sites").sites;
+}
+
+/** `fairShare:` the grid's global shares and the user priority rule (see docs/operations.md). */
+export const sharesFileSchema = z.object({ fairShare: fairShareConfigSchema });
+
+export function readSharesFile(path: string) {
+  return readConfigFile(path, sharesFileSchema, "shares").fairShare;
 }
 
 export function readTokensFile(path: string) {

@@ -4,7 +4,13 @@ import type { Command } from "commander";
 import { createJsonLogger } from "../server/json-log.js";
 import { startServerNode } from "../server/server.js";
 import { CliError, EXIT } from "./errors.js";
-import { readSitesFile, readTokensFile, resolveServerConfig, SERVER_SETTINGS } from "./server-config.js";
+import {
+  readSharesFile,
+  readSitesFile,
+  readTokensFile,
+  resolveServerConfig,
+  SERVER_SETTINGS,
+} from "./server-config.js";
 
 /**
  * A standalone server node: no pilots, no demo. Logs are JSON lines on
@@ -40,6 +46,10 @@ export function registerServerCommand(program: Command): void {
     )
     .option(`${s.sitesFile.flag} <file>`, `YAML/JSON with \`sites:\` ($${s.sitesFile.env})`)
     .option(
+      `${s.sharesFile.flag} <file>`,
+      `YAML/JSON with \`fairShare:\` (the grid's shares and user priority rule; $${s.sharesFile.env})`,
+    )
+    .option(
       `${s.logLevel.flag} <level>`,
       `trace|debug|info|warn|error|fatal|silent (default info; $${s.logLevel.env})`,
     )
@@ -54,6 +64,7 @@ export function registerServerCommand(program: Command): void {
         ...flags,
         redisUrl: flags.redis as string | undefined,
         sitesFile: flags.sites as string | undefined,
+        sharesFile: flags.shares as string | undefined,
         tokensFile: flags.tokens as string | undefined,
         shardCount: flags.shards as string | undefined,
       });
@@ -67,6 +78,7 @@ export function registerServerCommand(program: Command): void {
         ephemeral: config.ephemeral,
         fsyncIntervalMs: config.fsyncIntervalMs,
         sites: config.sitesFile ? readSitesFile(config.sitesFile) : [],
+        ...(config.sharesFile ? { grid: { fairShare: readSharesFile(config.sharesFile) } } : {}),
         tokens: config.tokensFile ? readTokensFile(config.tokensFile) : [],
         ...(config.publicUrl ? { publicUrl: config.publicUrl } : {}),
         readRequiresToken: config.readRequiresToken,

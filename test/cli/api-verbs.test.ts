@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { resolveServerConfig } from "../../src/cli/server-config.js";
+import { readSharesFile, resolveServerConfig } from "../../src/cli/server-config.js";
 import type { ServerNode } from "../../src/server/server.js";
 import { ADMIN_TOKEN, OPERATOR_TOKEN, OTHER_USER_TOKEN, USER_TOKEN, useApiGrid } from "../api/api-fixture.js";
 import { api } from "../e2e/grid-fixture.js";
@@ -280,6 +280,14 @@ describe("panda client verbs against a server", () => {
       join(dir, "sites.yaml"),
       "sites:\n  - name: BNL\n    resources: {slots: 10, memoryPerSlotMb: 2000, diskMb: 100000, walltimeSec: {min: 0, max: 86400}}\n",
     );
+    writeFileSync(
+      join(dir, "shares.yaml"),
+      "fairShare:\n  shares:\n    - {name: prod, percent: 70, match: {types: [production]}}\n    - {name: rest, percent: 30}\n",
+    );
+    writeFileSync(join(dir, "bad-shares.yaml"), "fairShare:\n  shares:\n    - {name: prod, percent: 90}\n");
+    expect(() => readSharesFile(join(dir, "bad-shares.yaml"))).toThrow(
+      /bad-shares\.yaml is not a shares file: fairShare\.shares: .*add up to 90, not 100/,
+    );
     const { spawn } = await import("node:child_process");
     const child = spawn(
       process.execPath,
@@ -297,6 +305,7 @@ describe("panda client verbs against a server", () => {
           PANDA_HOST: "127.0.0.1",
           PANDA_TOKENS_FILE: "tokens.yaml",
           PANDA_SITES_FILE: "sites.yaml",
+          PANDA_SHARES_FILE: "shares.yaml",
           PANDA_LOG_LEVEL: "info",
         }),
         stdio: ["ignore", "pipe", "pipe"],
@@ -314,6 +323,13 @@ describe("panda client verbs against a server", () => {
     expect(whoami).toMatchObject({ principal: { user: "root", role: "admin" } });
     const sites = (await (await fetch(`${url}/api/v1/sites`)).json()) as { sites: { name: string }[] };
     expect(sites.sites.map((s) => s.name)).toEqual(["BNL"]);
+    const bnl = (await (await fetch(`${url}/api/v1/sites/BNL`)).json()) as {
+      shares: { name: string; targetPercent: number }[];
+    };
+    expect(bnl.shares.map((s) => [s.name, s.targetPercent])).toEqual([
+      ["prod", 70],
+      ["rest", 30],
+    ]);
     child.kill("SIGTERM");
     expect(await exited).toBe(0);
     const firstLine = JSON.parse(out.split("\n")[0]!);
