@@ -1,14 +1,18 @@
 /**
  * Server-Sent Events at `GET /api/v1/events`: every transition committed on
- * this node, coalesced per actor over a short window so a burst of thousands
- * of commits is one message per window, not one per commit. A browser that
- * cannot keep up is never buffered without bound: its messages are dropped
- * and it gets a `resync` event (reload from the API) once its socket drains.
+ * this node, and on every other node of the grid, coalesced per actor over a
+ * short window so a burst of thousands of commits is one message per window,
+ * not one per commit. Nodes relay their windows over the node bus, and only
+ * while some node has a browser watching (each says so every few seconds).
+ * A browser that cannot keep up is never buffered without bound: its
+ * messages are dropped and it gets a `resync` event (reload from the API)
+ * once its socket drains.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { LiveChange } from "../monitor/shapes.js";
 import type { CommittedTransition } from "../runtime/shard-host.js";
 import { HttpError, sendError } from "./http-util.js";
+import type { NodeBus } from "./node-bus.js";
 
 export interface LiveEventsOptions {
   /** Transitions heard within this window go out as one message. */
@@ -20,6 +24,19 @@ export interface LiveEventsOptions {
   /** A comment line this often keeps proxies and idle-timeouts from closing quiet streams. */
   heartbeatMs: number;
 }
+
+/** Where a node's windows go to the other nodes, and theirs come from. */
+export interface LiveRelay {
+  bus: NodeBus;
+  nodeId: string;
+  /** True while this node owns every shard: there is nobody to relay to. */
+  alone(): boolean;
+}
+
+/** How often a node with browsers watching says so; a node that heard nothing for three times this stops relaying. */
+const WATCHING_NOTICE_MS = 5000;
+const CHANGES_TOPIC = "live-changes";
+const WATCHING_TOPIC = "live-watching";
 
 export const DEFAULT_LIVE_EVENTS_OPTIONS: LiveEventsOptions = {
   coalesceMs: 250,
@@ -63,17 +80,47 @@ export class LiveEvents {
   private readonly heartbeat: NodeJS.Timeout;
   private readonly unsubscribe: () => void;
   private readonly options: LiveEventsOptions;
+  /** When another node last said a browser watches it; its windows are relayed until that is stale. */
+  private othersWatchingUntilMs = Number.NEGATIVE_INFINITY;
+  private readonly watchingNotice: NodeJS.Timeout | null = null;
 
   constructor(
     subscribe: (listener: (transitions: CommittedTransition[]) => void) => () => void,
     options: Partial<LiveEventsOptions> = {},
     /** As open as the API's reads: false answers 401 (a user token is needed). */
     private readonly mayRead: (req: IncomingMessage) => boolean = () => true,
+    private readonly relay: LiveRelay | null = null,
   ) {
     this.options = { ...DEFAULT_LIVE_EVENTS_OPTIONS, ...options };
     this.unsubscribe = subscribe((transitions) => this.hear(transitions));
     this.heartbeat = setInterval(() => this.broadcast(": heartbeat\n\n"), this.options.heartbeatMs);
     this.heartbeat.unref();
+    if (relay) {
+      relay.bus.subscribe(CHANGES_TOPIC, (message) => this.heardFromNode(message));
+      relay.bus.subscribe(WATCHING_TOPIC, (message) => {
+        if (message !== relay.nodeId) this.othersWatchingUntilMs = Date.now() + 3 * WATCHING_NOTICE_MS;
+      });
+      this.watchingNotice = setInterval(() => this.sayWatching(), WATCHING_NOTICE_MS);
+      this.watchingNotice.unref();
+    }
+  }
+
+  /** True while a browser watches another node of the grid: this node's windows go to it. */
+  get othersWatching(): boolean {
+    return this.relay !== null && !this.relay.alone() && Date.now() < this.othersWatchingUntilMs;
+  }
+
+  private sayWatching(): void {
+    if (this.relay && this.clients.size > 0 && !this.relay.alone())
+      this.relay.bus.publish(WATCHING_TOPIC, this.relay.nodeId);
+  }
+
+  /** Another node's window, passed on to this node's browsers as it came. */
+  private heardFromNode(message: string): void {
+    if (this.clients.size === 0) return;
+    const newline = message.indexOf("\n");
+    if (newline < 0 || message.slice(0, newline) === this.relay?.nodeId) return;
+    this.broadcast(message.slice(newline + 1));
   }
 
   get clientCount(): number {
@@ -98,6 +145,8 @@ export class LiveEvents {
     res.write(`retry: 2000\n${frame("hello", { coalesceMs: this.options.coalesceMs })}`);
     const client: Client = { res, lagging: false };
     this.clients.add(client);
+    // The other nodes start relaying at once, not at the next notice.
+    if (this.clients.size === 1) this.sayWatching();
     res.on("drain", () => {
       if (!client.lagging) return;
       client.lagging = false;
@@ -113,6 +162,7 @@ export class LiveEvents {
   close(): void {
     this.unsubscribe();
     clearInterval(this.heartbeat);
+    if (this.watchingNotice) clearInterval(this.watchingNotice);
     if (this.flushTimer) clearTimeout(this.flushTimer);
     this.flushTimer = null;
     for (const client of this.clients) client.res.end();
@@ -120,7 +170,7 @@ export class LiveEvents {
   }
 
   private hear(transitions: CommittedTransition[]): void {
-    if (this.clients.size === 0) return;
+    if (this.clients.size === 0 && !this.othersWatching) return;
     for (const t of transitions) {
       if (this.overflowed) break;
       const seen = this.pending.get(t.actor);
@@ -149,6 +199,8 @@ export class LiveEvents {
     this.pending.clear();
     this.overflowed = false;
     this.broadcast(message);
+    // The frame as it is, behind this node's id: receivers pass it on without decoding it.
+    if (this.othersWatching) this.relay!.bus.publish(CHANGES_TOPIC, `${this.relay!.nodeId}\n${message}`);
   }
 
   private broadcast(message: string): void {

@@ -100,6 +100,8 @@ export interface ServerNode {
   grid: Grid;
   dispatcher: Dispatcher;
   gateway: PilotGateway;
+  /** The monitor's live stream of this node's and, relayed, every other node's commits. */
+  live: LiveEvents;
   http: Server;
   close(): Promise<void>;
 }
@@ -259,7 +261,11 @@ export async function startServerNode(raw: ServerNodeOptions): Promise<ServerNod
   });
   const mayRead = (req: IncomingMessage) =>
     !options.readRequiresToken || tokens.fromRequest(req)?.kind === "user";
-  const live = new LiveEvents((listener) => grid.runtime.onTransitions(listener), {}, mayRead);
+  const live = new LiveEvents((listener) => grid.runtime.onTransitions(listener), {}, mayRead, {
+    bus: state.bus,
+    nodeId: grid.runtime.nodeId,
+    alone: () => grid.runtime.ownsAllShards(),
+  });
   const monitor = new MonitorApi(grid, () => apiSurface.pilots.pilots(), mayRead, raw.monitorSampler);
   const pilotBundle = new PilotBundleRoute();
   const onError = (err: unknown) => {
@@ -320,6 +326,7 @@ export async function startServerNode(raw: ServerNodeOptions): Promise<ServerNod
     grid,
     dispatcher,
     gateway,
+    live,
     http,
     async close() {
       await stopServices();

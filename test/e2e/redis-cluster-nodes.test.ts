@@ -222,3 +222,52 @@ describe("server nodes on one Redis tell each other", () => {
     expect(Date.now() - killedAtMs).toBeLessThan(1500);
   }, 90_000);
 });
+
+describe("the live monitor of a node on one Redis with another", () => {
+  const cleanups: Cleanups = [];
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  });
+
+  it("streams to its browsers the changes committed on the other node within a second", async () => {
+    const redisUrl = await getRedisUrl();
+    const prefix = uniquePrefix("live-nodes");
+    const admin = new Redis(redisUrl);
+    cleanups.push(async () => {
+      await cleanupPrefix(admin, prefix);
+      admin.disconnect();
+    });
+    const a = await startNode(cleanups, redisUrl, prefix);
+    const b = await startNode(cleanups, redisUrl, prefix);
+    await untilShardsShared([a, b]);
+    // A browser on node b.
+    const aborter = new AbortController();
+    cleanups.push(async () => aborter.abort());
+    const stream = await fetch(`${b.url}/api/v1/events`, { signal: aborter.signal });
+    const reader = stream.body!.getReader();
+    let received = "";
+    void (async () => {
+      const decoder = new TextDecoder();
+      for (;;) {
+        const { done, value } = await reader.read().catch(() => ({ done: true, value: undefined }));
+        if (done) return;
+        received += decoder.decode(value, { stream: true });
+      }
+    })();
+    await until(() => (received.includes("event: hello") ? true : undefined), 10_000);
+    await until(() => (a.live.othersWatching ? true : undefined), 10_000);
+    // A task whose actor lives on a shard of node a.
+    const ownedByA = new Set(a.grid.runtime.ownedShards());
+    const shardCount = a.grid.runtime.shardCount;
+    let taskId = "";
+    for (let n = 0; !taskId; n++) {
+      const candidate = `t-live-${n}`;
+      if (ownedByA.has(shardOf(actorKeyOf({ kind: "task", id: candidate }), shardCount))) taskId = candidate;
+    }
+    const submittedAtMs = Date.now();
+    await submitTask(a, { taskId, jobs: 1, payload: { command: ["true"] } });
+    await until(() => (received.includes(`"id":"${taskId}"`) ? true : undefined), 5000);
+    expect(Date.now() - submittedAtMs).toBeLessThan(1000);
+    expect(received).toMatch(new RegExp(`"kind":"task","id":"${taskId}"`));
+  }, 60_000);
+});
