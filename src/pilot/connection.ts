@@ -74,13 +74,24 @@ export class PilotConnection {
   private welcomeTimer: NodeJS.Timeout | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
 
+  /** Which of `urls` the next dial goes to: the next one after a dropped socket. */
+  private urlIndex = 0;
+  private readonly urls: readonly string[];
+
   constructor(
-    private readonly url: string,
+    /** One server's socket URL, or several nodes' of one grid, dialled in turn. */
+    urls: string | readonly string[],
     private readonly token: string,
     private readonly ids: FrameIds,
     private readonly handlers: ConnectionHandlers,
     private readonly log: PilotLog,
-  ) {}
+  ) {
+    this.urls = typeof urls === "string" ? [urls] : urls;
+  }
+
+  private get url(): string {
+    return this.urls[this.urlIndex % this.urls.length]!;
+  }
 
   get sessionOpen(): boolean {
     return this.welcomed && this.socket?.readyState === WebSocket.OPEN;
@@ -262,7 +273,9 @@ export class PilotConnection {
       return;
     }
     const delayMs = reconnectDelayMs(this.failures++);
-    this.log.warn("socket closed; reconnecting", { code, reason, refusedStatus, delayMs });
+    // Another node of the grid, if the pilot knows several: the one it was on may be going away.
+    this.urlIndex++;
+    this.log.warn("socket closed; reconnecting", { code, reason, refusedStatus, delayMs, url: this.url });
     this.reconnectTimer = setTimeout(() => this.dial(), delayMs);
   }
 }

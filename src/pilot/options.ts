@@ -10,8 +10,10 @@ import { Pilot, TOKEN_ENV } from "./pilot.js";
 
 /** What `panda pilot` was asked to do, after checking. */
 export interface PilotOptions {
-  /** The server's base URL as given (`http(s)://` or `ws(s)://`). */
+  /** The server's base URL as given (`http(s)://` or `ws(s)://`): the first of `serverUrls`. */
   serverUrl: string;
+  /** Every server node the pilot may use, in order: after a dropped socket it dials the next. */
+  serverUrls: string[];
   site: string;
   token: string;
   multitask: boolean;
@@ -36,7 +38,8 @@ export class PilotUsageError extends Error {
 
 export const PILOT_USAGE = `usage: panda pilot --server URL --site NAME --token T [options]
 
-  --server URL        the PanDA server (http, https, ws or wss); the pilot connects to URL/pilot
+  --server URL[,URL]  the PanDA server (http, https, ws or wss); the pilot connects to URL/pilot,
+                      and after a dropped socket to the next URL of the list (nodes of one grid)
   --site NAME         the site this pilot runs at
   --token T           the pilot credential (or set PANDA_PILOT_TOKEN)
   --multitask         run short jobs on a secondary thread while the primary job runs
@@ -52,15 +55,26 @@ export const PILOT_USAGE = `usage: panda pilot --server URL --site NAME --token 
 
 const DEFAULT_WALLTIME_SEC = 24 * 60 * 60;
 
+function serverUrlsOf(text: string): string[] {
+  return text
+    .split(",")
+    .map((one) => one.trim())
+    .filter(Boolean);
+}
+
 const required = (iss: { input: unknown }) => (iss.input === undefined ? "is required" : undefined);
 
-const serverUrlSchema = z.string({ error: required }).refine((text) => {
-  try {
-    return ["http:", "https:", "ws:", "wss:"].includes(new URL(text).protocol);
-  } catch {
-    return false;
-  }
-}, "must be an http, https, ws or wss URL");
+const serverUrlSchema = z.string({ error: required }).refine(
+  (text) =>
+    text.split(",").every((one) => {
+      try {
+        return ["http:", "https:", "ws:", "wss:"].includes(new URL(one.trim()).protocol);
+      } catch {
+        return false;
+      }
+    }),
+  "must be an http, https, ws or wss URL, or several separated by commas",
+);
 
 /** Keyed by flag name, so every issue's path is the flag to fix. */
 const pilotFlagsSchema = z.object({
@@ -119,7 +133,8 @@ export function parsePilotArgs(
   }
   const flags = parsed.data;
   return {
-    serverUrl: flags.server,
+    serverUrl: serverUrlsOf(flags.server)[0]!,
+    serverUrls: serverUrlsOf(flags.server),
     site: flags.site,
     token: flags.token,
     multitask: flags.multitask,

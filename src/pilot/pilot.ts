@@ -76,7 +76,7 @@ export class Pilot {
     this.threads.set("primary", undefined);
     if (options.multitask) this.threads.set("secondary", undefined);
     this.connection = new PilotConnection(
-      pilotSocketUrl(options.serverUrl),
+      options.serverUrls.map(pilotSocketUrl),
       options.token,
       this.ids,
       {
@@ -367,7 +367,8 @@ export class Pilot {
   /** The credential goes to the server's own origin only, never to a third-party storage. */
   private storageHeaders(url: string): Record<string, string> {
     try {
-      if (httpOrigin(url) === httpOrigin(this.options.serverUrl)) {
+      const origin = httpOrigin(url);
+      if (this.options.serverUrls.some((server) => httpOrigin(server) === origin)) {
         return { authorization: `Bearer ${this.options.token}` };
       }
     } catch (err) {

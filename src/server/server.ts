@@ -321,6 +321,7 @@ export async function startServerNode(raw: ServerNodeOptions): Promise<ServerNod
   const url = `http://${options.host}:${address.port}`;
   publicUrl = options.publicUrl ?? url;
   log.info({ url, store: store.name }, "server node listening");
+  let closing: Promise<void> | null = null;
   return {
     url,
     grid,
@@ -328,13 +329,17 @@ export async function startServerNode(raw: ServerNodeOptions): Promise<ServerNod
     gateway,
     live,
     http,
-    async close() {
-      await stopServices();
-      await new Promise<void>((resolve) => {
-        http.close(() => resolve());
-        http.closeAllConnections();
-      });
-      await stopGrid();
+    close() {
+      // Once: a drain (SIGTERM) and a caller's own cleanup may both ask.
+      closing ??= (async () => {
+        await stopServices();
+        await new Promise<void>((resolve) => {
+          http.close(() => resolve());
+          http.closeAllConnections();
+        });
+        await stopGrid();
+      })();
+      return closing;
     },
   };
 }

@@ -92,10 +92,11 @@ async function startNode(
   return started;
 }
 
-/** A real pilot process of the test's site on `server`; stopped by `cleanups`. */
-function startPilot(cleanups: Cleanups, server: ServerNode, flags: string[]): PilotProcess {
+/** A real pilot process of the test's site on `servers` (the first, then the next after a dropped socket); stopped by `cleanups`. */
+function startPilot(cleanups: Cleanups, servers: ServerNode | ServerNode[], flags: string[]): PilotProcess {
   const workdir = mkdtempSync(join(tmpdir(), "panda-nodes-pilot-"));
-  const started = new PilotProcess(["--server", server.url, "--site", SITE, "--workdir", workdir, ...flags], {
+  const urls = (Array.isArray(servers) ? servers : [servers]).map((s) => s.url).join(",");
+  const started = new PilotProcess(["--server", urls, "--site", SITE, "--workdir", workdir, ...flags], {
     ...process.env,
     PANDA_PILOT_TOKEN: pilotToken(SITE),
   });
@@ -113,6 +114,25 @@ async function untilShardsShared(nodes: readonly ServerNode[]): Promise<void> {
     const owned = nodes.map((n) => n.grid.runtime.ownedShards().length);
     return owned.every((n) => n > 0) && owned.reduce((a, b) => a + b, 0) === shardCount ? true : undefined;
   }, 30_000);
+}
+
+/** Two nodes on the test Redis under a prefix of their own (removed after), once they share the shards. */
+async function twoNodesOnRedis(
+  cleanups: Cleanups,
+  name: string,
+  extra: Partial<ServerNodeOptions> = {},
+): Promise<[ServerNode, ServerNode]> {
+  const redisUrl = await getRedisUrl();
+  const prefix = uniquePrefix(name);
+  const admin = new Redis(redisUrl);
+  cleanups.push(async () => {
+    await cleanupPrefix(admin, prefix);
+    admin.disconnect();
+  });
+  const a = await startNode(cleanups, redisUrl, prefix, extra);
+  const b = await startNode(cleanups, redisUrl, prefix, extra);
+  await untilShardsShared([a, b]);
+  return [a, b];
 }
 
 const canRunCluster = redisBinariesAvailable();
@@ -177,19 +197,10 @@ describe("server nodes on one Redis tell each other", () => {
   });
 
   it("push a job queued on one node's shard to an idle pilot of the other at once, and a kill through the first reaches its payload within a second", async () => {
-    const redisUrl = await getRedisUrl();
-    const prefix = uniquePrefix("node-notices");
-    const admin = new Redis(redisUrl);
-    cleanups.push(async () => {
-      await cleanupPrefix(admin, prefix);
-      admin.disconnect();
-    });
     // Far beyond the test's waits: only the nodes' notices can move work and kills in time.
     const slowNets = { idlePollMs: 120_000, heartbeatMs: 60_000 };
-    const a = await startNode(cleanups, redisUrl, prefix, slowNets);
-    const b = await startNode(cleanups, redisUrl, prefix, slowNets);
+    const [a, b] = await twoNodesOnRedis(cleanups, "node-notices", slowNets);
     const shardCount = a.grid.runtime.shardCount;
-    await untilShardsShared([a, b]);
     const pilotProcess = startPilot(cleanups, b, ["--stay"]);
     await until(
       () => (b.dispatcher.connectedPilots()[0]?.ready.includes("primary") ? true : undefined),
@@ -230,16 +241,7 @@ describe("the live monitor of a node on one Redis with another", () => {
   });
 
   it("streams to its browsers the changes committed on the other node within a second", async () => {
-    const redisUrl = await getRedisUrl();
-    const prefix = uniquePrefix("live-nodes");
-    const admin = new Redis(redisUrl);
-    cleanups.push(async () => {
-      await cleanupPrefix(admin, prefix);
-      admin.disconnect();
-    });
-    const a = await startNode(cleanups, redisUrl, prefix);
-    const b = await startNode(cleanups, redisUrl, prefix);
-    await untilShardsShared([a, b]);
+    const [a, b] = await twoNodesOnRedis(cleanups, "live-nodes");
     // A browser on node b.
     const aborter = new AbortController();
     cleanups.push(async () => aborter.abort());
@@ -270,4 +272,40 @@ describe("the live monitor of a node on one Redis with another", () => {
     expect(Date.now() - submittedAtMs).toBeLessThan(1000);
     expect(received).toMatch(new RegExp(`"kind":"task","id":"${taskId}"`));
   }, 60_000);
+});
+
+describe("a node drained mid-run", () => {
+  const cleanups: Cleanups = [];
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  });
+
+  it("hands its shards and its pilot over to the other node: every job finishes at its first attempt", async () => {
+    const [a, b] = await twoNodesOnRedis(cleanups, "drain");
+    // The pilot knows both nodes, and starts on a.
+    startPilot(cleanups, [a, b], ["--stay"]);
+    await until(() => (a.dispatcher.connectedPilots().length === 1 ? true : undefined), 30_000);
+    const jobs = 3;
+    await submitTask(b, { taskId: "t-drain", jobs, payload: { command: ["sleep", "2"] } });
+    await until(async () => {
+      const view = await readContext(b.grid.ctx, "job", "t-drain-0.1");
+      return view?.state === "running" ? true : undefined;
+    }, 30_000);
+    // The drain: what SIGTERM does to `panda server`.
+    await a.close();
+    const task = await until(async () => {
+      const view = await readContext(b.grid.ctx, "task", "t-drain");
+      return view?.status === "done" ? view : undefined;
+    }, 60_000);
+    expect(task.state).toBe("done");
+    expect(b.grid.runtime.ownedShards()).toHaveLength(b.grid.runtime.shardCount);
+    expect(b.dispatcher.connectedPilots()).toHaveLength(1);
+    for (let index = 0; index < jobs; index++) {
+      const view = await b.grid.runtime.inspect({ kind: "job", id: `t-drain-${index}.1` });
+      expect(view?.state).toBe("finished");
+      expect(view!.history.filter((h) => h.to === "finished")).toHaveLength(1);
+      expect(view!.history.some((h) => h.to === "failed")).toBe(false);
+      expect(await b.grid.runtime.readState({ kind: "job", id: `t-drain-${index}.2` })).toBeNull();
+    }
+  }, 120_000);
 });

@@ -37,6 +37,7 @@ describe("pilot options", () => {
     );
     expect(options).toEqual({
       serverUrl: "https://panda.example.org",
+      serverUrls: ["https://panda.example.org"],
       site: "CERN",
       token: "t0ken",
       multitask: true,
@@ -47,6 +48,17 @@ describe("pilot options", () => {
       walltimeSec: 7200,
       callHomeTimeoutSec: 30,
     });
+  });
+
+  it("takes several server nodes, in order, and names a bad one", () => {
+    const args = ["--server", "http://a:8080, http://b:8080", "--site", "S", "--token", "t"];
+    expect(parsePilotArgs(args, {})).toMatchObject({
+      serverUrl: "http://a:8080",
+      serverUrls: ["http://a:8080", "http://b:8080"],
+    });
+    expect(() =>
+      parsePilotArgs(["--server", "http://a:8080,ftp://b", "--site", "S", "--token", "t"], {}),
+    ).toThrow(/--server: must be an http, https, ws or wss URL, or several separated by commas/);
   });
 
   it("defaults: one primary job, 24 h walltime, the current directory", () => {
