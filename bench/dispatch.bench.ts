@@ -33,7 +33,8 @@
  * PANDA_BENCH_RATES (1000,5000; empty for none), PANDA_BENCH_PILOTS (200),
  * PANDA_BENCH_JOBS (5000; 0 skips the batch) and PANDA_BENCH_TASK_JOBS (100,
  * jobs per task) for the batch, PANDA_BENCH_MAX_BACKLOG (2000),
- * PANDA_BENCH_SKIP_BASELINE=1 to leave BullMQ out.
+ * PANDA_BENCH_SKIP_BASELINE=1 to leave BullMQ out; PANDA_BENCH_APPENDFSYNC=always fsyncs
+ * the AOF before every reply (default everysec).
  * Step-up search: PANDA_BENCH_STEP=0 skips it, PANDA_BENCH_STEP_FROM (250
  * jobs/s), PANDA_BENCH_STEP_FACTOR (2), PANDA_BENCH_STEP_SECONDS (3 per step
  * after the warm-up), PANDA_BENCH_STEP_MAX (64000 jobs/s).

@@ -24,11 +24,25 @@ async function freePort(): Promise<number> {
 }
 
 /**
- * Starts a private `redis-server` with AOF on (appendfsync everysec, Redis's
- * durable default), so benchmarks measure durable commits and nothing else
- * shares the server. Falls back to PANDA_BENCH_REDIS_URL or the local Redis.
+ * How often the private server fsyncs its AOF: `everysec` (Redis's durable
+ * default: a power cut loses up to a second of acknowledged writes) or
+ * `always` (before every reply: nothing acknowledged is lost), from
+ * PANDA_BENCH_APPENDFSYNC, so the cost of closing that window is measured.
+ */
+function appendfsync(): "everysec" | "always" {
+  const value = process.env.PANDA_BENCH_APPENDFSYNC ?? "everysec";
+  if (value !== "everysec" && value !== "always")
+    throw new Error(`PANDA_BENCH_APPENDFSYNC must be everysec or always, not ${value}`);
+  return value;
+}
+
+/**
+ * Starts a private `redis-server` with AOF on (see `appendfsync`), so
+ * benchmarks measure durable commits and nothing else shares the server.
+ * Falls back to PANDA_BENCH_REDIS_URL or the local Redis.
  */
 export async function startBenchRedis(): Promise<BenchRedis> {
+  const fsync = appendfsync();
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), "panda-bench-redis-"));
   const child = spawn(
@@ -43,7 +57,7 @@ export async function startBenchRedis(): Promise<BenchRedis> {
       "--appendonly",
       "yes",
       "--appendfsync",
-      "everysec",
+      fsync,
       "--dir",
       dir,
     ],
@@ -69,7 +83,7 @@ export async function startBenchRedis(): Promise<BenchRedis> {
     probe.disconnect();
     return {
       url,
-      description: `private redis-server on port ${port}, appendonly yes, appendfsync everysec`,
+      description: `private redis-server on port ${port}, appendonly yes, appendfsync ${fsync}`,
       async stop() {
         child.kill("SIGTERM");
         await new Promise((r) => child.once("exit", r));
