@@ -4,7 +4,7 @@
  * dispatch rate per site) as one record in a shared index every
  * `publishEveryMs` (the node the member, its record kept beside it), and
  * reads the other nodes' records at the same time. A record older than
- * `staleAfterMs` is a node that stopped: it is left out and trimmed away. Readers get this node's pilots live and the others' as of the
+ * `staleAfterMs` is a node that stopped: it is left out and removed with its record. Readers get this node's pilots live and the others' as of the
  * last read (at most one interval old); nothing here is on the job path.
  */
 import { z } from "zod";
@@ -86,8 +86,8 @@ export class PilotRegistry {
     // The node is the member, its record kept beside it: a publish replaces the last one.
     await this.index.putRecord(QUEUE, this.node, nowMs, JSON.stringify(this.localRecord(nowMs)));
     const entries = await this.index.range(QUEUE, 0, MAX_NODES);
-    const fresh = entries.filter((e) => e.score >= nowMs - this.options.staleAfterMs);
-    const others = fresh.filter((e) => e.member !== this.node);
+    const staleBeforeMs = nowMs - this.options.staleAfterMs;
+    const others = entries.filter((e) => e.score >= staleBeforeMs && e.member !== this.node);
     const records = await this.index.readRecords(
       QUEUE,
       others.map((e) => e.member),
@@ -97,9 +97,9 @@ export class PilotRegistry {
       const parsed = recordSchema.safeParse(text === null ? null : safeJson(text));
       if (parsed.success) this.others.push(parsed.data);
     }
-    // Stale nodes score lowest: keeping the fresh ones drops them with their records. (A node that joined
-    // since the read may push out the oldest fresh record; it is back at its owner's next publish.)
-    if (fresh.length < entries.length) await this.index.trimRecords(QUEUE, fresh.length);
+    // A node that stopped without closing: its record goes with it.
+    for (const entry of entries)
+      if (entry.score < staleBeforeMs) await this.index.remove(QUEUE, entry.member);
   }
 
   /** Every node's pilots: this node's as they are now, the others' as last read. */
@@ -128,15 +128,7 @@ export class PilotRegistry {
   async close(): Promise<void> {
     this.closed = true;
     if (this.timer) this.clock.clearTimer(this.timer);
-    // Scored as long stale: no reader counts its pilots, and the next trim takes it out.
-    await this.index
-      .putRecord(
-        QUEUE,
-        this.node,
-        0,
-        JSON.stringify({ ...this.localRecord(0), pilots: [], dispatchesPerMin: {} }),
-      )
-      .catch(() => {});
+    await this.index.remove(QUEUE, this.node).catch(() => false);
   }
 
   private localRecord(nowMs: number): NodeRecord {

@@ -62,6 +62,7 @@ export class MemoryQueueIndex implements QueueIndex {
     if (score === undefined) return false;
     q.entries.splice(MemoryQueueIndex.position(q.entries, score, member), 1);
     q.scores.delete(member);
+    q.records.delete(member);
     return true;
   }
 

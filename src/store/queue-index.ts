@@ -18,7 +18,7 @@ export interface QueueIndex {
    * never push a queue past its limit. True when the member is in the queue.
    */
   addIfBelow(queue: string, member: string, score: number, limit: number): Promise<boolean>;
-  /** True if the member was there. */
+  /** True if the member was there; a record kept beside it (`putRecord`) goes with it. */
   remove(queue: string, member: string): Promise<boolean>;
   /** Removes and returns up to `count` members with the lowest scores: one caller gets each member. */
   popMin(queue: string, count: number): Promise<IndexEntry[]>;
@@ -30,8 +30,8 @@ export interface QueueIndex {
   /**
    * Adds (or re-scores) `member` and keeps `record` beside it, in one atomic
    * step: a log whose index orders its records (the incident log). Written
-   * again with the same arguments, it changes nothing. Such a queue loses
-   * members only through `trimRecords`, which takes their records with them.
+   * again with the same arguments, it changes nothing. A member leaves with its
+   * record, by `remove` or `trimRecords`.
    */
   putRecord(queue: string, member: string, score: number, record: string): Promise<void>;
   /** The records kept beside `members`, in their order; null where there is none. */

@@ -27,6 +27,17 @@ return 1
 
 /*
  * KEYS[1] the queue's sorted set, KEYS[2] its records
+ * ARGV[1] member
+ * returns 1 when the member was there; its record goes with it
+ */
+const REMOVE_LUA = `
+local removed = redis.call("ZREM", KEYS[1], ARGV[1])
+redis.call("HDEL", KEYS[2], ARGV[1])
+return removed
+`;
+
+/*
+ * KEYS[1] the queue's sorted set, KEYS[2] its records
  * ARGV[1] how many of the highest-scored members to keep
  * returns how many members (and their records) were removed
  */
@@ -58,6 +69,7 @@ export class RedisQueueIndex implements QueueIndex {
       client.defineCommand("pandaIndexAddIfBelow", { numberOfKeys: 1, lua: ADD_IF_BELOW_LUA });
       client.defineCommand("pandaIndexPutRecord", { numberOfKeys: 2, lua: PUT_RECORD_LUA });
       client.defineCommand("pandaIndexTrimRecords", { numberOfKeys: 2, lua: TRIM_RECORDS_LUA });
+      client.defineCommand("pandaIndexRemove", { numberOfKeys: 2, lua: REMOVE_LUA });
     }
   }
 
@@ -81,7 +93,8 @@ export class RedisQueueIndex implements QueueIndex {
   }
 
   async remove(queue: string, member: string): Promise<boolean> {
-    return (await this.client.zrem(this.key(queue), member)) > 0;
+    const key = this.key(queue);
+    return (await this.script("pandaIndexRemove")(key, `${key}:records`, member)) > 0;
   }
 
   async popMin(queue: string, count: number): Promise<IndexEntry[]> {

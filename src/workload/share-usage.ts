@@ -1,6 +1,5 @@
 /** What operators see of fair share at a site: each share's target beside the running slots it holds and its queue. */
 import { shareRunningFrom } from "../actors/job/projections.js";
-import { siteJobsCounter } from "../actors/shared/names.js";
 import { DEFAULT_SHARE } from "../brokerage/shares.js";
 import { queueNames } from "../store/queue-index.js";
 import type { WorkloadContext } from "./context.js";
@@ -22,13 +21,11 @@ export async function shareUsageAt(
   ctx: Pick<WorkloadContext, "runtime" | "settings">,
   site: string,
 ): Promise<ShareUsage[]> {
-  const [shareCounters, siteCounters] = await Promise.all([
-    ctx.runtime.readCounters(queueNames.shareRunning(site, "")),
-    ctx.runtime.readCounters(siteJobsCounter(site, "")),
-  ]);
-  const counter = (name: string) => shareCounters.get(name) ?? siteCounters.get(name) ?? 0;
+  // One read of every counter: each shard's counters are one hash, read whole whatever the prefix.
+  const counters = await ctx.runtime.readCounters();
+  const counter = (name: string) => counters.get(name) ?? 0;
   const named = new Set<string>();
-  for (const name of shareCounters.keys()) {
+  for (const name of counters.keys()) {
     const parts = queueNames.shareRunningParts(name);
     if (parts?.site === site) named.add(parts.share);
   }

@@ -58,6 +58,10 @@ function describeQueueIndex(name: string, make: () => QueueIndex) {
       expect(await index.trimRecords("log", 1)).toBe(2);
       expect((await index.range("log", 0, 10)).map((e) => e.member)).toEqual(["c"]);
       expect(await index.readRecords("log", ["a", "b", "c"])).toEqual([null, null, '{"n":3}']);
+      // A member removed takes its record with it.
+      expect(await index.remove("log", "c")).toBe(true);
+      expect(await index.readRecords("log", ["c"])).toEqual([null]);
+      expect(await index.size("log")).toBe(0);
     });
 
     it("keeps queues apart, including names with braces", async () => {
