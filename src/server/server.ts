@@ -23,6 +23,7 @@ import type { Store } from "../store/types.js";
 import { createStorageHandler } from "../transfer/storage-http.js";
 import { Grid, type GridConfig } from "../workload/grid.js";
 import { ApiSurface } from "./api-surface.js";
+import { type CreatedTokenStore, FileCreatedTokens, RedisCreatedTokens } from "./created-tokens.js";
 import { Dispatcher } from "./dispatcher.js";
 import { HttpError, sendError, sendJson } from "./http-util.js";
 import { LiveEvents } from "./live-events.js";
@@ -123,6 +124,8 @@ interface NodeState {
   secret(name: SecretName): Promise<Buffer>;
   /** Notices to the other nodes of the grid. */
   bus: NodeBus;
+  /** Tokens created through the API, kept where every node of the deployment reads them. */
+  createdTokens: CreatedTokenStore;
   /** What else `close` lets go of. */
   release(): void;
 }
@@ -137,12 +140,24 @@ async function openState(options: z.output<typeof serverNodeOptionsSchema>, log:
   const fromDataDir = async (name: SecretName) => secretInDataDir(options.dataDir, name);
   if (options.redisUrl) {
     const { client } = await connectRedis(options.redisUrl, log);
+    const bus = new RedisNodeBus(client, options.redisPrefix, log);
+    const createdTokens = await RedisCreatedTokens.open({
+      client,
+      prefix: options.redisPrefix,
+      bus,
+      log,
+    }).catch(async (err: unknown) => {
+      await bus.close();
+      client.disconnect();
+      throw err;
+    });
     return {
       store: new RedisStore({ client, prefix: options.redisPrefix }),
       index: new RedisQueueIndex(client, options.redisPrefix),
       storageRoot: join(options.dataDir, "storage"),
       secret: (name) => secretOnRedis(client, options.redisPrefix, name, options.dataDir),
-      bus: new RedisNodeBus(client, options.redisPrefix, log),
+      bus,
+      createdTokens,
       release: () => client.disconnect(),
     };
   }
@@ -155,6 +170,7 @@ async function openState(options: z.output<typeof serverNodeOptionsSchema>, log:
       storageRoot: join(root, "storage"),
       secret: fromDataDir,
       bus: new LocalNodeBus(),
+      createdTokens: new FileCreatedTokens(join(options.dataDir, "tokens.json")),
       release: () => rmSync(root, { recursive: true, force: true }),
     };
   }
@@ -171,6 +187,7 @@ async function openState(options: z.output<typeof serverNodeOptionsSchema>, log:
     storageRoot,
     secret: fromDataDir,
     bus: new LocalNodeBus(),
+    createdTokens: new FileCreatedTokens(join(options.dataDir, "tokens.json")),
     release() {},
   };
 }
@@ -211,12 +228,8 @@ export async function startServerNode(raw: ServerNodeOptions): Promise<ServerNod
     },
     log,
   });
-  // Tokens created through the API are kept (hashed) in the data directory and survive restarts.
-  const tokens = new TokenRegistry(
-    options.tokens as TokenConfig[],
-    join(options.dataDir, "tokens.json"),
-    pilotJobSecret,
-  );
+  // Tokens created through the API are kept (hashed) with the state, so they survive restarts and open every node.
+  const tokens = new TokenRegistry(options.tokens as TokenConfig[], state.createdTokens, pilotJobSecret);
   let publicUrl = options.publicUrl ?? "";
   const dispatcher = new Dispatcher(grid, tokens, {
     get publicUrl() {
@@ -297,6 +310,7 @@ export async function startServerNode(raw: ServerNodeOptions): Promise<ServerNod
     monitor.close();
     await apiSurface.close();
     dispatcher.close();
+    state.createdTokens.close();
     await state.bus.close();
     await gateway.close();
   };

@@ -5,13 +5,12 @@
  * kept without a usable secret.
  */
 import { createHash, randomBytes } from "node:crypto";
-import { existsSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import type { IncomingMessage } from "node:http";
 import { z } from "zod";
+import { type CreatedTokenStore, MemoryCreatedTokens, type Role, roleSchema } from "./created-tokens.js";
 import { mintPilotJobToken, verifyPilotJobToken } from "./pilot-job-tokens.js";
 
-export const roleSchema = z.enum(["user", "operator", "admin"]);
-export type Role = z.infer<typeof roleSchema>;
+export { type Role, roleSchema };
 
 export const tokenConfigSchema = z.discriminatedUnion("kind", [
   z.object({
@@ -38,21 +37,6 @@ export type Principal =
     }
   | { kind: "user"; user: string; role: Role; tokenId: string };
 
-/** A token created through the API, as it is kept: its digest, never the secret. */
-const storedTokenSchema = z.object({
-  digest: z.string().regex(/^[0-9a-f]{64}$/),
-  principal: z.discriminatedUnion("kind", [
-    z.object({ kind: z.literal("pilot"), site: z.string().min(1), tokenId: z.string() }),
-    z.object({ kind: z.literal("user"), user: z.string().min(1), role: roleSchema, tokenId: z.string() }),
-  ]),
-  createdAtMs: z.number(),
-  createdBy: z.string(),
-  /** After this the token opens nothing; absent or null: it does not expire. */
-  expiresAtMs: z.number().nullable().optional(),
-});
-type StoredToken = z.infer<typeof storedTokenSchema>;
-const storedTokensFileSchema = z.object({ tokens: z.array(storedTokenSchema) });
-
 export interface TokenListing {
   tokenId: string;
   principal: Principal;
@@ -75,47 +59,27 @@ function tokenIdOf(token: string): string {
 
 /**
  * Who a bearer token is. Tokens are kept only as SHA-256 digests, so a memory
- * dump, a log line or the tokens file never holds a usable secret. Tokens
- * created through the API are written to `persistPath` (when given) so they
- * survive restarts; tokens from the configuration are not written anywhere.
+ * dump, a log line or a store never holds a usable secret. Tokens created
+ * through the API are kept in `created` (see `created-tokens.ts`: memory, the
+ * data directory, or Redis for nodes that share nothing else); tokens from
+ * the configuration are not written anywhere.
  */
 export class TokenRegistry {
-  private readonly byDigest = new Map<string, Principal>();
-  private readonly created = new Map<string, StoredToken>();
-
-  /** When the tokens file was last read: another node sharing the data directory may have written it since. */
-  private loadedMtimeMs = -1;
+  /** The configuration's tokens. */
+  private readonly configured = new Map<string, Principal>();
 
   constructor(
     tokens: TokenConfig[] = [],
-    private readonly persistPath: string | null = null,
+    private readonly created: CreatedTokenStore = new MemoryCreatedTokens(),
     /** Signs per-batch-job pilot tokens; shared by every node on the same data. */
     private readonly pilotJobSecret: Buffer | null = null,
   ) {
     for (const token of tokens) this.add(token);
-    this.reloadIfChanged();
-  }
-
-  /** Re-reads created tokens when the file changed (a stat per lookup): creations and revocations on any node count. */
-  private reloadIfChanged(): void {
-    if (!this.persistPath || !existsSync(this.persistPath)) return;
-    const mtimeMs = statSync(this.persistPath).mtimeMs;
-    if (mtimeMs === this.loadedMtimeMs) return;
-    const parsed = storedTokensFileSchema.safeParse(JSON.parse(readFileSync(this.persistPath, "utf8")));
-    if (!parsed.success)
-      throw new Error(`${this.persistPath} is not a panda tokens file: delete it or fix it`);
-    for (const digest of this.created.keys()) this.byDigest.delete(digest);
-    this.created.clear();
-    for (const stored of parsed.data.tokens) {
-      this.created.set(stored.digest, stored);
-      this.byDigest.set(stored.digest, stored.principal);
-    }
-    this.loadedMtimeMs = mtimeMs;
   }
 
   add(config: TokenConfig): void {
     const tokenId = tokenIdOf(config.token);
-    this.byDigest.set(
+    this.configured.set(
       digestOf(config.token),
       config.kind === "pilot"
         ? { kind: "pilot", site: config.site, tokenId }
@@ -123,62 +87,61 @@ export class TokenRegistry {
     );
   }
 
-  /** Makes a fresh random token, remembers its digest (persisted), and answers the secret: shown once, never again. */
-  create(
+  /** Makes a fresh random token, keeps its digest, and answers the secret: shown once, never again. */
+  async create(
     spec: { kind: "pilot"; site: string } | { kind: "user"; user: string; role: Role },
     createdBy: string,
     nowMs: number,
     ttlMs: number | null = null,
-  ): { token: string; principal: Principal; expiresAtMs: number | null } {
-    this.reloadIfChanged();
+  ): Promise<{ token: string; principal: Principal; expiresAtMs: number | null }> {
     const token = `panda_${randomBytes(24).toString("base64url")}`;
     const tokenId = tokenIdOf(token);
     const principal: Principal = spec.kind === "pilot" ? { ...spec, tokenId } : { ...spec, tokenId };
     const digest = digestOf(token);
     const expiresAtMs = ttlMs === null ? null : nowMs + ttlMs;
-    this.byDigest.set(digest, principal);
-    this.created.set(digest, { digest, principal, createdAtMs: nowMs, createdBy, expiresAtMs });
-    this.persist();
+    await this.created.put({ digest, principal, createdAtMs: nowMs, createdBy, expiresAtMs });
     return { token, principal, expiresAtMs };
   }
 
   /** When a created token expired, if it did by `nowMs`; null for a token that is live or not known. */
   expiredAtMs(token: string | null | undefined, nowMs = Date.now()): number | null {
     if (!token) return null;
-    this.reloadIfChanged();
     return this.expiryPassed(digestOf(token), nowMs);
   }
 
   private expiryPassed(digest: string, nowMs: number): number | null {
-    const expiresAtMs = this.created.get(digest)?.expiresAtMs ?? null;
+    const expiresAtMs = this.configured.has(digest) ? null : (this.created.get(digest)?.expiresAtMs ?? null);
     return expiresAtMs !== null && expiresAtMs <= nowMs ? expiresAtMs : null;
   }
 
   /** Revokes a created token by its id; configured tokens are revoked by editing the configuration. */
-  revoke(tokenId: string): boolean {
-    this.reloadIfChanged();
-    for (const [digest, stored] of this.created) {
-      if (stored.principal.tokenId !== tokenId) continue;
-      this.created.delete(digest);
-      this.byDigest.delete(digest);
-      this.persist();
-      return true;
-    }
-    return false;
+  async revoke(tokenId: string): Promise<boolean> {
+    const stored = this.created.all().find((t) => t.principal.tokenId === tokenId);
+    return stored ? this.created.remove(stored.digest) : false;
   }
 
   list(): TokenListing[] {
-    return [...this.byDigest].map(([digest, principal]) => {
-      const stored = this.created.get(digest);
-      return {
+    const configured = [...this.configured.values()].map(
+      (principal): TokenListing => ({
         tokenId: principal.tokenId,
         principal,
-        source: stored ? "api" : "config",
-        createdAtMs: stored?.createdAtMs ?? null,
-        createdBy: stored?.createdBy ?? null,
-        expiresAtMs: stored?.expiresAtMs ?? null,
-      };
-    });
+        source: "config",
+        createdAtMs: null,
+        createdBy: null,
+        expiresAtMs: null,
+      }),
+    );
+    const created = this.created.all().map(
+      (stored): TokenListing => ({
+        tokenId: stored.principal.tokenId,
+        principal: stored.principal,
+        source: "api",
+        createdAtMs: stored.createdAtMs,
+        createdBy: stored.createdBy,
+        expiresAtMs: stored.expiresAtMs ?? null,
+      }),
+    );
+    return [...configured, ...created];
   }
 
   /**
@@ -204,26 +167,17 @@ export class TokenRegistry {
           pilotJobId: claims.pilotJobId,
         };
     }
-    this.reloadIfChanged();
     const digest = digestOf(token);
-    if (this.expiryPassed(digest, nowMs) !== null) return null;
-    return this.byDigest.get(digest) ?? null;
+    const configured = this.configured.get(digest);
+    if (configured) return configured;
+    const stored = this.created.get(digest);
+    if (!stored || this.expiryPassed(digest, nowMs) !== null) return null;
+    return stored.principal;
   }
 
   /** The principal behind a request's `Authorization: Bearer` header, or null. */
   fromRequest(req: IncomingMessage): Principal | null {
     return this.lookup(bearerToken(req));
-  }
-
-  /** Written whole to a temp file and renamed: a crash never leaves half a tokens file. */
-  private persist(): void {
-    if (!this.persistPath) return;
-    const temp = `${this.persistPath}.tmp`;
-    writeFileSync(temp, `${JSON.stringify({ tokens: [...this.created.values()] }, null, 2)}\n`, {
-      mode: 0o600,
-    });
-    renameSync(temp, this.persistPath);
-    this.loadedMtimeMs = statSync(this.persistPath).mtimeMs;
   }
 }
 

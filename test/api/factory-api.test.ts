@@ -48,11 +48,11 @@ describe("the factory API", () => {
   });
 
   it("a pilot-job token is refused once it expired, and by a registry with another secret", () => {
-    const registry = new TokenRegistry([], null, randomBytes(32));
+    const registry = new TokenRegistry([], undefined, randomBytes(32));
     const { token, expiresAtMs } = registry.mintPilotJobToken("SITE-A", "pj-9", 1_000, 5_000);
     expect(registry.lookup(token, expiresAtMs - 1)).toMatchObject({ kind: "pilot", pilotJobId: "pj-9" });
     expect(registry.lookup(token, expiresAtMs)).toBeNull();
-    expect(new TokenRegistry([], null, randomBytes(32)).lookup(token, 5_000)).toBeNull();
+    expect(new TokenRegistry([], undefined, randomBytes(32)).lookup(token, 5_000)).toBeNull();
   });
 
   it("reads a site's demand: activated and assigned jobs, idle pilot threads", async () => {

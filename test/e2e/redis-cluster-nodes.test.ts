@@ -17,6 +17,7 @@ import { redisBinariesAvailable, reportUnavailable } from "../support/redis-proc
 import { api, pilotToken, submitTask, testSite, USER_TOKEN } from "./grid-fixture.js";
 
 const SITE = "SITE-CL";
+const ADMIN_TOKEN = `admin-${"a".repeat(24)}`;
 const JOBS = 20;
 
 describe("the shared secrets of a deployment on Redis", () => {
@@ -77,6 +78,7 @@ async function startNode(
     sites: [testSite(SITE)],
     tokens: [
       { token: USER_TOKEN, kind: "user", user: "alice", role: "user" },
+      { token: ADMIN_TOKEN, kind: "user", user: "root", role: "admin" },
       { token: pilotToken(SITE), kind: "pilot", site: SITE },
     ],
     heartbeatMs: 500,
@@ -232,6 +234,36 @@ describe("server nodes on one Redis tell each other", () => {
     );
     expect(Date.now() - killedAtMs).toBeLessThan(1500);
   }, 90_000);
+});
+
+describe("tokens created through one node's API", () => {
+  const cleanups: Cleanups = [];
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  });
+
+  it("open every node of the deployment (each with a data directory of its own), and a revocation on another closes them", async () => {
+    const [a, b] = await twoNodesOnRedis(cleanups, "node-tokens");
+    const created = await api(a, "/api/v1/tokens", {
+      method: "POST",
+      token: ADMIN_TOKEN,
+      body: JSON.stringify({ kind: "user", user: "bob", role: "user" }),
+    });
+    expect(created.status).toBe(201);
+    const token = created.body.token as string;
+    await expect
+      .poll(async () => (await api(b, "/api/v1/whoami", { token })).status, { timeout: 2000, interval: 20 })
+      .toBe(200);
+    expect((await api(b, "/api/v1/whoami", { token })).body.principal).toMatchObject({ user: "bob" });
+    const revoked = await api(b, `/api/v1/tokens/${created.body.tokenId as string}`, {
+      method: "DELETE",
+      token: ADMIN_TOKEN,
+    });
+    expect(revoked.status).toBe(200);
+    await expect
+      .poll(async () => (await api(a, "/api/v1/whoami", { token })).status, { timeout: 2000, interval: 20 })
+      .toBe(401);
+  }, 60_000);
 });
 
 describe("the live monitor of a node on one Redis with another", () => {

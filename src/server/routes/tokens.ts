@@ -12,7 +12,7 @@ export function registerTokenRoutes(host: RouteHost, { tokens }: ApiDeps): void 
   host.on("POST", "tokens", async ({ req }) => {
     const admin = host.withRole(req, ["admin"], "creating tokens");
     const { ttlSec, ...forWhom } = await host.readBody(schemas.tokenBodySchema, req);
-    const { token, principal, expiresAtMs } = tokens.create(
+    const { token, principal, expiresAtMs } = await tokens.create(
       forWhom,
       admin.user,
       host.nowMs(),
@@ -28,7 +28,7 @@ export function registerTokenRoutes(host: RouteHost, { tokens }: ApiDeps): void 
   });
   host.on("DELETE", "tokens/:id", async ({ req, params }) => {
     host.withRole(req, ["admin"], "revoking tokens");
-    if (!tokens.revoke(params.id!))
+    if (!(await tokens.revoke(params.id!)))
       throw new HttpError(
         404,
         "NOT_FOUND",
