@@ -9,6 +9,7 @@ import type { ErrorClass, JobSpec, Thread } from "../protocol/messages.js";
 import type { ReportBody } from "./frames.js";
 import { messageOf, type PilotLog } from "./log.js";
 import { describeExit, Payload, type PayloadExit } from "./payload.js";
+import { installSandbox } from "./sandbox.js";
 import { type HeadersFor, stageIn, stageOut, uploadAs } from "./stage.js";
 
 /** How long a payload gets between SIGTERM and SIGKILL: a killed job must be gone within a second. */
@@ -114,6 +115,16 @@ export class JobRun {
   private async execute(): Promise<Ending> {
     const { spec, context } = this;
     await mkdir(this.jobDir, { recursive: true });
+    if (spec.sandbox !== undefined) {
+      try {
+        await this.unlessStopped(installSandbox(spec.sandbox, this.jobDir, context.headersFor));
+      } catch (err) {
+        return this.withLog(
+          failed("stagein", `sandbox ${spec.sandbox.sha256} refused: ${messageOf(err)}`, null),
+        );
+      }
+      if (this.stopReason !== undefined) return this.stoppedEnding(null);
+    }
     try {
       await this.unlessStopped(stageIn(spec.inputs, this.jobDir, context.headersFor));
     } catch (err) {

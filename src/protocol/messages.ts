@@ -184,6 +184,20 @@ export const jobSpecSchema = z.object({
   uploadUrl: z.string(),
   /** Output files the payload is expected to write in its work directory. */
   outputs: z.array(z.string()),
+  /**
+   * The user's code: GET `url` (the pilot's credential, as for inputs), check
+   * size and sha256, unpack the tar.gz into the work directory within the
+   * limits (refusing unsafe entries: job fails with class stagein), then run.
+   */
+  sandbox: z
+    .object({
+      url: z.string(),
+      sha256: z.string().regex(/^[0-9a-f]{64}$/),
+      sizeBytes: z.number().int().positive(),
+      maxUnpackedBytes: z.number().int().positive(),
+      maxEntries: z.number().int().positive(),
+    })
+    .optional(),
 });
 export type JobSpec = z.infer<typeof jobSpecSchema>;
 

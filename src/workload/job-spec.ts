@@ -6,6 +6,7 @@
  */
 import type { JobContext } from "../actors/job/schema.js";
 import type { JobSpec } from "../protocol/messages.js";
+import { sandboxUrl } from "../sandbox/sandbox-ref.js";
 import { storageUrl } from "../transfer/http-client.js";
 
 /** The members of a job's context a spec is built from. */
@@ -48,5 +49,8 @@ export function jobSpec(job: JobSpecSource, publicUrl: string): JobSpec {
     })),
     uploadUrl: `${publicUrl.replace(/\/+$/, "")}/storage/${encodeURIComponent(site)}`,
     outputs: (payload.outputs ?? []).map((name) => expand(name, job)),
+    ...(payload.sandbox
+      ? { sandbox: { ...payload.sandbox, url: sandboxUrl(publicUrl, payload.sandbox.sha256) } }
+      : {}),
   };
 }

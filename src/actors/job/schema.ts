@@ -1,5 +1,6 @@
 /** The job's states, events, input and context, as zod schemas and types. */
 import { z } from "zod";
+import { sandboxRefSchema } from "../../sandbox/sandbox-ref.js";
 import {
   type AsReceived,
   atMsSchema,
@@ -93,6 +94,12 @@ export const watchdogsSchema = z.object({
 export type Watchdogs = z.infer<typeof watchdogsSchema>;
 
 /** What every job of a task shares: who runs it, what it needs, where its outputs go. */
+/** A sandbox as a job carries it: which archive, and what unpacking it may make. */
+export const payloadSandboxSchema = sandboxRefSchema.extend({
+  maxUnpackedBytes: z.number().int().positive(),
+  maxEntries: z.number().int().positive(),
+});
+
 /** What the pilot runs: argv (no shell) and extra environment. */
 export const payloadSchema = z.object({
   command: z.array(z.string().min(1)).min(1),
@@ -103,6 +110,12 @@ export const payloadSchema = z.object({
    * every attempt's files have their own logical names.
    */
   outputs: z.array(z.string().min(1).max(255)).default([]),
+  /**
+   * The user's code, unpacked into the work directory before the command
+   * runs, with the limits the pilot unpacks it within (the grid's, when the
+   * task was submitted). Set only by submission, from an uploaded sandbox.
+   */
+  sandbox: payloadSandboxSchema.optional(),
 });
 export type JobPayload = z.infer<typeof payloadSchema>;
 

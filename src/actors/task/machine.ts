@@ -27,6 +27,9 @@ function initialContext(raw: TaskInput): TaskContext {
     user: input.user,
     type: input.type,
     outputDataset: input.outputs.dataset,
+    ...(input.payload?.sandbox
+      ? { sandbox: { sha256: input.payload.sandbox.sha256, sizeBytes: input.payload.sandbox.sizeBytes } }
+      : {}),
     jobCount,
     attempts: new Array<number>(jobCount).fill(1),
     outcomes: new Array<null>(jobCount).fill(null),

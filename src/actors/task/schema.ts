@@ -1,5 +1,6 @@
 /** The task's states, events, input and context, as zod schemas and types. */
 import { z } from "zod";
+import type { SandboxRef } from "../../sandbox/sandbox-ref.js";
 import { jobInputFileSchema, retryPolicySchema, watchdogsSchema, workSpecShape } from "../job/schema.js";
 import {
   type AsReceived,
@@ -68,6 +69,8 @@ export interface TaskContext {
   user: string;
   type: z.infer<typeof jobTypeSchema>;
   outputDataset: string;
+  /** The sandbox its jobs unpack (absent: none). */
+  sandbox?: SandboxRef;
   jobCount: number;
   /** Per logical job (by index): the attempt the task knows to be the latest. */
   attempts: number[];
