@@ -29,6 +29,7 @@ export interface SubmitFlags extends ConnectionOptions {
   cores?: number;
   sandbox?: string;
   exclude?: string[];
+  build?: string;
   json?: boolean;
 }
 
@@ -47,6 +48,8 @@ const FLAG_FOR_FIELD: Record<string, string> = {
   "resources.walltimeSec": "--walltime",
   "resources.memoryMb": "--memory",
   "resources.cores": "--cores",
+  build: "--build",
+  sandbox: "--sandbox",
 };
 
 function flagForPath(path: readonly PropertyKey[]): string {
@@ -64,6 +67,9 @@ function flagForPath(path: readonly PropertyKey[]): string {
 export function buildSubmission(flags: SubmitFlags, command: readonly string[]): TaskSubmission {
   if (command.length === 0) {
     throw usageError("no payload command: give it after --, e.g. `panda submit --jobs 3 -- sh -c 'echo hi'`");
+  }
+  if (flags.build !== undefined && flags.sandbox === undefined) {
+    throw usageError("--build needs --sandbox DIR (the code the build command builds)");
   }
   if (flags.exclude !== undefined && flags.sandbox === undefined) {
     throw usageError("--exclude needs --sandbox DIR (the directory whose files it leaves out)");
@@ -89,6 +95,7 @@ export function buildSubmission(flags: SubmitFlags, command: readonly string[]):
       : { input: { dataset: flags.input, filesPerJob: flags.filesPerJob ?? 1 } }),
     ...(flags.jobs === undefined ? {} : { jobs: flags.jobs }),
     ...(flags.output === undefined ? {} : { outputDataset: flags.output }),
+    ...(flags.build === undefined ? {} : { build: { command: ["sh", "-c", flags.build] } }),
   };
   const checked = taskSubmissionSchema.safeParse(submission);
   if (!checked.success) {
@@ -131,6 +138,10 @@ export function registerSubmitCommand(program: Command): void {
     .option(
       "--sandbox <dir>",
       "your code: DIR is packed, uploaded once (by its sha256) and unpacked in each job's directory",
+    )
+    .option(
+      "--build <command>",
+      "a shell command run once per site in the unpacked sandbox; the directory it leaves is what the site's jobs run in",
     )
     .option(
       "--exclude <glob>",

@@ -7,9 +7,11 @@
  */
 import { rm } from "node:fs/promises";
 import type { JobSpec } from "../protocol/messages.js";
+import { packDirectory } from "../sandbox/archive-pack.js";
 import { SandboxRefused } from "../sandbox/archive-rules.js";
 import { type UnpackResult, unpackArchive } from "../sandbox/archive-unpack.js";
-import { downloadFile } from "../transfer/http-client.js";
+import type { SandboxRef } from "../sandbox/sandbox-ref.js";
+import { downloadFile, uploadFile } from "../transfer/http-client.js";
 import type { HeadersFor } from "./stage.js";
 
 export { SandboxRefused };
@@ -30,6 +32,32 @@ export async function installSandbox(
       maxUnpackedBytes: sandbox.maxUnpackedBytes,
       maxEntries: sandbox.maxEntries,
     });
+  } finally {
+    await rm(archivePath, { force: true });
+  }
+}
+
+/**
+ * A build job's product: the job directory as the command left it (less the
+ * payload's log, which goes to storage as every job's does) packed as a
+ * sandbox and uploaded under its sha256 for this job.
+ */
+export async function publishBuild(
+  build: NonNullable<JobSpec["build"]>,
+  jobDir: string,
+  job: { jobId: string; attempt: number },
+  headersFor: HeadersFor,
+): Promise<SandboxRef> {
+  const archivePath = `${jobDir}.built.tar.gz`;
+  try {
+    const packed = await packDirectory(jobDir, archivePath, {
+      exclude: ["./payload.log"],
+      maxBytes: build.maxBytes,
+    });
+    const query = `job=${encodeURIComponent(job.jobId)}&attempt=${job.attempt}`;
+    const url = `${build.uploadUrl.replace(/\/+$/, "")}/${packed.sha256}?${query}`;
+    await uploadFile(url, archivePath, { checksum: `sha256:${packed.sha256}`, headers: headersFor(url) });
+    return { sha256: packed.sha256, sizeBytes: packed.sizeBytes };
   } finally {
     await rm(archivePath, { force: true });
   }

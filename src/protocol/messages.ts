@@ -132,6 +132,10 @@ export const jobEndedSchema = z.object({
   errorMessage: z.string().max(4096).optional(),
   outputs: z.array(fileReportSchema).max(10_000).default([]),
   log: fileReportSchema.optional(),
+  /** A build job's product (the spec's `build`): the sandbox the pilot packed and uploaded. */
+  sandbox: z
+    .object({ sha256: z.string().regex(/^[0-9a-f]{64}$/), sizeBytes: z.number().int().positive() })
+    .optional(),
 });
 
 const pilotMessageSchemas = [
@@ -198,6 +202,13 @@ export const jobSpecSchema = z.object({
       maxEntries: z.number().int().positive(),
     })
     .optional(),
+  /**
+   * A build job: once the command succeeded, pack the work directory (less
+   * the payload's log) as a sandbox of at most `maxBytes`, PUT it to
+   * `${uploadUrl}/<sha256>?job=<jobId>&attempt=<attempt>` and report it in
+   * `job.ended`'s `sandbox`.
+   */
+  build: z.object({ uploadUrl: z.string(), maxBytes: z.number().int().positive() }).optional(),
 });
 export type JobSpec = z.infer<typeof jobSpecSchema>;
 

@@ -25,6 +25,7 @@ import { RedisStore } from "../store/redis-store.js";
 import type { Store } from "../store/types.js";
 import type { StorageElement } from "../transfer/storage-element.js";
 import { createStorageHandler } from "../transfer/storage-http.js";
+import { readContext } from "../workload/context.js";
 import { Grid, type GridConfig } from "../workload/grid.js";
 import { ApiSurface } from "./api-surface.js";
 import { Dispatcher } from "./dispatcher.js";
@@ -280,6 +281,13 @@ export async function startServerNode(raw: ServerNodeOptions): Promise<ServerNod
     tokens,
     nowMs: () => grid.runtime.clock.nowMs(),
     onInternalError: (err) => log.error({ err: (err as Error).message }, "sandbox request failed"),
+    buildJob: async (site, jobId, attempt) => {
+      const job = await readContext(grid.ctx, "job", jobId);
+      const running = job && ["sent", "starting", "running"].includes(job.state);
+      if (!running || !job.context.payload?.producesSandbox) return null;
+      if (job.context.site !== site || job.context.attempt !== attempt) return null;
+      return { user: job.context.user, taskId: job.context.taskId };
+    },
   });
   const stopSandboxSweep = startSandboxSweep(sandboxes, () => grid.runtime.clock.nowMs(), log);
   const mayRead = (req: IncomingMessage) =>

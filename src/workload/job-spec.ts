@@ -13,7 +13,8 @@ import { storageUrl } from "../transfer/http-client.js";
 export type JobSpecSource = Pick<
   JobContext,
   "jobId" | "attempt" | "taskId" | "index" | "type" | "site" | "payload" | "resources" | "inputs"
->;
+> &
+  Partial<Pick<JobContext, "builtSandbox">>;
 
 /** `{jobId}`, `{taskId}`, `{attempt}` and `{index}` replaced, so every attempt's files have their own logical names. */
 export function expand(text: string, job: JobSpecSource): string {
@@ -49,8 +50,18 @@ export function jobSpec(job: JobSpecSource, publicUrl: string): JobSpec {
     })),
     uploadUrl: `${publicUrl.replace(/\/+$/, "")}/storage/${encodeURIComponent(site)}`,
     outputs: (payload.outputs ?? []).map((name) => expand(name, job)),
-    ...(payload.sandbox
-      ? { sandbox: { ...payload.sandbox, url: sandboxUrl(publicUrl, payload.sandbox.sha256) } }
+    ...sandboxOf(job, publicUrl),
+  };
+}
+
+/** The sandbox a job runs in (its site's build's, or the task's) and, for a build job, where its product goes. */
+function sandboxOf(job: JobSpecSource, publicUrl: string): Pick<JobSpec, "sandbox" | "build"> {
+  const sandbox = job.builtSandbox ?? job.payload?.sandbox;
+  const produces = job.payload?.producesSandbox;
+  return {
+    ...(sandbox ? { sandbox: { ...sandbox, url: sandboxUrl(publicUrl, sandbox.sha256) } } : {}),
+    ...(produces
+      ? { build: { uploadUrl: `${publicUrl.replace(/\/+$/, "")}/sandboxes`, maxBytes: produces.maxBytes } }
       : {}),
   };
 }

@@ -33,10 +33,16 @@ export const taskSubmissionSchema = z
     test: z.boolean().default(false),
     resources: resourcesSchema.partial().default({}),
     release: z.string().min(1).nullable().default(null),
-    /** Set only from an uploaded sandbox (`sandbox` below): a payload's own `sandbox` is dropped. */
-    payload: payloadSchema.omit({ sandbox: true }),
+    /** Set only from `sandbox` and `build` below: a payload's own `sandbox`, `build` and `producesSandbox` are dropped. */
+    payload: payloadSchema.omit({ sandbox: true, build: true, producesSandbox: true }),
     /** An uploaded sandbox of the submitter's (PUT /sandboxes/<sha256>), unpacked into each job's directory. */
     sandbox: sandboxRefSchema.optional(),
+    /**
+     * pathena's build step: at each site the jobs are placed at, one build job
+     * runs this command in the unpacked sandbox; the directory it leaves is
+     * the sandbox the site's jobs run in.
+     */
+    build: z.object({ command: z.array(z.string().min(1)).min(1) }).optional(),
     input: z
       .object({ dataset: nameSchema, filesPerJob: z.number().int().min(1).max(10_000).default(1) })
       .optional(),
@@ -139,9 +145,19 @@ export async function submitTask(
   if (spec.site && !(await readContext(ctx, "site", spec.site))) {
     throw new WorkloadError("NOT_FOUND", `site ${spec.site} does not exist`, { site: spec.site });
   }
-  const payload = spec.sandbox
-    ? { ...spec.payload, sandbox: await useSandbox(ctx, spec.sandbox, user, taskId, nowMs) }
-    : spec.payload;
+  if (spec.build && !spec.sandbox) {
+    throw new WorkloadError("BAD_REQUEST", "bad task: build: a build needs a sandbox to build from", {
+      field: "build",
+    });
+  }
+  const sandbox = spec.sandbox ? await useSandbox(ctx, spec.sandbox, user, taskId, nowMs) : undefined;
+  const payload = {
+    ...spec.payload,
+    ...(sandbox ? { sandbox } : {}),
+    ...(spec.build && ctx.sandboxes
+      ? { build: { ...spec.build, maxBytes: ctx.sandboxes.config.maxBytes } }
+      : {}),
+  };
   const jobs = spec.input
     ? await splitInputs(ctx, spec.input)
     : Array.from({ length: spec.jobs ?? 1 }, () => ({ inputs: [] }));

@@ -106,7 +106,17 @@ describe.each(STORES)("sandboxes on %s", (store) => {
     expect(badHash.body.error.message).toMatch(/not a sandbox's sha256/);
 
     expect((await call(url, { method: "PUT", body: bytes })).status).toBe(401);
-    expect((await call(url, { method: "PUT", token: pilotToken("SITE-A"), body: bytes })).status).toBe(403);
+    const pilotPut = await call(url, { method: "PUT", token: pilotToken("SITE-A"), body: bytes });
+    expect(pilotPut.status).toBe(403);
+    expect(pilotPut.body.error.message).toMatch(/only a build job's sandbox/);
+    // Naming a job that is not a build job running at the pilot's site opens nothing either.
+    const notBuild = await call(`${url}?job=t-none-0.1&attempt=1`, {
+      method: "PUT",
+      token: pilotToken("SITE-A"),
+      body: bytes,
+    });
+    expect(notBuild.status).toBe(403);
+    expect(notBuild.body.error.message).toMatch(/is not a build job running at site SITE-A/);
     expect((await call(url, { method: "DELETE", token: USER_TOKEN })).status).toBe(405);
   });
 
@@ -143,6 +153,15 @@ describe.each(STORES)("sandboxes on %s", (store) => {
     const bad = await submit(USER_TOKEN, { sha256: "zz", sizeBytes: 1 });
     expect(bad).toMatchObject({ status: 400 });
     expect(bad.body.error.message).toMatch(/sandbox\.sha256: must be a sha256/);
+
+    const buildWithout = await call(`${node.url}/api/v1/tasks`, {
+      method: "POST",
+      token: USER_TOKEN,
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ jobs: 1, payload: { command: ["true"] }, build: { command: ["make"] } }),
+    });
+    expect(buildWithout).toMatchObject({ status: 400, body: { error: { code: "BAD_REQUEST" } } });
+    expect(buildWithout.body.error.message).toMatch(/build: a build needs a sandbox/);
 
     const accepted = await submit(USER_TOKEN, { sha256: mine.sha256, sizeBytes: mine.bytes.length });
     expect(accepted.status).toBe(201);

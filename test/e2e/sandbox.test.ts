@@ -25,6 +25,14 @@ async function tempDir(): Promise<string> {
   return dir;
 }
 
+/** A task the CLI submitted (its id known only after): polled until it ended. */
+function endedTask(node: ServerNode, taskId: string) {
+  return until(async () => {
+    const t = await readContext(node.grid.ctx, "task", taskId);
+    return t && ["done", "finished", "failed"].includes(t.state) ? t : undefined;
+  }, 90_000);
+}
+
 function taskEnded(node: ServerNode, taskId: string) {
   return node.grid.runtime.waitForTransition({ kind: "task", id: taskId }, (t) => t.state?.status === "done");
 }
@@ -78,10 +86,7 @@ describe("sandboxes end to end, a real pilot unpacking them", () => {
     expect(first.stderr).toMatch(/sandbox [0-9a-f]{16} \(\d+ bytes\) uploaded/);
     const taskId = (JSON.parse(first.stdout) as { taskId: string }).taskId;
 
-    const task = await until(async () => {
-      const t = await readContext(fixture.node.grid.ctx, "task", taskId);
-      return t && ["done", "finished", "failed"].includes(t.state) ? t : undefined;
-    }, 60_000);
+    const task = await endedTask(fixture.node, taskId);
     expect(task.state).toBe("done");
     expect((task.context as TaskContext).counts.finished).toBe(2);
     const sandbox = (task.context as TaskContext).sandbox!;
@@ -164,5 +169,114 @@ describe("sandboxes end to end, a real pilot unpacking them", () => {
     // A job directory goes once its log is uploaded (just after the report); nothing else is left, not even an archive.
     await until(async () => ((await readdir(pilot.workdir)).length === 0 ? true : undefined), 10_000);
     expect(await readdir(outside)).toEqual([]);
+  });
+
+  it("--build: one build job per site the jobs go to; each site's jobs run in what its build made", async () => {
+    const sites = ["SITE-B1", "SITE-B2"];
+    const fixture = await grid(sites);
+    for (const site of sites) fixture.startPilot(site);
+    await until(() => (fixture.node.dispatcher.connectedPilots().length === 2 ? true : undefined), 20_000);
+    const code = await tempDir();
+    // The build turns a template into the module the jobs import, and says which job built it.
+    await writeFile(join(code, "greet.py.in"), "BUILT_BY = '@JOB@'\n");
+    await writeFile(
+      join(code, "build.py"),
+      "import os\nsrc = open('greet.py.in').read()\nopen('greet.py', 'w').write(src.replace('@JOB@', os.environ['PANDA_JOB_ID']))\n",
+    );
+    await writeFile(
+      join(code, "run.py"),
+      "import sys\nfrom greet import BUILT_BY\nopen(f'out-{sys.argv[1]}.txt', 'w').write(BUILT_BY)\n",
+    );
+    const jobs = 6;
+    const submitted = await runPandaHere(
+      [
+        "submit",
+        "--sandbox",
+        code,
+        "--build",
+        "python3 build.py",
+        "--jobs",
+        String(jobs),
+        "--output-file",
+        "out-{jobId}.txt",
+        "--json",
+        "--",
+        "python3",
+        "run.py",
+        "{jobId}",
+      ],
+      { PANDA_SERVER: fixture.node.url, PANDA_TOKEN: USER_TOKEN },
+    );
+    expect(submitted.code, submitted.stderr).toBe(0);
+    const taskId = (JSON.parse(submitted.stdout) as { taskId: string }).taskId;
+    const task = await endedTask(fixture.node, taskId);
+    expect(task.state).toBe("done");
+    const builds = (task.context as TaskContext).build!.sites;
+    const builtBy = new Map<string, string>();
+    for (let index = 0; index < jobs; index++) {
+      const jobId = `${taskId}-${index}.1`;
+      const job = (await readContext(fixture.node.grid.ctx, "job", jobId))!.context as JobContext;
+      const build = builds[job.site!]!;
+      expect(build.state).toBe("built");
+      expect(job.builtSandbox?.sha256).toBe(build.sandbox?.sha256);
+      const storage = fixture.node.grid.ctx.storage.get(job.site!)!;
+      // The module the job imported was made by its own site's build job.
+      const output = await text(await storage.get(`out-${jobId}.txt`));
+      expect(output).toBe(build.jobId);
+      builtBy.set(job.site!, output);
+    }
+    // One build per site used, each at its site, each a job of the task after the run jobs.
+    expect(Object.keys(builds).sort()).toEqual([...builtBy.keys()].sort());
+    for (const [site, build] of Object.entries(builds)) {
+      const job = await readContext(fixture.node.grid.ctx, "job", build.jobId);
+      expect(job?.state).toBe("finished");
+      expect(job?.context.site).toBe(site);
+      expect(job?.context.index).toBeGreaterThanOrEqual(jobs);
+    }
+  });
+
+  it("fails a site's jobs with a stagein error naming the build when the site's build fails", async () => {
+    const fixture = await grid(["SITE-F"]);
+    fixture.startPilot("SITE-F");
+    await until(() => (fixture.node.dispatcher.connectedPilots().length === 1 ? true : undefined), 20_000);
+    const archives = await tempDir();
+    const bytes = await writeArchive(join(archives, "src.tar.gz"), [
+      { header: { name: "main.c" }, body: "int main(\n" },
+    ]);
+    const sha256 = sha256Of(bytes);
+    await fetch(`${fixture.node.url}/sandboxes/${sha256}`, {
+      method: "PUT",
+      headers: { authorization: `Bearer ${USER_TOKEN}` },
+      body: bytes,
+    });
+    const taskId = "t-build-fails";
+    const ended = taskEnded(fixture.node, taskId);
+    const submitted = await api(fixture.node, "/api/v1/tasks", {
+      method: "POST",
+      token: USER_TOKEN,
+      body: JSON.stringify({
+        taskId,
+        jobs: 2,
+        payload: { command: ["./a.out"] },
+        sandbox: { sha256, sizeBytes: bytes.length },
+        build: { command: ["sh", "-c", "echo 'main.c:1: syntax error' >&2; exit 3"] },
+        retry: { maxAttempts: 1 },
+      }),
+    });
+    expect(submitted.status).toBe(201);
+    await ended;
+    const task = (await readContext(fixture.node.grid.ctx, "task", taskId))!;
+    expect(task.state).toBe("failed");
+    const build = (task.context as TaskContext).build!.sites["SITE-F"]!;
+    expect(build).toMatchObject({ state: "failed", jobId: `${taskId}-2.1` });
+    expect((await readContext(fixture.node.grid.ctx, "job", build.jobId))?.context.error?.class).toBe(
+      "payload",
+    );
+    for (const index of [0, 1]) {
+      const job = (await readContext(fixture.node.grid.ctx, "job", `${taskId}-${index}.1`))!;
+      expect(job.state).toBe("failed");
+      expect(job.context.error).toMatchObject({ class: "stagein", code: "buildFailed" });
+      expect(job.context.error?.message).toMatch(/^build at SITE-F failed: .*exit/);
+    }
   });
 });

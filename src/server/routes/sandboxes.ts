@@ -25,7 +25,18 @@ export interface SandboxHttpOptions {
   tokens: TokenRegistry;
   nowMs(): number;
   onInternalError(err: unknown): void;
+  /**
+   * Whose is the build job `jobId`'s attempt `attempt`, running at `site`
+   * (the user and task its sandbox is for); null when there is no such build
+   * job on a pilot of that site.
+   */
+  buildJob(site: string, jobId: string, attempt: number): Promise<{ user: string; taskId: string } | null>;
 }
+
+const buildUploadQuerySchema = z.object({
+  job: z.string().min(1).max(256),
+  attempt: z.coerce.number().int().positive(),
+});
 
 const SANDBOX_STATUS: Record<SandboxError["code"], number> = { SANDBOX_NOT_FOUND: 404, TOO_LARGE: 413 };
 
@@ -85,7 +96,7 @@ async function serve(
   }
   const principal = principalOf(options, req);
   const hash = sha256.data;
-  if (req.method === "PUT") return upload(options, principal, hash, req, res);
+  if (req.method === "PUT") return upload(options, await uploaderOf(options, principal, req), hash, req, res);
   if (req.method !== "GET" && req.method !== "HEAD") {
     res.setHeader("allow", "GET, HEAD, PUT");
     throw new HttpError(405, "METHOD_NOT_ALLOWED", `method ${req.method} not allowed on sandboxes`);
@@ -109,14 +120,43 @@ async function serve(
   await pipeline(body, res);
 }
 
-async function upload(
+/**
+ * Who an upload is for: a user uploads their own; a pilot only a build job's
+ * product, named in the query (`?job=<jobId>&attempt=<n>`), for that job's user.
+ */
+async function uploaderOf(
   options: SandboxHttpOptions,
   principal: Principal,
+  req: IncomingMessage,
+): Promise<{ user: string; taskId: string | null }> {
+  if (principal.kind === "user") return { user: principal.user, taskId: null };
+  const url = new URL(req.url ?? "/", "http://localhost");
+  const query = buildUploadQuerySchema.safeParse(Object.fromEntries(url.searchParams));
+  if (!query.success) {
+    throw new HttpError(
+      403,
+      "FORBIDDEN",
+      "a pilot uploads only a build job's sandbox: ?job=<jobId>&attempt=<n>",
+    );
+  }
+  const owner = await options.buildJob(principal.site, query.data.job, query.data.attempt);
+  if (owner === null) {
+    throw new HttpError(
+      403,
+      "FORBIDDEN",
+      `job ${query.data.job} attempt ${query.data.attempt} is not a build job running at site ${principal.site}`,
+    );
+  }
+  return owner;
+}
+
+async function upload(
+  options: SandboxHttpOptions,
+  uploader: { user: string; taskId: string | null },
   sha256: string,
   req: IncomingMessage,
   res: ServerResponse,
 ): Promise<void> {
-  if (principal.kind !== "user") throw new HttpError(403, "FORBIDDEN", "pilots cannot upload sandboxes");
   const lengthText = req.headers["content-length"];
   if (lengthText === undefined) {
     throw new HttpError(411, "LENGTH_REQUIRED", "header content-length is required", {
@@ -134,8 +174,16 @@ async function upload(
       },
     );
   }
-  const answer = await options.store.put({ sha256, sizeBytes }, req, principal.user, options.nowMs());
-  sendJson(res, answer.created ? 201 : 200, { sha256, sizeBytes, created: answer.created });
+  const nowMs = options.nowMs();
+  const answer = await options.store.put({ sha256, sizeBytes }, req, uploader.user, nowMs);
+  if (uploader.taskId !== null)
+    await options.store.useForTask({ sha256, sizeBytes }, uploader.user, uploader.taskId, nowMs);
+  sendJson(res, answer.created ? 201 : 200, {
+    sha256,
+    sizeBytes,
+    checksum: `sha256:${sha256}`,
+    created: answer.created,
+  });
 }
 
 const sandboxesQuerySchema = z.object({
