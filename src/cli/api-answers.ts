@@ -191,3 +191,27 @@ export const demandAnswerSchema = z.looseObject({
   assigned: z.number(),
   idleThreads: z.number(),
 });
+
+/** `PUT /sandboxes/<sha256>`: stored (created) or already there. */
+export const sandboxUploadSchema = z.object({
+  sha256: z.string(),
+  sizeBytes: z.number(),
+  created: z.boolean(),
+});
+
+export const sandboxRowSchema = z.object({
+  sha256: z.string(),
+  sizeBytes: z.number(),
+  createdMs: z.number(),
+  lastUsedMs: z.number(),
+  owners: z.array(z.string()),
+  tasks: z.array(z.string()),
+});
+export type SandboxRow = z.infer<typeof sandboxRowSchema>;
+
+/** `GET /api/v1/sandboxes`. */
+export const sandboxListSchema = z.object({
+  sandboxes: z.array(sandboxRowSchema),
+  maxBytes: z.number().nullable(),
+  retentionMs: z.number().nullable(),
+});

@@ -24,6 +24,8 @@ import {
   pilotJobRowSchema,
   reassignAnswerSchema,
   type SiteRow,
+  sandboxListSchema,
+  sandboxUploadSchema,
   siteRowSchema,
   storedFileSchema,
   submitAnswerSchema,
@@ -259,6 +261,43 @@ export class PandaClient {
     });
   }
 
+  /**
+   * Whether the server holds this sandbox for the caller (HEAD: nothing is
+   * sent), and the server's size limit for sandboxes.
+   */
+  async probeSandbox(sha256: string): Promise<{ present: boolean; maxBytes: number | null }> {
+    const path = `/sandboxes/${sha256}`;
+    let response: Response;
+    try {
+      response = await fetch(new URL(this.connection.server + path), {
+        method: "HEAD",
+        headers: this.authHeaders(),
+        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+      });
+    } catch (err) {
+      throw this.unreachable(err);
+    }
+    if (response.status !== 200 && response.status !== 404)
+      throw this.refused("HEAD", path, response.status, null);
+    const limit = Number(response.headers.get("x-panda-sandbox-max-bytes"));
+    return {
+      present: response.status === 200,
+      maxBytes: Number.isSafeInteger(limit) && limit > 0 ? limit : null,
+    };
+  }
+
+  /** Uploads a sandbox archive under its sha256 (the server checks the bytes against it). */
+  uploadSandbox(sha256: string, bytes: Uint8Array) {
+    return this.request(sandboxUploadSchema, "PUT", `/sandboxes/${sha256}`, {
+      bytes,
+      headers: { "content-type": "application/gzip" },
+    });
+  }
+
+  listSandboxes(scope: "mine" | "all") {
+    return this.request(sandboxListSchema, "GET", "/api/v1/sandboxes", { query: { scope } });
+  }
+
   /** Stores one file at a site and registers it in a dataset (created on first use). */
   putFile(dataset: string, site: string, lfn: string, bytes: Uint8Array, checksum?: string) {
     return this.request(storedFileSchema, "POST", `/api/v1/datasets/${encodeURIComponent(dataset)}/files`, {
@@ -281,8 +320,7 @@ export class PandaClient {
     for (const [key, value] of Object.entries(options.query ?? {})) {
       if (value !== undefined && value !== "") url.searchParams.set(key, String(value));
     }
-    const headers: Record<string, string> = { accept: "application/json", ...options.headers };
-    if (this.connection.token) headers.authorization = `Bearer ${this.connection.token}`;
+    const headers: Record<string, string> = { ...this.authHeaders(), ...options.headers };
     let body: string | Uint8Array | undefined = options.bytes;
     if (options.json !== undefined) {
       headers["content-type"] = "application/json";
@@ -316,6 +354,12 @@ export class PandaClient {
       );
     }
     return parsed.data;
+  }
+
+  private authHeaders(): Record<string, string> {
+    const headers: Record<string, string> = { accept: "application/json" };
+    if (this.connection.token) headers.authorization = `Bearer ${this.connection.token}`;
+    return headers;
   }
 
   private unreachable(err: unknown): CliError {

@@ -9,6 +9,7 @@ import { registerJobsCommand } from "./jobs.js";
 import { registerKillCommand } from "./kill.js";
 import { registerPilotCommand } from "./pilot.js";
 import { registerReassignCommand } from "./reassign.js";
+import { registerSandboxCommand } from "./sandbox.js";
 import { registerServerCommand } from "./server.js";
 import { registerBenchCommand, registerSimCommand } from "./sim.js";
 import { registerSitesCommand } from "./sites.js";
@@ -53,6 +54,7 @@ export function createProgram(setExitCode: (code: number) => void = () => {}): C
   registerWhyCommand(program);
   registerWaitCommand(program);
   registerTokenCommands(program);
+  registerSandboxCommand(program);
   return program;
 }
 

@@ -7,6 +7,7 @@ import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { siteInputSchema } from "../actors/site/schema.js";
 import { fairShareConfigSchema } from "../brokerage/shares.js";
+import { serverSandboxSchema } from "../sandbox/sandbox-element.js";
 import { logLevelSchema } from "../server/json-log.js";
 import { parseRedisSeeds } from "../server/redis-connection.js";
 import { tokenConfigSchema } from "../server/tokens.js";
@@ -26,6 +27,7 @@ export const SERVER_SETTINGS = {
   tokensFile: { flag: "--tokens", env: "PANDA_TOKENS_FILE" },
   sitesFile: { flag: "--sites", env: "PANDA_SITES_FILE" },
   sharesFile: { flag: "--shares", env: "PANDA_SHARES_FILE" },
+  sandboxFile: { flag: "--sandbox-config", env: "PANDA_SANDBOX_FILE" },
   logLevel: { flag: "--log-level", env: "PANDA_LOG_LEVEL" },
   publicUrl: { flag: "--public-url", env: "PANDA_PUBLIC_URL" },
   readRequiresToken: { flag: "--read-requires-token", env: "PANDA_READ_REQUIRES_TOKEN" },
@@ -60,6 +62,7 @@ export const serverCommandConfigSchema = z
     tokensFile: z.string().min(1).optional(),
     sitesFile: z.string().min(1).optional(),
     sharesFile: z.string().min(1).optional(),
+    sandboxFile: z.string().min(1).optional(),
     logLevel: logLevelSchema.default("info"),
     publicUrl: httpUrlSchema.optional(),
     readRequiresToken: booleanText.default(false),
@@ -123,6 +126,13 @@ export const sharesFileSchema = z.object({ fairShare: fairShareConfigSchema });
 
 export function readSharesFile(path: string) {
   return readConfigFile(path, sharesFileSchema, "shares").fairShare;
+}
+
+/** `sandbox:` size limits, retention and storage of users' sandboxes (see docs/operations.md). */
+export const sandboxFileSchema = z.object({ sandbox: serverSandboxSchema });
+
+export function readSandboxFile(path: string) {
+  return readConfigFile(path, sandboxFileSchema, "sandbox").sandbox;
 }
 
 export function readTokensFile(path: string) {

@@ -5,6 +5,7 @@ import { createJsonLogger } from "../server/json-log.js";
 import { startServerNode } from "../server/server.js";
 import { CliError, EXIT } from "./errors.js";
 import {
+  readSandboxFile,
   readSharesFile,
   readSitesFile,
   readTokensFile,
@@ -50,6 +51,10 @@ export function registerServerCommand(program: Command): void {
       `YAML/JSON with \`fairShare:\` (the grid's shares and user priority rule; $${s.sharesFile.env})`,
     )
     .option(
+      `${s.sandboxFile.flag} <file>`,
+      `YAML/JSON with \`sandbox:\` (sandbox size limits, retention, storage; $${s.sandboxFile.env})`,
+    )
+    .option(
       `${s.logLevel.flag} <level>`,
       `trace|debug|info|warn|error|fatal|silent (default info; $${s.logLevel.env})`,
     )
@@ -65,6 +70,7 @@ export function registerServerCommand(program: Command): void {
         redisUrl: flags.redis as string | undefined,
         sitesFile: flags.sites as string | undefined,
         sharesFile: flags.shares as string | undefined,
+        sandboxFile: flags.sandboxConfig as string | undefined,
         tokensFile: flags.tokens as string | undefined,
         shardCount: flags.shards as string | undefined,
       });
@@ -80,6 +86,7 @@ export function registerServerCommand(program: Command): void {
         sites: config.sitesFile ? readSitesFile(config.sitesFile) : [],
         ...(config.sharesFile ? { grid: { fairShare: readSharesFile(config.sharesFile) } } : {}),
         tokens: config.tokensFile ? readTokensFile(config.tokensFile) : [],
+        ...(config.sandboxFile ? { sandbox: readSandboxFile(config.sandboxFile) } : {}),
         ...(config.publicUrl ? { publicUrl: config.publicUrl } : {}),
         readRequiresToken: config.readRequiresToken,
         shardCount: config.shardCount,

@@ -11,6 +11,7 @@ import {
   integerArg,
 } from "./options.js";
 import { print, printJson } from "./output.js";
+import { shipSandbox } from "./sandbox.js";
 
 export interface SubmitFlags extends ConnectionOptions {
   name?: string;
@@ -26,6 +27,9 @@ export interface SubmitFlags extends ConnectionOptions {
   walltime?: number;
   memory?: number;
   cores?: number;
+  sandbox?: string;
+  exclude?: string[];
+  build?: string;
   json?: boolean;
 }
 
@@ -44,6 +48,8 @@ const FLAG_FOR_FIELD: Record<string, string> = {
   "resources.walltimeSec": "--walltime",
   "resources.memoryMb": "--memory",
   "resources.cores": "--cores",
+  build: "--build",
+  sandbox: "--sandbox",
 };
 
 function flagForPath(path: readonly PropertyKey[]): string {
@@ -61,6 +67,12 @@ function flagForPath(path: readonly PropertyKey[]): string {
 export function buildSubmission(flags: SubmitFlags, command: readonly string[]): TaskSubmission {
   if (command.length === 0) {
     throw usageError("no payload command: give it after --, e.g. `panda submit --jobs 3 -- sh -c 'echo hi'`");
+  }
+  if (flags.build !== undefined && flags.sandbox === undefined) {
+    throw usageError("--build needs --sandbox DIR (the code the build command builds)");
+  }
+  if (flags.exclude !== undefined && flags.sandbox === undefined) {
+    throw usageError("--exclude needs --sandbox DIR (the directory whose files it leaves out)");
   }
   if (flags.filesPerJob !== undefined && flags.input === undefined) {
     throw usageError("--files-per-job needs --input DATASET (the dataset whose files are split into jobs)");
@@ -83,6 +95,7 @@ export function buildSubmission(flags: SubmitFlags, command: readonly string[]):
       : { input: { dataset: flags.input, filesPerJob: flags.filesPerJob ?? 1 } }),
     ...(flags.jobs === undefined ? {} : { jobs: flags.jobs }),
     ...(flags.output === undefined ? {} : { outputDataset: flags.output }),
+    ...(flags.build === undefined ? {} : { build: { command: ["sh", "-c", flags.build] } }),
   };
   const checked = taskSubmissionSchema.safeParse(submission);
   if (!checked.success) {
@@ -122,11 +135,32 @@ export function registerSubmitCommand(program: Command): void {
     .option("--walltime <seconds>", "each job's walltime in seconds", integerArg(1))
     .option("--memory <mb>", "each job's memory in MB", integerArg(1))
     .option("--cores <count>", "each job's cores", integerArg(1))
+    .option(
+      "--sandbox <dir>",
+      "your code: DIR is packed, uploaded once (by its sha256) and unpacked in each job's directory",
+    )
+    .option(
+      "--build <command>",
+      "a shell command run once per site in the unpacked sandbox; the directory it leaves is what the site's jobs run in",
+    )
+    .option(
+      "--exclude <glob>",
+      "leave matching paths out of the sandbox (*.o, .git, build/**); repeatable",
+      collect,
+    )
     .argument("[command...]", "the payload: a command and its arguments, after --")
     .passThroughOptions();
   addJsonOption(addConnectionOptions(command)).action(async (payload: string[], flags: SubmitFlags) => {
     const submission = buildSubmission(flags, payload);
-    const answer = await clientFor(flags).submitTask(submission);
+    const client = clientFor(flags);
+    if (flags.sandbox !== undefined) {
+      const shipped = await shipSandbox(client, flags.sandbox, flags.exclude ?? []);
+      submission.sandbox = { sha256: shipped.sha256, sizeBytes: shipped.sizeBytes };
+      process.stderr.write(
+        `sandbox ${shipped.sha256.slice(0, 16)} (${shipped.sizeBytes} bytes) ${shipped.uploaded ? "uploaded" : "already on the server"}\n`,
+      );
+    }
+    const answer = await client.submitTask(submission);
     if (flags.json) printJson(answer);
     else {
       print(answer.taskId);

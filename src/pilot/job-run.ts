@@ -9,6 +9,7 @@ import type { ErrorClass, JobSpec, Thread } from "../protocol/messages.js";
 import type { ReportBody } from "./frames.js";
 import { messageOf, type PilotLog } from "./log.js";
 import { describeExit, Payload, type PayloadExit } from "./payload.js";
+import { installSandbox, publishBuild } from "./sandbox.js";
 import { type HeadersFor, stageIn, stageOut, uploadAs } from "./stage.js";
 
 /** How long a payload gets between SIGTERM and SIGKILL: a killed job must be gone within a second. */
@@ -114,6 +115,16 @@ export class JobRun {
   private async execute(): Promise<Ending> {
     const { spec, context } = this;
     await mkdir(this.jobDir, { recursive: true });
+    if (spec.sandbox !== undefined) {
+      try {
+        await this.unlessStopped(installSandbox(spec.sandbox, this.jobDir, context.headersFor));
+      } catch (err) {
+        return this.withLog(
+          failed("stagein", `sandbox ${spec.sandbox.sha256} refused: ${messageOf(err)}`, null),
+        );
+      }
+      if (this.stopReason !== undefined) return this.stoppedEnding(null);
+    }
     try {
       await this.unlessStopped(stageIn(spec.inputs, this.jobDir, context.headersFor));
     } catch (err) {
@@ -143,10 +154,18 @@ export class JobRun {
       return this.withLog(failed("timeout", `walltime of ${spec.walltimeSec} s exceeded`, exit.exitCode));
     }
     if (exit.exitCode !== 0) return this.withLog(failed("payload", describeExit(exit), exit.exitCode));
-    return this.stageOutputs();
+    if (spec.build === undefined) return this.stageOutputs();
+    let built: Awaited<ReturnType<typeof publishBuild>> | typeof STOPPED;
+    try {
+      built = await this.unlessStopped(publishBuild(spec.build, this.jobDir, spec, context.headersFor));
+    } catch (err) {
+      return this.withLog(failed("stageout", `the build's sandbox was not published: ${messageOf(err)}`, 0));
+    }
+    if (built === STOPPED) return this.stoppedEnding({ exitCode: 0, signal: null });
+    return this.stageOutputs(built);
   }
 
-  private async stageOutputs(): Promise<Ending> {
+  private async stageOutputs(sandbox?: Ending["sandbox"]): Promise<Ending> {
     const { spec, context } = this;
     let staged: Awaited<ReturnType<typeof stageOut>> | typeof STOPPED;
     try {
@@ -160,7 +179,12 @@ export class JobRun {
     if (staged.missing.length > 0) {
       return this.withLog(failed("payload", `expected outputs missing: ${staged.missing.join(", ")}`, 0));
     }
-    return this.withLog({ outcome: "finished", exitCode: 0, outputs: staged.uploaded });
+    return this.withLog({
+      outcome: "finished",
+      exitCode: 0,
+      outputs: staged.uploaded,
+      ...(sandbox ? { sandbox } : {}),
+    });
   }
 
   private async underWalltime(payload: Payload): Promise<PayloadExit> {

@@ -132,6 +132,10 @@ export const jobEndedSchema = z.object({
   errorMessage: z.string().max(4096).optional(),
   outputs: z.array(fileReportSchema).max(10_000).default([]),
   log: fileReportSchema.optional(),
+  /** A build job's product (the spec's `build`): the sandbox the pilot packed and uploaded. */
+  sandbox: z
+    .object({ sha256: z.string().regex(/^[0-9a-f]{64}$/), sizeBytes: z.number().int().positive() })
+    .optional(),
 });
 
 const pilotMessageSchemas = [
@@ -184,6 +188,27 @@ export const jobSpecSchema = z.object({
   uploadUrl: z.string(),
   /** Output files the payload is expected to write in its work directory. */
   outputs: z.array(z.string()),
+  /**
+   * The user's code: GET `url` (the pilot's credential, as for inputs), check
+   * size and sha256, unpack the tar.gz into the work directory within the
+   * limits (refusing unsafe entries: job fails with class stagein), then run.
+   */
+  sandbox: z
+    .object({
+      url: z.string(),
+      sha256: z.string().regex(/^[0-9a-f]{64}$/),
+      sizeBytes: z.number().int().positive(),
+      maxUnpackedBytes: z.number().int().positive(),
+      maxEntries: z.number().int().positive(),
+    })
+    .optional(),
+  /**
+   * A build job: once the command succeeded, pack the work directory (less
+   * the payload's log) as a sandbox of at most `maxBytes`, PUT it to
+   * `${uploadUrl}/<sha256>?job=<jobId>&attempt=<attempt>` and report it in
+   * `job.ended`'s `sandbox`.
+   */
+  build: z.object({ uploadUrl: z.string(), maxBytes: z.number().int().positive() }).optional(),
 });
 export type JobSpec = z.infer<typeof jobSpecSchema>;
 

@@ -20,6 +20,7 @@ export function taskView(state: string, task: TaskContext) {
     progress: { endedJobs: ended, percentEnded: task.jobCount === 0 ? 100 : (100 * ended) / task.jobCount },
     killedBy: task.killedBy,
     outputDataset: task.outputDataset,
+    sandbox: task.sandbox ?? null,
     timestamps: task.timestamps,
   };
 }

@@ -20,6 +20,7 @@ import { registerIncidentRoutes } from "./routes/incidents.js";
 import { registerJobRoutes } from "./routes/jobs.js";
 import { registerMonitoringRoutes } from "./routes/monitoring.js";
 import { registerPilotRoutes } from "./routes/pilots.js";
+import { registerSandboxRoutes } from "./routes/sandboxes.js";
 import { registerSiteRoutes } from "./routes/sites.js";
 import { registerSubscriptionRoutes } from "./routes/subscriptions.js";
 import { registerSummaryRoutes } from "./routes/summary.js";
@@ -133,6 +134,7 @@ export class Api {
           .reduce((n, p) => n + p.ready.length, 0),
     });
     registerTokenRoutes(host, deps);
+    registerSandboxRoutes(host, deps.grid.ctx.sandboxes);
   }
 
   /** Handles `/api/v1/...`; false when the path is not the API's. */

@@ -38,6 +38,7 @@ export function endedEvent(
   }
   if (message.errorCode !== undefined) event.errorCode = message.errorCode;
   if (message.errorMessage) event.errorMessage = message.errorMessage;
+  if (message.sandbox) event.sandbox = message.sandbox;
   return event;
 }
 

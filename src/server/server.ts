@@ -5,7 +5,7 @@
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { z } from "zod";
 import { siteInputSchema } from "../actors/site/schema.js";
 import { PilotGateway } from "../gateway/gateway.js";
@@ -13,6 +13,9 @@ import type { GatewayLimits } from "../gateway/options.js";
 import type { SamplerOptions } from "../monitor/sampler.js";
 import { validate } from "../protocol/codec.js";
 import { type Logger, silentLogger } from "../runtime/logger.js";
+import { defaultSandboxDir, sandboxElementFrom, serverSandboxSchema } from "../sandbox/sandbox-element.js";
+import { SandboxStore } from "../sandbox/sandbox-store.js";
+import { startSandboxSweep } from "../sandbox/sandbox-sweep.js";
 import { DEFAULT_FSYNC_INTERVAL_MS, DurableStore } from "../store/durable-store.js";
 import { MemoryQueueIndex } from "../store/memory-queue-index.js";
 import { MemoryStore } from "../store/memory-store.js";
@@ -20,7 +23,9 @@ import type { QueueIndex } from "../store/queue-index.js";
 import { RedisQueueIndex } from "../store/redis-queue-index.js";
 import { RedisStore } from "../store/redis-store.js";
 import type { Store } from "../store/types.js";
+import type { StorageElement } from "../transfer/storage-element.js";
 import { createStorageHandler } from "../transfer/storage-http.js";
+import { readContext } from "../workload/context.js";
 import { Grid, type GridConfig } from "../workload/grid.js";
 import { ApiSurface } from "./api-surface.js";
 import { type CreatedTokenStore, FileCreatedTokens, RedisCreatedTokens } from "./created-tokens.js";
@@ -33,6 +38,7 @@ import { LocalNodeBus, type NodeBus, RedisNodeBus } from "./node-bus.js";
 import { PilotBundleRoute } from "./pilot-bundle.js";
 import type { PilotRegistryOptions } from "./pilot-registry.js";
 import { connectRedis } from "./redis-connection.js";
+import { createSandboxHandler } from "./routes/sandboxes.js";
 import { type SecretName, secretInDataDir, secretOnRedis } from "./shared-secrets.js";
 import { type TokenConfig, TokenRegistry, tokenConfigSchema } from "./tokens.js";
 
@@ -80,6 +86,8 @@ export const serverNodeOptionsSchema = z
       .default(256 * 1024 * 1024),
     /** API reads (and so the monitor) need a user token; by default they are open, read-only. */
     readRequiresToken: z.boolean().default(false),
+    /** Users' sandboxes: size limits, retention, and the storage element they are kept on. */
+    sandbox: serverSandboxSchema.prefault({}),
   })
   .refine((o) => !(o.ephemeral && o.redisUrl), {
     path: ["ephemeral"],
@@ -94,6 +102,8 @@ export type ServerNodeOptions = z.input<typeof serverNodeOptionsSchema> & {
   monitorSampler?: SamplerOptions;
   /** How often this node publishes its pilots for the others and reads theirs. */
   pilotRegistry?: PilotRegistryOptions;
+  /** The storage element sandboxes are kept on, instead of the one `sandbox.storage` configures. */
+  sandboxElement?: StorageElement;
 };
 
 export interface ServerNode {
@@ -228,6 +238,13 @@ export async function startServerNode(raw: ServerNodeOptions): Promise<ServerNod
     },
     log,
   });
+  const sandboxes = new SandboxStore(
+    raw.sandboxElement ??
+      sandboxElementFrom(options.sandbox.storage, defaultSandboxDir(dirname(state.storageRoot))),
+    index,
+    options.sandbox,
+  );
+  grid.attachSandboxStore(sandboxes);
   // Tokens created through the API are kept (hashed) with the state, so they survive restarts and open every node.
   const tokens = new TokenRegistry(options.tokens as TokenConfig[], state.createdTokens, pilotJobSecret);
   let publicUrl = options.publicUrl ?? "";
@@ -272,6 +289,20 @@ export async function startServerNode(raw: ServerNodeOptions): Promise<ServerNod
     },
     onInternalError: (err) => log.error({ err: (err as Error).message }, "storage request failed"),
   });
+  const sandboxHttp = createSandboxHandler({
+    store: sandboxes,
+    tokens,
+    nowMs: () => grid.runtime.clock.nowMs(),
+    onInternalError: (err) => log.error({ err: (err as Error).message }, "sandbox request failed"),
+    buildJob: async (site, jobId, attempt) => {
+      const job = await readContext(grid.ctx, "job", jobId);
+      const running = job && ["sent", "starting", "running"].includes(job.state);
+      if (!running || !job.context.payload?.producesSandbox) return null;
+      if (job.context.site !== site || job.context.attempt !== attempt) return null;
+      return { user: job.context.user, taskId: job.context.taskId };
+    },
+  });
+  const stopSandboxSweep = startSandboxSweep(sandboxes, () => grid.runtime.clock.nowMs(), log);
   const mayRead = (req: IncomingMessage) =>
     !options.readRequiresToken || tokens.fromRequest(req)?.kind === "user";
   const live = new LiveEvents((listener) => grid.runtime.onTransitions(listener), {}, mayRead, {
@@ -287,7 +318,7 @@ export async function startServerNode(raw: ServerNodeOptions): Promise<ServerNod
   };
   const http = createServer((req, res) => {
     try {
-      if (storage(req, res) || pilotBundle.handle(req, res)) return;
+      if (storage(req, res) || sandboxHttp(req, res) || pilotBundle.handle(req, res)) return;
       if (live.handle(req, res) || monitor.handle(req, res, onError)) return;
       if (apiSurface.handle(req, res, onError)) return;
       const path = (req.url ?? "/").split("?")[0];
@@ -306,6 +337,7 @@ export async function startServerNode(raw: ServerNodeOptions): Promise<ServerNod
   });
   http.on("upgrade", (req, socket, head) => gateway.handleUpgrade(req, socket, head));
   const stopServices = async () => {
+    stopSandboxSweep();
     live.close();
     monitor.close();
     await apiSurface.close();

@@ -13,6 +13,7 @@ import type { BrokerageConfig } from "../brokerage/types.js";
 import type { ActorRef } from "../runtime/actor-ref.js";
 import type { Logger } from "../runtime/logger.js";
 import type { Runtime } from "../runtime/runtime.js";
+import type { SandboxStore } from "../sandbox/sandbox-store.js";
 import type { QueueIndex } from "../store/queue-index.js";
 import type { StorageElement } from "../transfer/storage-element.js";
 import type { QueueEntry, ThreadOffer } from "./queue-service.js";
@@ -46,6 +47,8 @@ export interface WorkloadContext {
   runtime: Runtime;
   index: QueueIndex;
   storage: Map<string, StorageElement>;
+  /** Where users' sandboxes are kept; null where there is none (simulations): a submission with one is refused. */
+  sandboxes: SandboxStore | null;
   settings: WorkloadSettings;
   log: Logger;
   /** Pilots connected for a site right now; the dispatcher knows, brokerage asks. */

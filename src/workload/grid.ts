@@ -16,6 +16,7 @@ import { KindRegistry } from "../runtime/kinds.js";
 import { type Logger, silentLogger } from "../runtime/logger.js";
 import { Runtime, type RuntimeOptions } from "../runtime/runtime.js";
 import type { CommittedTransition } from "../runtime/shard-host.js";
+import type { SandboxStore } from "../sandbox/sandbox-store.js";
 import type { QueueIndex } from "../store/queue-index.js";
 import type { Store } from "../store/types.js";
 import { DirectoryStorageElement } from "../transfer/directory-storage-element.js";
@@ -114,6 +115,7 @@ export class Grid {
       runtime: this.runtime,
       index: options.index,
       storage,
+      sandboxes: null,
       settings: {
         brokerage: this.config.brokerage,
         maxActiveJobsPerUser: this.config.maxActiveJobsPerUser,
@@ -163,6 +165,11 @@ export class Grid {
     // Until a dispatcher takes over pilot kills (the gateway does), a kill has no pilot to reach.
     this.runtime.onEffect("pilot.kill", () => {});
     for (const site of this.config.sites) this.attachStorage(site.name);
+  }
+
+  /** Where users' sandboxes are kept; set by the server node, which owns the store's storage element. */
+  attachSandboxStore(store: SandboxStore): void {
+    this.ctx.sandboxes = store;
   }
 
   /** Counts connected pilots per site for brokerage; set by the dispatcher. */

@@ -6,13 +6,15 @@
  */
 import type { JobContext } from "../actors/job/schema.js";
 import type { JobSpec } from "../protocol/messages.js";
+import { sandboxUrl } from "../sandbox/sandbox-ref.js";
 import { storageUrl } from "../transfer/http-client.js";
 
 /** The members of a job's context a spec is built from. */
 export type JobSpecSource = Pick<
   JobContext,
   "jobId" | "attempt" | "taskId" | "index" | "type" | "site" | "payload" | "resources" | "inputs"
->;
+> &
+  Partial<Pick<JobContext, "builtSandbox">>;
 
 /** `{jobId}`, `{taskId}`, `{attempt}` and `{index}` replaced, so every attempt's files have their own logical names. */
 export function expand(text: string, job: JobSpecSource): string {
@@ -48,5 +50,18 @@ export function jobSpec(job: JobSpecSource, publicUrl: string): JobSpec {
     })),
     uploadUrl: `${publicUrl.replace(/\/+$/, "")}/storage/${encodeURIComponent(site)}`,
     outputs: (payload.outputs ?? []).map((name) => expand(name, job)),
+    ...sandboxOf(job, publicUrl),
+  };
+}
+
+/** The sandbox a job runs in (its site's build's, or the task's) and, for a build job, where its product goes. */
+function sandboxOf(job: JobSpecSource, publicUrl: string): Pick<JobSpec, "sandbox" | "build"> {
+  const sandbox = job.builtSandbox ?? job.payload?.sandbox;
+  const produces = job.payload?.producesSandbox;
+  return {
+    ...(sandbox ? { sandbox: { ...sandbox, url: sandboxUrl(publicUrl, sandbox.sha256) } } : {}),
+    ...(produces
+      ? { build: { uploadUrl: `${publicUrl.replace(/\/+$/, "")}/sandboxes`, maxBytes: produces.maxBytes } }
+      : {}),
   };
 }

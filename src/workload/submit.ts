@@ -12,6 +12,8 @@ import { taskListed } from "../actors/task/global-projections.js";
 import type { TaskInput } from "../actors/task/schema.js";
 import { shareOf } from "../brokerage/shares.js";
 import { describeIssues } from "../protocol/codec.js";
+import { type SandboxRef, sandboxRefSchema } from "../sandbox/sandbox-ref.js";
+import { SandboxError } from "../sandbox/sandbox-store.js";
 import { readContext, type WorkloadContext } from "./context.js";
 import { WorkloadError } from "./errors.js";
 import { writeIndexEffect } from "./global-indexes.js";
@@ -31,7 +33,16 @@ export const taskSubmissionSchema = z
     test: z.boolean().default(false),
     resources: resourcesSchema.partial().default({}),
     release: z.string().min(1).nullable().default(null),
-    payload: payloadSchema,
+    /** Set only from `sandbox` and `build` below: a payload's own `sandbox`, `build` and `producesSandbox` are dropped. */
+    payload: payloadSchema.omit({ sandbox: true, build: true, producesSandbox: true }),
+    /** An uploaded sandbox of the submitter's (PUT /sandboxes/<sha256>), unpacked into each job's directory. */
+    sandbox: sandboxRefSchema.optional(),
+    /**
+     * pathena's build step: at each site the jobs are placed at, one build job
+     * runs this command in the unpacked sandbox; the directory it leaves is
+     * the sandbox the site's jobs run in.
+     */
+    build: z.object({ command: z.array(z.string().min(1)).min(1) }).optional(),
     input: z
       .object({ dataset: nameSchema, filesPerJob: z.number().int().min(1).max(10_000).default(1) })
       .optional(),
@@ -83,6 +94,29 @@ async function splitInputs(
   return jobs;
 }
 
+/** Records the task's use of its sandbox (which must be the user's) and gives it the grid's unpacking limits. */
+async function useSandbox(
+  ctx: WorkloadContext,
+  ref: SandboxRef,
+  user: string,
+  taskId: string,
+  nowMs: number,
+) {
+  const store = ctx.sandboxes;
+  if (store === null) {
+    throw new WorkloadError("BAD_REQUEST", "bad task: sandbox: this grid keeps no sandboxes", {
+      field: "sandbox",
+    });
+  }
+  try {
+    await store.useForTask(ref, user, taskId, nowMs);
+  } catch (err) {
+    if (err instanceof SandboxError) throw new WorkloadError("NOT_FOUND", err.message, err.details);
+    throw err;
+  }
+  return { ...ref, maxUnpackedBytes: store.config.maxUnpackedBytes, maxEntries: store.config.maxEntries };
+}
+
 /**
  * Validates a submission, resolves its input dataset, splits it into jobs and
  * creates the task actor (which creates its jobs). Idempotent per task id.
@@ -111,6 +145,19 @@ export async function submitTask(
   if (spec.site && !(await readContext(ctx, "site", spec.site))) {
     throw new WorkloadError("NOT_FOUND", `site ${spec.site} does not exist`, { site: spec.site });
   }
+  if (spec.build && !spec.sandbox) {
+    throw new WorkloadError("BAD_REQUEST", "bad task: build: a build needs a sandbox to build from", {
+      field: "build",
+    });
+  }
+  const sandbox = spec.sandbox ? await useSandbox(ctx, spec.sandbox, user, taskId, nowMs) : undefined;
+  const payload = {
+    ...spec.payload,
+    ...(sandbox ? { sandbox } : {}),
+    ...(spec.build && ctx.sandboxes
+      ? { build: { ...spec.build, maxBytes: ctx.sandboxes.config.maxBytes } }
+      : {}),
+  };
   const jobs = spec.input
     ? await splitInputs(ctx, spec.input)
     : Array.from({ length: spec.jobs ?? 1 }, () => ({ inputs: [] }));
@@ -123,7 +170,7 @@ export async function submitTask(
     resources: { ...DEFAULT_RESOURCES, ...spec.resources },
     release: spec.release,
     outputs: { dataset: spec.outputDataset ?? `${taskId}.out`, destination: spec.destination },
-    payload: spec.payload,
+    payload,
     requestedSite: spec.site,
     ...(spec.test ? { test: true } : {}),
     share: shareOf({ user, group: spec.group ?? null, type: spec.type }, ctx.settings.shares),

@@ -1,8 +1,8 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { readSharesFile, resolveServerConfig } from "../../src/cli/server-config.js";
+import { readSandboxFile, readSharesFile, resolveServerConfig } from "../../src/cli/server-config.js";
 import type { ServerNode } from "../../src/server/server.js";
 import { ADMIN_TOKEN, OPERATOR_TOKEN, OTHER_USER_TOKEN, USER_TOKEN, useApiGrid } from "../api/api-fixture.js";
 import { api } from "../e2e/grid-fixture.js";
@@ -288,6 +288,14 @@ describe("panda client verbs against a server", () => {
     expect(() => readSharesFile(join(dir, "bad-shares.yaml"))).toThrow(
       /bad-shares\.yaml is not a shares file: fairShare\.shares: .*add up to 90, not 100/,
     );
+    writeFileSync(
+      join(dir, "sandbox.yaml"),
+      "sandbox:\n  maxBytes: 2048\n  retentionMs: 3600000\n  storage: {type: local, path: sandboxes-here}\n",
+    );
+    writeFileSync(join(dir, "bad-sandbox.yaml"), "sandbox:\n  maxBytes: -1\n  storage: {type: tape}\n");
+    expect(() => readSandboxFile(join(dir, "bad-sandbox.yaml"))).toThrow(
+      /bad-sandbox\.yaml is not a sandbox file: sandbox\.maxBytes: .*sandbox\.storage\.type/,
+    );
     const { spawn } = await import("node:child_process");
     const child = spawn(
       process.execPath,
@@ -306,6 +314,7 @@ describe("panda client verbs against a server", () => {
           PANDA_TOKENS_FILE: "tokens.yaml",
           PANDA_SITES_FILE: "sites.yaml",
           PANDA_SHARES_FILE: "shares.yaml",
+          PANDA_SANDBOX_FILE: "sandbox.yaml",
           PANDA_LOG_LEVEL: "info",
         }),
         stdio: ["ignore", "pipe", "pipe"],
@@ -330,6 +339,13 @@ describe("panda client verbs against a server", () => {
       ["prod", 70],
       ["rest", 30],
     ]);
+    const probe = await fetch(`${url}/sandboxes/${"0".repeat(64)}`, {
+      method: "HEAD",
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+    });
+    expect(probe.status).toBe(404);
+    expect(probe.headers.get("x-panda-sandbox-max-bytes")).toBe("2048");
+    expect(statSync(join(dir, "sandboxes-here")).isDirectory()).toBe(true);
     child.kill("SIGTERM");
     expect(await exited).toBe(0);
     const firstLine = JSON.parse(out.split("\n")[0]!);

@@ -15,7 +15,7 @@ export { jobStateOf } from "./state.js";
 export const jobKind: KindDefinition<typeof jobMachine> = {
   kind: "job",
   machine: jobMachine,
-  version: 8,
+  version: 9,
   minVersion: 1,
   migrate: migrateJob,
   createEvent: "create",

@@ -96,6 +96,7 @@ export const jobMachine = jobSetup.createMachine({
                 actions: ["recordDecision", "recordBrokerageFailure"],
               },
               { guard: "noSite", target: "backingOff", actions: "recordDecision" },
+              { guard: "awaitsBuild", target: "awaitingBuild", actions: ["recordDecision", "recordSite"] },
               {
                 guard: "inputsNotProduced",
                 target: "#job.waiting",
@@ -113,6 +114,18 @@ export const jobMachine = jobSetup.createMachine({
         backingOff: {
           after: {
             rebroker: { target: "brokering", actions: { type: "timerFired", params: { delay: "rebroker" } } },
+          },
+        },
+        /**
+         * A run job of a build task, placed at a site: it waits for the
+         * site's build (its task makes one, or has one), then is brokered
+         * again, to that site only, carrying the built sandbox.
+         */
+        awaitingBuild: {
+          entry: "askForBuild",
+          on: {
+            "build.ready": { guard: "buildOfOwnSite", target: "brokering", actions: "recordBuilt" },
+            "build.failed": { guard: "buildOfOwnSite", target: "#job.failed", actions: "recordBuildFailure" },
           },
         },
       },

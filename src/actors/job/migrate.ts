@@ -32,6 +32,10 @@ type Context = Record<string, unknown>;
  * context (`state`, `previousState`): the state is the machine's value
  * (`jobStateOf`), and what an end reports from where is computed from the
  * states before and after the transition (`transition-effects.ts`).
+ *
+ * Version 9 adds the build step (`defined.awaitingBuild`, `build.ready`,
+ * `build.failed`, the optional `builtSandbox` and `producedSandbox`): an
+ * older job has none of it and needs nothing.
  */
 export function migrateJob(fromVersion: number, state: PersistedState): PersistedState {
   let context = state.context as Context;

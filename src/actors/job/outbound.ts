@@ -34,7 +34,8 @@ export function brokerRequest(context: JobContext) {
     release: context.release,
     inputs: context.inputs,
     excludedSites: context.excludedSites,
-    requestedSite: context.requestedSite,
+    // Built at its site, a run job is brokered again only to run there.
+    requestedSite: context.builtSandbox ? context.site : context.requestedSite,
     isTest: context.test,
     tries: context.brokerage.tries,
   };
@@ -59,6 +60,11 @@ export function queueEntry(context: JobContext) {
 export function dispatchNames(jobId: string, site: string) {
   const dataset = dispatchDatasetName(jobId);
   return { dataset, subscription: subscriptionIdOf(dataset, site) };
+}
+
+/** A run job placed at a site asks its task for that site's build. */
+export function buildWanted(context: JobContext): TaskEvent {
+  return { type: "build.wanted", site: context.site ?? "", jobId: context.jobId, ...atMsOf(context) };
 }
 
 /** The dispatch dataset is born frozen with exactly the files to move; the subscription brings them to the site. */
@@ -159,8 +165,26 @@ function jobReport(context: JobContext) {
   return { jobId: context.jobId, index: context.index, attempt: context.attempt, ...atMsOf(context) };
 }
 
+/** What a build job tells its task when it ends: the sandbox it made, or why there is none. */
+function buildEndedReport(context: JobContext, outcome: JobOutcomeState): TaskEvent {
+  const made = outcome === "finished" ? context.producedSandbox : undefined;
+  return {
+    type: "build.ended",
+    jobId: context.jobId,
+    site: context.requestedSite ?? context.site ?? "",
+    ...(made ? { sandbox: made } : {}),
+    reason: made
+      ? ""
+      : outcome === "finished"
+        ? "the build job reported no sandbox (a pilot without build support?)"
+        : (context.error?.message ?? `the build job ended ${outcome}`),
+    ...atMsOf(context),
+  };
+}
+
 /** A literal per shape, not a spread of `jobReport`: one of these is sent per job, and a spread costs V8 microseconds. */
 export function endedReport(context: JobContext, outcome: JobOutcomeState): TaskEvent {
+  if (context.payload?.producesSandbox) return buildEndedReport(context, outcome);
   const { jobId, index, attempt, lastAtMs: atMs, site } = context;
   const errorClass = outcome === "finished" ? null : (context.error?.class ?? null);
   return atMs === null
@@ -169,6 +193,9 @@ export function endedReport(context: JobContext, outcome: JobOutcomeState): Task
 }
 
 export function retriedReport(context: JobContext, nextJobId: string): TaskEvent {
+  if (context.payload?.producesSandbox) {
+    return { type: "build.retried", site: context.requestedSite ?? "", nextJobId, ...atMsOf(context) };
+  }
   return {
     type: "job.retried",
     ...jobReport(context),

@@ -1,5 +1,6 @@
 /** The job's states, events, input and context, as zod schemas and types. */
 import { z } from "zod";
+import { sandboxRefSchema } from "../../sandbox/sandbox-ref.js";
 import {
   type AsReceived,
   atMsSchema,
@@ -93,6 +94,12 @@ export const watchdogsSchema = z.object({
 export type Watchdogs = z.infer<typeof watchdogsSchema>;
 
 /** What every job of a task shares: who runs it, what it needs, where its outputs go. */
+/** A sandbox as a job carries it: which archive, and what unpacking it may make. */
+export const payloadSandboxSchema = sandboxRefSchema.extend({
+  maxUnpackedBytes: z.number().int().positive(),
+  maxEntries: z.number().int().positive(),
+});
+
 /** What the pilot runs: argv (no shell) and extra environment. */
 export const payloadSchema = z.object({
   command: z.array(z.string().min(1)).min(1),
@@ -103,6 +110,21 @@ export const payloadSchema = z.object({
    * every attempt's files have their own logical names.
    */
   outputs: z.array(z.string().min(1).max(255)).default([]),
+  /**
+   * The user's code, unpacked into the work directory before the command
+   * runs, with the limits the pilot unpacks it within (the grid's, when the
+   * task was submitted). Set only by submission, from an uploaded sandbox.
+   */
+  sandbox: payloadSandboxSchema.optional(),
+  /**
+   * A run job of a task with a build step: it runs in the sandbox its site's
+   * build job made from `sandbox` with this command, and waits for it.
+   */
+  build: z
+    .object({ command: z.array(z.string().min(1)).min(1), maxBytes: z.number().int().positive() })
+    .optional(),
+  /** A build job: after the command, the pilot packs the job directory as a sandbox (at most `maxBytes`) and reports it. */
+  producesSandbox: z.object({ maxBytes: z.number().int().positive() }).optional(),
 });
 export type JobPayload = z.infer<typeof payloadSchema>;
 
@@ -193,6 +215,8 @@ export const jobEventSchema = z.discriminatedUnion("type", [
     errorMessage: z.string().optional(),
     outputs: z.array(logicalFileSchema),
     log: logicalFileSchema.nullable().optional(),
+    /** A build job's product: the sandbox it uploaded. */
+    sandbox: sandboxRefSchema.optional(),
   }),
   z.object({
     type: z.literal("outputs.registered"),
@@ -210,6 +234,15 @@ export const jobEventSchema = z.discriminatedUnion("type", [
   }),
   z.object({ type: z.literal("kill"), by: z.string().min(1), reason: z.string(), atMs: atMsSchema }),
   z.object({ type: z.literal("close"), reason: z.string(), atMs: atMsSchema }),
+  /** From the task: the build at `site` made this sandbox; a run job waiting there runs in it. */
+  z.object({
+    type: z.literal("build.ready"),
+    site: nameSchema,
+    sandbox: payloadSandboxSchema,
+    atMs: atMsSchema,
+  }),
+  /** From the task: the build at `site` failed for good. */
+  z.object({ type: z.literal("build.failed"), site: nameSchema, reason: z.string(), atMs: atMsSchema }),
   /** Closes this attempt and brokers the next one (at `site` when given); nobody's failure. */
   z.object({
     type: z.literal("reassign"),
@@ -275,6 +308,10 @@ export interface JobContext {
   /** Lfns brokerage found not yet produced; the job watches their datasets. */
   waitingFor: string[];
   dispatch: { dataset: string; subscription: string } | null;
+  /** A run job of a build task: its site's built sandbox, once the task said it is there. */
+  builtSandbox?: z.infer<typeof payloadSandboxSchema>;
+  /** A build job: the sandbox its pilot made and uploaded. */
+  producedSandbox?: z.infer<typeof sandboxRefSchema>;
   /** What the pilot reported it wrote (outputs and log), registered while holding. */
   producedFiles: z.infer<typeof logicalFileSchema>[];
   exitCode: number | null;

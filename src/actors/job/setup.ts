@@ -12,6 +12,7 @@ import type { ErrorClass } from "../shared/schemas.js";
 import { eventTimeMs, timeField } from "../shared/time.js";
 import { awaitedByDataset, inputLfnsAmong } from "./context.js";
 import {
+  buildWanted,
   dispatchCreation,
   dispatchNames,
   endedReport,
@@ -124,9 +125,28 @@ export const jobSetup = setup({
     recordPilot: assign(({ context, event }) => ({
       pilot: event.type === "dispatch" ? { pilotId: event.pilotId, thread: event.thread } : context.pilot,
     })),
+    askForBuild: fanOut<JobContext, JobEvent>(({ context, enqueue }) => {
+      enqueue(sendEventAction(refs.task(context.taskId), buildWanted(context)));
+    }),
+    recordBuilt: assign(({ context, event }) => {
+      if (event.type !== "build.ready") return {};
+      return { builtSandbox: event.sandbox, lastAtMs: eventTimeMs(event, context.lastAtMs) };
+    }),
+    recordBuildFailure: assign(({ context, event }) => {
+      if (event.type !== "build.failed") return {};
+      return {
+        error: {
+          class: "stagein" as const,
+          code: "buildFailed",
+          message: `build at ${event.site} failed: ${event.reason}`,
+        },
+        lastAtMs: eventTimeMs(event, context.lastAtMs),
+      };
+    }),
     recordPilotEnd: assign(({ context, event }) => {
       if (event.type !== "pilot.ended") return {};
       return {
+        ...(event.sandbox ? { producedSandbox: event.sandbox } : {}),
         exitCode: event.exitCode,
         producedFiles: event.log ? [...event.outputs, event.log] : event.outputs,
         lastAtMs: eventTimeMs(event, context.lastAtMs),
@@ -244,6 +264,13 @@ export const jobSetup = setup({
     },
     delayedStart: ({ context }) => context.startDelayMs > 0,
     noSite: ({ event }) => event.type === "brokered" && event.site === null,
+    awaitsBuild: ({ context, event }) =>
+      event.type === "brokered" &&
+      event.site !== null &&
+      context.payload?.build !== undefined &&
+      context.builtSandbox === undefined,
+    buildOfOwnSite: ({ context, event }) =>
+      (event.type === "build.ready" || event.type === "build.failed") && event.site === context.site,
     noSiteAfterLastTry: ({ context, event }) =>
       event.type === "brokered" &&
       event.site === null &&

@@ -17,7 +17,7 @@ export * from "./schema.js";
 export const taskKind: KindDefinition<typeof taskMachine> = {
   kind: "task",
   machine: taskMachine,
-  version: 2,
+  version: 3,
   minVersion: 1,
   migrate: migrateTask,
   createEvent: "create",

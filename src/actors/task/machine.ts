@@ -9,6 +9,13 @@ import type { JobEvent } from "../job/schema.js";
 import { emitEffectAction, fanOut, sendEventAction } from "../shared/effects.js";
 import { jobIdOf, refs } from "../shared/names.js";
 import { eventTimeMs, stampState, timeField } from "../shared/time.js";
+import {
+  answerBuildWanted,
+  buildTemplate,
+  liveBuildJobs,
+  recordBuildEnded,
+  recordBuildRetried,
+} from "./builds.js";
 import { CREATE_JOBS_EFFECT } from "./jobs.js";
 import { isLiveReport, liveJobIndexes, recordOutcome, withAttempt } from "./progress.js";
 import {
@@ -27,6 +34,10 @@ function initialContext(raw: TaskInput): TaskContext {
     user: input.user,
     type: input.type,
     outputDataset: input.outputs.dataset,
+    ...(input.payload?.sandbox
+      ? { sandbox: { sha256: input.payload.sandbox.sha256, sizeBytes: input.payload.sandbox.sizeBytes } }
+      : {}),
+    ...buildContext(raw),
     jobCount,
     attempts: new Array<number>(jobCount).fill(1),
     outcomes: new Array<null>(jobCount).fill(null),
@@ -36,6 +47,11 @@ function initialContext(raw: TaskInput): TaskContext {
     timestamps: {},
     lastAtMs: input.atMs ?? null,
   };
+}
+
+function buildContext(input: TaskInput): Pick<TaskContext, "build"> {
+  const template = buildTemplate(input);
+  return template ? { build: { template, sites: {} } } : {};
 }
 
 function killEvent(context: TaskContext): JobEvent {
@@ -52,6 +68,9 @@ export const taskMachine = setup({
   },
   actions: {
     ...effectActions,
+    answerBuildWanted,
+    recordBuildRetried,
+    recordBuildEnded,
     enterState: assign(({ context, event }, params: { state: TaskState }) =>
       stampState(context, event, params.state),
     ),
@@ -106,6 +125,7 @@ export const taskMachine = setup({
       for (const index of liveJobIndexes(context)) {
         enqueue(sendEventAction(refs.job(jobIdOf(context.taskId, index, context.attempts[index]!)), kill));
       }
+      for (const jobId of liveBuildJobs(context)) enqueue(sendEventAction(refs.job(jobId), kill));
     }),
     /** A retry made while the kill was on its way must not outlive the task. */
     killNextAttempt: fanOut<TaskContext, TaskEvent>(({ context, event, enqueue }) => {
@@ -155,6 +175,9 @@ export const taskMachine = setup({
         "job.retried": { guard: "liveReport", actions: "recordRetried" },
         "job.ended": { guard: "liveReport", actions: "recordEnded" },
         kill: { target: "aborting", actions: ["recordKill", "killLiveJobs"] },
+        "build.wanted": { actions: "answerBuildWanted" },
+        "build.retried": { actions: "recordBuildRetried" },
+        "build.ended": { actions: "recordBuildEnded" },
       },
     },
     aborting: {

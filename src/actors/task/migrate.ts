@@ -5,6 +5,8 @@ import type { PersistedState } from "../../runtime/kinds.js";
  * Version 2 no longer hears when each job starts (a task runs from the moment
  * its jobs exist, as in JEDI), so its counts have no `started`. A version 1
  * task still resting in `defined` moves on with its first job's report.
+ * Version 3 adds the build step (`build.*` events, the optional `build`):
+ * an older task has none and needs nothing.
  */
 export function migrateTask(fromVersion: number, state: PersistedState): PersistedState {
   if (fromVersion >= 2) return state;

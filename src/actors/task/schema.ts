@@ -1,6 +1,14 @@
 /** The task's states, events, input and context, as zod schemas and types. */
 import { z } from "zod";
-import { jobInputFileSchema, retryPolicySchema, watchdogsSchema, workSpecShape } from "../job/schema.js";
+import { type SandboxRef, sandboxRefSchema } from "../../sandbox/sandbox-ref.js";
+import {
+  type JobInput,
+  jobInputFileSchema,
+  type payloadSandboxSchema,
+  retryPolicySchema,
+  watchdogsSchema,
+  workSpecShape,
+} from "../job/schema.js";
 import {
   type AsReceived,
   atMsSchema,
@@ -60,14 +68,37 @@ export const taskEventSchema = z.discriminatedUnion("type", [
     site: nameSchema.nullable(),
   }),
   z.object({ type: z.literal("kill"), by: z.string().min(1), reason: z.string(), atMs: atMsSchema }),
+  /** A run job placed at `site` needs the site's build. */
+  z.object({ type: z.literal("build.wanted"), site: nameSchema, jobId: nameSchema, atMs: atMsSchema }),
+  /** A build job was retried: `nextJobId` is the site's build now. */
+  z.object({ type: z.literal("build.retried"), site: nameSchema, nextJobId: nameSchema, atMs: atMsSchema }),
+  /** A build job ended: with the sandbox it made, or without one and why. */
+  z.object({
+    type: z.literal("build.ended"),
+    site: nameSchema,
+    jobId: nameSchema,
+    sandbox: sandboxRefSchema.optional(),
+    reason: z.string(),
+    atMs: atMsSchema,
+  }),
 ]);
 export type TaskEvent = AsReceived<z.infer<typeof taskEventSchema>, TaskInput>;
+
+export interface SiteBuild {
+  state: "building" | "built" | "failed";
+  jobId: string;
+  sandbox: z.infer<typeof payloadSandboxSchema> | null;
+  reason: string | null;
+  waiting: string[];
+}
 
 export interface TaskContext {
   taskId: string;
   user: string;
   type: z.infer<typeof jobTypeSchema>;
   outputDataset: string;
+  /** The sandbox its jobs unpack (absent: none). */
+  sandbox?: SandboxRef;
   jobCount: number;
   /** Per logical job (by index): the attempt the task knows to be the latest. */
   attempts: number[];
@@ -76,6 +107,16 @@ export interface TaskContext {
   counts: { live: number; retries: number } & Record<JobOutcome, number>;
   failuresByClass: Partial<Record<ErrorClass, number>>;
   killedBy: { by: string; reason: string } | null;
+  /**
+   * A task with a build step: what its build jobs are made from (the shared
+   * settings of its jobs, the build command as the payload), and per site the
+   * build: its current job, then the sandbox it made or why it failed, and
+   * the run jobs waiting for it.
+   */
+  build?: {
+    template: JobInput;
+    sites: Record<string, SiteBuild>;
+  };
   timestamps: Partial<Record<TaskState, number>>;
   lastAtMs: number | null;
 }
