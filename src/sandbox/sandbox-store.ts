@@ -181,7 +181,8 @@ export class SandboxStore {
       const expired = oldest.filter((e) => e.score < cutoffMs);
       if (expired.length === 0) break;
       for (const { member } of expired) {
-        if (!(await this.index.remove(CATALOG, member))) continue;
+        // Only while still unused since the cutoff: a task that took it after our read keeps it.
+        if (!(await this.index.removeIfScoreBelow(CATALOG, member, cutoffMs))) continue;
         await this.element.delete(sandboxPath(member));
         for (const queue of [ownersOf(member), tasksOf(member)]) {
           for (const entry of await this.index.range(queue, 0, 10_000))

@@ -22,6 +22,10 @@ export class DurableQueueIndex implements QueueIndex {
     return this.store.change(["index.remove", queue, member]);
   }
 
+  async removeIfScoreBelow(queue: string, member: string, maxScore: number): Promise<boolean> {
+    return this.store.change(["index.removeIfScoreBelow", queue, member, maxScore]);
+  }
+
   async popMin(queue: string, count: number): Promise<IndexEntry[]> {
     return this.store.change(["index.popMin", queue, count]);
   }

@@ -37,6 +37,7 @@ export type Op =
   | ["index.add", string, string, number]
   | ["index.addIfBelow", string, string, number, number]
   | ["index.remove", string, string]
+  | ["index.removeIfScoreBelow", string, string, number]
   | ["index.popMin", string, number]
   | ["index.putRecord", string, string, number, string]
   | ["index.trimRecords", string, number];
@@ -89,6 +90,8 @@ export function applyOp(store: MemoryStore, index: MemoryQueueIndex, op: Op): Pr
       return index.addIfBelow(op[1], op[2], op[3], op[4]);
     case "index.remove":
       return index.remove(op[1], op[2]);
+    case "index.removeIfScoreBelow":
+      return index.removeIfScoreBelow(op[1], op[2], op[3]);
     case "index.popMin":
       return index.popMin(op[1], op[2]);
     case "index.putRecord":

@@ -66,6 +66,12 @@ export class MemoryQueueIndex implements QueueIndex {
     return true;
   }
 
+  async removeIfScoreBelow(queue: string, member: string, maxScore: number): Promise<boolean> {
+    const score = this.queue(queue).scores.get(member);
+    if (score === undefined || score >= maxScore) return false;
+    return this.remove(queue, member);
+  }
+
   async popMin(queue: string, count: number): Promise<IndexEntry[]> {
     const q = this.queue(queue);
     const popped = q.entries.splice(0, Math.max(0, count));

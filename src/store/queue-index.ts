@@ -20,6 +20,12 @@ export interface QueueIndex {
   addIfBelow(queue: string, member: string, score: number, limit: number): Promise<boolean>;
   /** True if the member was there; a record kept beside it (`putRecord`) goes with it. */
   remove(queue: string, member: string): Promise<boolean>;
+  /**
+   * Removes the member (with its record) only while its score is below
+   * `maxScore`, in one atomic step: a sweep of what was last used before a
+   * cutoff never removes what was used again after it read the queue.
+   */
+  removeIfScoreBelow(queue: string, member: string, maxScore: number): Promise<boolean>;
   /** Removes and returns up to `count` members with the lowest scores: one caller gets each member. */
   popMin(queue: string, count: number): Promise<IndexEntry[]>;
   /** Lowest scores first. */

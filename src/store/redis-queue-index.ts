@@ -38,6 +38,19 @@ return removed
 
 /*
  * KEYS[1] the queue's sorted set, KEYS[2] its records
+ * ARGV[1] member, ARGV[2] the score it must be below
+ * returns 1 when the member was there below that score and is removed (its record with it), else 0
+ */
+const REMOVE_IF_SCORE_BELOW_LUA = `
+local score = redis.call("ZSCORE", KEYS[1], ARGV[1])
+if not score or tonumber(score) >= tonumber(ARGV[2]) then return 0 end
+redis.call("ZREM", KEYS[1], ARGV[1])
+redis.call("HDEL", KEYS[2], ARGV[1])
+return 1
+`;
+
+/*
+ * KEYS[1] the queue's sorted set, KEYS[2] its records
  * ARGV[1] how many of the highest-scored members to keep
  * returns how many members (and their records) were removed
  */
@@ -70,6 +83,10 @@ export class RedisQueueIndex implements QueueIndex {
       client.defineCommand("pandaIndexPutRecord", { numberOfKeys: 2, lua: PUT_RECORD_LUA });
       client.defineCommand("pandaIndexTrimRecords", { numberOfKeys: 2, lua: TRIM_RECORDS_LUA });
       client.defineCommand("pandaIndexRemove", { numberOfKeys: 2, lua: REMOVE_LUA });
+      client.defineCommand("pandaIndexRemoveIfScoreBelow", {
+        numberOfKeys: 2,
+        lua: REMOVE_IF_SCORE_BELOW_LUA,
+      });
     }
   }
 
@@ -95,6 +112,11 @@ export class RedisQueueIndex implements QueueIndex {
   async remove(queue: string, member: string): Promise<boolean> {
     const key = this.key(queue);
     return (await this.script("pandaIndexRemove")(key, `${key}:records`, member)) > 0;
+  }
+
+  async removeIfScoreBelow(queue: string, member: string, maxScore: number): Promise<boolean> {
+    const key = this.key(queue);
+    return (await this.script("pandaIndexRemoveIfScoreBelow")(key, `${key}:records`, member, maxScore)) > 0;
   }
 
   async popMin(queue: string, count: number): Promise<IndexEntry[]> {

@@ -102,6 +102,10 @@ describe("DurableStore", () => {
       await store.index.putRecord("incidents", "i1", 5, "first");
       await store.index.putRecord("incidents", "i2", 6, "second");
       await store.index.trimRecords("incidents", 1);
+      await store.index.add("sandboxes", "old", 1);
+      await store.index.add("sandboxes", "kept", 9);
+      await store.index.removeIfScoreBelow("sandboxes", "old", 5);
+      await store.index.removeIfScoreBelow("sandboxes", "kept", 5);
     };
     const expectAllBack = async (store: DurableStore) => {
       expect(await store.loadActors(0, ["job/1"])).toEqual([
@@ -115,6 +119,7 @@ describe("DurableStore", () => {
       expect(await store.index.range("site-queue:A", 0, 10)).toEqual([{ member: "job/1", score: 3 }]);
       expect(await store.index.range("incidents", 0, 10)).toEqual([{ member: "i2", score: 6 }]);
       expect(await store.index.readRecords("incidents", ["i1", "i2"])).toEqual([null, "second"]);
+      expect(await store.index.range("sandboxes", 0, 10)).toEqual([{ member: "kept", score: 9 }]);
       // The dedupe id is still remembered: the same event again is a duplicate.
       const fence = await own(store);
       const again = record("job/1", { expectedVersion: 1, dedupeIds: ["in-1"] });

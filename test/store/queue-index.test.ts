@@ -64,6 +64,19 @@ function describeQueueIndex(name: string, make: () => QueueIndex) {
       expect(await index.size("log")).toBe(0);
     });
 
+    it("removes a member only while its score is below a bound, taking its record with it", async () => {
+      const index = make();
+      await index.putRecord("swept", "old", 10, "r-old");
+      await index.putRecord("swept", "used-again", 10, "r-used");
+      await index.add("swept", "used-again", 50);
+      expect(await index.removeIfScoreBelow("swept", "old", 20)).toBe(true);
+      expect(await index.removeIfScoreBelow("swept", "used-again", 20)).toBe(false);
+      expect(await index.removeIfScoreBelow("swept", "absent", 20)).toBe(false);
+      expect(await index.removeIfScoreBelow("swept", "used-again", 50)).toBe(false);
+      expect((await index.range("swept", 0, 10)).map((e) => e.member)).toEqual(["used-again"]);
+      expect(await index.readRecords("swept", ["old", "used-again"])).toEqual([null, "r-used"]);
+    });
+
     it("keeps queues apart, including names with braces", async () => {
       const index = make();
       await index.add("x{1}", "m", 1);
