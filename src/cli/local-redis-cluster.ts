@@ -68,7 +68,8 @@ export async function startLocalRedisCluster(
     await rm(dir, { recursive: true, force: true });
   };
   try {
-    for (let i = 0; i < masters * (1 + replicas); i++) servers.push(await startClusterNode(dir, nodeTimeoutMs));
+    for (let i = 0; i < masters * (1 + replicas); i++)
+      servers.push(await startClusterNode(dir, nodeTimeoutMs));
     const addresses = servers.map((server) => `${HOST}:${server.port}`);
     await promisify(execFile)(
       "redis-cli",
@@ -76,7 +77,8 @@ export async function startLocalRedisCluster(
       { timeout: CREATE_TIMEOUT_MS },
     );
     await pollUntil(
-      async () => (await Promise.all(servers.map((server) => nodeReady(server.port, replicas)))).every(Boolean),
+      async () =>
+        (await Promise.all(servers.map((server) => nodeReady(server.port, replicas)))).every(Boolean),
       "cluster_state:ok and replicas in sync on every node",
       CONVERGE_TIMEOUT_MS,
     );

@@ -33,6 +33,10 @@ export function registerServerCommand(program: Command): void {
     )
     .option(`${s.redisPrefix.flag} <prefix>`, `Redis key prefix (default panda; $${s.redisPrefix.env})`)
     .option(
+      `${s.redisWaitReplicas.flag} <count>`,
+      `answer each write only once this many Redis replicas have it (WAIT; default 0; $${s.redisWaitReplicas.env})`,
+    )
+    .option(
       s.ephemeral.flag,
       `the embedded store in memory only, gone at stop (default: on disk in <data-dir>/state; $${s.ephemeral.env})`,
     )
@@ -75,6 +79,7 @@ export function registerServerCommand(program: Command): void {
         dataDir: resolve(config.dataDir),
         ...(config.redisUrl ? { redisUrl: config.redisUrl } : {}),
         redisPrefix: config.redisPrefix,
+        redisWaitReplicas: config.redisWaitReplicas,
         ephemeral: config.ephemeral,
         fsyncIntervalMs: config.fsyncIntervalMs,
         sites: config.sitesFile ? readSitesFile(config.sitesFile) : [],

@@ -13,7 +13,9 @@ export type RedisClusterHandle = LocalRedisCluster;
  * replicas), the one `panda up --redis-cluster` runs; null when there is no
  * `redis-server`/`redis-cli` to run one.
  */
-export function startRedisCluster(options: LocalRedisClusterOptions = {}): Promise<RedisClusterHandle | null> {
+export function startRedisCluster(
+  options: LocalRedisClusterOptions = {},
+): Promise<RedisClusterHandle | null> {
   return startLocalRedisCluster(options);
 }
 
