@@ -77,7 +77,12 @@ export async function startRedisServer(
   extraArgs: string[] = [],
 ): Promise<RedisServerProcess | null> {
   const args = ["--port", String(port), "--save", "", "--appendonly", "no", ...extraArgs];
-  const child = spawn("redis-server", args, { cwd: tmpdir(), stdio: ["ignore", "pipe", "ignore"] });
+  // Its own process group: a Ctrl-C in a terminal reaches `panda up` alone, which stops Redis last.
+  const child = spawn("redis-server", args, {
+    cwd: tmpdir(),
+    stdio: ["ignore", "pipe", "ignore"],
+    detached: true,
+  });
   running.add(child);
   const exited = new Promise<void>((resolve) => {
     child.once("exit", () => resolve());
