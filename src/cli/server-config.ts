@@ -31,6 +31,7 @@ export const SERVER_SETTINGS = {
   publicUrl: { flag: "--public-url", env: "PANDA_PUBLIC_URL" },
   readRequiresToken: { flag: "--read-requires-token", env: "PANDA_READ_REQUIRES_TOKEN" },
   shardCount: { flag: "--shards", env: "PANDA_SHARDS" },
+  leaseMs: { flag: "--lease-ms", env: "PANDA_LEASE_MS" },
 } as const;
 type Setting = keyof typeof SERVER_SETTINGS;
 
@@ -66,6 +67,7 @@ export const serverCommandConfigSchema = z
     publicUrl: httpUrlSchema.optional(),
     readRequiresToken: booleanText.default(false),
     shardCount: z.coerce.number().int().min(1).max(4096).default(64),
+    leaseMs: z.coerce.number().int().min(500).max(600_000).default(10_000),
   })
   .refine((c) => c.redisWaitReplicas === 0 || c.redisUrl, {
     path: ["redisWaitReplicas"],

@@ -63,6 +63,10 @@ export function registerServerCommand(program: Command): void {
       `reads (and the monitor) need a user token ($${s.readRequiresToken.env})`,
     )
     .option(`${s.shardCount.flag} <count>`, `shards, fixed per deployment (default 64; $${s.shardCount.env})`)
+    .option(
+      `${s.leaseMs.flag} <ms>`,
+      `how long a dead node's shards wait before another node takes them (default 10000; $${s.leaseMs.env})`,
+    )
     .action(async (flags: Record<string, string | boolean>) => {
       const config = resolveServerConfig({
         ...flags,
@@ -88,6 +92,7 @@ export function registerServerCommand(program: Command): void {
         ...(config.publicUrl ? { publicUrl: config.publicUrl } : {}),
         readRequiresToken: config.readRequiresToken,
         shardCount: config.shardCount,
+        leaseMs: config.leaseMs,
         log,
       }).catch((err: unknown) => {
         if ((err as NodeJS.ErrnoException).code === "EADDRINUSE")
