@@ -46,6 +46,12 @@ export interface LocalRedisCluster {
   seeds: string;
   /** The nodes that are masters now (a failover changes them). */
   masters(): Promise<LocalRedisNode[]>;
+  /**
+   * Starts a node that was stopped or killed again, on its port with its
+   * cluster config: it rejoins, as a replica of the master that took its
+   * slots if it had been failed over. Resolves once its replication is whole.
+   */
+  revive(node: LocalRedisNode): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -94,6 +100,17 @@ export async function startLocalRedisCluster(
       const roles = await Promise.all(nodes.map((n) => roleOf(n.port)));
       return nodes.filter((_, i) => roles[i] === "master");
     },
+    async revive(node) {
+      const server = await startRedisServer(node.port, clusterNodeArgs(dir, node.port, nodeTimeoutMs));
+      if (!server) throw new Error(`redis-server did not start again on port ${node.port}`);
+      servers[servers.indexOf(node.server)] = server;
+      node.server = server;
+      await pollUntil(
+        () => nodeReady(node.port, 0),
+        `node ${node.port} back in the cluster`,
+        CONVERGE_TIMEOUT_MS,
+      );
+    },
     stop,
   };
 }
@@ -101,22 +118,26 @@ export async function startLocalRedisCluster(
 async function startClusterNode(dir: string, nodeTimeoutMs: number): Promise<RedisServerProcess> {
   for (let attempt = 0; attempt < START_ATTEMPTS; attempt++) {
     const port = await freePort({ withClusterBus: true });
-    const server = await startRedisServer(port, [
-      "--cluster-enabled",
-      "yes",
-      "--cluster-config-file",
-      join(dir, `nodes-${port}.conf`),
-      "--cluster-node-timeout",
-      String(nodeTimeoutMs),
-      // A replica takes over however long it was cut off: losing the cluster is worse here.
-      "--cluster-replica-validity-factor",
-      "0",
-      "--dir",
-      dir,
-    ]);
+    const server = await startRedisServer(port, clusterNodeArgs(dir, port, nodeTimeoutMs));
     if (server) return server;
   }
   throw new Error(`could not start a cluster node in ${START_ATTEMPTS} attempts`);
+}
+
+function clusterNodeArgs(dir: string, port: number, nodeTimeoutMs: number): string[] {
+  return [
+    "--cluster-enabled",
+    "yes",
+    "--cluster-config-file",
+    join(dir, `nodes-${port}.conf`),
+    "--cluster-node-timeout",
+    String(nodeTimeoutMs),
+    // A replica takes over however long it was cut off: losing the cluster is worse here.
+    "--cluster-replica-validity-factor",
+    "0",
+    "--dir",
+    dir,
+  ];
 }
 
 async function roleOf(port: number): Promise<"master" | "replica" | null> {
