@@ -63,7 +63,7 @@ import { Redis } from "ioredis";
 import type { IntakeGateStats } from "../src/runtime/intake-gate.js";
 import type { ServerNode } from "../src/server/server.js";
 import { intakeCost } from "./support/intake-cost.js";
-import { runNodeScaling } from "./support/node-scaling.js";
+import { formatNodeScaling, runNodeScaling } from "./support/node-scaling.js";
 import type { SwarmMode } from "./support/pilot-swarm.js";
 import { PilotSwarm, type SwarmProgress } from "./support/pilot-swarm-client.js";
 import { type BenchRedis, benchWaitReplicas, startBenchRedis } from "./support/private-redis.js";
@@ -928,46 +928,7 @@ async function nodesMain(counts: number[]): Promise<void> {
       rate: NODES_RATE,
       pacedMs: DURATION_MS,
     });
-    const one = results.find((r) => r.nodes === 1);
-    console.log(
-      formatTable(
-        [
-          "nodes",
-          "batch jobs/s",
-          "per node",
-          "vs 1 node",
-          "nodes CPU ms/job",
-          `${NODES_RATE}/s received`,
-          "p50 ms",
-          "p99 ms",
-        ],
-        results.map((r) => [
-          String(r.nodes),
-          r.batchPerSec,
-          r.batchPerSec / r.nodes,
-          one ? `${(r.batchPerSec / one.batchPerSec).toFixed(2)}x` : "-",
-          r.nodesCpuMsPerJob,
-          r.receivedPerSec,
-          r.p50Ms,
-          r.p99Ms,
-        ]),
-      ),
-    );
-    const missing = results.filter((r) => r.batchMissing > 0);
-    if (missing.length > 0)
-      console.log(
-        `\nmissing after the batch's limit: ${missing.map((r) => `${r.nodes} nodes: ${r.batchMissing}`).join(", ")}`,
-      );
-    console.log(
-      [
-        "",
-        "nodes: each a process of its own (node-child.ts) on the same Redis; pilots: a swarm process per node, its share of the pilots.",
-        "batch: every job submitted -> every job finished, pilots reporting the whole lifecycle.",
-        "p50/p99: a job's activated commit (its node's epoch clock) -> job.push decoded by a pilot (the swarm's epoch clock).",
-        "nodes CPU ms/job: all node processes together over the batch. On this machine the nodes, the swarms and",
-        "  redis-server share its cores: past the core count, more nodes add no CPU, only contention.",
-      ].join("\n"),
-    );
+    console.log(formatNodeScaling(results, NODES_RATE));
   } finally {
     await redis.stop();
   }

@@ -16,7 +16,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { NodeChildCommand, NodeChildReport } from "./node-child.js";
 import { PilotSwarm } from "./pilot-swarm-client.js";
-import { Samples } from "./stats.js";
+import { formatTable, Samples } from "./stats.js";
 
 export interface NodeScalingOptions {
   redisUrl: string;
@@ -233,4 +233,46 @@ export async function runNodeScaling(counts: number[], o: NodeScalingOptions): P
   const results: NodeScalingResult[] = [];
   for (const nodes of counts) results.push(await runOn(nodes, o));
   return results;
+}
+
+/** The results as the bench prints them: a row per node count, then what each column means. */
+export function formatNodeScaling(results: NodeScalingResult[], rate: number): string {
+  const one = results.find((r) => r.nodes === 1);
+  const table = formatTable(
+    [
+      "nodes",
+      "batch jobs/s",
+      "per node",
+      "vs 1 node",
+      "nodes CPU ms/job",
+      `${rate}/s received`,
+      "p50 ms",
+      "p99 ms",
+    ],
+    results.map((r) => [
+      String(r.nodes),
+      r.batchPerSec,
+      r.batchPerSec / r.nodes,
+      one ? `${(r.batchPerSec / one.batchPerSec).toFixed(2)}x` : "-",
+      r.nodesCpuMsPerJob,
+      r.receivedPerSec,
+      r.p50Ms,
+      r.p99Ms,
+    ]),
+  );
+  const missing = results.filter((r) => r.batchMissing > 0);
+  return [
+    table,
+    ...(missing.length > 0
+      ? [
+          `\nmissing after the batch's limit: ${missing.map((r) => `${r.nodes} nodes: ${r.batchMissing}`).join(", ")}`,
+        ]
+      : []),
+    "",
+    "nodes: each a process of its own (node-child.ts) on the same Redis; pilots: a swarm process per node, its share of the pilots.",
+    "batch: every job submitted -> every job finished, pilots reporting the whole lifecycle.",
+    "p50/p99: a job's activated commit (its node's epoch clock) -> job.push decoded by a pilot (the swarm's epoch clock).",
+    "nodes CPU ms/job: all node processes together over the batch. On this machine the nodes, the swarms and",
+    "  redis-server share its cores: past the core count, more nodes add no CPU, only contention.",
+  ].join("\n");
 }
