@@ -43,6 +43,15 @@
  * the batch is skipped), PANDA_BENCH_OVERLOAD_SECONDS (10 of offering; then up
  * to 120 s for every job to end), PANDA_BENCH_OVERLOAD_TASK_JOBS (jobs per
  * submitted task, the batch's PANDA_BENCH_TASK_JOBS by default).
+ * Replication: PANDA_BENCH_WAIT_REPLICAS=N gives the private Redis N replicas
+ * and the node(s) --redis-wait-replicas N (WAIT after every write), to
+ * measure what that durability costs.
+ *
+ * Several nodes: `-- --nodes 1,2,3` (or PANDA_BENCH_NODES=1,2,3) runs, instead
+ * of the above, the same grid on 1, 2, 3 server node processes on the one
+ * Redis in turn and prints, per node count, the batch's jobs/s and a paced
+ * run's p99 (PANDA_BENCH_NODES_RATE jobs/s, default 1000); see
+ * support/node-scaling.ts.
  */
 
 import { randomBytes } from "node:crypto";
@@ -54,9 +63,10 @@ import { Redis } from "ioredis";
 import type { IntakeGateStats } from "../src/runtime/intake-gate.js";
 import type { ServerNode } from "../src/server/server.js";
 import { intakeCost } from "./support/intake-cost.js";
+import { formatNodeScaling, runNodeScaling } from "./support/node-scaling.js";
 import type { SwarmMode } from "./support/pilot-swarm.js";
 import { PilotSwarm, type SwarmProgress } from "./support/pilot-swarm-client.js";
-import { type BenchRedis, startBenchRedis } from "./support/private-redis.js";
+import { type BenchRedis, benchWaitReplicas, startBenchRedis } from "./support/private-redis.js";
 import { benchRunsSource, serverModule } from "./support/server-module.js";
 import { formatTable, Samples } from "./support/stats.js";
 
@@ -85,6 +95,10 @@ const OVERLOAD_TASK_JOBS = Number(process.env.PANDA_BENCH_OVERLOAD_TASK_JOBS ?? 
 /** How long the overload run waits, once it stops offering work, for every job submitted to end. */
 const OVERLOAD_DRAIN_MS = 120_000;
 const WARMUP_MS = 1000;
+/** `--nodes 1,2,3` or PANDA_BENCH_NODES: the node counts of the scaling run; null runs the usual bench. */
+const NODE_COUNTS = nodeCounts();
+const NODES_RATE = Number(process.env.PANDA_BENCH_NODES_RATE ?? 1000);
+const WAIT_REPLICAS = benchWaitReplicas();
 /** How long a paced run may take to work off its backlog once it stops offering work. */
 const DRAIN_MS = 30_000;
 /** How long the batch may take to finish. */
@@ -93,6 +107,16 @@ const BATCH_LIMIT_MS = 90_000;
 const DEADLINE_MS = 20 * 60_000;
 const SITE = "BENCH";
 const USER = "bench";
+
+function nodeCounts(): number[] | null {
+  const flag = process.argv.indexOf("--nodes");
+  const text = flag >= 0 ? process.argv[flag + 1] : process.env.PANDA_BENCH_NODES;
+  if (text === undefined || text === "") return null;
+  const counts = text.split(",").map(Number);
+  if (counts.some((n) => !Number.isInteger(n) || n < 1 || n > 16))
+    throw new Error(`--nodes / PANDA_BENCH_NODES: node counts from 1 to 16, comma-separated, not "${text}"`);
+  return counts;
+}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -354,6 +378,7 @@ async function startGrid(redis: BenchRedis, dataDir: string): Promise<BenchGrid>
       { token: pilotToken, kind: "pilot", site: SITE },
     ],
     maxActiveJobsPerUser: 1_000_000,
+    redisWaitReplicas: WAIT_REPLICAS,
     // Brokerage's queue cap (queued > 2 x running) would hold a batch back: this measures dispatch, not the cap.
     grid: { brokerage: { queueCapMin: 10_000_000 } },
     // These pilots end a job every few ms; the per-session frame rate limit is meant for real payloads.
@@ -885,7 +910,32 @@ function verdict(name: string, rate: number, r: PacedResult): string {
   return `${name} at ${rate}/s kept up`;
 }
 
+/** `--nodes`: the grid on each node count in turn, on one private Redis. */
+async function nodesMain(counts: number[]): Promise<void> {
+  const redis = await startBenchRedis();
+  console.log(
+    `dispatch benchmark on ${counts.join(", ")} server node processes: ${PILOTS} pilots on one site spread over ` +
+      `the nodes, a batch of ${BATCH_JOBS.toLocaleString("en-US")} jobs in tasks of ${TASK_JOBS} submitted round-robin, ` +
+      `then ${NODES_RATE.toLocaleString("en-US")} jobs/s for ${DURATION_MS / 1000} s, against ${redis.description}\n`,
+  );
+  try {
+    const results = await runNodeScaling(counts, {
+      redisUrl: redis.url,
+      serverOptions: { redisWaitReplicas: WAIT_REPLICAS },
+      pilots: PILOTS,
+      batchJobs: BATCH_JOBS,
+      taskJobs: TASK_JOBS,
+      rate: NODES_RATE,
+      pacedMs: DURATION_MS,
+    });
+    console.log(formatNodeScaling(results, NODES_RATE));
+  } finally {
+    await redis.stop();
+  }
+}
+
 async function main(): Promise<void> {
+  if (NODE_COUNTS) return nodesMain(NODE_COUNTS);
   const redis = await startBenchRedis();
   const dataDir = mkdtempSync(join(tmpdir(), "panda-bench-dispatch-"));
   const abandon = (why: string) => {

@@ -11,6 +11,8 @@ export interface PilotSpec {
   token: string;
   workdir: string;
   logPath: string;
+  /** The pilot's `--server` list (`URL1,URL2`: the first, then the next after a dropped socket); the one server otherwise. */
+  servers?: string;
 }
 
 /** How to start `panda` again as a child: this node binary, its flags (e.g. a TypeScript loader) and entry script. */
@@ -138,7 +140,7 @@ export class LocalPilots {
       ...this.self.args,
       "pilot",
       "--server",
-      this.serverUrl,
+      spec.servers ?? this.serverUrl,
       "--site",
       spec.site,
       "--multitask",

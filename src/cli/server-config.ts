@@ -22,6 +22,7 @@ export const SERVER_SETTINGS = {
   dataDir: { flag: "--data-dir", env: "PANDA_DATA_DIR" },
   redisUrl: { flag: "--redis", env: "PANDA_REDIS_URL" },
   redisPrefix: { flag: "--redis-prefix", env: "PANDA_REDIS_PREFIX" },
+  redisWaitReplicas: { flag: "--redis-wait-replicas", env: "PANDA_REDIS_WAIT_REPLICAS" },
   ephemeral: { flag: "--ephemeral", env: "PANDA_EPHEMERAL" },
   fsyncIntervalMs: { flag: "--fsync-interval-ms", env: "PANDA_FSYNC_INTERVAL_MS" },
   tokensFile: { flag: "--tokens", env: "PANDA_TOKENS_FILE" },
@@ -32,6 +33,7 @@ export const SERVER_SETTINGS = {
   publicUrl: { flag: "--public-url", env: "PANDA_PUBLIC_URL" },
   readRequiresToken: { flag: "--read-requires-token", env: "PANDA_READ_REQUIRES_TOKEN" },
   shardCount: { flag: "--shards", env: "PANDA_SHARDS" },
+  leaseMs: { flag: "--lease-ms", env: "PANDA_LEASE_MS" },
 } as const;
 type Setting = keyof typeof SERVER_SETTINGS;
 
@@ -57,6 +59,7 @@ export const serverCommandConfigSchema = z
       })
       .optional(),
     redisPrefix: z.string().min(1).default("panda"),
+    redisWaitReplicas: z.coerce.number().int().min(0).max(16).default(0),
     ephemeral: booleanText.default(false),
     fsyncIntervalMs: z.coerce.number().int().min(0).max(3_600_000).default(DEFAULT_FSYNC_INTERVAL_MS),
     tokensFile: z.string().min(1).optional(),
@@ -67,6 +70,11 @@ export const serverCommandConfigSchema = z
     publicUrl: httpUrlSchema.optional(),
     readRequiresToken: booleanText.default(false),
     shardCount: z.coerce.number().int().min(1).max(4096).default(64),
+    leaseMs: z.coerce.number().int().min(500).max(600_000).default(10_000),
+  })
+  .refine((c) => c.redisWaitReplicas === 0 || c.redisUrl, {
+    path: ["redisWaitReplicas"],
+    message: "waits for Redis replicas: it needs --redis / $PANDA_REDIS_URL",
   })
   .refine((c) => !(c.ephemeral && c.redisUrl), {
     path: ["ephemeral"],

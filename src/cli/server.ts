@@ -34,6 +34,10 @@ export function registerServerCommand(program: Command): void {
     )
     .option(`${s.redisPrefix.flag} <prefix>`, `Redis key prefix (default panda; $${s.redisPrefix.env})`)
     .option(
+      `${s.redisWaitReplicas.flag} <count>`,
+      `answer each write only once this many Redis replicas have it (WAIT; default 0; $${s.redisWaitReplicas.env})`,
+    )
+    .option(
       s.ephemeral.flag,
       `the embedded store in memory only, gone at stop (default: on disk in <data-dir>/state; $${s.ephemeral.env})`,
     )
@@ -64,6 +68,10 @@ export function registerServerCommand(program: Command): void {
       `reads (and the monitor) need a user token ($${s.readRequiresToken.env})`,
     )
     .option(`${s.shardCount.flag} <count>`, `shards, fixed per deployment (default 64; $${s.shardCount.env})`)
+    .option(
+      `${s.leaseMs.flag} <ms>`,
+      `how long a dead node's shards wait before another node takes them (default 10000; $${s.leaseMs.env})`,
+    )
     .action(async (flags: Record<string, string | boolean>) => {
       const config = resolveServerConfig({
         ...flags,
@@ -81,6 +89,7 @@ export function registerServerCommand(program: Command): void {
         dataDir: resolve(config.dataDir),
         ...(config.redisUrl ? { redisUrl: config.redisUrl } : {}),
         redisPrefix: config.redisPrefix,
+        redisWaitReplicas: config.redisWaitReplicas,
         ephemeral: config.ephemeral,
         fsyncIntervalMs: config.fsyncIntervalMs,
         sites: config.sitesFile ? readSitesFile(config.sitesFile) : [],
@@ -90,6 +99,7 @@ export function registerServerCommand(program: Command): void {
         ...(config.publicUrl ? { publicUrl: config.publicUrl } : {}),
         readRequiresToken: config.readRequiresToken,
         shardCount: config.shardCount,
+        leaseMs: config.leaseMs,
         log,
       }).catch((err: unknown) => {
         if ((err as NodeJS.ErrnoException).code === "EADDRINUSE")

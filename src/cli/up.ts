@@ -2,22 +2,23 @@
  * `panda up`: a whole grid in one process (server, store, local sites) with its
  * local pilots as child processes, for a laptop or a demo.
  */
-import { join, relative, resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { type Command, Option } from "commander";
 import { type LogLevel, logLevelSchema } from "../server/json-log.js";
-import { type ServerNode, startServerNode } from "../server/server.js";
+import { startServerNode } from "../server/server.js";
 import { DEFAULT_FSYNC_INTERVAL_MS } from "../store/durable-store.js";
 import { queueNames } from "../store/index-names.js";
 import { PandaClient } from "./client.js";
 import { DEFAULT_DATA_DIR, ENV, writeLocalConfig } from "./config.js";
-import { submitDemo } from "./demo.js";
 import { CliError, EXIT, usageError } from "./errors.js";
 import { FileLogger } from "./file-logger.js";
 import { LOCAL_SITE_NAMES, planLocalGrid } from "./local-grid.js";
-import { LocalPilots, type PilotSpec } from "./local-pilots.js";
+import { LocalPilots } from "./local-pilots.js";
 import { integerArg } from "./options.js";
-import { clockTime, print } from "./output.js";
+import { print } from "./output.js";
 import { reportProgress } from "./progress.js";
+import { firstSignal, pilotSpecs, say, shownPath, startDemo } from "./up-common.js";
+import { runUpNodes } from "./up-nodes.js";
 
 export interface UpFlags {
   port: number;
@@ -29,21 +30,13 @@ export interface UpFlags {
   demo: boolean;
   drainSeconds: number;
   logLevel: LogLevel;
+  /** Server nodes; more than one run as `panda server` child processes on Redis. */
+  nodes: number;
+  /** Start a 3-master Redis Cluster here for the nodes. */
+  redisCluster: boolean;
 }
 
 const HOST = "127.0.0.1";
-/** How long the demo waits for the local pilots to connect before it submits anyway. */
-const PILOTS_CONNECT_TIMEOUT_MS = 30_000;
-
-function say(line: string): void {
-  print(`${clockTime()} ${line}`);
-}
-
-/** A path as a person in the working directory would type it. */
-function shownPath(path: string): string {
-  const fromHere = relative(process.cwd(), path);
-  return fromHere === "" || fromHere.startsWith("..") ? path : fromHere;
-}
 
 /** Where the store is, without a password that a Redis URL may carry. */
 function describeStore(flags: UpFlags, dataDir: string): string {
@@ -88,61 +81,6 @@ async function startNode(
   }
 }
 
-function pilotSpecs(dataDir: string, plan: ReturnType<typeof planLocalGrid>, perSite: number): PilotSpec[] {
-  return LOCAL_SITE_NAMES.flatMap((site) =>
-    Array.from({ length: perSite }, (_, i) => {
-      const name = `${site}-${i + 1}`;
-      return {
-        name,
-        site,
-        token: plan.pilotTokenBySite.get(site)!,
-        workdir: join(dataDir, "pilots", name),
-        logPath: join(dataDir, "logs", `pilot-${name}.log`),
-      };
-    }),
-  );
-}
-
-async function waitForPilots(node: ServerNode, expected: number, timeoutMs: number): Promise<number> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const connected = node.dispatcher.connectedPilots().length;
-    if (connected >= expected || Date.now() >= deadline) return connected;
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-}
-
-async function runDemo(node: ServerNode, client: PandaClient, expectedPilots: number): Promise<void> {
-  if (expectedPilots > 0) {
-    const connected = await waitForPilots(node, expectedPilots, PILOTS_CONNECT_TIMEOUT_MS);
-    say(`${connected}/${expectedPilots} pilots connected`);
-  }
-  // A grid brought back from its state keeps what it had: the demo is for a new one.
-  const earlierTasks = await node.grid.ctx.index.size(queueNames.tasks());
-  if (earlierTasks > 0) {
-    say(`demo: not submitted, the grid has ${earlierTasks} task(s) from before`);
-    return;
-  }
-  const demo = await submitDemo(client, Date.now().toString(36));
-  say(`demo: dataset ${demo.dataset} at SITE-A`);
-  say(`demo: submitted production task ${demo.productionTaskId} (one job per input file)`);
-  say(`demo: submitted analysis task ${demo.analysisTaskId} (short jobs)`);
-}
-
-/** Resolves with the first SIGINT/SIGTERM; a second one escalates through `onRepeat`. */
-function firstSignal(onRepeat: () => void): Promise<NodeJS.Signals> {
-  return new Promise((resolve) => {
-    let received = false;
-    const onSignal = (signal: NodeJS.Signals) => {
-      if (received) return onRepeat();
-      received = true;
-      resolve(signal);
-    };
-    process.on("SIGINT", onSignal);
-    process.on("SIGTERM", onSignal);
-  });
-}
-
 /**
  * `panda up`: a whole grid in one process (server, store, three sites) with
  * local pilots as child processes, until SIGINT/SIGTERM: then the pilots drain,
@@ -175,8 +113,13 @@ export async function runUp(flags: UpFlags): Promise<void> {
   });
   if (flags.demo) {
     const client = new PandaClient({ server: node.url, token: plan.adminToken, serverSource: "panda up" });
-    void runDemo(node, client, specs.length).catch((err: unknown) =>
-      say(`demo not submitted: ${(err as Error).message}`),
+    startDemo(
+      {
+        connectedPilots: async () => node.dispatcher.connectedPilots().length,
+        taskCount: () => node.grid.ctx.index.size(queueNames.tasks()),
+      },
+      client,
+      specs.length,
     );
   }
   say(`${await signal}: draining the pilots (up to ${flags.drainSeconds} s), then stopping the server`);
@@ -233,9 +176,29 @@ export function registerUpCommand(program: Command): void {
         .default("info"),
     )
     .option("--no-demo", "do not create the sample dataset and tasks")
+    .option(
+      "--nodes <count>",
+      "server nodes, each a `panda server` child process on its own port (from --port up); more than 1 needs --redis or --redis-cluster",
+      integerArg(1, 16),
+      1,
+    )
+    .option(
+      "--redis-cluster",
+      "start a 3-master Redis Cluster on free local ports for the nodes (redis-server and redis-cli on the PATH); gone when this stops",
+      false,
+    )
     .action(async (flags: UpFlags) => {
-      if (flags.ephemeral && flags.redis)
-        throw usageError("--ephemeral keeps the embedded store in memory: it does not go with --redis");
-      await runUp(flags);
+      if (flags.ephemeral && (flags.redis || flags.redisCluster))
+        throw usageError(
+          "--ephemeral keeps the embedded store in memory: it does not go with --redis or --redis-cluster",
+        );
+      if (flags.redisCluster && flags.redis)
+        throw usageError("--redis-cluster starts a Redis Cluster here: it does not go with --redis URL");
+      if (flags.nodes > 1 && !flags.redis && !flags.redisCluster)
+        throw usageError(
+          "--nodes: several nodes share their state through Redis: add --redis URL or --redis-cluster",
+        );
+      if (flags.nodes > 1 || flags.redisCluster) await runUpNodes(flags);
+      else await runUp(flags);
     });
 }

@@ -74,6 +74,13 @@ export class ShardHost {
   private retryHandle: TimerHandle | null = null;
   private lastSeenTrimMs = Number.NEGATIVE_INFINITY;
   private stopped = false;
+  /**
+   * A commit failed without an answer (a cut connection, a failed-over
+   * master, a write short of its replicas): it may have landed, so the
+   * shard's indexes in the mirror may be behind the store. Read again before
+   * the next commit.
+   */
+  private indexesBehind = false;
   /** The inbox backlog found at takeover is in the mailboxes. */
   private started = false;
   /**
@@ -254,6 +261,10 @@ export class ShardHost {
     const startedMs = performance.now();
     let assumed: ActorKey[] = [];
     try {
+      if (this.indexesBehind) {
+        await loadShardIndexes(this.deps, this.shard, this.fence, () => this.stopped);
+        this.indexesBehind = false;
+      }
       assumed = await this.slots.load(batch, clock.nowMs());
       const nowMs = clock.nowMs();
       const { steps, records } = this.planner.plan(batch, this.slots, nowMs);
@@ -284,6 +295,11 @@ export class ShardHost {
         this.deps.onFenced(this.shard);
         return;
       }
+      // The write may have landed with its answer lost: the batch's actors and the shard's indexes are
+      // read again from the store, so the retry sees its own landed write (as a duplicate) rather than
+      // planning over a state that moved and leaving the mirror behind (a job still queued that was sent).
+      for (const d of batch) this.slots.delete(d.actor);
+      this.indexesBehind = true;
       this.deps.log.warn({ shard: this.shard, err: (err as Error).message }, "commit failed; retrying");
       this.requeueFront(own);
       this.retryHandle = clock.setTimer(() => {

@@ -21,6 +21,7 @@ import { MemoryQueueIndex } from "../store/memory-queue-index.js";
 import { MemoryStore } from "../store/memory-store.js";
 import type { QueueIndex } from "../store/queue-index.js";
 import { RedisQueueIndex } from "../store/redis-queue-index.js";
+import { DEFAULT_REPLICA_WAIT_TIMEOUT_MS } from "../store/redis-replica-wait.js";
 import { RedisStore } from "../store/redis-store.js";
 import type { Store } from "../store/types.js";
 import type { StorageElement } from "../transfer/storage-element.js";
@@ -55,6 +56,14 @@ export const serverNodeOptionsSchema = z
     redisUrl: z.string().optional(),
     redisPrefix: z.string().default("panda"),
     /**
+     * On Redis with replicas: every write is answered only once this many
+     * replicas have it (WAIT after each write script), so a failover loses no
+     * acknowledged transition. 0: Redis's asynchronous replication.
+     */
+    redisWaitReplicas: z.number().int().min(0).max(16).default(0),
+    /** How long such a WAIT blocks; a write with fewer replicas by then fails and is retried. */
+    redisWaitTimeoutMs: z.number().int().positive().max(60_000).default(DEFAULT_REPLICA_WAIT_TIMEOUT_MS),
+    /**
      * The embedded store in memory only: its state, and the storage beside it
      * (`<dataDir>/ephemeral`), are gone when the node stops. For tests and
      * simulations; by default the embedded store is durable in `<dataDir>/state`.
@@ -88,6 +97,10 @@ export const serverNodeOptionsSchema = z
     readRequiresToken: z.boolean().default(false),
     /** Users' sandboxes: size limits, retention, and the storage element they are kept on. */
     sandbox: serverSandboxSchema.prefault({}),
+  })
+  .refine((o) => o.redisWaitReplicas === 0 || o.redisUrl, {
+    path: ["redisWaitReplicas"],
+    message: "waits for Redis replicas: it needs redisUrl",
   })
   .refine((o) => !(o.ephemeral && o.redisUrl), {
     path: ["ephemeral"],
@@ -162,7 +175,13 @@ async function openState(options: z.output<typeof serverNodeOptionsSchema>, log:
       throw err;
     });
     return {
-      store: new RedisStore({ client, prefix: options.redisPrefix }),
+      store: new RedisStore({
+        client,
+        prefix: options.redisPrefix,
+        ...(options.redisWaitReplicas > 0
+          ? { replicaWait: { replicas: options.redisWaitReplicas, timeoutMs: options.redisWaitTimeoutMs } }
+          : {}),
+      }),
       index: new RedisQueueIndex(client, options.redisPrefix),
       storageRoot: join(options.dataDir, "storage"),
       secret: (name) => secretOnRedis(client, options.redisPrefix, name, options.dataDir),

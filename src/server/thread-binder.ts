@@ -379,8 +379,9 @@ export class ThreadBinder {
   private async boundTo(jobId: string, pilotId: string): Promise<JobContext | null> {
     for (let waitedMs = 0; waitedMs < this.remoteDispatchWaitMs; waitedMs += REMOTE_DISPATCH_POLL_MS) {
       const job = await readContext(this.grid.ctx, "job", jobId);
+      // Bound to this pilot only while just sent to it: a job that went on (or ended) since is not pushed again.
       if (job && job.state !== "activated")
-        return job.context.pilot?.pilotId === pilotId ? job.context : null;
+        return job.state === "sent" && job.context.pilot?.pilotId === pilotId ? job.context : null;
       await new Promise<void>((r) => this.grid.runtime.clock.setTimer(r, REMOTE_DISPATCH_POLL_MS));
     }
     return null;

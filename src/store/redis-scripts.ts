@@ -1,10 +1,14 @@
 /**
  * The store's Lua scripts, loaded from `lua/` once and called by name on an
- * ioredis client (EVALSHA, with EVAL on a node that has not seen the script).
+ * ioredis client (EVALSHA, with EVAL on a node that has not seen the script),
+ * and, when asked, each write made durable on replicas (WAIT) before its
+ * caller hears of it.
  */
+import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import type { Cluster, Redis } from "ioredis";
 import { StoreError } from "./errors.js";
+import { type ReplicaWait, waitedWrite } from "./redis-replica-wait.js";
 
 export type RedisClient = Redis | Cluster;
 export type ScriptArg = string | number | Buffer;
@@ -24,6 +28,14 @@ const SCRIPT_NAMES = [
 ] as const;
 
 export type ScriptName = (typeof SCRIPT_NAMES)[number];
+
+/**
+ * The scripts that change state a caller then acts on (all but these): with a
+ * replica wait, each is followed by WAIT. The node heartbeat is not among
+ * them: a lost one is written again within its period.
+ */
+const NOT_WAITED: ReadonlySet<ScriptName> = new Set(["heartbeat-node", "load-actors", "read-indexed"]);
+const WRITE_SCRIPTS: ReadonlySet<ScriptName> = new Set(SCRIPT_NAMES.filter((name) => !NOT_WAITED.has(name)));
 
 type ScriptCall = (numberOfKeys: number, keysThenArgs: ScriptArg[]) => Promise<unknown>;
 
@@ -54,12 +66,29 @@ const BINARY_COMMAND_NAMES = new Map(SCRIPT_NAMES.map((name) => [name, `${comman
  * back to EVAL on a node that has not seen the script yet).
  */
 export class StoreScripts {
-  constructor(private readonly client: RedisClient) {
-    for (const [name, lua] of scriptSources()) client.defineCommand(COMMAND_NAMES.get(name)!, { lua });
+  private readonly shas = new Map<ScriptName, string>();
+
+  /** `replicaWait`: every write script is followed by WAIT for that many replicas (see `redis-replica-wait.ts`). */
+  constructor(
+    private readonly client: RedisClient,
+    private readonly replicaWait: ReplicaWait | null = null,
+  ) {
+    for (const [name, lua] of scriptSources()) {
+      client.defineCommand(COMMAND_NAMES.get(name)!, { lua });
+      this.shas.set(name, createHash("sha1").update(lua).digest("hex"));
+    }
   }
 
   /** Replies come back as strings and numbers. */
   run(name: ScriptName, keys: string[], args: ScriptArg[]): Promise<unknown> {
+    if (this.replicaWait && WRITE_SCRIPTS.has(name)) {
+      return waitedWrite(this.client, this.replicaWait, {
+        sha: this.shas.get(name)!,
+        keys,
+        args,
+        runAlone: () => this.call(COMMAND_NAMES.get(name)!, keys, args),
+      });
+    }
     return this.call(COMMAND_NAMES.get(name)!, keys, args);
   }
 

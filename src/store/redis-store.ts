@@ -15,6 +15,7 @@ import { CommitNumbers } from "./commit-numbers.js";
 import { FencedError, StoreError, scriptErrorFor } from "./errors.js";
 import { PerFence } from "./per-fence.js";
 import { decodeCommitOutcomes, encodeCommit, encodeCommitCall } from "./redis-commit-args.js";
+import type { ReplicaWait } from "./redis-replica-wait.js";
 import { type RedisClient, StoreScripts } from "./redis-scripts.js";
 import { globalKeys, ShardKeys } from "./shard-keys.js";
 import type {
@@ -40,10 +41,14 @@ import type {
  * `ownsClient`), or where to connect (the store owns that connection).
  * `prefix` namespaces every key and channel; default `panda`.
  */
-export type RedisStoreOptions =
+export type RedisStoreOptions = (
   | { client: RedisClient; prefix?: string; ownsClient?: boolean }
   | { url: string; prefix?: string; redisOptions?: RedisOptions }
-  | { clusterNodes: ClusterNode[]; prefix?: string; clusterOptions?: ClusterOptions };
+  | { clusterNodes: ClusterNode[]; prefix?: string; clusterOptions?: ClusterOptions }
+) & {
+  /** Every write answered only once this many replicas have it (WAIT; see `redis-replica-wait.ts`). */
+  replicaWait?: ReplicaWait;
+};
 
 const DEFAULT_PREFIX = "panda";
 /** Both ends of an actor scan, as `Store.scanActors` defines them. */
@@ -118,7 +123,7 @@ export class RedisStore implements Store {
       this.ownsClient = true;
     }
     this.name = this.client.isCluster ? "redis-cluster" : "redis";
-    this.scripts = new StoreScripts(this.client);
+    this.scripts = new StoreScripts(this.client, options.replicaWait ?? null);
     this.client.on("close", this.forgetRegistered);
   }
 

@@ -271,6 +271,18 @@ describe("panda client verbs against a server", () => {
     expect(() => resolveServerConfig({}, { PANDA_PORT: "http" })).toThrow(/--port \/ \$PANDA_PORT: /);
     expect(() => resolveServerConfig({ logLevel: "loud" }, {})).toThrow(/--log-level \/ \$PANDA_LOG_LEVEL/);
     expect(resolveServerConfig({}, { PANDA_READ_REQUIRES_TOKEN: "false" }).readRequiresToken).toBe(false);
+    expect(
+      resolveServerConfig(
+        { redisUrl: "redis://r:1" },
+        { PANDA_REDIS_WAIT_REPLICAS: "1", PANDA_LEASE_MS: "3000" },
+      ),
+    ).toMatchObject({ redisWaitReplicas: 1, leaseMs: 3000 });
+    expect(() => resolveServerConfig({ redisWaitReplicas: "1" }, {})).toThrow(
+      /--redis-wait-replicas \/ \$PANDA_REDIS_WAIT_REPLICAS: waits for Redis replicas: it needs --redis/,
+    );
+    expect(() => resolveServerConfig({ leaseMs: "10" }, {})).toThrow(
+      /--lease-ms \/ \$PANDA_LEASE_MS: Too small/,
+    );
     const dir = tempDir();
     writeFileSync(
       join(dir, "tokens.yaml"),

@@ -7,6 +7,11 @@ const CLI_MAIN = fileURLToPath(new URL("../../src/cli/main.ts", import.meta.url)
 /** Absolute, so `panda` (and the pilots `up` starts the same way) load TypeScript from any working directory. */
 const TSX_LOADER = import.meta.resolve("tsx");
 
+/** `panda` as the tests run it, from source: for code that starts `panda` children itself (`ServerChild`). */
+export function pandaCommand(): { command: string; args: string[] } {
+  return { command: process.execPath, args: ["--import", TSX_LOADER, CLI_MAIN] };
+}
+
 /** The test runner's environment without any panda configuration that could leak in. */
 export function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   const env = { ...process.env };

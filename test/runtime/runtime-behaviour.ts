@@ -597,6 +597,34 @@ export function describeRuntimeBehaviour(storeName: string, makeStore: StoreFact
         expect(runtime.local.counter("tickets:taken")).toBe(0);
       });
 
+      it("retries a commit that landed with its answer lost as applied, and mirrors what the store holds", async () => {
+        const { store, cleanup } = await makeStore();
+        const runtime = new Runtime({ store, registry: registryWith(1), shardCount: SHARDS });
+        await runtime.start();
+        opened.push({ runtime, cleanup });
+        await runtime.send(t("a"), { type: "create", input: { lane: "red", priority: 3 } });
+        // The next write lands, then its answer is lost: a cut connection, a failed-over master.
+        const commitMany = store.commitMany.bind(store);
+        let loseNext = true;
+        store.commitMany = async (batches) => {
+          const results = await commitMany(batches);
+          if (!loseNext) return results;
+          loseNext = false;
+          throw new Error("connection lost after the write");
+        };
+        // With its id, the retried event is known to the store: it comes back a duplicate, not a refusal.
+        const taken = await runtime.send(t("a"), { type: "take" }, { eventId: "take-a" });
+        expect(taken.outcome).toBe("duplicate");
+        const view = await runtime.inspect(t("a"));
+        expect(view!.state).toBe("taken");
+        expect(view!.history.filter((h) => h.event.type === "take")).toHaveLength(1);
+        // The node's mirror is the store's, not the state before the lost answer.
+        expect(runtime.local.range("lane:red", 0, 10)).toEqual([]);
+        expect(runtime.local.counters("tickets:")).toEqual(await runtime.readCounters("tickets:"));
+        await runtime.send(t("a"), { type: "close" });
+        expect((await runtime.inspect(t("a")))!.state).toBe("closed");
+      });
+
       it("rebuilds a shard's indexes from its actors when it takes a shard written under older rules", async () => {
         const { store, cleanup } = await makeStore();
         const before = new Runtime({ store, registry: registryWith(null), shardCount: SHARDS });

@@ -362,4 +362,36 @@ describe.skipIf(!redisUrl)("RedisStore specifics", () => {
     // The same call laid out correctly goes through, so the cases above failed on their layout alone.
     expect(await scripts.run("commit", goodCall[0], goodCall[1])).toEqual([[3]]);
   });
+
+  it("with a replica wait, answers a write only once the replicas have it: none there, the write fails naming the count", async () => {
+    // The test Redis has no replicas: WAIT 1 times out with 0, so the lease is not acknowledged.
+    const store = await RedisStore.connect({
+      url: redisUrl!,
+      prefix,
+      replicaWait: { replicas: 1, timeoutMs: 50 },
+    });
+    try {
+      await expect(store.acquireLease(7, "node-wait", 5000, Date.now())).rejects.toThrow(
+        /write reached 0 of 1 replicas within 50 ms \(WAIT\)/,
+      );
+      // Reads are not waited for.
+      expect(await store.readLease(7)).toMatchObject({ owner: "node-wait" });
+    } finally {
+      await store.close();
+    }
+    // WAIT 0 is answered at once: the same write through the waiting path succeeds.
+    const noReplicas = await RedisStore.connect({
+      url: redisUrl!,
+      prefix,
+      replicaWait: { replicas: 0, timeoutMs: 50 },
+    });
+    try {
+      expect(await noReplicas.acquireLease(8, "node-wait", 5000, Date.now())).toMatchObject({
+        shard: 8,
+        epoch: 1,
+      });
+    } finally {
+      await noReplicas.close();
+    }
+  });
 });
