@@ -3,11 +3,8 @@
  * kinds, and the services that answer their effects (brokerage, transfers,
  * site queues and quotas). The pilot gateway and the API sit on top of it.
  */
-import { mkdirSync } from "node:fs";
-import { join } from "node:path";
 import { z } from "zod";
 import { registerWorkloadKinds } from "../actors/index.js";
-import { siteInputSchema } from "../actors/site/schema.js";
 import { DEFAULT_SHARE, effectiveShares, fairShareConfigSchema } from "../brokerage/shares.js";
 import { BrokerageConfigSchema } from "../brokerage/types.js";
 import { validate } from "../protocol/codec.js";
@@ -18,7 +15,7 @@ import { Runtime, type RuntimeOptions } from "../runtime/runtime.js";
 import type { CommittedTransition } from "../runtime/shard-host.js";
 import type { QueueIndex } from "../store/queue-index.js";
 import type { Store } from "../store/types.js";
-import { DirectoryStorageElement } from "../transfer/directory-storage-element.js";
+import { createStorageElement, type StorageConfig } from "../transfer/storage-config.js";
 import type { StorageElement } from "../transfer/storage-element.js";
 import {
   type FileMover,
@@ -30,6 +27,7 @@ import { brokerageHandler, brokerageInline } from "./brokerage-service.js";
 import type { WorkloadContext } from "./context.js";
 import { type FileToPut, putFiles } from "./datasets.js";
 import { writeGlobalIndexes } from "./global-indexes.js";
+import { gridSiteSchema } from "./grid-site.js";
 import { IncidentLog } from "./incident-log.js";
 import { type QueueEntry, QueueService, type ThreadOffer } from "./queue-service.js";
 import { siteOfflineHandler } from "./reassign.js";
@@ -41,7 +39,7 @@ import { TransferService } from "./transfer-service.js";
 
 /** A grid's sites and the settings of its workload services: one schema, errors that name the field. */
 export const gridConfigSchema = z.object({
-  sites: z.array(siteInputSchema.omit({ atMs: true })).default([]),
+  sites: z.array(gridSiteSchema).default([]),
   brokerage: BrokerageConfigSchema.prefault({}),
   maxActiveJobsPerUser: z.number().int().positive().default(10_000),
   /** Global fair shares of each site's running slots, and the user priority rule (docs/workload.md, "Fair share"). */
@@ -72,7 +70,7 @@ export type GridConfig = z.input<typeof gridConfigSchema>;
 export interface GridOptions {
   store: Store;
   index: QueueIndex;
-  /** Each site's storage element is a directory `<storageRoot>/<site>`. */
+  /** A site with local storage keeps its files in the directory `<storageRoot>/<site>`. */
   storageRoot: string;
   config: GridConfig;
   runtime?: Omit<RuntimeOptions, "store" | "registry">;
@@ -162,7 +160,7 @@ export class Grid {
     this.runtime.onEffect("queue.remove", () => {});
     // Until a dispatcher takes over pilot kills (the gateway does), a kill has no pilot to reach.
     this.runtime.onEffect("pilot.kill", () => {});
-    for (const site of this.config.sites) this.attachStorage(site.name);
+    for (const site of this.config.sites) this.attachStorage(site.name, site.storage);
   }
 
   /** Counts connected pilots per site for brokerage; set by the dispatcher. */
@@ -175,11 +173,9 @@ export class Grid {
     this.threadOffer = offer;
   }
 
-  private attachStorage(site: string): void {
+  private attachStorage(site: string, config: StorageConfig): void {
     if (this.ctx.storage.has(site)) return;
-    const root = join(this.storageRoot, site);
-    mkdirSync(root, { recursive: true });
-    this.ctx.storage.set(site, new DirectoryStorageElement(root));
+    this.ctx.storage.set(site, createStorageElement(config, site, this.storageRoot));
   }
 
   async start(): Promise<void> {
@@ -188,7 +184,7 @@ export class Grid {
     this.scheduleQuotaSweep();
     this.scheduleStaleSweep();
     const atMs = this.runtime.clock.nowMs();
-    for (const site of this.config.sites) await ensureSite(this.ctx, { ...site, atMs });
+    for (const { storage: _, ...site } of this.config.sites) await ensureSite(this.ctx, { ...site, atMs });
     await primeSiteSnapshots(this.ctx);
   }
 
