@@ -28,7 +28,6 @@ import {
   type PutResult,
   requireChecksum,
   type StorageElement,
-  StorageError,
   type StoredFile,
   storedFileMatches,
 } from "./storage-element.js";
