@@ -1,12 +1,21 @@
+import { readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { checksumOfBytes, StorageError } from "../../src/transfer/index.js";
+import {
+  checksumOfBytes,
+  DirectoryStorageElement,
+  type StorageElement,
+  StorageError,
+  TransferAgent,
+} from "../../src/transfer/index.js";
+import { downloadXrootd, uploadXrootd } from "../../src/transfer/xrootd-client.js";
 import { XrootdStorageElement } from "../../src/transfer/xrootd-storage-element.js";
 import { startXrootd, useXrootdClientEnv, type XrootdServer, xrootdAvailable } from "../support/xrootd.js";
-import { bytes, expectedOf, rejectionOf } from "./helpers.js";
+import { bytes, expectedOf, rejectionOf, useTempDirs } from "./helpers.js";
 import { storageElementContract, subjectOver } from "./storage-element-contract.js";
 
 const inCi = process.env.CI === "true";
+const tempDir = useTempDirs();
 
 describe.skipIf(!xrootdAvailable() && !inCi)("XrootdStorageElement", () => {
   let servers: XrootdServer[] = [];
@@ -62,6 +71,58 @@ describe.skipIf(!xrootdAvailable() && !inCi)("XrootdStorageElement", () => {
     );
     expect(err.code).toBe("CHECKSUM_MISMATCH");
     expect(await dest.se.list("")).toEqual([]);
+  });
+
+  it("moves a mixed pair (directory to XRootD and back) by streaming through the agent", async () => {
+    const local = new DirectoryStorageElement(await tempDir());
+    const remote = element(servers[1]);
+    const data = bytes(500_000, 3);
+    await local.put("ds/f", data, expectedOf(data));
+    const storage = new Map<string, StorageElement>([
+      ["LOCAL", local],
+      ["XRD", remote.se],
+      ["LOCAL2", new DirectoryStorageElement(await tempDir())],
+    ]);
+    const completed: string[] = [];
+    const agent = new TransferAgent({
+      storage,
+      events: { onFileDone: () => {}, onFileFailed: () => {}, onComplete: (id) => completed.push(id) },
+    });
+    const file = { lfn: "ds/f", ...expectedOf(data) };
+    agent.submit({ subscriptionId: "in", destSite: "XRD", files: [{ ...file, sourceSite: "LOCAL" }] });
+    await agent.idle();
+    agent.submit({ subscriptionId: "out", destSite: "LOCAL2", files: [{ ...file, sourceSite: "XRD" }] });
+    await agent.idle();
+    expect(completed).toEqual(["in", "out"]);
+    expect(await storage.get("LOCAL2")!.stat("ds/f")).toMatchObject(expectedOf(data));
+  });
+
+  it("downloads for a pilot with xrdcp, and refuses bytes that are not as expected", async () => {
+    const { se } = element();
+    const data = bytes(40_000, 6);
+    await se.put("in/f", data, expectedOf(data));
+    const dir = await tempDir();
+    await downloadXrootd(se.directUrl("in/f"), join(dir, "f"), expectedOf(data));
+    expect(await readFile(join(dir, "f"))).toEqual(data);
+    const err = await rejectionOf(
+      downloadXrootd(se.directUrl("in/f"), join(dir, "g"), {
+        sizeBytes: data.length,
+        checksum: "adler32:00000001",
+      }),
+      StorageError,
+    );
+    expect(err.code).toBe("CHECKSUM_MISMATCH");
+    expect(await readdir(dir)).toEqual(["f"]);
+    // And uploads into the element's directory, as a pilot's stage-out does.
+    await writeFile(join(dir, "out"), "payload output");
+    const stored = await uploadXrootd(
+      se.directBaseUrl(),
+      "out/o1",
+      join(dir, "out"),
+      checksumOfBytes(Buffer.from("payload output")),
+    );
+    expect(stored).toMatchObject({ created: true, sizeBytes: 14 });
+    expect(await se.list("out/")).toEqual(["out/o1"]);
   });
 
   it("answers URLs pilots can reach files at", () => {
