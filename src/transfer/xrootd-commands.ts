@@ -101,9 +101,21 @@ export function runXrd(command: string, args: string[], options: XrdRunOptions =
   });
 }
 
-/** Writes a byte source into a child's stdin, waiting for drain so a large file never sits in memory. */
-async function feed(source: AsyncIterable<Uint8Array>, stdin: NodeJS.WritableStream): Promise<void> {
+/**
+ * Writes a byte source into a child's stdin, waiting for drain so a large
+ * file never sits in memory; stops (closing the source) once the child has
+ * closed its stdin, as one that failed does.
+ */
+async function feed(
+  source: AsyncIterable<Uint8Array>,
+  stdin: NodeJS.WritableStream & { destroyed: boolean },
+) {
+  let closed = false;
+  stdin.once("close", () => {
+    closed = true;
+  });
   for await (const chunk of source) {
+    if (closed || stdin.destroyed) return;
     if (!stdin.write(chunk)) {
       await new Promise<void>((resolve) => {
         const done = () => {
@@ -113,6 +125,7 @@ async function feed(source: AsyncIterable<Uint8Array>, stdin: NodeJS.WritableStr
         };
         stdin.on("drain", done);
         stdin.on("close", done);
+        if (closed) done();
       });
     }
   }
@@ -135,8 +148,10 @@ export function streamFromXrdcp(url: string): Readable {
   out.pipe(stream, { end: false });
   let outEnded = false;
   let exit: number | null | undefined;
+  let settled = false;
   const settle = () => {
-    if (!outEnded || exit === undefined) return;
+    if (settled || !outEnded || exit === undefined) return;
+    settled = true;
     if (exit === 0) stream.end();
     else stream.destroy(new XrootdCommandError("xrdcp", exit, stderr, xrdCodeOf(stderr)));
   };
