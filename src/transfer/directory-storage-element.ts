@@ -150,6 +150,28 @@ export class DirectoryStorageElement implements StorageElement {
     return true;
   }
 
+  async sweepTemp(maxAgeMs: number, nowMs = Date.now()): Promise<number> {
+    let names: string[];
+    try {
+      names = await readdir(this.tempDir);
+    } catch (err) {
+      if (isAbsent(err)) return 0;
+      throw err;
+    }
+    let removed = 0;
+    for (const name of names) {
+      const file = join(this.tempDir, name);
+      const info = await stat(file).catch(() => null);
+      // A write in progress keeps touching its file: only one left alone this long is abandoned.
+      if (info === null || !(nowMs - info.mtimeMs > maxAgeMs)) continue;
+      await unlink(file).then(
+        () => (removed += 1),
+        () => undefined,
+      );
+    }
+    return removed;
+  }
+
   private async acceptExisting(
     path: string,
     existing: StoredFile,

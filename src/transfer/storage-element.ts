@@ -53,6 +53,11 @@ export interface StorageElement {
   directUrl?(path: string): string;
   /** The URL of the element's own directory, files under it at `/<path>`; with directUrl. */
   directBaseUrl?(): string;
+  /**
+   * Removes temp files older than `maxAgeMs`: what a writer that died
+   * mid-put (a crashed node, a killed server's copy) left. Answers how many.
+   */
+  sweepTemp?(maxAgeMs: number, nowMs?: number): Promise<number>;
 }
 
 export type StorageErrorCode =

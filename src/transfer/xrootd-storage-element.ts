@@ -166,6 +166,27 @@ export class XrootdStorageElement implements StorageElement {
     return true;
   }
 
+  async sweepTemp(maxAgeMs: number, nowMs = Date.now()): Promise<number> {
+    let names: string[];
+    try {
+      names = (await this.xrdfs(["ls", this.tempDir()])).stdout.split("\n").filter((l) => l.trim() !== "");
+    } catch (err) {
+      if (isXrootdNotFound(err)) return 0;
+      throw err;
+    }
+    let removed = 0;
+    for (const entry of names) {
+      const name = entry.slice(entry.lastIndexOf("/") + 1);
+      const createdMs = Number(/^(\d+)-/.exec(name)?.[1] ?? Number.NaN);
+      if (!(nowMs - createdMs > maxAgeMs)) continue;
+      await this.xrdfs(["rm", `${this.tempDir()}/${name}`]).then(
+        () => (removed += 1),
+        () => undefined,
+      );
+    }
+    return removed;
+  }
+
   private checkPut(path: string, expected: ExpectedFile): string[] {
     const segments = xrootdPathSegments(path);
     requireChecksum(path, expected.checksum);
@@ -258,8 +279,13 @@ export class XrootdStorageElement implements StorageElement {
     return segments.length === 0 ? this.basePath || "/" : `${this.basePath}/${segments.join("/")}`;
   }
 
+  /** Named `<ms since epoch>-<uuid>`: its age is read from its name, whatever clock the server's listing keeps. */
   private tempPath(): string {
-    return `${this.basePath}/${RESERVED_TOP_DIRECTORY}/tmp/${randomUUID()}`;
+    return `${this.tempDir()}/${Date.now()}-${randomUUID()}`;
+  }
+
+  private tempDir(): string {
+    return `${this.basePath}/${RESERVED_TOP_DIRECTORY}/tmp`;
   }
 
   private sidecarPath(segments: readonly string[]): string {

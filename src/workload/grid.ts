@@ -64,6 +64,10 @@ export const gridConfigSchema = z.object({
    */
   staleSweepMs: z.number().int().positive().default(60_000),
   transfer: TransferAgentConfigSchema.prefault({}),
+  /** How often this node clears its sites' storage elements of temp files that writers left behind. */
+  storageSweepMs: z.number().int().positive().default(3_600_000),
+  /** A temp file older than this is abandoned (no put or copy runs that long). */
+  storageTempMaxAgeMs: z.number().int().positive().default(86_400_000),
 });
 export type GridConfig = z.input<typeof gridConfigSchema>;
 
@@ -96,6 +100,7 @@ export class Grid {
   private readonly queues: QueueService;
   private sweepTimer: TimerHandle | null = null;
   private staleSweepTimer: TimerHandle | null = null;
+  private storageSweepTimer: TimerHandle | null = null;
   private running = false;
 
   constructor(options: GridOptions) {
@@ -183,6 +188,7 @@ export class Grid {
     this.running = true;
     this.scheduleQuotaSweep();
     this.scheduleStaleSweep();
+    this.scheduleStorageSweep();
     const atMs = this.runtime.clock.nowMs();
     for (const { storage: _, ...site } of this.config.sites) await ensureSite(this.ctx, { ...site, atMs });
     await primeSiteSnapshots(this.ctx);
@@ -192,6 +198,7 @@ export class Grid {
     this.running = false;
     if (this.sweepTimer) this.runtime.clock.clearTimer(this.sweepTimer);
     if (this.staleSweepTimer) this.runtime.clock.clearTimer(this.staleSweepTimer);
+    if (this.storageSweepTimer) this.runtime.clock.clearTimer(this.storageSweepTimer);
     await this.runtime.stop();
   }
 
@@ -214,6 +221,27 @@ export class Grid {
         .catch((err: unknown) => this.ctx.log.warn({ err: (err as Error).message }, "stale sweep failed"))
         .finally(() => this.scheduleStaleSweep());
     }, this.config.staleSweepMs);
+  }
+
+  /** Temp files are aged by the wall clock, whatever clock drives the runtime: they are real files. */
+  private scheduleStorageSweep(): void {
+    if (!this.running) return;
+    this.storageSweepTimer = this.runtime.clock.setTimer(() => {
+      void this.sweepStorage().finally(() => this.scheduleStorageSweep());
+    }, this.config.storageSweepMs);
+  }
+
+  /** Clears every site's storage element of abandoned temp files; answers how many went. */
+  async sweepStorage(): Promise<number> {
+    let removed = 0;
+    for (const [site, element] of this.ctx.storage) {
+      try {
+        removed += (await element.sweepTemp?.(this.config.storageTempMaxAgeMs)) ?? 0;
+      } catch (err) {
+        this.ctx.log.warn({ site, err: (err as Error).message }, "storage temp sweep failed");
+      }
+    }
+    return removed;
   }
 
   submit(submission: unknown, user: string) {

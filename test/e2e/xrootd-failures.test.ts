@@ -13,20 +13,33 @@ import { runXrootdTests, useXrootdGrid } from "./xrootd-fixture.js";
 // B pulls third-party copies at 2 MB/s, so a 12 MB file is mid-copy for seconds: long enough to kill B during it.
 const grid = useXrootdGrid({ "SITE-B": { tpcRate: "2m" } });
 
+function tempFiles(exportDir: string, basePath: string): string[] {
+  try {
+    return readdirSync(join(exportDir, basePath, ".panda-se", "tmp"));
+  } catch {
+    return [];
+  }
+}
+
 /** The size of the biggest temp file a storage element's directory on a server holds now (0 for none). */
 function biggestTempFile(exportDir: string, basePath: string): number {
   const dir = join(exportDir, basePath, ".panda-se", "tmp");
-  try {
-    return Math.max(0, ...readdirSync(dir).map((name) => statSync(join(dir, name)).size));
-  } catch {
-    return 0;
-  }
+  return Math.max(
+    0,
+    ...tempFiles(exportDir, basePath).map(
+      (name) => statSync(join(dir, name), { throwIfNoEntry: false })?.size ?? 0,
+    ),
+  );
 }
 
 describe.skipIf(!runXrootdTests)("an XRootD storage element killed mid-transfer", () => {
   it("the subscription retries, completes once the server is back, and registers only the right bytes", async () => {
     const fixture = await grid({
-      grid: { transfer: { retryBaseDelayMs: 200, retryMaxDelayMs: 1_000, maxAttempts: 30 } },
+      grid: {
+        transfer: { retryBaseDelayMs: 200, retryMaxDelayMs: 1_000, maxAttempts: 60 },
+        // Any temp file is abandoned for the sweep at the end of the test.
+        storageTempMaxAgeMs: 1,
+      },
     });
     const data = bytes(12 * 1024 * 1024, 21);
     await fixture.node.grid.putFiles("user.alice.big", "SITE-A", [{ lfn: "big.dat", bytes: data }]);
@@ -76,5 +89,9 @@ describe.skipIf(!runXrootdTests)("an XRootD storage element killed mid-transfer"
       expect(stored && storedFileMatches(stored, catalog)).toBe(true);
     }
     expect(await seB.list("")).toEqual(["big.dat"]);
+    // The copy cut short by the kill left its temp file at B; the node's sweep clears it.
+    expect(biggestTempFile(serverB.exportDir, seB.basePath)).toBeGreaterThan(0);
+    expect(await fixture.node.grid.sweepStorage()).toBeGreaterThanOrEqual(1);
+    expect(tempFiles(serverB.exportDir, seB.basePath)).toEqual([]);
   });
 });

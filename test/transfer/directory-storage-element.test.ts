@@ -1,4 +1,4 @@
-import { readdir, readFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { DirectoryStorageElement } from "../../src/transfer/index.js";
@@ -32,5 +32,17 @@ describe("DirectoryStorageElement", () => {
       se.put("a/f", data, { sizeBytes: data.length, checksum: "adler32:00000001" }),
     ).rejects.toThrow();
     expect(await readdir(join(root, ".panda-se", "tmp"))).toEqual([]);
+  });
+
+  it("sweeps temp files left behind by writers that died, by their age", async () => {
+    const { se, root } = await element();
+    const tmp = join(root, ".panda-se", "tmp");
+    await mkdir(tmp, { recursive: true });
+    await writeFile(join(tmp, "abandoned"), "half a file");
+    await writeFile(join(tmp, "in-progress"), "being written");
+    const twoDaysAgo = new Date(Date.now() - 2 * 86_400_000);
+    await utimes(join(tmp, "abandoned"), twoDaysAgo, twoDaysAgo);
+    expect(await se.sweepTemp(86_400_000)).toBe(1);
+    expect(await readdir(tmp)).toEqual(["in-progress"]);
   });
 });

@@ -125,6 +125,20 @@ describe.skipIf(!xrootdAvailable() && !inCi)("XrootdStorageElement", () => {
     expect(await se.list("out/")).toEqual(["out/o1"]);
   });
 
+  it("sweeps temp files left behind by writers that died, by the age in their names", async () => {
+    const { se, root } = element();
+    const data = Buffer.from("made by the server");
+    // A put makes the temp directory as the server's own user, as a crashed copy would have.
+    await se.put("f", data, expectedOf(data));
+    const tmp = join(root, ".panda-se", "tmp");
+    const dayMs = 86_400_000;
+    await writeFile(join(tmp, `${Date.now() - 2 * dayMs}-abandoned`), "half a file");
+    await writeFile(join(tmp, `${Date.now()}-in-progress`), "being written");
+    expect(await se.sweepTemp(dayMs)).toBe(1);
+    expect((await readdir(tmp)).map((n) => n.replace(/^\d+-/, ""))).toEqual(["in-progress"]);
+    expect(await se.list("")).toEqual(["f"]);
+  });
+
   it("answers URLs pilots can reach files at", () => {
     const { se } = element();
     expect(se.directUrl("ds/f")).toBe(`root://127.0.0.1:${servers[0]!.port}//panda/t${counter}/ds/f`);
