@@ -5,13 +5,13 @@
 import { readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
-import { siteInputSchema } from "../actors/site/schema.js";
 import { fairShareConfigSchema } from "../brokerage/shares.js";
 import { serverSandboxSchema } from "../sandbox/sandbox-element.js";
 import { logLevelSchema } from "../server/json-log.js";
 import { parseRedisSeeds } from "../server/redis-connection.js";
 import { tokenConfigSchema } from "../server/tokens.js";
 import { DEFAULT_FSYNC_INTERVAL_MS } from "../store/durable-store.js";
+import { gridSiteSchema } from "../workload/grid-site.js";
 import { httpUrlSchema } from "./config.js";
 import { usageError } from "./errors.js";
 
@@ -120,8 +120,8 @@ function readConfigFile<S extends z.ZodType>(path: string, schema: S, what: stri
   return parsed.data;
 }
 
-/** `sites:` a list of sites as `panda up` defines them (name, resources, ...). */
-export const sitesFileSchema = z.object({ sites: z.array(siteInputSchema.omit({ atMs: true })) });
+/** `sites:` a list of sites as `panda up` defines them (name, resources, storage, ...). */
+export const sitesFileSchema = z.object({ sites: z.array(gridSiteSchema) });
 /** `tokens:` user tokens (token, kind user, user, role) and pilot tokens (token, kind pilot, site). */
 export const tokensFileSchema = z.object({ tokens: z.array(tokenConfigSchema) });
 

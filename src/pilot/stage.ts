@@ -1,6 +1,8 @@
 /**
  * Moving a job's files between storage and its job directory: stage-in of
  * inputs, stage-out of outputs and log, each checked against its checksum.
+ * root:// URLs (a site's XRootD storage element) go with xrdcp, straight to
+ * the storage; http(s) URLs through the server's storage routes.
  */
 import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
@@ -9,6 +11,8 @@ import type { FileReport, JobSpec } from "../protocol/messages.js";
 import { checksumOfStream } from "../transfer/checksum.js";
 import { downloadFile, uploadFile } from "../transfer/http-client.js";
 import { storagePathSegments } from "../transfer/storage-path.js";
+import { downloadXrootd, uploadXrootd } from "../transfer/xrootd-client.js";
+import { isXrootdUrl } from "../transfer/xrootd-endpoint.js";
 
 /** The request headers for a storage URL (the credential goes only where it belongs). */
 export type HeadersFor = (url: string) => Record<string, string>;
@@ -28,9 +32,15 @@ export async function stageIn(
   headersFor: HeadersFor,
 ): Promise<void> {
   for (const input of inputs) {
-    await downloadFile(input.url, pathInJobDir(jobDir, input.lfn), {
+    const dest = pathInJobDir(jobDir, input.lfn);
+    const expected = { sizeBytes: input.sizeBytes, checksum: input.checksum };
+    if (isXrootdUrl(input.url)) {
+      await downloadXrootd(input.url, dest, expected);
+      continue;
+    }
+    await downloadFile(input.url, dest, {
       headers: headersFor(input.url),
-      expected: { sizeBytes: input.sizeBytes, checksum: input.checksum },
+      expected,
     });
   }
 }
@@ -49,6 +59,10 @@ export async function uploadAs(
   headersFor: HeadersFor,
 ): Promise<FileReport> {
   const { checksum } = await checksumOfStream(createReadStream(path));
+  if (isXrootdUrl(uploadUrl)) {
+    const stored = await uploadXrootd(uploadUrl, lfn, path, checksum);
+    return { lfn, sizeBytes: stored.sizeBytes, checksum: stored.checksum };
+  }
   const url = uploadUrlFor(uploadUrl, lfn);
   const stored = await uploadFile(url, path, { checksum, headers: headersFor(url) });
   return { lfn, sizeBytes: stored.sizeBytes, checksum: stored.checksum };

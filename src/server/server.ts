@@ -7,7 +7,6 @@ import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { dirname, join } from "node:path";
 import { z } from "zod";
-import { siteInputSchema } from "../actors/site/schema.js";
 import { PilotGateway } from "../gateway/gateway.js";
 import type { GatewayLimits } from "../gateway/options.js";
 import type { SamplerOptions } from "../monitor/sampler.js";
@@ -28,6 +27,7 @@ import type { StorageElement } from "../transfer/storage-element.js";
 import { createStorageHandler } from "../transfer/storage-http.js";
 import { readContext } from "../workload/context.js";
 import { Grid, type GridConfig } from "../workload/grid.js";
+import { gridSiteSchema } from "../workload/grid-site.js";
 import { ApiSurface } from "./api-surface.js";
 import { type CreatedTokenStore, FileCreatedTokens, RedisCreatedTokens } from "./created-tokens.js";
 import { Dispatcher } from "./dispatcher.js";
@@ -71,7 +71,7 @@ export const serverNodeOptionsSchema = z
     ephemeral: z.boolean().default(false),
     /** How often the durable embedded store fsyncs its log: a machine crash loses at most this much. 0: every change. */
     fsyncIntervalMs: z.number().int().nonnegative().default(DEFAULT_FSYNC_INTERVAL_MS),
-    sites: z.array(siteInputSchema.omit({ atMs: true })).default([]),
+    sites: z.array(gridSiteSchema).default([]),
     tokens: z.array(tokenConfigSchema).default([]),
     /** The URL pilots reach this node at, when it differs from the listening address. */
     publicUrl: z.string().optional(),

@@ -304,7 +304,13 @@ export class ThreadBinder {
   private push(entry: PilotEntry, thread: Thread, job: JobContext, startedMs: number): void {
     const session = entry.session;
     entry.pushed.set(job.jobId, job.attempt);
-    if (!session.push({ type: "job.push", thread, job: jobSpec(job, this.options.publicUrl) })) {
+    if (
+      !session.push({
+        type: "job.push",
+        thread,
+        job: jobSpec(job, this.options.publicUrl, this.grid.ctx.storage),
+      })
+    ) {
       // The socket is gone or full: the job is sent but unheard of; the sent watchdog fails it and it is retried.
       this.options.log.warn({ pilotId: session.pilotId, jobId: job.jobId }, "push refused by the session");
       return;

@@ -20,7 +20,7 @@ import {
 } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import type { Readable } from "node:stream";
-import { finished, pipeline } from "node:stream/promises";
+import { pipeline } from "node:stream/promises";
 import { z } from "zod";
 import { createFileDigester } from "./checksum.js";
 import {
@@ -28,10 +28,18 @@ import {
   type PutResult,
   requireChecksum,
   type StorageElement,
-  StorageError,
   type StoredFile,
   storedFileMatches,
 } from "./storage-element.js";
+import {
+  checksumMismatch,
+  chunksOf,
+  drainInput,
+  existsError,
+  notFound,
+  requireSize,
+  sizeMismatch,
+} from "./storage-element-errors.js";
 import { listPrefixDirectory, RESERVED_TOP_DIRECTORY, storagePathSegments } from "./storage-path.js";
 
 /**
@@ -58,16 +66,6 @@ function isAbsent(err: unknown): boolean {
   return ABSENT_CODES.has(errnoCode(err) ?? "");
 }
 
-/** Byte chunks of either kind of input, strings (a Readable with an encoding) turned back to bytes. */
-async function* chunksOf(data: Readable | Uint8Array): AsyncGenerator<Uint8Array> {
-  if (data instanceof Uint8Array) {
-    yield data;
-    return;
-  }
-  for await (const chunk of data)
-    yield typeof chunk === "string" ? Buffer.from(chunk) : (chunk as Uint8Array);
-}
-
 export class DirectoryStorageElement implements StorageElement {
   readonly root: string;
   private readonly tempDir: string;
@@ -82,13 +80,7 @@ export class DirectoryStorageElement implements StorageElement {
   async put(path: string, data: Readable | Uint8Array, expected: ExpectedFile): Promise<PutResult> {
     const segments = storagePathSegments(path);
     requireChecksum(path, expected.checksum);
-    if (!Number.isSafeInteger(expected.sizeBytes) || expected.sizeBytes < 0) {
-      throw new StorageError(
-        "BAD_SIZE",
-        path,
-        `expected size ${expected.sizeBytes} is not a non-negative integer`,
-      );
-    }
+    requireSize(path, expected);
     const existing = await this.stat(path);
     if (existing !== null) return this.acceptExisting(path, existing, expected, data);
 
@@ -158,6 +150,28 @@ export class DirectoryStorageElement implements StorageElement {
     return true;
   }
 
+  async sweepTemp(maxAgeMs: number, nowMs = Date.now()): Promise<number> {
+    let names: string[];
+    try {
+      names = await readdir(this.tempDir);
+    } catch (err) {
+      if (isAbsent(err)) return 0;
+      throw err;
+    }
+    let removed = 0;
+    for (const name of names) {
+      const file = join(this.tempDir, name);
+      const info = await stat(file).catch(() => null);
+      // A write in progress keeps touching its file: only one left alone this long is abandoned.
+      if (info === null || !(nowMs - info.mtimeMs > maxAgeMs)) continue;
+      await unlink(file).then(
+        () => (removed += 1),
+        () => undefined,
+      );
+    }
+    return removed;
+  }
+
   private async acceptExisting(
     path: string,
     existing: StoredFile,
@@ -165,11 +179,7 @@ export class DirectoryStorageElement implements StorageElement {
     data: Readable | Uint8Array,
   ): Promise<PutResult> {
     if (!storedFileMatches(existing, expected)) throw existsError(path, existing, expected);
-    // Read the input anyway so a sender (an HTTP upload) sees its request completed.
-    if (!(data instanceof Uint8Array)) {
-      data.resume();
-      await finished(data);
-    }
+    await drainInput(data);
     return { ...existing, created: false };
   }
 
@@ -198,14 +208,7 @@ export class DirectoryStorageElement implements StorageElement {
     const actual = digester.digest();
     if (actual.sizeBytes !== expected.sizeBytes)
       throw sizeMismatch(path, expected.sizeBytes, actual.sizeBytes, "");
-    if (!storedFileMatches(actual, expected)) {
-      throw new StorageError(
-        "CHECKSUM_MISMATCH",
-        path,
-        `${path}: data has checksum ${actual.checksum} (${actual.sha256}), expected ${expected.checksum}`,
-        { expected: expected.checksum, actual: actual.checksum, actualSha256: actual.sha256 },
-      );
-    }
+    if (!storedFileMatches(actual, expected)) throw checksumMismatch(path, actual, expected);
     const info = await stat(tempPath);
     return { ...actual, ino: info.ino, mtimeMs: info.mtimeMs };
   }
@@ -288,30 +291,4 @@ async function checksumFile(file: string): Promise<StoredFile> {
   const digester = createFileDigester();
   for await (const chunk of createReadStream(file)) digester.update(chunk as Buffer);
   return digester.digest();
-}
-
-function notFound(path: string): StorageError {
-  return new StorageError("NOT_FOUND", path, `no file at ${path}`);
-}
-
-function sizeMismatch(
-  path: string,
-  expectedBytes: number,
-  actualBytes: number,
-  qualifier: string,
-): StorageError {
-  return new StorageError(
-    "SIZE_MISMATCH",
-    path,
-    `${path}: data is ${qualifier}${actualBytes} bytes, expected ${expectedBytes}`,
-    { expectedBytes, actualBytes },
-  );
-}
-
-function existsError(path: string, existing: StoredFile | null, expected: ExpectedFile): StorageError {
-  const message =
-    existing === null
-      ? `${path} cannot be created: a directory or file is in the way`
-      : `${path} already exists with different content`;
-  return new StorageError("EXISTS", path, message, { existing, expected });
 }

@@ -92,7 +92,13 @@ export async function downloadFile(
       createWriteStream(tempPath, { flags: "wx", flush: true }),
     );
     const actual = digester.digest();
-    verifyDownload(url, actual, options.expected ?? {}, res.headers[CHECKSUM_HEADER]);
+    const serverChecksum = res.headers[CHECKSUM_HEADER];
+    verifyReceived(
+      url,
+      actual,
+      options.expected ?? {},
+      typeof serverChecksum === "string" ? serverChecksum : undefined,
+    );
     await rename(tempPath, destPath);
     return actual;
   } catch (err) {
@@ -101,11 +107,12 @@ export async function downloadFile(
   }
 }
 
-function verifyDownload(
+/** Refuses downloaded bytes whose size or checksum is not what was expected (or what the server claimed). */
+export function verifyReceived(
   url: string,
   actual: FileDigest,
   expected: Partial<ExpectedFile>,
-  serverChecksum: string | string[] | undefined,
+  serverChecksum?: string,
 ): void {
   if (expected.sizeBytes !== undefined && expected.sizeBytes !== actual.sizeBytes) {
     throw new StorageError(
@@ -118,7 +125,7 @@ function verifyDownload(
       },
     );
   }
-  const claims = [expected.checksum, typeof serverChecksum === "string" ? serverChecksum : undefined];
+  const claims = [expected.checksum, serverChecksum];
   for (const claim of claims) {
     if (claim === undefined) continue;
     if (parseChecksum(claim) === null) {

@@ -40,6 +40,24 @@ export interface StorageElement {
   list(prefix: string): Promise<string[]>;
   /** True when a file was there to delete. */
   delete(path: string): Promise<boolean>;
+  /**
+   * Copies a file from another element into this one without its bytes
+   * passing through this process (a third-party copy), verified here before
+   * it appears. Null when this pair of elements cannot; the caller streams.
+   */
+  copyFrom?(source: StorageElement, path: string, expected: ExpectedFile): Promise<PutResult | null>;
+  /**
+   * The URL a client outside the server (a pilot, the CLI) reaches a file at
+   * directly. Absent for elements that clients reach through the server.
+   */
+  directUrl?(path: string): string;
+  /** The URL of the element's own directory, files under it at `/<path>`; with directUrl. */
+  directBaseUrl?(): string;
+  /**
+   * Removes temp files older than `maxAgeMs`: what a writer that died
+   * mid-put (a crashed node, a killed server's copy) left. Answers how many.
+   */
+  sweepTemp?(maxAgeMs: number, nowMs?: number): Promise<number>;
 }
 
 export type StorageErrorCode =

@@ -2,6 +2,8 @@
  * Copies the files of subscriptions into their destination storage element,
  * a bounded number at a time, retrying with exponential backoff. Files already
  * at the destination with the right size and checksum are not copied again.
+ * Between two elements that can (two XRootD servers) the copy is third-party;
+ * otherwise the bytes stream through this node, never landing on its disk.
  */
 
 import { z } from "zod";
@@ -223,7 +225,11 @@ export class TransferAgent implements FileMover {
       // A replica with the wrong bytes under this name is worse than none, and would block the right one.
       await dest.delete(path);
     }
-    const stream = await this.element(file.sourceSite).get(path);
+    const source = this.element(file.sourceSite);
+    // Server to server when the pair can: the bytes never pass through this node.
+    const copied = await dest.copyFrom?.(source, path, expected);
+    if (copied) return { skipped: !copied.created };
+    const stream = await source.get(path);
     try {
       const stored = await dest.put(path, stream, expected);
       return { skipped: !stored.created };

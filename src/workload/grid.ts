@@ -3,11 +3,8 @@
  * kinds, and the services that answer their effects (brokerage, transfers,
  * site queues and quotas). The pilot gateway and the API sit on top of it.
  */
-import { mkdirSync } from "node:fs";
-import { join } from "node:path";
 import { z } from "zod";
 import { registerWorkloadKinds } from "../actors/index.js";
-import { siteInputSchema } from "../actors/site/schema.js";
 import { DEFAULT_SHARE, effectiveShares, fairShareConfigSchema } from "../brokerage/shares.js";
 import { BrokerageConfigSchema } from "../brokerage/types.js";
 import { validate } from "../protocol/codec.js";
@@ -19,7 +16,7 @@ import type { CommittedTransition } from "../runtime/shard-host.js";
 import type { SandboxStore } from "../sandbox/sandbox-store.js";
 import type { QueueIndex } from "../store/queue-index.js";
 import type { Store } from "../store/types.js";
-import { DirectoryStorageElement } from "../transfer/directory-storage-element.js";
+import { createStorageElement, type StorageConfig } from "../transfer/storage-config.js";
 import type { StorageElement } from "../transfer/storage-element.js";
 import {
   type FileMover,
@@ -31,6 +28,7 @@ import { brokerageHandler, brokerageInline } from "./brokerage-service.js";
 import type { WorkloadContext } from "./context.js";
 import { type FileToPut, putFiles } from "./datasets.js";
 import { writeGlobalIndexes } from "./global-indexes.js";
+import { gridSiteSchema } from "./grid-site.js";
 import { IncidentLog } from "./incident-log.js";
 import { type QueueEntry, QueueService, type ThreadOffer } from "./queue-service.js";
 import { siteOfflineHandler } from "./reassign.js";
@@ -42,7 +40,7 @@ import { TransferService } from "./transfer-service.js";
 
 /** A grid's sites and the settings of its workload services: one schema, errors that name the field. */
 export const gridConfigSchema = z.object({
-  sites: z.array(siteInputSchema.omit({ atMs: true })).default([]),
+  sites: z.array(gridSiteSchema).default([]),
   brokerage: BrokerageConfigSchema.prefault({}),
   maxActiveJobsPerUser: z.number().int().positive().default(10_000),
   /** Global fair shares of each site's running slots, and the user priority rule (docs/workload.md, "Fair share"). */
@@ -67,13 +65,17 @@ export const gridConfigSchema = z.object({
    */
   staleSweepMs: z.number().int().positive().default(60_000),
   transfer: TransferAgentConfigSchema.prefault({}),
+  /** How often this node clears its sites' storage elements of temp files that writers left behind. */
+  storageSweepMs: z.number().int().positive().default(3_600_000),
+  /** A temp file older than this is abandoned (no put or copy runs that long). */
+  storageTempMaxAgeMs: z.number().int().positive().default(86_400_000),
 });
 export type GridConfig = z.input<typeof gridConfigSchema>;
 
 export interface GridOptions {
   store: Store;
   index: QueueIndex;
-  /** Each site's storage element is a directory `<storageRoot>/<site>`. */
+  /** A site with local storage keeps its files in the directory `<storageRoot>/<site>`. */
   storageRoot: string;
   config: GridConfig;
   runtime?: Omit<RuntimeOptions, "store" | "registry">;
@@ -99,6 +101,7 @@ export class Grid {
   private readonly queues: QueueService;
   private sweepTimer: TimerHandle | null = null;
   private staleSweepTimer: TimerHandle | null = null;
+  private storageSweepTimer: TimerHandle | null = null;
   private running = false;
 
   constructor(options: GridOptions) {
@@ -164,7 +167,7 @@ export class Grid {
     this.runtime.onEffect("queue.remove", () => {});
     // Until a dispatcher takes over pilot kills (the gateway does), a kill has no pilot to reach.
     this.runtime.onEffect("pilot.kill", () => {});
-    for (const site of this.config.sites) this.attachStorage(site.name);
+    for (const site of this.config.sites) this.attachStorage(site.name, site.storage);
   }
 
   /** Where users' sandboxes are kept; set by the server node, which owns the store's storage element. */
@@ -182,11 +185,9 @@ export class Grid {
     this.threadOffer = offer;
   }
 
-  private attachStorage(site: string): void {
+  private attachStorage(site: string, config: StorageConfig): void {
     if (this.ctx.storage.has(site)) return;
-    const root = join(this.storageRoot, site);
-    mkdirSync(root, { recursive: true });
-    this.ctx.storage.set(site, new DirectoryStorageElement(root));
+    this.ctx.storage.set(site, createStorageElement(config, site, this.storageRoot));
   }
 
   async start(): Promise<void> {
@@ -194,8 +195,9 @@ export class Grid {
     this.running = true;
     this.scheduleQuotaSweep();
     this.scheduleStaleSweep();
+    this.scheduleStorageSweep();
     const atMs = this.runtime.clock.nowMs();
-    for (const site of this.config.sites) await ensureSite(this.ctx, { ...site, atMs });
+    for (const { storage: _, ...site } of this.config.sites) await ensureSite(this.ctx, { ...site, atMs });
     await primeSiteSnapshots(this.ctx);
   }
 
@@ -203,6 +205,7 @@ export class Grid {
     this.running = false;
     if (this.sweepTimer) this.runtime.clock.clearTimer(this.sweepTimer);
     if (this.staleSweepTimer) this.runtime.clock.clearTimer(this.staleSweepTimer);
+    if (this.storageSweepTimer) this.runtime.clock.clearTimer(this.storageSweepTimer);
     await this.runtime.stop();
   }
 
@@ -225,6 +228,27 @@ export class Grid {
         .catch((err: unknown) => this.ctx.log.warn({ err: (err as Error).message }, "stale sweep failed"))
         .finally(() => this.scheduleStaleSweep());
     }, this.config.staleSweepMs);
+  }
+
+  /** Temp files are aged by the wall clock, whatever clock drives the runtime: they are real files. */
+  private scheduleStorageSweep(): void {
+    if (!this.running) return;
+    this.storageSweepTimer = this.runtime.clock.setTimer(() => {
+      void this.sweepStorage().finally(() => this.scheduleStorageSweep());
+    }, this.config.storageSweepMs);
+  }
+
+  /** Clears every site's storage element of abandoned temp files; answers how many went. */
+  async sweepStorage(): Promise<number> {
+    let removed = 0;
+    for (const [site, element] of this.ctx.storage) {
+      try {
+        removed += (await element.sweepTemp?.(this.config.storageTempMaxAgeMs)) ?? 0;
+      } catch (err) {
+        this.ctx.log.warn({ site, err: (err as Error).message }, "storage temp sweep failed");
+      }
+    }
+    return removed;
   }
 
   submit(submission: unknown, user: string) {

@@ -8,6 +8,7 @@ import type { JobContext } from "../actors/job/schema.js";
 import type { JobSpec } from "../protocol/messages.js";
 import { sandboxUrl } from "../sandbox/sandbox-ref.js";
 import { storageUrl } from "../transfer/http-client.js";
+import type { StorageElement } from "../transfer/storage-element.js";
 
 /** The members of a job's context a spec is built from. */
 export type JobSpecSource = Pick<
@@ -26,13 +27,20 @@ export function expand(text: string, job: JobSpecSource): string {
 }
 
 /**
- * The spec of a job bound to a pilot. `publicUrl` is the base URL pilots
- * reach storage at: inputs are fetched from, and outputs uploaded to, the
- * job's site's storage element under it. A job without a payload (work that
- * is only simulated) runs `true`.
+ * The spec of a job bound to a pilot. Inputs are fetched from, and outputs
+ * uploaded to, the job's site's storage element: directly when pilots can
+ * reach it (an XRootD element: root:// URLs), else through the node, under
+ * `publicUrl` (`/storage/<site>/...`). A job without a payload (work that is
+ * only simulated) runs `true`.
  */
-export function jobSpec(job: JobSpecSource, publicUrl: string): JobSpec {
+export function jobSpec(
+  job: JobSpecSource,
+  publicUrl: string,
+  storage?: ReadonlyMap<string, StorageElement>,
+): JobSpec {
   const site = job.site ?? "";
+  const element = storage?.get(site);
+  const direct = element?.directUrl && element.directBaseUrl ? element : undefined;
   const payload = job.payload ?? { command: ["true"], env: {}, outputs: [] };
   return {
     jobId: job.jobId,
@@ -46,9 +54,11 @@ export function jobSpec(job: JobSpecSource, publicUrl: string): JobSpec {
       lfn: f.lfn,
       sizeBytes: f.sizeBytes,
       checksum: f.checksum,
-      url: storageUrl(publicUrl, site, f.lfn),
+      url: direct ? direct.directUrl!(f.lfn) : storageUrl(publicUrl, site, f.lfn),
     })),
-    uploadUrl: `${publicUrl.replace(/\/+$/, "")}/storage/${encodeURIComponent(site)}`,
+    uploadUrl: direct
+      ? direct.directBaseUrl!()
+      : `${publicUrl.replace(/\/+$/, "")}/storage/${encodeURIComponent(site)}`,
     outputs: (payload.outputs ?? []).map((name) => expand(name, job)),
     ...sandboxOf(job, publicUrl),
   };

@@ -2,12 +2,11 @@ import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Redis } from "ioredis";
 import { afterEach, expect, onTestFailed } from "vitest";
 import type { SiteInput } from "../../src/actors/site/schema.js";
 import { type ServerNode, type ServerNodeOptions, startServerNode } from "../../src/server/server.js";
 import { PilotProcess } from "../pilot/pilot-process.js";
-import { cleanupPrefix, getRedisUrl, uniquePrefix } from "../support/redis.js";
+import { cleanupPrefixAt, getRedisUrl, uniquePrefix } from "../support/redis.js";
 
 export const USER_TOKEN = `user-${randomBytes(12).toString("hex")}`;
 export const OTHER_USER_TOKEN = `other-${randomBytes(12).toString("hex")}`;
@@ -69,14 +68,7 @@ export function useGrid(): (
       const redisPrefix = uniquePrefix("e2e-grid");
       redisOptions = { redisUrl, redisPrefix };
       // Pushed first, so it runs last: after the node has closed and written its last key.
-      cleanups.push(async () => {
-        const redis = new Redis(redisUrl);
-        try {
-          await cleanupPrefix(redis, redisPrefix);
-        } finally {
-          redis.disconnect();
-        }
-      });
+      cleanups.push(() => cleanupPrefixAt(redisUrl, redisPrefix));
     }
     const dataDir = mkdtempSync(join(tmpdir(), "panda-e2e-"));
     cleanups.push(async () => rmSync(dataDir, { recursive: true, force: true }));

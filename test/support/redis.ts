@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import type { Cluster, Redis } from "ioredis";
+import { type Cluster, Redis } from "ioredis";
 import { freePort } from "./free-port.js";
 import { answersPing, redisBinariesAvailable, reportUnavailable, startRedisServer } from "./redis-process.js";
 
@@ -69,5 +69,15 @@ export async function cleanupPrefix(redis: Redis | Cluster, prefix: string): Pro
     const pipeline = node.pipeline();
     for (const key of keys) pipeline.unlink(key);
     await pipeline.exec();
+  }
+}
+
+/** Deletes every key under `prefix` on the single Redis at `redisUrl`, over a connection of its own. */
+export async function cleanupPrefixAt(redisUrl: string, prefix: string): Promise<void> {
+  const redis = new Redis(redisUrl);
+  try {
+    await cleanupPrefix(redis, prefix);
+  } finally {
+    redis.disconnect();
   }
 }

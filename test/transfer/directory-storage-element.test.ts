@@ -1,15 +1,9 @@
-import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { Readable } from "node:stream";
-import { text } from "node:stream/consumers";
 import { describe, expect, it } from "vitest";
-import {
-  checksumOfBytes,
-  DirectoryStorageElement,
-  isStorageError,
-  StorageError,
-} from "../../src/transfer/index.js";
-import { bytes, expectedOf, rejectionOf, useTempDirs } from "./helpers.js";
+import { DirectoryStorageElement } from "../../src/transfer/index.js";
+import { bytes, expectedOf, useTempDirs } from "./helpers.js";
+import { storageElementContract, subjectOver } from "./storage-element-contract.js";
 
 const tempDir = useTempDirs();
 
@@ -18,169 +12,37 @@ async function element(): Promise<{ se: DirectoryStorageElement; root: string }>
   return { se: new DirectoryStorageElement(root), root };
 }
 
-function rejection(promise: Promise<unknown>): Promise<StorageError> {
-  return rejectionOf(promise, StorageError);
-}
+storageElementContract("DirectoryStorageElement", async () => {
+  const { se, root } = await element();
+  return subjectOver(se, root);
+});
 
 describe("DirectoryStorageElement", () => {
-  it("stores, describes, lists, reads back and deletes a file", async () => {
+  it("keeps a file's bytes under its path in the root directory", async () => {
     const { se, root } = await element();
     const data = bytes(100_000);
-    const result = await se.put("datasets/ds1/f1.root", data, expectedOf(data));
-    expect(result).toMatchObject({ created: true, sizeBytes: 100_000, checksum: checksumOfBytes(data) });
-    expect(result.sha256).toBe(checksumOfBytes(data, "sha256"));
+    await se.put("datasets/ds1/f1.root", data, expectedOf(data));
     expect(await readFile(join(root, "datasets/ds1/f1.root"))).toEqual(data);
-    expect(await se.stat("datasets/ds1/f1.root")).toEqual({
-      sizeBytes: result.sizeBytes,
-      checksum: result.checksum,
-      sha256: result.sha256,
-    });
-    const readBack = await se.get("datasets/ds1/f1.root");
-    expect(Buffer.concat(await readBack.toArray())).toEqual(data);
-    expect(await se.list("")).toEqual(["datasets/ds1/f1.root"]);
-    expect(await se.delete("datasets/ds1/f1.root")).toBe(true);
-    expect(await se.delete("datasets/ds1/f1.root")).toBe(false);
-    expect(await se.stat("datasets/ds1/f1.root")).toBeNull();
-    expect((await rejection(se.get("datasets/ds1/f1.root"))).code).toBe("NOT_FOUND");
   });
 
-  it("takes a stream as input and accepts a sha256 expectation", async () => {
-    const { se } = await element();
-    const data = bytes(30_000, 5);
-    const stream = Readable.from([data.subarray(0, 1000), data.subarray(1000)]);
-    const result = await se.put("f", stream, {
-      sizeBytes: data.length,
-      checksum: checksumOfBytes(data, "sha256"),
-    });
-    expect(result.created).toBe(true);
-  });
-
-  it("refuses a checksum mismatch and stores nothing", async () => {
+  it("leaves its temp directory empty after a refused put", async () => {
     const { se, root } = await element();
     const data = bytes(10_000);
-    const err = await rejection(
+    await expect(
       se.put("a/f", data, { sizeBytes: data.length, checksum: "adler32:00000001" }),
-    );
-    expect(err.code).toBe("CHECKSUM_MISMATCH");
-    expect(err.path).toBe("a/f");
-    expect(err.details).toMatchObject({ expected: "adler32:00000001", actual: checksumOfBytes(data) });
-    expect(await se.stat("a/f")).toBeNull();
-    expect(await se.list("")).toEqual([]);
+    ).rejects.toThrow();
     expect(await readdir(join(root, ".panda-se", "tmp"))).toEqual([]);
   });
 
-  it("refuses data longer or shorter than announced", async () => {
-    const { se } = await element();
-    const data = bytes(10_000);
-    expect((await rejection(se.put("long", data, { ...expectedOf(data), sizeBytes: 9_999 }))).code).toBe(
-      "SIZE_MISMATCH",
-    );
-    expect((await rejection(se.put("short", data, { ...expectedOf(data), sizeBytes: 10_001 }))).code).toBe(
-      "SIZE_MISMATCH",
-    );
-    expect(await se.list("")).toEqual([]);
-  });
-
-  it("refuses malformed expectations", async () => {
-    const { se } = await element();
-    const data = bytes(10);
-    expect((await rejection(se.put("f", data, { sizeBytes: 10, checksum: "crc:1" }))).code).toBe(
-      "BAD_CHECKSUM",
-    );
-    expect(
-      (await rejection(se.put("f", data, { sizeBytes: -1, checksum: checksumOfBytes(data) }))).code,
-    ).toBe("BAD_SIZE");
-  });
-
-  it("refuses paths that could escape the root, naming the bad path", async () => {
-    const { se } = await element();
-    const data = bytes(10);
-    const bad = [
-      "../../etc/passwd",
-      "a/../../b",
-      "/etc/passwd",
-      "a\0b",
-      "a\\..\\b",
-      "",
-      "a//b",
-      "./a",
-      ".panda-se/tmp/x",
-    ];
-    for (const path of bad) {
-      for (const attempt of [
-        se.put(path, data, expectedOf(data)),
-        se.get(path),
-        se.stat(path),
-        se.delete(path),
-      ]) {
-        const err = await rejection(attempt);
-        expect(err.code).toBe("BAD_PATH");
-        expect(err.path).toBe(path);
-        expect(err.message).toContain(JSON.stringify(path));
-      }
-    }
-    expect((await rejection(se.list("../"))).code).toBe("BAD_PATH");
-  });
-
-  it("accepts a repeated identical put and refuses a different file under the same path", async () => {
-    const { se } = await element();
-    const data = bytes(1000, 1);
-    await se.put("f", data, expectedOf(data));
-    expect((await se.put("f", Readable.from([data]), expectedOf(data))).created).toBe(false);
-    const other = bytes(1000, 2);
-    const err = await rejection(se.put("f", other, expectedOf(other)));
-    expect(err.code).toBe("EXISTS");
-    expect(isStorageError(err, "EXISTS")).toBe(true);
-  });
-
-  it("lets exactly one of many concurrent identical puts create the file", async () => {
-    const { se } = await element();
-    const data = bytes(200_000, 4);
-    const results = await Promise.all(
-      Array.from({ length: 5 }, () => se.put("race", data, expectedOf(data))),
-    );
-    expect(results.filter((r) => r.created)).toHaveLength(1);
-    expect(await se.stat("race")).toMatchObject(expectedOf(data));
-  });
-
-  it("computes checksums for files put there by other means", async () => {
+  it("sweeps temp files left behind by writers that died, by their age", async () => {
     const { se, root } = await element();
-    await mkdir(join(root, "outside"), { recursive: true });
-    await writeFile(join(root, "outside/file"), "hello");
-    expect(await se.stat("outside/file")).toMatchObject({
-      sizeBytes: 5,
-      checksum: checksumOfBytes(Buffer.from("hello")),
-    });
-    // Rewritten behind its back: the cached checksum must not be trusted.
-    await writeFile(join(root, "outside/file"), "hello, world");
-    expect(await se.stat("outside/file")).toMatchObject({
-      sizeBytes: 12,
-      checksum: checksumOfBytes(Buffer.from("hello, world")),
-    });
-    expect(await text(await se.get("outside/file"))).toBe("hello, world");
-  });
-
-  it("lists by directory or partial-name prefix, never its own metadata", async () => {
-    const { se } = await element();
-    for (const path of ["ds1/a", "ds1/b", "ds10/c", "ds2/d", "top"]) {
-      const data = Buffer.from(path);
-      await se.put(path, data, expectedOf(data));
-    }
-    expect(await se.list("")).toEqual(["ds1/a", "ds1/b", "ds10/c", "ds2/d", "top"]);
-    expect(await se.list("ds1/")).toEqual(["ds1/a", "ds1/b"]);
-    expect(await se.list("ds1")).toEqual(["ds1/a", "ds1/b", "ds10/c"]);
-    expect(await se.list("ds1/b")).toEqual(["ds1/b"]);
-    expect(await se.list("nope/")).toEqual([]);
-  });
-
-  it("treats a directory as no file", async () => {
-    const { se } = await element();
-    const data = Buffer.from("x");
-    await se.put("dir/file", data, expectedOf(data));
-    expect(await se.stat("dir")).toBeNull();
-    expect((await rejection(se.get("dir"))).code).toBe("NOT_FOUND");
-    expect(await se.delete("dir")).toBe(false);
-    expect((await rejection(se.put("dir", data, expectedOf(data)))).code).toBe("EXISTS");
-    expect((await rejection(se.put("dir/file/below", data, expectedOf(data)))).code).toBe("EXISTS");
+    const tmp = join(root, ".panda-se", "tmp");
+    await mkdir(tmp, { recursive: true });
+    await writeFile(join(tmp, "abandoned"), "half a file");
+    await writeFile(join(tmp, "in-progress"), "being written");
+    const twoDaysAgo = new Date(Date.now() - 2 * 86_400_000);
+    await utimes(join(tmp, "abandoned"), twoDaysAgo, twoDaysAgo);
+    expect(await se.sweepTemp(86_400_000)).toBe(1);
+    expect(await readdir(tmp)).toEqual(["in-progress"]);
   });
 });

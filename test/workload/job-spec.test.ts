@@ -1,5 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { jobSpecSchema } from "../../src/protocol/messages.js";
+import { DirectoryStorageElement } from "../../src/transfer/directory-storage-element.js";
+import type { StorageElement } from "../../src/transfer/storage-element.js";
+import { XrootdStorageElement } from "../../src/transfer/xrootd-storage-element.js";
 import { expand, type JobSpecSource, jobSpec } from "../../src/workload/job-spec.js";
 
 function job(overrides: Partial<JobSpecSource> = {}): JobSpecSource {
@@ -76,5 +79,22 @@ describe("jobSpec", () => {
 
   it("leaves the site empty for a job that has none", () => {
     expect(jobSpec(job({ site: null }), "http://node").uploadUrl).toBe("http://node/storage/");
+  });
+
+  it("names root:// URLs at the site's XRootD storage element, and the node's routes for a local one", () => {
+    const storage = new Map<string, StorageElement>([
+      [
+        "CERN-PROD",
+        new XrootdStorageElement({ endpoint: "root://se.cern.example:1094/", basePath: "/atlas/panda" }),
+      ],
+      ["LOCAL", new DirectoryStorageElement("/nonexistent/local")],
+    ]);
+    const inputs = [{ lfn: "ds/f1.root", sizeBytes: 10, checksum: "adler32:00000001", dataset: "ds1" }];
+    const direct = jobSpec(job({ inputs }), "http://node:8080", storage);
+    expect(direct.inputs[0]!.url).toBe("root://se.cern.example:1094//atlas/panda/ds/f1.root");
+    expect(direct.uploadUrl).toBe("root://se.cern.example:1094//atlas/panda");
+    const throughNode = jobSpec(job({ site: "LOCAL", inputs }), "http://node:8080", storage);
+    expect(throughNode.inputs[0]!.url).toBe("http://node:8080/storage/LOCAL/ds/f1.root");
+    expect(throughNode.uploadUrl).toBe("http://node:8080/storage/LOCAL");
   });
 });
