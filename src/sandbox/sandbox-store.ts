@@ -76,7 +76,8 @@ export class SandboxError extends Error {
 
 export class SandboxStore {
   constructor(
-    private readonly element: StorageElement,
+    /** Where the archives are, under `sandboxPath(sha256)`; a job spec names them there when pilots reach it. */
+    readonly element: StorageElement,
     private readonly index: QueueIndex,
     readonly config: SandboxConfig,
   ) {}
