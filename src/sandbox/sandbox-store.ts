@@ -127,6 +127,15 @@ export class SandboxStore {
     return { created: stored.created };
   }
 
+  /**
+   * Records a use of a sandbox still in the catalog (a job sent with it);
+   * one the sweep already removed stays removed.
+   */
+  async markUsed(sha256: string, nowMs: number): Promise<void> {
+    if ((await this.index.rank(CATALOG, sha256)) === null) return;
+    await this.index.add(CATALOG, sha256, nowMs);
+  }
+
   /** The archive's bytes; a fetch counts as a use (a running task keeps its sandbox). */
   async open(sha256: string, nowMs: number): Promise<Readable> {
     if ((await this.find(sha256, null)) === null) throw notFound(sha256);
