@@ -9,6 +9,7 @@ import { checksumOfBytes } from "../../src/transfer/checksum.js";
 import { readContext } from "../../src/workload/context.js";
 import { until } from "../pilot/pilot-process.js";
 import { bytes, useTempDirs } from "../transfer/helpers.js";
+import { endedTask } from "./sandbox-helpers.js";
 import { filesHolding, filesUnder, runXrootdTests, useXrootdGrid, writeFiles } from "./xrootd-fixture.js";
 
 const grid = useXrootdGrid();
@@ -88,10 +89,7 @@ describe.skipIf(!runXrootdTests)("a grid on two XRootD storage elements", () => 
     expect(submit.stderr).toMatch(/sandbox [0-9a-f]{16} \(\d+ bytes\) uploaded/);
     const taskId = (JSON.parse(submit.stdout) as { taskId: string }).taskId;
     const submittedMs = fixture.node.grid.runtime.clock.nowMs();
-    const end = await until(async () => {
-      const task = await readContext(fixture.node.grid.ctx, "task", taskId);
-      return task && ["done", "finished", "failed"].includes(task.state) ? task : undefined;
-    }, 90_000);
+    const end = await endedTask(fixture.node, taskId);
     expect(end.state).toBe("done");
     expect((end.context as TaskContext).counts.finished).toBe(1);
     expect(thirdParty).toHaveBeenCalledTimes(2);
