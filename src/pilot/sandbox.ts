@@ -1,7 +1,9 @@
 /**
- * A job's sandbox on the pilot: fetched from the URL in the job spec with the
- * pilot's credential, checked against its size and sha256, and unpacked into
- * the job directory by the checked unpacker (src/sandbox/archive-unpack.ts).
+ * A job's sandbox on the pilot: fetched from the URL in the job spec (a
+ * root:// URL with xrdcp, straight from the XRootD server sandboxes are kept
+ * on; else over HTTP with the pilot's credential), checked against its size
+ * and sha256 either way, and unpacked into the job directory by the checked
+ * unpacker (src/sandbox/archive-unpack.ts).
  * The archive is kept beside the job directory, never in it, and removed
  * after; a sandbox refused is a `SandboxRefused` the job reports as stagein.
  */
@@ -11,8 +13,8 @@ import { packDirectory } from "../sandbox/archive-pack.js";
 import { SandboxRefused } from "../sandbox/archive-rules.js";
 import { type UnpackResult, unpackArchive } from "../sandbox/archive-unpack.js";
 import type { SandboxRef } from "../sandbox/sandbox-ref.js";
-import { downloadFile, uploadFile } from "../transfer/http-client.js";
-import type { HeadersFor } from "./stage.js";
+import { uploadFile } from "../transfer/http-client.js";
+import { fetchVerified, type HeadersFor } from "./stage.js";
 
 export { SandboxRefused };
 
@@ -24,10 +26,12 @@ export async function installSandbox(
 ): Promise<UnpackResult> {
   const archivePath = `${jobDir}.sandbox.tar.gz`;
   try {
-    await downloadFile(sandbox.url, archivePath, {
-      headers: headersFor(sandbox.url),
-      expected: { sizeBytes: sandbox.sizeBytes, checksum: `sha256:${sandbox.sha256}` },
-    });
+    await fetchVerified(
+      sandbox.url,
+      archivePath,
+      { sizeBytes: sandbox.sizeBytes, checksum: `sha256:${sandbox.sha256}` },
+      headersFor,
+    );
     return await unpackArchive(archivePath, jobDir, {
       maxUnpackedBytes: sandbox.maxUnpackedBytes,
       maxEntries: sandbox.maxEntries,

@@ -10,6 +10,7 @@ import { join } from "node:path";
 import type { FileReport, JobSpec } from "../protocol/messages.js";
 import { checksumOfStream } from "../transfer/checksum.js";
 import { downloadFile, uploadFile } from "../transfer/http-client.js";
+import type { ExpectedFile } from "../transfer/storage-element.js";
 import { storagePathSegments } from "../transfer/storage-path.js";
 import { downloadXrootd, uploadXrootd } from "../transfer/xrootd-client.js";
 import { isXrootdUrl } from "../transfer/xrootd-endpoint.js";
@@ -32,17 +33,24 @@ export async function stageIn(
   headersFor: HeadersFor,
 ): Promise<void> {
   for (const input of inputs) {
-    const dest = pathInJobDir(jobDir, input.lfn);
     const expected = { sizeBytes: input.sizeBytes, checksum: input.checksum };
-    if (isXrootdUrl(input.url)) {
-      await downloadXrootd(input.url, dest, expected);
-      continue;
-    }
-    await downloadFile(input.url, dest, {
-      headers: headersFor(input.url),
-      expected,
-    });
+    await fetchVerified(input.url, pathInJobDir(jobDir, input.lfn), expected, headersFor);
   }
+}
+
+/**
+ * Downloads `url` to `dest`, which appears only once its size and checksum
+ * are as expected: a root:// URL with xrdcp, straight from the XRootD
+ * server; an http(s) one with the credential `headersFor` gives it.
+ */
+export async function fetchVerified(
+  url: string,
+  dest: string,
+  expected: ExpectedFile,
+  headersFor: HeadersFor,
+): Promise<void> {
+  if (isXrootdUrl(url)) await downloadXrootd(url, dest, expected);
+  else await downloadFile(url, dest, { headers: headersFor(url), expected });
 }
 
 /** `${uploadUrl}/${lfn}`, each path segment of the name encoded. */

@@ -189,7 +189,8 @@ export const jobSpecSchema = z.object({
   /** Output files the payload is expected to write in its work directory. */
   outputs: z.array(z.string()),
   /**
-   * The user's code: GET `url` (the pilot's credential, as for inputs), check
+   * The user's code: fetch `url` as an input is fetched (http(s): GET with
+   * the pilot's credential; root://: xrdcp from the XRootD server), check
    * size and sha256, unpack the tar.gz into the work directory within the
    * limits (refusing unsafe entries: job fails with class stagein), then run.
    */

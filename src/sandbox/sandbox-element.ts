@@ -1,19 +1,23 @@
 /**
  * The storage element sandboxes are kept on, built from the server's
- * configuration: `local` (a directory, by default `<dataDir>/sandboxes`) is
- * the one there is; another type (a remote endpoint) is one more member of
- * the union and one more case here.
+ * configuration (`sandbox.storage`): `local`, a directory on the node (by
+ * default `<dataDir>/sandboxes`), or `xrootd`, a directory on an XRootD
+ * server, configured as a site's (src/transfer/storage-config.ts). On XRootD
+ * nodes share nothing of sandboxes but Redis, and pilots fetch the archives
+ * from the server with xrdcp, not through a node.
  */
-import { mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { z } from "zod";
-import { DirectoryStorageElement } from "../transfer/directory-storage-element.js";
+import { localStorageElement, xrootdStorageConfigSchema } from "../transfer/storage-config.js";
 import type { StorageElement } from "../transfer/storage-element.js";
+import { XrootdStorageElement } from "../transfer/xrootd-storage-element.js";
 import { sandboxConfigSchema } from "./sandbox-store.js";
 
 export const sandboxStorageSchema = z.discriminatedUnion("type", [
-  z.object({ type: z.literal("local"), path: z.string().min(1).optional() }),
+  z.object({ type: z.literal("local"), path: z.string().min(1).optional() }).strict(),
+  xrootdStorageConfigSchema,
 ]);
+export type SandboxStorageConfig = z.output<typeof sandboxStorageSchema>;
 
 /** `sandbox` of the server's options: the limits, the retention and where archives are kept. */
 export const serverSandboxSchema = sandboxConfigSchema.extend({
@@ -21,13 +25,9 @@ export const serverSandboxSchema = sandboxConfigSchema.extend({
 });
 
 /** The configured storage element; a local one's directory defaults to `defaultDir`. */
-export function sandboxElementFrom(
-  storage: z.output<typeof sandboxStorageSchema>,
-  defaultDir: string,
-): StorageElement {
-  const dir = resolve(storage.path ?? defaultDir);
-  mkdirSync(dir, { recursive: true });
-  return new DirectoryStorageElement(dir);
+export function sandboxElementFrom(storage: SandboxStorageConfig, defaultDir: string): StorageElement {
+  if (storage.type === "xrootd") return new XrootdStorageElement(storage);
+  return localStorageElement(resolve(storage.path ?? defaultDir));
 }
 
 export function defaultSandboxDir(dataRoot: string): string {

@@ -76,7 +76,8 @@ export class SandboxError extends Error {
 
 export class SandboxStore {
   constructor(
-    private readonly element: StorageElement,
+    /** Where the archives are, under `sandboxPath(sha256)`; a job spec names them there when pilots reach it. */
+    readonly element: StorageElement,
     private readonly index: QueueIndex,
     readonly config: SandboxConfig,
   ) {}
@@ -124,6 +125,15 @@ export class SandboxStore {
     await this.index.putRecord(CATALOG, ref.sha256, nowMs, record);
     await this.index.add(ownersOf(ref.sha256), user, nowMs);
     return { created: stored.created };
+  }
+
+  /**
+   * Records a use of a sandbox still in the catalog (a job sent with it);
+   * one the sweep already removed stays removed.
+   */
+  async markUsed(sha256: string, nowMs: number): Promise<void> {
+    if ((await this.index.rank(CATALOG, sha256)) === null) return;
+    await this.index.add(CATALOG, sha256, nowMs);
   }
 
   /** The archive's bytes; a fetch counts as a use (a running task keeps its sandbox). */

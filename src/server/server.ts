@@ -15,6 +15,7 @@ import { type Logger, silentLogger } from "../runtime/logger.js";
 import { defaultSandboxDir, sandboxElementFrom, serverSandboxSchema } from "../sandbox/sandbox-element.js";
 import { SandboxStore } from "../sandbox/sandbox-store.js";
 import { startSandboxSweep } from "../sandbox/sandbox-sweep.js";
+import { markSandboxesOfSentJobs } from "../sandbox/sandbox-use.js";
 import { DEFAULT_FSYNC_INTERVAL_MS, DurableStore } from "../store/durable-store.js";
 import { MemoryQueueIndex } from "../store/memory-queue-index.js";
 import { MemoryStore } from "../store/memory-store.js";
@@ -322,6 +323,12 @@ export async function startServerNode(raw: ServerNodeOptions): Promise<ServerNod
     },
   });
   const stopSandboxSweep = startSandboxSweep(sandboxes, () => grid.runtime.clock.nowMs(), log);
+  const stopSandboxUse = markSandboxesOfSentJobs(
+    grid.runtime,
+    sandboxes,
+    () => grid.runtime.clock.nowMs(),
+    log,
+  );
   const mayRead = (req: IncomingMessage) =>
     !options.readRequiresToken || tokens.fromRequest(req)?.kind === "user";
   const live = new LiveEvents((listener) => grid.runtime.onTransitions(listener), {}, mayRead, {
@@ -357,6 +364,7 @@ export async function startServerNode(raw: ServerNodeOptions): Promise<ServerNod
   http.on("upgrade", (req, socket, head) => gateway.handleUpgrade(req, socket, head));
   const stopServices = async () => {
     stopSandboxSweep();
+    stopSandboxUse();
     live.close();
     monitor.close();
     await apiSurface.close();

@@ -128,19 +128,17 @@ export function verifyReceived(
   const claims = [expected.checksum, serverChecksum];
   for (const claim of claims) {
     if (claim === undefined) continue;
-    if (parseChecksum(claim) === null) {
+    const wanted = parseChecksum(claim);
+    if (wanted === null) {
       throw new StorageError("BAD_CHECKSUM", url, `${url}: ${JSON.stringify(claim)} is not a checksum`);
     }
     if (!hasChecksum(actual, claim)) {
-      throw new StorageError(
-        "CHECKSUM_MISMATCH",
-        url,
-        `${url}: received ${actual.checksum}, expected ${claim}`,
-        {
-          expected: claim,
-          actual: actual.checksum,
-        },
-      );
+      // Named in the claim's algorithm, so the two can be compared (a sandbox is claimed by sha256).
+      const received = wanted.algorithm === "adler32" ? actual.checksum : actual.sha256;
+      throw new StorageError("CHECKSUM_MISMATCH", url, `${url}: received ${received}, expected ${claim}`, {
+        expected: claim,
+        actual: received,
+      });
     }
   }
 }

@@ -15,7 +15,7 @@ import type { Logger } from "../runtime/logger.js";
 import type { Runtime } from "../runtime/runtime.js";
 import type { SandboxStore } from "../sandbox/sandbox-store.js";
 import type { QueueIndex } from "../store/queue-index.js";
-import type { StorageElement } from "../transfer/storage-element.js";
+import type { GridStorage } from "./grid-storage.js";
 import type { QueueEntry, ThreadOffer } from "./queue-service.js";
 
 /** Settings of the workload services, validated once in `grid-config.ts`. */
@@ -46,7 +46,7 @@ export interface WorkloadSettings {
 export interface WorkloadContext {
   runtime: Runtime;
   index: QueueIndex;
-  storage: Map<string, StorageElement>;
+  storage: GridStorage;
   /** Where users' sandboxes are kept; null where there is none (simulations): a submission with one is refused. */
   sandboxes: SandboxStore | null;
   settings: WorkloadSettings;

@@ -29,6 +29,7 @@ import type { WorkloadContext } from "./context.js";
 import { type FileToPut, putFiles } from "./datasets.js";
 import { writeGlobalIndexes } from "./global-indexes.js";
 import { gridSiteSchema } from "./grid-site.js";
+import { GridStorage } from "./grid-storage.js";
 import { IncidentLog } from "./incident-log.js";
 import { type QueueEntry, QueueService, type ThreadOffer } from "./queue-service.js";
 import { siteOfflineHandler } from "./reassign.js";
@@ -112,7 +113,7 @@ export class Grid {
     this.runtime = new Runtime({ ...options.runtime, store: options.store, registry, log });
     // A saturated node admits new jobs no faster than it serves those it activated.
     this.runtime.watchIntakeQueue(() => activatedJobs(this.runtime));
-    const storage = new Map<string, StorageElement>();
+    const storage = new GridStorage();
     const shares = effectiveShares(this.config.fairShare);
     this.ctx = {
       runtime: this.runtime,
@@ -173,6 +174,7 @@ export class Grid {
   /** Where users' sandboxes are kept; set by the server node, which owns the store's storage element. */
   attachSandboxStore(store: SandboxStore): void {
     this.ctx.sandboxes = store;
+    this.ctx.storage.sandboxElement = store.element;
   }
 
   /** Counts connected pilots per site for brokerage; set by the dispatcher. */
@@ -238,10 +240,13 @@ export class Grid {
     }, this.config.storageSweepMs);
   }
 
-  /** Clears every site's storage element of abandoned temp files; answers how many went. */
+  /** Clears every site's storage element, and the sandboxes', of abandoned temp files; answers how many went. */
   async sweepStorage(): Promise<number> {
     let removed = 0;
-    for (const [site, element] of this.ctx.storage) {
+    const { sandboxElement } = this.ctx.storage;
+    const elements: [string, StorageElement][] = [...this.ctx.storage];
+    if (sandboxElement !== null) elements.push(["(sandboxes)", sandboxElement]);
+    for (const [site, element] of elements) {
       try {
         removed += (await element.sweepTemp?.(this.config.storageTempMaxAgeMs)) ?? 0;
       } catch (err) {

@@ -6,9 +6,10 @@
  */
 import type { JobContext } from "../actors/job/schema.js";
 import type { JobSpec } from "../protocol/messages.js";
-import { sandboxUrl } from "../sandbox/sandbox-ref.js";
+import { sandboxPath, sandboxUrl } from "../sandbox/sandbox-ref.js";
 import { storageUrl } from "../transfer/http-client.js";
 import type { StorageElement } from "../transfer/storage-element.js";
+import type { SpecStorage } from "./grid-storage.js";
 
 /** The members of a job's context a spec is built from. */
 export type JobSpecSource = Pick<
@@ -30,14 +31,11 @@ export function expand(text: string, job: JobSpecSource): string {
  * The spec of a job bound to a pilot. Inputs are fetched from, and outputs
  * uploaded to, the job's site's storage element: directly when pilots can
  * reach it (an XRootD element: root:// URLs), else through the node, under
- * `publicUrl` (`/storage/<site>/...`). A job without a payload (work that is
- * only simulated) runs `true`.
+ * `publicUrl` (`/storage/<site>/...`). Its sandbox likewise: at its root://
+ * URL when sandboxes are kept on XRootD, else at the node's `/sandboxes/`.
+ * A job without a payload (work that is only simulated) runs `true`.
  */
-export function jobSpec(
-  job: JobSpecSource,
-  publicUrl: string,
-  storage?: ReadonlyMap<string, StorageElement>,
-): JobSpec {
+export function jobSpec(job: JobSpecSource, publicUrl: string, storage?: SpecStorage): JobSpec {
   const site = job.site ?? "";
   const element = storage?.get(site);
   const direct = element?.directUrl && element.directBaseUrl ? element : undefined;
@@ -60,16 +58,26 @@ export function jobSpec(
       ? direct.directBaseUrl!()
       : `${publicUrl.replace(/\/+$/, "")}/storage/${encodeURIComponent(site)}`,
     outputs: (payload.outputs ?? []).map((name) => expand(name, job)),
-    ...sandboxOf(job, publicUrl),
+    ...sandboxOf(job, publicUrl, storage?.sandboxElement ?? null),
   };
 }
 
-/** The sandbox a job runs in (its site's build's, or the task's) and, for a build job, where its product goes. */
-function sandboxOf(job: JobSpecSource, publicUrl: string): Pick<JobSpec, "sandbox" | "build"> {
+/**
+ * The sandbox a job runs in (its site's build's, or the task's) and, for a
+ * build job, where its product goes. A build's product is uploaded through
+ * the node, which checks that the job may and records it in the catalog.
+ */
+function sandboxOf(
+  job: JobSpecSource,
+  publicUrl: string,
+  element: StorageElement | null,
+): Pick<JobSpec, "sandbox" | "build"> {
   const sandbox = job.builtSandbox ?? job.payload?.sandbox;
   const produces = job.payload?.producesSandbox;
+  const urlOf = (sha256: string) =>
+    element?.directUrl ? element.directUrl(sandboxPath(sha256)) : sandboxUrl(publicUrl, sha256);
   return {
-    ...(sandbox ? { sandbox: { ...sandbox, url: sandboxUrl(publicUrl, sandbox.sha256) } } : {}),
+    ...(sandbox ? { sandbox: { ...sandbox, url: urlOf(sandbox.sha256) } } : {}),
     ...(produces
       ? { build: { uploadUrl: `${publicUrl.replace(/\/+$/, "")}/sandboxes`, maxBytes: produces.maxBytes } }
       : {}),

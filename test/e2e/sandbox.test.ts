@@ -12,6 +12,7 @@ import { runPandaHere } from "../cli/in-process.js";
 import { until } from "../pilot/pilot-process.js";
 import { hostileArchives, type RawEntry, sha256Of, writeArchive } from "../sandbox/hostile-archives.js";
 import { api, USER_TOKEN, useGrid } from "./grid-fixture.js";
+import { endedTask, writeBuildableCode } from "./sandbox-helpers.js";
 
 const grid = useGrid();
 const dirs: string[] = [];
@@ -23,14 +24,6 @@ async function tempDir(): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), "panda-e2e-sandbox-"));
   dirs.push(dir);
   return dir;
-}
-
-/** A task the CLI submitted (its id known only after): polled until it ended. */
-function endedTask(node: ServerNode, taskId: string) {
-  return until(async () => {
-    const t = await readContext(node.grid.ctx, "task", taskId);
-    return t && ["done", "finished", "failed"].includes(t.state) ? t : undefined;
-  }, 90_000);
 }
 
 function taskEnded(node: ServerNode, taskId: string) {
@@ -178,15 +171,7 @@ describe("sandboxes end to end, a real pilot unpacking them", () => {
     await until(() => (fixture.node.dispatcher.connectedPilots().length === 2 ? true : undefined), 20_000);
     const code = await tempDir();
     // The build turns a template into the module the jobs import, and says which job built it.
-    await writeFile(join(code, "greet.py.in"), "BUILT_BY = '@JOB@'\n");
-    await writeFile(
-      join(code, "build.py"),
-      "import os\nsrc = open('greet.py.in').read()\nopen('greet.py', 'w').write(src.replace('@JOB@', os.environ['PANDA_JOB_ID']))\n",
-    );
-    await writeFile(
-      join(code, "run.py"),
-      "import sys\nfrom greet import BUILT_BY\nopen(f'out-{sys.argv[1]}.txt', 'w').write(BUILT_BY)\n",
-    );
+    await writeBuildableCode(code);
     const jobs = 6;
     const submitted = await runPandaHere(
       [

@@ -24,6 +24,8 @@ export const runXrootdTests = xrootdAvailable() || inCi;
 export interface XrootdGrid extends GridFixture {
   servers: Record<(typeof XROOTD_SITES)[number], XrootdServer>;
   element(site: (typeof XROOTD_SITES)[number]): XrootdStorageElement;
+  /** Where the nodes keep users' sandboxes: a directory of SITE-A's XRootD server. */
+  sandboxElement(): XrootdStorageElement;
   /** `panda ARGS` as the fixture's user, against the first node or the one given. */
   panda(args: string[], node?: ServerNode): ReturnType<typeof runPandaHere>;
   /** Another node of the same grid (same Redis and prefix, same sites), with a data directory of its own. */
@@ -67,11 +69,21 @@ export function useXrootdGrid(
       ...testSite(name),
       storage: { type: "xrootd" as const, endpoint: started[name].endpoint, basePath: `/run${run}/${name}` },
     }));
+    // Sandboxes too are kept on XRootD (a directory of A's server of their own), as nodes that share nothing but Redis keep them.
+    const sandboxStorage = {
+      type: "xrootd" as const,
+      endpoint: started["SITE-A"].endpoint,
+      basePath: `/run${run}/sandboxes`,
+    };
+    const nodeExtra: Partial<ServerNodeOptions> = {
+      ...extra,
+      sandbox: { ...extra.sandbox, storage: extra.sandbox?.storage ?? sandboxStorage },
+    };
     // The fixture's Redis prefix is chosen here, so that added nodes can join the same grid.
     const redisUrl = await getRedisUrl();
     const redisPrefix = uniquePrefix("e2e-xrootd");
     cleanups.push(() => cleanupPrefixAt(redisUrl, redisPrefix));
-    const fixture = await grid([...XROOTD_SITES], { sites, redisUrl, redisPrefix, ...extra });
+    const fixture = await grid([...XROOTD_SITES], { sites, redisUrl, redisPrefix, ...nodeExtra });
     const tokens = [
       { token: USER_TOKEN, kind: "user" as const, user: "alice", role: "user" as const },
       ...XROOTD_SITES.map((site) => ({ token: pilotToken(site), kind: "pilot" as const, site })),
@@ -80,6 +92,7 @@ export function useXrootdGrid(
       servers: started,
       element: (site: (typeof XROOTD_SITES)[number]) =>
         fixture.node.grid.ctx.storage.get(site) as XrootdStorageElement,
+      sandboxElement: () => fixture.node.grid.ctx.storage.sandboxElement as XrootdStorageElement,
       panda: (args: string[], node: ServerNode = fixture.node) =>
         runPandaHere(args, { PANDA_SERVER: node.url, PANDA_TOKEN: USER_TOKEN }),
       async addNode() {
@@ -92,7 +105,7 @@ export function useXrootdGrid(
           redisUrl,
           redisPrefix,
           heartbeatMs: 500,
-          ...extra,
+          ...nodeExtra,
         });
         cleanups.push(async () => {
           await node.close();

@@ -97,4 +97,33 @@ describe("jobSpec", () => {
     expect(throughNode.inputs[0]!.url).toBe("http://node:8080/storage/LOCAL/ds/f1.root");
     expect(throughNode.uploadUrl).toBe("http://node:8080/storage/LOCAL");
   });
+
+  it("names a sandbox at its root:// URL when sandboxes are kept on XRootD, else at the node's sandbox route", () => {
+    const sandbox = {
+      sha256: "c0".repeat(32),
+      sizeBytes: 1234,
+      maxUnpackedBytes: 1_000_000,
+      maxEntries: 100,
+    };
+    const withSandbox = job({ payload: { ...job().payload!, sandbox } });
+    const onXrootd = Object.assign(new Map<string, StorageElement>(), {
+      sandboxElement: new XrootdStorageElement({ endpoint: "root://sb.example:1094/", basePath: "/sb" }),
+    });
+    const specs = [
+      jobSpec(withSandbox, "http://node", onXrootd),
+      jobSpec(withSandbox, "http://node:8080", new Map()),
+    ];
+    // Size, hash and limits go with the URL either way: the pilot checks them whichever way it fetched.
+    expect(specs[0]!.sandbox).toEqual({ ...sandbox, url: expect.stringMatching(/^root:/) });
+    expect(specs.map((s) => s.sandbox?.url)).toEqual([
+      `root://sb.example:1094//sb/sandboxes/c0/${sandbox.sha256}.tar.gz`,
+      `http://node:8080/sandboxes/${sandbox.sha256}`,
+    ]);
+    const local = Object.assign(new Map<string, StorageElement>(), {
+      sandboxElement: new DirectoryStorageElement("/nonexistent/sandboxes"),
+    });
+    expect(jobSpec(withSandbox, "http://node", local).sandbox?.url).toBe(
+      `http://node/sandboxes/${sandbox.sha256}`,
+    );
+  });
 });
