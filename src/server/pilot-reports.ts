@@ -4,11 +4,14 @@
  * module makes a resent report a duplicate (the frame id is the event id)
  * and turns a refusal (or an ack of a job the session was not pushed) into
  * an answer the pilot can act on: `NOT_YOUR_JOB`, or `STALE_ATTEMPT` with a
- * `job.kill`.
+ * `job.kill`. A failure that says nothing about the report (the job's shard
+ * moved to another node under the send, a commit lost to conflicts) is not
+ * a refusal: the report is sent again, and if that fails too the pilot is
+ * answered with an error it resends on, never one it drops the report for.
  */
 import { refs } from "../actors/shared/names.js";
 import { GatewayRefusal, type PilotReport, type PilotSession } from "../gateway/handlers.js";
-import { isRuntimeError } from "../runtime/errors.js";
+import { isRuntimeError, type RuntimeErrorCode } from "../runtime/errors.js";
 import { readContext } from "../workload/context.js";
 import type { Grid } from "../workload/grid.js";
 
@@ -42,8 +45,36 @@ export function endedEvent(
   return event;
 }
 
+/**
+ * Failures of the delivery, not of the report: a shard taken by another node
+ * (a lease lost in a failover), version conflicts. Sent again, the report
+ * goes to the shard's new owner (its inbox) or commits.
+ */
+const TRANSIENT: ReadonlySet<RuntimeErrorCode> = new Set(["SHARD_LOST", "CONFLICT"]);
+const SEND_ATTEMPTS = 3;
+
 export class PilotReports {
   constructor(private readonly grid: Grid) {}
+
+  private async send(
+    session: PilotSession,
+    message: Extract<PilotReport, { jobId: string }>,
+    event: ReportEvent,
+  ): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.grid.runtime.send(refs.job(message.jobId), event, {
+          eventId: `pilot:${session.pilotId}:${message.jobId}:${message.id}`,
+          cause: `pilot:${session.pilotId}`,
+          // Built here from a frame the gateway validated.
+          trusted: true,
+        });
+        return;
+      } catch (err) {
+        if (attempt >= SEND_ATTEMPTS || !isRuntimeError(err) || !TRANSIENT.has(err.code)) throw err;
+      }
+    }
+  }
 
   /**
    * Applies a pilot report to its job, once (the frame id makes resends
@@ -56,14 +87,10 @@ export class PilotReports {
     event: ReportEvent,
   ): Promise<void> {
     try {
-      await this.grid.runtime.send(refs.job(message.jobId), event, {
-        eventId: `pilot:${session.pilotId}:${message.jobId}:${message.id}`,
-        cause: `pilot:${session.pilotId}`,
-        // Built here from a frame the gateway validated.
-        trusted: true,
-      });
+      await this.send(session, message, event);
     } catch (err) {
-      if (!isRuntimeError(err)) throw err;
+      // Not the job's answer: the pilot is told to resend (the gateway's INTERNAL), not that its report is refused.
+      if (!isRuntimeError(err) || TRANSIENT.has(err.code) || err.code === "STOPPED") throw err;
       const job = await this.checkOwnership(session, message.jobId, message.attempt);
       if (message.type === "job.ended" && job.status === "done") return; // its end is already known: acknowledge
       if (job.status === "done") {
