@@ -67,7 +67,14 @@ class NodeProcess {
     private readonly onJobs: (report: Extract<NodeChildReport, { type: "jobs" }>) => void,
   ) {
     this.child = fork(fileURLToPath(new URL("./node-child.ts", import.meta.url)), [], {
-      execArgv: ["--import", "tsx"],
+      // PANDA_BENCH_NODE_CPU_PROF=DIR: a CPU profile of each node process in DIR (NODE_OPTIONS may not carry --cpu-prof).
+      execArgv: [
+        "--import",
+        "tsx",
+        ...(process.env.PANDA_BENCH_NODE_CPU_PROF
+          ? ["--cpu-prof", `--cpu-prof-dir=${process.env.PANDA_BENCH_NODE_CPU_PROF}`]
+          : []),
+      ],
       env: { ...process.env, PANDA_BENCH_NODE_OPTIONS: JSON.stringify(options) },
       stdio: ["ignore", "inherit", "inherit", "ipc"],
     });

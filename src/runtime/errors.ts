@@ -24,3 +24,19 @@ export class RuntimeError extends CodedError<RuntimeErrorCode> {
 export function isRuntimeError(err: unknown, code?: RuntimeErrorCode): err is RuntimeError {
   return err instanceof RuntimeError && (code === undefined || err.code === code);
 }
+
+/**
+ * A refusal that is an outcome, not a fault (an event the actor's state does
+ * not take, an actor that does not exist or exists already): made without a
+ * stack trace, which says nothing about it and, when dispatches of several
+ * nodes race for one job, costs more than the refusal's whole commit.
+ */
+export function refusalError(code: RuntimeErrorCode, message: string): RuntimeError {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return new RuntimeError(code, message);
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
+}

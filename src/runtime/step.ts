@@ -7,7 +7,7 @@ import {
   type EmitEffectParams,
   type SendEventParams,
 } from "./effects.js";
-import { RuntimeError } from "./errors.js";
+import { RuntimeError, refusalError } from "./errors.js";
 import { acceptEvent } from "./event-check.js";
 import { DEFAULT_CREATE_EVENT, type KindDefinition } from "./kinds.js";
 import { type MachineState, type MachineStep, runnerOf } from "./machine-runner.js";
@@ -79,7 +79,7 @@ export function step(input: StepInput): StepResult {
     if (!input.trusted) acceptEvent(definition, input.actor, event);
     if (!current) {
       if (event.type !== createEvent) {
-        throw new RuntimeError(
+        throw refusalError(
           "ACTOR_NOT_FOUND",
           `${input.actor} does not exist (create it with '${createEvent}')`,
         );
@@ -87,7 +87,7 @@ export function step(input: StepInput): StepResult {
       computed = runner.initial((event as { input?: unknown }).input);
     } else {
       if (current.state.status !== "active") {
-        throw new RuntimeError(
+        throw refusalError(
           "EVENT_NOT_ACCEPTED",
           `${input.actor} is final (${stateValueToString(current.state.value)})`,
         );
@@ -96,7 +96,7 @@ export function step(input: StepInput): StepResult {
       // One transition both checks and applies: an event no transition takes leaves the state as it was.
       if (!computed.accepted) {
         const code = event.type === createEvent ? "ACTOR_EXISTS" : "EVENT_NOT_ACCEPTED";
-        throw new RuntimeError(
+        throw refusalError(
           code,
           `${input.actor} in state ${stateValueToString(current.state.value)} does not accept ${event.type}`,
         );
