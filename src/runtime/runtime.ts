@@ -42,6 +42,8 @@ export type { ActorView, RuntimeOptions, RuntimeStats, SendOptions } from "./run
 export class Runtime {
   readonly nodeId: string;
   readonly shardCount: number;
+  /** How long a dead node's shards wait before another node takes them. */
+  readonly leaseMs: number;
   readonly store: Store;
   readonly registry: KindRegistry;
   readonly clock: Clock;
@@ -71,6 +73,7 @@ export class Runtime {
     this.clock = options.clock ?? systemClock;
     this.log = options.log ?? silentLogger;
     const leaseMs = options.leaseMs ?? RUNTIME_DEFAULTS.leaseMs;
+    this.leaseMs = leaseMs;
     this.sweepEveryMs = options.sweepEveryMs ?? RUNTIME_DEFAULTS.sweepEveryMs;
     this.clientOnly = options.clientOnly ?? false;
     this.hostConfig = shardHostConfigOf(options);

@@ -32,8 +32,11 @@ export interface ThreadBinderOptions {
   idlePollMs: number;
   /**
    * How long a thread waits for its dispatch of a job on another node's
-   * shard (queued in that shard's inbox) to commit there before it gives the
-   * job up and looks for another. Default 1000.
+   * shard (queued in that shard's inbox) to be decided there before it gives
+   * the job up and looks for another. Long enough to outlast a takeover (the
+   * owner may die with the dispatch in its inbox; the next owner decides it):
+   * by default two lease periods and a second. A thread that gave up too
+   * early would leave a job committed as sent to it that nobody pushes.
    */
   remoteDispatchWaitMs?: number;
   /** Where this node tells the others that a site has work queued (see `NodeBus`); none for a node alone. */
@@ -44,9 +47,10 @@ export interface ThreadBinderOptions {
 /** The notice that jobs were queued at these sites (one per line) on a shard of the node that says so. */
 const SITE_WORK_TOPIC = "site-work";
 
-const DEFAULT_REMOTE_DISPATCH_WAIT_MS = 1000;
-/** How often the job is read again while waiting for a dispatch to commit on another node. */
-const REMOTE_DISPATCH_POLL_MS = 20;
+/** The first read of a job after its dispatch was queued on another node, then twice as long each time... */
+const REMOTE_DISPATCH_FIRST_POLL_MS = 20;
+/** ...up to this: a takeover's wait costs a few reads a second, not fifty. */
+const REMOTE_DISPATCH_MAX_POLL_MS = 250;
 
 const PRIMARY_LANES = ["production", "analysis"] as const;
 const SECONDARY_LANES = ["analysis"] as const;
@@ -78,7 +82,7 @@ export class ThreadBinder {
   ) {
     this.heads = new SharedHeadReads((queue, count) => grid.runtime.readIndex(queue, 0, count));
     this.shares = new SharePicker(grid.runtime, grid.ctx.settings, grid.ctx.settings.liveJobsMaxAgeMs);
-    this.remoteDispatchWaitMs = options.remoteDispatchWaitMs ?? DEFAULT_REMOTE_DISPATCH_WAIT_MS;
+    this.remoteDispatchWaitMs = options.remoteDispatchWaitMs ?? 2 * grid.runtime.leaseMs + 1000;
     this.bus = options.bus ?? new LocalNodeBus();
     grid.setThreadOffer((entry, nowMs) => this.offerThread(entry, nowMs));
     // A job joined a site's queue on a shard of this node (its commit landed): waiting threads may take it.
@@ -381,15 +385,25 @@ export class ThreadBinder {
     });
   }
 
-  /** The job's context if it is dispatched to this pilot, waiting briefly for a dispatch queued on another node. */
+  /**
+   * The job's context if it is dispatched to this pilot, waiting for a
+   * dispatch queued on another node to be decided there (the job leaves
+   * `activated`: sent to this pilot, or to another).
+   */
   private async boundTo(jobId: string, pilotId: string): Promise<JobContext | null> {
-    for (let waitedMs = 0; waitedMs < this.remoteDispatchWaitMs; waitedMs += REMOTE_DISPATCH_POLL_MS) {
+    let pollMs = REMOTE_DISPATCH_FIRST_POLL_MS;
+    for (let waitedMs = 0; ; waitedMs += pollMs, pollMs = Math.min(2 * pollMs, REMOTE_DISPATCH_MAX_POLL_MS)) {
       const job = await readContext(this.grid.ctx, "job", jobId);
       // Bound to this pilot only while just sent to it: a job that went on (or ended) since is not pushed again.
       if (job && job.state !== "activated")
         return job.state === "sent" && job.context.pilot?.pilotId === pilotId ? job.context : null;
-      await new Promise<void>((r) => this.grid.runtime.clock.setTimer(r, REMOTE_DISPATCH_POLL_MS));
+      if (waitedMs >= this.remoteDispatchWaitMs) break;
+      await new Promise<void>((r) => this.grid.runtime.clock.setTimer(r, pollMs));
     }
+    this.options.log.warn(
+      { jobId, pilotId, waitedMs: this.remoteDispatchWaitMs },
+      "a dispatch queued on another node was not decided in time: its sent watchdog covers it",
+    );
     return null;
   }
 }
