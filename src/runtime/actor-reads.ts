@@ -6,7 +6,7 @@
 import type { ActorKey, Store } from "../store/types.js";
 import { type ActorRef, actorKeyOf, shardOf } from "./actor-ref.js";
 import type { KindDefinition, KindRegistry } from "./kinds.js";
-import { decodeHistoryEntry, stateValueToString } from "./records.js";
+import { decodeHistoryEntry, type HistoryEntry, stateValueToString } from "./records.js";
 import type { ActorView } from "./runtime-options.js";
 import { type LiveActor, restore } from "./step.js";
 
@@ -53,6 +53,17 @@ export class ActorReads {
     ]);
     if (!state) return null;
     return { ...state, history: historyBytes.map((bytes) => decodeHistoryEntry(bytes)) };
+  }
+
+  /** The history entry of the event with this id, among the actor's last `lookBack` entries; null when not there (yet). */
+  async entryOf(ref: ActorRef, eventId: string, lookBack: number): Promise<HistoryEntry | null> {
+    const actor = actorKeyOf(ref);
+    const entries = await this.deps.store.readHistory(shardOf(actor, this.deps.shardCount), actor, lookBack);
+    for (let i = entries.length - 1; i >= 0; i--) {
+      const entry = decodeHistoryEntry(entries[i]!);
+      if (entry.id === eventId) return entry;
+    }
+    return null;
   }
 
   private async load(definition: KindDefinition, actor: ActorKey, shard: number): Promise<LiveActor | null> {

@@ -15,7 +15,9 @@ export type SendResult =
   | { outcome: "committed"; version: number; state: LiveActor["state"] }
   | { outcome: "duplicate" }
   | { outcome: "stale" }
-  | { outcome: "queued" };
+  | { outcome: "queued" }
+  /** Committed by the node that owns the actor's shard (`Runtime.sendApplied`). */
+  | { outcome: "applied" };
 
 export interface Waiter {
   resolve(result: SendResult): void;

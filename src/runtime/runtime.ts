@@ -13,7 +13,7 @@ import { type Clock, systemClock, type TimerHandle } from "./clock.js";
 import { CommitFeed, type CommitObserver, type TransitionListener } from "./commit-feed.js";
 import { awaitsSender, failDelivery, resolveDelivery, type SendResult, shardLost } from "./delivery.js";
 import { type EffectHandler, EffectRouter } from "./effect-router.js";
-import { RuntimeError } from "./errors.js";
+import { RuntimeError, type RuntimeErrorCode, refusalError } from "./errors.js";
 import { acceptEvent } from "./event-check.js";
 import { GridReads } from "./grid-reads.js";
 import { GroupCommitter } from "./group-commit.js";
@@ -254,6 +254,39 @@ export class Runtime {
   }
 
   /**
+   * `send`, answered only once the event is applied, wherever the actor's
+   * shard is: on another node's shard, once that node has committed it (its
+   * id is in the actor's history; read with backoff, for as long as a
+   * takeover may take by default). For callers whose next request reads what
+   * this one wrote, maybe through another node (an API write): read your
+   * writes. A refusal there rejects as it would here; a wait that runs out
+   * answers `queued` (the event is durable in the inbox and will apply).
+   */
+  async sendApplied(
+    ref: ActorRef,
+    event: unknown,
+    options: SendOptions = {},
+    waitMs = 2 * this.leaseMs + 1000,
+  ): Promise<SendResult> {
+    const eventId = options.eventId ?? randomUUID();
+    const result = await this.send(ref, event, { ...options, eventId });
+    if (result.outcome !== "queued") return result;
+    let pollMs = APPLIED_FIRST_POLL_MS;
+    for (
+      let waitedMs = 0;
+      waitedMs < waitMs;
+      waitedMs += pollMs, pollMs = Math.min(2 * pollMs, APPLIED_MAX_POLL_MS)
+    ) {
+      await new Promise<void>((resolve) => this.clock.setTimer(resolve, pollMs));
+      const entry = await this.actorReads.entryOf(ref, eventId, APPLIED_LOOK_BACK);
+      if (!entry) continue;
+      if (entry.refused) throw refusalError(entry.refused.code as RuntimeErrorCode, entry.refused.message);
+      return { outcome: "applied" };
+    }
+    return result;
+  }
+
+  /**
    * Counters (see the machines' `count` action) summed over every shard,
    * those whose name starts with `prefix`: exact as of each shard's last
    * commit, from any node.
@@ -398,3 +431,8 @@ export class Runtime {
 }
 
 const QUEUED: SendResult = { outcome: "queued" };
+/** `sendApplied` reads the actor's history after this, then twice as long each time, up to the max. */
+const APPLIED_FIRST_POLL_MS = 5;
+const APPLIED_MAX_POLL_MS = 200;
+/** How far back in the history the event is looked for: events of others may have followed it. */
+const APPLIED_LOOK_BACK = 64;

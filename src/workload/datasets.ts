@@ -33,8 +33,9 @@ export async function putFiles(
   const atMs = ctx.runtime.clock.nowMs();
   let dataset = await readContext(ctx, "dataset", datasetName);
   if (!dataset) {
+    // Applied before the answer wherever the dataset's shard is: the caller's next request may read it through another node.
     await ctx.runtime
-      .send(refs.dataset(datasetName), { type: "create", input: { name: datasetName, atMs } })
+      .sendApplied(refs.dataset(datasetName), { type: "create", input: { name: datasetName, atMs } })
       .catch((err: unknown) => {
         if (!isRuntimeError(err, "ACTOR_EXISTS")) throw err;
       });
@@ -57,7 +58,12 @@ export async function putFiles(
     registered.push({ lfn: file.lfn, sizeBytes: stored.sizeBytes, checksum: stored.checksum });
   }
   try {
-    await ctx.runtime.send(refs.dataset(datasetName), { type: "files.add", files: registered, site, atMs });
+    await ctx.runtime.sendApplied(refs.dataset(datasetName), {
+      type: "files.add",
+      files: registered,
+      site,
+      atMs,
+    });
   } catch (err) {
     if (isRuntimeError(err, "EVENT_NOT_ACCEPTED")) {
       throw new WorkloadError("CONFLICT", `dataset ${datasetName} refused the files: ${err.message}`, {
@@ -72,5 +78,5 @@ export async function putFiles(
 /** Closes a dataset to new files (its replicas can still grow). */
 export async function closeDataset(ctx: WorkloadContext, name: string, freeze = false): Promise<void> {
   const atMs = ctx.runtime.clock.nowMs();
-  await ctx.runtime.send(refs.dataset(name), { type: freeze ? "freeze" : "close", atMs });
+  await ctx.runtime.sendApplied(refs.dataset(name), { type: freeze ? "freeze" : "close", atMs });
 }

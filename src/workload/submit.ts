@@ -180,8 +180,9 @@ export async function submitTask(
     atMs: nowMs,
   };
   const queuedAhead = ctx.runtime.intakeQueued();
-  // Built from the submission checked above: the task's event schema need not check it again.
-  await ctx.runtime.send(
+  // Built from the submission checked above: the task's event schema need not check it again. Applied
+  // before the answer wherever the task's shard is, so that the submitter reads it through any node.
+  await ctx.runtime.sendApplied(
     refs.task(taskId),
     { type: "create", input },
     { eventId: `submit:${taskId}`, trusted: true },

@@ -10,6 +10,7 @@ import { parseRedisSeeds } from "../../src/server/redis-connection.js";
 import { type ServerNode, type ServerNodeOptions, startServerNode } from "../../src/server/server.js";
 import { secretOnRedis } from "../../src/server/shared-secrets.js";
 import { readContext } from "../../src/workload/context.js";
+import { putFiles } from "../../src/workload/datasets.js";
 import { PilotProcess, until } from "../pilot/pilot-process.js";
 import { cleanupPrefix, getRedisUrl, uniquePrefix } from "../support/redis.js";
 import { useRedisCluster } from "../support/redis-cluster.js";
@@ -263,6 +264,39 @@ describe("tokens created through one node's API", () => {
     await expect
       .poll(async () => (await api(a, "/api/v1/whoami", { token })).status, { timeout: 2000, interval: 20 })
       .toBe(401);
+  }, 60_000);
+});
+
+describe("a write through one node to an actor of another node's shard", () => {
+  const cleanups: Cleanups = [];
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  });
+
+  it("is answered once that node applied it: a dataset put through one node is there for the next read, and a task over it can be submitted at once", async () => {
+    const [a, b] = await twoNodesOnRedis(cleanups, "read-your-writes");
+    const shardCount = a.grid.runtime.shardCount;
+    const ownedByB = new Set(b.grid.runtime.ownedShards());
+    let name = "";
+    for (let n = 0; !name; n++) {
+      const candidate = `ryw.inputs.${n}`;
+      if (ownedByB.has(shardOf(actorKeyOf({ kind: "dataset", id: candidate }), shardCount))) name = candidate;
+    }
+    await putFiles(a.grid.ctx, name, SITE, [{ lfn: `${name}.f1`, bytes: Buffer.from("one\n") }]);
+    // No wait: the put's answer came after node b committed both the dataset's creation and its file.
+    const dataset = await readContext(a.grid.ctx, "dataset", name);
+    expect(dataset?.state).toBe("open");
+    expect(Object.keys(dataset?.context.files ?? {})).toEqual([`${name}.f1`]);
+    const submitted = await api(a, "/api/v1/tasks", {
+      method: "POST",
+      token: USER_TOKEN,
+      body: JSON.stringify({
+        name: "over a fresh dataset",
+        input: { dataset: name, filesPerJob: 1 },
+        payload: { command: ["true"] },
+      }),
+    });
+    expect(submitted.status).toBe(201);
   }, 60_000);
 });
 
