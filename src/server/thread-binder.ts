@@ -12,6 +12,7 @@ import type { Thread } from "../protocol/messages.js";
 import type { TimerHandle } from "../runtime/clock.js";
 import type { MachineState } from "../runtime/compiled-machine.js";
 import type { Logger } from "../runtime/logger.js";
+import type { CommittedTransition } from "../runtime/settle-batch.js";
 import { queueNames } from "../store/queue-index.js";
 import { readContext } from "../workload/context.js";
 import type { Grid } from "../workload/grid.js";
@@ -46,6 +47,8 @@ export interface ThreadBinderOptions {
 
 /** The notice that jobs were queued at these sites (one per line) on a shard of the node that says so. */
 const SITE_WORK_TOPIC = "site-work";
+/** The notice that a dispatch from another node's thread committed here: `jobId pilotId thread` per line. */
+const JOB_SENT_TOPIC = "job-sent";
 
 /** The first read of a job after its dispatch was queued on another node, then twice as long each time... */
 const REMOTE_DISPATCH_FIRST_POLL_MS = 20;
@@ -99,6 +102,14 @@ export class ThreadBinder {
         if ((this.sessions.readyBySite.get(site)?.size ?? 0) > 0) this.scheduleFill(site);
       }
     });
+    grid.runtime.onTransitions((transitions) => this.heardCommits(transitions));
+    this.bus.subscribe(JOB_SENT_TOPIC, (message) => {
+      for (const line of message.split("\n")) {
+        const [jobId, pilotId, thread] = line.split(" ");
+        if (jobId && pilotId && (thread === "primary" || thread === "secondary"))
+          void this.pushIfUnheard(jobId, pilotId, thread);
+      }
+    });
     this.scheduleIdlePoll();
   }
 
@@ -116,6 +127,54 @@ export class ThreadBinder {
       this.announcing.clear();
       this.bus.publish(SITE_WORK_TOPIC, sites.join("\n"));
     });
+  }
+
+  /**
+   * Dispatches committed here for pilots this node does not hold are told
+   * to every node: the node that asked may have given up its wait, or died,
+   * and the pilot may be connected anywhere now. Whoever holds the pilot
+   * pushes the job if that thread waits for work and was not given it.
+   */
+  private heardCommits(transitions: readonly CommittedTransition[]): void {
+    let lines = "";
+    for (const { actor, entry } of transitions) {
+      if (
+        entry.refused ||
+        entry.event.type !== "dispatch" ||
+        entry.to !== "sent" ||
+        !actor.startsWith("job/")
+      )
+        continue;
+      const { pilotId, thread } = entry.event as { pilotId?: string; thread?: string };
+      if (!pilotId || !thread) continue;
+      const jobId = actor.slice("job/".length);
+      if (this.sessions.get(pilotId)) {
+        void this.pushIfUnheard(jobId, pilotId, thread as Thread);
+        continue;
+      }
+      if (!this.grid.runtime.ownsAllShards()) lines += `${lines ? "\n" : ""}${jobId} ${pilotId} ${thread}`;
+    }
+    if (lines) this.bus.publish(JOB_SENT_TOPIC, lines);
+  }
+
+  /**
+   * A job committed as sent to a pilot of this node whose thread still waits
+   * for work and was not pushed it (its dispatch outlived the wait of the
+   * thread that asked, or of a node that died): pushed now, so it does not
+   * sit in `sent` until its watchdog. A thread that moved on to other work
+   * leaves it to the watchdog.
+   */
+  private async pushIfUnheard(jobId: string, pilotId: string, thread: Thread): Promise<void> {
+    const entry = this.sessions.get(pilotId);
+    if (!entry || entry.pushed.has(jobId) || !entry.ready.has(thread) || !entry.session.open) return;
+    this.sessions.markBusy(entry, thread);
+    const job = await readContext(this.grid.ctx, "job", jobId).catch(() => null);
+    if (job?.state === "sent" && job.context.pilot?.pilotId === pilotId && !entry.pushed.has(jobId)) {
+      this.push(entry, thread, job.context, performance.now());
+      return;
+    }
+    if (entry.session.open && !entry.draining && this.sessions.isCurrent(entry))
+      this.sessions.markReady(entry, thread);
   }
 
   private scheduleIdlePoll(): void {
