@@ -53,6 +53,11 @@ export function createSandboxHandler(
           ? new HttpError(SANDBOX_STATUS[err.code], err.code, err.message, err.details)
           : toHttpError(err);
       if (failure.status >= 500) options.onInternalError(err);
+      // Answered already (a refusal sent while the upload was still arriving): the socket is all there is left to end.
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
       // An unread upload body would otherwise be left on a connection we cannot trust.
       if (req.method === "PUT" && !req.readableEnded) res.setHeader("connection", "close");
       res.setHeader(SANDBOX_MAX_BYTES_HEADER, String(options.store.config.maxBytes));
