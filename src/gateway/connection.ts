@@ -12,13 +12,13 @@ import {
   type ProtocolVersion,
   type ServerMessage,
 } from "../protocol/messages.js";
+import { TokenBucket } from "../protocol/token-bucket.js";
 import type { Logger } from "../runtime/logger.js";
 import type { EndOfTurn } from "./end-of-turn.js";
 import { FrameWriter, type FrameWriterHost } from "./frame-writer.js";
 import { type DecodedFrame, decodePilotFrame, errorFrame, frameIdOfBytes } from "./frames.js";
 import type { PilotPrincipal } from "./handlers.js";
 import type { GatewayLimits } from "./options.js";
-import { TokenBucket } from "./rate-limit.js";
 import type { GatewaySession } from "./session.js";
 
 /** What a connection needs from the gateway that owns it. */

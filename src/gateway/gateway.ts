@@ -264,6 +264,7 @@ export class PilotGateway {
       pilotId,
       resumeToken: issueResumeToken(this.resumeSecret, principal.site, pilotId),
       heartbeatMs: this.limits.heartbeatMs,
+      frameRate: { perSec: this.limits.ratePerSec, burst: this.limits.burst },
       jobs,
     });
     session.markWelcomed();

@@ -5,8 +5,9 @@
  * welcome's id and resume token once it has them), validates every incoming
  * frame, and after a dropped socket dials again with exponential backoff
  * until `close()`. Frames other than the hello go out only while a session is
- * open; `send` says whether one did. The frames of one turn go out in one
- * write.
+ * open; `send` says whether one did. Frames are paced under the rate the
+ * server announced in its welcome (a frame over it would be dropped there),
+ * and the frames of one turn go out in one write.
  */
 import WebSocket, { type RawData } from "ws";
 import { CodecError, decodeWith, encodeFrame, validate } from "../protocol/codec.js";
@@ -20,6 +21,7 @@ import {
   versionOfSubprotocol,
 } from "../protocol/messages.js";
 import { tcpSocketOf } from "../protocol/socket-cork.js";
+import { TokenBucket } from "../protocol/token-bucket.js";
 import { reconnectDelayMs } from "./backoff.js";
 import { type FrameIds, makeFrame, type PilotFrame, type PilotFrameBody } from "./frames.js";
 import { messageOf, type PilotLog } from "./log.js";
@@ -48,6 +50,12 @@ const WELCOME_TIMEOUT_MS = 15_000;
 /** A socket silent (no frame, no pong) for this many heartbeat periods is taken for dead. */
 const SILENT_HEARTBEATS_BEFORE_DEAD = 3;
 const CLOSE_WAIT_MS = 1_000;
+/**
+ * The pilot keeps this share of the server's frame rate, and half its burst:
+ * frames bunched by the network on the way still fit the server's bucket.
+ */
+const PACE_RATE_SHARE = 0.9;
+const PACE_BURST_SHARE = 0.5;
 
 /** `http(s)://host/base` or `ws(s)://host/base` -> `ws(s)://host/base/pilot`. */
 export function pilotSocketUrl(serverUrl: string): string {
@@ -73,6 +81,11 @@ export class PilotConnection {
   private reconnectTimer: NodeJS.Timeout | undefined;
   private welcomeTimer: NodeJS.Timeout | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
+  /** The session's pace, from the welcome; none when the server announced no limit. */
+  private pace: TokenBucket | undefined;
+  /** Frames waiting for the pace, oldest first; dropped with their socket (reports stay in the outbox). */
+  private readonly paced: PilotFrame[] = [];
+  private paceTimer: NodeJS.Timeout | undefined;
 
   /** Which of `urls` the next dial goes to: the next one after a dropped socket. */
   private urlIndex = 0;
@@ -101,12 +114,42 @@ export class PilotConnection {
     this.dial();
   }
 
-  /** Sends a frame if a session is open; false when it could not go out. */
+  /** Sends a frame (now, or as soon as the pace allows) if a session is open; false when it could not go out. */
   send(frame: PilotFrame): boolean {
     const socket = this.socket;
     if (!this.welcomed || socket === undefined || socket.readyState !== WebSocket.OPEN) return false;
+    if (this.paced.length > 0 || (this.pace !== undefined && !this.pace.tryTake())) {
+      this.paced.push(frame);
+      this.schedulePaced();
+      return true;
+    }
     this.transmit(socket, frame);
     return true;
+  }
+
+  private schedulePaced(): void {
+    if (this.paceTimer !== undefined || this.pace === undefined) return;
+    this.paceTimer = setTimeout(() => {
+      this.paceTimer = undefined;
+      this.sendPaced();
+    }, this.pace.msUntilToken());
+  }
+
+  private sendPaced(): void {
+    const socket = this.socket;
+    if (!this.welcomed || socket === undefined || socket.readyState !== WebSocket.OPEN) {
+      this.dropPaced();
+      return;
+    }
+    while (this.paced.length > 0 && (this.pace === undefined || this.pace.tryTake()))
+      this.transmit(socket, this.paced.shift()!);
+    if (this.paced.length > 0) this.schedulePaced();
+  }
+
+  private dropPaced(): void {
+    this.paced.length = 0;
+    clearTimeout(this.paceTimer);
+    this.paceTimer = undefined;
   }
 
   /** Ends the session politely (the server then knows the pilot left) and stops reconnecting. */
@@ -233,9 +276,17 @@ export class PilotConnection {
     this.log.addSecret(welcome.resumeToken);
     this.welcomed = true;
     this.failures = 0;
+    this.dropPaced();
+    this.pace = welcome.frameRate
+      ? new TokenBucket(
+          welcome.frameRate.perSec * PACE_RATE_SHARE,
+          Math.max(1, Math.floor(welcome.frameRate.burst * PACE_BURST_SHARE)),
+        )
+      : undefined;
     this.log.info("welcome", {
       pilotId: welcome.pilotId,
       heartbeatMs: welcome.heartbeatMs,
+      frameRate: welcome.frameRate,
       jobs: welcome.jobs.length,
     });
     this.startHeartbeat(socket, welcome.heartbeatMs);
@@ -260,6 +311,7 @@ export class PilotConnection {
   private stopSessionTimers(): void {
     clearTimeout(this.welcomeTimer);
     clearInterval(this.heartbeatTimer);
+    this.dropPaced();
   }
 
   private onClose(socket: WebSocket, code: number, reason: string, refusedStatus: number | undefined): void {

@@ -25,6 +25,10 @@ export class ReportOutbox {
     return this.pending.has(id);
   }
 
+  get(id: string): ReportFrame | undefined {
+    return this.pending.get(id)?.frame;
+  }
+
   /** Forgets the report; false when it was not pending (a late or repeated ack). */
   remove(id: string): boolean {
     return this.pending.delete(id);

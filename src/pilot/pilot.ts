@@ -28,6 +28,10 @@ export const TOKEN_ENV = "PANDA_PILOT_TOKEN";
 
 /** A report unacknowledged this many heartbeat periods after it went out goes out again. */
 const RESEND_AFTER_HEARTBEATS = 4;
+/** A frame the server dropped unread (over its rate, or its own failure) is sent again after this long. */
+const RESEND_DROPPED_AFTER_MS = 1_000;
+/** Answers saying the frame was dropped unread: sending it again later may succeed. */
+const DROPPED_UNREAD: ReadonlySet<ProtocolErrorCode> = new Set(["RATE_LIMITED", "INTERNAL"]);
 /** After a hard stop, how long the pilot waits for the server to take its last reports. */
 const HARD_STOP_WAIT_MS = 3_000;
 /** Answers to a report that resending cannot change: the report is dropped. */
@@ -52,6 +56,13 @@ type ServerFrame = Exclude<ServerMessage, { type: "pilot.welcome" }>;
 export class Pilot {
   private readonly ids = new FrameIds();
   private readonly outbox = new ReportOutbox();
+  /**
+   * What this session's unanswered `pilot.ready` and `pilot.draining` frames
+   * said, by frame id: said again if the server drops the frame unread. A
+   * lost ready would leave a free thread that the server never offers work.
+   */
+  private readonly unansweredSayings = new Map<string, () => void>();
+  private readonly resendTimers = new Set<NodeJS.Timeout>();
   private readonly threads = new Map<Thread, JobRun | undefined>();
   private readonly connection: PilotConnection;
   private readonly startedAtMs = Date.now();
@@ -106,6 +117,7 @@ export class Pilot {
     clearTimeout(this.idleTimer);
     clearTimeout(this.callHomeTimer);
     clearTimeout(this.hardStopTimer);
+    for (const timer of this.resendTimers) clearTimeout(timer);
     await this.connection.close();
     this.log.info("pilot exiting", { code, primaryJobsDone: this.primaryJobsDone });
     return code;
@@ -148,10 +160,12 @@ export class Pilot {
 
   private onWelcome(welcome: PilotWelcome): void {
     clearTimeout(this.callHomeTimer);
+    // A new session: what the last one left unanswered is said again below.
+    this.unansweredSayings.clear();
     this.heartbeatMs = welcome.heartbeatMs;
     for (const frame of this.outbox.all()) this.sendReport(frame);
     this.reconcile(welcome.jobs);
-    if (this.mode === "draining") this.send({ type: "pilot.draining", reason: this.drainReason });
+    if (this.mode === "draining") this.sayDraining();
     for (const thread of this.threads.keys()) this.announceReady(thread);
   }
 
@@ -248,12 +262,20 @@ export class Pilot {
   /** A version 2 ack names every report the server took in one turn: each is forgotten once. */
   private onAck(ack: AckFrame): void {
     let forgot = false;
-    for (const ref of ackedRefs(ack)) forgot = this.outbox.remove(ref) || forgot;
+    for (const ref of ackedRefs(ack)) {
+      this.unansweredSayings.delete(ref);
+      forgot = this.outbox.remove(ref) || forgot;
+    }
     if (forgot) this.finishIfDone();
   }
 
   private onErrorFrame(error: Extract<ServerFrame, { type: "error" }>): void {
     this.log.warn("server error frame", { code: error.code, message: error.message, ref: error.ref });
+    if (error.ref !== undefined && DROPPED_UNREAD.has(error.code)) {
+      this.resendDropped(error.ref);
+      return;
+    }
+    if (error.ref !== undefined) this.unansweredSayings.delete(error.ref);
     if (error.ref !== undefined && this.outbox.has(error.ref) && FINAL_REFUSALS.has(error.code)) {
       this.outbox.remove(error.ref);
       this.finishIfDone();
@@ -295,7 +317,7 @@ export class Pilot {
     this.mode = "draining";
     this.drainReason = reason;
     clearTimeout(this.idleTimer);
-    if (announce) this.send({ type: "pilot.draining", reason });
+    if (announce) this.sayDraining();
     this.finishIfDone();
   }
 
@@ -322,7 +344,34 @@ export class Pilot {
   /** Late binding: a thread asks for work only when it is free and the pilot still takes work. */
   private announceReady(thread: Thread): void {
     if (this.mode !== "working" || this.threads.get(thread) !== undefined) return;
-    this.send({ type: "pilot.ready", thread });
+    const id = this.send({ type: "pilot.ready", thread });
+    if (id !== undefined) this.unansweredSayings.set(id, () => this.announceReady(thread));
+  }
+
+  private sayDraining(): void {
+    const id = this.send({ type: "pilot.draining", reason: this.drainReason });
+    if (id !== undefined)
+      this.unansweredSayings.set(id, () => {
+        if (this.mode === "draining") this.sayDraining();
+      });
+  }
+
+  /**
+   * The server dropped a frame unread: a report goes out again, and a ready
+   * or draining is said again if it still holds, after a pause (the rate
+   * limit refills meanwhile). Anything else (a heartbeat) the next one replaces.
+   */
+  private resendDropped(ref: string): void {
+    const saying = this.unansweredSayings.get(ref);
+    this.unansweredSayings.delete(ref);
+    if (saying === undefined && !this.outbox.has(ref)) return;
+    const timer = setTimeout(() => {
+      this.resendTimers.delete(timer);
+      const report = this.outbox.get(ref);
+      if (report !== undefined) this.sendReport(report);
+      else saying?.();
+    }, RESEND_DROPPED_AFTER_MS);
+    this.resendTimers.add(timer);
   }
 
   private armIdleTimer(): void {
@@ -359,9 +408,14 @@ export class Pilot {
     if (this.connection.send(frame)) this.outbox.markSent(frame.id, Date.now());
   }
 
-  /** Fire and forget: heartbeats, acks, readiness are not kept when no session is open. */
-  private send(body: PilotFrameBody): void {
-    this.connection.send(makeFrame(this.ids, body));
+  /**
+   * Fire and forget: heartbeats, acks, readiness are not kept when no
+   * session is open. Answers the frame's id when it went out (or waits for
+   * the pace).
+   */
+  private send(body: PilotFrameBody): string | undefined {
+    const frame = makeFrame(this.ids, body);
+    return this.connection.send(frame) ? frame.id : undefined;
   }
 
   /** The credential goes to the server's own origin only, never to a third-party storage. */

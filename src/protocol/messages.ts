@@ -171,6 +171,12 @@ export const pilotWelcomeSchema = z.object({
   /** Secret: present it in `pilot.hello.resume` to take this session back after a dropped socket. */
   resumeToken: z.string(),
   heartbeatMs: z.number().int().positive(),
+  /**
+   * The session's frame limit: frames beyond `burst` at once, then beyond
+   * `perSec` on average, are dropped with `RATE_LIMITED`. A pilot paces its
+   * frames to stay under it. Absent from servers that predate it.
+   */
+  frameRate: z.object({ perSec: z.number().positive(), burst: z.number().int().positive() }).optional(),
   /** Jobs the server believes this pilot runs (after a resume): the pilot kills any others it has. */
   jobs: z.array(z.object({ ...jobRef, thread: threadSchema })),
 });

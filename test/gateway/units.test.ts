@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { EndOfTurn } from "../../src/gateway/end-of-turn.js";
 import { encodeServerFrame } from "../../src/gateway/frames.js";
-import { TokenBucket } from "../../src/gateway/rate-limit.js";
 import { issueResumeToken, newPilotId, verifyResumeToken } from "../../src/gateway/resume-token.js";
 import { decode } from "../../src/protocol/codec.js";
+import { TokenBucket } from "../../src/protocol/token-bucket.js";
 
 describe("TokenBucket", () => {
   it("allows a burst, then the rate", () => {
@@ -20,6 +20,18 @@ describe("TokenBucket", () => {
     nowMs += 10_000;
     const taken = Array.from({ length: 5 }, () => bucket.tryTake()).filter(Boolean).length;
     expect(taken).toBe(3);
+  });
+
+  it("says how long until the next token", () => {
+    let nowMs = 0;
+    const bucket = new TokenBucket(4, 1, () => nowMs);
+    expect(bucket.msUntilToken()).toBe(0);
+    expect(bucket.tryTake()).toBe(true);
+    expect(bucket.msUntilToken()).toBe(250);
+    nowMs += 100;
+    expect(bucket.msUntilToken()).toBe(150);
+    nowMs += 150;
+    expect(bucket.tryTake()).toBe(true);
   });
 
   it("refuses nonsense limits", () => {

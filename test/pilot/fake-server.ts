@@ -18,6 +18,7 @@ import {
   type Thread,
   versionOfSubprotocol,
 } from "../../src/protocol/messages.js";
+import { TokenBucket } from "../../src/protocol/token-bucket.js";
 import { checksumOfBytes } from "../../src/transfer/checksum.js";
 import { DirectoryStorageElement } from "../../src/transfer/directory-storage-element.js";
 import { storageUrl } from "../../src/transfer/http-client.js";
@@ -41,6 +42,10 @@ export interface FakeServerOptions {
   versions?: readonly ProtocolVersion[];
   /** Keeps the acks of reports until `releaseAcks()`, which sends them together. */
   holdAcks?: boolean;
+  /** Announced in the welcome and enforced as the real server does: a frame over it is dropped with RATE_LIMITED. */
+  frameRate?: { perSec: number; burst: number };
+  /** Frames to drop unread with RATE_LIMITED whatever the rate (say, the first ready). */
+  dropUnread?: (frame: PilotMessage) => boolean;
 }
 
 interface Waiter {
@@ -56,6 +61,8 @@ interface Waiter {
 export class FakeServer {
   /** Every valid frame from the pilot, from every socket, in arrival order. */
   readonly received: PilotMessage[] = [];
+  /** Frames dropped unread with RATE_LIMITED (over `frameRate`, or chosen by `dropUnread`). */
+  readonly droppedUnread: PilotMessage[] = [];
   /** Frames that failed the pilot schema: a pilot bug, which the tests check stays empty. */
   readonly invalid: string[] = [];
   /** Jobs pushed and not yet ended (acked), as a welcome after a resume lists them. */
@@ -231,6 +238,8 @@ export class FakeServer {
     this.version = version;
     this.pendingAcks = [];
     this.negotiated.push(version);
+    const rate = this.options.frameRate;
+    const bucket = rate ? new TokenBucket(rate.perSec, rate.burst) : undefined;
     // After ws's own listener turned the bytes into messages: the read's reports are acknowledged together.
     const tcp = (socket as unknown as { _socket: NodeJS.EventEmitter })._socket;
     tcp.on("data", () => this.sendAcks(this.pendingAcks.splice(0)));
@@ -244,6 +253,16 @@ export class FakeServer {
       }
       if (frame.v !== version) {
         this.invalid.push(`${frame.type} ${frame.id}: v ${frame.v} on a version ${version} socket`);
+        return;
+      }
+      if ((bucket !== undefined && !bucket.tryTake()) || this.options.dropUnread?.(frame)) {
+        this.droppedUnread.push(frame);
+        this.send({
+          type: "error",
+          code: "RATE_LIMITED",
+          message: "frame dropped, resend it later",
+          ref: frame.id,
+        });
         return;
       }
       this.handle(socket, frame);
@@ -307,6 +326,7 @@ export class FakeServer {
       pilotId: this.pilotId,
       resumeToken: this.resumeToken,
       heartbeatMs: this.options.heartbeatMs ?? 200,
+      ...(this.options.frameRate ? { frameRate: this.options.frameRate } : {}),
       jobs: resumed ? [...this.assigned.values()] : [],
     });
   }
