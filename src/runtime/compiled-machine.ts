@@ -130,6 +130,8 @@ export function whyNotCompiled(machine: AnyStateMachine): string | null {
 
 export class CompiledMachine {
   private readonly graph: MachineGraph;
+  /** What entering the machine enters: the same for every actor of the kind, like every other plan. */
+  private readonly initialPlan: Plan;
   private readonly contextConfig: unknown;
   /** The arguments xstate passes besides context and event; hosted machines do not use them. */
   private readonly scope: { self: unknown; system: unknown };
@@ -178,6 +180,7 @@ export class CompiledMachine {
       throw new NotCompilable("the machine declares an output");
     }
     this.graph = new MachineGraph(machine);
+    this.initialPlan = initialPlan(this.graph.root);
   }
 
   /** The machine's first state for `input`, and the actions entering it asks for. */
@@ -195,7 +198,7 @@ export class CompiledMachine {
       }
       const internal: EventObject[] = [];
       // The initial microstep: from the root, entering the initial states (xstate's initialMicrostep).
-      const plan = initialPlan(this.graph.root);
+      const plan = this.initialPlan;
       // The initial microstep: a context made for this actor above may be changed in place by its assigns.
       this.draft = typeof config === "function" ? (context as object) : null;
       let state: CompiledState;
