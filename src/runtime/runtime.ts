@@ -23,6 +23,7 @@ import { IntakeGate } from "./intake-gate.js";
 import type { KindRegistry } from "./kinds.js";
 import { LeaseKeeper, type ShardRelease } from "./lease-keeper.js";
 import { type Logger, silentLogger } from "./logger.js";
+import { pollWithBackoff } from "./poll-with-backoff.js";
 import type { AnyEvent } from "./records.js";
 import {
   type ActorView,
@@ -271,19 +272,15 @@ export class Runtime {
     const eventId = options.eventId ?? randomUUID();
     const result = await this.send(ref, event, { ...options, eventId });
     if (result.outcome !== "queued") return result;
-    let pollMs = APPLIED_FIRST_POLL_MS;
-    for (
-      let waitedMs = 0;
-      waitedMs < waitMs;
-      waitedMs += pollMs, pollMs = Math.min(2 * pollMs, APPLIED_MAX_POLL_MS)
-    ) {
-      await new Promise<void>((resolve) => this.clock.setTimer(resolve, pollMs));
-      const entry = await this.actorReads.entryOf(ref, eventId, APPLIED_LOOK_BACK);
-      if (!entry) continue;
-      if (entry.refused) throw refusalError(entry.refused.code as RuntimeErrorCode, entry.refused.message);
-      return { outcome: "applied" };
-    }
-    return result;
+    const poll = { firstMs: APPLIED_FIRST_POLL_MS, maxMs: APPLIED_MAX_POLL_MS, waitMs };
+    const entry = await pollWithBackoff(
+      this.clock,
+      poll,
+      async () => (await this.actorReads.entryOf(ref, eventId, APPLIED_LOOK_BACK)) ?? undefined,
+    );
+    if (!entry) return result;
+    if (entry.refused) throw refusalError(entry.refused.code as RuntimeErrorCode, entry.refused.message);
+    return { outcome: "applied" };
   }
 
   /**

@@ -12,6 +12,7 @@ import type { Thread } from "../protocol/messages.js";
 import type { TimerHandle } from "../runtime/clock.js";
 import type { MachineState } from "../runtime/compiled-machine.js";
 import type { Logger } from "../runtime/logger.js";
+import { pollWithBackoff } from "../runtime/poll-with-backoff.js";
 import type { CommittedTransition } from "../runtime/settle-batch.js";
 import { queueNames } from "../store/queue-index.js";
 import { readContext } from "../workload/context.js";
@@ -450,15 +451,18 @@ export class ThreadBinder {
    * `activated`: sent to this pilot, or to another).
    */
   private async boundTo(jobId: string, pilotId: string): Promise<JobContext | null> {
-    let pollMs = REMOTE_DISPATCH_FIRST_POLL_MS;
-    for (let waitedMs = 0; ; waitedMs += pollMs, pollMs = Math.min(2 * pollMs, REMOTE_DISPATCH_MAX_POLL_MS)) {
+    const poll = {
+      firstMs: REMOTE_DISPATCH_FIRST_POLL_MS,
+      maxMs: REMOTE_DISPATCH_MAX_POLL_MS,
+      waitMs: this.remoteDispatchWaitMs,
+    };
+    const decided = await pollWithBackoff(this.grid.runtime.clock, poll, async () => {
       const job = await readContext(this.grid.ctx, "job", jobId);
       // Bound to this pilot only while just sent to it: a job that went on (or ended) since is not pushed again.
-      if (job && job.state !== "activated")
-        return job.state === "sent" && job.context.pilot?.pilotId === pilotId ? job.context : null;
-      if (waitedMs >= this.remoteDispatchWaitMs) break;
-      await new Promise<void>((r) => this.grid.runtime.clock.setTimer(r, pollMs));
-    }
+      if (!job || job.state === "activated") return undefined;
+      return job.state === "sent" && job.context.pilot?.pilotId === pilotId ? job.context : null;
+    });
+    if (decided !== undefined) return decided;
     this.options.log.warn(
       { jobId, pilotId, waitedMs: this.remoteDispatchWaitMs },
       "a dispatch queued on another node was not decided in time: its sent watchdog covers it",

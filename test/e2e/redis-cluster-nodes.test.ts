@@ -22,10 +22,7 @@ const ADMIN_TOKEN = `admin-${"a".repeat(24)}`;
 const JOBS = 20;
 
 describe("the shared secrets of a deployment on Redis", () => {
-  const cleanups: (() => Promise<void>)[] = [];
-  afterEach(async () => {
-    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-  });
+  const cleanups = useCleanups();
 
   it("are set by the first node and read by every other, a secret kept in a data directory offered first", async () => {
     const redis = new Redis(await getRedisUrl());
@@ -62,6 +59,15 @@ describe("the shared secrets of a deployment on Redis", () => {
 });
 
 type Cleanups = (() => Promise<void>)[];
+
+/** What a test started, stopped after it in the reverse order. */
+function useCleanups(): Cleanups {
+  const cleanups: Cleanups = [];
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  });
+  return cleanups;
+}
 
 /** A server node on `redisUrl` (one server or a Cluster's seeds) with the test's site and tokens; closed by `cleanups`. */
 async function startNode(
@@ -143,10 +149,7 @@ if (!canRunCluster) reportUnavailable("Redis Cluster (no redis-server/redis-cli 
 
 describe.skipIf(!canRunCluster)("server nodes on a 3-master Redis Cluster", () => {
   const held = useRedisCluster();
-  const cleanups: (() => Promise<void>)[] = [];
-  afterEach(async () => {
-    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-  });
+  const cleanups = useCleanups();
 
   it("takes the Cluster from its seeds, shares the shards between two nodes, and runs jobs of both nodes' shards on one node's pilot", async () => {
     const prefix = uniquePrefix("cluster-nodes");
@@ -194,10 +197,7 @@ describe.skipIf(!canRunCluster)("server nodes on a 3-master Redis Cluster", () =
 });
 
 describe("server nodes on one Redis tell each other", () => {
-  const cleanups: (() => Promise<void>)[] = [];
-  afterEach(async () => {
-    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-  });
+  const cleanups = useCleanups();
 
   it("push a job queued on one node's shard to an idle pilot of the other at once, and a kill through the first reaches its payload within a second", async () => {
     // Far beyond the test's waits: only the nodes' notices can move work and kills in time.
@@ -238,10 +238,7 @@ describe("server nodes on one Redis tell each other", () => {
 });
 
 describe("tokens created through one node's API", () => {
-  const cleanups: Cleanups = [];
-  afterEach(async () => {
-    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-  });
+  const cleanups = useCleanups();
 
   it("open every node of the deployment (each with a data directory of its own), and a revocation on another closes them", async () => {
     const [a, b] = await twoNodesOnRedis(cleanups, "node-tokens");
@@ -268,10 +265,7 @@ describe("tokens created through one node's API", () => {
 });
 
 describe("a write through one node to an actor of another node's shard", () => {
-  const cleanups: Cleanups = [];
-  afterEach(async () => {
-    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-  });
+  const cleanups = useCleanups();
 
   it("is answered once that node applied it: a dataset put through one node is there for the next read, and a task over it can be submitted at once", async () => {
     const [a, b] = await twoNodesOnRedis(cleanups, "read-your-writes");
@@ -301,10 +295,7 @@ describe("a write through one node to an actor of another node's shard", () => {
 });
 
 describe("the live monitor of a node on one Redis with another", () => {
-  const cleanups: Cleanups = [];
-  afterEach(async () => {
-    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-  });
+  const cleanups = useCleanups();
 
   it("streams to its browsers the changes committed on the other node within a second", async () => {
     const [a, b] = await twoNodesOnRedis(cleanups, "live-nodes");
@@ -341,10 +332,7 @@ describe("the live monitor of a node on one Redis with another", () => {
 });
 
 describe("a node drained mid-run", () => {
-  const cleanups: Cleanups = [];
-  afterEach(async () => {
-    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-  });
+  const cleanups = useCleanups();
 
   it("hands its shards and its pilot over to the other node: every job finishes at its first attempt", async () => {
     const [a, b] = await twoNodesOnRedis(cleanups, "drain");
