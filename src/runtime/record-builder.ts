@@ -9,7 +9,6 @@ import type {
   CounterDelta,
   DeferredSnapshot,
   DeliveryAck,
-  Encoder,
   IndexOp,
   TimerEntry,
 } from "../store/types.js";
@@ -56,7 +55,6 @@ function deliveryKey(ack: DeliveryAck): string {
 export class RecordBuilder {
   private readonly steps: PlannedStep[] = [];
   private readonly history: Buffer[] = [];
-  private readonly deferredHistory: Encoder[] = [];
   // Made when a step needs them: most records arm no timer and count nothing.
   private timers: Map<string, TimerEntry | "cancel"> | null = null;
   private readonly outbox: CommitRecord["outbox"] = [];
@@ -100,9 +98,8 @@ export class RecordBuilder {
   add(planned: PlannedStep, definition: KindDefinition | null): void {
     const { delivery, result } = planned;
     this.steps.push(planned);
-    const entry = planned.history;
-    if (this.lazy) this.deferredHistory.push(() => encodeHistoryEntry(entry));
-    else this.history.push(encodeHistoryEntry(entry));
+    // Encoded now even for a lazy store: an entry kept as its objects until read is garbage the GC copies for its life.
+    this.history.push(encodeHistoryEntry(planned.history));
     if (dedupes(delivery.source)) {
       this.dedupeIds.push(delivery.eventId);
       this.deliveries?.add(`dedupe:${delivery.eventId}`);
@@ -158,7 +155,6 @@ export class RecordBuilder {
       deferred: last && this.lazy ? deferredSnapshot(last.definition, last.live) : null,
       versionStep: this.versionStep,
       history: this.history,
-      deferredHistory: this.lazy ? this.deferredHistory : null,
       historyCap: this.historyCap,
       timerAdds,
       timerCancels,

@@ -1,7 +1,7 @@
 /**
- * A shard as the embedded store holds it: its maps, actors and effects kept
- * as bytes or, until first read, as the encoders the runtime handed over
- * (`encodesLazily`), the index and sorted-set rules Redis keeps, and the
+ * A shard as the embedded store holds it: its maps, history as bytes, actors
+ * and effects as bytes or, until first read, as the encoders the runtime
+ * handed over (`encodesLazily`), the index and sorted-set rules Redis keeps, and the
  * plain-data form `DurableStore` snapshots. `MemoryStore` decides what calls
  * do to it.
  */
@@ -39,8 +39,7 @@ export interface HeldEffect {
 export interface ShardState {
   lease: Lease | null;
   actors: Map<ActorKey, HeldActor>;
-  /** Entries as bytes, or until first read as their encoders. */
-  history: Map<ActorKey, (Buffer | Encoder)[]>;
+  history: Map<ActorKey, Buffer[]>;
   /** Indexed by due time: a wake-up reads the next due timers without scanning them all. */
   timers: TimerSchedule;
   inbox: Map<string, InboxEntry>;
@@ -98,7 +97,7 @@ export function exportShard(shard: number, state: ShardState): MemoryStoreState[
     shard,
     lease: state.lease,
     actors: [...state.actors].map(([key, held]): [ActorKey, StoredActor] => [key, encoded(held)]),
-    history: [...state.history].map(([key, entries]): [ActorKey, Buffer[]] => [key, historyBytes(entries)]),
+    history: [...state.history],
     timers: [...state.timers.values()],
     inbox: [...state.inbox.values()],
     inboxSeq: state.inboxSeq,
@@ -137,15 +136,6 @@ export function encoded(held: HeldActor): StoredActor {
     held.deferred = null;
   }
   return { version: held.version, snapshot: held.snapshot!, constants: held.constants };
-}
-
-/** An actor's history as bytes, encoding (once, in place) the entries that were deferred. */
-export function historyBytes(entries: (Buffer | Encoder)[]): Buffer[] {
-  for (let i = 0; i < entries.length; i++) {
-    const entry = entries[i]!;
-    if (typeof entry === "function") entries[i] = entry();
-  }
-  return entries as Buffer[];
 }
 
 /** An outbox entry with its payload, encoding it now if that was deferred. */

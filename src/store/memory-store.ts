@@ -13,7 +13,6 @@ import {
   effectBytes,
   encoded,
   exportShard,
-  historyBytes,
   type MemoryStoreState,
   newShardState,
   restoreShard,
@@ -140,7 +139,7 @@ export class MemoryStore implements Store {
     const current = state.actors.get(record.actor);
     if ((current?.version ?? 0) !== record.expectedVersion) return "conflict";
     // A record of several events is all or nothing: the runtime commits them one by one instead.
-    const entries = record.deferredHistory ?? record.history;
+    const entries = record.history;
     const multi = entries.length > 1;
     const stale = record.acks.some((ack) =>
       ack.kind === "timer"
@@ -237,9 +236,7 @@ export class MemoryStore implements Store {
   async readHistory(shard: number, actor: ActorKey, limit: number): Promise<Buffer[]> {
     const history = this.shard(shard).history.get(actor) ?? [];
     const start = Math.max(0, history.length - limit);
-    return historyBytes(history)
-      .slice(start)
-      .map((entry) => Buffer.from(entry));
+    return history.slice(start).map((entry) => Buffer.from(entry));
   }
 
   async scanActors(

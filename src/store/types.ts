@@ -111,10 +111,12 @@ export interface CommitRecord {
   constants: Buffer | null;
   /** With a snapshot, the version becomes `expectedVersion + versionStep`: one per applied event. */
   versionStep: number;
-  /** One entry per event of the record, oldest first; at least one (here or in `deferredHistory`). */
+  /**
+   * One entry per event of the record, oldest first; at least one. Always
+   * bytes, even for a store that `encodesLazily`: history outlives the
+   * transition, and held as objects it is what a long run's heap fills with.
+   */
   history: Buffer[];
-  /** Instead of `history` (then empty), for a store that `encodesLazily`: each entry's encoder. */
-  deferredHistory?: Encoder[] | null;
   historyCap: number;
   timerAdds: TimerEntry[];
   timerCancels: string[];
@@ -191,9 +193,8 @@ export interface Store {
   /** Short name for logs and metrics: `memory`, `redis`, `redis-cluster`. */
   readonly name: string;
   /**
-   * The store lives in this process and takes `CommitRecord.deferred`,
-   * `deferredHistory` and `deferredOutbox`: a snapshot, history entry or
-   * effect is encoded only if it is read (the runtime keeps its actors in
+   * The store lives in this process and takes `CommitRecord.deferred` and
+   * `deferredOutbox`: a snapshot or effect is encoded only if it is read (the runtime keeps its actors in
    * memory and delivers effects itself, so most never are). Absent: every
    * commit carries its bytes.
    */
