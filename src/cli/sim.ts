@@ -4,6 +4,7 @@ import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import type { Command } from "commander";
 import { CliError, EXIT, usageError } from "./errors.js";
+import { runSimInSizedHeap } from "./sim-heap.js";
 
 /**
  * `panda sim`: the simulation engine parses its own arguments (`panda sim
@@ -21,6 +22,12 @@ export function registerSimCommand(program: Command, setExitCode: (code: number)
     .passThroughOptions()
     .argument("[sim-options...]")
     .action(async (argv: string[]) => {
+      const asksForHelp = argv.includes("--help") || argv.includes("-h");
+      const childCode = asksForHelp ? null : await runSimInSizedHeap(argv);
+      if (childCode !== null) {
+        setExitCode(childCode);
+        return;
+      }
       const { runSimCli } = await import("../sim/cli.js");
       setExitCode(await runSimCli(argv));
     });

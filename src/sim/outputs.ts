@@ -5,6 +5,7 @@
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { getHeapStatistics } from "node:v8";
 import { toCsv } from "./csv.js";
 import type { VariantResult } from "./harness.js";
 import { renderReport } from "./report-html.js";
@@ -96,6 +97,9 @@ export function writeOutputs(outDir: string, summary: RunSummary, results: Varia
     wallMs: Math.round(r.timing.wallMs),
     simulatedJobsPerWallSecond: Math.round((r.timing.jobsEnded * 1000) / Math.max(1, r.timing.wallMs)),
     wallMsPerSimulatedDay: Math.round((r.timing.wallMs * 86_400_000) / r.timing.simulatedMs),
+    // What a run's speed depends on besides the code: the heap it had (`panda sim` sizes it, src/cli/sim-heap.ts).
+    heapLimitMb: Math.round(getHeapStatistics().heap_size_limit / 1_048_576),
+    nodeHeapFlags: process.execArgv.filter((flag) => /^--max[-_](semi|old)[-_]space[-_]size/.test(flag)),
   }));
   write(join(outDir, "timing.json"), `${JSON.stringify(timing, null, 2)}\n`);
   return written;
