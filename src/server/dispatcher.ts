@@ -24,8 +24,9 @@ import { validate } from "../protocol/codec.js";
 import type { Thread } from "../protocol/messages.js";
 import { queueNames } from "../store/queue-index.js";
 import type { Grid } from "../workload/grid.js";
+import { HeartbeatLedger } from "./heartbeat-ledger.js";
 import { LocalNodeBus, type NodeBus } from "./node-bus.js";
-import { endedEvent, PilotReports } from "./pilot-reports.js";
+import { endedEvent, PilotReports, reportEventId } from "./pilot-reports.js";
 import { PilotSessions } from "./pilot-sessions.js";
 import { SiteGate } from "./site-gate.js";
 import { ThreadBinder, type ThreadBinderOptions } from "./thread-binder.js";
@@ -62,6 +63,7 @@ export class Dispatcher implements GatewayHandlers {
   private readonly sites: SiteGate;
   private readonly binder: ThreadBinder;
   private readonly reports: PilotReports;
+  private readonly heartbeats: HeartbeatLedger;
   private readonly lastSeenReportMs = new Map<string, number>();
   private readonly bus: NodeBus;
 
@@ -72,6 +74,7 @@ export class Dispatcher implements GatewayHandlers {
   ) {
     this.sites = new SiteGate(grid, SITE_READ_MAX_AGE_MS);
     this.reports = new PilotReports(grid);
+    this.heartbeats = new HeartbeatLedger(grid.runtime, options.log);
     grid.setPilotCounter((site) => this.sessions.connectedAt(site));
     this.binder = new ThreadBinder(grid, this.sessions, this.sites, options);
     grid.runtime.onEffect("pilot.kill", (data) => this.killOnPilot(data));
@@ -81,6 +84,7 @@ export class Dispatcher implements GatewayHandlers {
 
   close(): void {
     this.binder.close();
+    this.heartbeats.close();
   }
 
   /** Sessions registered at the site (hello to disconnect): brokerage asks for every site per job, so O(1). */
@@ -150,6 +154,16 @@ export class Dispatcher implements GatewayHandlers {
         });
         return;
       case "job.heartbeat":
+        if (
+          this.heartbeats.hold({
+            jobId: message.jobId,
+            pilotId: session.pilotId,
+            attempt: message.attempt,
+            atMs,
+            eventId: reportEventId(session, message),
+          })
+        )
+          return;
         await this.reports.report(session, message, {
           type: "pilot.heartbeat",
           pilotId: session.pilotId,

@@ -15,6 +15,11 @@ import { isRuntimeError, type RuntimeErrorCode } from "../runtime/errors.js";
 import { readContext } from "../workload/context.js";
 import type { Grid } from "../workload/grid.js";
 
+/** The event id of a report: the frame's, so that a resent frame is a duplicate. */
+export function reportEventId(session: PilotSession, message: { jobId: string; id: string }): string {
+  return `pilot:${session.pilotId}:${message.jobId}:${message.id}`;
+}
+
 /** A report's event: the members every report carries. */
 export type ReportEvent = { type: string; pilotId: string; attempt: number; atMs: number };
 
@@ -64,7 +69,7 @@ export class PilotReports {
     for (let attempt = 1; ; attempt++) {
       try {
         await this.grid.runtime.send(refs.job(message.jobId), event, {
-          eventId: `pilot:${session.pilotId}:${message.jobId}:${message.id}`,
+          eventId: reportEventId(session, message),
           cause: `pilot:${session.pilotId}`,
           // Built here from a frame the gateway validated.
           trusted: true,

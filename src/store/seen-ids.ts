@@ -6,14 +6,16 @@
  * time than the newest (a virtual clock or an NTP step set the clock back)
  * goes to a min-heap instead, so a trim stays a walk from the oldest.
  */
+import { MinHeap } from "../runtime/min-heap.js";
+
 export class SeenIds {
   private readonly atMsById = new Map<string, number>();
   /** In-order arrivals: times never decrease from `head` on. */
   private fifoIds: string[] = [];
   private fifoAtMs: number[] = [];
   private head = 0;
-  /** Out-of-order arrivals as a binary heap on time. */
-  private readonly heap: { id: string; atMs: number }[] = [];
+  /** Out-of-order arrivals, by time. */
+  private readonly heap = new MinHeap<{ id: string; atMs: number }>((entry) => entry.atMs);
 
   get size(): number {
     return this.atMsById.size;
@@ -31,7 +33,7 @@ export class SeenIds {
       this.fifoIds.push(id);
       this.fifoAtMs.push(atMs);
     } else {
-      this.pushHeap({ id, atMs });
+      this.heap.push({ id, atMs });
     }
   }
 
@@ -46,46 +48,13 @@ export class SeenIds {
       this.fifoAtMs = this.fifoAtMs.slice(this.head);
       this.head = 0;
     }
-    while (this.heap.length > 0 && this.heap[0]!.atMs < horizonMs) {
-      this.atMsById.delete(this.popHeap().id);
+    for (let oldest = this.heap.peek(); oldest && oldest.atMs < horizonMs; oldest = this.heap.peek()) {
+      this.atMsById.delete(this.heap.pop()!.id);
     }
   }
 
   /** Every id with its time, for a snapshot of the store. */
   entries(): [string, number][] {
     return [...this.atMsById];
-  }
-
-  private pushHeap(entry: { id: string; atMs: number }): void {
-    const heap = this.heap;
-    let i = heap.length;
-    heap.push(entry);
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (heap[parent]!.atMs <= entry.atMs) break;
-      heap[i] = heap[parent]!;
-      i = parent;
-    }
-    heap[i] = entry;
-  }
-
-  private popHeap(): { id: string; atMs: number } {
-    const heap = this.heap;
-    const top = heap[0]!;
-    const last = heap.pop()!;
-    if (heap.length > 0) {
-      let i = 0;
-      for (;;) {
-        const left = 2 * i + 1;
-        if (left >= heap.length) break;
-        const right = left + 1;
-        const child = right < heap.length && heap[right]!.atMs < heap[left]!.atMs ? right : left;
-        if (heap[child]!.atMs >= last.atMs) break;
-        heap[i] = heap[child]!;
-        i = child;
-      }
-      heap[i] = last;
-    }
-    return top;
   }
 }

@@ -79,6 +79,66 @@ describe("failures end to end", () => {
     expect(await readContext(fixture.node.grid.ctx, "job", `${taskId}-0.2`)).toBeNull();
   });
 
+  it("commits a beating job's heartbeats once per half timeout, and a silent one fails a whole timeout after its last", async () => {
+    const fixture = await grid(["SITE-H"]);
+    const runtime = fixture.node.grid.runtime;
+    const pilot = await connectTestPilot(
+      `${fixture.node.url}/pilot`,
+      pilotToken("SITE-H"),
+      pilotHello("SITE-H", "wn-beats"),
+    );
+    try {
+      const timeoutMs = 2000;
+      const ready = pilot.send({ type: "pilot.ready", thread: "primary" });
+      expect(await pilot.acked()).toBe(ready);
+      await submitTask(fixture.node, {
+        taskId: "t-beats",
+        jobs: 1,
+        payload: { command: ["true"] },
+        watchdogs: { heartbeatTimeoutMs: timeoutMs },
+      });
+      const { job } = await pilot.next("job.push");
+      const ref = { kind: "job", id: job.jobId } as const;
+      const running = runtime.waitForTransition(ref, (t) => t.state?.value === "running");
+      const status = pilot.send({
+        type: "job.status",
+        jobId: job.jobId,
+        attempt: job.attempt,
+        state: "running",
+      });
+      expect(await pilot.acked()).toBe(status);
+      await running;
+      // A pilot beating every 100 ms or so, 30 times: each beat is answered.
+      const beats = 30;
+      const firstBeatMs = Date.now();
+      let lastBeatMs = 0;
+      for (let i = 0; i < beats; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        lastBeatMs = Date.now();
+        const id = pilot.send({ type: "job.heartbeat", jobId: job.jobId, attempt: job.attempt });
+        expect(await pilot.acked()).toBe(id);
+      }
+      const failed = runtime.waitForTransition(ref, (t) => t.state?.value === "failed");
+      const committedBeats = (await runtime.inspect(ref))!.history.filter(
+        (h) => (h.event as { type: string }).type === "pilot.heartbeat",
+      );
+      // The first beat at least half a timeout (1 s) after the last one committed: one per second or so.
+      const halfTimeouts = Math.ceil((lastBeatMs - firstBeatMs) / (timeoutMs / 2));
+      expect(committedBeats.length).toBeGreaterThanOrEqual(2);
+      expect(committedBeats.length).toBeLessThanOrEqual(halfTimeouts + 1);
+      expect(committedBeats.length).toBeLessThan(beats);
+      expect((await readContext(fixture.node.grid.ctx, "job", job.jobId))?.state).toBe("running");
+
+      // Silence: the watchdog counts from the last beat heard, as if every beat had been committed.
+      const end = await failed;
+      const ended = (await readContext(fixture.node.grid.ctx, "job", job.jobId))!.context as JobContext;
+      expect(ended.error?.class).toBe("lostHeartbeat");
+      expect(end.entry.at - lastBeatMs).toBeGreaterThanOrEqual(timeoutMs - 50);
+    } finally {
+      await pilot.close();
+    }
+  });
+
   it("answers a report about another pilot's job with NOT_YOUR_JOB, leaving that job and both sessions intact", async () => {
     const fixture = await grid(["SITE-O"]);
     const hello = (hostname: string) => pilotHello("SITE-O", hostname);
