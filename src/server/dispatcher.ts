@@ -5,12 +5,11 @@
  * `ThreadBinder`, reports in `PilotReports`, the pushed spec in
  * `src/workload/job-spec.ts`; this class wires them to the grid, routes each
  * frame to the one that handles it, and keeps only what spans them (kills
- * and drains pushed to sessions, the site's pilot.seen rate).
+ * and drains pushed to sessions, the sites' pilot requests).
  */
 import type { IncomingMessage } from "node:http";
 import { z } from "zod";
 import { THREAD_SCORE } from "../actors/job/projections.js";
-import { refs } from "../actors/shared/names.js";
 import {
   type GatewayHandlers,
   GatewayRefusal,
@@ -27,6 +26,7 @@ import type { Grid } from "../workload/grid.js";
 import { HeartbeatLedger } from "./heartbeat-ledger.js";
 import { LocalNodeBus, type NodeBus } from "./node-bus.js";
 import { endedEvent, PilotReports, reportEventId } from "./pilot-reports.js";
+import { PilotSeenReports } from "./pilot-seen-reports.js";
 import { PilotSessions } from "./pilot-sessions.js";
 import { SiteGate } from "./site-gate.js";
 import { ThreadBinder, type ThreadBinderOptions } from "./thread-binder.js";
@@ -64,7 +64,7 @@ export class Dispatcher implements GatewayHandlers {
   private readonly binder: ThreadBinder;
   private readonly reports: PilotReports;
   private readonly heartbeats: HeartbeatLedger;
-  private readonly lastSeenReportMs = new Map<string, number>();
+  private readonly pilotsSeen: PilotSeenReports;
   private readonly bus: NodeBus;
 
   constructor(
@@ -75,6 +75,7 @@ export class Dispatcher implements GatewayHandlers {
     this.sites = new SiteGate(grid, SITE_READ_MAX_AGE_MS);
     this.reports = new PilotReports(grid);
     this.heartbeats = new HeartbeatLedger(grid.runtime, options.log);
+    this.pilotsSeen = new PilotSeenReports(grid.runtime, options.log);
     grid.setPilotCounter((site) => this.sessions.connectedAt(site));
     this.binder = new ThreadBinder(grid, this.sessions, this.sites, options);
     grid.runtime.onEffect("pilot.kill", (data) => this.killOnPilot(data));
@@ -85,6 +86,7 @@ export class Dispatcher implements GatewayHandlers {
   close(): void {
     this.binder.close();
     this.heartbeats.close();
+    this.pilotsSeen.close();
   }
 
   /** Sessions registered at the site (hello to disconnect): brokerage asks for every site per job, so O(1). */
@@ -110,7 +112,7 @@ export class Dispatcher implements GatewayHandlers {
     this.sessions.register(session, this.grid.runtime.clock.nowMs());
     // Read now, so that the activation that offers this pilot a job finds the site known.
     void this.sites.fresh(session.site).catch(() => {});
-    this.notePilotSeen(session.site, session.pilotId);
+    this.pilotsSeen.note(session.site, session.pilotId);
     const held = await this.grid.runtime.readIndex(queueNames.pilotJobs(session.pilotId), 0, 100);
     return held.map((e) => ({
       jobId: e.member,
@@ -135,7 +137,7 @@ export class Dispatcher implements GatewayHandlers {
           throw new GatewayRefusal("SCHEMA", "thread: a pilot without multitask has no secondary thread");
         }
         this.sessions.markReady(entry, message.thread);
-        this.notePilotSeen(session.site, session.pilotId);
+        this.pilotsSeen.note(session.site, session.pilotId);
         void this.binder.fillPilot(entry);
         return;
       case "pilot.draining":
@@ -205,18 +207,6 @@ export class Dispatcher implements GatewayHandlers {
     entry.pushed.delete(kill.jobId);
     entry.session.push({ type: "job.kill", jobId: kill.jobId, attempt: kill.attempt, reason: kill.reason });
     return true;
-  }
-
-  /** Pilot request rate per site, for brokerage; at most one event per site and second. */
-  private notePilotSeen(site: string, pilotId: string): void {
-    const nowMs = this.grid.runtime.clock.nowMs();
-    if ((this.lastSeenReportMs.get(site) ?? 0) > nowMs - 1000) return;
-    this.lastSeenReportMs.set(site, nowMs);
-    this.grid.runtime
-      .send(refs.site(site), { type: "pilot.seen", pilotId, atMs: nowMs })
-      .catch((err: unknown) => {
-        this.options.log.debug({ site, err: (err as Error).message }, "pilot.seen refused");
-      });
   }
 
   /**

@@ -265,6 +265,20 @@ describe("site", () => {
     expect(pilotRequestsInWindow(next.context, 30_000)).toBe(0);
   });
 
+  it("counts a report that stands for several pilot requests as that many", () => {
+    const site = create({ thresholds: { ...thresholds, pilotWindowMs: 10_000 } });
+    const [next] = acceptAll(siteMachine, site, [
+      { type: "pilot.seen", pilotId: "p1", atMs: 1_000 },
+      { type: "pilot.seen", pilotId: "p9", requests: 8, atMs: 1_400 },
+      { type: "pilot.seen", requests: 3, atMs: 2_000 },
+    ]);
+    expect(next.context.pilots.requests).toEqual([
+      { startMs: 1_000, count: 9 },
+      { startMs: 2_000, count: 3 },
+    ]);
+    expect(pilotRequestsInWindow(next.context, 2_000)).toBe(12);
+  });
+
   it("runs through the runtime's step() and restores from its stored bytes", () => {
     const live = driveThroughRuntime(siteKind, "site/BNL", [
       {

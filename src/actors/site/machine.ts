@@ -109,7 +109,12 @@ export const siteMachine = setup({
       return {
         pilots: {
           lastSeenAtMs: atMs,
-          requests: recordPilotRequest(context.pilots.requests, atMs, context.thresholds.pilotWindowMs),
+          requests: recordPilotRequest(
+            context.pilots.requests,
+            atMs,
+            context.thresholds.pilotWindowMs,
+            event.type === "pilot.seen" ? (event.requests ?? 1) : 1,
+          ),
         },
         lastAtMs: atMs,
       };

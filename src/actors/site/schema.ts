@@ -71,7 +71,13 @@ export const siteEventSchema = z.discriminatedUnion("type", [
     reason: z.string(),
     atMs: atMsSchema,
   }),
-  z.object({ type: z.literal("pilot.seen"), pilotId: nameSchema.optional(), atMs: atMsSchema }),
+  /** `requests`: how many pilot requests the report stands for (told together; 1 when absent). */
+  z.object({
+    type: z.literal("pilot.seen"),
+    pilotId: nameSchema.optional(),
+    requests: z.number().int().positive().optional(),
+    atMs: atMsSchema,
+  }),
   /** An operator asks the pilots connected now to finish their work and exit (`pilot.drain`). */
   z.object({ type: z.literal("drain"), by: z.string().min(1), reason: z.string(), atMs: atMsSchema }),
   /**

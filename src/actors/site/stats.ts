@@ -180,12 +180,14 @@ export function recordPilotRequest(
   buckets: PilotRequestBucket[],
   nowMs: number,
   windowMs: number,
+  requests = 1,
 ): PilotRequestBucket[] {
   const startMs = nowMs - (nowMs % bucketMs(windowMs));
   const recent = buckets.filter((b) => b.startMs > nowMs - windowMs);
   const last = recent.at(-1);
-  if (last && last.startMs === startMs) return [...recent.slice(0, -1), { startMs, count: last.count + 1 }];
-  return [...recent, { startMs, count: 1 }];
+  if (last && last.startMs === startMs)
+    return [...recent.slice(0, -1), { startMs, count: last.count + requests }];
+  return [...recent, { startMs, count: requests }];
 }
 
 /** Pilot requests in the window ending at `nowMs`, to the resolution of one bucket: what brokerage reads. */
