@@ -9,7 +9,8 @@
  * beating never comes near, and one whose pilot falls silent still fires a
  * whole timeout after the last beat heard: before the committed stamp's
  * watchdog could fire (at three quarters of it), the held beat is committed
- * with the time it was heard.
+ * with the time it was heard and how long it was held (`heldMs`), from which
+ * the job arms its watchdog.
  *
  * Held beats are this node's memory, not durable. A node that dies takes
  * them along; its jobs' watchdogs then count from their last committed beat,
@@ -132,7 +133,14 @@ export class HeartbeatLedger {
     const job = state.context as JobContext;
     if (job.lastAtMs !== committedAtMs || job.pilot?.pilotId !== beat.pilotId || job.attempt !== beat.attempt)
       return;
-    const event = { type: "pilot.heartbeat", pilotId: beat.pilotId, attempt: beat.attempt, atMs: beat.atMs };
+    const heldMs = Math.max(0, this.runtime.clock.nowMs() - beat.atMs);
+    const event = {
+      type: "pilot.heartbeat",
+      pilotId: beat.pilotId,
+      attempt: beat.attempt,
+      atMs: beat.atMs,
+      heldMs,
+    };
     this.runtime
       .send(refs.job(beat.jobId), event, {
         eventId: beat.eventId,

@@ -478,6 +478,23 @@ describe("job", () => {
       expect(run.context.timestamps).toMatchObject({ sent: 3_000, starting: 4_000, running: 5_000 });
     });
 
+    it("counts the watchdog from when a held heartbeat was heard, not from its late delivery", () => {
+      const job = running();
+      // Heard at 60 s, held by the node and delivered 450 s later: the watchdog is due 600 s after 60 s.
+      const late = Object.assign(pilot("pilot.heartbeat", 60_000), { heldMs: 450_000 });
+      const [beat, effects] = accept(jobMachine, job, late);
+      expect(effects).toEqual([
+        { cancel: "xstate.after.heartbeatTimeout.job.running" },
+        { raise: "xstate.after.heartbeatTimeout.job.running", delayMs: 150_000 },
+      ]);
+      const [lost] = fire(jobMachine, beat, timers(effects)[0]!);
+      expect(lost.context.timestamps.failed).toBe(660_000);
+      // Held longer than the whole timeout: the watchdog is due at once.
+      const overdueBeat = Object.assign(pilot("pilot.heartbeat", 60_000), { heldMs: 900_000 });
+      const [, overdue] = accept(jobMachine, job, overdueBeat);
+      expect(overdue).toContainEqual({ raise: "xstate.after.heartbeatTimeout.job.running", delayMs: 0 });
+    });
+
     it("re-arms the heartbeat watchdog on each heartbeat without reporting a state change", () => {
       const job = running();
       const [beat, effects] = accept(jobMachine, job, pilot("pilot.heartbeat", 60_000));

@@ -19,7 +19,7 @@ function hostedJob(clock: VirtualClock, state: { value: string; pilotId: string;
     pilotId: state.pilotId,
     attempt: state.attempt,
   };
-  const committed: { atMs: number; eventId: string; sentAtMs: number }[] = [];
+  const committed: { atMs: number; eventId: string; sentAtMs: number; heldMs?: number }[] = [];
   const runtime = {
     clock,
     residentState: () => ({
@@ -32,8 +32,13 @@ function hostedJob(clock: VirtualClock, state: { value: string; pilotId: string;
         watchdogs: { heartbeatTimeoutMs: TIMEOUT_MS },
       },
     }),
-    send: async (_ref: unknown, event: { atMs: number }, options: { eventId: string }) => {
-      committed.push({ atMs: event.atMs, eventId: options.eventId, sentAtMs: clock.nowMs() });
+    send: async (_ref: unknown, event: { atMs: number; heldMs?: number }, options: { eventId: string }) => {
+      committed.push({
+        atMs: event.atMs,
+        eventId: options.eventId,
+        sentAtMs: clock.nowMs(),
+        ...(event.heldMs !== undefined ? { heldMs: event.heldMs } : {}),
+      });
       job.lastAtMs = event.atMs;
       return { outcome: "committed" };
     },
@@ -88,11 +93,11 @@ describe("a running job's heartbeats", () => {
     expect(hosted.committed).toEqual([]);
     clock.advanceTo(450_000);
     clock.runDue();
+    // With how long it was held: the job arms its watchdog for 120 s + timeout, as if every beat had been committed.
     expect(hosted.committed).toEqual([
-      { atMs: 120_000, eventId: "pilot:p-1:job-1:120000", sentAtMs: 450_000 },
+      { atMs: 120_000, eventId: "pilot:p-1:job-1:120000", sentAtMs: 450_000, heldMs: 330_000 },
     ]);
-    // The watchdog is now due at 120 s + timeout, as if every beat had been committed.
-    expect(hosted.job.lastAtMs + TIMEOUT_MS).toBe(720_000);
+    expect(hosted.committed[0]!.sentAtMs + TIMEOUT_MS - hosted.committed[0]!.heldMs!).toBe(720_000);
     expect(ledger.size).toBe(0);
   });
 

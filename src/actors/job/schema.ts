@@ -205,7 +205,16 @@ export const jobEventSchema = z.discriminatedUnion("type", [
   }),
   z.object({ type: z.literal("pilot.starting"), ...pilotReport }),
   z.object({ type: z.literal("pilot.running"), ...pilotReport }),
-  z.object({ type: z.literal("pilot.heartbeat"), ...pilotReport }),
+  z.object({
+    type: z.literal("pilot.heartbeat"),
+    ...pilotReport,
+    /**
+     * How long after it was heard (`atMs`) the beat is delivered: a node holds
+     * most beats and commits one late (src/server/heartbeat-ledger.ts). The
+     * watchdog counts from when the beat was heard, not from its commit.
+     */
+    heldMs: z.number().int().nonnegative().optional(),
+  }),
   z.object({
     type: z.literal("pilot.ended"),
     ...pilotReport,

@@ -309,7 +309,11 @@ export const jobSetup = setup({
     retryBackoff: ({ context }) => DELAY_MS.retryBackoff(context),
     rebroker: ({ context }) => DELAY_MS.rebroker(context),
     sentTimeout: ({ context }) => DELAY_MS.sentTimeout(context),
-    heartbeatTimeout: ({ context }) => DELAY_MS.heartbeatTimeout(context),
+    heartbeatTimeout: ({ context, event }) =>
+      Math.max(
+        0,
+        DELAY_MS.heartbeatTimeout(context) - (event.type === "pilot.heartbeat" ? (event.heldMs ?? 0) : 0),
+      ),
     assignedTimeout: ({ context }) => DELAY_MS.assignedTimeout(context),
     holdingTimeout: ({ context }) => DELAY_MS.holdingTimeout(context),
   },
