@@ -71,12 +71,9 @@ export class HeartbeatLedger {
    */
   hold(beat: Heartbeat): boolean {
     if (this.closed) return false;
-    const state = this.runtime.residentState(refs.job(beat.jobId));
-    if (!state || state.status !== "active" || !BEATING_STATES.has(state.value)) return false;
-    const job = state.context as JobContext;
-    const committedAtMs = job.lastAtMs;
-    if (job.pilot?.pilotId !== beat.pilotId || job.attempt !== beat.attempt || committedAtMs === null)
-      return false;
+    const job = this.beatingOn(beat);
+    const committedAtMs = job?.lastAtMs ?? null;
+    if (!job || committedAtMs === null) return false;
     const timeoutMs = job.watchdogs.heartbeatTimeoutMs;
     if (beat.atMs - committedAtMs >= timeoutMs * HOLD_SHARE || beat.atMs < committedAtMs) {
       this.held.delete(beat.jobId);
@@ -128,11 +125,7 @@ export class HeartbeatLedger {
 
   /** Commits the held beat unless the job moved on: a later beat committed, or it left the pilot. */
   private commitIfStillDue({ beat, committedAtMs }: HeldBeat): void {
-    const state = this.runtime.residentState(refs.job(beat.jobId));
-    if (!state || state.status !== "active" || !BEATING_STATES.has(state.value)) return;
-    const job = state.context as JobContext;
-    if (job.lastAtMs !== committedAtMs || job.pilot?.pilotId !== beat.pilotId || job.attempt !== beat.attempt)
-      return;
+    if (this.beatingOn(beat)?.lastAtMs !== committedAtMs) return;
     const heldMs = Math.max(0, this.runtime.clock.nowMs() - beat.atMs);
     const event = {
       type: "pilot.heartbeat",
@@ -151,5 +144,13 @@ export class HeartbeatLedger {
         // Its watchdog then counts from the beat committed before: up to half a timeout early.
         this.log.warn({ jobId: beat.jobId, err: err.message }, "held heartbeat not committed"),
       );
+  }
+
+  /** The job as this node hosts it, if it is starting or running on the beat's pilot and attempt. */
+  private beatingOn(beat: Heartbeat): JobContext | null {
+    const state = this.runtime.residentState(refs.job(beat.jobId));
+    if (state?.status !== "active" || !BEATING_STATES.has(state.value)) return null;
+    const job = state.context as JobContext;
+    return job.pilot?.pilotId === beat.pilotId && job.attempt === beat.attempt ? job : null;
   }
 }
