@@ -94,6 +94,43 @@ describe("IntakeGate", () => {
     expect((await run(saturated, () => 5)).overloadedTicks).toBe(0);
   });
 
+  it("drops its rate below the pace work was served at once the queue is too long", async () => {
+    const saturated = () => ({ idle: 0, active: performance.now(), utilization: 1 });
+    const gate = new IntakeGate(
+      {
+        tickMs: 5,
+        maxLagMs: 60_000,
+        initialPerSecond: 4_000,
+        minPerSecond: 20,
+        maxPerSecond: 5_000,
+        minQueuedWork: 10,
+      },
+      () => 0,
+      saturated,
+    );
+    // The node serves 1,000/s of what it admitted; the rest waits.
+    const startedMs = performance.now();
+    const servedPerSecond = 1_000;
+    gate.watchQueue(() =>
+      Math.max(0, gate.stats().released - (servedPerSecond * (performance.now() - startedMs)) / 1000),
+    );
+    const seen: { perSecond: number; overloadedTicks: number }[] = [];
+    // Until the first cut: more than a second's work at the highest rate, so the gate has a second to judge.
+    await new Promise<void>((resolve) => {
+      for (let i = 0; i < 20_000; i++)
+        gate.hold(() => {
+          const { perSecond, overloadedTicks } = gate.stats();
+          seen.push({ perSecond, overloadedTicks });
+          if (overloadedTicks > 0) resolve();
+        });
+    });
+    gate.clear();
+    const firstCut = seen.find((s) => s.overloadedTicks > 0);
+    expect(firstCut).toBeDefined();
+    // One cut of a multiplicative decrease would leave it thousands per second above what was served.
+    expect(firstCut!.perSecond).toBeLessThanOrEqual(servedPerSecond * 1.1);
+  });
+
   it("drops what it holds when cleared (the outbox keeps it) and opens again on the next hold", () => {
     const gate = new IntakeGate({ tickMs: 60_000, initialPerSecond: 1 }, () => 0);
     let released = 0;
