@@ -13,21 +13,17 @@ import type { AnyEvent, EffectPayload } from "./records.js";
 const NOTHING: Projection = { index: [], counters: [] };
 
 /**
- * Projections by the state object they were computed from: the state a
- * record leaves is the state the actor's next record starts from, so each
- * state is projected once, not twice. States are never changed in place.
+ * What `state` of actor `id` contributes, or nothing for an actor that does
+ * not exist. Computed again for the state a record starts from rather than
+ * kept from the record that left it: kept (a WeakMap by state), every
+ * resident actor held its projection's objects until its next transition,
+ * which on a simulated grid is minutes of wall time, so each was copied by
+ * the young generation's collector, promoted and marked, and the map's
+ * entries weighed on every collection; a projection is a few microseconds.
  */
-const projected = new WeakMap<MachineState, Projection>();
-
-/** What `state` of actor `id` contributes, or nothing for an actor that does not exist. */
 export function projectionOf(definition: KindDefinition, state: MachineState | null, id: string): Projection {
   if (!state || !definition.projections) return NOTHING;
-  let projection = projected.get(state);
-  if (!projection) {
-    projection = definition.projections.of(state, id);
-    projected.set(state, projection);
-  }
-  return projection;
+  return definition.projections.of(state, id);
 }
 
 /** Index changes and counter deltas that take a shard from `before` to `after` for one actor. */
