@@ -53,6 +53,19 @@ async function checkEndedOnce(grid: ClusterGrid, taskId: string, jobCount: numbe
   return { byId, finished: attemptsByIndex.size, retried };
 }
 
+/** The first task id `t-kill-N` of whose `jobs` jobs some node owns more than two (`owners`: node by shard). */
+function taskWithCrowdedOwner(owners: readonly number[], jobs: number): string {
+  for (let n = 0; ; n++) {
+    const taskId = `t-kill-${n}`;
+    const perNode = new Map<number, number>();
+    for (let i = 0; i < jobs; i++) {
+      const owner = owners[jobShard(`${taskId}-${i}.1`)]!;
+      perNode.set(owner, (perNode.get(owner) ?? 0) + 1);
+    }
+    if (Math.max(...perNode.values()) > 2) return taskId;
+  }
+}
+
 function dispatchOf(answer: JobAnswer) {
   return answer.history.find((h) => h.event.type === "dispatch");
 }
@@ -102,10 +115,13 @@ describe.skipIf(!canRunCluster)("three server processes on a Redis Cluster with 
     expect(acrossNodes).toBeGreaterThan(0);
 
     // One long job per pilot; a job whose shard is on one node and pilot on another is killed through the third.
-    await g.submit(a, "t-kill", 6, ["sleep", "600"]);
+    // A task of which one node owns three jobs or more: with two single-job pilots a node, six running
+    // put one of them on another node's pilot. Two jobs a node could all run at home, and once did.
+    const killTask = taskWithCrowdedOwner(owners, 6);
+    await g.submit(a, killTask, 6, ["sleep", "600"]);
     const running = await until(
       async () => {
-        const jobs = await g.jobs(a, "t-kill");
+        const jobs = await g.jobs(a, killTask);
         return jobs.filter((j) => j.state === "running").length === 6 ? jobs : undefined;
       },
       60_000,
