@@ -8,7 +8,13 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { until } from "../cli/panda-process.js";
 import { until as untilSoon } from "../pilot/pilot-process.js";
-import { ClusterGrid, finalTransitions, type JobAnswer, jobShard } from "../support/cluster-grid.js";
+import {
+  ClusterGrid,
+  describeHistory,
+  finalTransitions,
+  type JobAnswer,
+  jobShard,
+} from "../support/cluster-grid.js";
 import { useRedisCluster } from "../support/redis-cluster.js";
 import { redisBinariesAvailable, reportUnavailable } from "../support/redis-process.js";
 
@@ -35,10 +41,9 @@ async function checkEndedOnce(grid: ClusterGrid, taskId: string, jobCount: numbe
   }
   const attemptsByIndex = new Map<number, JobAnswer[]>();
   for (const [jobId, answer] of byId) {
-    const path = answer.history.map((h) => `${h.event.type}->${h.to}${h.refused ? " (refused)" : ""}`);
     expect(
       finalTransitions(answer.history),
-      `${jobId}'s final transitions in ${path.join(", ")}`,
+      `${jobId}'s final transitions in ${describeHistory(answer.history)}`,
     ).toHaveLength(1);
     const index = Number(/-(\d+)\.\d+$/.exec(jobId)![1]);
     attemptsByIndex.set(index, [...(attemptsByIndex.get(index) ?? []), answer]);

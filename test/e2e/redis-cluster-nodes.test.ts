@@ -6,14 +6,13 @@ import { afterEach, describe, expect, it } from "vitest";
 import type { JobContext } from "../../src/actors/job/schema.js";
 import { actorKeyOf, shardOf } from "../../src/runtime/actor-ref.js";
 import { silentLogger } from "../../src/runtime/logger.js";
-import type { HistoryEntry } from "../../src/runtime/records.js";
 import { parseRedisSeeds } from "../../src/server/redis-connection.js";
 import { type ServerNode, type ServerNodeOptions, startServerNode } from "../../src/server/server.js";
 import { secretOnRedis } from "../../src/server/shared-secrets.js";
 import { readContext } from "../../src/workload/context.js";
 import { putFiles } from "../../src/workload/datasets.js";
 import { PilotProcess, until } from "../pilot/pilot-process.js";
-import { finalTransitions } from "../support/cluster-grid.js";
+import { describeHistory, finalTransitions } from "../support/cluster-grid.js";
 import { cleanupPrefix, getRedisUrl, uniquePrefix } from "../support/redis.js";
 import { useRedisCluster } from "../support/redis-cluster.js";
 import { redisBinariesAvailable, reportUnavailable } from "../support/redis-process.js";
@@ -63,15 +62,6 @@ describe("the shared secrets of a deployment on Redis", () => {
 type Cleanups = (() => Promise<void>)[];
 
 /** What a test started, stopped after it in the reverse order. */
-/** A job's history in one line each, for a failed assertion: what it received, and where it went or why not. */
-function describeHistory(history: readonly HistoryEntry[]): string {
-  return history
-    .map(
-      (h) => `v${h.v} ${h.event.type}: ${h.from} -> ${h.to}${h.refused ? ` refused ${h.refused.code}` : ""}`,
-    )
-    .join("; ");
-}
-
 function useCleanups(): Cleanups {
   const cleanups: Cleanups = [];
   afterEach(async () => {

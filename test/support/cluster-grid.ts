@@ -8,6 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Cluster } from "ioredis";
+import { isJobOutcome } from "../../src/actors/shared/schemas.js";
 import { freePort } from "../../src/cli/free-port.js";
 import { ServerChild } from "../../src/cli/server-children.js";
 import { actorKeyOf, shardOf } from "../../src/runtime/actor-ref.js";
@@ -19,7 +20,6 @@ import { cleanupPrefix, uniquePrefix } from "./redis.js";
 
 export const GRID_SITE = "SITE-GRID";
 export const SHARDS = 64;
-const FINAL_STATES = new Set(["finished", "failed", "cancelled"]);
 
 export interface HistoryEntry {
   v: number;
@@ -27,7 +27,7 @@ export interface HistoryEntry {
   from: string | null;
   to: string;
   event: { type: string; pilotId?: string };
-  refused?: unknown;
+  refused?: { code: string; message: string };
 }
 
 export interface JobAnswer {
@@ -43,9 +43,16 @@ export interface ClusterGridOptions {
   waitReplicas?: number;
 }
 
+/** A job's history in a line, for a failed assertion: each event, where it went, and whether it was refused. */
+export function describeHistory(history: readonly HistoryEntry[]): string {
+  return history
+    .map((h) => `${h.event.type}->${h.to}${h.refused ? ` (refused ${h.refused.code})` : ""}`)
+    .join(", ");
+}
+
 /** The final transitions of a job's history: exactly one for a job that ended once. */
 export function finalTransitions(history: readonly HistoryEntry[]): HistoryEntry[] {
-  return history.filter((h) => !h.refused && FINAL_STATES.has(h.to.split(".")[0]!));
+  return history.filter((h) => !h.refused && isJobOutcome(h.to.split(".")[0]!));
 }
 
 export class ClusterGrid {
