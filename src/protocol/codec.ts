@@ -8,8 +8,28 @@ import type { z } from "zod";
 
 const packr = new Packr({ useRecords: false, mapsAsObjects: true, moreTypes: false });
 
+/**
+ * What msgpackr allocates to encode into, and what it starts again with
+ * after a large value. It encodes into one buffer shared by every Packr of
+ * the process and hands out views of it; a full buffer is replaced by one
+ * of the same size, and a value that does not fit grows it to four times
+ * the value, for good. So after one large value (a task's creation with its
+ * jobs) every small one was a view of a buffer of 160 KB or more, and the
+ * embedded store, which keeps what it is given (history entries, timers),
+ * kept each such buffer alive for its longest-lived entry: 3.6 GB of them
+ * late in a simulated day of grid-2026.
+ */
+const ENCODE_BUFFER_BYTES = 8192;
+
+/** Puts the shared buffer back to its small size once a large value has grown it (see ENCODE_BUFFER_BYTES). */
+function shrinkAfter(bytes: Buffer, packer: Packr): Buffer {
+  if (bytes.buffer.byteLength > ENCODE_BUFFER_BYTES)
+    packer.useBuffer(Buffer.allocUnsafeSlow(ENCODE_BUFFER_BYTES));
+  return bytes;
+}
+
 export function encode(value: unknown): Buffer {
-  return packr.pack(value);
+  return shrinkAfter(packr.pack(value), packr);
 }
 
 /**
@@ -27,7 +47,7 @@ const framePackr = new Packr({
 } as Options);
 
 export function encodeFrame(frame: object): Buffer {
-  return framePackr.pack(frame);
+  return shrinkAfter(framePackr.pack(frame), framePackr);
 }
 
 export function decode(bytes: Uint8Array): unknown {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { decode, encode } from "../../src/protocol/codec.js";
+import { decode, encode, encodeFrame } from "../../src/protocol/codec.js";
 import {
   decodeEffectPayload,
   decodeHistoryEntry,
@@ -73,5 +73,19 @@ describe("stored records", () => {
     expect(() => decodeHistoryEntry(encode(["x"]))).toThrow(/invalid history entry/);
     expect(() => decodeSnapshotRecord(encode({ hello: "world" }))).toThrow(/invalid snapshot/);
     expect(() => decodeEffectPayload(Buffer.from([0x92]))).toThrow(/not valid msgpack/);
+  });
+});
+
+describe("encoded bytes kept for long", () => {
+  it("are not views of a buffer grown for a large value encoded before them", () => {
+    for (const encodeOne of [encode, (value: unknown) => encodeFrame(value as object)]) {
+      const large = encodeOne({ files: Array.from({ length: 5_000 }, (_, i) => `file-${i}.root`) });
+      expect(large.length).toBeGreaterThan(50_000);
+      // An entry a store keeps for hours keeps alive all of the buffer it is a view of.
+      const small = encodeOne({ type: "pilot.running", atMs: 1 });
+      expect(small.buffer.byteLength).toBeLessThanOrEqual(8192);
+      expect(decode(small)).toEqual({ type: "pilot.running", atMs: 1 });
+      expect((decode(large) as { files: string[] }).files).toHaveLength(5_000);
+    }
   });
 });
