@@ -7,7 +7,6 @@
  * settle; a breach stops the run with the offending actor's history.
  */
 import { performance } from "node:perf_hooks";
-import { DEFAULT_REASSIGN_AFTER_MS } from "../actors/job/schema.js";
 import { silentLogger } from "../runtime/logger.js";
 import { Dispatcher } from "../server/dispatcher.js";
 import { TokenRegistry } from "../server/tokens.js";
@@ -47,18 +46,6 @@ const RETIRE_AFTER_MS = 10 * 60_000;
 
 /** Candidate sites kept in each job's brokerage decision (the chosen, the best scored, the first excluded). */
 const RECORDED_CANDIDATES = 5;
-
-/**
- * How often the stale-wait sweep runs in simulated time: a twelfth of the
- * sites' reassignment limit (the failure window's resolution too), at least
- * a minute. Production sweeps every minute of real time, which costs little
- * there; a simulated day passes a hundred times faster, and a sweep walks
- * every waiting job, so minute by minute it took a twentieth of a whole
- * simulated day's CPU to find, against a 24-hour limit, nothing.
- */
-export function staleSweepMsFor(reassignAfterMs: number): number {
-  return Math.max(60_000, Math.floor(reassignAfterMs / 12));
-}
 
 export interface SimProgress {
   variant: string;
@@ -121,7 +108,6 @@ export async function runVariant(options: VariantRunOptions): Promise<VariantRes
       // Every job's state holds its decision: on a grid of hundreds of sites all candidates would dominate it.
       maxRecordedCandidates: RECORDED_CANDIDATES,
       siteStatsTtlMs: scenario.brokerageStatsRefresh,
-      staleSweepMs: staleSweepMsFor(scenario.siteThresholds?.reassignAfterMs ?? DEFAULT_REASSIGN_AFTER_MS),
     },
     runtime: {
       shardCount: scenario.shards,

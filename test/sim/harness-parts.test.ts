@@ -1,7 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { JobContext, JobState } from "../../src/actors/job/schema.js";
 import type { CommittedTransition } from "../../src/runtime/shard-host.js";
-import { staleSweepMsFor } from "../../src/sim/harness.js";
 import { InvariantMonitor } from "../../src/sim/invariants.js";
 import { JobTracker } from "../../src/sim/job-tracker.js";
 import { RandomStream, SimRandom } from "../../src/sim/random.js";
@@ -178,13 +177,5 @@ describe("invariant checks", () => {
     monitor.checkConservation(2);
     expect(monitor.violation?.invariant).toBe("conservation");
     expect(monitor.violation?.detail).toContain("submitted 2 jobs");
-  });
-});
-
-describe("stale-wait sweeps in simulated time", () => {
-  it("run at a twelfth of the sites' reassignment limit, and at least every minute", () => {
-    expect(staleSweepMsFor(24 * 3_600_000)).toBe(2 * 3_600_000);
-    expect(staleSweepMsFor(30 * 60_000)).toBe(150_000);
-    expect(staleSweepMsFor(5 * 60_000)).toBe(60_000);
   });
 });
