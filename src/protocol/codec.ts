@@ -9,21 +9,24 @@ import type { z } from "zod";
 const packr = new Packr({ useRecords: false, mapsAsObjects: true, moreTypes: false });
 
 /**
- * What msgpackr allocates to encode into, and what it starts again with
- * after a large value. It encodes into one buffer shared by every Packr of
- * the process and hands out views of it; a full buffer is replaced by one
- * of the same size, and a value that does not fit grows it to four times
- * the value, for good. So after one large value (a task's creation with its
- * jobs) every small one was a view of a buffer of 160 KB or more, and the
- * embedded store, which keeps what it is given (history entries, timers),
- * kept each such buffer alive for its longest-lived entry: 3.6 GB of them
- * late in a simulated day of grid-2026.
+ * msgpackr encodes into one buffer shared by every Packr of the process and
+ * hands out views of it; a full buffer is replaced by one of the same size,
+ * and a value that does not fit grows it to four times the value, for good.
+ * So after one large value (a task's creation with its jobs) every small
+ * one was a view of a buffer of 160 KB or more, and the embedded store,
+ * which keeps what it is given (history entries, timers), kept each such
+ * buffer alive for its longest-lived entry (3.6 GB of ArrayBuffers were
+ * alive late in a simulated day of grid-2026). Once a value has grown the buffer past
+ * `LARGEST_SHARED_BYTES` the encoder starts again on `ENCODE_BUFFER_BYTES`.
+ * Values up to a quarter of the former keep their buffer: starting again
+ * after each of those (analysis-latency encodes many) cost a fifth more CPU.
  */
 const ENCODE_BUFFER_BYTES = 8192;
+const LARGEST_SHARED_BYTES = 65_536;
 
-/** Puts the shared buffer back to its small size once a large value has grown it (see ENCODE_BUFFER_BYTES). */
+/** Puts the shared buffer back to its small size once a large value has grown it (see above). */
 function shrinkAfter(bytes: Buffer, packer: Packr): Buffer {
-  if (bytes.buffer.byteLength > ENCODE_BUFFER_BYTES)
+  if (bytes.buffer.byteLength > LARGEST_SHARED_BYTES)
     packer.useBuffer(Buffer.allocUnsafeSlow(ENCODE_BUFFER_BYTES));
   return bytes;
 }
