@@ -12,27 +12,33 @@ const packr = new Packr({ useRecords: false, mapsAsObjects: true, moreTypes: fal
  * msgpackr encodes into one buffer shared by every Packr of the process and
  * hands out views of it; a full buffer is replaced by one of the same size,
  * and a value that does not fit grows it to four times the value, for good.
- * So after one large value (a task's creation with its jobs) every small
- * one was a view of a buffer of 160 KB or more, and the embedded store,
- * which keeps what it is given (history entries, timers), kept each such
- * buffer alive for its longest-lived entry (3.6 GB of ArrayBuffers were
- * alive late in a simulated day of grid-2026). Once a value has grown the buffer past
- * `LARGEST_SHARED_BYTES` the encoder starts again on `ENCODE_BUFFER_BYTES`.
- * Values up to a quarter of the former keep their buffer: starting again
- * after each of those (analysis-latency encodes many) cost a fifth more CPU.
+ * So after one large value (a task's creation with its jobs, a durable
+ * store's snapshot) every small one was a view of a buffer of 160 KB or
+ * more, and the embedded store, which keeps what it is given (history
+ * entries, timers), kept each such buffer alive for its longest-lived entry
+ * (3.6 GB of ArrayBuffers were alive late in a simulated day of grid-2026).
+ * Once a value has grown the buffer past `LARGEST_SHARED_BYTES` the encoder
+ * starts again on `ENCODE_BUFFER_BYTES`. Values up to a quarter of the
+ * former keep their buffer: starting again after each of those
+ * (analysis-latency encodes many) cost a fifth more CPU.
  */
 const ENCODE_BUFFER_BYTES = 8192;
 const LARGEST_SHARED_BYTES = 65_536;
 
-/** Puts the shared buffer back to its small size once a large value has grown it (see above). */
-function shrinkAfter(bytes: Buffer, packer: Packr): Buffer {
+/**
+ * Packs with any Packr of the process, then puts the shared buffer back to
+ * its small size if the value grew it (see above). Every pack goes through
+ * here: the buffer is one for all of them.
+ */
+export function packWith(packer: Packr, value: unknown): Buffer {
+  const bytes = packer.pack(value);
   if (bytes.buffer.byteLength > LARGEST_SHARED_BYTES)
     packer.useBuffer(Buffer.allocUnsafeSlow(ENCODE_BUFFER_BYTES));
   return bytes;
 }
 
 export function encode(value: unknown): Buffer {
-  return shrinkAfter(packr.pack(value), packr);
+  return packWith(packr, value);
 }
 
 /**
@@ -50,7 +56,7 @@ const framePackr = new Packr({
 } as Options);
 
 export function encodeFrame(frame: object): Buffer {
-  return shrinkAfter(framePackr.pack(frame), framePackr);
+  return packWith(framePackr, frame);
 }
 
 export function decode(bytes: Uint8Array): unknown {

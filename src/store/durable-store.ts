@@ -18,6 +18,7 @@
  * one concern, the log's writing, syncing and compaction. The ops it logs
  * (`durable-ops.ts`) and its queue index (`durable-index.ts`) are apart.
  */
+import { packWith } from "../protocol/codec.js";
 import { type Logger, silentLogger } from "../runtime/logger.js";
 import { DurableQueueIndex } from "./durable-index.js";
 import { applyOp, type Op, packr, SNAPSHOT_FORMAT, type SnapshotPayload } from "./durable-ops.js";
@@ -201,7 +202,7 @@ export class DurableStore implements Store {
   change<T>(op: Op): Promise<T> {
     try {
       this.usable();
-      const frame = frameOf(packr.pack(op));
+      const frame = frameOf(packWith(packr, op));
       try {
         this.files.append(frame);
       } catch (err) {
@@ -243,7 +244,7 @@ export class DurableStore implements Store {
     let snapshotBytes: number;
     try {
       snapshotBytes = this.files.writeSnapshotTemp(
-        packr.pack({
+        packWith(packr, {
           format: SNAPSHOT_FORMAT,
           generation: next,
           store: this.memory.exportState(),

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { decode, encode, encodeFrame } from "../../src/protocol/codec.js";
+import { decode, encode, encodeFrame, packWith } from "../../src/protocol/codec.js";
 import {
   decodeEffectPayload,
   decodeHistoryEntry,
@@ -11,6 +11,7 @@ import {
   type HistoryEntry,
   type SnapshotRecord,
 } from "../../src/runtime/records.js";
+import { packr as durablePackr } from "../../src/store/durable-ops.js";
 
 /**
  * The records written for every transition are msgpack arrays; those older
@@ -78,7 +79,13 @@ describe("stored records", () => {
 
 describe("encoded bytes kept for long", () => {
   it("are not views of a buffer grown for a large value encoded before them", () => {
-    for (const encodeOne of [encode, (value: unknown) => encodeFrame(value as object)]) {
+    // Records, pilot frames and the durable store's log and snapshots: one shared buffer for all.
+    const encoders = [
+      encode,
+      (value: unknown) => encodeFrame(value as object),
+      (value: unknown) => packWith(durablePackr, value),
+    ];
+    for (const encodeOne of encoders) {
       const large = encodeOne({ files: Array.from({ length: 5_000 }, (_, i) => `file-${i}.root`) });
       expect(large.length).toBeGreaterThan(50_000);
       // An entry a store keeps for hours keeps alive all of the buffer it is a view of.
