@@ -42,7 +42,8 @@
  * times the batch's jobs/s), PANDA_BENCH_OVERLOAD_BASE (300 jobs/s, used when
  * the batch is skipped), PANDA_BENCH_OVERLOAD_SECONDS (10 of offering; then up
  * to 120 s for every job to end), PANDA_BENCH_OVERLOAD_TASK_JOBS (jobs per
- * submitted task, the batch's PANDA_BENCH_TASK_JOBS by default).
+ * submitted task, the batch's PANDA_BENCH_TASK_JOBS by default),
+ * PANDA_BENCH_GATE_TRACE=1 (print the admission gate's rate once a second).
  * Replication: PANDA_BENCH_WAIT_REPLICAS=N gives the private Redis N replicas
  * and the node(s) --redis-wait-replicas N (WAIT after every write), to
  * measure what that durability costs.
@@ -94,6 +95,7 @@ const OVERLOAD_MS = Number(process.env.PANDA_BENCH_OVERLOAD_SECONDS ?? 10) * 100
 const OVERLOAD_TASK_JOBS = Number(process.env.PANDA_BENCH_OVERLOAD_TASK_JOBS ?? TASK_JOBS);
 /** How long the overload run waits, once it stops offering work, for every job submitted to end. */
 const OVERLOAD_DRAIN_MS = 120_000;
+const GATE_TRACE = process.env.PANDA_BENCH_GATE_TRACE === "1";
 const WARMUP_MS = 1000;
 /** `--nodes 1,2,3` or PANDA_BENCH_NODES: the node counts of the scaling run; null runs the usual bench. */
 const NODE_COUNTS = nodeCounts();
@@ -738,6 +740,7 @@ async function pandaOverload(
   // Whole tasks of OVERLOAD_TASK_JOBS, as in the batch the sustainable rate comes from: offered
   // is jobs, and a submission of a task is what admission control must accept at any rate.
   let due = 0;
+  const trace = GATE_TRACE ? traceGate(node, tracker, started) : null;
   const { created } = await pace(
     rate,
     OVERLOAD_MS,
@@ -751,6 +754,7 @@ async function pandaOverload(
   );
   if (due > 0) submitJobs(node, prefix, due, failures, submissions, OVERLOAD_TASK_JOBS);
   const offerEnd = performance.now();
+  if (trace) clearInterval(trace);
   const intake = node.grid.runtime.stats().intake;
   const drained = await until(
     () => submissions.answered === submissions.tasks && tracker.finals.size >= submissions.acceptedJobs,
@@ -782,6 +786,21 @@ async function pandaOverload(
     pilotErrors: tracker.errors - pilotErrors,
     intake,
   };
+}
+
+/** PANDA_BENCH_GATE_TRACE=1: once a second of the offer, the gate's state and the jobs pushed that second. */
+function traceGate(node: ServerNode, tracker: { firstPushAt: Map<string, number> }, started: number) {
+  let last = started;
+  return setInterval(() => {
+    const now = performance.now();
+    const intake = node.grid.runtime.stats().intake;
+    const pushed = inWindow(tracker.firstPushAt.values(), last, now);
+    console.log(
+      `  gate at ${((now - started) / 1000).toFixed(1)} s: ${intake?.perSecond}/s admitted, ${intake?.queued} held, ` +
+        `${intake?.overloadedTicks} overloaded ticks; ${Math.round((pushed * 1000) / (now - last))} jobs/s pushed`,
+    );
+    last = now;
+  }, 1000);
 }
 
 function overloadRows(o: OverloadResult): Row[] {

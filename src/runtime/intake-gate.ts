@@ -15,7 +15,12 @@
  * But a busy node that admits work faster than it serves it spends CPU on
  * work that only waits, taken from the work in flight: then the rate drops
  * at once below what was served, not by one cut a tick, since the growth of
- * the healthy ticks in between would hold it far above. Real time, not the
+ * the healthy ticks in between would hold it far above. And while the loop
+ * stays saturated, a healthy tick grows the rate to at most a little above
+ * the pace served over the last second: growth of 8% a tick alone would
+ * multiply it almost five times a second, release a flood before the queue
+ * signal can see it, and the cuts that follow would starve the node (a swing
+ * between 20/s and 6,000/s every 2-3 s, measured). Real time, not the
  * runtime's clock: it measures this process, so a simulation on a virtual
  * clock runs without it.
  */
@@ -62,12 +67,37 @@ const INCREASE_MIN_PER_SECOND = 10;
 const DECREASE_FACTOR = 0.7;
 /** A queue too long: the share of the last second's serving pace the rate drops to, so the queue shrinks. */
 const SERVED_SHARE = 0.9;
+/** A saturated loop: the most a healthy tick grows the rate to, over the last second's serving pace. */
+const SERVED_GROWTH = 1.2;
+/** Event-loop lag on a saturated loop cuts the rate, but not below this share of the pace served. */
+const SERVED_FLOOR_SHARE = 0.5;
+
+/**
+ * What admission control watches of the work it let in. Served is counted,
+ * not inferred from the queue's growth: admitted work reaches the queue
+ * late (created, loaded, brokered, committed), so after a burst the queue
+ * grows faster than anything was released, and an inferred pace reads zero.
+ */
+export interface AdmittedWork {
+  /** Admitted work waiting to be served now. */
+  waiting(): number;
+  /** Admitted work served so far: only ever grows. */
+  served(): number;
+}
+
+interface RecentPace {
+  servedPerSecond: number;
+  saturated: boolean;
+  queued: number;
+}
 
 export interface IntakeGateStats {
   queued: number;
   perSecond: number;
   released: number;
   overloadedTicks: number;
+  /** Admitted work served so far, by what `watchQueue` watches; null when nothing is watched. */
+  served: number | null;
 }
 
 export class IntakeGate {
@@ -78,11 +108,11 @@ export class IntakeGate {
   private credit = 0;
   private timer: NodeJS.Timeout | null = null;
   private lastTickMs = 0;
-  private released = 0;
+  private releases = 0;
   private overloadedTicks = 0;
-  private queuedWork: (() => number) | null = null;
-  /** The last second's ticks: when, released so far, queued work, loop utilization counters. */
-  private window: { atMs: number; released: number; queued: number; loop: EventLoopUtilization }[] = [];
+  private queue: AdmittedWork | null = null;
+  /** The last second's ticks: when, work served so far, queued work, loop utilization counters. */
+  private window: { atMs: number; served: number; queued: number; loop: EventLoopUtilization }[] = [];
 
   constructor(
     options: Partial<IntakeGateOptions>,
@@ -96,11 +126,16 @@ export class IntakeGate {
   }
 
   /**
-   * How much admitted work waits to be served (a grid: the jobs activated on
-   * this node's shards). Served = released - growth of this, over a second.
+   * Admitted work and how fast it is served (a grid: the jobs activated on
+   * this node's shards, and how many left that state).
    */
-  watchQueue(probe: () => number): void {
-    this.queuedWork = probe;
+  watchQueue(queue: AdmittedWork): void {
+    this.queue = queue;
+  }
+
+  /** Deliveries let through so far. */
+  get released(): number {
+    return this.releases;
   }
 
   /** Deliveries waiting for their turn. */
@@ -112,8 +147,9 @@ export class IntakeGate {
     return {
       queued: this.queued,
       perSecond: Math.round(this.perSecond),
-      released: this.released,
+      released: this.releases,
       overloadedTicks: this.overloadedTicks,
+      served: this.queue?.served() ?? null,
     };
   }
 
@@ -138,8 +174,10 @@ export class IntakeGate {
   }
 
   private start(): void {
-    // After an idle spell the last overload says little: start from the opening rate again.
-    this.perSecond = Math.max(this.perSecond, this.options.initialPerSecond);
+    // After an idle spell neither the last overload nor the growth of idle ticks says anything:
+    // start from the opening rate again. A rate grown while idle would let a flood in before
+    // the pace of the new work can be judged (the window needs half a second).
+    this.perSecond = this.options.initialPerSecond;
     this.lastTickMs = performance.now();
     // The first delivery goes at once, so an idle node adds no delay to a lone one; what
     // follows in the same turn waits for the ticks.
@@ -159,18 +197,26 @@ export class IntakeGate {
     this.lastTickMs = nowMs;
     const { tickMs, maxLagMs, maxBacklog, minPerSecond, maxPerSecond } = this.options;
     const backlog = this.backlog();
-    const servedPerSecond = this.servedIfQueueTooLong(nowMs, backlog);
-    const overloaded = elapsedMs - tickMs > maxLagMs || backlog > maxBacklog || servedPerSecond !== null;
-    if (overloaded) {
+    const pace = this.recentPace(nowMs, backlog);
+    const queueTooLong = pace !== null && this.queueTooLong(pace);
+    const lagging = elapsedMs - tickMs > maxLagMs || backlog > maxBacklog;
+    if (queueTooLong) {
       this.overloadedTicks++;
-      this.perSecond = Math.max(minPerSecond, this.perSecond * DECREASE_FACTOR);
-      if (servedPerSecond !== null)
-        this.perSecond = Math.max(minPerSecond, Math.min(this.perSecond, servedPerSecond * SERVED_SHARE));
-    } else {
-      this.perSecond = Math.min(
-        maxPerSecond,
-        Math.max(this.perSecond * INCREASE_FACTOR, this.perSecond + INCREASE_MIN_PER_SECOND),
+      // The pace served is what the node sustains with work waiting: a further cut each tick
+      // while the queue drains would take the rate to the floor and starve the node.
+      this.perSecond = Math.max(minPerSecond, Math.min(this.perSecond, pace.servedPerSecond * SERVED_SHARE));
+    } else if (lagging) {
+      this.overloadedTicks++;
+      const floor = pace?.saturated ? pace.servedPerSecond * SERVED_FLOOR_SHARE : 0;
+      this.perSecond = Math.max(
+        minPerSecond,
+        Math.min(this.perSecond, Math.max(floor, this.perSecond * DECREASE_FACTOR)),
       );
+    } else {
+      let grown = Math.max(this.perSecond * INCREASE_FACTOR, this.perSecond + INCREASE_MIN_PER_SECOND);
+      if (pace?.saturated)
+        grown = Math.min(grown, Math.max(this.perSecond, pace.servedPerSecond * SERVED_GROWTH));
+      this.perSecond = Math.min(maxPerSecond, grown);
     }
     // Credit for the time that passed, but never a burst bigger than two ticks' worth.
     const perTick = (this.perSecond * tickMs) / 1000;
@@ -186,29 +232,37 @@ export class IntakeGate {
   }
 
   /**
-   * Saturated over the last second, with more queued than `maxQueueSeconds`
-   * of what it served: the pace it served at, per second; else null. What
+   * Over the last second (at least half of one): the pace admitted work was
+   * served at, whether the loop was saturated, and how much waits now. What
    * waits for a commit (`backlog`) is queued too: admitted work stuck in
-   * front of the store is not served.
+   * front of the store is not served. Null without a queue to watch or a
+   * long enough window.
    */
-  private servedIfQueueTooLong(nowMs: number, backlog: number): number | null {
-    if (!this.queuedWork) return null;
+  private recentPace(nowMs: number, backlog: number): RecentPace | null {
+    if (!this.queue) return null;
     const sample = {
       atMs: nowMs,
-      released: this.released,
-      queued: this.queuedWork() + backlog,
+      served: this.queue.served(),
+      queued: this.queue.waiting() + backlog,
       loop: this.loopTime(),
     };
     this.window.push(sample);
     while (this.window.length > 2 && nowMs - this.window[1]!.atMs >= 1000) this.window.shift();
     const first = this.window[0]!;
     const spanMs = nowMs - first.atMs;
-    if (spanMs < 500 || sample.queued <= this.options.minQueuedWork) return null;
+    if (spanMs < 500) return null;
     const { utilization } = performance.eventLoopUtilization(sample.loop, first.loop);
-    if (utilization < this.options.saturatedUtilization) return null;
-    const served = sample.released - first.released - (sample.queued - first.queued);
-    const servedPerSecond = Math.max(0, (served * 1000) / spanMs);
-    return sample.queued > this.options.maxQueueSeconds * servedPerSecond ? servedPerSecond : null;
+    return {
+      servedPerSecond: ((sample.served - first.served) * 1000) / spanMs,
+      saturated: utilization >= this.options.saturatedUtilization,
+      queued: sample.queued,
+    };
+  }
+
+  /** Saturated, with more queued than `maxQueueSeconds` of the pace served. */
+  private queueTooLong({ servedPerSecond, saturated, queued }: RecentPace): boolean {
+    if (!saturated || queued <= this.options.minQueuedWork) return false;
+    return queued > this.options.maxQueueSeconds * servedPerSecond;
   }
 
   private release(): void {
@@ -216,7 +270,7 @@ export class IntakeGate {
       const next = this.waiting[this.head]!;
       this.head++;
       this.credit--;
-      this.released++;
+      this.releases++;
       next.release();
     }
     if (this.head > 1024 && this.head * 2 > this.waiting.length) {

@@ -19,7 +19,7 @@ import { GridReads } from "./grid-reads.js";
 import { GroupCommitter } from "./group-commit.js";
 import { IndexMirror } from "./index-mirror.js";
 import type { InlineEffectHandler } from "./inline-effects.js";
-import { IntakeGate } from "./intake-gate.js";
+import { type AdmittedWork, IntakeGate } from "./intake-gate.js";
 import type { KindRegistry } from "./kinds.js";
 import { LeaseKeeper, type ShardRelease } from "./lease-keeper.js";
 import { type Logger, silentLogger } from "./logger.js";
@@ -208,9 +208,9 @@ export class Runtime {
     };
   }
 
-  /** What admission control watches as admitted work waiting to be served (see `IntakeGate.watchQueue`). */
-  watchIntakeQueue(probe: () => number): void {
-    this.intake?.watchQueue(probe);
+  /** What admission control watches of the work it admitted (see `IntakeGate.watchQueue`). */
+  watchIntakeQueue(queue: AdmittedWork): void {
+    this.intake?.watchQueue(queue);
   }
 
   /** Work-creating deliveries this node holds back for admission: what a new submission queues behind. */

@@ -112,7 +112,7 @@ export class Grid {
     const registry = registerWorkloadKinds(new KindRegistry());
     this.runtime = new Runtime({ ...options.runtime, store: options.store, registry, log });
     // A saturated node admits new jobs no faster than it serves those it activated.
-    this.runtime.watchIntakeQueue(() => activatedJobs(this.runtime));
+    if (this.runtime.stats().intake) this.watchActivatedJobs();
     const storage = new GridStorage();
     const shares = effectiveShares(this.config.fairShare);
     this.ctx = {
@@ -254,6 +254,15 @@ export class Grid {
       }
     }
     return removed;
+  }
+
+  /** Admission control's view of the jobs: those activated here, and how many have left that state. */
+  private watchActivatedJobs(): void {
+    let served = 0;
+    this.runtime.onTransitions((transitions) => {
+      for (const t of transitions) if (t.entry.from === "activated" && t.actor.startsWith("job/")) served++;
+    });
+    this.runtime.watchIntakeQueue({ waiting: () => activatedJobs(this.runtime), served: () => served });
   }
 
   submit(submission: unknown, user: string) {

@@ -126,6 +126,8 @@ describe("late binding", () => {
     pilot.send({ type: "pilot.ready", thread: "primary" });
     const push = await pilot.next("job.push");
     expect(push.job.jobId).toBe("t-high-0.1");
+    // Admission control counts it served: it left the activated jobs, what a saturated node's intake is paced by.
+    expect(node.grid.runtime.stats().intake?.served).toBe(1);
     // Dispatched: out of the queue by the same commit that bound it.
     expect((await node.grid.runtime.readIndex(queue, 0, 10)).map((e) => e.member)).toEqual([
       "t-low-0.1",

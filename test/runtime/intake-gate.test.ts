@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { assign, setup } from "xstate";
 import { emitEffectAction, fanOut, sendEventAction } from "../../src/actors/shared/effects.js";
 import { effectActions } from "../../src/runtime/effects.js";
-import { IntakeGate } from "../../src/runtime/intake-gate.js";
+import { type AdmittedWork, IntakeGate } from "../../src/runtime/intake-gate.js";
 import { KindRegistry } from "../../src/runtime/kinds.js";
 import { Runtime } from "../../src/runtime/runtime.js";
 import { MemoryStore } from "../../src/store/memory-store.js";
@@ -22,6 +22,55 @@ function collect(gate: IntakeGate, count: number): Promise<number[]> {
       });
     }
   });
+}
+
+/**
+ * A node that serves admitted work at a fixed pace, where admitted work joins
+ * its queue only `delayMs` after release (created, brokered, committed).
+ */
+class SlowNode implements AdmittedWork {
+  private readonly startedMs = performance.now();
+  private readonly releasedAtMs: number[] = [];
+  private servedSoFar = 0;
+  private lastMs = this.startedMs;
+
+  constructor(
+    gate: IntakeGate,
+    private readonly pace: { servedPerSecond: number; delayMs: number },
+  ) {
+    const hold = gate.hold.bind(gate);
+    gate.hold = (release, drop) =>
+      hold(() => {
+        this.releasedAtMs.push(performance.now());
+        release();
+      }, drop);
+  }
+
+  private arrived(nowMs: number): number {
+    let n = 0;
+    while (n < this.releasedAtMs.length && this.releasedAtMs[n]! <= nowMs - this.pace.delayMs) n++;
+    return n;
+  }
+
+  private advance(): number {
+    const nowMs = performance.now();
+    const arrived = this.arrived(nowMs);
+    this.servedSoFar = Math.min(
+      arrived,
+      this.servedSoFar + (this.pace.servedPerSecond * (nowMs - this.lastMs)) / 1000,
+    );
+    this.lastMs = nowMs;
+    return arrived;
+  }
+
+  waiting(): number {
+    return this.advance() - this.servedSoFar;
+  }
+
+  served(): number {
+    this.advance();
+    return this.servedSoFar;
+  }
 }
 
 describe("IntakeGate", () => {
@@ -62,7 +111,7 @@ describe("IntakeGate", () => {
     // A loop busy the whole time: the cumulative active time grows with the clock.
     const saturated = () => ({ idle: 0, active: performance.now(), utilization: 1 });
     const idle = () => ({ idle: performance.now(), active: 0, utilization: 0 });
-    const run = async (loopTime: typeof saturated, queued: (gate: IntakeGate) => number) => {
+    const run = async (loopTime: typeof saturated, queue: (gate: IntakeGate) => AdmittedWork) => {
       // Only the queue signal may cut: no backlog, and a tick late by any amount a loaded machine makes is no lag.
       const gate = new IntakeGate(
         {
@@ -76,7 +125,7 @@ describe("IntakeGate", () => {
         () => 0,
         loopTime,
       );
-      gate.watchQueue(() => queued(gate));
+      gate.watchQueue(queue(gate));
       await new Promise<void>((resolve) => {
         let left = 6_000;
         for (let i = 0; i < 6_000; i++) gate.hold(() => --left === 0 && resolve());
@@ -86,12 +135,16 @@ describe("IntakeGate", () => {
       return stats;
     };
     // Nothing served: every admitted job still waits, so the queue is longer than any pace serves.
-    const nothingServed = (gate: IntakeGate) => gate.stats().released;
+    const nothingServed = (gate: IntakeGate) => ({ waiting: () => gate.released, served: () => 0 });
     expect((await run(saturated, nothingServed)).overloadedTicks).toBeGreaterThan(0);
     // The same queue on a loop with time to spare is no overload: pilots are what it waits for.
     expect((await run(idle, nothingServed)).overloadedTicks).toBe(0);
     // Saturated but keeping up: the queue stays short.
-    expect((await run(saturated, () => 5)).overloadedTicks).toBe(0);
+    const keepingUp = (gate: IntakeGate) => ({
+      waiting: () => Math.min(5, gate.released),
+      served: () => Math.max(0, gate.released - 5),
+    });
+    expect((await run(saturated, keepingUp)).overloadedTicks).toBe(0);
   });
 
   it("drops its rate below the pace work was served at once the queue is too long", async () => {
@@ -111,9 +164,9 @@ describe("IntakeGate", () => {
     // The node serves 1,000/s of what it admitted; the rest waits.
     const startedMs = performance.now();
     const servedPerSecond = 1_000;
-    gate.watchQueue(() =>
-      Math.max(0, gate.stats().released - (servedPerSecond * (performance.now() - startedMs)) / 1000),
-    );
+    const servedSoFar = () =>
+      Math.min(gate.released, (servedPerSecond * (performance.now() - startedMs)) / 1000);
+    gate.watchQueue({ waiting: () => gate.released - servedSoFar(), served: servedSoFar });
     const seen: { perSecond: number; overloadedTicks: number }[] = [];
     // Until the first cut: more than a second's work at the highest rate, so the gate has a second to judge.
     await new Promise<void>((resolve) => {
@@ -129,6 +182,43 @@ describe("IntakeGate", () => {
     expect(firstCut).toBeDefined();
     // One cut of a multiplicative decrease would leave it thousands per second above what was served.
     expect(firstCut!.perSecond).toBeLessThanOrEqual(servedPerSecond * 1.1);
+  });
+
+  it("keeps a node served without flooding it: its queue neither runs dry nor grows past a few seconds of work", async () => {
+    const saturated = () => ({ idle: 0, active: performance.now(), utilization: 1 });
+    const gate = new IntakeGate(
+      { maxLagMs: 60_000, initialPerSecond: 4_000, minPerSecond: 20 },
+      () => 0,
+      saturated,
+    );
+    const node = new SlowNode(gate, { servedPerSecond: 1_000, delayMs: 300 });
+    gate.watchQueue(node);
+    const samples: { atMs: number; waiting: number; perSecond: number }[] = [];
+    const startedMs = performance.now();
+    const sampler = setInterval(
+      () =>
+        samples.push({
+          atMs: performance.now() - startedMs,
+          waiting: node.waiting(),
+          perSecond: gate.stats().perSecond,
+        }),
+      50,
+    );
+    // Far more than it can serve in the run: the gate is never idle.
+    await new Promise<void>((resolve) => {
+      for (let i = 0; i < 50_000; i++) gate.hold(() => {});
+      setTimeout(resolve, 5_000);
+    });
+    clearInterval(sampler);
+    gate.clear();
+    expect(gate.stats().overloadedTicks).toBeGreaterThan(0);
+    // From the first arrivals on, work always waits (the node serves at its pace) ...
+    const served = samples.filter((s) => s.atMs >= 1_000);
+    expect(served.length).toBeGreaterThan(40);
+    expect(Math.min(...served.map((s) => s.waiting))).toBeGreaterThan(0);
+    // ... and never more than four seconds of it: the gate does not swing between the floor and a flood.
+    expect(Math.max(...served.map((s) => s.waiting))).toBeLessThanOrEqual(4_000);
+    expect(Math.min(...served.map((s) => s.perSecond))).toBeGreaterThan(100);
   });
 
   it("drops what it holds when cleared (the outbox keeps it) and opens again on the next hold", () => {
