@@ -54,9 +54,18 @@ class SortedMembers {
     return this.ordered.slice(offset, offset + count);
   }
 
-  /** Members in order, as long as `visit` returns true. */
-  scan(visit: (entry: Member) => boolean): void {
-    for (const entry of this.ordered) if (!visit(entry)) return;
+  /**
+   * Members in order, as long as `visit` returns true; a number it returns
+   * skips ahead to the first member whose score is not below it.
+   */
+  scan(visit: (entry: Member) => boolean | number): void {
+    let at = 0;
+    while (at < this.ordered.length) {
+      const next = visit(this.ordered[at]!);
+      if (next === false) return;
+      if (next === true) at++;
+      else at = Math.max(at + 1, this.position({ score: next, member: "" }));
+    }
   }
 
   rank(member: string): number | null {
@@ -186,8 +195,13 @@ export class IndexMirror {
     return members.slice(offset, count).map(({ member, score }) => ({ member, score }));
   }
 
-  /** Members in order while `visit` returns true: the head of a queue without copying it. */
-  scan(key: string, visit: (member: string, score: number) => boolean): void {
+  /**
+   * Members in order while `visit` returns true: the head of a queue without
+   * copying it. A number returned skips to the first member scored at least
+   * that, so a scan of a queue ordered by several keys visits only the head
+   * of each part.
+   */
+  scan(key: string, visit: (member: string, score: number) => boolean | number): void {
     this.indexes.get(key)?.scan((entry) => visit(entry.member, entry.score));
   }
 

@@ -6,13 +6,17 @@
  * site's queue, scored by priority and activation second; the site's
  * assigned list, scored by assigned second), and this node mirrors the
  * indexes of the shards it owns (`Runtime.local`). So each sweep reads
- * memory only, O(jobs waiting in the owned shards), and sends a `reassign`
- * to each job found stale. Derived from committed indexes, it is as durable
+ * memory only, and only the head of each index: oldest first within each
+ * priority, a scan stops at the first job within its limit and skips to the
+ * next priority (O(sites x priorities x log of the queue), not O(jobs
+ * waiting): a late hour of a whole grid's simulation spent 4-5% of its CPU
+ * walking every waiting job each minute). It sends a `reassign` to each job
+ * found stale. Derived from committed indexes, it is as durable
  * as they are: the shards of a node that crashed are swept by their next
  * owner, and the event's id, fixed by the job and the second its stay began,
  * makes a repeat a duplicate.
  */
-import { queuedSecOf } from "../actors/job/projections.js";
+import { nextPriorityScore, queuedSecOf } from "../actors/job/projections.js";
 import { DEFAULT_REASSIGN_AFTER_MS, type JobEvent } from "../actors/job/schema.js";
 import { queueNames } from "../store/index-names.js";
 import { readContext, type WorkloadContext } from "./context.js";
@@ -26,6 +30,8 @@ interface WaitingIndex {
   prefix: string;
   siteOf: (key: string) => string | null;
   sinceSec: (score: number) => number;
+  /** Past a member still within its limit: the score the next stale candidate may have, or false for none. */
+  skipFrom: (score: number) => number | false;
 }
 
 const WAITING: readonly WaitingIndex[] = [
@@ -35,12 +41,16 @@ const WAITING: readonly WaitingIndex[] = [
     // Every lane and share: a share since dropped from the configuration still has its jobs swept.
     siteOf: (key) => queueNames.siteQueueParts(key)?.site ?? null,
     sinceSec: queuedSecOf,
+    // Oldest first within a priority: the rest of this one is younger still.
+    skipFrom: nextPriorityScore,
   },
   {
     state: "assigned",
     prefix: queueNames.siteAssigned(""),
     siteOf: (key) => siteOfKey(key, queueNames.siteAssigned),
     sinceSec: (score) => score,
+    // Scored by the second alone: everything after is younger.
+    skipFrom: () => false,
   },
 ];
 
@@ -88,8 +98,8 @@ export async function findStaleWaits(ctx: WorkloadContext, nowMs: number): Promi
       mirror.scan(key, (jobId, score) => {
         const sinceSec = waiting.sinceSec(score);
         // The stay began within its second: judged from the second's end, a job is never reassigned early.
-        if (nowMs - (sinceSec + 1) * 1000 >= limitMs)
-          stale.push({ jobId, site, state: waiting.state, sinceSec, limitMs });
+        if (nowMs - (sinceSec + 1) * 1000 < limitMs) return waiting.skipFrom(score);
+        stale.push({ jobId, site, state: waiting.state, sinceSec, limitMs });
         return true;
       });
     }

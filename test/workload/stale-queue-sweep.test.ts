@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { queueScore } from "../../src/actors/job/projections.js";
 import type { JobContext } from "../../src/actors/job/schema.js";
 import { refs } from "../../src/actors/shared/names.js";
 import type { CommittedTransition } from "../../src/runtime/shard-host.js";
@@ -134,6 +135,38 @@ describe("the sweep of stale waits", () => {
     expect(await findStaleWaits(g.ctx, 101_000)).toEqual([]);
     expect(await findStaleWaits(g.ctx, 102_000)).toEqual([
       { jobId: "t-in-0.1", site: "SITE-A", state: "assigned", sinceSec: 100, limitMs: 1_000 },
+    ]);
+  });
+
+  it("finds every stale wait of each priority, young jobs of a higher priority in front of them or not", async () => {
+    const { grid: g } = await node(new MemoryStore(), new MemoryQueueIndex(), { staleSweepMs: 3_600_000 });
+    const queue = queueNames.siteQueue("SITE-A", "production", "default");
+    // [job, priority, second activated]: at 102 s, with SITE-A's limit of 1 s, what began by second 100 is stale.
+    const waits: [string, number, number][] = [
+      ["p500-old", 500, 50],
+      ["p500-limit", 500, 100],
+      ["p500-young", 500, 101],
+      ["p10-old", 10, 90],
+      ["p10-young", 10, 150],
+      ["p10-younger", 10, 160],
+      ["p0-young", 0, 200],
+      ["n5-old", -5, 99],
+    ];
+    g.runtime.local.apply(
+      0,
+      waits.map(([member, priority, sec]) => ({
+        key: queue,
+        member,
+        score: queueScore(priority, sec * 1000),
+      })),
+      [],
+    );
+    const stale = await findStaleWaits(g.ctx, 102_000);
+    expect(stale.map((s) => [s.jobId, s.sinceSec])).toEqual([
+      ["p500-old", 50],
+      ["p500-limit", 100],
+      ["p10-old", 90],
+      ["n5-old", 99],
     ]);
   });
 });

@@ -40,6 +40,11 @@ export function queuedSecOf(score: number): number {
   return ((score % SECONDS_PER_PRIORITY) + SECONDS_PER_PRIORITY) % SECONDS_PER_PRIORITY;
 }
 
+/** The lowest `queueScore` of the next lower priority than a score's: where that priority's oldest job is. */
+export function nextPriorityScore(score: number): number {
+  return (Math.floor(score / SECONDS_PER_PRIORITY) + 1) * SECONDS_PER_PRIORITY;
+}
+
 /** The whole seconds a job's current stay in `activated` or `assigned` began at: its place in the index. */
 export function waitingSinceSec(context: JobContext, state: "activated" | "assigned"): number {
   return Math.floor((context.timestamps[state] ?? context.lastAtMs ?? 0) / 1000);
