@@ -43,8 +43,12 @@ export class GridReads {
 
   /** The same from memory: null unless this node owns every shard and has loaded each. */
   localCounters(prefix: string): Map<string, number> | null {
-    if (!this.ownsAllShards() || this.deps.local.loadedShards !== this.deps.shardCount) return null;
-    return this.deps.local.counters(prefix);
+    return this.holdsAllCounters() ? this.deps.local.counters(prefix) : null;
+  }
+
+  /** True when this node owns every shard and has loaded each: the mirror's counters are the grid's. */
+  holdsAllCounters(): boolean {
+    return this.ownsAllShards() && this.deps.local.loadedShards === this.deps.shardCount;
   }
 
   /** An index over every shard, lowest score first, then by member. */

@@ -306,6 +306,11 @@ export class Runtime {
     return this.reads.ownsAllShards();
   }
 
+  /** True when `local.counter` is the grid's count: this node owns and has loaded every shard. */
+  holdsAllCounters(): boolean {
+    return this.reads.holdsAllCounters();
+  }
+
   /** An index over every shard, lowest score first (see `GridReads`): not for hot paths. */
   readIndex(key: string, offset: number, limit: number): Promise<IndexEntry[]> {
     return this.reads.index(key, offset, limit);

@@ -3,9 +3,39 @@
  * snapshot. `connectedPilots` comes from the dispatcher (pilots are sessions,
  * not counted in the site actor).
  */
-import { outcomeCounts, pilotRequestsInWindow } from "../actors/site/stats.js";
+import type { SiteContext } from "../actors/site/schema.js";
+import {
+  outcomeCounts,
+  outcomeCountsChangeAtMs,
+  pilotRequestsChangeAtMs,
+  pilotRequestsInWindow,
+} from "../actors/site/stats.js";
 import type { SiteSnapshot } from "../brokerage/types.js";
 import type { SiteState } from "./sites.js";
+
+/** The live-job states a snapshot reads of a site: the others' counts do not change it. */
+export const SNAPSHOT_JOB_STATES = [
+  "defined",
+  "assigned",
+  "activated",
+  "starting",
+  "throttled",
+  "running",
+  "sent",
+  "transferring",
+] as const satisfies readonly (keyof SiteState["jobs"])[];
+
+/**
+ * The first time after `nowMs` at which `siteSnapshotOf` of the same site,
+ * counts and pilots differs: when a bucket of its windows (outcomes, pilot
+ * requests) leaves them. Infinity when none will.
+ */
+export function siteSnapshotChangeAtMs(site: SiteContext, nowMs: number): number {
+  return Math.min(
+    outcomeCountsChangeAtMs(site.outcomes, nowMs, site.thresholds.failureWindowMs),
+    pilotRequestsChangeAtMs(site, nowMs),
+  );
+}
 
 export function siteSnapshotOf(site: SiteState, connectedPilots: number, nowMs: number): SiteSnapshot {
   const jobs = site.jobs;

@@ -3,10 +3,13 @@
  * expires: kept apart from the deciding, which is pure, because this is
  * where brokerage trades freshness for cost.
  */
+
+import { refs, siteJobsCounter } from "../actors/shared/names.js";
+import type { SiteContext } from "../actors/site/schema.js";
 import type { SiteSnapshot } from "../brokerage/types.js";
 import type { WorkloadContext } from "./context.js";
-import { siteSnapshotOf } from "./site-snapshot.js";
-import { listSites, type SiteState, sitesInMemory } from "./sites.js";
+import { SNAPSHOT_JOB_STATES, siteSnapshotChangeAtMs, siteSnapshotOf } from "./site-snapshot.js";
+import { listSites, type SiteState } from "./sites.js";
 
 /**
  * The last read of every site, per grid, for `siteStatsTtlMs`; and the
@@ -51,6 +54,60 @@ function snapshotsOf(ctx: WorkloadContext, sites: SiteState[], nowMs: number): r
   );
 }
 
+/** A site's snapshot as last built from memory, and all it was built from. */
+interface SiteRead {
+  context: SiteContext;
+  /** `siteJobsCounter` of each of SNAPSHOT_JOB_STATES, and their values. */
+  counterNames: readonly string[];
+  counts: number[];
+  pilots: number;
+  /** The times between which the same inputs give the same snapshot (see `siteSnapshotChangeAtMs`). */
+  fromMs: number;
+  untilMs: number;
+  snapshot: SiteSnapshot;
+}
+
+const siteReads = new WeakMap<WorkloadContext, Map<string, SiteRead>>();
+
+/**
+ * A site's snapshot from memory: the last one while its committed state
+ * (the same object), its live-job counts, its connected pilots and its
+ * windows' buckets are what it was built from, so it is the snapshot a
+ * rebuild would make; else a new one. A read of every site is then the cost
+ * of the sites that changed (a pilot's request changes its own site) and
+ * of one look at each of the rest, where it was a rebuild of every site.
+ */
+function siteInMemory(
+  ctx: WorkloadContext,
+  reads: Map<string, SiteRead>,
+  context: SiteContext,
+  nowMs: number,
+) {
+  const counters = ctx.runtime.local;
+  const pilots = ctx.connectedPilots(context.name);
+  const read = reads.get(context.name);
+  if (
+    read !== undefined &&
+    read.context === context &&
+    read.pilots === pilots &&
+    nowMs >= read.fromMs &&
+    nowMs < read.untilMs &&
+    read.counterNames.every((name, i) => counters.counter(name) === read.counts[i])
+  )
+    return read.snapshot;
+  const counterNames =
+    read?.counterNames ?? SNAPSHOT_JOB_STATES.map((state) => siteJobsCounter(context.name, state));
+  const counts = counterNames.map((name) => counters.counter(name));
+  const jobs: SiteState["jobs"] = {};
+  SNAPSHOT_JOB_STATES.forEach((state, i) => {
+    if (counts[i] !== 0) jobs[state] = counts[i];
+  });
+  const snapshot = Object.freeze(siteSnapshotOf({ ...context, jobs }, pilots, nowMs));
+  const untilMs = siteSnapshotChangeAtMs(context, nowMs);
+  reads.set(context.name, { context, counterNames, counts, pilots, fromMs: nowMs, untilMs, snapshot });
+  return snapshot;
+}
+
 /**
  * A new read of the sites from this node's memory, when it holds all of
  * them and every shard's counters (a single node does): no I/O, so an
@@ -59,12 +116,21 @@ function snapshotsOf(ctx: WorkloadContext, sites: SiteState[], nowMs: number): r
  */
 export function snapshotsInMemory(ctx: WorkloadContext, nowMs: number): readonly SiteSnapshot[] | null {
   const names = statsCache.get(ctx)?.names;
-  if (!names) return null;
-  const sites = sitesInMemory(ctx, names);
-  if (!sites) return null;
-  const snapshots = snapshotsOf(ctx, sites, nowMs);
-  cache(ctx, nowMs, snapshots);
-  return snapshots;
+  if (!names || !ctx.runtime.holdsAllCounters()) return null;
+  let reads = siteReads.get(ctx);
+  if (!reads) {
+    reads = new Map();
+    siteReads.set(ctx, reads);
+  }
+  const snapshots: SiteSnapshot[] = [];
+  for (const name of names) {
+    const state = ctx.runtime.residentState(refs.site(name));
+    if (!state) return null;
+    snapshots.push(siteInMemory(ctx, reads, state.context as SiteContext, nowMs));
+  }
+  const frozen = Object.freeze(snapshots);
+  cache(ctx, nowMs, frozen);
+  return frozen;
 }
 
 /**

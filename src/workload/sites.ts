@@ -96,28 +96,6 @@ export async function readSite(
   return site ? { ...site.context, jobs: live.get(name) ?? {} } : null;
 }
 
-/**
- * Every site as `listSites` reads it, from this node's memory alone: null
- * unless it owns every shard (the counters are whole here) and holds each of
- * `names`' actors. No I/O, so code planning a commit may call it.
- */
-export function sitesInMemory(
-  ctx: Pick<WorkloadContext, "runtime">,
-  names: readonly string[],
-): SiteState[] | null {
-  const counters = ctx.runtime.localCounters("jobs:");
-  if (!counters) return null;
-  const live = liveJobsOf(counters);
-  const sites: SiteState[] = [];
-  for (const name of names) {
-    const state = ctx.runtime.residentState(refs.site(name));
-    if (!state) return null;
-    const context = state.context as SiteContext;
-    sites.push({ ...context, jobs: live.get(context.name) ?? {} });
-  }
-  return sites;
-}
-
 async function readSites(ctx: WorkloadContext, liveJobsMaxAgeMs: number): Promise<SiteState[]> {
   const names = await siteNames(ctx);
   const [sites, live] = await Promise.all([

@@ -135,6 +135,19 @@ export function outcomeCounts(buckets: OutcomeBucket[], nowMs: number, windowMs:
   return { finished, failed, siteFailed, closed, errorClasses };
 }
 
+/**
+ * When `outcomeCounts` next changes with no outcome counted meanwhile: the
+ * time its oldest counted bucket leaves the window (Infinity for none).
+ */
+export function outcomeCountsChangeAtMs(buckets: OutcomeBucket[], nowMs: number, windowMs: number): number {
+  const horizon = windowHorizonMs(nowMs, windowMs);
+  const leavesAfterMs = windowMs + outcomeBucketMs(windowMs);
+  let atMs = Number.POSITIVE_INFINITY;
+  for (const bucket of buckets)
+    if (bucket.startMs > horizon) atMs = Math.min(atMs, bucket.startMs + leavesAfterMs);
+  return atMs;
+}
+
 /** The site's finished jobs and its own failures in the window ending at `nowMs`. */
 export function failureSummary(buckets: OutcomeBucket[], nowMs: number, windowMs: number): FailureSummary {
   const { finished, failed, siteFailed, errorClasses } = outcomeCounts(buckets, nowMs, windowMs);
@@ -188,6 +201,18 @@ export function recordPilotRequest(
   if (last && last.startMs === startMs)
     return [...recent.slice(0, -1), { startMs, count: last.count + requests }];
   return [...recent, { startMs, count: requests }];
+}
+
+/** When `pilotRequestsInWindow` next changes with no request counted meanwhile (Infinity for never). */
+export function pilotRequestsChangeAtMs(
+  context: Pick<SiteContext, "pilots" | "thresholds">,
+  nowMs: number,
+): number {
+  const windowMs = context.thresholds.pilotWindowMs;
+  let atMs = Number.POSITIVE_INFINITY;
+  for (const bucket of context.pilots.requests)
+    if (bucket.startMs > nowMs - windowMs) atMs = Math.min(atMs, bucket.startMs + windowMs);
+  return atMs;
 }
 
 /** Pilot requests in the window ending at `nowMs`, to the resolution of one bucket: what brokerage reads. */
