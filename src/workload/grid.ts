@@ -260,7 +260,7 @@ export class Grid {
   private watchActivatedJobs(): void {
     let served = 0;
     this.runtime.onTransitions((transitions) => {
-      for (const t of transitions) if (t.entry.from === "activated" && t.actor.startsWith("job/")) served++;
+      for (const t of transitions) if (leftActivated(t)) served++;
     });
     this.runtime.watchIntakeQueue({ waiting: () => activatedJobs(this.runtime), served: () => served });
   }
@@ -282,6 +282,11 @@ function activatedJobs(runtime: Runtime): number {
     if (name.endsWith(":activated")) activated += value;
   }
   return activated;
+}
+
+/** A job's transition out of `activated`: an event that keeps it there (refused or not) serves nothing. */
+function leftActivated(t: CommittedTransition): boolean {
+  return t.entry.from === "activated" && t.entry.to !== "activated" && t.actor.startsWith("job/");
 }
 
 /** Site events that change more than its statistics: brokerage should not wait for its next read to see them. */
