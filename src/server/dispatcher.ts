@@ -83,10 +83,12 @@ export class Dispatcher implements GatewayHandlers {
     this.bus.subscribe(PILOT_KILL_TOPIC, (message) => this.killHeard(message));
   }
 
-  close(): void {
-    this.binder.close();
+  /** Stops binding work, and resolves once the dispatches on their way have reached their pilots. */
+  async close(): Promise<void> {
+    const dispatched = this.binder.close();
     this.heartbeats.close();
     this.pilotsSeen.close();
+    await dispatched;
   }
 
   /** Sessions registered at the site (hello to disconnect): brokerage asks for every site per job, so O(1). */

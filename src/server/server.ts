@@ -368,7 +368,8 @@ export async function startServerNode(raw: ServerNodeOptions): Promise<ServerNod
     live.close();
     monitor.close();
     await apiSurface.close();
-    dispatcher.close();
+    // Before the gateway closes the sessions: a dispatch on its way must reach its pilot.
+    await dispatcher.close();
     state.createdTokens.close();
     await state.bus.close();
     await gateway.close();

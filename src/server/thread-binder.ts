@@ -76,6 +76,9 @@ export class ThreadBinder {
   /** Sites to announce at the end of this turn. */
   private readonly announcing = new Set<string>();
   private closed = false;
+  /** Dispatches begun (a queue read's bind, or a thread offered to an activation) and not yet settled. */
+  private dispatching = 0;
+  private dispatchesSettled: (() => void) | null = null;
   private readonly dispatchLatency = new Set<(site: string, ms: number) => void>();
 
   constructor(
@@ -187,9 +190,33 @@ export class ThreadBinder {
     }, this.options.idlePollMs);
   }
 
-  close(): void {
+  /**
+   * Binds no more jobs, then resolves once every dispatch already on its way
+   * has committed and its push was written (or `maxWaitMs` passed). A node
+   * that drains closes its pilots' sessions after this: a job committed as
+   * sent to a pilot whose session closed first never reaches it, and waits
+   * for the sent watchdog (5 minutes) to be failed and retried.
+   */
+  close(maxWaitMs = 5_000): Promise<void> {
     this.closed = true;
     if (this.idleTimer) this.grid.runtime.clock.clearTimer(this.idleTimer);
+    if (this.dispatching === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, maxWaitMs);
+      timer.unref?.();
+      const self = this;
+      function done() {
+        clearTimeout(timer);
+        self.dispatchesSettled = null;
+        resolve();
+      }
+      this.dispatchesSettled = done;
+    });
+  }
+
+  private settleDispatch(): void {
+    this.dispatching--;
+    if (this.dispatching === 0) this.dispatchesSettled?.();
   }
 
   /** Observes activation -> push latency (metrics, benchmarks). */
@@ -321,6 +348,20 @@ export class ThreadBinder {
   }
 
   private async bind(entry: PilotEntry, thread: Thread, jobId: string): Promise<"pushed" | "unfit" | "gone"> {
+    if (this.closed) return "gone";
+    this.dispatching++;
+    try {
+      return await this.bindOpen(entry, thread, jobId);
+    } finally {
+      this.settleDispatch();
+    }
+  }
+
+  private async bindOpen(
+    entry: PilotEntry,
+    thread: Thread,
+    jobId: string,
+  ): Promise<"pushed" | "unfit" | "gone"> {
     const startedMs = performance.now();
     const session = entry.session;
     // Only a secondary thread (the job's walltime) or a site in test (whether it is a test job)
@@ -412,9 +453,11 @@ export class ThreadBinder {
     const { entry, thread } = chosen;
     this.sessions.markBusy(entry, thread);
     const startedMs = performance.now();
+    this.dispatching++;
     return {
       dispatch: { type: "dispatch", pilotId: entry.session.pilotId, thread, atMs: nowMs },
       settled: (committed: boolean, state: MachineState | null) => {
+        this.settleDispatch();
         if (committed && state) {
           this.push(entry, thread, state.context as JobContext, startedMs);
           return;
