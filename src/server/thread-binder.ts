@@ -202,14 +202,13 @@ export class ThreadBinder {
     if (this.idleTimer) this.grid.runtime.clock.clearTimer(this.idleTimer);
     if (this.dispatching === 0) return Promise.resolve();
     return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.dispatchesSettled = null;
+        resolve();
+      };
       const timer = setTimeout(done, maxWaitMs);
       timer.unref?.();
-      const self = this;
-      function done() {
-        clearTimeout(timer);
-        self.dispatchesSettled = null;
-        resolve();
-      }
       this.dispatchesSettled = done;
     });
   }

@@ -203,15 +203,21 @@ export function recordPilotRequest(
   return [...recent, { startMs, count: requests }];
 }
 
+/** Request buckets starting after this are in the pilot window ending at `nowMs`. */
+function pilotRequestHorizonMs(context: Pick<SiteContext, "thresholds">, nowMs: number): number {
+  return nowMs - context.thresholds.pilotWindowMs;
+}
+
 /** When `pilotRequestsInWindow` next changes with no request counted meanwhile (Infinity for never). */
 export function pilotRequestsChangeAtMs(
   context: Pick<SiteContext, "pilots" | "thresholds">,
   nowMs: number,
 ): number {
   const windowMs = context.thresholds.pilotWindowMs;
+  const horizon = pilotRequestHorizonMs(context, nowMs);
   let atMs = Number.POSITIVE_INFINITY;
   for (const bucket of context.pilots.requests)
-    if (bucket.startMs > nowMs - windowMs) atMs = Math.min(atMs, bucket.startMs + windowMs);
+    if (bucket.startMs > horizon) atMs = Math.min(atMs, bucket.startMs + windowMs);
   return atMs;
 }
 
@@ -220,7 +226,7 @@ export function pilotRequestsInWindow(
   context: Pick<SiteContext, "pilots" | "thresholds">,
   nowMs: number,
 ): number {
-  const horizon = nowMs - context.thresholds.pilotWindowMs;
+  const horizon = pilotRequestHorizonMs(context, nowMs);
   let requests = 0;
   for (const bucket of context.pilots.requests) if (bucket.startMs > horizon) requests += bucket.count;
   return requests;
