@@ -53,6 +53,8 @@ export function settleBatch(
   const effects: EffectPayload[] = [];
   const transitions: CommittedTransition[] = [];
   const retry: Delivery[] = [];
+  /** Deliveries whose own record did not apply: only these use up a commit attempt. */
+  const charged: Delivery[] = [];
   const conflicted = new Set<ActorKey>();
   let earliestArmedMs = Number.POSITIVE_INFINITY;
   let timerFired = false;
@@ -77,6 +79,7 @@ export function settleBatch(
     }
     if (conflicted.has(delivery.actor)) {
       // An earlier event of this actor in the batch did not apply as planned: recompute from the store.
+      // Not charged an attempt: waiting behind another event's retry is not a conflict of its own.
       tell(delivery, false, null);
       retry.push(delivery);
       continue;
@@ -89,6 +92,7 @@ export function settleBatch(
       slots.delete(delivery.actor);
       tell(delivery, false, null);
       retry.push(delivery);
+      charged.push(delivery);
       continue;
     }
     ctx.release(delivery);
@@ -120,7 +124,7 @@ export function settleBatch(
       });
     }
   }
-  for (const d of retry) {
+  for (const d of charged) {
     d.attempts++;
     if (d.attempts >= ctx.maxCommitAttempts) {
       ctx.release(d);
