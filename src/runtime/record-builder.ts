@@ -41,6 +41,9 @@ function deferredSnapshot(definition: KindDefinition, live: LiveActor): Deferred
   return () => encodeSnapshotParts(definition, { version, state, constants: null });
 }
 
+/** An event's entry where no history is kept (`historyCap` 0): the store only counts it. */
+const UNKEPT_ENTRY = Buffer.alloc(0);
+
 const NO_TIMERS: ReadonlyMap<string, TimerEntry | "cancel"> = new Map();
 
 function deliveryKey(ack: DeliveryAck): string {
@@ -99,7 +102,7 @@ export class RecordBuilder {
     const { delivery, result } = planned;
     this.steps.push(planned);
     // Encoded now even for a lazy store: an entry kept as its objects until read is garbage the GC copies for its life.
-    this.history.push(encodeHistoryEntry(planned.history));
+    this.history.push(this.historyCap > 0 ? encodeHistoryEntry(planned.history) : UNKEPT_ENTRY);
     if (dedupes(delivery.source)) {
       this.dedupeIds.push(delivery.eventId);
       this.deliveries?.add(`dedupe:${delivery.eventId}`);

@@ -20,6 +20,10 @@ export interface RuntimeOptions {
   /** How often leases are renewed and membership checked; well under `leaseMs`. */
   renewEveryMs?: number;
   sweepEveryMs?: number;
+  /**
+   * The most history entries each actor keeps. 0 keeps none and encodes none:
+   * for a simulation, whose store is thrown away at its end (`src/sim/harness.ts`).
+   */
   historyCap?: number;
   dedupeWindowMs?: number;
   maxBatchRecords?: number;

@@ -5,6 +5,11 @@
  * completely (no event queued, no commit or store write in flight), then
  * moves time to the next scheduled event. Invariants are checked after every
  * settle; a breach stops the run with the offending actor's history.
+ *
+ * The store keeps no history: nothing reads it unless an invariant breaks,
+ * and encoding every transition's entry cost a quarter of a run's CPU. A
+ * breach replays the run (it is deterministic per seed) with history kept up
+ * to the same instant, and reports it from there.
  */
 import { performance } from "node:perf_hooks";
 import { silentLogger } from "../runtime/logger.js";
@@ -66,7 +71,12 @@ export interface VariantRunOptions {
    * from memory once no pilot holds it (`Retirement`); null keeps every actor.
    */
   retireAfterMs?: number | null;
+  /** Keep every actor's last transitions in the store (a breach's replay sets it); off by default. */
+  keepHistory?: boolean;
 }
+
+/** History kept per actor when it is: as much as a breach's report prints. */
+const KEPT_HISTORY_ENTRIES = 64;
 
 /** Wall-clock cost of a run: reported apart from the results, which must not depend on it. */
 export interface RunTiming {
@@ -89,6 +99,46 @@ export interface VariantResult {
 }
 
 export async function runVariant(options: VariantRunOptions): Promise<VariantResult> {
+  try {
+    return await runOnce(options);
+  } catch (err) {
+    if (!(err instanceof InvariantViolationError) || options.keepHistory) throw err;
+    throw await replayForHistory(options, err);
+  }
+}
+
+/**
+ * The breach of a run that kept no history, reported with the offending
+ * actor's history from a replay that kept it. A replay that does not break
+ * the same way at the same instant is a determinism bug: it says so.
+ */
+async function replayForHistory(
+  options: VariantRunOptions,
+  breach: InvariantViolationError,
+): Promise<InvariantViolationError> {
+  const { onProgress: _quiet, ...replay } = options;
+  try {
+    await runOnce({ ...replay, keepHistory: true });
+  } catch (err) {
+    if (err instanceof InvariantViolationError && sameBreach(err.violation, breach.violation)) return err;
+  }
+  return new InvariantViolationError(
+    breach.violation,
+    "  (no history: a replay of the run with history kept did not break the same way at the same instant)\n",
+  );
+}
+
+function sameBreach(a: Violation, b: Violation): boolean {
+  return (
+    a.invariant === b.invariant &&
+    a.atMs === b.atMs &&
+    a.detail === b.detail &&
+    a.actor?.kind === b.actor?.kind &&
+    a.actor?.id === b.actor?.id
+  );
+}
+
+async function runOnce(options: VariantRunOptions): Promise<VariantResult> {
   const { scenario, variant, seed, durationMs } = options;
   const strategy = variant.strategy;
   const clock = new VirtualClock(SIM_EPOCH_MS, scenario.timeResolution);
@@ -116,7 +166,7 @@ export async function runVariant(options: VariantRunOptions): Promise<VariantRes
       // One node owns every shard: leases and sweeps are safety nets here, so they run rarely.
       leaseMs: 3_600_000,
       sweepEveryMs: 60_000,
-      historyCap: 64,
+      historyCap: options.keepHistory ? KEPT_HISTORY_ENTRIES : 0,
       // Admission control measures this process in real time; on a virtual clock every job is admitted at once.
       intake: false,
       idleEvictMs: 3 * 3_600_000,
@@ -262,7 +312,7 @@ export async function runVariant(options: VariantRunOptions): Promise<VariantRes
   if (!monitor.violation && !failure) await crossCheckTasks(grid, tracker, monitor);
   const violation = monitor.violation as Violation | null;
   if (violation) {
-    const history = await historyOf(runtime, violation.actor, SIM_EPOCH_MS);
+    const history = options.keepHistory ? await historyOf(runtime, violation.actor, SIM_EPOCH_MS) : "";
     await shutdown(grid, dispatcher);
     throw new InvariantViolationError({ ...violation, atMs: violation.atMs - SIM_EPOCH_MS }, history);
   }

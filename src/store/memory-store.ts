@@ -173,13 +173,7 @@ export class MemoryStore implements Store {
         deferred: null,
       });
     }
-    let history = state.history.get(record.actor);
-    if (!history) {
-      history = [];
-      state.history.set(record.actor, history);
-    }
-    history.push(...entries);
-    if (history.length > record.historyCap) history.splice(0, history.length - record.historyCap);
+    this.keepHistory(state, record);
     for (const timerKey of record.timerCancels) state.timers.delete(timerKey);
     for (const timer of record.timerAdds) state.timers.set({ ...timer });
     for (const { name, delta } of record.counters) {
@@ -207,6 +201,20 @@ export class MemoryStore implements Store {
       });
     }
     return "ok";
+  }
+
+  private keepHistory(state: ShardState, { actor, history: entries, historyCap }: CommitRecord): void {
+    if (historyCap <= 0) {
+      state.history.delete(actor);
+      return;
+    }
+    let history = state.history.get(actor);
+    if (!history) {
+      history = [];
+      state.history.set(actor, history);
+    }
+    history.push(...entries);
+    if (history.length > historyCap) history.splice(0, history.length - historyCap);
   }
 
   async loadActors(shard: number, actors: ActorKey[]): Promise<(StoredActor | null)[]> {

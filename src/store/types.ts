@@ -115,8 +115,11 @@ export interface CommitRecord {
    * One entry per event of the record, oldest first; at least one. Always
    * bytes, even for a store that `encodesLazily`: history outlives the
    * transition, and held as objects it is what a long run's heap fills with.
+   * With a `historyCap` of 0 the entries are empty: the store counts them
+   * (a record of several events is all or nothing) and keeps none.
    */
   history: Buffer[];
+  /** The most entries the actor's history keeps, oldest dropped first; 0 keeps none. */
   historyCap: number;
   timerAdds: TimerEntry[];
   timerCancels: string[];

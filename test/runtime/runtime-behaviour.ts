@@ -311,6 +311,11 @@ export function describeRuntimeBehaviour(storeName: string, makeStore: StoreFact
       expect(view.history.map((h) => h.v)).toEqual([1, 2, 3, 4, 5, 6, 7]);
     });
 
+    it("keeps no history with a cap of 0", async () => {
+      const view = await sendEachTwice(await boot({ historyCap: 0 }), "n");
+      expect(view.history).toEqual([]);
+    });
+
     it("fires a durable timer set before a restart exactly once after it", async () => {
       const { store, cleanup } = await makeStore();
       const first = new Runtime({ store, registry: testRegistry(), shardCount: SHARDS });

@@ -66,7 +66,7 @@
                    forgotten; "" leaves them for a later batch); the last two
                    are length-prefixed strings
                  then n records of 58 bytes, struct "<ddBBI4I4I4I4I4I4I4I4I4I4":
-                   expectedVersion, historyCap, hasSnapshot (1|0),
+                   expectedVersion, historyCap (0: keep none), hasSnapshot (1|0),
                    hasConstants (1|0, only with a snapshot), versionStep,
                    history count h (>= 1), dedupe id count u, inbox ack count
                    ai, timer ack count at, cancel count c, timer add count a,
@@ -388,15 +388,18 @@ local function applyBatch(b)
       versionOf[actorKey] = expectedVersion
     end
 
-    local historyLength = rcall("RPUSH", historyKey, tunpack(F, historyAt, historyAt + h - 1))
-    if historyLength > historyCap then
-      if historyCap <= 0 then
-        rcall("DEL", historyKey)
-      elseif historyLength <= historyCap + 2 then
-        -- Usually one or two over after a push; LPOP drops those for about half what LTRIM costs.
-        rcall("LPOP", historyKey, historyLength - historyCap)
-      else
-        rcall("LTRIM", historyKey, -historyCap, -1)
+    if historyCap <= 0 then
+      -- No history is kept: the entries (empty) only counted the record's events.
+      rcall("DEL", historyKey)
+    else
+      local historyLength = rcall("RPUSH", historyKey, tunpack(F, historyAt, historyAt + h - 1))
+      if historyLength > historyCap then
+        if historyLength <= historyCap + 2 then
+          -- Usually one or two over after a push; LPOP drops those for about half what LTRIM costs.
+          rcall("LPOP", historyKey, historyLength - historyCap)
+        else
+          rcall("LTRIM", historyKey, -historyCap, -1)
+        end
       end
     end
 
