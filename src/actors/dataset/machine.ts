@@ -7,17 +7,17 @@ import { refs } from "../shared/names.js";
 import { eventTimeMs, stampState, timeField } from "../shared/time.js";
 import { addReplica, conflictingLfns, lfnsByWatcher, mergeFiles, withoutKeys } from "./files.js";
 import {
+  completeDatasetInput,
   type DatasetContext,
   type DatasetEvent,
   type DatasetInput,
   type DatasetState,
-  datasetInputSchema,
 } from "./schema.js";
 
 type WatchEvent = Extract<DatasetEvent, { type: "watch" }>;
 
 function initialContext(raw: DatasetInput): DatasetContext {
-  const input = datasetInputSchema.parse(raw);
+  const input = completeDatasetInput(raw);
   const merged = mergeFiles(
     { files: {}, fileCount: 0, totalBytes: 0 } as DatasetContext,
     input.files.filter((file, i) => input.files.findIndex((f) => f.lfn === file.lfn) === i),

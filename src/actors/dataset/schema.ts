@@ -27,6 +27,25 @@ export const datasetInputSchema = z.object({
 });
 export type DatasetInput = z.input<typeof datasetInputSchema>;
 
+/**
+ * `datasetInputSchema.parse` for a create that reached the machine: one from
+ * outside was checked against the event's schema by `Runtime.send`, and one
+ * this system's own code built (a job's dispatch dataset, a task's outputs)
+ * is typed. It fills the defaults and checks nothing again: zod's parse was
+ * most of the cost of creating a dispatch dataset. A test holds it equal to
+ * the schema's parse.
+ */
+export function completeDatasetInput(raw: DatasetInput): z.output<typeof datasetInputSchema> {
+  return {
+    name: raw.name,
+    state: raw.state ?? "open",
+    files: raw.files ?? [],
+    replicas: raw.replicas ?? {},
+    parent: raw.parent ?? null,
+    atMs: raw.atMs,
+  };
+}
+
 /** Who wants to hear that a `files.add` took effect, and the id it echoes back. */
 export const registrationReplySchema = z.object({ to: actorRefSchema, requestId: z.string().min(1) });
 

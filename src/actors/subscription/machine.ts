@@ -11,15 +11,15 @@ import { refs, subscriptionIdOf } from "../shared/names.js";
 import { eventTimeMs, stampState, timeField } from "../shared/time.js";
 import { initialProgress, isPending, markDone, markFailed, transferFiles } from "./progress.js";
 import {
+  completeSubscriptionInput,
   type SubscriptionContext,
   type SubscriptionEvent,
   type SubscriptionInput,
   type SubscriptionState,
-  subscriptionInputSchema,
 } from "./schema.js";
 
 function initialContext(raw: SubscriptionInput): SubscriptionContext {
-  const input = subscriptionInputSchema.parse(raw);
+  const input = completeSubscriptionInput(raw);
   return {
     id: input.id ?? subscriptionIdOf(input.dataset, input.site),
     dataset: input.dataset,

@@ -33,6 +33,25 @@ export const subscriptionInputSchema = z.object({
 });
 export type SubscriptionInput = z.input<typeof subscriptionInputSchema>;
 
+/**
+ * `subscriptionInputSchema.parse` for a create that reached the machine
+ * (checked by `Runtime.send` when it came from outside, typed when this
+ * system built it): the defaults filled, nothing checked again. A test holds
+ * it equal to the schema's parse.
+ */
+export function completeSubscriptionInput(raw: SubscriptionInput): z.output<typeof subscriptionInputSchema> {
+  return {
+    id: raw.id,
+    dataset: raw.dataset,
+    site: raw.site,
+    files: raw.files,
+    requester: raw.requester ?? null,
+    purpose: raw.purpose ?? "replication",
+    maxFileAttempts: raw.maxFileAttempts ?? 1,
+    atMs: raw.atMs,
+  };
+}
+
 export const subscriptionEventSchema = z.discriminatedUnion("type", [
   z.object({ type: z.literal("create"), input: subscriptionInputSchema }),
   z.object({ type: z.literal("transfer.started"), atMs: atMsSchema }),
