@@ -37,9 +37,21 @@ export function siteSnapshotChangeAtMs(site: SiteContext, nowMs: number): number
   );
 }
 
-export function siteSnapshotOf(site: SiteState, connectedPilots: number, nowMs: number): SiteSnapshot {
-  const jobs = site.jobs;
+/** The part of a site's snapshot its live jobs and connected pilots make: what changes most often. */
+export function liveJobStats(jobs: SiteState["jobs"], connectedPilots: number) {
   const n = (state: keyof SiteState["jobs"]) => jobs[state] ?? 0;
+  return {
+    queued: n("defined") + n("assigned") + n("activated") + n("starting") + n("throttled"),
+    activated: n("activated"),
+    assigned: n("assigned"),
+    running: n("running") + n("sent") + n("starting"),
+    pilots: connectedPilots,
+    transferring: n("transferring"),
+  };
+}
+
+export function siteSnapshotOf(site: SiteState, connectedPilots: number, nowMs: number): SiteSnapshot {
+  const live = liveJobStats(site.jobs, connectedPilots);
   const recent = outcomeCounts(site.outcomes, nowMs, site.thresholds.failureWindowMs);
   const windowMin = site.thresholds.pilotWindowMs / 60_000;
   const recentFailed: Record<string, number> = {};
@@ -57,14 +69,14 @@ export function siteSnapshotOf(site: SiteState, connectedPilots: number, nowMs: 
       releases: site.resources.releases,
     },
     stats: {
-      queued: n("defined") + n("assigned") + n("activated") + n("starting") + n("throttled"),
-      activated: n("activated"),
-      assigned: n("assigned"),
-      running: n("running") + n("sent") + n("starting"),
-      pilots: connectedPilots,
+      queued: live.queued,
+      activated: live.activated,
+      assigned: live.assigned,
+      running: live.running,
+      pilots: live.pilots,
       pilotRequestRatePerMin: windowMin > 0 ? pilotRequestsInWindow(site, nowMs) / windowMin : 0,
       ...(site.pilots.lastSeenAtMs !== null ? { lastPilotSeenMs: site.pilots.lastSeenAtMs } : {}),
-      transferring: n("transferring"),
+      transferring: live.transferring,
       recentFinished: recent.finished,
       recentFailed,
       recentClosed: recent.closed,

@@ -8,7 +8,12 @@ import { refs, siteJobsCounter } from "../actors/shared/names.js";
 import type { SiteContext } from "../actors/site/schema.js";
 import type { SiteSnapshot } from "../brokerage/types.js";
 import type { WorkloadContext } from "./context.js";
-import { SNAPSHOT_JOB_STATES, siteSnapshotChangeAtMs, siteSnapshotOf } from "./site-snapshot.js";
+import {
+  liveJobStats,
+  SNAPSHOT_JOB_STATES,
+  siteSnapshotChangeAtMs,
+  siteSnapshotOf,
+} from "./site-snapshot.js";
 import { listSites, type SiteState } from "./sites.js";
 
 /**
@@ -86,12 +91,12 @@ function siteInMemory(
   const counters = ctx.runtime.local;
   const pilots = ctx.connectedPilots(context.name);
   const read = reads.get(context.name);
+  // The same site in the same windows: only its live counts and pilots can have moved.
+  const sameSite =
+    read !== undefined && read.context === context && nowMs >= read.fromMs && nowMs < read.untilMs;
   if (
-    read !== undefined &&
-    read.context === context &&
+    sameSite &&
     read.pilots === pilots &&
-    nowMs >= read.fromMs &&
-    nowMs < read.untilMs &&
     read.counterNames.every((name, i) => counters.counter(name) === read.counts[i])
   )
     return read.snapshot;
@@ -102,6 +107,12 @@ function siteInMemory(
   SNAPSHOT_JOB_STATES.forEach((state, i) => {
     if (counts[i] !== 0) jobs[state] = counts[i];
   });
+  if (sameSite) {
+    const { stats } = read.snapshot;
+    const snapshot = Object.freeze({ ...read.snapshot, stats: { ...stats, ...liveJobStats(jobs, pilots) } });
+    reads.set(context.name, { ...read, counts, pilots, snapshot });
+    return snapshot;
+  }
   const snapshot = Object.freeze(siteSnapshotOf({ ...context, jobs }, pilots, nowMs));
   const untilMs = siteSnapshotChangeAtMs(context, nowMs);
   reads.set(context.name, { context, counterNames, counts, pilots, fromMs: nowMs, untilMs, snapshot });

@@ -100,6 +100,15 @@ describe("brokerage's read of the sites from memory", () => {
     const third = await expectSameAsRebuilt(g, Date.now());
     expect(third[2]!.stats.activated).toBeGreaterThan(0);
 
+    // Counts alone: SITE-C's snapshot takes its new live counts and keeps the rest of the last one.
+    const more = g.runtime.waitForTransition(refs.job("t-d-0.1"), (t) => t.state?.value === "activated");
+    await g.submit({ taskId: "t-d", jobs: 1, payload: { command: ["true"] }, site: "SITE-C" }, "alice");
+    await more;
+    const fourth = await expectSameAsRebuilt(g, Date.now());
+    expect(fourth[2]!.stats.activated).toBe(third[2]!.stats.activated + 1);
+    expect(fourth[2]).not.toBe(third[2]);
+    expect(fourth[2]!.resources).toBe(third[2]!.resources);
+
     // Time alone: SITE-A's pilot requests leave their window, then its outcomes leave theirs.
     for (const laterMs of [100, 1_050, 1_300, 1_500, 5_000])
       await expectSameAsRebuilt(g, Date.now() + laterMs);
