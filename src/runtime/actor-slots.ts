@@ -18,17 +18,7 @@ export interface ActorSlot {
   lastUsedMs: number;
 }
 
-/**
- * An idle walk visits every resident actor, so it runs at most this often
- * (a fraction of the idle limit): an actor stays up to an eighth longer than
- * the limit, and a grid holding hundreds of thousands of actors does not
- * walk them all at each sweep.
- */
-const IDLE_WALKS_PER_LIMIT = 8;
-
 export class ActorSlots extends Map<ActorKey, ActorSlot> {
-  private nextIdleWalkMs = Number.NEGATIVE_INFINITY;
-
   constructor(
     private readonly shard: number,
     private readonly store: Store,
@@ -88,18 +78,11 @@ export class ActorSlots extends Map<ActorKey, ActorSlot> {
     for (const actor of assumed) if (this.get(actor)?.live === null) this.delete(actor);
   }
 
-  /**
-   * Lets go of actors unused for `idleMs` (found by a walk at most every
-   * `idleMs / IDLE_WALKS_PER_LIMIT`), then of the least recently used beyond
-   * `maxResident`.
-   */
+  /** Lets go of actors unused for `idleMs`, then of the least recently used beyond `maxResident`. */
   evict(nowMs: number, idleMs: number, maxResident: number, inUse: (actor: ActorKey) => boolean): void {
-    if (nowMs >= this.nextIdleWalkMs) {
-      this.nextIdleWalkMs = nowMs + idleMs / IDLE_WALKS_PER_LIMIT;
-      const horizon = nowMs - idleMs;
-      for (const [actor, slot] of this) {
-        if (slot.lastUsedMs < horizon && !inUse(actor)) this.delete(actor);
-      }
+    const horizon = nowMs - idleMs;
+    for (const [actor, slot] of this) {
+      if (slot.lastUsedMs < horizon && !inUse(actor)) this.delete(actor);
     }
     if (this.size > maxResident) {
       const idle = [...this].filter(([actor]) => !inUse(actor));
