@@ -1,4 +1,5 @@
 /** Applying one event to one actor as a pure function, and an actor's snapshot encoded for its commit and restored. */
+import { createHash } from "node:crypto";
 import type { ActorKey, CounterDelta, TimerEntry } from "../store/types.js";
 import { actorKeyOf, parseActorKey } from "./actor-ref.js";
 import {
@@ -19,6 +20,22 @@ import {
   type HistoryEntry,
   stateValueToString,
 } from "./records.js";
+
+/**
+ * An id made from its cause's id grows by a link with every step of a
+ * causal chain (a job rebrokered for days: `...:t1:e2:brokered:t1:e2:...`),
+ * and every map, set and store key holding it pays for its length. Past
+ * `MAX_CAUSE_ID_CHARS` the cause is named by a digest of its id instead:
+ * still the same id for the same cause, so a redelivered event's effects
+ * and timers keep their ids.
+ */
+const MAX_CAUSE_ID_CHARS = 128;
+
+export function derivedId(causeId: string, link: string): string {
+  if (causeId.length <= MAX_CAUSE_ID_CHARS) return `${causeId}:${link}`;
+  return `#${createHash("sha256").update(causeId).digest("base64url").slice(0, 22)}:${link}`;
+}
+
 import { encodeSnapshot } from "./snapshots.js";
 
 /** An actor as the runtime holds it in memory between events. */
@@ -221,7 +238,7 @@ function sortActions(
       timers ??= new Map();
       timers.set(timerKey, {
         timerKey,
-        fireId: `${input.eventId}:t${index}`,
+        fireId: derivedId(input.eventId, `t${index}`),
         dueAtMs: input.nowMs + params.delay,
         payload: encodeRecord({ a: input.actor, e: params.event }),
       });
@@ -238,7 +255,7 @@ function sortActions(
       }
       const effect: EffectPayload = {
         t: "send",
-        id: `${input.eventId}:e${index}`,
+        id: derivedId(input.eventId, `e${index}`),
         from: input.actor,
         to,
         e: send.event as AnyEvent,
@@ -249,7 +266,7 @@ function sortActions(
       const emit = params as unknown as EmitEffectParams;
       effects.push({
         t: "emit",
-        id: `${input.eventId}:e${index}`,
+        id: derivedId(input.eventId, `e${index}`),
         from: input.actor,
         effect: emit.effect,
         data: emit.data,
