@@ -20,6 +20,7 @@ import {
   type HistoryEntry,
   stateValueToString,
 } from "./records.js";
+import { encodeSnapshot } from "./snapshots.js";
 
 /**
  * An id made from its cause's id grows by a link with every step of a
@@ -35,8 +36,6 @@ export function derivedId(causeId: string, link: string): string {
   if (causeId.length <= MAX_CAUSE_ID_CHARS) return `${causeId}:${link}`;
   return `#${createHash("sha256").update(causeId).digest("base64url").slice(0, 22)}:${link}`;
 }
-
-import { encodeSnapshot } from "./snapshots.js";
 
 /** An actor as the runtime holds it in memory between events. */
 export interface LiveActor {
