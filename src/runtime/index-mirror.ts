@@ -18,7 +18,7 @@ function before(a: Member, b: { score: number; member: string }): boolean {
 
 /** One index across the owned shards, kept in (score, member) order. */
 class SortedMembers {
-  private readonly ordered: Member[] = [];
+  private ordered: Member[] = [];
   private readonly byMember = new Map<string, Member>();
 
   get size(): number {
@@ -38,6 +38,40 @@ class SortedMembers {
     const entry = { member, score, shard };
     this.ordered.splice(this.position(entry), 0, entry);
     this.byMember.set(member, entry);
+  }
+
+  /**
+   * Many members of one shard at once (a shard's load): sorted and merged
+   * in one pass. A splice per member was quadratic in the index's size.
+   */
+  setMany(entries: readonly IndexEntry[], shard: number): void {
+    let added: Member[] = [];
+    let replaced = false;
+    for (const { member, score } of entries) {
+      const old = this.byMember.get(member);
+      if (old) {
+        if (old.score === score && old.shard === shard) continue;
+        replaced = true;
+      }
+      const entry = { member, score, shard };
+      this.byMember.set(member, entry);
+      added.push(entry);
+    }
+    if (added.length === 0) return;
+    // Entries replaced above (or twice in `entries`) are no longer the ones `byMember` names.
+    const named = (e: Member) => this.byMember.get(e.member) === e;
+    const current = replaced ? this.ordered.filter(named) : this.ordered;
+    if (replaced) added = added.filter(named);
+    added.sort((a, b) => (before(a, b) ? -1 : before(b, a) ? 1 : 0));
+    const merged: Member[] = new Array(current.length + added.length);
+    let i = 0;
+    let j = 0;
+    let k = 0;
+    while (i < current.length && j < added.length)
+      merged[k++] = before(added[j]!, current[i]!) ? added[j++]! : current[i++]!;
+    while (i < current.length) merged[k++] = current[i++]!;
+    while (j < added.length) merged[k++] = added[j++]!;
+    this.ordered = merged;
   }
 
   delete(member: string): boolean {
@@ -73,13 +107,14 @@ class SortedMembers {
     return entry ? this.position(entry) : null;
   }
 
+  /** One pass, compacting in place: a splice per member was quadratic in the index's size. */
   dropShard(shard: number): void {
-    for (let i = this.ordered.length - 1; i >= 0; i--) {
-      const entry = this.ordered[i]!;
-      if (entry.shard !== shard) continue;
-      this.ordered.splice(i, 1);
-      this.byMember.delete(entry.member);
+    let kept = 0;
+    for (const entry of this.ordered) {
+      if (entry.shard === shard) this.byMember.delete(entry.member);
+      else this.ordered[kept++] = entry;
     }
+    this.ordered.length = kept;
   }
 
   /** Where `entry` is, or would go: the first position not before it. */
@@ -113,7 +148,7 @@ export class IndexMirror {
     this.drop(shard);
     for (const [key, entries] of indexes) {
       const members = this.index(key);
-      for (const { member, score } of entries) members.set(member, score, shard);
+      members.setMany(entries, shard);
       for (const { member, score } of entries) this.notify(key, member, score);
     }
     const own = new Map<string, number>();
