@@ -33,7 +33,7 @@ export function addExact(partials: Partials, value: number): void {
 
 /** Adds every partial of `other`, times `sign` (1 or -1), to `partials` exactly, in place. */
 export function addPartials(partials: Partials, other: readonly number[], sign: 1 | -1): void {
-  // Indexed: brokerage sums partials for every job, and an iterator here was a tenth of its garbage.
+  // Indexed: brokerage sums partials for every job, and the iterator was most of those sums' garbage.
   for (let i = 0; i < other.length; i++) addExact(partials, sign * other[i]!);
 }
 
