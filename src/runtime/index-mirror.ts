@@ -108,10 +108,10 @@ class SortedMembers {
   }
 
   /** One pass, compacting in place: a splice per member was quadratic in the index's size. */
-  dropShard(shard: number): void {
+  dropShards(shards: ReadonlySet<number>): void {
     let kept = 0;
     for (const entry of this.ordered) {
-      if (entry.shard === shard) this.byMember.delete(entry.member);
+      if (shards.has(entry.shard)) this.byMember.delete(entry.member);
       else this.ordered[kept++] = entry;
     }
     this.ordered.length = kept;
@@ -137,6 +137,13 @@ export class IndexMirror {
   private readonly countersByShard = new Map<number, Map<string, number>>();
   private readonly counterTotals = new Map<string, number>();
   private readonly listeners = new Set<IndexListener>();
+  /**
+   * Shards dropped whose members are still in the indexes: taken out in one
+   * pass over every index at the next read or write, however many were
+   * dropped before it. A node that stops drops all its shards at once, and a
+   * pass per shard cost the shards times the indexes' size.
+   */
+  private readonly droppedShards = new Set<number>();
 
   /** Shards whose indexes and counters are loaded. */
   get loadedShards(): number {
@@ -146,6 +153,7 @@ export class IndexMirror {
   /** Takes a shard's indexes and counters as the store holds them. */
   load(shard: number, indexes: Map<string, IndexEntry[]>, counters: Map<string, number>): void {
     this.drop(shard);
+    this.removeDropped();
     for (const [key, entries] of indexes) {
       const members = this.index(key);
       members.setMany(entries, shard);
@@ -161,10 +169,7 @@ export class IndexMirror {
 
   /** Forgets a shard this node no longer owns. */
   drop(shard: number): void {
-    for (const [key, members] of this.indexes) {
-      members.dropShard(shard);
-      if (members.size === 0) this.indexes.delete(key);
-    }
+    if (this.indexes.size > 0) this.droppedShards.add(shard);
     const own = this.countersByShard.get(shard);
     if (!own) return;
     for (const [name, value] of own) this.addTotal(name, -value);
@@ -173,6 +178,7 @@ export class IndexMirror {
 
   /** What one committed record changed in its shard. */
   apply(shard: number, ops: readonly IndexOp[], counters: readonly CounterDelta[]): void {
+    if (ops.length > 0) this.removeDropped();
     for (const { key, member, score } of ops) {
       if (score === null) {
         const members = this.indexes.get(key);
@@ -205,27 +211,28 @@ export class IndexMirror {
 
   /** The names of the mirrored indexes that hold a member and start with `prefix`. */
   keys(prefix = ""): string[] {
+    this.removeDropped();
     const found: string[] = [];
     for (const key of this.indexes.keys()) if (key.startsWith(prefix)) found.push(key);
     return found;
   }
 
   size(key: string): number {
-    return this.indexes.get(key)?.size ?? 0;
+    return this.members(key)?.size ?? 0;
   }
 
   score(key: string, member: string): number | null {
-    return this.indexes.get(key)?.get(member)?.score ?? null;
+    return this.members(key)?.get(member)?.score ?? null;
   }
 
   /** Zero-based position by score, or null when absent. */
   rank(key: string, member: string): number | null {
-    return this.indexes.get(key)?.rank(member) ?? null;
+    return this.members(key)?.rank(member) ?? null;
   }
 
   /** Members in order, `count` from `offset`. */
   range(key: string, offset: number, count: number): IndexEntry[] {
-    const members = this.indexes.get(key);
+    const members = this.members(key);
     if (!members) return [];
     return members.slice(offset, count).map(({ member, score }) => ({ member, score }));
   }
@@ -237,7 +244,7 @@ export class IndexMirror {
    * of each part.
    */
   scan(key: string, visit: (member: string, score: number) => boolean | number): void {
-    this.indexes.get(key)?.scan((entry) => visit(entry.member, entry.score));
+    this.members(key)?.scan((entry) => visit(entry.member, entry.score));
   }
 
   /** A counter summed over the owned shards. */
@@ -251,6 +258,21 @@ export class IndexMirror {
     for (const [name, value] of this.counterTotals)
       if (value !== 0 && name.startsWith(prefix)) found.set(name, value);
     return found;
+  }
+
+  /** An index as committed: without the members of shards dropped since the last read. */
+  private members(key: string): SortedMembers | undefined {
+    this.removeDropped();
+    return this.indexes.get(key);
+  }
+
+  private removeDropped(): void {
+    if (this.droppedShards.size === 0) return;
+    for (const [key, members] of this.indexes) {
+      members.dropShards(this.droppedShards);
+      if (members.size === 0) this.indexes.delete(key);
+    }
+    this.droppedShards.clear();
   }
 
   private index(key: string): SortedMembers {

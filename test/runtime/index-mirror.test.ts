@@ -90,4 +90,26 @@ describe("the index mirror, dropping a shard", () => {
     ]);
     expect(mirror.rank(QUEUE, "job/0-1")).toBe(3);
   });
+
+  it("applies drops made one after another before a read, and a commit or a load made in between", () => {
+    const mirror = mirrorOf(4, 3);
+    mirror.drop(0);
+    mirror.drop(3);
+    mirror.apply(1, [{ key: QUEUE, member: "job/1-new", score: 15 }], [{ name: "jobs/activated", delta: 1 }]);
+    mirror.drop(2);
+    mirror.load(
+      2,
+      new Map([[QUEUE, [{ member: "job/2-back", score: 2 }]]]),
+      new Map([["jobs/activated", 1]]),
+    );
+    expect(mirror.range(QUEUE, 0, 10).map((e) => e.member)).toEqual([
+      "job/1-0",
+      "job/2-back",
+      "job/1-1",
+      "job/1-new",
+      "job/1-2",
+    ]);
+    expect(mirror.counter("jobs/activated")).toBe(3 + 1 + 1);
+    expect(mirror.loadedShards).toBe(2);
+  });
 });
