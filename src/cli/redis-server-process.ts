@@ -4,7 +4,7 @@
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { tmpdir } from "node:os";
-import { Redis } from "ioredis";
+import { Redis } from "../store/ioredis.js";
 
 const STARTUP_TIMEOUT_MS = 10_000;
 const POLL_INTERVAL_MS = 50;

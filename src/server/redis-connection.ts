@@ -5,7 +5,7 @@
  * that answers, so the same setting works for both and a Cluster can be
  * reached while one of its nodes is down.
  */
-import { Cluster, type ClusterNode, Redis, type RedisOptions } from "ioredis";
+import { Cluster, type ClusterNode, Redis, type RedisOptions } from "../store/ioredis.js";
 import { z } from "zod";
 import type { Logger } from "../runtime/logger.js";
 
