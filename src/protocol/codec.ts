@@ -5,6 +5,7 @@
  */
 import { type Options, Packr } from "msgpackr";
 import type { z } from "zod";
+import { MsgpackWriter } from "./msgpack-writer.js";
 
 const packr = new Packr({ useRecords: false, mapsAsObjects: true, moreTypes: false });
 
@@ -37,8 +38,10 @@ export function packWith(packer: Packr, value: unknown): Buffer {
   return bytes;
 }
 
+const recordWriter = new MsgpackWriter((value) => packWith(packr, value), { skipUndefined: false });
+
 export function encode(value: unknown): Buffer {
-  return packWith(packr, value);
+  return recordWriter.encode(value);
 }
 
 /**
@@ -55,8 +58,10 @@ const framePackr = new Packr({
   skipValues: [undefined],
 } as Options);
 
+const frameWriter = new MsgpackWriter((value) => packWith(framePackr, value), { skipUndefined: true });
+
 export function encodeFrame(frame: object): Buffer {
-  return packWith(framePackr, frame);
+  return frameWriter.encode(frame);
 }
 
 export function decode(bytes: Uint8Array): unknown {
