@@ -10,9 +10,10 @@
  * (`redis-commit-args.ts`), its numbers (`commit-numbers.ts`), the keys
  * (`shard-keys.ts`) and the scripts (`redis-scripts.ts`).
  */
-import { Cluster, type ClusterNode, type ClusterOptions, Redis, type RedisOptions } from "./ioredis.js";
+
 import { CommitNumbers } from "./commit-numbers.js";
 import { FencedError, StoreError, scriptErrorFor } from "./errors.js";
+import { Cluster, type ClusterNode, type ClusterOptions, Redis, type RedisOptions } from "./ioredis.js";
 import { PerFence } from "./per-fence.js";
 import { decodeCommitOutcomes, encodeCommit, encodeCommitCall } from "./redis-commit-args.js";
 import type { ReplicaWait } from "./redis-replica-wait.js";
