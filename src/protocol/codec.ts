@@ -1,7 +1,9 @@
 /**
- * One msgpackr configuration for every byte that leaves a process: snapshots,
- * history, effects and (later) wire frames. `useRecords: false` keeps the
- * encoding plain msgpack, so a pilot written in another language can read it.
+ * One msgpack encoding for every byte that leaves a process: snapshots,
+ * history, effects and wire frames. `MsgpackWriter` writes the plain values
+ * they are made of; msgpackr, configured here, writes any other type inside
+ * them and decodes everything. `useRecords: false` keeps the encoding plain
+ * msgpack, so a pilot written in another language can read it.
  */
 import { type Options, Packr } from "msgpackr";
 import type { z } from "zod";
@@ -46,9 +48,10 @@ export function encode(value: unknown): Buffer {
 
 /**
  * The same plain msgpack for wire frames, but a member whose value is
- * `undefined` is left out: msgpackr would write it as an extension type that
- * decoders in other languages do not know, and the protocol says an absent
- * optional field is absent. Cheaper than copying every frame without them.
+ * `undefined` is left out, by the writer and by this Packr for a member of
+ * another type: msgpackr would write it as an extension type that decoders
+ * in other languages do not know, and the protocol says an absent optional
+ * field is absent. Cheaper than copying every frame without them.
  */
 const framePackr = new Packr({
   useRecords: false,

@@ -5,7 +5,6 @@
  * that answers, so the same setting works for both and a Cluster can be
  * reached while one of its nodes is down.
  */
-
 import { z } from "zod";
 import type { Logger } from "../runtime/logger.js";
 import { Cluster, type ClusterNode, Redis, type RedisOptions } from "../store/ioredis.js";

@@ -10,7 +10,6 @@
  * (`redis-commit-args.ts`), its numbers (`commit-numbers.ts`), the keys
  * (`shard-keys.ts`) and the scripts (`redis-scripts.ts`).
  */
-
 import { CommitNumbers } from "./commit-numbers.js";
 import { FencedError, StoreError, scriptErrorFor } from "./errors.js";
 import { Cluster, type ClusterNode, type ClusterOptions, Redis, type RedisOptions } from "./ioredis.js";
