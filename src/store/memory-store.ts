@@ -141,15 +141,8 @@ export class MemoryStore implements Store {
     // A record of several events is all or nothing: the runtime commits them one by one instead.
     const entries = record.history;
     const multi = entries.length > 1;
-    const stale = record.acks.some((ack) =>
-      ack.kind === "timer"
-        ? state.timers.get(ack.timerKey)?.fireId !== ack.fireId
-        : !state.inbox.has(ack.eventId),
-    );
-    if (stale) return multi ? "split" : "stale";
-    const ids = record.dedupeIds;
-    const duplicate =
-      ids.some((id) => state.seen.has(id)) || (ids.length > 1 && new Set(ids).size !== ids.length);
+    if (hasStaleAck(state, record)) return multi ? "split" : "stale";
+    const duplicate = hasDuplicateId(state, record.dedupeIds);
     if (duplicate && multi) return "split";
     // A duplicate still consumes its delivery, so it is not redelivered forever.
     for (const ack of record.acks) {
@@ -394,3 +387,27 @@ export class MemoryStore implements Store {
     return store;
   }
 }
+
+/** An acknowledged delivery the shard no longer holds: a timer fired or rearmed since, an inbox entry taken. */
+function hasStaleAck(state: ShardState, record: CommitRecord): boolean {
+  for (const ack of record.acks) {
+    if (ack.kind === "timer") {
+      if (state.timers.get(ack.timerKey)?.fireId !== ack.fireId) return true;
+    } else if (!state.inbox.has(ack.eventId)) return true;
+  }
+  return false;
+}
+
+/**
+ * A dedupe id seen before, or twice in the record. A record of a few ids is
+ * checked pairwise, not with a Set: a simulation commits millions of them.
+ */
+function hasDuplicateId(state: ShardState, ids: readonly string[]): boolean {
+  for (const id of ids) if (state.seen.has(id)) return true;
+  if (ids.length > PAIRWISE_MAX_IDS) return new Set(ids).size !== ids.length;
+  for (let i = 1; i < ids.length; i++) for (let j = 0; j < i; j++) if (ids[j] === ids[i]) return true;
+  return false;
+}
+
+/** Up to this many ids, comparing every pair costs less than building a Set. */
+const PAIRWISE_MAX_IDS = 8;

@@ -541,6 +541,9 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         const splits = [
           chain({ dedupeIds: ["fresh", "seen"] }),
           chain({ dedupeIds: ["twice", "twice"] }),
+          chain({ dedupeIds: ["r1", "r2", "r3", "r2", "r4"] }),
+          // A long chain (the site's outcomes of a busy turn) is checked another way: the same rule.
+          chain({ dedupeIds: [...Array.from({ length: 12 }, (_, i) => `long-${i}`), "long-0"] }),
           chain({
             acks: [
               { kind: "inbox", eventId: "e1" },

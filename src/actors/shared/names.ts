@@ -3,6 +3,7 @@
  * subscription ids.
  */
 import type { ActorRef } from "../../runtime/actor-ref.js";
+import { cachedName2 } from "../../store/name-cache.js";
 
 /** Actor ids of the workload, as docs/workload.md lists them. */
 
@@ -36,9 +37,9 @@ export const refs = {
 };
 
 /** The counter of a site's live jobs in one state (a job in a final state is counted by the site actor instead). */
-export function siteJobsCounter(site: string, state: string): string {
-  return `jobs:${site}:${state}`;
-}
+export const siteJobsCounter: (site: string, state: string) => string = cachedName2(
+  (site, state) => `jobs:${site}:${state}`,
+);
 
 /** Site and state of a `siteJobsCounter` name; null for any other counter. Site names hold no `:`-free guarantee, states do. */
 export function parseSiteJobsCounter(name: string): { site: string; state: string } | null {
