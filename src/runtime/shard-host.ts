@@ -62,8 +62,6 @@ export interface ShardHostDeps {
 const SEEN_TRIM_EVERY_MS = 1000;
 /** How soon a commit that failed (not fenced) is tried again. */
 const COMMIT_RETRY_MS = 100;
-/** Passes over the resident actors per idle period (`idleEvictMs`): an idle actor goes at most this share of it late. */
-const EVICT_PASSES_PER_IDLE = 8;
 
 export class ShardHost {
   private readonly slots: ActorSlots;
@@ -72,8 +70,6 @@ export class ShardHost {
   private readonly inbox: InboxDrain;
   private readonly planner: BatchPlanner;
   private committing: Promise<void> | null = null;
-  /** When idle actors were last let go (`evictIdle`). */
-  private lastEvictMs = Number.NEGATIVE_INFINITY;
   private pumpScheduled = false;
   private retryHandle: TimerHandle | null = null;
   private lastSeenTrimMs = Number.NEGATIVE_INFINITY;
@@ -339,16 +335,8 @@ export class ShardHost {
     // Actors of a batch in flight are out of their mailboxes but still in use.
     if (this.committing) return;
     const { idleEvictMs, maxResidentActors } = this.deps.config;
-    const nowMs = this.deps.clock.nowMs();
-    // A pass walks every resident actor. At every sweep, a simulated day's shards walked their
-    // hundreds of thousands 1,440 times each; a few passes per idle period let an actor go at
-    // most an eighth of it late. Past the resident limit, every sweep still passes.
-    if (
-      nowMs - this.lastEvictMs < idleEvictMs / EVICT_PASSES_PER_IDLE &&
-      this.slots.size <= maxResidentActors
-    )
-      return;
-    this.lastEvictMs = nowMs;
-    this.slots.evict(nowMs, idleEvictMs, maxResidentActors, (actor) => this.mailboxes.has(actor));
+    this.slots.evict(this.deps.clock.nowMs(), idleEvictMs, maxResidentActors, (actor) =>
+      this.mailboxes.has(actor),
+    );
   }
 }
