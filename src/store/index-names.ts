@@ -8,11 +8,9 @@ import { cachedName1, cachedName2, cachedName3 } from "./name-cache.js";
  */
 export const queueNames = {
   /** Activated jobs of a site waiting for a pilot thread, by kind of work and fair share. */
-  siteQueue: cachedName3((site, lane, share) => `site-queue:${site}:${lane}:${share}`) as (
-    site: string,
-    lane: "production" | "analysis",
-    share: string,
-  ) => string,
+  siteQueue: cachedName3(
+    (site: string, lane: "production" | "analysis", share: string) => `site-queue:${site}:${lane}:${share}`,
+  ),
   /** Site, lane and share of a `siteQueue` name (share names hold no `:`), or null for another index. */
   siteQueueParts(key: string): { site: string; lane: "production" | "analysis"; share: string } | null {
     if (!key.startsWith("site-queue:")) return null;
@@ -24,7 +22,7 @@ export const queueNames = {
     return { site: key.slice("site-queue:".length, laneAt), lane, share: key.slice(shareAt + 1) };
   },
   /** Counter: a site's jobs of a share on its pilots (sent, starting, running): the share's running slots. */
-  shareRunning: cachedName2((site, share) => `shares:${site}:${share}`),
+  shareRunning: cachedName2((site: string, share: string) => `shares:${site}:${share}`),
   /** Site and share of a `shareRunning` counter, or null for another counter. */
   shareRunningParts(name: string): { site: string; share: string } | null {
     if (!name.startsWith("shares:")) return null;
@@ -34,15 +32,15 @@ export const queueNames = {
       : null;
   },
   /** Assigned jobs of a site waiting for their inputs' transfer, by assigned seconds. */
-  siteAssigned: cachedName1((site) => `site-assigned:${site}`),
+  siteAssigned: cachedName1((site: string) => `site-assigned:${site}`),
   /** Jobs of a user held back by the quota, oldest first. */
-  userThrottled: cachedName1((user) => `user-throttled:${user}`),
+  userThrottled: cachedName1((user: string) => `user-throttled:${user}`),
   /** Jobs a pilot holds (sent to it, starting, running), scored by thread: primary 0, secondary 1. */
-  pilotJobs: cachedName1((pilotId) => `pilot-jobs:${pilotId}`),
+  pilotJobs: cachedName1((pilotId: string) => `pilot-jobs:${pilotId}`),
   /** Counter: a user's jobs that count against the user's quota (activated until they end). */
-  userActive: cachedName1((user) => `users:${user}:active`),
+  userActive: cachedName1((user: string) => `users:${user}:active`),
   /** Counter: a user's jobs held back by the quota. */
-  userThrottledCount: cachedName1((user) => `users:${user}:throttled`),
+  userThrottledCount: cachedName1((user: string) => `users:${user}:throttled`),
   /** The user a `userThrottledCount` counter is of; null for another name. */
   userOfThrottledCount: (name: string): string | null =>
     name.startsWith("users:") && name.endsWith(":throttled") ? name.slice(6, -":throttled".length) : null,

@@ -37,9 +37,7 @@ export const refs = {
 };
 
 /** The counter of a site's live jobs in one state (a job in a final state is counted by the site actor instead). */
-export const siteJobsCounter: (site: string, state: string) => string = cachedName2(
-  (site, state) => `jobs:${site}:${state}`,
-);
+export const siteJobsCounter = cachedName2((site: string, state: string) => `jobs:${site}:${state}`);
 
 /** Site and state of a `siteJobsCounter` name; null for any other counter. Site names hold no `:`-free guarantee, states do. */
 export function parseSiteJobsCounter(name: string): { site: string; state: string } | null {
