@@ -63,6 +63,7 @@ import { Queue, Worker } from "bullmq";
 import { Redis } from "ioredis";
 import type { IntakeGateStats } from "../src/runtime/intake-gate.js";
 import type { ServerNode } from "../src/server/server.js";
+import { heapFlagsLine } from "./support/heap-flags.js";
 import { intakeCost } from "./support/intake-cost.js";
 import { formatNodeScaling, runNodeScaling } from "./support/node-scaling.js";
 import type { SwarmMode } from "./support/pilot-swarm.js";
@@ -970,7 +971,7 @@ async function main(): Promise<void> {
   console.log(
     `dispatch benchmark: ${PILOTS} pilots on one site, ${DURATION_MS / 1000} s per paced run after a ` +
       `${WARMUP_MS / 1000} s warm-up, a batch of ${BATCH_JOBS.toLocaleString("en-US")} jobs in tasks of ` +
-      `${TASK_JOBS}, against ${redis.description}\n`,
+      `${TASK_JOBS}, against ${redis.description}; ${heapFlagsLine()}\n`,
   );
   const failures: string[] = [];
   const rows: Row[] = [];

@@ -1,5 +1,6 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=64
 // The `panda` command: runs the compiled CLI (built by `npm install` / `npm run build`).
+// The #! line gives a server node its young generation (src/cli/server-heap.ts: Node reads it only at start).
 import { existsSync } from "node:fs";
 
 const entry = new URL("../dist/cli/main.js", import.meta.url);

@@ -14,6 +14,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { SERVER_NODE_FLAGS } from "../../src/cli/server-heap.js";
 import type { NodeChildCommand, NodeChildReport } from "./node-child.js";
 import { PilotSwarm } from "./pilot-swarm-client.js";
 import { formatTable, Samples } from "./stats.js";
@@ -69,6 +70,7 @@ class NodeProcess {
     this.child = fork(fileURLToPath(new URL("./node-child.ts", import.meta.url)), [], {
       // PANDA_BENCH_NODE_CPU_PROF=DIR: a CPU profile of each node process in DIR (NODE_OPTIONS may not carry --cpu-prof).
       execArgv: [
+        ...SERVER_NODE_FLAGS,
         "--import",
         "tsx",
         ...(process.env.PANDA_BENCH_NODE_CPU_PROF

@@ -12,6 +12,7 @@ import {
   resolveServerConfig,
   SERVER_SETTINGS,
 } from "./server-config.js";
+import { youngGenerationAdvice } from "./server-heap.js";
 
 /**
  * A standalone server node: no pilots, no demo. Logs are JSON lines on
@@ -109,6 +110,8 @@ export function registerServerCommand(program: Command): void {
           );
         throw err;
       });
+      const advice = youngGenerationAdvice(process.execArgv, process.env.NODE_OPTIONS);
+      if (advice) log.warn({}, advice);
       await new Promise<void>((done) => {
         const stop = () => {
           log.info({ url: node.url }, "stopping");

@@ -9,6 +9,7 @@
  */
 import { spawn } from "node:child_process";
 import { constants, totalmem } from "node:os";
+import { nodeFlagGiven } from "./node-flags.js";
 
 /**
  * 256 MB semi-spaces. A scavenge costs what survives it, and a simulated
@@ -32,8 +33,7 @@ export function simHeapFlags(
   nodeOptions: string | undefined,
   totalBytes: number,
 ): string[] {
-  const given = [...execArgv, ...(nodeOptions ?? "").split(/\s+/)].map((flag) => flag.replaceAll("_", "-"));
-  const has = (name: string) => given.some((flag) => flag === name || flag.startsWith(`${name}=`));
+  const has = (name: string) => nodeFlagGiven(execArgv, nodeOptions, name);
   const flags: string[] = [];
   if (!has("--max-semi-space-size")) flags.push(`--max-semi-space-size=${SIM_SEMI_SPACE_MB}`);
   if (!has("--max-old-space-size")) {

@@ -17,6 +17,7 @@ import { LocalPilots } from "./local-pilots.js";
 import { integerArg } from "./options.js";
 import { print } from "./output.js";
 import { reportProgress } from "./progress.js";
+import { youngGenerationAdvice } from "./server-heap.js";
 import { firstSignal, pilotSpecs, say, shownPath, startDemo } from "./up-common.js";
 import { runUpNodes } from "./up-nodes.js";
 
@@ -91,6 +92,8 @@ export async function runUp(flags: UpFlags): Promise<void> {
   const plan = planLocalGrid();
   const log = new FileLogger(join(dataDir, "logs", "server.log"), flags.logLevel);
   const node = await startNode(flags, dataDir, log, plan);
+  const advice = youngGenerationAdvice(process.execArgv, process.env.NODE_OPTIONS);
+  if (advice) log.warn({}, advice);
   const localConfigPath = writeLocalConfig(dataDir, { server: node.url, token: plan.adminToken });
   const specs = pilotSpecs(dataDir, plan, flags.pilotsPerSite);
   print(
