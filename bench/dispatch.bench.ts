@@ -1059,6 +1059,7 @@ async function main(): Promise<void> {
       notes.push(...overloadVerdict(overload));
       const intake = await intakeCost(redis.url, 200, OVERLOAD_TASK_JOBS);
       rows.push(["intake node CPU us/job (every job held)", intake.cpuUsPerJob, "-", ""]);
+      rows.push(["intake heap bytes/job held", Math.round(intake.heapBytesPerJob), "-", ""]);
       notes.push(
         `intake: ${intake.jobs.toLocaleString("en-US")} jobs in tasks of ${OVERLOAD_TASK_JOBS} accepted by a second grid ` +
           `whose admission control held them all, ${intake.cpuUsPerJob.toFixed(1)} us of node CPU each` +

@@ -5,13 +5,23 @@
  * rate a node sustains, intake takes N times this per sustained job, out of
  * the CPU that runs work in flight.
  */
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { Redis } from "ioredis";
 import { gridModules } from "./server-module.js";
 
 export interface IntakeCost {
   cpuUsPerJob: number;
+  /** Heap the held jobs keep (after a full collection): what a backlog of held work costs in memory. */
+  heapBytesPerJob: number;
   jobs: number;
   held: number;
+}
+
+/** A full collection, for heap figures that count only what is kept (the flag can be set at run time). */
+function collectGarbage(): void {
+  setFlagsFromString("--expose-gc");
+  (runInNewContext("gc") as () => void)();
 }
 
 export async function intakeCost(redisUrl: string, tasks: number, jobsPerTask: number): Promise<IntakeCost> {
@@ -51,11 +61,16 @@ export async function intakeCost(redisUrl: string, tasks: number, jobsPerTask: n
       }
     };
     await submitAll("warm", Math.max(1, Math.floor(tasks / 5)));
+    collectGarbage();
+    const heapBefore = process.memoryUsage().heapUsed;
     const before = process.cpuUsage();
     await submitAll("measured", tasks);
     const used = process.cpuUsage(before);
+    collectGarbage();
+    const heapAfter = process.memoryUsage().heapUsed;
     return {
       cpuUsPerJob: (used.user + used.system) / (tasks * jobsPerTask),
+      heapBytesPerJob: (heapAfter - heapBefore) / (tasks * jobsPerTask),
       jobs: tasks * jobsPerTask,
       held: grid.runtime.intakeQueued(),
     };

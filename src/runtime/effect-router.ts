@@ -10,7 +10,7 @@ import type { ActorKey, OutboxEntry, Store } from "../store/types.js";
 import { type ActorRef, actorKeyOf, parseActorKey, shardOf } from "./actor-ref.js";
 import type { Delivery } from "./delivery.js";
 import type { InlineEffectHandler } from "./inline-effects.js";
-import type { IntakeGate } from "./intake-gate.js";
+import type { HeldDelivery, IntakeGate } from "./intake-gate.js";
 import { KeyedBatcher } from "./keyed-batcher.js";
 import type { IntakeExpander, IntakeExpansion, KindRegistry } from "./kinds.js";
 import type { Logger } from "./logger.js";
@@ -48,6 +48,24 @@ export interface EffectRouterDeps {
 }
 
 type SendEffect = Extract<EffectPayload, { t: "send" }>;
+
+/** A send held by admission control: the `index`th of its effect's sends, to `target`. */
+class HeldSend implements HeldDelivery {
+  constructor(
+    private readonly onRelease: (index: number, target: ActorKey) => void,
+    private readonly onDrop: (target: ActorKey) => void,
+    private readonly index: number,
+    readonly target: ActorKey,
+  ) {}
+
+  release(): void {
+    this.onRelease(this.index, this.target);
+  }
+
+  drop(): void {
+    this.onDrop(this.target);
+  }
+}
 type EmitEffect = Extract<EffectPayload, { t: "emit" }>;
 
 export class EffectRouter {
@@ -143,9 +161,18 @@ export class EffectRouter {
       if (effect.t === "send" && gate && (effect.lane === "intake" || this.heldFor.has(effect.to))) {
         this.holdForAdmission(
           gate,
-          effect.to,
-          () => this.deliverSend(effect, done, failed),
-          () => this.inFlight.delete(effect.id),
+          new HeldSend(
+            (_, to) => {
+              this.leaveHeld(to);
+              this.deliverSend(effect, done, failed);
+            },
+            (to) => {
+              this.leaveHeld(to);
+              this.inFlight.delete(effect.id);
+            },
+            0,
+            effect.to,
+          ),
         );
       } else if (effect.t === "send") this.deliverSend(effect, done, failed);
       else {
@@ -187,23 +214,16 @@ export class EffectRouter {
    * creation is still held queues too, behind it: a task's kill must not reach
    * a job before the job exists, or the job would be created after and live on.
    */
-  private holdForAdmission(gate: IntakeGate, target: ActorKey, deliver: () => void, drop: () => void): void {
-    this.heldFor.set(target, (this.heldFor.get(target) ?? 0) + 1);
-    const leave = () => {
-      const left = (this.heldFor.get(target) ?? 1) - 1;
-      if (left > 0) this.heldFor.set(target, left);
-      else this.heldFor.delete(target);
-    };
-    gate.hold(
-      () => {
-        leave();
-        deliver();
-      },
-      () => {
-        leave();
-        drop();
-      },
-    );
+  private holdForAdmission(gate: IntakeGate, held: HeldSend): void {
+    this.heldFor.set(held.target, (this.heldFor.get(held.target) ?? 0) + 1);
+    gate.hold(held);
+  }
+
+  /** A held send to `target` was released or dropped: one fewer for later sends to queue behind. */
+  private leaveHeld(target: ActorKey): void {
+    const left = (this.heldFor.get(target) ?? 1) - 1;
+    if (left > 0) this.heldFor.set(target, left);
+    else this.heldFor.delete(target);
   }
 
   private expansionOf(effect: EmitEffect): IntakeExpander | undefined {
@@ -257,21 +277,23 @@ export class EffectRouter {
       );
     };
     const gate = this.deps.intake;
-    for (let index = 0; index < targets.length; index++) {
-      const to = actorKeyOf(targets[index]!);
-      if (!gate) send(index, to);
-      else
-        this.holdForAdmission(
-          gate,
-          to,
-          () => send(index, to),
-          () => {
-            if (gaveUp) return;
-            gaveUp = true;
-            this.inFlight.delete(effect.id);
-          },
-        );
+    if (!gate) {
+      for (let index = 0; index < targets.length; index++) send(index, actorKeyOf(targets[index]!));
+      return;
     }
+    // One closure pair for the effect, one small object per send: a held backlog is mostly these.
+    const release = (index: number, to: ActorKey) => {
+      this.leaveHeld(to);
+      send(index, to);
+    };
+    const drop = (to: ActorKey) => {
+      this.leaveHeld(to);
+      if (gaveUp) return;
+      gaveUp = true;
+      this.inFlight.delete(effect.id);
+    };
+    for (let index = 0; index < targets.length; index++)
+      this.holdForAdmission(gate, new HeldSend(release, drop, index, actorKeyOf(targets[index]!)));
   }
 
   private deliverSend(effect: SendEffect, done: () => Promise<void>, failed: (err: unknown) => void): void {

@@ -91,6 +91,12 @@ interface RecentPace {
   queued: number;
 }
 
+/** A delivery admission control holds: `release` runs when its turn comes, `drop` if the gate is cleared first. */
+export interface HeldDelivery {
+  release(): void;
+  drop(): void;
+}
+
 export interface IntakeGateStats {
   queued: number;
   perSecond: number;
@@ -102,7 +108,7 @@ export interface IntakeGateStats {
 
 export class IntakeGate {
   private readonly options: IntakeGateOptions;
-  private waiting: { release: () => void; drop: () => void }[] = [];
+  private waiting: HeldDelivery[] = [];
   private head = 0;
   private perSecond: number;
   private credit = 0;
@@ -153,9 +159,12 @@ export class IntakeGate {
     };
   }
 
-  /** Queues a delivery: `release` runs when its turn comes, or `drop` if the gate is cleared first. */
-  hold(release: () => void, drop: () => void = () => {}): void {
-    this.waiting.push({ release, drop });
+  /**
+   * Queues a delivery until its turn. The gate keeps the object it is given
+   * and nothing else: a backlog of held work costs its deliveries' own size.
+   */
+  hold(delivery: HeldDelivery): void {
+    this.waiting.push(delivery);
     if (!this.timer) this.start();
   }
 

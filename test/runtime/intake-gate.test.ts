@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { assign, setup } from "xstate";
 import { emitEffectAction, fanOut, sendEventAction } from "../../src/actors/shared/effects.js";
 import { effectActions } from "../../src/runtime/effects.js";
-import { type AdmittedWork, IntakeGate } from "../../src/runtime/intake-gate.js";
+import { type AdmittedWork, type HeldDelivery, IntakeGate } from "../../src/runtime/intake-gate.js";
 import { KindRegistry } from "../../src/runtime/kinds.js";
 import { Runtime } from "../../src/runtime/runtime.js";
 import { MemoryStore } from "../../src/store/memory-store.js";
@@ -11,15 +11,22 @@ import { RedisStore } from "../../src/store/redis-store.js";
 import type { Store } from "../../src/store/types.js";
 import { cleanupPrefix, getRedisUrl, uniquePrefix } from "../support/redis.js";
 
+/** A delivery for the gate to hold, of its release and (if given) its drop. */
+function held(release: () => unknown, drop: () => unknown = () => {}): HeldDelivery {
+  return { release: () => void release(), drop: () => void drop() };
+}
+
 /** Resolves once `count` releases ran, with the order they ran in. */
 function collect(gate: IntakeGate, count: number): Promise<number[]> {
   const order: number[] = [];
   return new Promise((resolve) => {
     for (let i = 0; i < count; i++) {
-      gate.hold(() => {
-        order.push(i);
-        if (order.length === count) resolve(order);
-      });
+      gate.hold(
+        held(() => {
+          order.push(i);
+          if (order.length === count) resolve(order);
+        }),
+      );
     }
   });
 }
@@ -39,11 +46,16 @@ class SlowNode implements AdmittedWork {
     private readonly pace: { servedPerSecond: number; delayMs: number },
   ) {
     const hold = gate.hold.bind(gate);
-    gate.hold = (release, drop) =>
-      hold(() => {
-        this.releasedAtMs.push(performance.now());
-        release();
-      }, drop);
+    gate.hold = (delivery) =>
+      hold(
+        held(
+          () => {
+            this.releasedAtMs.push(performance.now());
+            delivery.release();
+          },
+          () => delivery.drop(),
+        ),
+      );
   }
 
   private arrived(nowMs: number): number {
@@ -91,10 +103,12 @@ describe("IntakeGate", () => {
     const rates: number[] = [];
     const first = new Promise<void>((resolve) => {
       for (let i = 0; i < 40; i++)
-        gate.hold(() => {
-          rates.push(gate.stats().perSecond);
-          if (rates.length === 40) resolve();
-        });
+        gate.hold(
+          held(() => {
+            rates.push(gate.stats().perSecond);
+            if (rates.length === 40) resolve();
+          }),
+        );
     });
     await first;
     expect(gate.stats().overloadedTicks).toBeGreaterThan(0);
@@ -128,7 +142,7 @@ describe("IntakeGate", () => {
       gate.watchQueue(queue(gate));
       await new Promise<void>((resolve) => {
         let left = 6_000;
-        for (let i = 0; i < 6_000; i++) gate.hold(() => --left === 0 && resolve());
+        for (let i = 0; i < 6_000; i++) gate.hold(held(() => --left === 0 && resolve()));
       });
       const stats = gate.stats();
       gate.clear();
@@ -171,11 +185,13 @@ describe("IntakeGate", () => {
     // Until the first cut: more than a second's work at the highest rate, so the gate has a second to judge.
     await new Promise<void>((resolve) => {
       for (let i = 0; i < 20_000; i++)
-        gate.hold(() => {
-          const { perSecond, overloadedTicks } = gate.stats();
-          seen.push({ perSecond, overloadedTicks });
-          if (overloadedTicks > 0) resolve();
-        });
+        gate.hold(
+          held(() => {
+            const { perSecond, overloadedTicks } = gate.stats();
+            seen.push({ perSecond, overloadedTicks });
+            if (overloadedTicks > 0) resolve();
+          }),
+        );
     });
     gate.clear();
     const firstCut = seen.find((s) => s.overloadedTicks > 0);
@@ -206,7 +222,7 @@ describe("IntakeGate", () => {
     );
     // Far more than it can serve in the run: the gate is never idle.
     await new Promise<void>((resolve) => {
-      for (let i = 0; i < 50_000; i++) gate.hold(() => {});
+      for (let i = 0; i < 50_000; i++) gate.hold(held(() => {}));
       setTimeout(resolve, 5_000);
     });
     clearInterval(sampler);
@@ -227,13 +243,15 @@ describe("IntakeGate", () => {
     let dropped = 0;
     for (let i = 0; i < 5; i++)
       gate.hold(
-        () => released++,
-        () => dropped++,
+        held(
+          () => released++,
+          () => dropped++,
+        ),
       );
     expect([released, dropped]).toEqual([1, 0]);
     gate.clear();
     expect([released, dropped, gate.stats().queued]).toEqual([1, 4, 0]);
-    gate.hold(() => released++);
+    gate.hold(held(() => released++));
     expect(released).toBe(2);
     gate.clear();
   });
