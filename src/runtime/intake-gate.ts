@@ -114,6 +114,8 @@ export class IntakeGate {
   private credit = 0;
   private timer: NodeJS.Timeout | null = null;
   private lastTickMs = 0;
+  /** When credit was last added for the time that passed. */
+  private lastRefillMs = 0;
   private releases = 0;
   private overloadedTicks = 0;
   private queue: AdmittedWork | null = null;
@@ -126,6 +128,8 @@ export class IntakeGate {
     private readonly backlog: () => number,
     /** The loop's cumulative idle and active time (a test gives its own). */
     private readonly loopTime: () => EventLoopUtilization = () => performance.eventLoopUtilization(),
+    /** This process's clock in ms (a test gives its own). */
+    private readonly nowMs: () => number = () => performance.now(),
   ) {
     this.options = { ...DEFAULT_INTAKE_GATE, ...options };
     this.perSecond = this.options.initialPerSecond;
@@ -165,7 +169,15 @@ export class IntakeGate {
    */
   hold(delivery: HeldDelivery): void {
     this.waiting.push(delivery);
-    if (!this.timer) this.start();
+    if (!this.timer) {
+      this.start();
+      return;
+    }
+    // Between ticks, credit for the time since the last refill lets work through at once at the
+    // rate set: waiting for the next tick is no part of admission control (it added up to a tick
+    // to every paced submission's way to its pilot on an idle node).
+    this.refill(this.nowMs());
+    this.release();
   }
 
   /**
@@ -187,7 +199,8 @@ export class IntakeGate {
     // start from the opening rate again. A rate grown while idle would let a flood in before
     // the pace of the new work can be judged (the window needs half a second).
     this.perSecond = this.options.initialPerSecond;
-    this.lastTickMs = performance.now();
+    this.lastTickMs = this.nowMs();
+    this.lastRefillMs = this.lastTickMs;
     // The first delivery goes at once, so an idle node adds no delay to a lone one; what
     // follows in the same turn waits for the ticks.
     this.credit = Math.max(this.credit, 1);
@@ -201,7 +214,7 @@ export class IntakeGate {
   }
 
   private tick(): void {
-    const nowMs = performance.now();
+    const nowMs = this.nowMs();
     const elapsedMs = nowMs - this.lastTickMs;
     this.lastTickMs = nowMs;
     const { tickMs, maxLagMs, maxBacklog, minPerSecond, maxPerSecond } = this.options;
@@ -227,9 +240,7 @@ export class IntakeGate {
         grown = Math.min(grown, Math.max(this.perSecond, pace.servedPerSecond * SERVED_GROWTH));
       this.perSecond = Math.min(maxPerSecond, grown);
     }
-    // Credit for the time that passed, but never a burst bigger than two ticks' worth.
-    const perTick = (this.perSecond * tickMs) / 1000;
-    this.credit = Math.min(this.credit + (this.perSecond * elapsedMs) / 1000, Math.max(2 * perTick, 1));
+    this.refill(nowMs);
     this.release();
     // Idle once a whole tick passed with nothing left: the next hold starts afresh.
     if (this.queued > 0) this.arm();
@@ -272,6 +283,16 @@ export class IntakeGate {
   private queueTooLong({ servedPerSecond, saturated, queued }: RecentPace): boolean {
     if (!saturated || queued <= this.options.minQueuedWork) return false;
     return queued > this.options.maxQueueSeconds * servedPerSecond;
+  }
+
+  /** Credit for the time that passed at the rate set, but never a burst bigger than two ticks' worth. */
+  private refill(nowMs: number): void {
+    const perTick = (this.perSecond * this.options.tickMs) / 1000;
+    this.credit = Math.min(
+      this.credit + (this.perSecond * (nowMs - this.lastRefillMs)) / 1000,
+      Math.max(2 * perTick, 1),
+    );
+    this.lastRefillMs = nowMs;
   }
 
   private release(): void {

@@ -237,6 +237,35 @@ describe("IntakeGate", () => {
     expect(Math.min(...served.map((s) => s.perSecond))).toBeGreaterThan(100);
   });
 
+  it("lets held work through between ticks as soon as the rate gives it credit", () => {
+    let nowMs = 0;
+    const gate = new IntakeGate(
+      { tickMs: 60_000, initialPerSecond: 1_000 },
+      () => 0,
+      () => performance.eventLoopUtilization(),
+      () => nowMs,
+    );
+    const released: number[] = [];
+    const hold = (i: number) => gate.hold(held(() => released.push(i)));
+    // An idle gate lets the first through at once; the next waits for credit, not for a tick.
+    hold(0);
+    hold(1);
+    expect(released).toEqual([0]);
+    nowMs = 0.5;
+    hold(2);
+    expect(released).toEqual([0]);
+    // 3 ms at 1,000/s: three more, in the order they came.
+    nowMs = 3.5;
+    hold(3);
+    hold(4);
+    expect(released).toEqual([0, 1, 2, 3]);
+    // The credit never exceeds two ticks' worth, whatever time passed.
+    nowMs = 1_000_000;
+    for (let i = 5; i < 200_000; i++) hold(i);
+    expect(released).toHaveLength(4 + 120_000);
+    gate.clear();
+  });
+
   it("drops what it holds when cleared (the outbox keeps it) and opens again on the next hold", () => {
     const gate = new IntakeGate({ tickMs: 60_000, initialPerSecond: 1 }, () => 0);
     let released = 0;
