@@ -3,8 +3,9 @@
  * context, records, frames and queue entries) live for the job's few
  * seconds: far longer than V8's default 16 MB semi-spaces last at a few
  * thousand jobs a second (a scavenge every ~50 ms), so each is copied by
- * scavenges and promoted, and the GC threads took about a third of the
- * node's CPU in the dispatch benchmark's batch (perf, per thread). Larger
+ * scavenges and promoted, and V8's helper threads, mostly collecting,
+ * took about a third of the node's CPU in the dispatch benchmark's batch
+ * (perf, per thread). Larger
  * semi-spaces let more of it die young. Node reads the size only at start,
  * so `bin/panda.js` passes it on its `#!` line (and every `panda` child
  * started from it inherits it); a node started some other way gets a
