@@ -110,7 +110,7 @@ export function registerServerCommand(program: Command): void {
           );
         throw err;
       });
-      const advice = youngGenerationAdvice(process.execArgv, process.env.NODE_OPTIONS);
+      const advice = youngGenerationAdvice();
       if (advice) log.warn({}, advice);
       await new Promise<void>((done) => {
         const stop = () => {

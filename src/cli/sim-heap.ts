@@ -9,7 +9,7 @@
  */
 import { spawn } from "node:child_process";
 import { constants, totalmem } from "node:os";
-import { nodeFlagGiven } from "./node-flags.js";
+import { givenNodeFlag } from "./node-flags.js";
 
 /**
  * 256 MB semi-spaces. A scavenge costs what survives it, and a simulated
@@ -33,7 +33,7 @@ export function simHeapFlags(
   nodeOptions: string | undefined,
   totalBytes: number,
 ): string[] {
-  const has = (name: string) => nodeFlagGiven(execArgv, nodeOptions, name);
+  const has = (name: string) => givenNodeFlag(execArgv, nodeOptions, name) !== null;
   const flags: string[] = [];
   if (!has("--max-semi-space-size")) flags.push(`--max-semi-space-size=${SIM_SEMI_SPACE_MB}`);
   if (!has("--max-old-space-size")) {

@@ -92,7 +92,7 @@ export async function runUp(flags: UpFlags): Promise<void> {
   const plan = planLocalGrid();
   const log = new FileLogger(join(dataDir, "logs", "server.log"), flags.logLevel);
   const node = await startNode(flags, dataDir, log, plan);
-  const advice = youngGenerationAdvice(process.execArgv, process.env.NODE_OPTIONS);
+  const advice = youngGenerationAdvice();
   if (advice) log.warn({}, advice);
   const localConfigPath = writeLocalConfig(dataDir, { server: node.url, token: plan.adminToken });
   const specs = pilotSpecs(dataDir, plan, flags.pilotsPerSite);

@@ -15,14 +15,14 @@
 const RELEARN_AFTER_MISSES = 64;
 
 type Fields = Record<string, unknown>;
-/** Undefined: nothing learned yet; null: the last context learned from cannot be copied by a literal. */
+/** Compiled for a field list: whether a context has exactly those fields, in order, and their copy. */
 interface Compiled {
   hasFields: (base: object) => boolean;
   literal: (base: object) => Fields;
 }
 
 export class ContextCopier {
-  /** Compiled for the field list learned: whether a context has exactly those fields, in order, and their copy. */
+  /** Undefined: nothing learned yet; null: the last context learned from cannot be copied by a literal. */
   private compiled: Compiled | null | undefined = undefined;
   private misses = 0;
 

@@ -48,6 +48,7 @@ export interface EffectRouterDeps {
 }
 
 type SendEffect = Extract<EffectPayload, { t: "send" }>;
+type EmitEffect = Extract<EffectPayload, { t: "emit" }>;
 
 /** A send held by admission control: the `index`th of its effect's sends, to `target`. */
 class HeldSend implements HeldDelivery {
@@ -66,7 +67,6 @@ class HeldSend implements HeldDelivery {
     this.onDrop(this.target);
   }
 }
-type EmitEffect = Extract<EffectPayload, { t: "emit" }>;
 
 export class EffectRouter {
   private readonly handlers = new Map<string, EffectHandler>();

@@ -202,7 +202,7 @@ export class IntakeGate {
     this.lastTickMs = this.nowMs();
     this.lastRefillMs = this.lastTickMs;
     // The first delivery goes at once, so an idle node adds no delay to a lone one; what
-    // follows in the same turn waits for the ticks.
+    // follows waits for the credit the rate gives as time passes (see `hold`).
     this.credit = Math.max(this.credit, 1);
     this.release();
     this.arm();
