@@ -441,6 +441,18 @@ class Submissions {
   }
 }
 
+type RuntimeStats = ReturnType<ServerNode["grid"]["runtime"]["stats"]>;
+
+/** How the run's transitions went to the store: records, shard batches and store calls per job. */
+function commitsNote(run: string, before: RuntimeStats, after: RuntimeStats, jobs: number): string {
+  const perJob = (n: number) => (n / Math.max(1, jobs)).toFixed(2);
+  return (
+    `${run} commits per job: ${perJob(after.committedRecords - before.committedRecords)} records ` +
+    `(an actor's events of one commit folded into one), in ${perJob(after.commits - before.commits)} ` +
+    `shard batches, in ${perJob(after.commitCalls - before.commitCalls)} store calls`
+  );
+}
+
 /** Submits `jobs` instant jobs as tasks of at most TASK_JOBS jobs, without waiting. */
 function submitJobs(
   node: ServerNode,
@@ -990,7 +1002,16 @@ async function main(): Promise<void> {
     for (const rate of RATES) {
       // BullMQ first: whatever backlog our run leaves cannot slow it down.
       const bull = SKIP_BASELINE ? null : await cpu.perJob(() => bullPaced(redis.url, rate, failures));
+      const statsBefore = grid.node.grid.runtime.stats();
       const ours = await cpu.perJob(() => pandaPaced(grid!, rate, failures));
+      notes.push(
+        commitsNote(
+          `${rate.toLocaleString("en-US")}/s`,
+          statsBefore,
+          grid.node.grid.runtime.stats(),
+          ours.jobs,
+        ),
+      );
       rows.push(...pacedRows(rate, ours, bull));
       rows.push(transitionsRow(`${rate.toLocaleString("en-US")}/s`, grid.tracker.transitions, ours.jobs));
       notes.push(verdict("panda-actors", rate, ours));
@@ -1030,12 +1051,7 @@ async function main(): Promise<void> {
           .map(([name, perJob]) => `${name} ${perJob.toFixed(1)}`)
           .join(", ")}`,
       );
-      const perJob = (n: number) => (n / Math.max(1, ours.jobs)).toFixed(2);
-      notes.push(
-        `batch commits per job: ${perJob(statsAfter.committedRecords - statsBefore.committedRecords)} records ` +
-          `(an actor's events of one commit folded into one), in ${perJob(statsAfter.commits - statsBefore.commits)} ` +
-          `shard batches, in ${perJob(statsAfter.commitCalls - statsBefore.commitCalls)} store calls`,
-      );
+      notes.push(commitsNote("batch", statsBefore, statsAfter, ours.jobs));
       if (ours.perSecond > 0) sustainable = { perSec: ours.perSecond, from: "the batch" };
       batchNodeMsPerJob = ours.nodeMsPerJob;
     }
