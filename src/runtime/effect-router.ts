@@ -50,21 +50,54 @@ export interface EffectRouterDeps {
 type SendEffect = Extract<EffectPayload, { t: "send" }>;
 type EmitEffect = Extract<EffectPayload, { t: "emit" }>;
 
-/** A send held by admission control: the `index`th of its effect's sends, to `target`. */
+/** One send held by admission control, to `target`. */
 class HeldSend implements HeldDelivery {
+  readonly count = 1;
+
   constructor(
-    private readonly onRelease: (index: number, target: ActorKey) => void,
-    private readonly onDrop: (target: ActorKey) => void,
-    private readonly index: number,
-    readonly target: ActorKey,
+    private readonly onRelease: () => void,
+    private readonly onDrop: () => void,
   ) {}
 
   release(): void {
-    this.onRelease(this.index, this.target);
+    this.onRelease();
   }
 
   drop(): void {
-    this.onDrop(this.target);
+    this.onDrop();
+  }
+}
+
+/**
+ * An expansion's sends held by admission control as one entry: the gate
+ * lets them through one at a time, each built only then. `next` is the
+ * first target not yet sent to, so a send to a target below it has no
+ * creation to wait for.
+ */
+class HeldExpansion implements HeldDelivery {
+  next = 0;
+
+  constructor(
+    readonly expansion: IntakeExpansion,
+    private readonly onRelease: (index: number) => void,
+    private readonly onDrop: () => void,
+  ) {}
+
+  get count(): number {
+    return this.expansion.count;
+  }
+
+  release(): void {
+    this.onRelease(this.next++);
+  }
+
+  drop(): void {
+    this.onDrop();
+  }
+
+  /** A send to `id` (of the targets' kind, in their group) must wait: its creation is still held here. */
+  holds(id: string): boolean {
+    return this.expansion.indexOf(id) >= this.next;
   }
 }
 
@@ -83,8 +116,15 @@ export class EffectRouter {
   private readonly unhandledWarned = new Set<string>();
   private readonly outboxAcks: KeyedBatcher<number, string>;
   private readonly inboxAppends: KeyedBatcher<number, { eventId: string; payload: Buffer }>;
-  /** Actors with sends held by admission control, and how many: later sends to them queue behind. */
+  /** Actors with single sends held by admission control, and how many: later sends to them queue behind. */
   private readonly heldFor = new Map<string, number>();
+  /**
+   * Held expansions by their targets' kind, then group: a send to an actor
+   * of that group whose creation one of them still holds queues behind it.
+   * One entry per expansion, not per target; a send to a kind no held
+   * expansion creates is told apart by its kind alone.
+   */
+  private readonly heldExpansions = new Map<string, Map<string, HeldExpansion[]>>();
   private delivered = 0;
 
   constructor(private readonly deps: EffectRouterDeps) {
@@ -158,20 +198,19 @@ export class EffectRouter {
         );
       };
       const gate = this.deps.intake;
-      if (effect.t === "send" && gate && (effect.lane === "intake" || this.heldFor.has(effect.to))) {
-        this.holdForAdmission(
-          gate,
+      if (effect.t === "send" && gate && (effect.lane === "intake" || this.creationHeld(effect.to))) {
+        const to = effect.to;
+        this.heldFor.set(to, (this.heldFor.get(to) ?? 0) + 1);
+        gate.hold(
           new HeldSend(
-            (_, to) => {
+            () => {
               this.leaveHeld(to);
               this.deliverSend(effect, done, failed);
             },
-            (to) => {
+            () => {
               this.leaveHeld(to);
               this.inFlight.delete(effect.id);
             },
-            0,
-            effect.to,
           ),
         );
       } else if (effect.t === "send") this.deliverSend(effect, done, failed);
@@ -210,13 +249,23 @@ export class EffectRouter {
   }
 
   /**
-   * Queues a delivery behind admission control. A send to an actor whose
-   * creation is still held queues too, behind it: a task's kill must not reach
-   * a job before the job exists, or the job would be created after and live on.
+   * True when admission control holds a send that creates `to` (a single
+   * send, or an expansion that has not reached it): a send to it then queues
+   * too, behind that creation, so a task's kill never reaches a job before
+   * the job exists (it would be created after and live on).
    */
-  private holdForAdmission(gate: IntakeGate, held: HeldSend): void {
-    this.heldFor.set(held.target, (this.heldFor.get(held.target) ?? 0) + 1);
-    gate.hold(held);
+  private creationHeld(to: ActorKey): boolean {
+    if (this.heldFor.has(to)) return true;
+    if (this.heldExpansions.size === 0) return false;
+    const slash = to.indexOf("/");
+    const kind = to.slice(0, slash);
+    const byGroup = this.heldExpansions.get(kind);
+    if (!byGroup) return false;
+    const id = to.slice(slash + 1);
+    const { registry } = this.deps;
+    const group = registry.has(kind) ? registry.get(kind).intakeGroupOf?.(id) : null;
+    const held = group == null ? undefined : byGroup.get(group);
+    return held?.some((h) => h.holds(id)) ?? false;
   }
 
   /** A held send to `target` was released or dropped: one fewer for later sends to queue behind. */
@@ -224,6 +273,32 @@ export class EffectRouter {
     const left = (this.heldFor.get(target) ?? 1) - 1;
     if (left > 0) this.heldFor.set(target, left);
     else this.heldFor.delete(target);
+  }
+
+  private holdExpansion(gate: IntakeGate, held: HeldExpansion): void {
+    const { targetKind, group } = held.expansion;
+    let byGroup = this.heldExpansions.get(targetKind);
+    if (!byGroup) {
+      byGroup = new Map();
+      this.heldExpansions.set(targetKind, byGroup);
+    }
+    const list = byGroup.get(group);
+    if (list) list.push(held);
+    else byGroup.set(group, [held]);
+    gate.hold(held);
+  }
+
+  /** A held expansion sent its last or was dropped: no later send waits for it. */
+  private leaveHeldExpansion(held: HeldExpansion): void {
+    const { targetKind, group } = held.expansion;
+    const byGroup = this.heldExpansions.get(targetKind);
+    const list = byGroup?.get(group);
+    if (!byGroup || !list) return;
+    const at = list.indexOf(held);
+    if (at >= 0) list.splice(at, 1);
+    if (list.length > 0) return;
+    byGroup.delete(group);
+    if (byGroup.size === 0) this.heldExpansions.delete(targetKind);
   }
 
   private expansionOf(effect: EmitEffect): IntakeExpander | undefined {
@@ -252,9 +327,8 @@ export class EffectRouter {
       failed(err);
       return;
     }
-    const { targets } = expansion;
-    let left = targets.length;
-    if (left === 0) {
+    let left = expansion.count;
+    if (left <= 0) {
       done().catch(failed);
       return;
     }
@@ -268,8 +342,9 @@ export class EffectRouter {
       left--;
       return left === 0 && !gaveUp ? done() : Promise.resolve();
     };
-    const send = (index: number, to: ActorKey) => {
+    const send = (index: number) => {
       const { event, eventId } = expansion.build(index);
+      const to = actorKeyOf(expansion.target(index));
       this.deliverSend(
         { t: "send", id: eventId, from: effect.from, to, e: event as AnyEvent, lane: "intake" },
         settled,
@@ -278,22 +353,24 @@ export class EffectRouter {
     };
     const gate = this.deps.intake;
     if (!gate) {
-      for (let index = 0; index < targets.length; index++) send(index, actorKeyOf(targets[index]!));
+      for (let index = 0; index < expansion.count; index++) send(index);
       return;
     }
-    // One closure pair for the effect, one small object per send: a held backlog is mostly these.
-    const release = (index: number, to: ActorKey) => {
-      this.leaveHeld(to);
-      send(index, to);
-    };
-    const drop = (to: ActorKey) => {
-      this.leaveHeld(to);
-      if (gaveUp) return;
-      gaveUp = true;
-      this.inFlight.delete(effect.id);
-    };
-    for (let index = 0; index < targets.length; index++)
-      this.holdForAdmission(gate, new HeldSend(release, drop, index, actorKeyOf(targets[index]!)));
+    const held: HeldExpansion = new HeldExpansion(
+      expansion,
+      (index) => {
+        // Past the last target no later send can wait for it: it leaves before its send goes.
+        if (index === expansion.count - 1) this.leaveHeldExpansion(held);
+        send(index);
+      },
+      () => {
+        this.leaveHeldExpansion(held);
+        if (gaveUp) return;
+        gaveUp = true;
+        this.inFlight.delete(effect.id);
+      },
+    );
+    this.holdExpansion(gate, held);
   }
 
   private deliverSend(effect: SendEffect, done: () => Promise<void>, failed: (err: unknown) => void): void {

@@ -91,8 +91,14 @@ interface RecentPace {
   queued: number;
 }
 
-/** A delivery admission control holds: `release` runs when its turn comes, `drop` if the gate is cleared first. */
+/**
+ * Deliveries admission control holds as one entry: `count` of them, each let
+ * through by a call of `release` when its turn comes (in order, `count` calls
+ * at most); `drop` once if the gate is cleared before the last. A task's jobs
+ * are one entry, however many: holding them costs nothing per job.
+ */
 export interface HeldDelivery {
+  readonly count: number;
   release(): void;
   drop(): void;
 }
@@ -110,6 +116,10 @@ export class IntakeGate {
   private readonly options: IntakeGateOptions;
   private waiting: HeldDelivery[] = [];
   private head = 0;
+  /** Deliveries of the head entry already let through. */
+  private headReleased = 0;
+  /** Deliveries held: the entries' counts, less what the head let through. */
+  private held = 0;
   private perSecond: number;
   private credit = 0;
   private timer: NodeJS.Timeout | null = null;
@@ -150,7 +160,7 @@ export class IntakeGate {
 
   /** Deliveries waiting for their turn. */
   get queued(): number {
-    return this.waiting.length - this.head;
+    return this.held;
   }
 
   stats(): IntakeGateStats {
@@ -164,11 +174,13 @@ export class IntakeGate {
   }
 
   /**
-   * Queues a delivery until its turn. The gate keeps the object it is given
-   * and nothing else: a backlog of held work costs its deliveries' own size.
+   * Queues deliveries until their turn. The gate keeps the object it is given
+   * and nothing else: a backlog of held work costs its entries' own size.
    */
   hold(delivery: HeldDelivery): void {
+    if (delivery.count <= 0) return;
     this.waiting.push(delivery);
+    this.held += delivery.count;
     if (!this.timer) {
       this.start();
       return;
@@ -190,6 +202,8 @@ export class IntakeGate {
     const dropped = this.waiting.slice(this.head);
     this.waiting = [];
     this.head = 0;
+    this.headReleased = 0;
+    this.held = 0;
     this.credit = 0;
     for (const entry of dropped) entry.drop();
   }
@@ -298,7 +312,12 @@ export class IntakeGate {
   private release(): void {
     while (this.credit >= 1 && this.head < this.waiting.length) {
       const next = this.waiting[this.head]!;
-      this.head++;
+      // The entry moves on before its release runs: a release may hold more (behind it).
+      if (++this.headReleased >= next.count) {
+        this.head++;
+        this.headReleased = 0;
+      }
+      this.held--;
       this.credit--;
       this.releases++;
       next.release();

@@ -58,22 +58,42 @@ export interface KindDefinition<M extends AnyStateMachine = AnyStateMachine> {
    * (a task's jobs), by effect name (see `IntakeExpander`).
    */
   expansions?: Readonly<Record<string, IntakeExpander>>;
+  /**
+   * The group an actor of this kind is created in by an expansion (a job:
+   * its task's id), or null: how a send to it finds the held expansions
+   * that may not have created it yet (see `IntakeExpansion.group`). Needed
+   * by every kind an expansion targets.
+   */
+  intakeGroupOf?: (id: string) => string | null;
 }
 
 /**
  * Turns one emitted effect into the sends that create new work. A whole
- * submission is then one outbox entry, and each send is built only when
- * admission control lets it through (`IntakeGate`), not when the work was
- * accepted: taking a submission costs the node little however many jobs it
- * holds. Pure and synchronous: run when the effect is delivered, in outbox
- * order, so a later send to one of `targets` queues behind its creation.
+ * submission is then one outbox entry, held by admission control as one
+ * entry (`IntakeGate`), and each send is built only when its turn comes, not
+ * when the work was accepted: taking a submission costs the node the same
+ * whether it holds one job or a thousand. Pure and synchronous: run when the
+ * effect is delivered, in outbox order, so a later send to one of its
+ * targets not yet created queues behind that creation.
  */
 export type IntakeExpander = (data: unknown, effectId: string) => IntakeExpansion;
 
 export interface IntakeExpansion {
-  targets: readonly ActorRef[];
+  /** How many sends: one to each of `target(0)` .. `target(count - 1)`, in that order. */
+  count: number;
+  /** The actor the send at `index` goes to; every target is of kind `targetKind`. */
+  target(index: number): ActorRef;
+  targetKind: string;
   /**
-   * The event for `targets[index]` and its id: stable across redeliveries
+   * The group `targetKind`'s `intakeGroupOf` puts every target in (a task's
+   * jobs: the task id). A send to an actor of that group is checked against
+   * `indexOf` while the expansion is held, any other send is not.
+   */
+  group: string;
+  /** Which target an actor id of `targetKind` is, or -1 when it is none of them. */
+  indexOf(id: string): number;
+  /**
+   * The event for `target(index)` and its id: stable across redeliveries
    * of the effect (derived from `effectId`), so a send that was applied
    * before a crash is dropped as a duplicate when it is repeated.
    */

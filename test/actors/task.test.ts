@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { initialTransition, type SnapshotFrom } from "xstate";
+import { jobKind } from "../../src/actors/job/index.js";
 import {
   CREATE_JOBS_EFFECT,
   type TaskEvent,
@@ -75,11 +76,19 @@ describe("task", () => {
       (createJobs[0] as { data: unknown }).data,
       "fx-1",
     );
-    expect(expansion.targets).toEqual([
+    expect(expansion.count).toBe(3);
+    expect([0, 1, 2].map((i) => expansion.target(i))).toEqual([
       { kind: "job", id: "t-1-0.1" },
       { kind: "job", id: "t-1-1.1" },
       { kind: "job", id: "t-1-2.1" },
     ]);
+    // A later send to one of them finds the expansion by the job kind's group, the task id.
+    expect(expansion.targetKind).toBe("job");
+    expect(expansion.group).toBe("t-1");
+    expect(jobKind.intakeGroupOf?.("t-1-2.1")).toBe("t-1");
+    expect(
+      ["t-1-0.1", "t-1-2.1", "t-1-2.2", "t-1-3.1", "t-10-0.1", "t-1-x.1"].map(expansion.indexOf),
+    ).toEqual([0, 2, -1, -1, -1, -1]);
     expect(expansion.build(2).eventId).toBe("fx-1/2");
     expect(expansion.build(1).event).toEqual({
       type: "create",

@@ -41,9 +41,9 @@ function world(handlers: Record<string, Handler>) {
         if (effect.t === "send") queue.push({ to: effect.to, event: effect.e });
         else if (expand) {
           // As the runtime delivers it: one send per target, in order.
-          const { targets, build } = expand(effect.data, effect.id);
-          for (const [i, to] of targets.entries())
-            queue.push({ to: actorKeyOf(to), event: build(i).event as AnyEvent });
+          const expansion = expand(effect.data, effect.id);
+          for (let i = 0; i < expansion.count; i++)
+            queue.push({ to: actorKeyOf(expansion.target(i)), event: expansion.build(i).event as AnyEvent });
         } else queue.push(...(handlers[effect.effect]?.(effect.data as Record<string, unknown>) ?? []));
       }
     }

@@ -13,7 +13,17 @@ import { cleanupPrefix, getRedisUrl, uniquePrefix } from "../support/redis.js";
 
 /** A delivery for the gate to hold, of its release and (if given) its drop. */
 function held(release: () => unknown, drop: () => unknown = () => {}): HeldDelivery {
-  return { release: () => void release(), drop: () => void drop() };
+  return { count: 1, release: () => void release(), drop: () => void drop() };
+}
+
+/** A gate at 1,000/s that never ticks, on a clock the test moves (`clock.nowMs`). */
+function gateOnClock(clock: { nowMs: number }): IntakeGate {
+  return new IntakeGate(
+    { tickMs: 60_000, initialPerSecond: 1_000 },
+    () => 0,
+    () => performance.eventLoopUtilization(),
+    () => clock.nowMs,
+  );
 }
 
 /** Resolves once `count` releases ran, with the order they ran in. */
@@ -47,15 +57,14 @@ class SlowNode implements AdmittedWork {
   ) {
     const hold = gate.hold.bind(gate);
     gate.hold = (delivery) =>
-      hold(
-        held(
-          () => {
-            this.releasedAtMs.push(performance.now());
-            delivery.release();
-          },
-          () => delivery.drop(),
-        ),
-      );
+      hold({
+        count: delivery.count,
+        release: () => {
+          this.releasedAtMs.push(performance.now());
+          delivery.release();
+        },
+        drop: () => delivery.drop(),
+      });
   }
 
   private arrived(nowMs: number): number {
@@ -238,32 +247,59 @@ describe("IntakeGate", () => {
   });
 
   it("lets held work through between ticks as soon as the rate gives it credit", () => {
-    let nowMs = 0;
-    const gate = new IntakeGate(
-      { tickMs: 60_000, initialPerSecond: 1_000 },
-      () => 0,
-      () => performance.eventLoopUtilization(),
-      () => nowMs,
-    );
+    const clock = { nowMs: 0 };
+    const gate = gateOnClock(clock);
     const released: number[] = [];
     const hold = (i: number) => gate.hold(held(() => released.push(i)));
     // An idle gate lets the first through at once; the next waits for credit, not for a tick.
     hold(0);
     hold(1);
     expect(released).toEqual([0]);
-    nowMs = 0.5;
+    clock.nowMs = 0.5;
     hold(2);
     expect(released).toEqual([0]);
     // 3 ms at 1,000/s: three more, in the order they came.
-    nowMs = 3.5;
+    clock.nowMs = 3.5;
     hold(3);
     hold(4);
     expect(released).toEqual([0, 1, 2, 3]);
     // The credit never exceeds two ticks' worth, whatever time passed.
-    nowMs = 1_000_000;
+    clock.nowMs = 1_000_000;
     for (let i = 5; i < 200_000; i++) hold(i);
     expect(released).toHaveLength(4 + 120_000);
     gate.clear();
+  });
+
+  it("lets an entry of many deliveries through one at a time, in order, counted as many", () => {
+    const clock = { nowMs: 0 };
+    const gate = gateOnClock(clock);
+    const released: string[] = [];
+    const dropped: string[] = [];
+    const entry = (name: string, count: number): HeldDelivery => {
+      let next = 0;
+      return {
+        count,
+        release: () => void released.push(`${name}${next++}`),
+        drop: () => void dropped.push(name),
+      };
+    };
+    gate.hold(entry("a", 3));
+    gate.hold(entry("b", 2));
+    gate.hold(entry("c", 4));
+    gate.hold(entry("empty", 0));
+    expect(released).toEqual(["a0"]);
+    expect(gate.stats().queued).toBe(8);
+    clock.nowMs = 4;
+    gate.hold(entry("d", 1));
+    expect(released).toEqual(["a0", "a1", "a2", "b0", "b1"]);
+    expect(gate.stats()).toMatchObject({ queued: 5, released: 5 });
+    clock.nowMs = 6;
+    gate.hold(entry("e", 1));
+    expect(released).toEqual(["a0", "a1", "a2", "b0", "b1", "c0", "c1"]);
+    // Cleared with c partly through: c, d and e are dropped once each, whatever their counts.
+    gate.clear();
+    expect(dropped).toEqual(["c", "d", "e"]);
+    expect(gate.stats().queued).toBe(0);
   });
 
   it("drops what it holds when cleared (the outbox keeps it) and opens again on the next hold", () => {
@@ -351,13 +387,20 @@ const registry = () =>
         [SPAWN_CHILDREN]: (data, effectId) => {
           const { children } = data as { children: number };
           return {
-            targets: Array.from({ length: children }, (_, i) => ({ kind: "child", id: `c${i}` })),
+            count: children,
+            target: (i) => ({ kind: "child", id: `c${i}` }),
+            targetKind: "child",
+            group: "spawned",
+            indexOf: (id) => {
+              const i = /^c(0|[1-9][0-9]*)$/.test(id) ? Number(id.slice(1)) : -1;
+              return i < children ? i : -1;
+            },
             build: (i) => ({ event: { type: "create" }, eventId: `${effectId}/${i}` }),
           };
         },
       },
     })
-    .register({ kind: "child", machine: child, version: 1 });
+    .register({ kind: "child", machine: child, version: 1, intakeGroupOf: () => "spawned" });
 
 /** How many children had a create applied more than once. */
 async function createdTwice(runtime: Runtime, count: number): Promise<number> {
@@ -444,6 +487,32 @@ for (const [name, makeStore] of [
         await runtime.send({ kind: "spawner", id: "s" }, { type: "stopChild", id: "c49" });
         await stopped;
         expect(await runtime.readState({ kind: "child", id: "c49" })).toMatchObject({ state: "stopped" });
+        await runtime.stop();
+        await cleanup();
+      });
+
+      it("does not hold a send to a child already created while later ones are held", async () => {
+        const { store, cleanup } = await makeStore();
+        const runtime = new Runtime({
+          store,
+          registry: registry(),
+          shardCount: 4,
+          // One child a minute after the first: c0 exists, c1 to c49 are held the whole test.
+          intake: { tickMs: 60_000, initialPerSecond: 1, maxPerSecond: 1 },
+        });
+        await runtime.start();
+        const first = childrenCreated(runtime, 1);
+        await runtime.send({ kind: "spawner", id: "s" }, { type: "create", input: { children: 50, asOne } });
+        await first;
+        expect(runtime.intakeQueued()).toBe(49);
+        const stopped = runtime.waitForTransition(
+          { kind: "child", id: "c0" },
+          (t) => t.entry.to === "stopped",
+        );
+        await runtime.send({ kind: "spawner", id: "s" }, { type: "stopChild", id: "c0" });
+        await stopped;
+        expect(runtime.intakeQueued()).toBe(49);
+        expect(await runtime.readState({ kind: "child", id: "c1" })).toBeNull();
         await runtime.stop();
         await cleanup();
       });

@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import type { JobContext } from "../../src/actors/job/schema.js";
 import type { SiteInput } from "../../src/actors/site/schema.js";
 import type { TaskContext } from "../../src/actors/task/schema.js";
+import type { RuntimeOptions } from "../../src/runtime/runtime-options.js";
 import { lastDecision } from "../../src/server/why.js";
 import { type QueueIndex, queueNames } from "../../src/store/queue-index.js";
 import type { Store } from "../../src/store/types.js";
@@ -41,6 +42,7 @@ export function describeWorkloadFlow(name: string, backend: Backend): void {
     async function boot(
       config: GridConfig,
       pilots: Record<string, { slots: number; behaviour: PilotBehaviour }>,
+      runtime: Partial<RuntimeOptions> = {},
     ) {
       const { store, index, cleanup } = await backend();
       const storageRoot = mkdtempSync(join(tmpdir(), "panda-grid-"));
@@ -49,7 +51,7 @@ export function describeWorkloadFlow(name: string, backend: Backend): void {
         index,
         storageRoot,
         config: { transfer: { retryBaseDelayMs: 10 }, ...config },
-        runtime: { shardCount: 16, sweepEveryMs: 200 },
+        runtime: { shardCount: 16, sweepEveryMs: 200, ...runtime },
       });
       const fake = new FakePilots(grid, pilots);
       await grid.start();
@@ -235,6 +237,30 @@ export function describeWorkloadFlow(name: string, backend: Backend): void {
         if ((await job(grid, `${taskId}-${i}.1`)).context.timestamps.throttled) throttledEver.push(i);
       }
       expect(throttledEver).toHaveLength(3);
+    });
+
+    it("kills a task whose jobs admission control still holds: each is created, then cancelled", async () => {
+      // 40 jobs a second: most of the task's 30 are still held when the kill comes.
+      const { grid } = await boot(
+        { sites: [site("A")] },
+        {},
+        { intake: { initialPerSecond: 40, maxPerSecond: 40 } },
+      );
+      const taskId = "t-held-kill";
+      const ended = taskEnded(grid, taskId);
+      await grid.submit({ taskId, jobs: 30, payload }, "hank");
+      expect(grid.runtime.intakeQueued()).toBeGreaterThan(10);
+      await grid.runtime.send(
+        { kind: "task", id: taskId },
+        { type: "kill", by: "hank", reason: "not needed" },
+      );
+      // A kill that reached a job before its creation would be refused, the job created after it would
+      // live on, and the task would never end.
+      const end = await ended;
+      expect(end.state?.value).toBe("aborted");
+      expect((end.state?.context as TaskContext | undefined)?.counts).toMatchObject({ cancelled: 30 });
+      for (let i = 0; i < 30; i++) expect((await job(grid, `${taskId}-${i}.1`)).state).toBe("cancelled");
+      expect(grid.runtime.intakeQueued()).toBe(0);
     });
 
     it("takes a job killed while throttled out of the quota's queue, so a freed slot goes to the next", async () => {

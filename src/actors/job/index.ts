@@ -1,5 +1,6 @@
 /** The job kind: its machine, version, migrations, projections, transition effects and constant fields. */
 import type { KindDefinition } from "../../runtime/kinds.js";
+import { jobIdParts } from "../shared/names.js";
 import { jobGlobalProjections } from "./global-projections.js";
 import { withAnalysisCounters } from "./lane-counters.js";
 import { jobMachine } from "./machine.js";
@@ -24,6 +25,8 @@ export const jobKind: KindDefinition<typeof jobMachine> = {
   globalProjections: jobGlobalProjections,
   transitionEffects: jobTransitionEffects,
   historyKeepsCreateInput: false,
+  // A task's expansion creates its jobs' first attempts (see `expandTaskJobs`).
+  intakeGroupOf: (id) => jobIdParts(id)?.taskId ?? null,
   // The job's spec: set by `create` and read, never replaced, by its transitions.
   constantContext: [
     "jobId",

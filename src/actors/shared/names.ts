@@ -11,6 +11,29 @@ export function jobIdOf(taskId: string, index: number, attempt: number): string 
   return `${taskId}-${index}.${attempt}`;
 }
 
+/** The parts `jobIdOf` joined, or null for an id it cannot have made (task ids may hold `-` and `.`). */
+export function jobIdParts(jobId: string): { taskId: string; index: number; attempt: number } | null {
+  const dash = jobId.lastIndexOf("-");
+  const dot = jobId.lastIndexOf(".");
+  if (dash <= 0 || dot < dash + 2 || dot === jobId.length - 1) return null;
+  const index = wholeNumber(jobId, dash + 1, dot);
+  const attempt = wholeNumber(jobId, dot + 1, jobId.length);
+  if (index === null || attempt === null) return null;
+  return { taskId: jobId.slice(0, dash), index, attempt };
+}
+
+/** The decimal digits of `text` from `start` to `end`, as `String(n)` writes n; else null. */
+function wholeNumber(text: string, start: number, end: number): number | null {
+  if (end - start > 1 && text.charCodeAt(start) === 48) return null;
+  let n = 0;
+  for (let i = start; i < end; i++) {
+    const digit = text.charCodeAt(i) - 48;
+    if (digit < 0 || digit > 9) return null;
+    n = n * 10 + digit;
+  }
+  return end > start && Number.isSafeInteger(n) ? n : null;
+}
+
 export function dispatchDatasetName(jobId: string): string {
   return `dis.${jobId}`;
 }

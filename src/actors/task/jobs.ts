@@ -6,7 +6,7 @@
  */
 import type { IntakeExpansion } from "../../runtime/kinds.js";
 import type { JobEvent, JobInput } from "../job/schema.js";
-import { jobIdOf, refs } from "../shared/names.js";
+import { jobIdOf, jobIdParts, refs } from "../shared/names.js";
 import { timeField } from "../shared/time.js";
 import type { TaskInput } from "./schema.js";
 
@@ -39,12 +39,22 @@ export function firstAttempt(input: TaskInput, index: number): JobEvent {
 
 /**
  * The task's own effect, written by its machine from input the task's schema
- * accepted: trusted as the node's other committed effects are.
+ * accepted: trusted as the node's other committed effects are. Its targets
+ * are the jobs' first attempts, in the task's group (`jobKind.intakeGroupOf`).
  */
 export function expandTaskJobs(data: unknown, effectId: string): IntakeExpansion {
   const input = data as TaskInput;
   return {
-    targets: input.jobs.map((_, index) => refs.job(jobIdOf(input.taskId, index, 1))),
+    count: input.jobs.length,
+    target: (index) => refs.job(jobIdOf(input.taskId, index, 1)),
+    targetKind: "job",
+    group: input.taskId,
+    indexOf: (id) => {
+      const parts = jobIdParts(id);
+      return parts && parts.taskId === input.taskId && parts.attempt === 1 && parts.index < input.jobs.length
+        ? parts.index
+        : -1;
+    },
     build: (index) => ({ event: firstAttempt(input, index), eventId: `${effectId}/${index}` }),
   };
 }
