@@ -50,24 +50,6 @@ export interface EffectRouterDeps {
 type SendEffect = Extract<EffectPayload, { t: "send" }>;
 type EmitEffect = Extract<EffectPayload, { t: "emit" }>;
 
-/** One send held by admission control, to `target`. */
-class HeldSend implements HeldDelivery {
-  readonly count = 1;
-
-  constructor(
-    private readonly onRelease: () => void,
-    private readonly onDrop: () => void,
-  ) {}
-
-  release(): void {
-    this.onRelease();
-  }
-
-  drop(): void {
-    this.onDrop();
-  }
-}
-
 /**
  * An expansion's sends held by admission control as one entry: the gate
  * lets them through one at a time, each built only then. `next` is the
@@ -79,6 +61,9 @@ class HeldExpansion implements HeldDelivery {
 
   constructor(
     readonly expansion: IntakeExpansion,
+    /** Where the router files it: its targets' kind, and their group of that kind ("" for none). */
+    readonly kind: string,
+    readonly group: string,
     private readonly onRelease: (index: number) => void,
     private readonly onDrop: () => void,
   ) {}
@@ -201,18 +186,17 @@ export class EffectRouter {
       if (effect.t === "send" && gate && (effect.lane === "intake" || this.creationHeld(effect.to))) {
         const to = effect.to;
         this.heldFor.set(to, (this.heldFor.get(to) ?? 0) + 1);
-        gate.hold(
-          new HeldSend(
-            () => {
-              this.leaveHeld(to);
-              this.deliverSend(effect, done, failed);
-            },
-            () => {
-              this.leaveHeld(to);
-              this.inFlight.delete(effect.id);
-            },
-          ),
-        );
+        gate.hold({
+          count: 1,
+          release: () => {
+            this.leaveHeld(to);
+            this.deliverSend(effect, done, failed);
+          },
+          drop: () => {
+            this.leaveHeld(to);
+            this.inFlight.delete(effect.id);
+          },
+        });
       } else if (effect.t === "send") this.deliverSend(effect, done, failed);
       else {
         const expand = this.expansionOf(effect);
@@ -257,15 +241,20 @@ export class EffectRouter {
   private creationHeld(to: ActorKey): boolean {
     if (this.heldFor.has(to)) return true;
     if (this.heldExpansions.size === 0) return false;
+    // Every send asks while work is held: the kind alone answers most, before the id is cut out.
     const slash = to.indexOf("/");
     const kind = to.slice(0, slash);
     const byGroup = this.heldExpansions.get(kind);
     if (!byGroup) return false;
     const id = to.slice(slash + 1);
-    const { registry } = this.deps;
-    const group = registry.has(kind) ? registry.get(kind).intakeGroupOf?.(id) : null;
-    const held = group == null ? undefined : byGroup.get(group);
+    const held = byGroup.get(this.groupOf(kind, id));
     return held?.some((h) => h.holds(id)) ?? false;
+  }
+
+  /** The held-expansion group of an actor: its kind's `intakeGroupOf`, "" where it has none. */
+  private groupOf(kind: string, id: string): string {
+    const { registry } = this.deps;
+    return (registry.has(kind) ? registry.get(kind).intakeGroupOf?.(id) : null) ?? "";
   }
 
   /** A held send to `target` was released or dropped: one fewer for later sends to queue behind. */
@@ -276,11 +265,11 @@ export class EffectRouter {
   }
 
   private holdExpansion(gate: IntakeGate, held: HeldExpansion): void {
-    const { targetKind, group } = held.expansion;
-    let byGroup = this.heldExpansions.get(targetKind);
+    const { kind, group } = held;
+    let byGroup = this.heldExpansions.get(kind);
     if (!byGroup) {
       byGroup = new Map();
-      this.heldExpansions.set(targetKind, byGroup);
+      this.heldExpansions.set(kind, byGroup);
     }
     const list = byGroup.get(group);
     if (list) list.push(held);
@@ -290,15 +279,15 @@ export class EffectRouter {
 
   /** A held expansion sent its last or was dropped: no later send waits for it. */
   private leaveHeldExpansion(held: HeldExpansion): void {
-    const { targetKind, group } = held.expansion;
-    const byGroup = this.heldExpansions.get(targetKind);
+    const { kind, group } = held;
+    const byGroup = this.heldExpansions.get(kind);
     const list = byGroup?.get(group);
     if (!byGroup || !list) return;
     const at = list.indexOf(held);
     if (at >= 0) list.splice(at, 1);
     if (list.length > 0) return;
     byGroup.delete(group);
-    if (byGroup.size === 0) this.heldExpansions.delete(targetKind);
+    if (byGroup.size === 0) this.heldExpansions.delete(kind);
   }
 
   private expansionOf(effect: EmitEffect): IntakeExpander | undefined {
@@ -356,8 +345,11 @@ export class EffectRouter {
       for (let index = 0; index < expansion.count; index++) send(index);
       return;
     }
+    const first = expansion.target(0);
     const held: HeldExpansion = new HeldExpansion(
       expansion,
+      first.kind,
+      this.groupOf(first.kind, first.id),
       (index) => {
         // Past the last target no later send can wait for it: it leaves before its send goes.
         if (index === expansion.count - 1) this.leaveHeldExpansion(held);

@@ -60,9 +60,10 @@ export interface KindDefinition<M extends AnyStateMachine = AnyStateMachine> {
   expansions?: Readonly<Record<string, IntakeExpander>>;
   /**
    * The group an actor of this kind is created in by an expansion (a job:
-   * its task's id), or null: how a send to it finds the held expansions
-   * that may not have created it yet (see `IntakeExpansion.group`). Needed
-   * by every kind an expansion targets.
+   * its task's id, read off its id), or null: a send to the actor is then
+   * checked only against the held expansions of that group, the group of
+   * their first target. Without it, a send to the kind is checked against
+   * every held expansion that creates the kind.
    */
   intakeGroupOf?: (id: string) => string | null;
 }
@@ -81,16 +82,12 @@ export type IntakeExpander = (data: unknown, effectId: string) => IntakeExpansio
 export interface IntakeExpansion {
   /** How many sends: one to each of `target(0)` .. `target(count - 1)`, in that order. */
   count: number;
-  /** The actor the send at `index` goes to; every target is of kind `targetKind`. */
-  target(index: number): ActorRef;
-  targetKind: string;
   /**
-   * The group `targetKind`'s `intakeGroupOf` puts every target in (a task's
-   * jobs: the task id). A send to an actor of that group is checked against
-   * `indexOf` while the expansion is held, any other send is not.
+   * The actor the send at `index` goes to: every target of one kind, and of
+   * one group of that kind (`KindDefinition.intakeGroupOf`).
    */
-  group: string;
-  /** Which target an actor id of `targetKind` is, or -1 when it is none of them. */
+  target(index: number): ActorRef;
+  /** Which target an actor id of the targets' kind is, or -1 when it is none of them. */
   indexOf(id: string): number;
   /**
    * The event for `target(index)` and its id: stable across redeliveries

@@ -389,8 +389,6 @@ const registry = () =>
           return {
             count: children,
             target: (i) => ({ kind: "child", id: `c${i}` }),
-            targetKind: "child",
-            group: "spawned",
             indexOf: (id) => {
               const i = /^c(0|[1-9][0-9]*)$/.test(id) ? Number(id.slice(1)) : -1;
               return i < children ? i : -1;
@@ -400,7 +398,8 @@ const registry = () =>
         },
       },
     })
-    .register({ kind: "child", machine: child, version: 1, intakeGroupOf: () => "spawned" });
+    // No intakeGroupOf: a send to a child is checked against every held expansion that creates children.
+    .register({ kind: "child", machine: child, version: 1 });
 
 /** How many children had a create applied more than once. */
 async function createdTwice(runtime: Runtime, count: number): Promise<number> {

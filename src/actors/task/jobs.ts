@@ -47,8 +47,6 @@ export function expandTaskJobs(data: unknown, effectId: string): IntakeExpansion
   return {
     count: input.jobs.length,
     target: (index) => refs.job(jobIdOf(input.taskId, index, 1)),
-    targetKind: "job",
-    group: input.taskId,
     indexOf: (id) => {
       const parts = jobIdParts(id);
       return parts && parts.taskId === input.taskId && parts.attempt === 1 && parts.index < input.jobs.length
